@@ -1,0 +1,40 @@
+#include "base/encoding.h"
+
+#include <gtest/gtest.h>
+
+namespace herald {
+namespace {
+
+TEST(Hex, RoundTrips) {
+  Bytes b{0x00, 0xab, 0xff};
+  EXPECT_EQ(to_hex(b), "00ABFF");
+  EXPECT_EQ(to_hex(b, false), "00abff");
+  EXPECT_EQ(to_hex_colons(b), "00:AB:FF");
+  EXPECT_EQ(*from_hex("00:ab:FF"), b);
+  EXPECT_EQ(*from_hex("abc"), (Bytes{0x0a, 0xbc}));
+  EXPECT_FALSE(from_hex("zz"));
+  EXPECT_FALSE(from_hex(""));
+}
+
+TEST(Base64Url, RoundTripsAllLengths) {
+  Bytes b;
+  for (int n = 0; n < 40; ++n) {
+    auto enc = base64url_encode(b);
+    EXPECT_EQ(enc.find('='), std::string::npos);
+    auto dec = base64url_decode(enc);
+    ASSERT_TRUE(dec) << n;
+    EXPECT_EQ(*dec, b);
+    b.push_back(static_cast<uint8_t>(n * 37 + 250));
+  }
+  EXPECT_EQ(base64url_encode(Bytes{0xfb, 0xff}), "-_8");
+}
+
+TEST(Base64Url, RejectsMalformed) {
+  EXPECT_FALSE(base64url_decode("a"));
+  EXPECT_FALSE(base64url_decode("ab+/"));
+  EXPECT_FALSE(base64url_decode("ab=="));
+  EXPECT_FALSE(base64url_decode("-_9"));  // non-zero trailing bits
+}
+
+}  // namespace
+}  // namespace herald

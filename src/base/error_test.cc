@@ -1,0 +1,33 @@
+#include "base/error.h"
+
+#include <gtest/gtest.h>
+
+namespace herald {
+namespace {
+
+Result<int> fails() { return make_error(ErrorCode::kNotFound, "no such thing"); }
+Result<int> propagates() {
+  HERALD_TRY(int v, fails());
+  return v + 1;
+}
+
+TEST(Error, PropagatesAndDescribes) {
+  auto r = propagates();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  Error e{ErrorCode::kStore, "db locked", {}};
+  e.with("table", "certificates");
+  EXPECT_EQ(e.describe(), "db locked (table=certificates)");
+}
+
+TEST(Error, EveryCodeHasDistinctNameAndNonZeroExit) {
+  for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
+    const auto& m = error_mapping(static_cast<ErrorCode>(c));
+    EXPECT_EQ(static_cast<int>(m.code), c);
+    EXPECT_NE(m.exit_code, 0);
+    EXPECT_GE(m.http_status, 400);
+  }
+}
+
+}  // namespace
+}  // namespace herald
