@@ -84,9 +84,10 @@ std::optional<int> Certificate::path_len() const {
 }
 
 Bytes Certificate::subject_key_id() const {
-  const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(x509_.get());
+  ossl::Asn1OctetStringPtr ski(static_cast<ASN1_OCTET_STRING*>(
+      X509_get_ext_d2i(x509_.get(), NID_subject_key_identifier, nullptr, nullptr)));
   if (!ski) return {};
-  return Bytes(ASN1_STRING_get0_data(ski), ASN1_STRING_get0_data(ski) + ASN1_STRING_length(ski));
+  return Bytes(ASN1_STRING_get0_data(ski.get()), ASN1_STRING_get0_data(ski.get()) + ASN1_STRING_length(ski.get()));
 }
 
 std::vector<San> Certificate::sans() const {

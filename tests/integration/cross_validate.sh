@@ -82,6 +82,8 @@ uses openssl && must_reject "openssl wrong IP" 'IP address mismatch' \
   v_openssl "$ROOT" "$CHAIN" "$SRV" sslserver 10.9.9.9
 uses gnutls && must_reject "gnutls wrong host" 'name in the certificate does not match' \
   v_gnutls "$ROOT" "$T/server/chain.pem" $SERVER_OID other.internal
+uses gnutls && must_reject "gnutls wrong IP" 'name in the certificate does not match' \
+  v_gnutls "$ROOT" "$T/server/chain.pem" $SERVER_OID 10.9.9.9
 uses pyca && must_reject "pyca wrong host" 'no matching subjectAltName' \
   v_pyca "$ROOT" "$CHAIN" "$SRV" server other.internal
 uses pyca && must_reject "pyca wrong IP" 'no matching subjectAltName' \

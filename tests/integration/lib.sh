@@ -15,8 +15,15 @@ IT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PYCA_VERIFY="$IT_DIR/pyca_verify.py"
 
 T="$(mktemp -d "${TMPDIR:-/tmp}/herald-it.XXXXXX")"
+IT_SKIPPING=0
 _cleanup() {
   local rc=$?
+  # Herald itself exits 77 for some errors (policy, passphrase); CTest reads 77
+  # as SKIP. Only need_tool may skip: any other 77 is a failure.
+  if [[ $rc == 77 && $IT_SKIPPING != 1 ]]; then
+    echo "FAIL: a command exited 77 (not a skip)" >&2
+    rc=1
+  fi
   if [[ ${HERALD_KEEP_TMP:-0} == 1 ]]; then
     echo "(kept temp dir $T)"
   else
@@ -25,6 +32,8 @@ _cleanup() {
   exit "$rc"
 }
 trap _cleanup EXIT
+# Name the command that stopped a script under set -e.
+trap 'echo "FAIL: line $LINENO: \`$BASH_COMMAND\` exited with status $?" >&2' ERR
 
 # Isolate from the caller's environment: no inherited data dir, no ~/.pki or
 # ~/.java state, and a relative default ./herald-data never lands in the tree.
@@ -48,7 +57,11 @@ fail() {
 need_tool() {
   local t
   for t in "$@"; do
-    command -v "$t" >/dev/null 2>&1 || { echo "SKIP: required tool '$t' is not installed"; exit 77; }
+    if ! command -v "$t" >/dev/null 2>&1; then
+      echo "SKIP: required tool '$t' is not installed"
+      IT_SKIPPING=1
+      exit 77
+    fi
   done
 }
 
@@ -67,7 +80,7 @@ expect_fail() {
   fi
   [[ -n $ERR ]] || fail "failed (exit $rc) with empty stderr: $*"
   local lines
-  lines=$(wc -l <"$T/.expect.err")
+  lines=$(grep -c '' <<<"$ERR")
   if [[ $lines != 1 ]]; then
     fail "error message is not one line ($lines lines) for: $*$(printf '\n---\n%s\n---' "$ERR")"
   fi
