@@ -1,0 +1,150 @@
+#pragma once
+// The behaviour every Inventory adapter must show. An adapter's test file
+// includes this header and instantiates the suite with its factory:
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, InventoryConformance, ::testing::Values(factory));
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+
+#include "store/inventory.h"
+
+namespace herald::store::testing {
+
+using InventoryFactory = std::function<std::unique_ptr<Inventory>()>;
+
+inline CertRecord record(std::string serial_hex, std::string issuer_hex, int64_t not_after) {
+  CertRecord r;
+  r.serial = *Serial::parse(serial_hex);
+  r.issuer_serial = *Serial::parse(issuer_hex);
+  r.subject = "CN=" + serial_hex + ".internal";
+  r.common_name = serial_hex + ".internal";
+  r.sans = {*x509::parse_san("dns:" + serial_hex + ".internal"), *x509::parse_san("ip:10.0.0.1")};
+  r.issuer = "CN=Issuing";
+  r.not_before = TimePoint{std::chrono::seconds(1000)};
+  r.not_after = TimePoint{std::chrono::seconds(not_after)};
+  r.key_algorithm = "ec-p256";
+  r.key_bits = 256;
+  r.signature_algorithm = "ecdsa-with-SHA256";
+  r.ext_key_usage = {"serverAuth"};
+  r.profile = "server";
+  r.fingerprint_sha256 = "FP-" + serial_hex;
+  r.owner = {{"team", "payments"}, {"env", "prod"}};
+  r.issued_at = TimePoint{std::chrono::seconds(1000)};
+  r.der = {0x30, 0x00};
+  return r;
+}
+
+class InventoryConformance : public ::testing::TestWithParam<InventoryFactory> {
+ protected:
+  void SetUp() override { inv_ = GetParam()(); }
+  std::unique_ptr<Inventory> inv_;
+};
+
+TEST_P(InventoryConformance, InsertFindRoundTrip) {
+  auto r = record("0A", "01", 5000);
+  ASSERT_TRUE(inv_->insert(r));
+  auto found = inv_->find(*Serial::parse("0a"));
+  ASSERT_TRUE(found);
+  ASSERT_TRUE(found->has_value());
+  const CertRecord& f = **found;
+  EXPECT_EQ(f.serial, r.serial);
+  EXPECT_EQ(f.issuer_serial, r.issuer_serial);
+  EXPECT_EQ(f.sans, r.sans);
+  EXPECT_EQ(f.owner, r.owner);
+  EXPECT_EQ(f.ext_key_usage, r.ext_key_usage);
+  EXPECT_EQ(f.not_after, r.not_after);
+  EXPECT_EQ(f.der, r.der);
+  EXPECT_EQ(f.status, CertStatus::kValid);
+  EXPECT_FALSE(inv_->find(*Serial::parse("0B"))->has_value());
+}
+
+TEST_P(InventoryConformance, DuplicateSerialIsRefusedAndCountUnchanged) {
+  ASSERT_TRUE(inv_->insert(record("0A", "01", 5000)));
+  auto dup = record("0A", "01", 5000);
+  dup.fingerprint_sha256 = "other";
+  auto s = inv_->insert(dup);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(*inv_->count(), 1);
+}
+
+TEST_P(InventoryConformance, RevokeHoldReleaseAndConflicts) {
+  using x509::RevocationReason;
+  ASSERT_TRUE(inv_->insert(record("0A", "01", 5000)));
+  TimePoint t{std::chrono::seconds(2000)};
+  auto unknown = inv_->revoke(*Serial::parse("FF"), RevocationReason::kKeyCompromise, t);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+
+  ASSERT_TRUE(inv_->revoke(*Serial::parse("0A"), RevocationReason::kCertificateHold, t));
+  EXPECT_EQ(inv_->revoke(*Serial::parse("0A"), RevocationReason::kCertificateHold, t).error().code, ErrorCode::kConflict);
+  ASSERT_TRUE(inv_->release_hold(*Serial::parse("0A")));
+  EXPECT_EQ(inv_->release_hold(*Serial::parse("0A")).error().code, ErrorCode::kConflict);
+
+  ASSERT_TRUE(inv_->revoke(*Serial::parse("0A"), RevocationReason::kCertificateHold, t));
+  ASSERT_TRUE(inv_->revoke(*Serial::parse("0A"), RevocationReason::kKeyCompromise, t));  // hold made permanent
+  auto again = inv_->revoke(*Serial::parse("0A"), RevocationReason::kSuperseded, t);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  auto rec = **inv_->find(*Serial::parse("0A"));
+  EXPECT_EQ(rec.status, CertStatus::kRevoked);
+  EXPECT_EQ(rec.revocation_reason, RevocationReason::kKeyCompromise);
+  EXPECT_EQ(rec.revoked_at, t);
+}
+
+TEST_P(InventoryConformance, RevokedByIssuerSkipsExpiredAndOthers) {
+  using x509::RevocationReason;
+  ASSERT_TRUE(inv_->insert(record("0A", "01", 5000)));
+  ASSERT_TRUE(inv_->insert(record("0B", "01", 1500)));  // expires before `now`
+  ASSERT_TRUE(inv_->insert(record("0C", "02", 5000)));  // other issuer
+  ASSERT_TRUE(inv_->insert(record("0D", "01", 5000)));  // not revoked
+  TimePoint t{std::chrono::seconds(1200)};
+  for (auto s : {"0A", "0B", "0C"}) ASSERT_TRUE(inv_->revoke(*Serial::parse(s), RevocationReason::kSuperseded, t));
+  auto entries = inv_->revoked_by(*Serial::parse("01"), TimePoint{std::chrono::seconds(2000)});
+  ASSERT_TRUE(entries);
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].serial.hex(), "0A");
+  EXPECT_EQ((*entries)[0].reason, RevocationReason::kSuperseded);
+}
+
+TEST_P(InventoryConformance, ListFilters) {
+  ASSERT_TRUE(inv_->insert(record("0A", "01", 5000)));
+  auto b = record("0B", "01", 100000);
+  b.profile = "client";
+  b.owner = {{"team", "search"}};
+  ASSERT_TRUE(inv_->insert(b));
+  ASSERT_TRUE(inv_->insert(record("0C", "01", 1500)));
+  ASSERT_TRUE(inv_->revoke(*Serial::parse("0C"), x509::RevocationReason::kUnspecified, TimePoint{std::chrono::seconds(1100)}));
+  TimePoint now{std::chrono::seconds(2000)};
+  auto serials = [&](ListFilter f) {
+    f.now = now;
+    std::vector<std::string> out;
+    auto records = inv_->list(f);
+    EXPECT_TRUE(records);
+    for (auto& r : *records) out.push_back(r.serial.hex());
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(serials({}), (V{"0C", "0A", "0B"}));
+  EXPECT_EQ(serials({.profile = "client"}), V{"0B"});
+  EXPECT_EQ(serials({.status = "revoked"}), V{"0C"});
+  EXPECT_EQ(serials({.status = "valid"}), (V{"0A", "0B"}));
+  EXPECT_EQ(serials({.expiring_before = now + std::chrono::seconds(5000)}), V{"0A"});
+  EXPECT_EQ(serials({.owner = {{"team", "search"}}}), V{"0B"});
+  EXPECT_EQ(serials({.owner = {{"team", "payments"}, {"env", "prod"}}}), (V{"0C", "0A"}));
+  EXPECT_EQ(serials({.owner = {{"team", "nobody"}}}), V{});
+  auto expired = record("0E", "01", 1800);
+  ASSERT_TRUE(inv_->insert(expired));
+  EXPECT_EQ(serials({.status = "expired"}), V{"0E"});
+}
+
+TEST_P(InventoryConformance, CrlNumbersAreMonotonicPerCa) {
+  EXPECT_EQ(*inv_->next_crl_number("issuing"), 1u);
+  EXPECT_EQ(*inv_->next_crl_number("issuing"), 2u);
+  EXPECT_EQ(*inv_->next_crl_number("root"), 1u);
+  EXPECT_EQ(*inv_->next_crl_number("issuing"), 3u);
+}
+
+}  // namespace herald::store::testing

@@ -1,0 +1,424 @@
+#include "store/sqlite/sqlite_inventory.h"
+
+#include <sqlite3.h>
+
+#include <nlohmann/json.hpp>
+
+namespace herald::store {
+
+namespace {
+
+using nlohmann::json;
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Append only: never edit a migration that has shipped.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE certificates (
+  serial              TEXT PRIMARY KEY,
+  issuer_serial       TEXT NOT NULL,
+  subject             TEXT NOT NULL,
+  common_name         TEXT NOT NULL,
+  sans                TEXT NOT NULL,
+  issuer              TEXT NOT NULL,
+  not_before          INTEGER NOT NULL,
+  not_after           INTEGER NOT NULL,
+  key_algorithm       TEXT NOT NULL,
+  key_bits            INTEGER NOT NULL,
+  signature_algorithm TEXT NOT NULL,
+  eku                 TEXT NOT NULL,
+  profile             TEXT NOT NULL,
+  fingerprint_sha256  TEXT NOT NULL UNIQUE,
+  owner               TEXT NOT NULL,
+  status              TEXT NOT NULL CHECK (status IN ('valid', 'revoked')),
+  revoked_at          INTEGER,
+  revocation_reason   INTEGER,
+  issued_at           INTEGER NOT NULL,
+  der                 BLOB NOT NULL
+);
+CREATE INDEX certificates_not_after ON certificates (not_after);
+CREATE INDEX certificates_issuer_status ON certificates (issuer_serial, status);
+CREATE TABLE crl_numbers (
+  ca     TEXT PRIMARY KEY,
+  number INTEGER NOT NULL CHECK (number > 0)
+);
+CREATE TABLE audit_log (
+  id     INTEGER PRIMARY KEY AUTOINCREMENT,
+  at     INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  serial TEXT,
+  detail TEXT NOT NULL
+);
+)sql"},
+};
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) s_ = nullptr;
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  [[nodiscard]] bool ok() const { return s_ != nullptr; }
+  sqlite3_stmt* get() { return s_; }
+  void bind(int i, std::string_view v) { sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
+  void bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
+  void bind_blob(int i, const Bytes& b) { sqlite3_bind_blob(s_, i, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT); }
+  void bind_null(int i) { sqlite3_bind_null(s_, i); }
+  int step() { return sqlite3_step(s_); }
+  std::string text(int i) {
+    const auto* p = sqlite3_column_text(s_, i);
+    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, i))) : "";
+  }
+  int64_t integer(int i) { return sqlite3_column_int64(s_, i); }
+  bool is_null(int i) { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
+  Bytes blob(int i) {
+    const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s_, i));
+    return p ? Bytes(p, p + sqlite3_column_bytes(s_, i)) : Bytes{};
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+};
+
+tl::unexpected<Error> db_error(sqlite3* db, const std::string& what) {
+  Error e{ErrorCode::kStore, "inventory database error: " + what, {}};
+  e.with("sqlite", sqlite3_errmsg(db));
+  return tl::unexpected(std::move(e));
+}
+
+int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }
+TimePoint at(int64_t s) { return TimePoint{std::chrono::seconds(s)}; }
+
+constexpr const char* kColumns =
+    "serial, issuer_serial, subject, common_name, sans, issuer, not_before, not_after, key_algorithm, key_bits, "
+    "signature_algorithm, eku, profile, fingerprint_sha256, owner, status, revoked_at, revocation_reason, "
+    "issued_at, der";
+
+Result<CertRecord> read_row(Stmt& s) {
+  CertRecord r;
+  auto serial = Serial::parse(s.text(0));
+  auto issuer = Serial::parse(s.text(1));
+  if (!serial || !issuer) return make_error(ErrorCode::kStore, "corrupt serial in inventory");
+  r.serial = *serial;
+  r.issuer_serial = *issuer;
+  r.subject = s.text(2);
+  r.common_name = s.text(3);
+  for (const auto& v : json::parse(s.text(4), nullptr, false)) {
+    if (!v.is_string()) continue;
+    auto san = x509::parse_san(v.get<std::string>());
+    if (san) r.sans.push_back(*san);
+  }
+  r.issuer = s.text(5);
+  r.not_before = at(s.integer(6));
+  r.not_after = at(s.integer(7));
+  r.key_algorithm = s.text(8);
+  r.key_bits = static_cast<int>(s.integer(9));
+  r.signature_algorithm = s.text(10);
+  for (const auto& v : json::parse(s.text(11), nullptr, false)) {
+    if (v.is_string()) r.ext_key_usage.push_back(v.get<std::string>());
+  }
+  r.profile = s.text(12);
+  r.fingerprint_sha256 = s.text(13);
+  auto owner = json::parse(s.text(14), nullptr, false);
+  if (owner.is_object()) {
+    for (auto& [k, v] : owner.items()) {
+      if (v.is_string()) r.owner[k] = v.get<std::string>();
+    }
+  }
+  r.status = s.text(15) == "revoked" ? CertStatus::kRevoked : CertStatus::kValid;
+  if (!s.is_null(16)) r.revoked_at = at(s.integer(16));
+  if (!s.is_null(17)) r.revocation_reason = static_cast<x509::RevocationReason>(s.integer(17));
+  r.issued_at = at(s.integer(18));
+  r.der = s.blob(19);
+  return r;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::filesystem::path& path, OpenMode mode,
+                                                               const Clock& clock) {
+  std::error_code ec;
+  if (mode == OpenMode::kExisting && !std::filesystem::exists(path, ec)) {
+    return make_error(ErrorCode::kNotFound, "no inventory database at " + path.string());
+  }
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (mode == OpenMode::kCreate ? SQLITE_OPEN_CREATE : 0);
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    auto err = db_error(db, "cannot open " + path.string());
+    sqlite3_close(db);
+    return err;
+  }
+  std::unique_ptr<SqliteInventory> inv(new SqliteInventory(db, clock));
+  HERALD_TRY_VOID(inv->exec("PRAGMA busy_timeout = 10000"));
+  HERALD_TRY_VOID(inv->exec("PRAGMA journal_mode = WAL"));
+  HERALD_TRY_VOID(inv->exec("PRAGMA synchronous = FULL"));
+  HERALD_TRY_VOID(inv->exec("PRAGMA foreign_keys = ON"));
+  HERALD_TRY_VOID(inv->migrate());
+  return inv;
+}
+
+SqliteInventory::~SqliteInventory() { sqlite3_close(db_); }
+
+Status SqliteInventory::exec(const char* sql) {
+  char* msg = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
+    std::string m = msg ? msg : "unknown";
+    sqlite3_free(msg);
+    Error e{ErrorCode::kStore, "inventory database error", {}};
+    e.with("sqlite", m);
+    return tl::unexpected(std::move(e));
+  }
+  return {};
+}
+
+Result<int> SqliteInventory::schema_version() {
+  Stmt s(db_, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+  if (!s.ok() || s.step() != SQLITE_ROW) return db_error(db_, "cannot read schema version");
+  return static_cast<int>(s.integer(0));
+}
+
+Status SqliteInventory::migrate() {
+  HERALD_TRY_VOID(exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"));
+  HERALD_TRY(int current, schema_version());
+  if (current > kSchemaVersion) {
+    return make_error(ErrorCode::kStore, "the inventory database has schema version " + std::to_string(current) +
+                                             ", newer than this herald understands (" + std::to_string(kSchemaVersion) +
+                                             "); upgrade herald");
+  }
+  for (const auto& m : kMigrations) {
+    if (m.version <= current) continue;
+    HERALD_TRY_VOID(exec("BEGIN IMMEDIATE"));
+    auto applied = exec(m.sql);
+    if (applied) {
+      Stmt s(db_, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)");
+      s.bind(1, int64_t{m.version});
+      s.bind(2, secs(clock_.now()));
+      if (!s.ok() || s.step() != SQLITE_DONE) applied = db_error(db_, "cannot record migration");
+    }
+    if (!applied) {
+      (void)exec("ROLLBACK");
+      return applied;
+    }
+    HERALD_TRY_VOID(exec("COMMIT"));
+  }
+  return {};
+}
+
+Status SqliteInventory::insert(const CertRecord& r) {
+  std::lock_guard lock(mu_);
+  json sans = json::array();
+  for (const auto& s : r.sans) sans.push_back(s.to_string());
+  json owner = json::object();
+  for (const auto& [k, v] : r.owner) owner[k] = v;
+  std::string sql = std::string("INSERT INTO certificates (") + kColumns +
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  HERALD_TRY_VOID(exec("BEGIN IMMEDIATE"));
+  Stmt s(db_, sql.c_str());
+  if (!s.ok()) {
+    (void)exec("ROLLBACK");
+    return db_error(db_, "cannot prepare insert");
+  }
+  s.bind(1, r.serial.hex());
+  s.bind(2, r.issuer_serial.hex());
+  s.bind(3, r.subject);
+  s.bind(4, r.common_name);
+  s.bind(5, sans.dump());
+  s.bind(6, r.issuer);
+  s.bind(7, secs(r.not_before));
+  s.bind(8, secs(r.not_after));
+  s.bind(9, r.key_algorithm);
+  s.bind(10, int64_t{r.key_bits});
+  s.bind(11, r.signature_algorithm);
+  s.bind(12, json(r.ext_key_usage).dump());
+  s.bind(13, r.profile);
+  s.bind(14, r.fingerprint_sha256);
+  s.bind(15, owner.dump());
+  s.bind(16, r.status == CertStatus::kRevoked ? "revoked" : "valid");
+  if (r.revoked_at) s.bind(17, secs(*r.revoked_at)); else s.bind_null(17);
+  if (r.revocation_reason) s.bind(18, static_cast<int64_t>(*r.revocation_reason)); else s.bind_null(18);
+  s.bind(19, secs(r.issued_at));
+  s.bind_blob(20, r.der);
+  int rc = s.step();
+  if (rc != SQLITE_DONE) {
+    bool dup = sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY ||
+               sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE;
+    auto err = dup ? make_error(ErrorCode::kAlreadyExists, "serial " + r.serial.hex() + " is already in the inventory")
+                   : db_error(db_, "cannot insert certificate");
+    (void)exec("ROLLBACK");
+    return err;
+  }
+  Stmt a(db_, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'issue', ?, ?)");
+  a.bind(1, secs(clock_.now()));
+  a.bind(2, r.serial.hex());
+  a.bind(3, json{{"profile", r.profile}, {"subject", r.subject}, {"fingerprint_sha256", r.fingerprint_sha256}}.dump());
+  if (!a.ok() || a.step() != SQLITE_DONE) {
+    auto err = db_error(db_, "cannot write audit log");
+    (void)exec("ROLLBACK");
+    return err;
+  }
+  if (auto c = exec("COMMIT"); !c) {
+    (void)exec("ROLLBACK");
+    return c;
+  }
+  return {};
+}
+
+Result<std::optional<CertRecord>> SqliteInventory::find(const Serial& serial) {
+  std::lock_guard lock(mu_);
+  std::string sql = std::string("SELECT ") + kColumns + " FROM certificates WHERE serial = ?";
+  Stmt s(db_, sql.c_str());
+  if (!s.ok()) return db_error(db_, "cannot prepare lookup");
+  s.bind(1, serial.hex());
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<CertRecord>{};
+  if (rc != SQLITE_ROW) return db_error(db_, "lookup failed");
+  HERALD_TRY(auto rec, read_row(s));
+  return std::optional<CertRecord>(std::move(rec));
+}
+
+Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
+  std::lock_guard lock(mu_);
+  std::string sql = std::string("SELECT ") + kColumns + " FROM certificates WHERE 1=1";
+  std::vector<std::string> texts;
+  std::vector<int64_t> ints;
+  // Build the clause and remember the binding order.
+  struct Bind { bool is_text; size_t index; };
+  std::vector<Bind> binds;
+  auto bind_text = [&](std::string v) { texts.push_back(std::move(v)); binds.push_back({true, texts.size() - 1}); };
+  auto bind_int = [&](int64_t v) { ints.push_back(v); binds.push_back({false, ints.size() - 1}); };
+  if (f.profile) { sql += " AND profile = ?"; bind_text(*f.profile); }
+  if (f.status) {
+    if (*f.status == "revoked") {
+      sql += " AND status = 'revoked'";
+    } else if (*f.status == "expired") {
+      sql += " AND status = 'valid' AND not_after <= ?"; bind_int(secs(f.now));
+    } else {
+      sql += " AND status = 'valid' AND not_after > ?"; bind_int(secs(f.now));
+    }
+  }
+  if (f.expiring_before) {
+    sql += " AND status = 'valid' AND not_after > ? AND not_after <= ?";
+    bind_int(secs(f.now));
+    bind_int(secs(*f.expiring_before));
+  }
+  for (const auto& [k, v] : f.owner) {
+    sql += " AND json_extract(owner, ?) = ?";
+    bind_text("$.\"" + k + "\"");
+    bind_text(v);
+  }
+  sql += " ORDER BY not_after ASC, serial ASC";
+  if (f.limit) sql += " LIMIT " + std::to_string(f.limit);
+  Stmt s(db_, sql.c_str());
+  if (!s.ok()) return db_error(db_, "cannot prepare list");
+  for (size_t i = 0; i < binds.size(); ++i) {
+    if (binds[i].is_text) s.bind(static_cast<int>(i + 1), texts[binds[i].index]);
+    else s.bind(static_cast<int>(i + 1), ints[binds[i].index]);
+  }
+  std::vector<CertRecord> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    HERALD_TRY(auto rec, read_row(s));
+    out.push_back(std::move(rec));
+  }
+  if (rc != SQLITE_DONE) return db_error(db_, "list failed");
+  return out;
+}
+
+Status SqliteInventory::revoke(const Serial& serial, x509::RevocationReason reason, TimePoint when) {
+  std::lock_guard lock(mu_);
+  HERALD_TRY_VOID(exec("BEGIN IMMEDIATE"));
+  auto fail = [&](tl::unexpected<Error> e) {
+    (void)exec("ROLLBACK");
+    return e;
+  };
+  Stmt q(db_, "SELECT status, revocation_reason FROM certificates WHERE serial = ?");
+  q.bind(1, serial.hex());
+  int rc = q.step();
+  if (rc == SQLITE_DONE) return fail(make_error(ErrorCode::kNotFound, "no certificate with serial " + serial.hex() + " in the inventory"));
+  if (rc != SQLITE_ROW) return fail(db_error(db_, "lookup failed"));
+  if (q.text(0) == "revoked") {
+    auto current = static_cast<x509::RevocationReason>(q.integer(1));
+    bool on_hold = current == x509::RevocationReason::kCertificateHold;
+    if (!on_hold || reason == x509::RevocationReason::kCertificateHold) {
+      return fail(make_error(ErrorCode::kConflict, "certificate " + serial.hex() + " is already revoked (" +
+                                                       std::string(x509::reason_name(current)) + ")"));
+    }
+  }
+  Stmt u(db_, "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ?");
+  u.bind(1, secs(when));
+  u.bind(2, static_cast<int64_t>(reason));
+  u.bind(3, serial.hex());
+  if (!u.ok() || u.step() != SQLITE_DONE) return fail(db_error(db_, "cannot revoke"));
+  Stmt a(db_, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'revoke', ?, ?)");
+  a.bind(1, secs(clock_.now()));
+  a.bind(2, serial.hex());
+  a.bind(3, json{{"reason", x509::reason_name(reason)}}.dump());
+  if (!a.ok() || a.step() != SQLITE_DONE) return fail(db_error(db_, "cannot write audit log"));
+  if (auto c = exec("COMMIT"); !c) return fail(tl::unexpected(c.error()));
+  return {};
+}
+
+Status SqliteInventory::release_hold(const Serial& serial) {
+  std::lock_guard lock(mu_);
+  Stmt u(db_,
+         "UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL "
+         "WHERE serial = ? AND status = 'revoked' AND revocation_reason = 6");
+  u.bind(1, serial.hex());
+  if (!u.ok() || u.step() != SQLITE_DONE) return db_error(db_, "cannot release hold");
+  if (sqlite3_changes(db_) == 1) return {};
+  Stmt q(db_, "SELECT 1 FROM certificates WHERE serial = ?");
+  q.bind(1, serial.hex());
+  if (q.step() != SQLITE_ROW) {
+    return make_error(ErrorCode::kNotFound, "no certificate with serial " + serial.hex() + " in the inventory");
+  }
+  return make_error(ErrorCode::kConflict, "certificate " + serial.hex() +
+                                              " is not on hold; removeFromCRL only releases a certificateHold");
+}
+
+Result<std::vector<x509::RevokedEntry>> SqliteInventory::revoked_by(const Serial& issuer, TimePoint now) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "SELECT serial, revoked_at, revocation_reason FROM certificates "
+         "WHERE issuer_serial = ? AND status = 'revoked' AND serial != issuer_serial AND not_after > ? ORDER BY serial");
+  if (!s.ok()) return db_error(db_, "cannot prepare revoked list");
+  s.bind(1, issuer.hex());
+  s.bind(2, secs(now));
+  std::vector<x509::RevokedEntry> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    auto serial = Serial::parse(s.text(0));
+    if (!serial) return make_error(ErrorCode::kStore, "corrupt serial in inventory");
+    out.push_back({*serial, at(s.integer(1)), static_cast<x509::RevocationReason>(s.integer(2))});
+  }
+  if (rc != SQLITE_DONE) return db_error(db_, "revoked list failed");
+  return out;
+}
+
+Result<uint64_t> SqliteInventory::next_crl_number(std::string_view ca) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "INSERT INTO crl_numbers (ca, number) VALUES (?, 1) "
+         "ON CONFLICT (ca) DO UPDATE SET number = number + 1 RETURNING number");
+  if (!s.ok()) return db_error(db_, "cannot prepare CRL number");
+  s.bind(1, ca);
+  if (s.step() != SQLITE_ROW) return db_error(db_, "cannot advance CRL number");
+  auto n = static_cast<uint64_t>(s.integer(0));
+  if (s.step() != SQLITE_DONE) return db_error(db_, "cannot advance CRL number");
+  return n;
+}
+
+Result<int64_t> SqliteInventory::count() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT count(*) FROM certificates");
+  if (!s.ok() || s.step() != SQLITE_ROW) return db_error(db_, "cannot count");
+  return s.integer(0);
+}
+
+}  // namespace herald::store

@@ -1,0 +1,45 @@
+#pragma once
+// SQLite inventory (WAL, synchronous=FULL: a committed record survives a
+// crash or power loss). Schema migrations are versioned in
+// schema_migrations and applied in order, each in its own transaction.
+
+#include <filesystem>
+#include <memory>
+#include <mutex>
+
+#include "store/inventory.h"
+
+struct sqlite3;
+
+namespace herald::store {
+
+enum class OpenMode { kCreate, kExisting };
+
+class SqliteInventory final : public Inventory {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<SqliteInventory>> open(const std::filesystem::path& path, OpenMode mode,
+                                                                     const Clock& clock);
+  ~SqliteInventory() override;
+
+  [[nodiscard]] Status insert(const CertRecord& record) override;
+  [[nodiscard]] Result<std::optional<CertRecord>> find(const Serial& serial) override;
+  [[nodiscard]] Result<std::vector<CertRecord>> list(const ListFilter& filter) override;
+  [[nodiscard]] Status revoke(const Serial& serial, x509::RevocationReason reason, TimePoint at) override;
+  [[nodiscard]] Status release_hold(const Serial& serial) override;
+  [[nodiscard]] Result<std::vector<x509::RevokedEntry>> revoked_by(const Serial& issuer, TimePoint now) override;
+  [[nodiscard]] Result<uint64_t> next_crl_number(std::string_view ca) override;
+  [[nodiscard]] Result<int64_t> count() override;
+
+  [[nodiscard]] Result<int> schema_version();
+  static constexpr int kSchemaVersion = 1;
+
+ private:
+  SqliteInventory(sqlite3* db, const Clock& clock) : db_(db), clock_(clock) {}
+  [[nodiscard]] Status migrate();
+  [[nodiscard]] Status exec(const char* sql);
+  sqlite3* db_;
+  const Clock& clock_;
+  std::mutex mu_;
+};
+
+}  // namespace herald::store

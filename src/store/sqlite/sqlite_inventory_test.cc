@@ -1,0 +1,69 @@
+#include "store/sqlite/sqlite_inventory.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+
+#include "store/inventory_conformance.h"
+
+namespace herald::store {
+namespace {
+
+std::filesystem::path temp_db() {
+  static int n = 0;
+  auto dir = std::filesystem::temp_directory_path() /
+             ("herald-sqlite-test-" + std::to_string(::getpid()) + "-" + std::to_string(n++));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir / "herald.db";
+}
+
+const FakeClock& clock() {
+  static FakeClock c{TimePoint{std::chrono::seconds(1000)}};
+  return c;
+}
+
+testing::InventoryFactory sqlite_factory() {
+  return [] { return std::unique_ptr<Inventory>(std::move(*SqliteInventory::open(temp_db(), OpenMode::kCreate, clock()))); };
+}
+
+using testing::InventoryConformance;
+INSTANTIATE_TEST_SUITE_P(Sqlite, InventoryConformance, ::testing::Values(sqlite_factory()));
+
+TEST(SqliteInventory, MissingDatabaseIsNotFoundUnlessCreating) {
+  auto path = temp_db();
+  auto r = SqliteInventory::open(path, OpenMode::kExisting, clock());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(SqliteInventory, MigratesOnceAndSurvivesReopen) {
+  auto path = temp_db();
+  {
+    auto inv = SqliteInventory::open(path, OpenMode::kCreate, clock());
+    ASSERT_TRUE(inv);
+    EXPECT_EQ(*(*inv)->schema_version(), SqliteInventory::kSchemaVersion);
+    ASSERT_TRUE((*inv)->insert(testing::record("0A", "01", 5000)));
+  }
+  auto inv = SqliteInventory::open(path, OpenMode::kExisting, clock());
+  ASSERT_TRUE(inv);
+  EXPECT_EQ(*(*inv)->count(), 1);
+  EXPECT_EQ(*(*inv)->schema_version(), SqliteInventory::kSchemaVersion);
+}
+
+TEST(SqliteInventory, RefusesNewerSchema) {
+  auto path = temp_db();
+  { ASSERT_TRUE(SqliteInventory::open(path, OpenMode::kCreate, clock())); }
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_exec(db, "INSERT INTO schema_migrations VALUES (99, 0)", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  auto inv = SqliteInventory::open(path, OpenMode::kExisting, clock());
+  ASSERT_FALSE(inv);
+  EXPECT_NE(inv.error().message.find("newer"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace herald::store
