@@ -1,0 +1,132 @@
+#include "ca/authority.h"
+
+#include "base/duration.h"
+#include "ca/hierarchy.h"
+#include "ca/urls.h"
+#include "policy/lint.h"
+#include "x509/builder.h"
+#include "x509/certificate.h"
+
+namespace herald::ca {
+
+Result<Serial> random_serial() {
+  HERALD_TRY(auto bytes, ossl::random_bytes(16));
+  bytes[0] &= 0x7F;
+  if (bytes[0] == 0) bytes[0] = 0x01;
+  return Serial::from_bytes(std::move(bytes));
+}
+
+store::CertRecord record_of(const x509::Certificate& cert, const Serial& issuer_serial, std::string profile,
+                            TimePoint issued_at) {
+  store::CertRecord r;
+  r.serial = cert.serial();
+  r.issuer_serial = issuer_serial;
+  r.subject = cert.subject();
+  r.common_name = cert.common_name();
+  r.sans = cert.sans();
+  r.issuer = cert.issuer();
+  r.not_before = cert.not_before();
+  r.not_after = cert.not_after();
+  auto key = cert.key_info();
+  r.key_algorithm = key.name();
+  r.key_bits = key.bits;
+  r.signature_algorithm = cert.signature_algorithm();
+  r.ext_key_usage = cert.ext_key_usage();
+  r.profile = std::move(profile);
+  r.fingerprint_sha256 = cert.fingerprint_sha256();
+  r.issued_at = issued_at;
+  r.der = cert.der();
+  return r;
+}
+
+std::string Issued::pem() const { return ossl::pem_encode(record.der, "CERTIFICATE"); }
+
+Authority::Authority(const Clock& clock, store::Inventory& inventory, const policy::Config& config,
+                     const keys::Signer& signer, x509::Certificate issuing_cert)
+    : clock_(clock),
+      inventory_(inventory),
+      config_(config),
+      signer_(signer),
+      issuing_cert_(std::move(issuing_cert)),
+      issuing_serial_(issuing_cert_.serial()),
+      issuing_subject_(issuing_cert_.subject()),
+      issuing_key_id_(issuing_cert_.subject_key_id()),
+      issuing_not_after_(issuing_cert_.not_after()) {}
+
+Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys::PublicKey& key,
+                                const store::Labels& owner) {
+  HERALD_TRY(auto sans, policy::effective_sans(request));
+  HERALD_TRY(auto ttl, policy::check_request(config_.policy, request, sans));
+
+  Issued out;
+  const TimePoint now = clock_.now();
+  if (now >= issuing_not_after_) {
+    return make_error(ErrorCode::kConflict, "the issuing CA certificate expired at " + format_time(issuing_not_after_) +
+                                                "; rotate it before issuing");
+  }
+  x509::CertificateSpec spec;
+  HERALD_TRY(spec.serial, random_serial());
+  spec.common_name = request.common_name;
+  spec.not_before = now - kBackdate;
+  spec.not_after = now + ttl;
+  if (spec.not_after > issuing_not_after_) {
+    spec.not_after = issuing_not_after_;
+    out.warnings.push_back("lifetime " + format_duration(ttl) + " clamped to the issuing CA's notAfter " +
+                           format_time(issuing_not_after_));
+  }
+  spec.subject_key = &key;
+  auto tmpl = policy::profile_template(request.profile, key.info);
+  spec.key_usage = tmpl.key_usage;
+  spec.ext_key_usage = tmpl.ext_key_usage;
+  spec.sans = sans;
+  spec.authority_key_id = issuing_key_id_;
+  if (const auto& base = config_.ca.base_url; !base.empty()) {
+    spec.crl_urls = {crl_url(base, "issuing")};
+    spec.ocsp_urls = {ocsp_url(base)};
+    spec.ca_issuer_urls = {ca_cert_url(base, "issuing")};
+  }
+
+  HERALD_TRY(auto x, x509::build_certificate(spec, X509_get_subject_name(&issuing_cert_.x509())));
+  HERALD_TRY_VOID(policy::lint_gate(*x, {policy::CertKind::kLeaf, request.profile}));
+  HERALD_TRY_VOID(signer_.sign(*x));
+  HERALD_TRY(auto der, x509::encode_der(*x));
+  HERALD_TRY(auto fp, ossl::sha256(der));
+
+  store::CertRecord& r = out.record;
+  r.serial = spec.serial;
+  r.issuer_serial = issuing_serial_;
+  r.subject = spec.common_name.empty() ? "" : "CN=" + spec.common_name;
+  r.common_name = spec.common_name;
+  r.sans = std::move(spec.sans);
+  r.issuer = issuing_subject_;
+  r.not_before = spec.not_before;
+  r.not_after = spec.not_after;
+  r.key_algorithm = key.info.name();
+  r.key_bits = key.info.bits;
+  r.signature_algorithm = signer_.signature_algorithm();
+  for (auto e : spec.ext_key_usage) r.ext_key_usage.push_back(x509::eku_name(x509::nid_of(e)));
+  r.profile = std::string(policy::profile_name(request.profile));
+  r.fingerprint_sha256 = to_hex_colons(fp);
+  r.owner = owner;
+  r.issued_at = now;
+  r.der = std::move(der);
+  // Durable before anyone sees it (principle 2).
+  HERALD_TRY_VOID(inventory_.insert(r));
+  return out;
+}
+
+Result<Issued> Authority::sign_csr(const x509::Csr& csr, policy::Profile profile,
+                                   std::optional<std::chrono::seconds> ttl, const store::Labels& owner) {
+  HERALD_TRY_VOID(x509::verify_csr_signature(csr));
+  policy::IssueRequest req;
+  req.profile = profile;
+  req.common_name = csr.common_name;
+  req.sans = csr.requested_sans;
+  req.ttl = ttl;
+  req.key = csr.public_key.info;
+  req.csr_hash = csr.hash;
+  req.requests_ca = csr.requests_ca;
+  return issue(req, csr.public_key, owner);
+}
+
+}  // namespace herald::ca
