@@ -1,0 +1,174 @@
+#include "datadir/init.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "base/fs.h"
+#include "ca/authority.h"
+#include "ca/revocation.h"
+#include "ca/urls.h"
+#include "keys/private_key.h"
+#include "policy/config.h"
+
+namespace herald::datadir {
+
+namespace fsys = std::filesystem;
+using ca::CaLevel;
+
+namespace {
+
+constexpr CaLevel kLevels[] = {CaLevel::kRoot, CaLevel::kIntermediate, CaLevel::kIssuing};
+
+Status write_public(const fsys::path& p, std::string_view data) {
+  return fs::write_file(p, data, fs::kPublic, fs::Overwrite::kRefuse);
+}
+
+Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock, InitReport& report) {
+  // Passphrases first: a bad file fails before any key is generated.
+  std::string pass[3];
+  bool generated[3] = {};
+  const std::optional<std::string>* flags[3] = {&o.root_passphrase_file, &o.intermediate_passphrase_file,
+                                                &o.issuing_passphrase_file};
+  for (int i = 0; i < 3; ++i) {
+    HERALD_TRY(auto p, passphrase_from(kLevels[i], *flags[i]));
+    if (p) {
+      if (p->size() < 12) {
+        return make_error(ErrorCode::kInvalidArgument, "the " + std::string(ca::ca_level_name(kLevels[i])) +
+                                                           " passphrase is shorter than 12 characters");
+      }
+      pass[i] = std::move(*p);
+    } else {
+      HERALD_TRY(pass[i], keys::random_passphrase());
+      generated[i] = true;
+    }
+  }
+  if (pass[0] == pass[1] || pass[1] == pass[2] || pass[0] == pass[2]) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the root, intermediate and issuing CA keys need three different passphrases");
+  }
+
+  HERALD_TRY(auto h, ca::create_hierarchy(clock, o.hierarchy));
+  report.warnings = h.warnings;
+  ca::CaMaterial* mats[3] = {&h.root, &h.intermediate, &h.issuing};
+
+  HERALD_TRY_VOID(fs::make_dir(stage.root() / "ca", fs::kPublicDir));
+  HERALD_TRY_VOID(fs::make_dir(stage.root() / "keys", fs::kPrivateDir));
+  for (int i = 0; i < 3; ++i) {
+    HERALD_TRY_VOID(write_public(stage.ca_cert_path(kLevels[i]), mats[i]->cert.pem()));
+    HERALD_TRY(auto enc, keys::encrypt_private_key(*mats[i]->key, pass[i]));
+    HERALD_TRY_VOID(fs::write_file(stage.key_path(kLevels[i]), enc, fs::kPrivate));
+    if (generated[i]) {
+      HERALD_TRY_VOID(fs::make_dir(stage.root() / "secrets", fs::kPrivateDir));
+      HERALD_TRY_VOID(fs::write_file(stage.secret_path(kLevels[i]), pass[i] + "\n", fs::kPrivate));
+      report.generated_secrets.push_back(kLevels[i]);
+    }
+  }
+  HERALD_TRY_VOID(write_public(stage.chain_path(), h.issuing.cert.pem() + h.intermediate.cert.pem()));
+
+  policy::CaSettings settings{o.hierarchy.organization, o.hierarchy.base_url};
+  HERALD_TRY_VOID(fs::write_file(stage.config_path(), policy::default_config_text(settings), fs::kPublic));
+
+  HERALD_TRY_VOID(write_trust_package(stage.trust_dir(), h.root.cert, h.intermediate.cert, o.hierarchy.base_url));
+
+  // The inventory knows the hierarchy's own certificates and their issuers.
+  HERALD_TRY(auto inv, store::SqliteInventory::open(stage.db_path(), store::OpenMode::kCreate, clock));
+  const Serial root_serial = h.root.cert.serial();
+  const Serial issuers[3] = {root_serial, root_serial, h.intermediate.cert.serial()};
+  for (int i = 0; i < 3; ++i) {
+    HERALD_TRY_VOID(inv->insert(ca::record_of(mats[i]->cert, issuers[i], std::string(ca::ca_profile_name(kLevels[i])),
+                                              clock.now())));
+  }
+  // Initial (empty) CRLs: issuing for a day, the offline CAs for 30 days.
+  for (int i = 0; i < 3; ++i) {
+    EVP_PKEY_up_ref(mats[i]->key.get());
+    HERALD_TRY(auto signer, keys::KeySigner::create(ossl::EvpPkeyPtr(mats[i]->key.get())));
+    auto validity = kLevels[i] == CaLevel::kIssuing ? std::chrono::hours(24) : std::chrono::hours(24 * 30);
+    HERALD_TRY(auto crl, ca::generate_crl(clock, *inv, *signer, mats[i]->cert, ca::ca_level_name(kLevels[i]), validity));
+    HERALD_TRY_VOID(stage.write_crl(kLevels[i], crl.der));
+  }
+  return {};
+}
+
+}  // namespace
+
+Status write_trust_package(const fsys::path& dir, const x509::Certificate& root, const x509::Certificate& intermediate,
+                           const std::string& base_url) {
+  HERALD_TRY_VOID(fs::make_dir(dir, fs::kPublicDir));
+  HERALD_TRY_VOID(write_public(dir / "root.pem", root.pem()));
+  HERALD_TRY_VOID(write_public(dir / "intermediate.pem", intermediate.pem()));
+  HERALD_TRY_VOID(write_public(dir / "ca-bundle.pem", intermediate.pem() + root.pem()));
+  nlohmann::json endpoints = {{"base_url", base_url.empty() ? nlohmann::json() : nlohmann::json(base_url)}};
+  if (!base_url.empty()) {
+    endpoints["ocsp"] = ca::ocsp_url(base_url);
+    for (auto l : kLevels) {
+      endpoints["crl"][std::string(ca::ca_level_name(l))] = ca::crl_url(base_url, ca::ca_level_name(l));
+    }
+  } else {
+    endpoints["ocsp"] = nullptr;
+    endpoints["crl"] = nullptr;
+    endpoints["note"] = "no base URL configured; CRLs are the .crl files in this folder";
+  }
+  endpoints["fingerprints_sha256"] = {{"root", root.fingerprint_sha256()},
+                                      {"intermediate", intermediate.fingerprint_sha256()}};
+  HERALD_TRY_VOID(write_public(dir / "endpoints.json", endpoints.dump(2) + "\n"));
+  HERALD_TRY_VOID(write_public(dir / "fingerprints.txt", "root         SHA256 " + root.fingerprint_sha256() + "\n" +
+                                                             "intermediate SHA256 " + intermediate.fingerprint_sha256() +
+                                                             "\n"));
+  HERALD_TRY_VOID(write_public(dir / "README.txt",
+      "Herald trust package\n"
+      "\n"
+      "root.pem          the trust anchor: install it in your trust store after checking\n"
+      "                  its SHA-256 fingerprint (fingerprints.txt) over another channel\n"
+      "intermediate.pem  the policy intermediate CA (servers send the issuing CA and this)\n"
+      "ca-bundle.pem     intermediate + root, for software that wants one file\n"
+      "*.crl             current CRLs (DER): root.crl and intermediate.crl revoke CA\n"
+      "                  certificates, issuing.crl revokes leaf certificates\n"
+      "endpoints.json    where to fetch fresh CRLs and OCSP answers\n"));
+  return {};
+}
+
+Result<InitReport> initialise(const DataDir& dir, const InitOptions& o, const Clock& clock) {
+  if (dir.has_hierarchy()) {
+    return make_error(ErrorCode::kAlreadyExists, "a Herald hierarchy already exists in " + dir.root().string() +
+                                                     "; refusing to overwrite it (nothing was changed)");
+  }
+  std::error_code ec;
+  const bool created_root = !fsys::exists(dir.root(), ec);
+  HERALD_TRY_VOID(fs::make_dir(dir.root(), fs::kPublicDir));
+  const DataDir stage(dir.root() / (".herald-init-" + std::to_string(::getpid())));
+  fsys::remove_all(stage.root(), ec);
+  auto cleanup = [&] {
+    fsys::remove_all(stage.root(), ec);
+    if (created_root) fsys::remove(dir.root(), ec);
+  };
+  if (auto s = fs::make_dir(stage.root(), fs::kPrivateDir); !s) {
+    cleanup();
+    return tl::unexpected(s.error());
+  }
+  InitReport report;
+  if (auto s = populate(stage, o, clock, report); !s) {
+    cleanup();
+    return tl::unexpected(s.error());
+  }
+  // Move into place; herald.db last, as it is what marks the hierarchy complete.
+  for (const char* name : {"ca", "keys", "secrets", "crl", "trust", "herald.toml", "herald.db"}) {
+    if (!fsys::exists(stage.root() / name, ec)) continue;
+    fsys::rename(stage.root() / name, dir.root() / name, ec);
+    if (ec) {
+      auto err = make_error(ErrorCode::kIo, "cannot move " + std::string(name) + " into " + dir.root().string() + ": " +
+                                                ec.message());
+      for (const char* undo : {"ca", "keys", "secrets", "crl", "trust", "herald.toml"}) {
+        std::error_code ec2;
+        if (fsys::exists(stage.root() / undo, ec2)) continue;  // not moved yet
+        fsys::rename(dir.root() / undo, stage.root() / undo, ec2);
+      }
+      cleanup();
+      return err;
+    }
+  }
+  fsys::remove_all(stage.root(), ec);
+  return report;
+}
+
+}  // namespace herald::datadir

@@ -1,0 +1,37 @@
+#pragma once
+// `herald ca init`: creates the hierarchy and the whole data directory
+// atomically. Everything is written into a staging folder inside DIR and
+// moved into place only when complete; on any error the staging folder is
+// removed and DIR is as it was. An existing hierarchy is never touched.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "ca/hierarchy.h"
+#include "datadir/data_dir.h"
+
+namespace herald::datadir {
+
+struct InitOptions {
+  ca::HierarchyOptions hierarchy;
+  std::optional<std::string> root_passphrase_file;
+  std::optional<std::string> intermediate_passphrase_file;
+  std::optional<std::string> issuing_passphrase_file;
+};
+
+struct InitReport {
+  std::vector<ca::CaLevel> generated_secrets;  // passphrases Herald generated into secrets/
+  std::vector<std::string> warnings;
+};
+
+[[nodiscard]] Result<InitReport> initialise(const DataDir& dir, const InitOptions& options, const Clock& clock);
+
+// Writes DIR/trust/: root.pem, intermediate.pem, ca-bundle.pem, the CAs'
+// current CRLs, endpoints.json (CRL/OCSP URLs), fingerprints.txt, README.txt.
+[[nodiscard]] Status write_trust_package(const std::filesystem::path& trust_dir, const x509::Certificate& root,
+                                         const x509::Certificate& intermediate, const std::string& base_url);
+
+}  // namespace herald::datadir
