@@ -1,0 +1,33 @@
+#pragma once
+// Shared plumbing of the `herald` subcommands.
+//
+// Each add_*_commands() registers its subcommands on the app; a subcommand's
+// callback runs the command and stores its Status in `result` so main() can
+// print one error line and exit with the mapped code.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "base/clock.h"
+#include "base/error.h"
+
+namespace herald::cli {
+
+struct Context {
+  std::optional<std::string> dir;  // --dir
+  const Clock* clock = nullptr;
+  Status result;
+};
+
+void add_ca_commands(CLI::App& app, Context& ctx);
+void add_issue_commands(CLI::App& app, Context& ctx);      // issue, sign
+void add_revoke_commands(CLI::App& app, Context& ctx);     // revoke, crl
+void add_inventory_commands(CLI::App& app, Context& ctx);  // list, show
+
+// Adds --dir to a subcommand.
+void add_dir_option(CLI::App& cmd, Context& ctx);
+
+}  // namespace herald::cli

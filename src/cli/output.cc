@@ -1,0 +1,85 @@
+#include "cli/output.h"
+
+#include <iostream>
+
+namespace herald::cli {
+
+std::string join_sans(const std::vector<x509::San>& sans) {
+  std::string out;
+  for (const auto& s : sans) out += (out.empty() ? "" : ",") + s.to_string();
+  return out;
+}
+
+nlohmann::json record_json(const store::CertRecord& r, TimePoint now) {
+  nlohmann::json sans = nlohmann::json::array();
+  for (const auto& s : r.sans) sans.push_back(s.to_string());
+  nlohmann::json j = {
+      {"serial", r.serial.hex()},
+      {"issuer_serial", r.issuer_serial.hex()},
+      {"subject", r.subject},
+      {"common_name", r.common_name},
+      {"sans", sans},
+      {"issuer", r.issuer},
+      {"not_before", format_time(r.not_before)},
+      {"not_after", format_time(r.not_after)},
+      {"key_algorithm", r.key_algorithm},
+      {"key_bits", r.key_bits},
+      {"signature_algorithm", r.signature_algorithm},
+      {"eku", r.ext_key_usage},
+      {"profile", r.profile},
+      {"fingerprint_sha256", r.fingerprint_sha256},
+      {"owner", r.owner},
+      {"status", r.status_at(now)},
+      {"issued_at", format_time(r.issued_at)},
+      {"revoked_at", r.revoked_at ? nlohmann::json(format_time(*r.revoked_at)) : nlohmann::json()},
+      {"revocation_reason",
+       r.revocation_reason ? nlohmann::json(std::string(x509::reason_name(*r.revocation_reason))) : nlohmann::json()},
+  };
+  return j;
+}
+
+nlohmann::json ca_json(const x509::Certificate& c) {
+  auto path_len = c.path_len();
+  return {
+      {"serial", c.serial().hex()},
+      {"subject", c.subject()},
+      {"issuer", c.issuer()},
+      {"not_before", format_time(c.not_before())},
+      {"not_after", format_time(c.not_after())},
+      {"key_type", c.key_info().name()},
+      {"signature_algorithm", c.signature_algorithm()},
+      {"fingerprint_sha256", c.fingerprint_sha256()},
+      {"path_len", path_len ? nlohmann::json(*path_len) : nlohmann::json()},
+  };
+}
+
+std::string record_text(const store::CertRecord& r, TimePoint now) {
+  std::string owner;
+  for (const auto& [k, v] : r.owner) owner += (owner.empty() ? "" : ",") + k + "=" + v;
+  std::string eku;
+  for (const auto& e : r.ext_key_usage) eku += (eku.empty() ? "" : ",") + e;
+  std::string out;
+  auto line = [&](const char* k, const std::string& v) {
+    if (!v.empty()) out += std::string(k) + std::string(20 - std::string(k).size(), ' ') + v + "\n";
+  };
+  line("serial:", r.serial.hex());
+  line("status:", r.status_at(now) + (r.revocation_reason ? " (" + std::string(x509::reason_name(*r.revocation_reason)) +
+                                                                 " at " + format_time(*r.revoked_at) + ")"
+                                                           : ""));
+  line("profile:", r.profile);
+  line("subject:", r.subject.empty() ? "(empty)" : r.subject);
+  line("sans:", join_sans(r.sans));
+  line("issuer:", r.issuer + " (serial " + r.issuer_serial.hex() + ")");
+  line("not before:", format_time(r.not_before));
+  line("not after:", format_time(r.not_after));
+  line("key:", r.key_algorithm);
+  line("signature:", r.signature_algorithm);
+  line("eku:", eku);
+  line("owner:", owner);
+  line("sha256:", r.fingerprint_sha256);
+  return out;
+}
+
+void warn(const std::string& message) { std::cerr << "herald: warning: " << message << "\n"; }
+
+}  // namespace herald::cli
