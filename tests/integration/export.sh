@@ -35,7 +35,8 @@ openssl pkcs12 -in "$O/bundle.p12" -passin "file:$T/p12.pass" -nocerts -nodes 2>
   fail "cannot extract the private key from bundle.p12"
 cmp -s "$T/p12-pub.pem" <(pubkey_of_cert "$O/cert.pem") || fail "bundle.p12's key does not match cert.pem"
 openssl pkcs12 -in "$O/bundle.p12" -passin pass:wrong -nokeys >/dev/null 2>&1 && fail "bundle.p12 opens with a wrong passphrase"
-ok "leaf and its key inside; wrong passphrase refused"
+[[ $(stat -c %a "$O/bundle.p12") == 600 ]] || fail "bundle.p12 has mode $(stat -c %a "$O/bundle.p12"), want 600"
+ok "leaf and its key inside; wrong passphrase refused; mode 0600"
 
 step "keytool lists a PrivateKeyEntry"
 keytool -list -keystore "$O/bundle.p12" -storetype PKCS12 -storepass "$P12PASS" >"$T/keytool.out" 2>&1 ||
@@ -81,6 +82,13 @@ cmp -s <(openssl pkey -in "$T/enc/key.pem" -passin "file:$T/key.pass" -pubout) <
   fail "the encrypted key.pem does not match its cert.pem"
 [[ $(stat -c %a "$T/enc/key.pem") == 600 ]] || fail "encrypted key.pem has mode $(stat -c %a "$T/enc/key.pem"), want 600"
 ok "ENCRYPTED PRIVATE KEY, opens with the passphrase file only"
+
+step "issue without --json prints a 'serial:' line"
+"$HERALD" issue --dir "$D" --profile server --cn human.internal --san dns:human.internal --out-dir "$T/human" >"$T/human.txt"
+sed 's/^/   | /' "$T/human.txt"
+hs="$(sed -n 's/^serial:[[:space:]]*\([0-9A-Fa-f:]*\)[[:space:]]*$/\1/p' "$T/human.txt")"
+[[ -n $hs ]] || fail "no 'serial: HEX' line in the output of issue"
+[[ "$(norm_serial "$hs")" == "$(cert_serial "$T/human/cert.pem")" ]] || fail "'serial: $hs' is not the serial of the issued certificate"
 
 step "herald show SERIAL --pem is cert.pem"
 "$HERALD" show "$SERIAL" --dir "$D" --pem >"$T/show.pem"

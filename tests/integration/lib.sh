@@ -37,7 +37,9 @@ trap 'echo "FAIL: line $LINENO: \`$BASH_COMMAND\` exited with status $?" >&2' ER
 
 # Isolate from the caller's environment: no inherited data dir, no ~/.pki or
 # ~/.java state, and a relative default ./herald-data never lands in the tree.
-unset HERALD_HOME
+while read -r v; do
+  [[ $v == HERALD_BIN || $v == HERALD_KEEP_TMP ]] || unset "$v"
+done < <(compgen -e | grep '^HERALD_' || true)
 export HOME="$T/home"
 mkdir -p "$HOME"
 export TZ=UTC
