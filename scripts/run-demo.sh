@@ -20,7 +20,7 @@ echo
 echo "== The hierarchy"
 "$herald" ca info
 
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
+stamp=$(date -u +%Y%m%dT%H%M%S.%NZ)
 echo
 echo "== Issuing a server certificate for web.internal (+ 127.0.0.1)"
 "$herald" issue --profile server --cn web.internal --san ip:127.0.0.1 \

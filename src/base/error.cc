@@ -5,21 +5,22 @@
 namespace herald {
 namespace {
 
-// Exit codes follow sysexits.h where one fits.
+// Exit codes: distinct per code, in the sysexits.h range (64-78), never 77
+// (CTest and automake read 77 as "skipped"). docs/cli.md lists them.
 constexpr std::array<ErrorMapping, 13> kMappings{{
     {ErrorCode::kInvalidArgument, "invalid-argument", 64, 400},
     {ErrorCode::kMalformedInput, "malformed-input", 65, 400},
-    {ErrorCode::kBadSignature, "bad-signature", 65, 400},
-    {ErrorCode::kPolicyViolation, "policy-violation", 77, 403},
-    {ErrorCode::kLintFailed, "lint-failed", 70, 422},
     {ErrorCode::kNotFound, "not-found", 66, 404},
-    {ErrorCode::kAlreadyExists, "already-exists", 73, 409},
-    {ErrorCode::kConflict, "conflict", 75, 409},
-    {ErrorCode::kBadPassphrase, "bad-passphrase", 77, 500},
-    {ErrorCode::kCrypto, "crypto", 70, 500},
-    {ErrorCode::kIo, "io", 74, 500},
-    {ErrorCode::kStore, "store", 74, 503},
+    {ErrorCode::kBadSignature, "bad-signature", 67, 400},
+    {ErrorCode::kPolicyViolation, "policy-violation", 68, 403},
+    {ErrorCode::kLintFailed, "lint-failed", 69, 422},
     {ErrorCode::kInternal, "internal", 70, 500},
+    {ErrorCode::kCrypto, "crypto", 71, 500},
+    {ErrorCode::kAlreadyExists, "already-exists", 73, 409},
+    {ErrorCode::kIo, "io", 74, 500},
+    {ErrorCode::kConflict, "conflict", 75, 409},
+    {ErrorCode::kStore, "store", 76, 503},
+    {ErrorCode::kBadPassphrase, "bad-passphrase", 78, 500},
 }};
 
 }  // namespace
@@ -28,7 +29,7 @@ const ErrorMapping& error_mapping(ErrorCode code) {
   for (const auto& m : kMappings) {
     if (m.code == code) return m;
   }
-  return kMappings.back();
+  return kMappings[6];  // internal
 }
 
 std::string_view error_name(ErrorCode code) { return error_mapping(code).name; }

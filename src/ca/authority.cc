@@ -42,13 +42,14 @@ store::CertRecord record_of(const x509::Certificate& cert, const Serial& issuer_
 std::string Issued::pem() const { return ossl::pem_encode(record.der, "CERTIFICATE"); }
 
 Authority::Authority(const Clock& clock, store::Inventory& inventory, const policy::Config& config,
-                     const keys::Signer& signer, x509::Certificate issuing_cert)
+                     const keys::Signer& signer, x509::Certificate issuing_cert, Serial intermediate_serial)
     : clock_(clock),
       inventory_(inventory),
       config_(config),
       signer_(signer),
       issuing_cert_(std::move(issuing_cert)),
       issuing_serial_(issuing_cert_.serial()),
+      intermediate_serial_(std::move(intermediate_serial)),
       issuing_subject_(issuing_cert_.subject()),
       issuing_key_id_(issuing_cert_.subject_key_id()),
       issuing_not_after_(issuing_cert_.not_after()) {}
@@ -57,6 +58,16 @@ Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys:
                                 const store::Labels& owner) {
   HERALD_TRY(auto sans, policy::effective_sans(request));
   HERALD_TRY(auto ttl, policy::check_request(config_.policy, request, sans));
+
+  for (const auto* ca : {&issuing_serial_, &intermediate_serial_}) {
+    HERALD_TRY(auto status, inventory_.status(*ca));
+    if (status == store::CertStatus::kRevoked) {
+      return make_error(ErrorCode::kConflict,
+                        std::string("the ") + (ca == &issuing_serial_ ? "issuing" : "intermediate") + " CA certificate " +
+                            ca->hex() + " is revoked: relying parties would reject everything it signs; "
+                            "rotate the CA before issuing");
+    }
+  }
 
   Issued out;
   const TimePoint now = clock_.now();

@@ -36,7 +36,8 @@ class CaTest : public ::testing::Test {
     ASSERT_TRUE(inv_->insert(record_of(h_->issuing.cert, h_->intermediate.cert.serial(), "issuing-ca", clock_.now())));
     EVP_PKEY_up_ref(h_->issuing.key.get());
     signer_ = std::move(*keys::KeySigner::create(ossl::EvpPkeyPtr(h_->issuing.key.get())));
-    authority_ = std::make_unique<Authority>(clock_, *inv_, config_, *signer_, h_->issuing.cert);
+    authority_ = std::make_unique<Authority>(clock_, *inv_, config_, *signer_, h_->issuing.cert,
+                                             h_->intermediate.cert.serial());
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -200,6 +201,12 @@ TEST_F(CaTest, RevocationAndCrls) {
   ASSERT_TRUE(icrl);
   EXPECT_EQ(icrl->entries, 1u);
   EXPECT_EQ(generate_crl(clock_, *inv_, *signer_, h_->issuing.cert, "issuing", 24h)->entries, 1u);
+
+  // Nothing more is issued under a revoked issuing CA.
+  auto refused = authority_->issue(req, *pub, {});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kConflict);
+  EXPECT_NE(refused.error().message.find("issuing CA certificate"), std::string::npos);
 
   // The wrong key for a CA is refused.
   EXPECT_FALSE(generate_crl(clock_, *inv_, *signer_, h_->intermediate.cert, "intermediate", 24h));

@@ -23,7 +23,8 @@ Result<std::unique_ptr<Session>> open_session(Context& ctx, LoadSigner load,
   }
   HERALD_TRY(s->inventory, s->dir.open_inventory(*ctx.clock));
   if (s->signer) {
-    s->authority = std::make_unique<ca::Authority>(*ctx.clock, *s->inventory, s->config, *s->signer, *s->issuing);
+    s->authority = std::make_unique<ca::Authority>(*ctx.clock, *s->inventory, s->config, *s->signer, *s->issuing,
+                                                   s->intermediate->serial());
   }
   return s;
 }

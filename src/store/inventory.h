@@ -68,6 +68,8 @@ class Inventory {
   // kAlreadyExists if the serial or fingerprint is taken. Durable on return.
   [[nodiscard]] virtual Status insert(const CertRecord& record) = 0;
   [[nodiscard]] virtual Result<std::optional<CertRecord>> find(const Serial& serial) = 0;
+  // Just the status (cheaper than find); nullopt if unknown.
+  [[nodiscard]] virtual Result<std::optional<CertStatus>> status(const Serial& serial) = 0;
   // Ordered by not_after ascending.
   [[nodiscard]] virtual Result<std::vector<CertRecord>> list(const ListFilter& filter) = 0;
   // Marks a valid (or on-hold) certificate revoked. kNotFound if unknown,

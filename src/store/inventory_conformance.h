@@ -58,6 +58,8 @@ TEST_P(InventoryConformance, InsertFindRoundTrip) {
   EXPECT_EQ(f.der, r.der);
   EXPECT_EQ(f.status, CertStatus::kValid);
   EXPECT_FALSE(inv_->find(*Serial::parse("0B"))->has_value());
+  EXPECT_EQ(*inv_->status(*Serial::parse("0A")), CertStatus::kValid);
+  EXPECT_FALSE(inv_->status(*Serial::parse("0B"))->has_value());
 }
 
 TEST_P(InventoryConformance, DuplicateSerialIsRefusedAndCountUnchanged) {
@@ -88,6 +90,7 @@ TEST_P(InventoryConformance, RevokeHoldReleaseAndConflicts) {
   auto again = inv_->revoke(*Serial::parse("0A"), RevocationReason::kSuperseded, t);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  EXPECT_EQ(*inv_->status(*Serial::parse("0A")), CertStatus::kRevoked);
   auto rec = **inv_->find(*Serial::parse("0A"));
   EXPECT_EQ(rec.status, CertStatus::kRevoked);
   EXPECT_EQ(rec.revocation_reason, RevocationReason::kKeyCompromise);

@@ -18,8 +18,8 @@ T="$(mktemp -d "${TMPDIR:-/tmp}/herald-it.XXXXXX")"
 IT_SKIPPING=0
 _cleanup() {
   local rc=$?
-  # Herald itself exits 77 for some errors (policy, passphrase); CTest reads 77
-  # as SKIP. Only need_tool may skip: any other 77 is a failure.
+  # CTest reads 77 as SKIP. Herald never exits 77 (base/error.cc), but guard
+  # anyway: only need_tool may skip, any other 77 is a failure.
   if [[ $rc == 77 && $IT_SKIPPING != 1 ]]; then
     echo "FAIL: a command exited 77 (not a skip)" >&2
     rc=1

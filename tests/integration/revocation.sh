@@ -149,4 +149,12 @@ nss_crl_db "$T/nssdb2" "$T/crl.pem" "$T/icrl.pem" "$T/rcrl.pem"
 must_reject "nss chain-wide CRL check" '-8180|revoked' \
   v_nss 1 "$ROOT" "$ISSUING" "$INTER" "$T/good/cert.pem" - "$T/nssdb2" chain
 
+step "nothing more is issued under the revoked issuing CA"
+rows=$(row_count "$D")
+expect_fail "$HERALD" issue --dir "$D" --profile server --cn after.internal --out-dir "$T/after"
+err_mentions 'issuing CA certificate .* is revoked'
+[[ $(row_count "$D") == "$rows" ]] || fail "a refused issuance changed the inventory"
+[[ ! -e $T/after ]] || fail "a refused issuance wrote files"
+ok "issuance refused, inventory unchanged"
+
 step "PASS revocation"

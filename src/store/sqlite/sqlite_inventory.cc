@@ -283,6 +283,17 @@ Result<std::optional<CertRecord>> SqliteInventory::find(const Serial& serial) {
   return std::optional<CertRecord>(std::move(rec));
 }
 
+Result<std::optional<CertStatus>> SqliteInventory::status(const Serial& serial) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT status FROM certificates WHERE serial = ?");
+  if (!s.ok()) return db_error(db_, "cannot prepare status lookup");
+  s.bind(1, serial.hex());
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<CertStatus>{};
+  if (rc != SQLITE_ROW) return db_error(db_, "status lookup failed");
+  return std::optional<CertStatus>(s.text(0) == "revoked" ? CertStatus::kRevoked : CertStatus::kValid);
+}
+
 Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
   std::lock_guard lock(mu_);
   std::string sql = std::string("SELECT ") + kColumns + " FROM certificates WHERE 1=1";

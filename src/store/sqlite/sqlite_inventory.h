@@ -23,6 +23,7 @@ class SqliteInventory final : public Inventory {
 
   [[nodiscard]] Status insert(const CertRecord& record) override;
   [[nodiscard]] Result<std::optional<CertRecord>> find(const Serial& serial) override;
+  [[nodiscard]] Result<std::optional<CertStatus>> status(const Serial& serial) override;
   [[nodiscard]] Result<std::vector<CertRecord>> list(const ListFilter& filter) override;
   [[nodiscard]] Status revoke(const Serial& serial, x509::RevocationReason reason, TimePoint at) override;
   [[nodiscard]] Status release_hold(const Serial& serial) override;
