@@ -31,8 +31,12 @@ class NullInventory final : public store::Inventory {
  public:
   Status insert(const store::CertRecord&) override { return {}; }
   Result<std::optional<store::CertRecord>> find(const Serial&) override { return std::nullopt; }
-  Result<std::optional<store::CertStatus>> status(const Serial&) override { return store::CertStatus::kValid; }
-  Result<std::vector<store::CertRecord>> list(const store::ListFilter&) override { return std::vector<store::CertRecord>{}; }
+  Result<std::optional<store::CertStatus>> status(const Serial&) override {
+    return store::CertStatus::kValid;
+  }
+  Result<std::vector<store::CertRecord>> list(const store::ListFilter&) override {
+    return std::vector<store::CertRecord>{};
+  }
   Status revoke(const Serial&, x509::RevocationReason, TimePoint) override { return {}; }
   Status release_hold(const Serial&) override { return {}; }
   Result<std::vector<x509::RevokedEntry>> revoked_by(const Serial&, TimePoint) override {
@@ -94,7 +98,8 @@ void BM_RawP256Verify(benchmark::State& state) {
   EVP_DigestSign(ctx.get(), sig, &len, f.tbs_like.data(), f.tbs_like.size());
   for (auto _ : state) {
     EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr, f.hierarchy->issuing.key.get());
-    if (EVP_DigestVerify(ctx.get(), sig, len, f.tbs_like.data(), f.tbs_like.size()) != 1) state.SkipWithError("verify");
+    if (EVP_DigestVerify(ctx.get(), sig, len, f.tbs_like.data(), f.tbs_like.size()) != 1)
+      state.SkipWithError("verify");
   }
   state.SetItemsProcessed(state.iterations());
 }
@@ -121,11 +126,12 @@ void BM_NaiveOpenSslIssue(benchmark::State& state) {
     X509_set_pubkey(x.get(), pub);
     X509V3_CTX v3;
     X509V3_set_ctx(&v3, &issuer, x.get(), nullptr, nullptr, 0);
-    for (auto [nid, value] : {std::pair{NID_basic_constraints, "critical,CA:FALSE"},
-                              std::pair{NID_key_usage, "critical,digitalSignature"},
-                              std::pair{NID_ext_key_usage, "serverAuth"}, std::pair{NID_subject_key_identifier, "hash"},
-                              std::pair{NID_authority_key_identifier, "keyid"},
-                              std::pair{NID_subject_alt_name, "DNS:svc.internal"}}) {
+    for (auto [nid, value] :
+         {std::pair{NID_basic_constraints, "critical,CA:FALSE"},
+          std::pair{NID_key_usage, "critical,digitalSignature"},
+          std::pair{NID_ext_key_usage, "serverAuth"}, std::pair{NID_subject_key_identifier, "hash"},
+          std::pair{NID_authority_key_identifier, "keyid"},
+          std::pair{NID_subject_alt_name, "DNS:svc.internal"}}) {
       X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &v3, nid, value);
       X509_add_ext(x.get(), ext, -1);
       X509_EXTENSION_free(ext);
@@ -192,7 +198,8 @@ BENCHMARK(BM_IssueFromCsr)->Name("herald/issue_from_csr")->Threads(1)->Threads(2
 
 void BM_IssueFromCsrSqlite(benchmark::State& state) {
   auto& f = fixture();
-  auto dir = std::filesystem::temp_directory_path() / ("herald-bench-" + std::to_string(::getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("herald-bench-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   auto inv = store::SqliteInventory::open(dir / "herald.db", store::OpenMode::kCreate, f.clock);

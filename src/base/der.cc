@@ -6,7 +6,8 @@ namespace herald::der {
 
 namespace {
 tl::unexpected<Error> malformed(const char* what, const char* why) {
-  return make_error(ErrorCode::kMalformedInput, std::string("malformed DER in ") + what + ": " + why);
+  return make_error(ErrorCode::kMalformedInput,
+                    std::string("malformed DER in ") + what + ": " + why);
 }
 }  // namespace
 

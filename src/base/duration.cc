@@ -7,9 +7,9 @@ namespace herald {
 
 Result<std::chrono::seconds> parse_duration(std::string_view text) {
   auto bad = [&](std::string why) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "invalid duration '" + std::string(text) + "': " + why +
-                          " (use e.g. 90d, 720h, 30m, 3600s, 2y)");
+    return make_error(ErrorCode::kInvalidArgument, "invalid duration '" + std::string(text) +
+                                                       "': " + why +
+                                                       " (use e.g. 90d, 720h, 30m, 3600s, 2y)");
   };
   if (text.empty()) return bad("empty");
   int64_t total = 0;
@@ -25,13 +25,26 @@ Result<std::chrono::seconds> parse_duration(std::string_view text) {
     if (i == text.size()) return bad("missing unit");
     int64_t unit = 0;
     switch (text[i]) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      case 'w': unit = 7 * 86400; break;
-      case 'y': unit = 365 * 86400; break;
-      default: return bad(std::string("unknown unit '") + text[i] + "'");
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      case 'w':
+        unit = 7 * 86400;
+        break;
+      case 'y':
+        unit = 365 * 86400;
+        break;
+      default:
+        return bad(std::string("unknown unit '") + text[i] + "'");
     }
     ++i;
     // Cap at 1000 years: anything larger is a typo, and it keeps time_t math safe.
@@ -45,7 +58,10 @@ Result<std::chrono::seconds> parse_duration(std::string_view text) {
 
 std::string format_duration(std::chrono::seconds d) {
   int64_t s = d.count();
-  struct Unit { int64_t secs; char c; };
+  struct Unit {
+    int64_t secs;
+    char c;
+  };
   for (auto u : {Unit{365 * 86400, 'y'}, Unit{86400, 'd'}, Unit{3600, 'h'}, Unit{60, 'm'}}) {
     if (s != 0 && s % u.secs == 0) return std::to_string(s / u.secs) + u.c;
   }

@@ -15,7 +15,8 @@ TEST(Duration, ParsesUnits) {
 }
 
 TEST(Duration, RejectsGarbage) {
-  for (const char* bad : {"", "d", "90", "90x", "-5d", "0d", "1.5d", "9999999999999999999y", "5000y"}) {
+  for (const char* bad :
+       {"", "d", "90", "90x", "-5d", "0d", "1.5d", "9999999999999999999y", "5000y"}) {
     auto r = parse_duration(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);

@@ -105,7 +105,8 @@ Result<Bytes> base64url_decode(std::string_view text) {
       acc &= (1u << bits) - 1;
     }
   }
-  if (acc != 0) return make_error(ErrorCode::kMalformedInput, "malformed base64url: non-zero padding bits");
+  if (acc != 0)
+    return make_error(ErrorCode::kMalformedInput, "malformed base64url: non-zero padding bits");
   return out;
 }
 

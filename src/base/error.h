@@ -7,27 +7,26 @@
 
 #include <string>
 #include <string_view>
+#include <tl/expected.hpp>
 #include <utility>
 #include <vector>
-
-#include <tl/expected.hpp>
 
 namespace herald {
 
 enum class ErrorCode {
-  kInvalidArgument,   // a flag or value the caller gave is malformed
-  kMalformedInput,    // a PEM/DER/CSR/config document could not be parsed
-  kBadSignature,      // a signature (e.g. CSR proof of possession) does not verify
-  kPolicyViolation,   // the request breaks a configured policy rule
-  kLintFailed,        // the to-be-signed certificate failed pre-issuance lint
-  kNotFound,          // serial, file or data directory does not exist
-  kAlreadyExists,     // refusing to overwrite (hierarchy, output file)
-  kConflict,          // state does not allow it (already revoked, ...)
-  kBadPassphrase,     // a key could not be decrypted with the passphrase given
-  kCrypto,            // OpenSSL failed for another reason
-  kIo,                // filesystem error
-  kStore,             // database error
-  kInternal,          // a bug
+  kInvalidArgument,  // a flag or value the caller gave is malformed
+  kMalformedInput,   // a PEM/DER/CSR/config document could not be parsed
+  kBadSignature,     // a signature (e.g. CSR proof of possession) does not verify
+  kPolicyViolation,  // the request breaks a configured policy rule
+  kLintFailed,       // the to-be-signed certificate failed pre-issuance lint
+  kNotFound,         // serial, file or data directory does not exist
+  kAlreadyExists,    // refusing to overwrite (hierarchy, output file)
+  kConflict,         // state does not allow it (already revoked, ...)
+  kBadPassphrase,    // a key could not be decrypted with the passphrase given
+  kCrypto,           // OpenSSL failed for another reason
+  kIo,               // filesystem error
+  kStore,            // database error
+  kInternal,         // a bug
 };
 
 struct Error {
@@ -58,9 +57,9 @@ using Status = Result<void>;
 // The one table mapping codes to their outward forms.
 struct ErrorMapping {
   ErrorCode code;
-  std::string_view name;         // stable identifier, e.g. "policy-violation"
-  int exit_code;                 // CLI process exit code
-  int http_status;               // REST status
+  std::string_view name;  // stable identifier, e.g. "policy-violation"
+  int exit_code;          // CLI process exit code
+  int http_status;        // REST status
 };
 [[nodiscard]] const ErrorMapping& error_mapping(ErrorCode code);
 [[nodiscard]] std::string_view error_name(ErrorCode code);
@@ -70,13 +69,13 @@ struct ErrorMapping {
 // Propagate an error: HERALD_TRY(auto x, expr); or HERALD_TRY_VOID(expr);
 #define HERALD_CONCAT_(a, b) a##b
 #define HERALD_CONCAT(a, b) HERALD_CONCAT_(a, b)
-#define HERALD_TRY_IMPL_(tmp, decl, expr)               \
-  auto tmp = (expr);                                    \
+#define HERALD_TRY_IMPL_(tmp, decl, expr)                    \
+  auto tmp = (expr);                                         \
   if (!tmp) return ::tl::unexpected(std::move(tmp).error()); \
   decl = std::move(tmp).value()
 #define HERALD_TRY(decl, expr) HERALD_TRY_IMPL_(HERALD_CONCAT(herald_try_, __LINE__), decl, expr)
-#define HERALD_TRY_VOID(expr)                                                    \
-  do {                                                                           \
-    auto herald_try_v_ = (expr);                                                 \
+#define HERALD_TRY_VOID(expr)                                                      \
+  do {                                                                             \
+    auto herald_try_v_ = (expr);                                                   \
     if (!herald_try_v_) return ::tl::unexpected(std::move(herald_try_v_).error()); \
   } while (0)

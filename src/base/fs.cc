@@ -32,8 +32,9 @@ Result<std::string> read_file(const std::filesystem::path& path, size_t max_byte
   while (in.read(buf, sizeof buf) || in.gcount() > 0) {
     data.append(buf, static_cast<size_t>(in.gcount()));
     if (data.size() > max_bytes) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "file too large (over " + std::to_string(max_bytes) + " bytes): " + path.string());
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "file too large (over " + std::to_string(max_bytes) + " bytes): " + path.string());
     }
   }
   return data;
@@ -43,7 +44,8 @@ Status write_file(const std::filesystem::path& path, std::string_view data,
                   std::filesystem::perms mode, Overwrite overwrite) {
   std::error_code ec;
   if (overwrite == Overwrite::kRefuse && std::filesystem::exists(path, ec)) {
-    return make_error(ErrorCode::kAlreadyExists, "refusing to overwrite existing file " + path.string());
+    return make_error(ErrorCode::kAlreadyExists,
+                      "refusing to overwrite existing file " + path.string());
   }
   auto tmp = path;
   tmp += ".tmp-" + std::to_string(::getpid());
@@ -73,7 +75,8 @@ Status write_file(const std::filesystem::path& path, std::string_view data,
       int err = errno;
       ::unlink(tmp.c_str());
       if (err == EEXIST) {
-        return make_error(ErrorCode::kAlreadyExists, "refusing to overwrite existing file " + path.string());
+        return make_error(ErrorCode::kAlreadyExists,
+                          "refusing to overwrite existing file " + path.string());
       }
       return io_error("cannot create", path, err);
     }
@@ -89,9 +92,12 @@ Status write_file(const std::filesystem::path& path, std::string_view data,
 Status make_dir(const std::filesystem::path& path, std::filesystem::perms mode) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot create directory " + path.string() + ": " + ec.message());
+  if (ec)
+    return make_error(ErrorCode::kIo,
+                      "cannot create directory " + path.string() + ": " + ec.message());
   std::filesystem::permissions(path, mode, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot set mode of " + path.string() + ": " + ec.message());
+  if (ec)
+    return make_error(ErrorCode::kIo, "cannot set mode of " + path.string() + ": " + ec.message());
   return {};
 }
 
@@ -102,7 +108,8 @@ Result<std::string> read_passphrase_file(const std::filesystem::path& path) {
   }
   std::string s = std::move(*text);
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  if (s.empty()) return make_error(ErrorCode::kInvalidArgument, "passphrase file is empty: " + path.string());
+  if (s.empty())
+    return make_error(ErrorCode::kInvalidArgument, "passphrase file is empty: " + path.string());
   return s;
 }
 

@@ -18,9 +18,10 @@ Result<Serial> Serial::from_bytes(Bytes bytes) {
 Result<Serial> Serial::parse(std::string_view text) {
   auto bytes = from_hex(text);
   if (!bytes) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "invalid serial '" + std::string(text) +
-                          "': expected hexadecimal, colons optional (as openssl x509 -serial prints)");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "invalid serial '" + std::string(text) +
+            "': expected hexadecimal, colons optional (as openssl x509 -serial prints)");
   }
   return from_bytes(std::move(*bytes));
 }

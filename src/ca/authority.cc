@@ -16,8 +16,8 @@ Result<Serial> random_serial() {
   return Serial::from_bytes(std::move(bytes));
 }
 
-store::CertRecord record_of(const x509::Certificate& cert, const Serial& issuer_serial, std::string profile,
-                            TimePoint issued_at) {
+store::CertRecord record_of(const x509::Certificate& cert, const Serial& issuer_serial,
+                            std::string profile, TimePoint issued_at) {
   store::CertRecord r;
   r.serial = cert.serial();
   r.issuer_serial = issuer_serial;
@@ -42,7 +42,8 @@ store::CertRecord record_of(const x509::Certificate& cert, const Serial& issuer_
 std::string Issued::pem() const { return ossl::pem_encode(record.der, "CERTIFICATE"); }
 
 Authority::Authority(const Clock& clock, store::Inventory& inventory, const policy::Config& config,
-                     const keys::Signer& signer, x509::Certificate issuing_cert, Serial intermediate_serial)
+                     const keys::Signer& signer, x509::Certificate issuing_cert,
+                     Serial intermediate_serial)
     : clock_(clock),
       inventory_(inventory),
       config_(config),
@@ -63,8 +64,10 @@ Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys:
     HERALD_TRY(auto status, inventory_.status(*ca));
     if (status == store::CertStatus::kRevoked) {
       return make_error(ErrorCode::kConflict,
-                        std::string("the ") + (ca == &issuing_serial_ ? "issuing" : "intermediate") + " CA certificate " +
-                            ca->hex() + " is revoked: relying parties would reject everything it signs; "
+                        std::string("the ") +
+                            (ca == &issuing_serial_ ? "issuing" : "intermediate") +
+                            " CA certificate " + ca->hex() +
+                            " is revoked: relying parties would reject everything it signs; "
                             "rotate the CA before issuing");
     }
   }
@@ -72,7 +75,8 @@ Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys:
   Issued out;
   const TimePoint now = clock_.now();
   if (now >= issuing_not_after_) {
-    return make_error(ErrorCode::kConflict, "the issuing CA certificate expired at " + format_time(issuing_not_after_) +
+    return make_error(ErrorCode::kConflict, "the issuing CA certificate expired at " +
+                                                format_time(issuing_not_after_) +
                                                 "; rotate it before issuing");
   }
   x509::CertificateSpec spec;
@@ -82,7 +86,8 @@ Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys:
   spec.not_after = now + ttl;
   if (spec.not_after > issuing_not_after_) {
     spec.not_after = issuing_not_after_;
-    out.warnings.push_back("lifetime " + format_duration(ttl) + " clamped to the issuing CA's notAfter " +
+    out.warnings.push_back("lifetime " + format_duration(ttl) +
+                           " clamped to the issuing CA's notAfter " +
                            format_time(issuing_not_after_));
   }
   spec.subject_key = &key;
@@ -127,7 +132,8 @@ Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys:
 }
 
 Result<Issued> Authority::sign_csr(const x509::Csr& csr, policy::Profile profile,
-                                   std::optional<std::chrono::seconds> ttl, const store::Labels& owner) {
+                                   std::optional<std::chrono::seconds> ttl,
+                                   const store::Labels& owner) {
   HERALD_TRY_VOID(x509::verify_csr_signature(csr));
   policy::IssueRequest req;
   req.profile = profile;

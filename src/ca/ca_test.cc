@@ -17,11 +17,13 @@ using namespace std::chrono_literals;
 class CaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("herald-ca-test-" + std::to_string(::getpid()) + "-" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() /
+           ("herald-ca-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    inv_ = std::move(*store::SqliteInventory::open(dir_ / "herald.db", store::OpenMode::kCreate, clock_));
+    inv_ = std::move(
+        *store::SqliteInventory::open(dir_ / "herald.db", store::OpenMode::kCreate, clock_));
     config_.policy = policy::default_policy();
     config_.ca.base_url = "http://127.0.0.1:8080";
     HierarchyOptions o;
@@ -32,8 +34,10 @@ class CaTest : public ::testing::Test {
     h_ = std::make_unique<Hierarchy>(std::move(*h));
     const Serial root = h_->root.cert.serial();
     ASSERT_TRUE(inv_->insert(record_of(h_->root.cert, root, "root-ca", clock_.now())));
-    ASSERT_TRUE(inv_->insert(record_of(h_->intermediate.cert, root, "intermediate-ca", clock_.now())));
-    ASSERT_TRUE(inv_->insert(record_of(h_->issuing.cert, h_->intermediate.cert.serial(), "issuing-ca", clock_.now())));
+    ASSERT_TRUE(
+        inv_->insert(record_of(h_->intermediate.cert, root, "intermediate-ca", clock_.now())));
+    ASSERT_TRUE(inv_->insert(
+        record_of(h_->issuing.cert, h_->intermediate.cert.serial(), "issuing-ca", clock_.now())));
     EVP_PKEY_up_ref(h_->issuing.key.get());
     signer_ = std::move(*keys::KeySigner::create(ossl::EvpPkeyPtr(h_->issuing.key.get())));
     authority_ = std::make_unique<Authority>(clock_, *inv_, config_, *signer_, h_->issuing.cert,
@@ -107,7 +111,8 @@ TEST_F(CaTest, IssuesServerCertificateThatOpenSslVerifies) {
   EXPECT_EQ(r.serial.bytes().size(), 16u);
   EXPECT_EQ(verify(r.der, X509_PURPOSE_SSL_SERVER, clock_.now()), X509_V_OK);
   EXPECT_EQ(verify(r.der, X509_PURPOSE_SSL_CLIENT, clock_.now()), X509_V_ERR_INVALID_PURPOSE);
-  EXPECT_EQ(verify(r.der, X509_PURPOSE_SSL_SERVER, clock_.now() + 91 * 24h), X509_V_ERR_CERT_HAS_EXPIRED);
+  EXPECT_EQ(verify(r.der, X509_PURPOSE_SSL_SERVER, clock_.now() + 91 * 24h),
+            X509_V_ERR_CERT_HAS_EXPIRED);
 
   auto stored = inv_->find(r.serial);
   ASSERT_TRUE(stored && *stored);
@@ -115,13 +120,15 @@ TEST_F(CaTest, IssuesServerCertificateThatOpenSslVerifies) {
   EXPECT_EQ((*stored)->owner.at("team"), "web");
   EXPECT_EQ((*stored)->issuer_serial, h_->issuing.cert.serial());
   auto cert = x509::Certificate::from_der(r.der);
-  EXPECT_EQ(cert->sans(), (std::vector<x509::San>{*x509::parse_san("dns:web.internal"), *x509::parse_san("ip:10.1.1.1")}));
+  EXPECT_EQ(cert->sans(), (std::vector<x509::San>{*x509::parse_san("dns:web.internal"),
+                                                  *x509::parse_san("ip:10.1.1.1")}));
   EXPECT_EQ(cert->fingerprint_sha256(), r.fingerprint_sha256);
 }
 
 TEST_F(CaTest, SignsCsrWithoutCopyingItsExtensions) {
   auto key = keys::generate_key(keys::KeyType::kRsa2048);
-  Bytes der = x509::testing::make_csr_der(**key, {.cn = "alice", .sans = "email:alice@corp.internal"});
+  Bytes der =
+      x509::testing::make_csr_der(**key, {.cn = "alice", .sans = "email:alice@corp.internal"});
   auto csr = x509::parse_csr(der);
   ASSERT_TRUE(csr);
   auto issued = authority_->sign_csr(*csr, policy::Profile::kClient, 7 * 24h, {});
@@ -194,10 +201,12 @@ TEST_F(CaTest, RevocationAndCrls) {
   EXPECT_GT(crl2->number, crl1->number);
 
   // Revoking the issuing CA lands on the intermediate's CRL, not the issuing one's.
-  ASSERT_TRUE(revoke(clock_, *inv_, h_->issuing.cert.serial(), x509::RevocationReason::kCaCompromise));
+  ASSERT_TRUE(
+      revoke(clock_, *inv_, h_->issuing.cert.serial(), x509::RevocationReason::kCaCompromise));
   EVP_PKEY_up_ref(h_->intermediate.key.get());
   auto inter_signer = keys::KeySigner::create(ossl::EvpPkeyPtr(h_->intermediate.key.get()));
-  auto icrl = generate_crl(clock_, *inv_, **inter_signer, h_->intermediate.cert, "intermediate", 24h);
+  auto icrl =
+      generate_crl(clock_, *inv_, **inter_signer, h_->intermediate.cert, "intermediate", 24h);
   ASSERT_TRUE(icrl);
   EXPECT_EQ(icrl->entries, 1u);
   EXPECT_EQ(generate_crl(clock_, *inv_, *signer_, h_->issuing.cert, "issuing", 24h)->entries, 1u);

@@ -13,18 +13,24 @@ namespace herald::ca {
 
 std::string_view ca_level_name(CaLevel l) {
   switch (l) {
-    case CaLevel::kRoot: return "root";
-    case CaLevel::kIntermediate: return "intermediate";
-    case CaLevel::kIssuing: return "issuing";
+    case CaLevel::kRoot:
+      return "root";
+    case CaLevel::kIntermediate:
+      return "intermediate";
+    case CaLevel::kIssuing:
+      return "issuing";
   }
   return "?";
 }
 
 std::string_view ca_profile_name(CaLevel l) {
   switch (l) {
-    case CaLevel::kRoot: return "root-ca";
-    case CaLevel::kIntermediate: return "intermediate-ca";
-    case CaLevel::kIssuing: return "issuing-ca";
+    case CaLevel::kRoot:
+      return "root-ca";
+    case CaLevel::kIntermediate:
+      return "intermediate-ca";
+    case CaLevel::kIssuing:
+      return "issuing-ca";
   }
   return "?";
 }
@@ -39,8 +45,9 @@ Result<CaLevel> parse_ca_level(std::string_view name) {
 
 namespace {
 
-Result<CaMaterial> make_ca(const Clock& clock, const HierarchyOptions& o, CaLevel level, const CaMaterial* parent,
-                           std::chrono::seconds ttl, std::vector<std::string>& warnings) {
+Result<CaMaterial> make_ca(const Clock& clock, const HierarchyOptions& o, CaLevel level,
+                           const CaMaterial* parent, std::chrono::seconds ttl,
+                           std::vector<std::string>& warnings) {
   HERALD_TRY(auto key, keys::generate_key(o.key_type));
   HERALD_TRY(auto pub, keys::public_key_of(*key));
   HERALD_TRY(auto serial, random_serial());
@@ -69,9 +76,11 @@ Result<CaMaterial> make_ca(const Clock& clock, const HierarchyOptions& o, CaLeve
       spec.ca_issuer_urls = {ca_cert_url(o.base_url, ca_level_name(parent_level))};
     }
   }
-  HERALD_TRY(auto x, x509::build_certificate(spec, parent ? X509_get_subject_name(&parent->cert.x509()) : nullptr));
+  HERALD_TRY(auto x, x509::build_certificate(
+                         spec, parent ? X509_get_subject_name(&parent->cert.x509()) : nullptr));
   HERALD_TRY_VOID(policy::lint_gate(
-      *x, {level == CaLevel::kRoot ? policy::CertKind::kRootCa : policy::CertKind::kSubordinateCa}));
+      *x,
+      {level == CaLevel::kRoot ? policy::CertKind::kRootCa : policy::CertKind::kSubordinateCa}));
   EVP_PKEY* signing_key = parent ? parent->key.get() : key.get();
   EVP_PKEY_up_ref(signing_key);
   HERALD_TRY(auto signer, keys::KeySigner::create(ossl::EvpPkeyPtr(signing_key)));
@@ -86,7 +95,8 @@ Result<CaMaterial> make_ca(const Clock& clock, const HierarchyOptions& o, CaLeve
 Result<Hierarchy> create_hierarchy(const Clock& clock, const HierarchyOptions& o) {
   std::vector<std::string> warnings;
   HERALD_TRY(auto root, make_ca(clock, o, CaLevel::kRoot, nullptr, o.root_ttl, warnings));
-  HERALD_TRY(auto inter, make_ca(clock, o, CaLevel::kIntermediate, &root, o.intermediate_ttl, warnings));
+  HERALD_TRY(auto inter,
+             make_ca(clock, o, CaLevel::kIntermediate, &root, o.intermediate_ttl, warnings));
   HERALD_TRY(auto issuing, make_ca(clock, o, CaLevel::kIssuing, &inter, o.issuing_ttl, warnings));
   return Hierarchy{std::move(root), std::move(inter), std::move(issuing), std::move(warnings)};
 }

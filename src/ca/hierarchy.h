@@ -45,6 +45,7 @@ struct Hierarchy {
 // Backdating of notBefore for clock skew (at most 5 minutes).
 constexpr std::chrono::seconds kBackdate{300};
 
-[[nodiscard]] Result<Hierarchy> create_hierarchy(const Clock& clock, const HierarchyOptions& options);
+[[nodiscard]] Result<Hierarchy> create_hierarchy(const Clock& clock,
+                                                 const HierarchyOptions& options);
 
 }  // namespace herald::ca

@@ -2,8 +2,8 @@
 
 namespace herald::ca {
 
-Result<store::CertRecord> revoke(const Clock& clock, store::Inventory& inventory, const Serial& serial,
-                                 x509::RevocationReason reason) {
+Result<store::CertRecord> revoke(const Clock& clock, store::Inventory& inventory,
+                                 const Serial& serial, x509::RevocationReason reason) {
   if (reason == x509::RevocationReason::kRemoveFromCrl) {
     HERALD_TRY_VOID(inventory.release_hold(serial));
   } else {
@@ -14,11 +14,12 @@ Result<store::CertRecord> revoke(const Clock& clock, store::Inventory& inventory
   return std::move(*rec);
 }
 
-Result<CrlResult> generate_crl(const Clock& clock, store::Inventory& inventory, const keys::Signer& signer,
-                               const x509::Certificate& ca_cert, std::string_view ca_name,
-                               std::chrono::seconds validity) {
+Result<CrlResult> generate_crl(const Clock& clock, store::Inventory& inventory,
+                               const keys::Signer& signer, const x509::Certificate& ca_cert,
+                               std::string_view ca_name, std::chrono::seconds validity) {
   if (EVP_PKEY_eq(X509_get0_pubkey(&ca_cert.x509()), signer.public_key().pkey.get()) != 1) {
-    return make_error(ErrorCode::kInvalidArgument, "the signing key does not belong to the " + std::string(ca_name) + " CA");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the signing key does not belong to the " + std::string(ca_name) + " CA");
   }
   const TimePoint now = clock.now();
   x509::CrlSpec spec;

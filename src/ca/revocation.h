@@ -15,8 +15,8 @@ namespace herald::ca {
 
 // Revokes `serial`. removeFromCRL releases a certificateHold instead.
 // Returns the record as it now stands.
-[[nodiscard]] Result<store::CertRecord> revoke(const Clock& clock, store::Inventory& inventory, const Serial& serial,
-                                               x509::RevocationReason reason);
+[[nodiscard]] Result<store::CertRecord> revoke(const Clock& clock, store::Inventory& inventory,
+                                               const Serial& serial, x509::RevocationReason reason);
 
 struct CrlResult {
   Bytes der;
@@ -29,7 +29,9 @@ struct CrlResult {
 // listing every unexpired certificate it issued that is revoked. The CRL
 // number comes from the inventory (monotonic, persisted) under `ca_name`.
 [[nodiscard]] Result<CrlResult> generate_crl(const Clock& clock, store::Inventory& inventory,
-                                             const keys::Signer& signer, const x509::Certificate& ca_cert,
-                                             std::string_view ca_name, std::chrono::seconds validity);
+                                             const keys::Signer& signer,
+                                             const x509::Certificate& ca_cert,
+                                             std::string_view ca_name,
+                                             std::chrono::seconds validity);
 
 }  // namespace herald::ca

@@ -7,8 +7,10 @@
 
 namespace herald::ca {
 
-[[nodiscard]] std::string crl_url(std::string_view base_url, std::string_view ca_name);     // BASE/crl/issuing.crl
-[[nodiscard]] std::string ocsp_url(std::string_view base_url);                              // BASE/ocsp
-[[nodiscard]] std::string ca_cert_url(std::string_view base_url, std::string_view ca_name);  // BASE/ca/issuing.crt (DER)
+[[nodiscard]] std::string crl_url(std::string_view base_url,
+                                  std::string_view ca_name);    // BASE/crl/issuing.crl
+[[nodiscard]] std::string ocsp_url(std::string_view base_url);  // BASE/ocsp
+[[nodiscard]] std::string ca_cert_url(std::string_view base_url,
+                                      std::string_view ca_name);  // BASE/ca/issuing.crt (DER)
 
 }  // namespace herald::ca

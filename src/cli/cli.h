@@ -5,11 +5,10 @@
 // callback runs the command and stores its Status in `result` so main() can
 // print one error line and exit with the mapped code.
 
+#include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
 
 #include "base/clock.h"
 #include "base/error.h"

@@ -60,17 +60,20 @@ Status run_init(Context& ctx, const InitFlags& f) {
   for (auto l : {ca::CaLevel::kRoot, ca::CaLevel::kIntermediate, ca::CaLevel::kIssuing}) {
     HERALD_TRY(auto c, dir.load_ca_cert(l));
     std::string name(ca::ca_level_name(l));
-    std::cout << "  " << name << std::string(14 - name.size(), ' ') << c.subject() << "  " << c.key_info().name()
-              << "  until " << format_time(c.not_after()) << "\n";
+    std::cout << "  " << name << std::string(14 - name.size(), ' ') << c.subject() << "  "
+              << c.key_info().name() << "  until " << format_time(c.not_after()) << "\n";
   }
   std::cout << "Trust package for relying parties: " << dir.trust_dir().string() << "\n"
             << "Configuration and policy: " << dir.config_path().string() << "\n";
   if (!report.generated_secrets.empty()) {
     std::cerr << "\n"
-              << "!!! WARNING: Herald generated the passphrases of these CA keys and wrote them next to them:\n";
-    for (auto l : report.generated_secrets) std::cerr << "!!!   " << dir.secret_path(l).string() << "\n";
-    std::cerr << "!!! That is the quick-start path. In production pass your own --*-passphrase-file,\n"
-              << "!!! and keep the root key (keys/root.key.pem) and its passphrase offline.\n";
+              << "!!! WARNING: Herald generated the passphrases of these CA keys and wrote them "
+                 "next to them:\n";
+    for (auto l : report.generated_secrets)
+      std::cerr << "!!!   " << dir.secret_path(l).string() << "\n";
+    std::cerr
+        << "!!! That is the quick-start path. In production pass your own --*-passphrase-file,\n"
+        << "!!! and keep the root key (keys/root.key.pem) and its passphrase offline.\n";
   }
   return {};
 }
@@ -100,8 +103,8 @@ Status run_info(Context& ctx, bool json) {
               << "  serial:      " << j["serial"].get<std::string>() << "\n"
               << "  key:         " << j["key_type"].get<std::string>()
               << (j["key_present"].get<bool>() ? "" : " (key not on this machine)") << "\n"
-              << "  validity:    " << j["not_before"].get<std::string>() << " .. " << j["not_after"].get<std::string>()
-              << "\n"
+              << "  validity:    " << j["not_before"].get<std::string>() << " .. "
+              << j["not_after"].get<std::string>() << "\n"
               << "  path length: " << j["path_len"].dump() << "\n"
               << "  status:      " << j["status"].get<std::string>() << "\n"
               << "  SHA-256:     " << j["fingerprint_sha256"].get<std::string>() << "\n";
@@ -116,30 +119,40 @@ void add_ca_commands(CLI::App& app, Context& ctx) {
   ca->require_subcommand(1);
 
   auto flags = std::make_shared<InitFlags>();
-  auto* init = ca->add_subcommand("init",
+  auto* init = ca->add_subcommand(
+      "init",
       "Create the three-tier hierarchy (root -> intermediate -> issuing) in the data directory.\n"
       "Keys are encrypted at rest (PKCS#8, scrypt + AES-256) with three different passphrases,\n"
       "read from files or $HERALD_{ROOT,INTERMEDIATE,ISSUING}_PASSPHRASE[_FILE]; when none are\n"
       "given, strong random ones are written to DIR/secrets/ (quick start only).\n"
       "Refuses to touch an existing hierarchy.");
   add_dir_option(*init, ctx);
-  init->add_option("--org", flags->org, "Organisation name in the CA subjects")->capture_default_str();
-  init->add_option("--key-type", flags->key_type, std::string("CA key type: ") + std::string(keys::kKeyTypeChoices))
+  init->add_option("--org", flags->org, "Organisation name in the CA subjects")
+      ->capture_default_str();
+  init->add_option("--key-type", flags->key_type,
+                   std::string("CA key type: ") + std::string(keys::kKeyTypeChoices))
       ->capture_default_str();
   init->add_option("--root-ttl", flags->root_ttl, "Root CA lifetime")->capture_default_str();
-  init->add_option("--intermediate-ttl", flags->intermediate_ttl, "Intermediate CA lifetime (clamped to the root's)")
+  init->add_option("--intermediate-ttl", flags->intermediate_ttl,
+                   "Intermediate CA lifetime (clamped to the root's)")
       ->capture_default_str();
-  init->add_option("--issuing-ttl", flags->issuing_ttl, "Issuing CA lifetime (clamped to the intermediate's)")
+  init->add_option("--issuing-ttl", flags->issuing_ttl,
+                   "Issuing CA lifetime (clamped to the intermediate's)")
       ->capture_default_str();
-  init->add_option("--root-passphrase-file", flags->root_pass, "File holding the root key's passphrase");
-  init->add_option("--intermediate-passphrase-file", flags->intermediate_pass, "File holding the intermediate key's passphrase");
-  init->add_option("--issuing-passphrase-file", flags->issuing_pass, "File holding the issuing key's passphrase");
+  init->add_option("--root-passphrase-file", flags->root_pass,
+                   "File holding the root key's passphrase");
+  init->add_option("--intermediate-passphrase-file", flags->intermediate_pass,
+                   "File holding the intermediate key's passphrase");
+  init->add_option("--issuing-passphrase-file", flags->issuing_pass,
+                   "File holding the issuing key's passphrase");
   init->add_option("--base-url", flags->base_url,
-                   "Base URL of the CRL/OCSP endpoints written into certificates (e.g. http://ca.internal:8080)");
+                   "Base URL of the CRL/OCSP endpoints written into certificates (e.g. "
+                   "http://ca.internal:8080)");
   init->callback([&ctx, flags] { ctx.result = run_init(ctx, *flags); });
 
   auto json = std::make_shared<bool>(false);
-  auto* info = ca->add_subcommand("info", "Show the hierarchy: subjects, key types, validity, fingerprints, path lengths");
+  auto* info = ca->add_subcommand(
+      "info", "Show the hierarchy: subjects, key types, validity, fingerprints, path lengths");
   add_dir_option(*info, ctx);
   info->add_flag("--json", *json, "Print JSON");
   info->callback([&ctx, json] { ctx.result = run_info(ctx, *json); });

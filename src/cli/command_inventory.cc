@@ -38,7 +38,8 @@ Status run_list(Context& ctx, const ListFlags& f) {
   filter.profile = f.profile;
   if (f.status) {
     if (*f.status != "valid" && *f.status != "revoked" && *f.status != "expired") {
-      return make_error(ErrorCode::kInvalidArgument, "unknown status '" + *f.status + "' (choose valid|revoked|expired)");
+      return make_error(ErrorCode::kInvalidArgument,
+                        "unknown status '" + *f.status + "' (choose valid|revoked|expired)");
     }
     filter.status = f.status;
   }
@@ -51,7 +52,8 @@ Status run_list(Context& ctx, const ListFlags& f) {
     std::cout << arr.dump(2) << "\n";
     return {};
   }
-  std::cout << pad("SERIAL", 34) << pad("PROFILE", 17) << pad("STATUS", 9) << pad("NOT AFTER", 22) << "SUBJECT / SANS\n";
+  std::cout << pad("SERIAL", 34) << pad("PROFILE", 17) << pad("STATUS", 9) << pad("NOT AFTER", 22)
+            << "SUBJECT / SANS\n";
   for (const auto& r : records) {
     std::string who = r.subject.empty() ? join_sans(r.sans) : r.subject;
     if (!r.subject.empty() && !r.sans.empty()) who += "  " + join_sans(r.sans);
@@ -66,7 +68,9 @@ Status run_show(Context& ctx, const ShowFlags& f) {
   HERALD_TRY(auto serial, Serial::parse(f.serial));
   HERALD_TRY(auto s, open_session(ctx, LoadSigner::kNo, std::nullopt));
   HERALD_TRY(auto rec, s->inventory->find(serial));
-  if (!rec) return make_error(ErrorCode::kNotFound, "no certificate with serial " + serial.hex() + " in the inventory");
+  if (!rec)
+    return make_error(ErrorCode::kNotFound,
+                      "no certificate with serial " + serial.hex() + " in the inventory");
   const std::string pem = ossl::pem_encode(rec->der, "CERTIFICATE");
   if (f.json) {
     auto j = record_json(*rec, ctx.clock->now());
@@ -84,12 +88,16 @@ Status run_show(Context& ctx, const ShowFlags& f) {
 
 void add_inventory_commands(CLI::App& app, Context& ctx) {
   auto fl = std::make_shared<ListFlags>();
-  auto* list = app.add_subcommand("list", "List the inventory (every certificate issued, and the CAs'), soonest expiry first");
+  auto* list = app.add_subcommand(
+      "list", "List the inventory (every certificate issued, and the CAs'), soonest expiry first");
   add_dir_option(*list, ctx);
-  list->add_option("--expiring", fl->expiring, "Only valid certificates expiring within this time, e.g. 30d");
-  list->add_option("--profile", fl->profile, "Only this profile (server, client, spiffe, issuing-ca, ...)");
+  list->add_option("--expiring", fl->expiring,
+                   "Only valid certificates expiring within this time, e.g. 30d");
+  list->add_option("--profile", fl->profile,
+                   "Only this profile (server, client, spiffe, issuing-ca, ...)");
   list->add_option("--status", fl->status, "valid | revoked | expired");
-  list->add_option("--owner", fl->owner, "Only certificates with these owner labels, e.g. team=payments (repeatable)");
+  list->add_option("--owner", fl->owner,
+                   "Only certificates with these owner labels, e.g. team=payments (repeatable)");
   list->add_flag("--json", fl->json, "Print a JSON array");
   list->callback([&ctx, fl] { ctx.result = run_list(ctx, *fl); });
 

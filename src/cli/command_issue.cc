@@ -46,15 +46,16 @@ Result<std::optional<std::chrono::seconds>> parse_ttl(const std::optional<std::s
   return std::optional<std::chrono::seconds>(d);
 }
 
-Result<std::string> make_p12(EVP_PKEY& key, const x509::Certificate& leaf, const Session& s, const std::string& pass,
-                             const std::string& name) {
+Result<std::string> make_p12(EVP_PKEY& key, const x509::Certificate& leaf, const Session& s,
+                             const std::string& pass, const std::string& name) {
   ossl::X509StackPtr cas(sk_X509_new_null());
   for (const auto* c : {&*s.issuing, &*s.intermediate}) {
     X509_up_ref(&c->x509());
     sk_X509_push(cas.get(), &c->x509());
   }
   // OpenSSL 3 defaults: PBES2 (PBKDF2) with AES-256-CBC for key and certs, HMAC-SHA256 MAC.
-  ossl::Pkcs12Ptr p12(PKCS12_create(pass.c_str(), name.c_str(), &key, &leaf.x509(), cas.get(), 0, 0, 0, 0, 0));
+  ossl::Pkcs12Ptr p12(
+      PKCS12_create(pass.c_str(), name.c_str(), &key, &leaf.x509(), cas.get(), 0, 0, 0, 0, 0));
   if (!p12) return ossl::error(ErrorCode::kCrypto, "cannot build PKCS#12 bundle");
   unsigned char* der = nullptr;
   int len = i2d_PKCS12(p12.get(), &der);
@@ -85,12 +86,15 @@ Status run_issue(Context& ctx, const IssueFlags& f) {
   if (f.p12_pass_file) {
     HERALD_TRY(p12_pass, fs::read_passphrase_file(*f.p12_pass_file));
   }
-  const char* kFiles[] = {"cert.pem", "key.pem", "chain.pem", "fullchain.pem", "bundle.p12", "bundle.p12.pass"};
+  const char* kFiles[] = {"cert.pem",      "key.pem",    "chain.pem",
+                          "fullchain.pem", "bundle.p12", "bundle.p12.pass"};
   if (f.out_dir) {
     for (const char* name : kFiles) {
       std::error_code ec;
       if (std::filesystem::exists(std::filesystem::path(*f.out_dir) / name, ec)) {
-        return make_error(ErrorCode::kAlreadyExists, "refusing to overwrite " + (std::filesystem::path(*f.out_dir) / name).string());
+        return make_error(
+            ErrorCode::kAlreadyExists,
+            "refusing to overwrite " + (std::filesystem::path(*f.out_dir) / name).string());
       }
     }
   }
@@ -140,9 +144,12 @@ Status run_issue(Context& ctx, const IssueFlags& f) {
     j["out_dir"] = out.string();
     std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << record_text(issued.record, ctx.clock->now()) << "written to:         " << out.string()
-              << " (cert.pem, key.pem, chain.pem, fullchain.pem" << (f.p12 ? ", bundle.p12" : "") << ")\n";
-    if (generated_p12_pass) std::cout << "p12 passphrase in:  " << (out / "bundle.p12.pass").string() << "\n";
+    std::cout << record_text(issued.record, ctx.clock->now())
+              << "written to:         " << out.string()
+              << " (cert.pem, key.pem, chain.pem, fullchain.pem" << (f.p12 ? ", bundle.p12" : "")
+              << ")\n";
+    if (generated_p12_pass)
+      std::cout << "p12 passphrase in:  " << (out / "bundle.p12.pass").string() << "\n";
   }
   return {};
 }
@@ -166,7 +173,8 @@ Status run_sign(Context& ctx, const SignFlags& f) {
   for (const auto& w : issued.warnings) warn(w);
   const std::string leaf_pem = issued.pem();
   if (f.out) HERALD_TRY_VOID(fs::write_file(*f.out, leaf_pem, fs::kPublic));
-  if (f.chain_out) HERALD_TRY_VOID(fs::write_file(*f.chain_out, s->chain_pem(leaf_pem), fs::kPublic));
+  if (f.chain_out)
+    HERALD_TRY_VOID(fs::write_file(*f.chain_out, s->chain_pem(leaf_pem), fs::kPublic));
   if (f.json) {
     auto j = record_json(issued.record, ctx.clock->now());
     j["pem"] = leaf_pem;
@@ -183,40 +191,56 @@ Status run_sign(Context& ctx, const SignFlags& f) {
 
 void add_issue_commands(CLI::App& app, Context& ctx) {
   auto fi = std::make_shared<IssueFlags>();
-  auto* issue = app.add_subcommand("issue",
+  auto* issue = app.add_subcommand(
+      "issue",
       "Generate a key and issue a certificate for it under a profile and the policy in\n"
       "DIR/herald.toml. Writes cert.pem, key.pem (0600), chain.pem (leaf + issuing +\n"
       "intermediate), fullchain.pem (+ root) and optionally bundle.p12 into --out-dir\n"
       "(default DIR/issued/SERIAL). The certificate is recorded in the inventory first.");
   add_dir_option(*issue, ctx);
   issue->add_option("--profile", fi->profile, "server | client | spiffe")->required();
-  issue->add_option("--cn", fi->cn, "Subject common name (copied into a SAN for server certificates)")->required();
-  issue->add_option("--san", fi->sans, "SANs: dns:NAME, ip:ADDR, uri:URI, email:ADDR (comma-separated, repeatable)");
-  issue->add_option("--ttl", fi->ttl, "Lifetime, e.g. 90d, 720h (default: the profile's; capped by policy)");
-  issue->add_option("--key-type", fi->key_type, std::string(keys::kKeyTypeChoices))->capture_default_str();
-  issue->add_option("--out-dir", fi->out_dir, "Output folder (default DIR/issued/SERIAL); existing files are never overwritten");
+  issue
+      ->add_option("--cn", fi->cn,
+                   "Subject common name (copied into a SAN for server certificates)")
+      ->required();
+  issue->add_option("--san", fi->sans,
+                    "SANs: dns:NAME, ip:ADDR, uri:URI, email:ADDR (comma-separated, repeatable)");
+  issue->add_option("--ttl", fi->ttl,
+                    "Lifetime, e.g. 90d, 720h (default: the profile's; capped by policy)");
+  issue->add_option("--key-type", fi->key_type, std::string(keys::kKeyTypeChoices))
+      ->capture_default_str();
+  issue->add_option(
+      "--out-dir", fi->out_dir,
+      "Output folder (default DIR/issued/SERIAL); existing files are never overwritten");
   issue->add_flag("--p12", fi->p12, "Also write bundle.p12 (PKCS#12: key, certificate, chain)");
-  issue->add_option("--p12-passphrase-file", fi->p12_pass_file, "Passphrase for bundle.p12 (default: generated into bundle.p12.pass)");
-  issue->add_option("--key-passphrase-file", fi->key_pass_file, "Encrypt key.pem with this passphrase (default: unencrypted, mode 0600)");
-  issue->add_option("--owner", fi->owner, "Owner labels, e.g. team=payments,service=api,env=prod (repeatable)");
+  issue->add_option("--p12-passphrase-file", fi->p12_pass_file,
+                    "Passphrase for bundle.p12 (default: generated into bundle.p12.pass)");
+  issue->add_option("--key-passphrase-file", fi->key_pass_file,
+                    "Encrypt key.pem with this passphrase (default: unencrypted, mode 0600)");
+  issue->add_option("--owner", fi->owner,
+                    "Owner labels, e.g. team=payments,service=api,env=prod (repeatable)");
   issue->add_option("--issuing-passphrase-file", fi->issuing_pass_file,
-                    "Issuing key passphrase (default: $HERALD_ISSUING_PASSPHRASE_FILE, else DIR/secrets/issuing.pass)");
+                    "Issuing key passphrase (default: $HERALD_ISSUING_PASSPHRASE_FILE, else "
+                    "DIR/secrets/issuing.pass)");
   issue->add_flag("--json", fi->json, "Print the issued certificate's record as JSON");
   issue->callback([&ctx, fi] { ctx.result = run_issue(ctx, *fi); });
 
   auto fs_ = std::make_shared<SignFlags>();
-  auto* sign = app.add_subcommand("sign",
+  auto* sign = app.add_subcommand(
+      "sign",
       "Issue a certificate for a CSR (PEM or DER). The CSR's signature must verify (proof of\n"
       "possession). Only its key, CN and requested SANs are used: the profile decides every\n"
       "extension. Prints the certificate PEM unless --out is given.");
   add_dir_option(*sign, ctx);
   sign->add_option("--csr", fs_->csr, "The certificate signing request file")->required();
   sign->add_option("--profile", fs_->profile, "server | client | spiffe")->required();
-  sign->add_option("--ttl", fs_->ttl, "Lifetime, e.g. 30d (default: the profile's; capped by policy)");
+  sign->add_option("--ttl", fs_->ttl,
+                   "Lifetime, e.g. 30d (default: the profile's; capped by policy)");
   sign->add_option("--out", fs_->out, "Write the certificate (PEM) here");
   sign->add_option("--chain-out", fs_->chain_out, "Write leaf + issuing + intermediate (PEM) here");
   sign->add_option("--owner", fs_->owner, "Owner labels, e.g. team=payments,env=prod (repeatable)");
-  sign->add_option("--issuing-passphrase-file", fs_->issuing_pass_file, "Issuing key passphrase file");
+  sign->add_option("--issuing-passphrase-file", fs_->issuing_pass_file,
+                   "Issuing key passphrase file");
   sign->add_flag("--json", fs_->json, "Print the record (and PEM) as JSON");
   sign->callback([&ctx, fs_] { ctx.result = run_sign(ctx, *fs_); });
 }

@@ -33,7 +33,8 @@ nlohmann::json record_json(const store::CertRecord& r, TimePoint now) {
       {"issued_at", format_time(r.issued_at)},
       {"revoked_at", r.revoked_at ? nlohmann::json(format_time(*r.revoked_at)) : nlohmann::json()},
       {"revocation_reason",
-       r.revocation_reason ? nlohmann::json(std::string(x509::reason_name(*r.revocation_reason))) : nlohmann::json()},
+       r.revocation_reason ? nlohmann::json(std::string(x509::reason_name(*r.revocation_reason)))
+                           : nlohmann::json()},
   };
   return j;
 }
@@ -63,9 +64,11 @@ std::string record_text(const store::CertRecord& r, TimePoint now) {
     if (!v.empty()) out += std::string(k) + std::string(20 - std::string(k).size(), ' ') + v + "\n";
   };
   line("serial:", r.serial.hex());
-  line("status:", r.status_at(now) + (r.revocation_reason ? " (" + std::string(x509::reason_name(*r.revocation_reason)) +
-                                                                 " at " + format_time(*r.revoked_at) + ")"
-                                                           : ""));
+  line("status:",
+       r.status_at(now) + (r.revocation_reason
+                               ? " (" + std::string(x509::reason_name(*r.revocation_reason)) +
+                                     " at " + format_time(*r.revoked_at) + ")"
+                               : ""));
   line("profile:", r.profile);
   line("subject:", r.subject.empty() ? "(empty)" : r.subject);
   line("sans:", join_sans(r.sans));

@@ -1,9 +1,8 @@
 #pragma once
 // How the CLI shows records: JSON objects and human tables.
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "base/clock.h"
 #include "store/inventory.h"

@@ -6,8 +6,8 @@ std::string Session::chain_pem(const std::string& leaf_pem) const {
   return leaf_pem + issuing->pem() + intermediate->pem();
 }
 
-Result<std::unique_ptr<Session>> open_session(Context& ctx, LoadSigner load,
-                                              const std::optional<std::string>& issuing_passphrase_file) {
+Result<std::unique_ptr<Session>> open_session(
+    Context& ctx, LoadSigner load, const std::optional<std::string>& issuing_passphrase_file) {
   auto s = std::make_unique<Session>();
   s->dir = datadir::DataDir::resolve(ctx.dir);
   HERALD_TRY_VOID(s->dir.require_initialised());
@@ -17,14 +17,15 @@ Result<std::unique_ptr<Session>> open_session(Context& ctx, LoadSigner load,
   HERALD_TRY(s->root, s->dir.load_ca_cert(ca::CaLevel::kRoot));
   if (load == LoadSigner::kIssuing) {
     HERALD_TRY(s->signer, s->dir.load_signer(ca::CaLevel::kIssuing, issuing_passphrase_file));
-    if (EVP_PKEY_eq(X509_get0_pubkey(&s->issuing->x509()), s->signer->public_key().pkey.get()) != 1) {
+    if (EVP_PKEY_eq(X509_get0_pubkey(&s->issuing->x509()), s->signer->public_key().pkey.get()) !=
+        1) {
       return make_error(ErrorCode::kConflict, "the issuing key does not match ca/issuing.pem");
     }
   }
   HERALD_TRY(s->inventory, s->dir.open_inventory(*ctx.clock));
   if (s->signer) {
-    s->authority = std::make_unique<ca::Authority>(*ctx.clock, *s->inventory, s->config, *s->signer, *s->issuing,
-                                                   s->intermediate->serial());
+    s->authority = std::make_unique<ca::Authority>(*ctx.clock, *s->inventory, s->config, *s->signer,
+                                                   *s->issuing, s->intermediate->serial());
   }
   return s;
 }

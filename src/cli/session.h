@@ -29,8 +29,8 @@ struct Session {
 enum class LoadSigner { kNo, kIssuing };
 
 // Opens everything; the issuing key only with LoadSigner::kIssuing.
-[[nodiscard]] Result<std::unique_ptr<Session>> open_session(Context& ctx, LoadSigner load,
-                                                            const std::optional<std::string>& issuing_passphrase_file);
+[[nodiscard]] Result<std::unique_ptr<Session>> open_session(
+    Context& ctx, LoadSigner load, const std::optional<std::string>& issuing_passphrase_file);
 
 // Owner labels from repeated --owner flags.
 [[nodiscard]] Result<store::Labels> parse_owner_flags(const std::vector<std::string>& flags);

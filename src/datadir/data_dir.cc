@@ -30,8 +30,8 @@ fsys::path DataDir::crl_path(ca::CaLevel l, bool pem) const {
 
 bool DataDir::has_hierarchy() const {
   std::error_code ec;
-  return fsys::exists(db_path(), ec) || fsys::exists(root_ / "ca", ec) || fsys::exists(root_ / "keys", ec) ||
-         fsys::exists(config_path(), ec);
+  return fsys::exists(db_path(), ec) || fsys::exists(root_ / "ca", ec) ||
+         fsys::exists(root_ / "keys", ec) || fsys::exists(config_path(), ec);
 }
 
 Status DataDir::require_initialised() const {
@@ -53,7 +53,8 @@ Result<x509::Certificate> DataDir::load_ca_cert(ca::CaLevel l) const {
   HERALD_TRY(auto text, fs::read_file(ca_cert_path(l)));
   auto certs = x509::Certificate::from_pem(text);
   if (!certs) {
-    return make_error(ErrorCode::kMalformedInput, ca_cert_path(l).string() + ": " + certs.error().message);
+    return make_error(ErrorCode::kMalformedInput,
+                      ca_cert_path(l).string() + ": " + certs.error().message);
   }
   return certs->front();
 }
@@ -66,15 +67,19 @@ Result<std::unique_ptr<store::SqliteInventory>> DataDir::open_inventory(const Cl
 namespace {
 std::string env_prefix(ca::CaLevel l) {
   switch (l) {
-    case ca::CaLevel::kRoot: return "HERALD_ROOT_PASSPHRASE";
-    case ca::CaLevel::kIntermediate: return "HERALD_INTERMEDIATE_PASSPHRASE";
-    case ca::CaLevel::kIssuing: return "HERALD_ISSUING_PASSPHRASE";
+    case ca::CaLevel::kRoot:
+      return "HERALD_ROOT_PASSPHRASE";
+    case ca::CaLevel::kIntermediate:
+      return "HERALD_INTERMEDIATE_PASSPHRASE";
+    case ca::CaLevel::kIssuing:
+      return "HERALD_ISSUING_PASSPHRASE";
   }
   return "";
 }
 }  // namespace
 
-Result<std::optional<std::string>> passphrase_from(ca::CaLevel l, const std::optional<std::string>& file_flag) {
+Result<std::optional<std::string>> passphrase_from(ca::CaLevel l,
+                                                   const std::optional<std::string>& file_flag) {
   if (file_flag && !file_flag->empty()) {
     HERALD_TRY(auto p, fs::read_passphrase_file(*file_flag));
     return std::optional<std::string>(std::move(p));
@@ -88,15 +93,16 @@ Result<std::optional<std::string>> passphrase_from(ca::CaLevel l, const std::opt
   return std::optional<std::string>();
 }
 
-Result<std::unique_ptr<keys::KeySigner>> DataDir::load_signer(ca::CaLevel l,
-                                                              const std::optional<std::string>& passphrase_file) const {
+Result<std::unique_ptr<keys::KeySigner>> DataDir::load_signer(
+    ca::CaLevel l, const std::optional<std::string>& passphrase_file) const {
   HERALD_TRY(auto pass, passphrase_from(l, passphrase_file));
   if (!pass) {
     std::error_code ec;
     if (!fsys::exists(secret_path(l), ec)) {
       const std::string name(ca::ca_level_name(l));
-      return make_error(ErrorCode::kNotFound, "no passphrase for the " + name + " CA key: pass --" + name +
-                                                  "-passphrase-file, or set " + env_prefix(l) + "_FILE");
+      return make_error(ErrorCode::kNotFound, "no passphrase for the " + name + " CA key: pass --" +
+                                                  name + "-passphrase-file, or set " +
+                                                  env_prefix(l) + "_FILE");
     }
     HERALD_TRY(auto p, fs::read_passphrase_file(secret_path(l)));
     pass = std::move(p);
@@ -104,8 +110,9 @@ Result<std::unique_ptr<keys::KeySigner>> DataDir::load_signer(ca::CaLevel l,
   auto pem = fs::read_file(key_path(l), 1 << 20);
   if (!pem) {
     if (pem.error().code == ErrorCode::kNotFound) {
-      return make_error(ErrorCode::kNotFound, "the " + std::string(ca::ca_level_name(l)) + " CA key is not in " +
-                                                  key_path(l).string() + " (kept offline?)");
+      return make_error(ErrorCode::kNotFound, "the " + std::string(ca::ca_level_name(l)) +
+                                                  " CA key is not in " + key_path(l).string() +
+                                                  " (kept offline?)");
     }
     return tl::unexpected(pem.error());
   }
@@ -125,8 +132,8 @@ Status DataDir::write_crl(ca::CaLevel l, const Bytes& der) const {
   HERALD_TRY_VOID(fs::write_file(crl_path(l, true), pem, fs::kPublic, Overwrite::kReplace));
   std::error_code ec;
   if (fsys::exists(trust_dir(), ec)) {
-    HERALD_TRY_VOID(fs::write_file(trust_dir() / (std::string(ca::ca_level_name(l)) + ".crl"), der_text, fs::kPublic,
-                                   Overwrite::kReplace));
+    HERALD_TRY_VOID(fs::write_file(trust_dir() / (std::string(ca::ca_level_name(l)) + ".crl"),
+                                   der_text, fs::kPublic, Overwrite::kReplace));
   }
   return {};
 }

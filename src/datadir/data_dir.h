@@ -51,7 +51,8 @@ class DataDir {
 
   [[nodiscard]] Result<policy::Config> load_config() const;
   [[nodiscard]] Result<x509::Certificate> load_ca_cert(ca::CaLevel l) const;
-  [[nodiscard]] Result<std::unique_ptr<store::SqliteInventory>> open_inventory(const Clock& clock) const;
+  [[nodiscard]] Result<std::unique_ptr<store::SqliteInventory>> open_inventory(
+      const Clock& clock) const;
   // Decrypts the CA's key. The passphrase comes from `passphrase_file` if
   // given, else $HERALD_<LEVEL>_PASSPHRASE_FILE, else $HERALD_<LEVEL>_PASSPHRASE,
   // else DIR/secrets/<level>.pass.
@@ -66,7 +67,7 @@ class DataDir {
 };
 
 // Passphrase lookup without the secrets/ fallback (for ca init).
-[[nodiscard]] Result<std::optional<std::string>> passphrase_from(ca::CaLevel l,
-                                                                 const std::optional<std::string>& file_flag);
+[[nodiscard]] Result<std::optional<std::string>> passphrase_from(
+    ca::CaLevel l, const std::optional<std::string>& file_flag);
 
 }  // namespace herald::datadir

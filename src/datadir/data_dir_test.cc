@@ -1,8 +1,9 @@
+#include "datadir/data_dir.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include "base/fs.h"
-#include "datadir/data_dir.h"
 #include "datadir/init.h"
 
 namespace herald::datadir {
@@ -14,12 +15,13 @@ class DataDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
     root_ = fsys::temp_directory_path() /
-            ("herald-dd-" + std::to_string(::getpid()) + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+            ("herald-dd-" + std::to_string(::getpid()) +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fsys::remove_all(root_);
   }
   void TearDown() override { fsys::remove_all(root_); }
   static unsigned mode(const fsys::path& p) {
-    struct stat st{};
+    struct stat st {};
     ::stat(p.c_str(), &st);
     return st.st_mode & 0777;
   }
@@ -45,7 +47,8 @@ TEST_F(DataDirTest, InitCreatesEverythingWithSafeModes) {
   EXPECT_EQ(mode(root_ / "keys"), 0700u);
   EXPECT_EQ(mode(root_ / "secrets"), 0700u);
   EXPECT_TRUE(fsys::exists(dir.trust_dir() / "endpoints.json"));
-  EXPECT_EQ(std::distance(fsys::directory_iterator(root_), fsys::directory_iterator()), 7);  // no staging left
+  EXPECT_EQ(std::distance(fsys::directory_iterator(root_), fsys::directory_iterator()),
+            7);  // no staging left
   auto cfg = dir.load_config();
   ASSERT_TRUE(cfg);
   EXPECT_EQ(cfg->ca.organization, "Acme");
@@ -76,7 +79,8 @@ TEST_F(DataDirTest, FailedInitLeavesNoTrace) {
 TEST_F(DataDirTest, SamePassphraseTwiceIsRefused) {
   fsys::create_directories(root_.string() + "-p");
   auto pfile = fsys::path(root_.string() + "-p") / "same.pass";
-  ASSERT_TRUE(fs::write_file(pfile, "a long shared passphrase\n", fs::kPrivate, fs::Overwrite::kReplace));
+  ASSERT_TRUE(
+      fs::write_file(pfile, "a long shared passphrase\n", fs::kPrivate, fs::Overwrite::kReplace));
   InitOptions o;
   o.intermediate_passphrase_file = pfile.string();
   o.issuing_passphrase_file = pfile.string();

@@ -24,18 +24,20 @@ Status write_public(const fsys::path& p, std::string_view data) {
   return fs::write_file(p, data, fs::kPublic, fs::Overwrite::kRefuse);
 }
 
-Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock, InitReport& report) {
+Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock,
+                InitReport& report) {
   // Passphrases first: a bad file fails before any key is generated.
   std::string pass[3];
   bool generated[3] = {};
-  const std::optional<std::string>* flags[3] = {&o.root_passphrase_file, &o.intermediate_passphrase_file,
-                                                &o.issuing_passphrase_file};
+  const std::optional<std::string>* flags[3] = {
+      &o.root_passphrase_file, &o.intermediate_passphrase_file, &o.issuing_passphrase_file};
   for (int i = 0; i < 3; ++i) {
     HERALD_TRY(auto p, passphrase_from(kLevels[i], *flags[i]));
     if (p) {
       if (p->size() < 12) {
-        return make_error(ErrorCode::kInvalidArgument, "the " + std::string(ca::ca_level_name(kLevels[i])) +
-                                                           " passphrase is shorter than 12 characters");
+        return make_error(ErrorCode::kInvalidArgument,
+                          "the " + std::string(ca::ca_level_name(kLevels[i])) +
+                              " passphrase is shorter than 12 characters");
       }
       pass[i] = std::move(*p);
     } else {
@@ -44,8 +46,9 @@ Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock, 
     }
   }
   if (pass[0] == pass[1] || pass[1] == pass[2] || pass[0] == pass[2]) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "the root, intermediate and issuing CA keys need three different passphrases");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "the root, intermediate and issuing CA keys need three different passphrases");
   }
 
   HERALD_TRY(auto h, ca::create_hierarchy(clock, o.hierarchy));
@@ -64,27 +67,33 @@ Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock, 
       report.generated_secrets.push_back(kLevels[i]);
     }
   }
-  HERALD_TRY_VOID(write_public(stage.chain_path(), h.issuing.cert.pem() + h.intermediate.cert.pem()));
+  HERALD_TRY_VOID(
+      write_public(stage.chain_path(), h.issuing.cert.pem() + h.intermediate.cert.pem()));
 
   policy::CaSettings settings{o.hierarchy.organization, o.hierarchy.base_url};
-  HERALD_TRY_VOID(fs::write_file(stage.config_path(), policy::default_config_text(settings), fs::kPublic));
+  HERALD_TRY_VOID(
+      fs::write_file(stage.config_path(), policy::default_config_text(settings), fs::kPublic));
 
-  HERALD_TRY_VOID(write_trust_package(stage.trust_dir(), h.root.cert, h.intermediate.cert, o.hierarchy.base_url));
+  HERALD_TRY_VOID(write_trust_package(stage.trust_dir(), h.root.cert, h.intermediate.cert,
+                                      o.hierarchy.base_url));
 
   // The inventory knows the hierarchy's own certificates and their issuers.
-  HERALD_TRY(auto inv, store::SqliteInventory::open(stage.db_path(), store::OpenMode::kCreate, clock));
+  HERALD_TRY(auto inv,
+             store::SqliteInventory::open(stage.db_path(), store::OpenMode::kCreate, clock));
   const Serial root_serial = h.root.cert.serial();
   const Serial issuers[3] = {root_serial, root_serial, h.intermediate.cert.serial()};
   for (int i = 0; i < 3; ++i) {
-    HERALD_TRY_VOID(inv->insert(ca::record_of(mats[i]->cert, issuers[i], std::string(ca::ca_profile_name(kLevels[i])),
-                                              clock.now())));
+    HERALD_TRY_VOID(inv->insert(ca::record_of(
+        mats[i]->cert, issuers[i], std::string(ca::ca_profile_name(kLevels[i])), clock.now())));
   }
   // Initial (empty) CRLs: issuing for a day, the offline CAs for 30 days.
   for (int i = 0; i < 3; ++i) {
     EVP_PKEY_up_ref(mats[i]->key.get());
     HERALD_TRY(auto signer, keys::KeySigner::create(ossl::EvpPkeyPtr(mats[i]->key.get())));
-    auto validity = kLevels[i] == CaLevel::kIssuing ? std::chrono::hours(24) : std::chrono::hours(24 * 30);
-    HERALD_TRY(auto crl, ca::generate_crl(clock, *inv, *signer, mats[i]->cert, ca::ca_level_name(kLevels[i]), validity));
+    auto validity =
+        kLevels[i] == CaLevel::kIssuing ? std::chrono::hours(24) : std::chrono::hours(24 * 30);
+    HERALD_TRY(auto crl, ca::generate_crl(clock, *inv, *signer, mats[i]->cert,
+                                          ca::ca_level_name(kLevels[i]), validity));
     HERALD_TRY_VOID(stage.write_crl(kLevels[i], crl.der));
   }
   return {};
@@ -92,17 +101,19 @@ Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock, 
 
 }  // namespace
 
-Status write_trust_package(const fsys::path& dir, const x509::Certificate& root, const x509::Certificate& intermediate,
-                           const std::string& base_url) {
+Status write_trust_package(const fsys::path& dir, const x509::Certificate& root,
+                           const x509::Certificate& intermediate, const std::string& base_url) {
   HERALD_TRY_VOID(fs::make_dir(dir, fs::kPublicDir));
   HERALD_TRY_VOID(write_public(dir / "root.pem", root.pem()));
   HERALD_TRY_VOID(write_public(dir / "intermediate.pem", intermediate.pem()));
   HERALD_TRY_VOID(write_public(dir / "ca-bundle.pem", intermediate.pem() + root.pem()));
-  nlohmann::json endpoints = {{"base_url", base_url.empty() ? nlohmann::json() : nlohmann::json(base_url)}};
+  nlohmann::json endpoints = {
+      {"base_url", base_url.empty() ? nlohmann::json() : nlohmann::json(base_url)}};
   if (!base_url.empty()) {
     endpoints["ocsp"] = ca::ocsp_url(base_url);
     for (auto l : kLevels) {
-      endpoints["crl"][std::string(ca::ca_level_name(l))] = ca::crl_url(base_url, ca::ca_level_name(l));
+      endpoints["crl"][std::string(ca::ca_level_name(l))] =
+          ca::crl_url(base_url, ca::ca_level_name(l));
     }
   } else {
     endpoints["ocsp"] = nullptr;
@@ -112,10 +123,12 @@ Status write_trust_package(const fsys::path& dir, const x509::Certificate& root,
   endpoints["fingerprints_sha256"] = {{"root", root.fingerprint_sha256()},
                                       {"intermediate", intermediate.fingerprint_sha256()}};
   HERALD_TRY_VOID(write_public(dir / "endpoints.json", endpoints.dump(2) + "\n"));
-  HERALD_TRY_VOID(write_public(dir / "fingerprints.txt", "root         SHA256 " + root.fingerprint_sha256() + "\n" +
-                                                             "intermediate SHA256 " + intermediate.fingerprint_sha256() +
-                                                             "\n"));
-  HERALD_TRY_VOID(write_public(dir / "README.txt",
+  HERALD_TRY_VOID(
+      write_public(dir / "fingerprints.txt", "root         SHA256 " + root.fingerprint_sha256() +
+                                                 "\n" + "intermediate SHA256 " +
+                                                 intermediate.fingerprint_sha256() + "\n"));
+  HERALD_TRY_VOID(write_public(
+      dir / "README.txt",
       "Herald trust package\n"
       "\n"
       "root.pem          the trust anchor: install it in your trust store after checking\n"
@@ -130,8 +143,9 @@ Status write_trust_package(const fsys::path& dir, const x509::Certificate& root,
 
 Result<InitReport> initialise(const DataDir& dir, const InitOptions& o, const Clock& clock) {
   if (dir.has_hierarchy()) {
-    return make_error(ErrorCode::kAlreadyExists, "a Herald hierarchy already exists in " + dir.root().string() +
-                                                     "; refusing to overwrite it (nothing was changed)");
+    return make_error(ErrorCode::kAlreadyExists,
+                      "a Herald hierarchy already exists in " + dir.root().string() +
+                          "; refusing to overwrite it (nothing was changed)");
   }
   std::error_code ec;
   const bool created_root = !fsys::exists(dir.root(), ec);
@@ -156,8 +170,8 @@ Result<InitReport> initialise(const DataDir& dir, const InitOptions& o, const Cl
     if (!fsys::exists(stage.root() / name, ec)) continue;
     fsys::rename(stage.root() / name, dir.root() / name, ec);
     if (ec) {
-      auto err = make_error(ErrorCode::kIo, "cannot move " + std::string(name) + " into " + dir.root().string() + ": " +
-                                                ec.message());
+      auto err = make_error(ErrorCode::kIo, "cannot move " + std::string(name) + " into " +
+                                                dir.root().string() + ": " + ec.message());
       for (const char* undo : {"ca", "keys", "secrets", "crl", "trust", "herald.toml"}) {
         std::error_code ec2;
         if (fsys::exists(stage.root() / undo, ec2)) continue;  // not moved yet

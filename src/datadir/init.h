@@ -27,11 +27,14 @@ struct InitReport {
   std::vector<std::string> warnings;
 };
 
-[[nodiscard]] Result<InitReport> initialise(const DataDir& dir, const InitOptions& options, const Clock& clock);
+[[nodiscard]] Result<InitReport> initialise(const DataDir& dir, const InitOptions& options,
+                                            const Clock& clock);
 
 // Writes DIR/trust/: root.pem, intermediate.pem, ca-bundle.pem, the CAs'
 // current CRLs, endpoints.json (CRL/OCSP URLs), fingerprints.txt, README.txt.
-[[nodiscard]] Status write_trust_package(const std::filesystem::path& trust_dir, const x509::Certificate& root,
-                                         const x509::Certificate& intermediate, const std::string& base_url);
+[[nodiscard]] Status write_trust_package(const std::filesystem::path& trust_dir,
+                                         const x509::Certificate& root,
+                                         const x509::Certificate& intermediate,
+                                         const std::string& base_url);
 
 }  // namespace herald::datadir

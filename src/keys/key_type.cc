@@ -26,8 +26,9 @@ Result<KeyType> parse_key_type(std::string_view name) {
   for (const auto& e : kTypes) {
     if (e.name == name) return e.type;
   }
-  return make_error(ErrorCode::kInvalidArgument, "unknown key type '" + std::string(name) +
-                                                     "' (choose " + std::string(kKeyTypeChoices) + ")");
+  return make_error(
+      ErrorCode::kInvalidArgument,
+      "unknown key type '" + std::string(name) + "' (choose " + std::string(kKeyTypeChoices) + ")");
 }
 
 std::string_view key_type_name(KeyType t) {
@@ -46,17 +47,22 @@ KeyInfo key_info_of(KeyType t) {
 
 std::string KeyInfo::name() const {
   switch (algorithm) {
-    case KeyAlgorithm::kRsa: return "rsa-" + std::to_string(bits);
+    case KeyAlgorithm::kRsa:
+      return "rsa-" + std::to_string(bits);
     case KeyAlgorithm::kEc: {
       if (curve == "P-256") return "ec-p256";
       if (curve == "P-384") return "ec-p384";
       if (curve == "P-521") return "ec-p521";
       return "ec-" + (curve.empty() ? std::to_string(bits) : curve);
     }
-    case KeyAlgorithm::kEd25519: return "ed25519";
-    case KeyAlgorithm::kEd448: return "ed448";
-    case KeyAlgorithm::kDsa: return "dsa-" + std::to_string(bits);
-    case KeyAlgorithm::kOther: return "unknown";
+    case KeyAlgorithm::kEd25519:
+      return "ed25519";
+    case KeyAlgorithm::kEd448:
+      return "ed448";
+    case KeyAlgorithm::kDsa:
+      return "dsa-" + std::to_string(bits);
+    case KeyAlgorithm::kOther:
+      return "unknown";
   }
   return "unknown";
 }

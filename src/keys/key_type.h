@@ -20,8 +20,8 @@ enum class KeyAlgorithm { kRsa, kEc, kEd25519, kEd448, kDsa, kOther };
 // What policy needs to know of a public key.
 struct KeyInfo {
   KeyAlgorithm algorithm = KeyAlgorithm::kOther;
-  int bits = 0;        // modulus size for RSA, field size for EC
-  std::string curve;   // "P-256", "P-384", "P-521", other curve names as OpenSSL gives them
+  int bits = 0;       // modulus size for RSA, field size for EC
+  std::string curve;  // "P-256", "P-384", "P-521", other curve names as OpenSSL gives them
   // "ec-p256", "rsa-3072", "ed25519", "dsa-1024", ... (stable, used in inventory and policy)
   [[nodiscard]] std::string name() const;
 };

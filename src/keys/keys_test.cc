@@ -61,7 +61,8 @@ TEST(KeyType, ParsesNamesAndRejectsUnknown) {
 }
 
 TEST(PrivateKey, CorruptFileIsMalformedNotPassphrase) {
-  auto r = decrypt_private_key("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "x");
+  auto r =
+      decrypt_private_key("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "x");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kMalformedInput);
 }

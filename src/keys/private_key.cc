@@ -12,12 +12,24 @@ namespace herald::keys {
 Result<ossl::EvpPkeyPtr> generate_key(KeyType type) {
   EVP_PKEY* k = nullptr;
   switch (type) {
-    case KeyType::kEcP256: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"); break;
-    case KeyType::kEcP384: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384"); break;
-    case KeyType::kEd25519: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"); break;
-    case KeyType::kRsa2048: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048}); break;
-    case KeyType::kRsa3072: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{3072}); break;
-    case KeyType::kRsa4096: k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{4096}); break;
+    case KeyType::kEcP256:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256");
+      break;
+    case KeyType::kEcP384:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384");
+      break;
+    case KeyType::kEd25519:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+      break;
+    case KeyType::kRsa2048:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{2048});
+      break;
+    case KeyType::kRsa3072:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{3072});
+      break;
+    case KeyType::kRsa4096:
+      k = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", size_t{4096});
+      break;
   }
   if (!k) return ossl::error(ErrorCode::kCrypto, "key generation failed");
   return ossl::EvpPkeyPtr(k);
@@ -25,11 +37,13 @@ Result<ossl::EvpPkeyPtr> generate_key(KeyType type) {
 
 Result<std::string> encrypt_private_key(EVP_PKEY& key, std::string_view passphrase) {
   if (passphrase.empty()) return make_error(ErrorCode::kInvalidArgument, "empty passphrase");
-  std::unique_ptr<PKCS8_PRIV_KEY_INFO, ossl::Deleter<PKCS8_PRIV_KEY_INFO_free>> p8(EVP_PKEY2PKCS8(&key));
+  std::unique_ptr<PKCS8_PRIV_KEY_INFO, ossl::Deleter<PKCS8_PRIV_KEY_INFO_free>> p8(
+      EVP_PKEY2PKCS8(&key));
   if (!p8) return ossl::error(ErrorCode::kCrypto, "cannot encode private key");
   X509_ALGOR* alg = PKCS5_pbe2_set_scrypt(EVP_aes_256_cbc(), nullptr, 16, nullptr, 16384, 8, 1);
   if (!alg) return ossl::error(ErrorCode::kCrypto, "cannot set up scrypt key derivation");
-  X509_SIG* enc = PKCS8_set0_pbe(passphrase.data(), static_cast<int>(passphrase.size()), p8.get(), alg);
+  X509_SIG* enc =
+      PKCS8_set0_pbe(passphrase.data(), static_cast<int>(passphrase.size()), p8.get(), alg);
   if (!enc) {
     X509_ALGOR_free(alg);
     return ossl::error(ErrorCode::kCrypto, "cannot encrypt private key");

@@ -24,7 +24,8 @@ namespace herald::keys {
 
 // Reads an encrypted (or, with an empty passphrase, plain) PKCS#8 PEM.
 // A wrong passphrase is kBadPassphrase; a corrupt file kMalformedInput.
-[[nodiscard]] Result<ossl::EvpPkeyPtr> decrypt_private_key(std::string_view pem, std::string_view passphrase);
+[[nodiscard]] Result<ossl::EvpPkeyPtr> decrypt_private_key(std::string_view pem,
+                                                           std::string_view passphrase);
 
 // A strong random passphrase (32 bytes, base64url) for the quick-start path.
 [[nodiscard]] Result<std::string> random_passphrase();

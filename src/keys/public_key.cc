@@ -27,7 +27,8 @@ std::shared_ptr<EVP_PKEY> share(EVP_PKEY* k) { return std::shared_ptr<EVP_PKEY>(
 
 Result<std::shared_ptr<EVP_PKEY>> import_ec(const char* group, std::span<const uint8_t> point) {
   OSSL_PARAM params[3];
-  params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0);
+  params[0] =
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0);
   params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
                                                 const_cast<uint8_t*>(point.data()), point.size());
   params[2] = OSSL_PARAM_construct_end();
@@ -36,7 +37,8 @@ Result<std::shared_ptr<EVP_PKEY>> import_ec(const char* group, std::span<const u
   EVP_PKEY* key = nullptr;
   if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
       EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-    return ossl::error(ErrorCode::kMalformedInput, "invalid EC public key (not a point on the curve)");
+    return ossl::error(ErrorCode::kMalformedInput,
+                       "invalid EC public key (not a point on the curve)");
   }
   return share(key);
 }
@@ -45,12 +47,15 @@ KeyInfo info_from_pkey(EVP_PKEY& k) {
   KeyInfo info;
   info.bits = EVP_PKEY_get_bits(&k);
   switch (EVP_PKEY_get_base_id(&k)) {
-    case EVP_PKEY_RSA: info.algorithm = KeyAlgorithm::kRsa; break;
+    case EVP_PKEY_RSA:
+      info.algorithm = KeyAlgorithm::kRsa;
+      break;
     case EVP_PKEY_EC: {
       info.algorithm = KeyAlgorithm::kEc;
       char name[64] = {};
       size_t len = 0;
-      if (EVP_PKEY_get_utf8_string_param(&k, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) == 1) {
+      if (EVP_PKEY_get_utf8_string_param(&k, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof name, &len) ==
+          1) {
         std::string n(name, len);
         if (n == "prime256v1") n = "P-256";
         if (n == "secp384r1") n = "P-384";
@@ -59,10 +64,18 @@ KeyInfo info_from_pkey(EVP_PKEY& k) {
       }
       break;
     }
-    case EVP_PKEY_ED25519: info.algorithm = KeyAlgorithm::kEd25519; break;
-    case EVP_PKEY_ED448: info.algorithm = KeyAlgorithm::kEd448; break;
-    case EVP_PKEY_DSA: info.algorithm = KeyAlgorithm::kDsa; break;
-    default: info.algorithm = KeyAlgorithm::kOther; break;
+    case EVP_PKEY_ED25519:
+      info.algorithm = KeyAlgorithm::kEd25519;
+      break;
+    case EVP_PKEY_ED448:
+      info.algorithm = KeyAlgorithm::kEd448;
+      break;
+    case EVP_PKEY_DSA:
+      info.algorithm = KeyAlgorithm::kDsa;
+      break;
+    default:
+      info.algorithm = KeyAlgorithm::kOther;
+      break;
   }
   return info;
 }
@@ -75,13 +88,15 @@ Result<PublicKey> parse_public_key(std::span<const uint8_t> spki_der) {
   der::Reader outer(spki_der);
   HERALD_TRY(auto spki, outer.expect(der::tag::kSequence, "SubjectPublicKeyInfo"));
   if (!outer.empty()) {
-    return make_error(ErrorCode::kMalformedInput, "malformed DER in SubjectPublicKeyInfo: trailing data");
+    return make_error(ErrorCode::kMalformedInput,
+                      "malformed DER in SubjectPublicKeyInfo: trailing data");
   }
   der::Reader r(spki.content);
   HERALD_TRY(auto alg, r.expect(der::tag::kSequence, "public key AlgorithmIdentifier"));
   HERALD_TRY(auto bits_el, r.expect(der::tag::kBitString, "subjectPublicKey"));
   if (!r.empty()) {
-    return make_error(ErrorCode::kMalformedInput, "malformed DER in SubjectPublicKeyInfo: extra fields");
+    return make_error(ErrorCode::kMalformedInput,
+                      "malformed DER in SubjectPublicKeyInfo: extra fields");
   }
   HERALD_TRY(auto key_bits, der::bit_string_bytes(bits_el, "subjectPublicKey"));
   der::Reader ar(alg.content);
@@ -95,9 +110,15 @@ Result<PublicKey> parse_public_key(std::span<const uint8_t> spki_der) {
   if (equals(oid.content, kOidEcPublicKey) && ar.peek(der::tag::kOid)) {
     HERALD_TRY(auto curve, ar.expect(der::tag::kOid, "EC curve"));
     if (ar.empty()) {
-      struct Curve { std::span<const uint8_t> oid; const char* group; const char* name; int bits; };
-      for (const Curve& c : {Curve{kOidP256, "P-256", "P-256", 256}, Curve{kOidP384, "P-384", "P-384", 384},
-                             Curve{kOidP521, "P-521", "P-521", 521}}) {
+      struct Curve {
+        std::span<const uint8_t> oid;
+        const char* group;
+        const char* name;
+        int bits;
+      };
+      for (const Curve& c :
+           {Curve{kOidP256, "P-256", "P-256", 256}, Curve{kOidP384, "P-384", "P-384", 384},
+            Curve{kOidP521, "P-521", "P-521", 521}}) {
         if (equals(curve.content, c.oid)) {
           HERALD_TRY(pk.pkey, import_ec(c.group, key_bits));
           pk.info = KeyInfo{KeyAlgorithm::kEc, c.bits, c.name};
@@ -109,7 +130,8 @@ Result<PublicKey> parse_public_key(std::span<const uint8_t> spki_der) {
     if (key_bits.size() != 32) {
       return make_error(ErrorCode::kMalformedInput, "invalid Ed25519 public key: not 32 octets");
     }
-    EVP_PKEY* k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, key_bits.data(), key_bits.size());
+    EVP_PKEY* k =
+        EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, key_bits.data(), key_bits.size());
     if (!k) return ossl::error(ErrorCode::kMalformedInput, "invalid Ed25519 public key");
     pk.pkey = share(k);
     pk.info = KeyInfo{KeyAlgorithm::kEd25519, 256, ""};

@@ -18,9 +18,9 @@ namespace herald::keys {
 
 struct PublicKey {
   KeyInfo info;
-  Bytes spki_der;       // the whole SubjectPublicKeyInfo
-  Bytes algorithm_der;  // its AlgorithmIdentifier
-  Bytes key_bits;       // the subjectPublicKey BIT STRING content (no unused-bits octet)
+  Bytes spki_der;                  // the whole SubjectPublicKeyInfo
+  Bytes algorithm_der;             // its AlgorithmIdentifier
+  Bytes key_bits;                  // the subjectPublicKey BIT STRING content (no unused-bits octet)
   std::shared_ptr<EVP_PKEY> pkey;  // for signature verification
 
   // SHA-1 of key_bits: the key identifier of RFC 5280 §4.2.1.2 method (1).

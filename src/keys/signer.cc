@@ -7,23 +7,30 @@ Result<std::unique_ptr<KeySigner>> KeySigner::create(ossl::EvpPkeyPtr key) {
   HERALD_TRY(auto pub, public_key_of(*key));
   const EVP_MD* md = nullptr;
   switch (pub.info.algorithm) {
-    case KeyAlgorithm::kEd25519: md = nullptr; break;
-    case KeyAlgorithm::kRsa: md = EVP_sha256(); break;
+    case KeyAlgorithm::kEd25519:
+      md = nullptr;
+      break;
+    case KeyAlgorithm::kRsa:
+      md = EVP_sha256();
+      break;
     case KeyAlgorithm::kEc:
       md = pub.info.bits >= 512 ? EVP_sha512() : pub.info.bits >= 384 ? EVP_sha384() : EVP_sha256();
       break;
     default:
-      return make_error(ErrorCode::kInvalidArgument, "unsupported signing key type " + pub.info.name());
+      return make_error(ErrorCode::kInvalidArgument,
+                        "unsupported signing key type " + pub.info.name());
   }
   return std::unique_ptr<KeySigner>(new KeySigner(std::move(key), std::move(pub), md));
 }
 
 std::string KeySigner::signature_algorithm() const {
   switch (public_key_.info.algorithm) {
-    case KeyAlgorithm::kEd25519: return "ED25519";
-    case KeyAlgorithm::kRsa: return "sha256WithRSAEncryption";
+    case KeyAlgorithm::kEd25519:
+      return "ED25519";
+    case KeyAlgorithm::kRsa:
+      return "sha256WithRSAEncryption";
     default:
-      return md_ == EVP_sha512() ? "ecdsa-with-SHA512"
+      return md_ == EVP_sha512()   ? "ecdsa-with-SHA512"
              : md_ == EVP_sha384() ? "ecdsa-with-SHA384"
                                    : "ecdsa-with-SHA256";
   }

@@ -2,17 +2,17 @@
 // The one place of OpenSSL ownership: unique_ptr aliases with the right
 // deleters, error-queue draining into herald::Error, and PEM/DER/BIO helpers.
 
-#include <memory>
-#include <string>
-#include <string_view>
-#include <vector>
-
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pkcs12.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "base/encoding.h"
 #include "base/error.h"
@@ -22,7 +22,9 @@ namespace herald::ossl {
 template <auto Fn>
 struct Deleter {
   template <typename T>
-  void operator()(T* p) const { Fn(p); }
+  void operator()(T* p) const {
+    Fn(p);
+  }
 };
 
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free_all>>;
@@ -45,10 +47,12 @@ using ExtKeyUsagePtr = std::unique_ptr<EXTENDED_KEY_USAGE, Deleter<EXTENDED_KEY_
 using BasicConstraintsPtr = std::unique_ptr<BASIC_CONSTRAINTS, Deleter<BASIC_CONSTRAINTS_free>>;
 using AuthKeyIdPtr = std::unique_ptr<AUTHORITY_KEYID, Deleter<AUTHORITY_KEYID_free>>;
 using CrlDistPointsPtr = std::unique_ptr<CRL_DIST_POINTS, Deleter<CRL_DIST_POINTS_free>>;
-using AuthInfoAccessPtr = std::unique_ptr<AUTHORITY_INFO_ACCESS, Deleter<AUTHORITY_INFO_ACCESS_free>>;
+using AuthInfoAccessPtr =
+    std::unique_ptr<AUTHORITY_INFO_ACCESS, Deleter<AUTHORITY_INFO_ACCESS_free>>;
 using Pkcs12Ptr = std::unique_ptr<PKCS12, Deleter<PKCS12_free>>;
 inline void free_x509_stack(STACK_OF(X509) * s) { sk_X509_pop_free(s, X509_free); }
-using X509StackPtr = std::unique_ptr<STACK_OF(X509), Deleter<free_x509_stack>>;  // owns the certs too
+using X509StackPtr =
+    std::unique_ptr<STACK_OF(X509), Deleter<free_x509_stack>>;  // owns the certs too
 
 // Drains OpenSSL's thread-local error queue into a single line.
 [[nodiscard]] std::string drain_errors();

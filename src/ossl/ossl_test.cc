@@ -20,8 +20,8 @@ TEST(Pem, ReportsMissingAndCorrupt) {
   auto none = pem_blocks("hello", "CERTIFICATE");
   ASSERT_FALSE(none);
   EXPECT_EQ(none.error().code, ErrorCode::kMalformedInput);
-  auto corrupt = pem_blocks("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
-                            "CERTIFICATE");
+  auto corrupt =
+      pem_blocks("-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n", "CERTIFICATE");
   ASSERT_FALSE(corrupt);
   auto unterminated = pem_blocks("-----BEGIN CERTIFICATE-----\nAAAA\n", "CERTIFICATE");
   ASSERT_FALSE(unterminated);

@@ -1,7 +1,6 @@
 #include "policy/config.h"
 
 #include <arpa/inet.h>
-
 #include <toml++/toml.h>
 
 #include <set>
@@ -23,7 +22,8 @@ bool IpRange::contains(const Bytes& ip) const {
 
 Result<IpRange> parse_ip_range(std::string_view cidr) {
   auto bad = [&](const std::string& why) {
-    return make_error(ErrorCode::kInvalidArgument, "invalid IP range '" + std::string(cidr) + "': " + why);
+    return make_error(ErrorCode::kInvalidArgument,
+                      "invalid IP range '" + std::string(cidr) + "': " + why);
   };
   auto slash = cidr.find('/');
   Bytes ip = x509::ip_octets(cidr.substr(0, slash));
@@ -32,7 +32,8 @@ Result<IpRange> parse_ip_range(std::string_view cidr) {
   int prefix = max;
   if (slash != cidr.npos) {
     std::string p(cidr.substr(slash + 1));
-    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != p.npos) return bad("bad prefix length");
+    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != p.npos)
+      return bad("bad prefix length");
     prefix = std::stoi(p);
     if (prefix > max) return bad("prefix length too long");
   }
@@ -48,18 +49,22 @@ Result<IpRange> parse_ip_range(std::string_view cidr) {
 
 const ProfileRules& Policy::rules(Profile p) const {
   switch (p) {
-    case Profile::kServer: return server;
-    case Profile::kClient: return client;
-    case Profile::kSpiffe: return spiffe;
+    case Profile::kServer:
+      return server;
+    case Profile::kClient:
+      return client;
+    case Profile::kSpiffe:
+      return spiffe;
   }
   return server;
 }
 
 namespace {
 
-const std::vector<std::string> kDefaultDns = {"localhost", ".internal", ".test", ".local", ".home.arpa"};
-const std::vector<std::string> kDefaultIps = {"127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
-                                              "192.168.0.0/16", "fc00::/7"};
+const std::vector<std::string> kDefaultDns = {"localhost", ".internal", ".test", ".local",
+                                              ".home.arpa"};
+const std::vector<std::string> kDefaultIps = {"127.0.0.0/8",   "::1/128",        "10.0.0.0/8",
+                                              "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"};
 
 std::vector<IpRange> ranges(const std::vector<std::string>& texts) {
   std::vector<IpRange> out;
@@ -78,20 +83,23 @@ class Reader {
   explicit Reader(std::string_view source) : source_(source) {}
 
   tl::unexpected<Error> error_at(const toml::source_region& where, const std::string& what) const {
-    return make_error(ErrorCode::kMalformedInput, std::string(source_) + ":" + std::to_string(where.begin.line) +
-                                                      ": " + what);
+    return make_error(ErrorCode::kMalformedInput,
+                      std::string(source_) + ":" + std::to_string(where.begin.line) + ": " + what);
   }
 
-  Status only_keys(const toml::table& t, const std::string& path, std::set<std::string> allowed) const {
+  Status only_keys(const toml::table& t, const std::string& path,
+                   std::set<std::string> allowed) const {
     for (auto&& [k, v] : t) {
       if (!allowed.count(std::string(k.str()))) {
-        return error_at(k.source(), "unknown key '" + (path.empty() ? "" : path + ".") + std::string(k.str()) + "'");
+        return error_at(k.source(), "unknown key '" + (path.empty() ? "" : path + ".") +
+                                        std::string(k.str()) + "'");
       }
     }
     return {};
   }
 
-  Status string(const toml::table& t, const char* key, const std::string& path, std::string& out) const {
+  Status string(const toml::table& t, const char* key, const std::string& path,
+                std::string& out) const {
     const toml::node* n = t.get(key);
     if (!n) return {};
     if (!n->is_string()) return error_at(n->source(), path + "." + key + " must be a string");
@@ -99,7 +107,8 @@ class Reader {
     return {};
   }
 
-  Status duration(const toml::table& t, const char* key, const std::string& path, std::chrono::seconds& out) const {
+  Status duration(const toml::table& t, const char* key, const std::string& path,
+                  std::chrono::seconds& out) const {
     std::string text;
     HERALD_TRY_VOID(string(t, key, path, text));
     if (text.empty()) return {};
@@ -109,28 +118,30 @@ class Reader {
     return {};
   }
 
-  Status strings(const toml::table& t, const char* key, const std::string& path, std::vector<std::string>& out) const {
+  Status strings(const toml::table& t, const char* key, const std::string& path,
+                 std::vector<std::string>& out) const {
     const toml::node* n = t.get(key);
     if (!n) return {};
     const toml::array* arr = n->as_array();
     if (!arr) return error_at(n->source(), path + "." + key + " must be an array of strings");
     out.clear();
     for (const auto& item : *arr) {
-      if (!item.is_string()) return error_at(item.source(), path + "." + key + " must contain only strings");
+      if (!item.is_string())
+        return error_at(item.source(), path + "." + key + " must contain only strings");
       out.push_back(*item.value<std::string>());
     }
     return {};
   }
 
-  Status integer(const toml::table& t, const char* key, const std::string& path, int64_t lo, int64_t hi,
-                 int64_t& out) const {
+  Status integer(const toml::table& t, const char* key, const std::string& path, int64_t lo,
+                 int64_t hi, int64_t& out) const {
     const toml::node* n = t.get(key);
     if (!n) return {};
     if (!n->is_integer()) return error_at(n->source(), path + "." + key + " must be an integer");
     int64_t v = *n->value<int64_t>();
     if (v < lo || v > hi) {
-      return error_at(n->source(), path + "." + key + " must be between " + std::to_string(lo) + " and " +
-                                       std::to_string(hi));
+      return error_at(n->source(), path + "." + key + " must be between " + std::to_string(lo) +
+                                       " and " + std::to_string(hi));
     }
     out = v;
     return {};
@@ -142,14 +153,17 @@ class Reader {
     const toml::table* t = n->as_table();
     std::string path = std::string("policy.") + name;
     if (!t) return error_at(n->source(), path + " must be a table");
-    HERALD_TRY_VOID(only_keys(*t, path, {"default_ttl", "max_ttl", "allowed_dns", "allowed_ips", "allowed_uri_prefixes"}));
+    HERALD_TRY_VOID(only_keys(
+        *t, path,
+        {"default_ttl", "max_ttl", "allowed_dns", "allowed_ips", "allowed_uri_prefixes"}));
     HERALD_TRY_VOID(duration(*t, "default_ttl", path, rules.default_ttl));
     HERALD_TRY_VOID(duration(*t, "max_ttl", path, rules.max_ttl));
     HERALD_TRY_VOID(strings(*t, "allowed_dns", path, rules.allowed_dns));
     for (const auto& p : rules.allowed_dns) {
       std::string check = p == "*" ? "x" : p.starts_with(".") ? p.substr(1) : p;
       if (!x509::is_valid_dns_name(check, true)) {
-        return error_at(t->get("allowed_dns")->source(), path + ".allowed_dns: invalid pattern '" + p + "'");
+        return error_at(t->get("allowed_dns")->source(),
+                        path + ".allowed_dns: invalid pattern '" + p + "'");
       }
     }
     std::vector<std::string> ips;
@@ -158,7 +172,9 @@ class Reader {
       rules.allowed_ips.clear();
       for (const auto& ip : ips) {
         auto r = parse_ip_range(ip);
-        if (!r) return error_at(t->get("allowed_ips")->source(), path + ".allowed_ips: " + r.error().message);
+        if (!r)
+          return error_at(t->get("allowed_ips")->source(),
+                          path + ".allowed_ips: " + r.error().message);
         rules.allowed_ips.push_back(*r);
       }
     }
@@ -177,8 +193,16 @@ class Reader {
 
 Policy default_policy() {
   Policy p;
-  p.server = {std::chrono::hours(24 * 90), std::chrono::hours(24 * 397), kDefaultDns, ranges(kDefaultIps), {}};
-  p.client = {std::chrono::hours(24 * 30), std::chrono::hours(24 * 397), kDefaultDns, ranges(kDefaultIps), {}};
+  p.server = {std::chrono::hours(24 * 90),
+              std::chrono::hours(24 * 397),
+              kDefaultDns,
+              ranges(kDefaultIps),
+              {}};
+  p.client = {std::chrono::hours(24 * 30),
+              std::chrono::hours(24 * 397),
+              kDefaultDns,
+              ranges(kDefaultIps),
+              {}};
   p.spiffe = {std::chrono::hours(1), std::chrono::hours(24), {}, {}, {}};
   p.allowed_key_types = {"rsa", "ec-p256", "ec-p384", "ec-p521", "ed25519"};
   return p;
@@ -203,15 +227,17 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
     HERALD_TRY_VOID(rd.string(*ca, "base_url", "ca", cfg.ca.base_url));
     const auto& url = cfg.ca.base_url;
     if (!url.empty() && !url.starts_with("http://") && !url.starts_with("https://")) {
-      return rd.error_at(ca->get("base_url")->source(), "ca.base_url must start with http:// or https://");
+      return rd.error_at(ca->get("base_url")->source(),
+                         "ca.base_url must start with http:// or https://");
     }
     while (!cfg.ca.base_url.empty() && cfg.ca.base_url.back() == '/') cfg.ca.base_url.pop_back();
   }
   if (const toml::node* n = root.get("policy")) {
     const toml::table* pol = n->as_table();
     if (!pol) return rd.error_at(n->source(), "policy must be a table");
-    HERALD_TRY_VOID(rd.only_keys(*pol, "policy", {"allowed_key_types", "min_rsa_bits", "max_sans",
-                                                  "spiffe_trust_domain", "server", "client", "spiffe"}));
+    HERALD_TRY_VOID(rd.only_keys(*pol, "policy",
+                                 {"allowed_key_types", "min_rsa_bits", "max_sans",
+                                  "spiffe_trust_domain", "server", "client", "spiffe"}));
     Policy& p = cfg.policy;
     HERALD_TRY_VOID(rd.strings(*pol, "allowed_key_types", "policy", p.allowed_key_types));
     for (const auto& k : p.allowed_key_types) {
@@ -246,30 +272,45 @@ std::string default_config_text(const CaSettings& ca) {
   return "# Herald configuration. Reference: docs/configuration.md\n"
          "\n"
          "[ca]\n"
-         "organization = \"" + ca.organization + "\"\n"
+         "organization = \"" +
+         ca.organization +
+         "\"\n"
          "# Base URL of the CRL/OCSP endpoints written into issued certificates\n"
          "# (CRL distribution point, AIA). Empty: none.\n"
-         "base_url = \"" + ca.base_url + "\"\n"
+         "base_url = \"" +
+         ca.base_url +
+         "\"\n"
          "\n"
          "[policy]\n"
          "allowed_key_types = [\"rsa\", \"ec-p256\", \"ec-p384\", \"ec-p521\", \"ed25519\"]\n"
          "min_rsa_bits = 2048\n"
          "max_sans = 100\n"
-         "spiffe_trust_domain = \"" + p.spiffe_trust_domain + "\"\n"
+         "spiffe_trust_domain = \"" +
+         p.spiffe_trust_domain +
+         "\"\n"
          "\n"
-         "# DNS patterns: \"name\" exact, \"*.suffix\" one label below, \".suffix\" any depth below, \"*\" any.\n"
+         "# DNS patterns: \"name\" exact, \"*.suffix\" one label below, \".suffix\" any depth "
+         "below, \"*\" any.\n"
          "[policy.server]\n"
          "default_ttl = \"90d\"\n"
          "max_ttl = \"397d\"\n"
-         "allowed_dns = " + dns + "\n"
-         "allowed_ips = " + ips + "\n"
+         "allowed_dns = " +
+         dns +
+         "\n"
+         "allowed_ips = " +
+         ips +
+         "\n"
          "allowed_uri_prefixes = []\n"
          "\n"
          "[policy.client]\n"
          "default_ttl = \"30d\"\n"
          "max_ttl = \"397d\"\n"
-         "allowed_dns = " + dns + "\n"
-         "allowed_ips = " + ips + "\n"
+         "allowed_dns = " +
+         dns +
+         "\n"
+         "allowed_ips = " +
+         ips +
+         "\n"
          "allowed_uri_prefixes = []\n"
          "\n"
          "[policy.spiffe]\n"

@@ -18,15 +18,21 @@ TEST(Config, DefaultTextParsesToDefaults) {
 }
 
 TEST(Config, ErrorsNameTheLine) {
-  struct Case { const char* text; const char* expect; };
-  for (auto c : {Case{"[ca]\nbase_url = \"ftp://x\"\n", "herald.toml:2: ca.base_url"},
-                 Case{"[ca]\ncolour = 1\n", "herald.toml:2: unknown key 'ca.colour'"},
-                 Case{"[policy.server]\nmax_ttl = \"10q\"\n", "herald.toml:2: policy.server.max_ttl"},
-                 Case{"[policy.server]\nallowed_ips = [\"10.0.0.1/8\"]\n", "herald.toml:2: policy.server.allowed_ips"},
-                 Case{"[policy]\nmin_rsa_bits = 1024\n", "herald.toml:2: policy.min_rsa_bits"},
-                 Case{"[policy]\nallowed_key_types = [\"dsa\"]\n", "herald.toml:2: policy.allowed_key_types"},
-                 Case{"[policy.server]\ndefault_ttl = \"500d\"\n", "policy.server.default_ttl is longer"},
-                 Case{"[ca\n", "herald.toml:1:"}}) {
+  struct Case {
+    const char* text;
+    const char* expect;
+  };
+  for (auto c :
+       {Case{"[ca]\nbase_url = \"ftp://x\"\n", "herald.toml:2: ca.base_url"},
+        Case{"[ca]\ncolour = 1\n", "herald.toml:2: unknown key 'ca.colour'"},
+        Case{"[policy.server]\nmax_ttl = \"10q\"\n", "herald.toml:2: policy.server.max_ttl"},
+        Case{"[policy.server]\nallowed_ips = [\"10.0.0.1/8\"]\n",
+             "herald.toml:2: policy.server.allowed_ips"},
+        Case{"[policy]\nmin_rsa_bits = 1024\n", "herald.toml:2: policy.min_rsa_bits"},
+        Case{"[policy]\nallowed_key_types = [\"dsa\"]\n",
+             "herald.toml:2: policy.allowed_key_types"},
+        Case{"[policy.server]\ndefault_ttl = \"500d\"\n", "policy.server.default_ttl is longer"},
+        Case{"[ca\n", "herald.toml:1:"}}) {
     auto cfg = parse_config(c.text, "herald.toml");
     ASSERT_FALSE(cfg) << c.text;
     EXPECT_EQ(cfg.error().code, ErrorCode::kMalformedInput);
@@ -35,7 +41,9 @@ TEST(Config, ErrorsNameTheLine) {
 }
 
 TEST(Config, OverridesApply) {
-  auto cfg = parse_config("[policy.server]\nallowed_dns = [\"*.corp.test\"]\nmax_ttl = \"30d\"\ndefault_ttl = \"7d\"\n", "x");
+  auto cfg = parse_config(
+      "[policy.server]\nallowed_dns = [\"*.corp.test\"]\nmax_ttl = \"30d\"\ndefault_ttl = \"7d\"\n",
+      "x");
   ASSERT_TRUE(cfg);
   EXPECT_EQ(cfg->policy.server.allowed_dns, std::vector<std::string>{"*.corp.test"});
   EXPECT_EQ(cfg->policy.server.max_ttl, std::chrono::hours(24 * 30));

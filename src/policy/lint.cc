@@ -9,7 +9,8 @@ namespace {
 
 template <typename T, auto Free>
 std::unique_ptr<T, ossl::Deleter<Free>> ext(X509& x, int nid, int* crit) {
-  return std::unique_ptr<T, ossl::Deleter<Free>>(static_cast<T*>(X509_get_ext_d2i(&x, nid, crit, nullptr)));
+  return std::unique_ptr<T, ossl::Deleter<Free>>(
+      static_cast<T*>(X509_get_ext_d2i(&x, nid, crit, nullptr)));
 }
 
 unsigned key_usage_mask(const ASN1_BIT_STRING* ku) {
@@ -28,7 +29,8 @@ std::vector<Finding> lint_certificate(X509& x, const LintTarget& target) {
     out.push_back({std::move(code), Severity::kError, std::move(message)});
   };
 
-  if (X509_get_version(&x) != X509_VERSION_3) error("version.not_v3", "certificate must be version 3");
+  if (X509_get_version(&x) != X509_VERSION_3)
+    error("version.not_v3", "certificate must be version 3");
 
   const ASN1_INTEGER* sn = X509_get0_serialNumber(&x);
   int sn_len = ASN1_STRING_length(sn);
@@ -55,7 +57,8 @@ std::vector<Finding> lint_certificate(X509& x, const LintTarget& target) {
   } else {
     if (!crit) error("basic_constraints.not_critical", "basicConstraints must be critical");
     if ((bc->ca != 0) != want_ca) {
-      error("basic_constraints.ca", want_ca ? "a CA certificate needs CA:TRUE" : "a leaf certificate must be CA:FALSE");
+      error("basic_constraints.ca",
+            want_ca ? "a CA certificate needs CA:TRUE" : "a leaf certificate must be CA:FALSE");
     }
   }
 
@@ -68,10 +71,12 @@ std::vector<Finding> lint_certificate(X509& x, const LintTarget& target) {
   }
 
   // Not X509_get0_subject_key_id: its extension cache cannot be filled for an unsigned certificate.
-  if (!ext<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free>(x, NID_subject_key_identifier, nullptr)) error("ski.missing", "subjectKeyIdentifier is required (RFC 5280 §4.2.1.2)");
+  if (!ext<ASN1_OCTET_STRING, ASN1_OCTET_STRING_free>(x, NID_subject_key_identifier, nullptr))
+    error("ski.missing", "subjectKeyIdentifier is required (RFC 5280 §4.2.1.2)");
   auto aki = ext<AUTHORITY_KEYID, AUTHORITY_KEYID_free>(x, NID_authority_key_identifier, nullptr);
   if (target.kind != CertKind::kRootCa && (!aki || !aki->keyid)) {
-    error("aki.missing", "authorityKeyIdentifier with keyIdentifier is required (RFC 5280 §4.2.1.1)");
+    error("aki.missing",
+          "authorityKeyIdentifier with keyIdentifier is required (RFC 5280 §4.2.1.1)");
   }
 
   auto sans = ext<GENERAL_NAMES, GENERAL_NAMES_free>(x, NID_subject_alt_name, &crit);
@@ -80,13 +85,15 @@ std::vector<Finding> lint_certificate(X509& x, const LintTarget& target) {
     error("subject.empty", "an empty subject needs a critical subjectAltName (RFC 5280 §4.2.1.6)");
   }
   if (sans) {
-    if (sk_GENERAL_NAME_num(sans.get()) == 0) error("san.empty", "subjectAltName must not be empty");
+    if (sk_GENERAL_NAME_num(sans.get()) == 0)
+      error("san.empty", "subjectAltName must not be empty");
     for (int i = 0; i < sk_GENERAL_NAME_num(sans.get()); ++i) {
       const GENERAL_NAME* gn = sk_GENERAL_NAME_value(sans.get(), i);
       if (gn->type == GEN_DNS) {
         std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(gn->d.dNSName)),
                       static_cast<size_t>(ASN1_STRING_length(gn->d.dNSName)));
-        if (!x509::is_valid_dns_name(v, true)) error("san.dns_malformed", "malformed DNS SAN '" + v + "'");
+        if (!x509::is_valid_dns_name(v, true))
+          error("san.dns_malformed", "malformed DNS SAN '" + v + "'");
       } else if (gn->type == GEN_IPADD) {
         int n = ASN1_STRING_length(gn->d.iPAddress);
         if (n != 4 && n != 16) error("san.ip_malformed", "IP SAN must be 4 or 16 octets");
@@ -96,33 +103,40 @@ std::vector<Finding> lint_certificate(X509& x, const LintTarget& target) {
 
   if (target.kind == CertKind::kLeaf) {
     if ((target.profile == Profile::kServer || target.profile == Profile::kSpiffe) && !sans) {
-      error("san.missing", "a " + std::string(profile_name(target.profile)) + " certificate needs a subjectAltName");
+      error("san.missing", "a " + std::string(profile_name(target.profile)) +
+                               " certificate needs a subjectAltName");
     }
     X509_PUBKEY* pub = X509_get_X509_PUBKEY(&x);
     ASN1_OBJECT* alg = nullptr;
     X509_PUBKEY_get0_param(&alg, nullptr, nullptr, nullptr, pub);
     keys::KeyInfo key;
-    key.algorithm = OBJ_obj2nid(alg) == NID_rsaEncryption ? keys::KeyAlgorithm::kRsa : keys::KeyAlgorithm::kEc;
+    key.algorithm =
+        OBJ_obj2nid(alg) == NID_rsaEncryption ? keys::KeyAlgorithm::kRsa : keys::KeyAlgorithm::kEc;
     ProfileTemplate want = profile_template(target.profile, key);
     if (ku && key_usage_mask(ku.get()) != want.key_usage) {
-      error("key_usage.profile", "keyUsage does not match the " + std::string(profile_name(target.profile)) + " profile");
+      error("key_usage.profile", "keyUsage does not match the " +
+                                     std::string(profile_name(target.profile)) + " profile");
     }
     if (!eku) {
       error("eku.missing", "extendedKeyUsage is required for leaf certificates");
     } else {
       bool same = sk_ASN1_OBJECT_num(eku.get()) == static_cast<int>(want.ext_key_usage.size());
       for (size_t i = 0; same && i < want.ext_key_usage.size(); ++i) {
-        same = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), static_cast<int>(i))) == x509::nid_of(want.ext_key_usage[i]);
+        same = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku.get(), static_cast<int>(i))) ==
+               x509::nid_of(want.ext_key_usage[i]);
       }
       if (!same) {
-        error("eku.profile", "extendedKeyUsage does not match the " + std::string(profile_name(target.profile)) + " profile");
+        error("eku.profile", "extendedKeyUsage does not match the " +
+                                 std::string(profile_name(target.profile)) + " profile");
       }
     }
   } else {
-    if (ku && (key_usage_mask(ku.get()) & (x509::kKeyCertSign | x509::kCrlSign)) != (x509::kKeyCertSign | x509::kCrlSign)) {
+    if (ku && (key_usage_mask(ku.get()) & (x509::kKeyCertSign | x509::kCrlSign)) !=
+                  (x509::kKeyCertSign | x509::kCrlSign)) {
       error("key_usage.ca", "a CA certificate needs keyCertSign and cRLSign");
     }
-    if (bc && !bc->pathlen) error("basic_constraints.pathlen", "Herald CA certificates carry a pathLenConstraint");
+    if (bc && !bc->pathlen)
+      error("basic_constraints.pathlen", "Herald CA certificates carry a pathLenConstraint");
   }
   return out;
 }

@@ -16,7 +16,7 @@ namespace herald::policy {
 enum class Severity { kWarning, kError };
 
 struct Finding {
-  std::string code;     // "serial.not_positive", "san.missing", ...
+  std::string code;  // "serial.not_positive", "san.missing", ...
   Severity severity = Severity::kError;
   std::string message;  // what was expected and what was found
 };

@@ -29,7 +29,8 @@ class LintTest : public ::testing::Test {
     auto x = x509::build_certificate(spec_, nullptr);
     EXPECT_TRUE(x);
     std::vector<std::string> out;
-    for (auto& f : lint_certificate(**x, {CertKind::kLeaf, Profile::kServer})) out.push_back(f.code);
+    for (auto& f : lint_certificate(**x, {CertKind::kLeaf, Profile::kServer}))
+      out.push_back(f.code);
     return out;
   }
   ossl::EvpPkeyPtr key_;
@@ -51,11 +52,17 @@ TEST_F(LintTest, CatchesEachDefect) {
   EXPECT_EQ(with([](auto& s) { s.not_after = s.not_before; }), V{"validity.order"});
   EXPECT_EQ(with([](auto& s) { s.sans.clear(); }), V{"san.missing"});
   EXPECT_EQ(with([](auto& s) { s.authority_key_id.clear(); }), V{"aki.missing"});
-  EXPECT_EQ(with([](auto& s) { s.ext_key_usage = {x509::ExtendedKeyUsage::kClientAuth}; }), V{"eku.profile"});
+  EXPECT_EQ(with([](auto& s) { s.ext_key_usage = {x509::ExtendedKeyUsage::kClientAuth}; }),
+            V{"eku.profile"});
   EXPECT_EQ(with([](auto& s) { s.key_usage |= x509::kKeyCertSign; }), V{"key_usage.profile"});
   EXPECT_EQ(with([](auto& s) { s.is_ca = true; }), V{"basic_constraints.ca"});
-  EXPECT_EQ(with([](auto& s) { s.serial = *Serial::parse(std::string(40, 'F')); }), V{"serial.too_long"});
-  EXPECT_EQ(with([](auto& s) { s.common_name.clear(); s.sans.clear(); }), (V{"subject.empty", "san.missing"}));
+  EXPECT_EQ(with([](auto& s) { s.serial = *Serial::parse(std::string(40, 'F')); }),
+            V{"serial.too_long"});
+  EXPECT_EQ(with([](auto& s) {
+              s.common_name.clear();
+              s.sans.clear();
+            }),
+            (V{"subject.empty", "san.missing"}));
 }
 
 TEST_F(LintTest, GateReportsFailure) {

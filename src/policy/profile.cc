@@ -6,15 +6,19 @@ Result<Profile> parse_profile(std::string_view name) {
   if (name == "server") return Profile::kServer;
   if (name == "client") return Profile::kClient;
   if (name == "spiffe") return Profile::kSpiffe;
-  return make_error(ErrorCode::kInvalidArgument,
-                    "unknown profile '" + std::string(name) + "' (choose " + std::string(kProfileChoices) + ")");
+  return make_error(
+      ErrorCode::kInvalidArgument,
+      "unknown profile '" + std::string(name) + "' (choose " + std::string(kProfileChoices) + ")");
 }
 
 std::string_view profile_name(Profile p) {
   switch (p) {
-    case Profile::kServer: return "server";
-    case Profile::kClient: return "client";
-    case Profile::kSpiffe: return "spiffe";
+    case Profile::kServer:
+      return "server";
+    case Profile::kClient:
+      return "client";
+    case Profile::kSpiffe:
+      return "spiffe";
   }
   return "unknown";
 }

@@ -27,27 +27,32 @@ bool ends_with(std::string_view s, std::string_view suffix) {
 Status check_key(const Policy& p, const keys::KeyInfo& key) {
   using keys::KeyAlgorithm;
   auto allowed = [&](const char* t) {
-    return std::find(p.allowed_key_types.begin(), p.allowed_key_types.end(), t) != p.allowed_key_types.end();
+    return std::find(p.allowed_key_types.begin(), p.allowed_key_types.end(), t) !=
+           p.allowed_key_types.end();
   };
   switch (key.algorithm) {
     case KeyAlgorithm::kRsa:
       if (!allowed("rsa")) return violation("policy.allowed_key_types", "RSA keys are not allowed");
       if (key.bits < p.min_rsa_bits) {
         return violation("policy.min_rsa_bits", "RSA key of " + std::to_string(key.bits) +
-                                                    " bits is too small (minimum " + std::to_string(p.min_rsa_bits) + ")");
+                                                    " bits is too small (minimum " +
+                                                    std::to_string(p.min_rsa_bits) + ")");
       }
       if (key.bits > p.max_rsa_bits) {
-        return violation("policy.max_rsa_bits", "RSA key of " + std::to_string(key.bits) + " bits is too large");
+        return violation("policy.max_rsa_bits",
+                         "RSA key of " + std::to_string(key.bits) + " bits is too large");
       }
       return {};
     case KeyAlgorithm::kEc:
     case KeyAlgorithm::kEd25519:
       if (allowed(key.name().c_str())) return {};
       break;
-    default: break;
+    default:
+      break;
   }
-  return violation("policy.allowed_key_types",
-                   "key type " + key.name() + " is not allowed (allowed: " + join(p.allowed_key_types) + ")");
+  return violation(
+      "policy.allowed_key_types",
+      "key type " + key.name() + " is not allowed (allowed: " + join(p.allowed_key_types) + ")");
 }
 
 bool ip_allowed(const std::string& ip, const std::vector<IpRange>& ranges) {
@@ -63,16 +68,18 @@ Status check_spiffe_id(const Policy& p, const std::string& uri) {
   }
   std::string_view path = std::string_view(uri).substr(prefix.size() - 1);  // starts with '/'
   if (path.size() < 2 || path.back() == '/' || uri.find_first_of("?#%") != std::string::npos) {
-    return violation("profile.spiffe.id", "'" + uri + "' is not a valid SPIFFE ID (non-empty path, no query/fragment)");
+    return violation("profile.spiffe.id",
+                     "'" + uri + "' is not a valid SPIFFE ID (non-empty path, no query/fragment)");
   }
   size_t start = 1;
   while (start <= path.size()) {
     size_t slash = path.find('/', start);
     std::string_view seg = path.substr(start, slash == path.npos ? path.npos : slash - start);
-    bool ok = !seg.empty() && seg != "." && seg != ".." &&
-              std::all_of(seg.begin(), seg.end(), [](char c) {
-                return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
-              });
+    bool ok =
+        !seg.empty() && seg != "." && seg != ".." &&
+        std::all_of(seg.begin(), seg.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+        });
     if (!ok) return violation("profile.spiffe.id", "'" + uri + "' has an invalid path segment");
     if (slash == path.npos) break;
     start = slash + 1;
@@ -106,9 +113,11 @@ Result<std::vector<x509::San>> effective_sans(const IssueRequest& req) {
     auto type = x509::ip_octets(req.common_name).empty() ? x509::SanType::kDns : x509::SanType::kIp;
     auto cn = x509::make_san(type, req.common_name);
     if (!cn) {
-      return violation("profile.server.cn",
-                       "the common name of a server certificate must be a DNS name or IP address (it is copied "
-                       "into the SANs): '" + req.common_name + "'");
+      return violation(
+          "profile.server.cn",
+          "the common name of a server certificate must be a DNS name or IP address (it is copied "
+          "into the SANs): '" +
+              req.common_name + "'");
     }
     sans.insert(sans.begin(), *cn);
   }
@@ -126,17 +135,19 @@ Result<std::chrono::seconds> check_request(const Policy& p, const IssueRequest& 
 
   HERALD_TRY_VOID(check_key(p, req.key));
   if (req.csr_hash == x509::SignatureHash::kSha1) {
-    return violation("policy.csr_signature", "CSRs signed with SHA-1 are refused; sign with SHA-256 or better");
+    return violation("policy.csr_signature",
+                     "CSRs signed with SHA-1 are refused; sign with SHA-256 or better");
   }
   if (req.requests_ca) {
-    return violation("policy.no_ca_requests", "the CSR asks for CA:TRUE; Herald never issues CA certificates from requests");
+    return violation("policy.no_ca_requests",
+                     "the CSR asks for CA:TRUE; Herald never issues CA certificates from requests");
   }
 
   std::chrono::seconds ttl = req.ttl.value_or(rules.default_ttl);
   if (ttl > rules.max_ttl) {
-    return violation("policy." + prof + ".max_ttl", "requested TTL " + format_duration(ttl) +
-                                                        " exceeds the maximum " + format_duration(rules.max_ttl) +
-                                                        " for profile " + prof);
+    return violation("policy." + prof + ".max_ttl",
+                     "requested TTL " + format_duration(ttl) + " exceeds the maximum " +
+                         format_duration(rules.max_ttl) + " for profile " + prof);
   }
   if (sans.size() > p.max_sans) {
     return violation("policy.max_sans", std::to_string(sans.size()) + " SANs requested, at most " +
@@ -146,8 +157,8 @@ Result<std::chrono::seconds> check_request(const Policy& p, const IssueRequest& 
   if (req.profile == Profile::kSpiffe) {
     if (sans.size() != 1 || sans[0].type != x509::SanType::kUri) {
       return violation("profile.spiffe.one_uri_san",
-                       "a spiffe certificate carries exactly one URI SAN (spiffe://" + p.spiffe_trust_domain +
-                           "/...) and no other SAN");
+                       "a spiffe certificate carries exactly one URI SAN (spiffe://" +
+                           p.spiffe_trust_domain + "/...) and no other SAN");
     }
     HERALD_TRY_VOID(check_spiffe_id(p, sans[0].value));
     return ttl;
@@ -157,21 +168,25 @@ Result<std::chrono::seconds> check_request(const Policy& p, const IssueRequest& 
       std::none_of(sans.begin(), sans.end(), [](const x509::San& s) {
         return s.type == x509::SanType::kDns || s.type == x509::SanType::kIp;
       })) {
-    return violation("profile.server.requires_dns_or_ip_san", "a server certificate needs at least one DNS or IP SAN");
+    return violation("profile.server.requires_dns_or_ip_san",
+                     "a server certificate needs at least one DNS or IP SAN");
   }
   if (req.profile == Profile::kClient && sans.empty() && req.common_name.empty()) {
-    return violation("profile.client.identity", "a client certificate needs a common name or a SAN");
+    return violation("profile.client.identity",
+                     "a client certificate needs a common name or a SAN");
   }
 
   for (const auto& s : sans) {
     switch (s.type) {
       case x509::SanType::kDns:
         if (s.value.starts_with("*.") && req.profile == Profile::kClient) {
-          return violation("policy.client.no_wildcard", "wildcard names are not allowed in client certificates: " + s.value);
+          return violation("policy.client.no_wildcard",
+                           "wildcard names are not allowed in client certificates: " + s.value);
         }
         if (!dns_allowed(s.value, rules.allowed_dns)) {
-          return violation("policy." + prof + ".allowed_dns", "DNS name '" + s.value + "' is not allowed for profile " +
-                                                                  prof + " (allowed: " + join(rules.allowed_dns) + ")");
+          return violation("policy." + prof + ".allowed_dns",
+                           "DNS name '" + s.value + "' is not allowed for profile " + prof +
+                               " (allowed: " + join(rules.allowed_dns) + ")");
         }
         break;
       case x509::SanType::kIp:
@@ -179,7 +194,8 @@ Result<std::chrono::seconds> check_request(const Policy& p, const IssueRequest& 
           std::vector<std::string> texts;
           for (const auto& r : rules.allowed_ips) texts.push_back(r.text);
           return violation("policy." + prof + ".allowed_ips",
-                           "IP address " + s.value + " is not allowed for profile " + prof + " (allowed: " + join(texts) + ")");
+                           "IP address " + s.value + " is not allowed for profile " + prof +
+                               " (allowed: " + join(texts) + ")");
         }
         break;
       case x509::SanType::kUri: {

@@ -36,7 +36,8 @@ struct IssueRequest {
 [[nodiscard]] bool dns_allowed(std::string_view name, const std::vector<std::string>& patterns);
 
 // Checks every rule; returns the effective TTL on success.
-[[nodiscard]] Result<std::chrono::seconds> check_request(const Policy& policy, const IssueRequest& req,
+[[nodiscard]] Result<std::chrono::seconds> check_request(const Policy& policy,
+                                                         const IssueRequest& req,
                                                          const std::vector<x509::San>& sans);
 
 }  // namespace herald::policy

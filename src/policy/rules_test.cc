@@ -56,9 +56,12 @@ TEST(Rules, DefaultPolicyAcceptsInternalServer) {
 TEST(Rules, EachRuleNamesItself) {
   auto p = default_policy();
   EXPECT_EQ(rule_of(check(p, server_req("www.google.com"))), "policy.server.allowed_dns");
-  EXPECT_EQ(rule_of(check(p, server_req("web.internal", {"ip:8.8.8.8"}))), "policy.server.allowed_ips");
-  EXPECT_EQ(rule_of(check(p, server_req("web.internal", {"uri:https://x.internal"}))), "policy.server.allowed_uri_prefixes");
-  EXPECT_EQ(rule_of(check(p, server_req("web.internal", {"email:a@b.internal"}))), "profile.server.san_types");
+  EXPECT_EQ(rule_of(check(p, server_req("web.internal", {"ip:8.8.8.8"}))),
+            "policy.server.allowed_ips");
+  EXPECT_EQ(rule_of(check(p, server_req("web.internal", {"uri:https://x.internal"}))),
+            "policy.server.allowed_uri_prefixes");
+  EXPECT_EQ(rule_of(check(p, server_req("web.internal", {"email:a@b.internal"}))),
+            "profile.server.san_types");
   EXPECT_EQ(rule_of(check(p, server_req(""))), "profile.server.requires_dns_or_ip_san");
   EXPECT_EQ(rule_of(check(p, server_req("not a name"))), "profile.server.cn");
 
@@ -84,7 +87,8 @@ TEST(Rules, EachRuleNamesItself) {
   EXPECT_EQ(rule_of(check(p, ca)), "policy.no_ca_requests");
 
   auto many = server_req("web.internal");
-  for (int i = 0; i < 101; ++i) many.sans.push_back(*x509::parse_san("dns:h" + std::to_string(i) + ".internal"));
+  for (int i = 0; i < 101; ++i)
+    many.sans.push_back(*x509::parse_san("dns:h" + std::to_string(i) + ".internal"));
   EXPECT_EQ(rule_of(check(p, many)), "policy.max_sans");
 }
 

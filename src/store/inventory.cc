@@ -20,12 +20,14 @@ Result<Labels> parse_labels(std::string_view text) {
     if (item.empty()) continue;
     auto eq = item.find('=');
     std::string key(item.substr(0, eq));
-    bool key_ok = !key.empty() && key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
-      return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-    });
+    bool key_ok =
+        !key.empty() && key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+        });
     if (eq == item.npos || !key_ok || eq + 1 == item.size() || item.size() - eq - 1 > 256) {
       return make_error(ErrorCode::kInvalidArgument,
-                        "invalid owner label '" + std::string(item) + "' (expected key=value, key of letters, digits, _ - .)");
+                        "invalid owner label '" + std::string(item) +
+                            "' (expected key=value, key of letters, digits, _ - .)");
     }
     out[key] = std::string(item.substr(eq + 1));
   }

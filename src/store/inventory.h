@@ -74,11 +74,13 @@ class Inventory {
   [[nodiscard]] virtual Result<std::vector<CertRecord>> list(const ListFilter& filter) = 0;
   // Marks a valid (or on-hold) certificate revoked. kNotFound if unknown,
   // kConflict if already revoked (a hold may be made permanent; not re-held).
-  [[nodiscard]] virtual Status revoke(const Serial& serial, x509::RevocationReason reason, TimePoint at) = 0;
+  [[nodiscard]] virtual Status revoke(const Serial& serial, x509::RevocationReason reason,
+                                      TimePoint at) = 0;
   // Takes a certificateHold off (removeFromCRL). kConflict unless on hold.
   [[nodiscard]] virtual Status release_hold(const Serial& serial) = 0;
   // Revoked certificates signed by `issuer` that have not yet expired by `now`.
-  [[nodiscard]] virtual Result<std::vector<x509::RevokedEntry>> revoked_by(const Serial& issuer, TimePoint now) = 0;
+  [[nodiscard]] virtual Result<std::vector<x509::RevokedEntry>> revoked_by(const Serial& issuer,
+                                                                           TimePoint now) = 0;
   // Atomically increments and returns the CRL number of `ca` (starts at 1).
   [[nodiscard]] virtual Result<uint64_t> next_crl_number(std::string_view ca) = 0;
   [[nodiscard]] virtual Result<int64_t> count() = 0;

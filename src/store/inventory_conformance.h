@@ -81,12 +81,14 @@ TEST_P(InventoryConformance, RevokeHoldReleaseAndConflicts) {
   EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
 
   ASSERT_TRUE(inv_->revoke(*Serial::parse("0A"), RevocationReason::kCertificateHold, t));
-  EXPECT_EQ(inv_->revoke(*Serial::parse("0A"), RevocationReason::kCertificateHold, t).error().code, ErrorCode::kConflict);
+  EXPECT_EQ(inv_->revoke(*Serial::parse("0A"), RevocationReason::kCertificateHold, t).error().code,
+            ErrorCode::kConflict);
   ASSERT_TRUE(inv_->release_hold(*Serial::parse("0A")));
   EXPECT_EQ(inv_->release_hold(*Serial::parse("0A")).error().code, ErrorCode::kConflict);
 
   ASSERT_TRUE(inv_->revoke(*Serial::parse("0A"), RevocationReason::kCertificateHold, t));
-  ASSERT_TRUE(inv_->revoke(*Serial::parse("0A"), RevocationReason::kKeyCompromise, t));  // hold made permanent
+  ASSERT_TRUE(inv_->revoke(*Serial::parse("0A"), RevocationReason::kKeyCompromise,
+                           t));  // hold made permanent
   auto again = inv_->revoke(*Serial::parse("0A"), RevocationReason::kSuperseded, t);
   ASSERT_FALSE(again);
   EXPECT_EQ(again.error().code, ErrorCode::kConflict);
@@ -104,7 +106,8 @@ TEST_P(InventoryConformance, RevokedByIssuerSkipsExpiredAndOthers) {
   ASSERT_TRUE(inv_->insert(record("0C", "02", 5000)));  // other issuer
   ASSERT_TRUE(inv_->insert(record("0D", "01", 5000)));  // not revoked
   TimePoint t{std::chrono::seconds(1200)};
-  for (auto s : {"0A", "0B", "0C"}) ASSERT_TRUE(inv_->revoke(*Serial::parse(s), RevocationReason::kSuperseded, t));
+  for (auto s : {"0A", "0B", "0C"})
+    ASSERT_TRUE(inv_->revoke(*Serial::parse(s), RevocationReason::kSuperseded, t));
   auto entries = inv_->revoked_by(*Serial::parse("01"), TimePoint{std::chrono::seconds(2000)});
   ASSERT_TRUE(entries);
   ASSERT_EQ(entries->size(), 1u);
@@ -119,7 +122,8 @@ TEST_P(InventoryConformance, ListFilters) {
   b.owner = {{"team", "search"}};
   ASSERT_TRUE(inv_->insert(b));
   ASSERT_TRUE(inv_->insert(record("0C", "01", 1500)));
-  ASSERT_TRUE(inv_->revoke(*Serial::parse("0C"), x509::RevocationReason::kUnspecified, TimePoint{std::chrono::seconds(1100)}));
+  ASSERT_TRUE(inv_->revoke(*Serial::parse("0C"), x509::RevocationReason::kUnspecified,
+                           TimePoint{std::chrono::seconds(1100)}));
   TimePoint now{std::chrono::seconds(2000)};
   auto serials = [&](ListFilter f) {
     f.now = now;

@@ -18,9 +18,14 @@ Status set_public_key(X509& x, const keys::PublicKey& key) {
   void* param = nullptr;
   switch (ptype) {
     case V_ASN1_UNDEF:
-    case V_ASN1_NULL: break;
-    case V_ASN1_OBJECT: param = OBJ_dup(static_cast<const ASN1_OBJECT*>(pval)); break;
-    case V_ASN1_SEQUENCE: param = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(pval)); break;
+    case V_ASN1_NULL:
+      break;
+    case V_ASN1_OBJECT:
+      param = OBJ_dup(static_cast<const ASN1_OBJECT*>(pval));
+      break;
+    case V_ASN1_SEQUENCE:
+      param = ASN1_STRING_dup(static_cast<const ASN1_STRING*>(pval));
+      break;
     default: {
       // Unusual parameters: fall back to OpenSSL's encoder.
       if (X509_set_pubkey(&x, key.pkey.get()) != 1) {
@@ -29,7 +34,8 @@ Status set_public_key(X509& x, const keys::PublicKey& key) {
       return {};
     }
   }
-  auto* bits = static_cast<unsigned char*>(OPENSSL_memdup(key.key_bits.data(), key.key_bits.size()));
+  auto* bits =
+      static_cast<unsigned char*>(OPENSSL_memdup(key.key_bits.data(), key.key_bits.size()));
   ASN1_OBJECT* obj_copy = OBJ_dup(obj);
   if (!bits || !obj_copy ||
       X509_PUBKEY_set0_param(X509_get_X509_PUBKEY(&x), obj_copy, ptype, param, bits,
@@ -88,14 +94,16 @@ Status add_extensions(X509& x, const CertificateSpec& spec) {
   if (!spec.authority_key_id.empty()) {
     ossl::AuthKeyIdPtr aki(AUTHORITY_KEYID_new());
     aki->keyid = ASN1_OCTET_STRING_new();
-    ASN1_OCTET_STRING_set(aki->keyid, spec.authority_key_id.data(), static_cast<int>(spec.authority_key_id.size()));
+    ASN1_OCTET_STRING_set(aki->keyid, spec.authority_key_id.data(),
+                          static_cast<int>(spec.authority_key_id.size()));
     HERALD_TRY_VOID(add_ext(x, NID_authority_key_identifier, aki.get(), false));
   }
 
   if (!spec.sans.empty()) {
     HERALD_TRY(auto names, to_general_names(spec.sans));
     // RFC 5280 §4.2.1.6: critical when the subject is empty.
-    HERALD_TRY_VOID(add_ext(x, NID_subject_alt_name, names.get(), spec.common_name.empty() && spec.organization.empty()));
+    HERALD_TRY_VOID(add_ext(x, NID_subject_alt_name, names.get(),
+                            spec.common_name.empty() && spec.organization.empty()));
   }
 
   if (!spec.crl_urls.empty()) {
@@ -132,15 +140,19 @@ Status add_extensions(X509& x, const CertificateSpec& spec) {
 
 int nid_of(ExtendedKeyUsage eku) {
   switch (eku) {
-    case ExtendedKeyUsage::kServerAuth: return NID_server_auth;
-    case ExtendedKeyUsage::kClientAuth: return NID_client_auth;
-    case ExtendedKeyUsage::kOcspSigning: return NID_OCSP_sign;
+    case ExtendedKeyUsage::kServerAuth:
+      return NID_server_auth;
+    case ExtendedKeyUsage::kClientAuth:
+      return NID_client_auth;
+    case ExtendedKeyUsage::kOcspSigning:
+      return NID_OCSP_sign;
   }
   return NID_undef;
 }
 
 Result<ossl::X509Ptr> build_certificate(const CertificateSpec& spec, const X509_NAME* issuer) {
-  if (!spec.subject_key) return make_error(ErrorCode::kInternal, "build_certificate: no subject key");
+  if (!spec.subject_key)
+    return make_error(ErrorCode::kInternal, "build_certificate: no subject key");
   ossl::X509Ptr x(X509_new());
   if (!x || X509_set_version(x.get(), X509_VERSION_3) != 1) {
     return ossl::error(ErrorCode::kCrypto, "cannot create certificate");

@@ -55,7 +55,8 @@ struct CertificateSpec {
 // An unsigned certificate with subject, issuer, validity, key and extensions
 // (basicConstraints, keyUsage, extKeyUsage, SKI, AKI, SAN, CDP, AIA).
 // issuer == nullptr means self-signed (issuer name = subject name).
-[[nodiscard]] Result<ossl::X509Ptr> build_certificate(const CertificateSpec& spec, const X509_NAME* issuer);
+[[nodiscard]] Result<ossl::X509Ptr> build_certificate(const CertificateSpec& spec,
+                                                      const X509_NAME* issuer);
 
 // DER of a signed certificate.
 [[nodiscard]] Result<Bytes> encode_der(X509& cert);

@@ -68,7 +68,10 @@ TEST(Builder, SelfSignedCaAndLeafVerifyWithOpenSsl) {
   EXPECT_EQ(EVP_PKEY_eq(X509_get0_pubkey(&leaf_cert->x509()), leaf_key->get()), 1);
 
   // A CRL revoking the leaf.
-  CrlSpec crl{7, t0, t0 + std::chrono::hours(24), ca_cert->subject_key_id(),
+  CrlSpec crl{7,
+              t0,
+              t0 + std::chrono::hours(24),
+              ca_cert->subject_key_id(),
               {{leaf_cert->serial(), t0, RevocationReason::kKeyCompromise}}};
   auto crl_der = build_crl(crl, *X509_get_subject_name(&ca_cert->x509()), **signer);
   ASSERT_TRUE(crl_der);
@@ -81,7 +84,8 @@ TEST(Builder, SelfSignedCaAndLeafVerifyWithOpenSsl) {
 }
 
 TEST(Reason, NamesRoundTrip) {
-  for (auto r : {RevocationReason::kKeyCompromise, RevocationReason::kRemoveFromCrl, RevocationReason::kAaCompromise}) {
+  for (auto r : {RevocationReason::kKeyCompromise, RevocationReason::kRemoveFromCrl,
+                 RevocationReason::kAaCompromise}) {
     EXPECT_EQ(*parse_reason(reason_name(r)), r);
   }
   EXPECT_FALSE(parse_reason("stolen"));

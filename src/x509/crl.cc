@@ -27,8 +27,9 @@ Result<RevocationReason> parse_reason(std::string_view name) {
   for (const auto& r : kReasons) {
     if (r.name == name) return r.reason;
   }
-  return make_error(ErrorCode::kInvalidArgument,
-                    "unknown revocation reason '" + std::string(name) + "' (choose " + std::string(kReasonChoices) + ")");
+  return make_error(ErrorCode::kInvalidArgument, "unknown revocation reason '" + std::string(name) +
+                                                     "' (choose " + std::string(kReasonChoices) +
+                                                     ")");
 }
 
 std::string_view reason_name(RevocationReason reason) {
@@ -55,15 +56,18 @@ Result<Bytes> build_crl(const CrlSpec& spec, const X509_NAME& issuer, const keys
     ossl::Asn1IntegerPtr sn(ASN1_INTEGER_new());
     ossl::Asn1TimePtr when(ASN1_TIME_set(nullptr, e.revoked_at.time_since_epoch().count()));
     const Bytes& b = e.serial.bytes();
-    if (!rev || !sn || !when || ASN1_STRING_set(sn.get(), b.data(), static_cast<int>(b.size())) != 1 ||
+    if (!rev || !sn || !when ||
+        ASN1_STRING_set(sn.get(), b.data(), static_cast<int>(b.size())) != 1 ||
         X509_REVOKED_set_serialNumber(rev.get(), sn.get()) != 1 ||
         X509_REVOKED_set_revocationDate(rev.get(), when.get()) != 1) {
       return ossl::error(ErrorCode::kCrypto, "cannot add CRL entry");
     }
     if (e.reason != RevocationReason::kUnspecified) {
-      std::unique_ptr<ASN1_ENUMERATED, ossl::Deleter<ASN1_ENUMERATED_free>> code(ASN1_ENUMERATED_new());
+      std::unique_ptr<ASN1_ENUMERATED, ossl::Deleter<ASN1_ENUMERATED_free>> code(
+          ASN1_ENUMERATED_new());
       ASN1_ENUMERATED_set(code.get(), static_cast<long>(e.reason));
-      if (X509_REVOKED_add1_ext_i2d(rev.get(), NID_crl_reason, code.get(), 0, X509V3_ADD_APPEND) != 1) {
+      if (X509_REVOKED_add1_ext_i2d(rev.get(), NID_crl_reason, code.get(), 0, X509V3_ADD_APPEND) !=
+          1) {
         return ossl::error(ErrorCode::kCrypto, "cannot add CRL reason code");
       }
     }
@@ -76,10 +80,12 @@ Result<Bytes> build_crl(const CrlSpec& spec, const X509_NAME& issuer, const keys
 
   ossl::AuthKeyIdPtr aki(AUTHORITY_KEYID_new());
   aki->keyid = ASN1_OCTET_STRING_new();
-  ASN1_OCTET_STRING_set(aki->keyid, spec.authority_key_id.data(), static_cast<int>(spec.authority_key_id.size()));
+  ASN1_OCTET_STRING_set(aki->keyid, spec.authority_key_id.data(),
+                        static_cast<int>(spec.authority_key_id.size()));
   ossl::Asn1IntegerPtr number(ASN1_INTEGER_new());
   ASN1_INTEGER_set_uint64(number.get(), spec.number);
-  if (X509_CRL_add1_ext_i2d(crl.get(), NID_authority_key_identifier, aki.get(), 0, X509V3_ADD_APPEND) != 1 ||
+  if (X509_CRL_add1_ext_i2d(crl.get(), NID_authority_key_identifier, aki.get(), 0,
+                            X509V3_ADD_APPEND) != 1 ||
       X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, X509V3_ADD_APPEND) != 1) {
     return ossl::error(ErrorCode::kCrypto, "cannot add CRL extensions");
   }

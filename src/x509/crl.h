@@ -50,6 +50,7 @@ struct CrlSpec {
 
 // A signed v2 CRL (DER) with CRL number and AKI; entries sorted by serial;
 // reasonCode on every entry except unspecified (§5.3.1: SHOULD be absent).
-[[nodiscard]] Result<Bytes> build_crl(const CrlSpec& spec, const X509_NAME& issuer, const keys::Signer& signer);
+[[nodiscard]] Result<Bytes> build_crl(const CrlSpec& spec, const X509_NAME& issuer,
+                                      const keys::Signer& signer);
 
 }  // namespace herald::x509

@@ -18,14 +18,38 @@ struct SigAlg {
 
 const std::vector<SigAlg>& signature_algorithms() {
   static const std::vector<SigAlg> algs = {
-      {{0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02}, "ecdsa-with-SHA256", SignatureHash::kSha256, keys::KeyAlgorithm::kEc},
-      {{0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x03}, "ecdsa-with-SHA384", SignatureHash::kSha384, keys::KeyAlgorithm::kEc},
-      {{0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x04}, "ecdsa-with-SHA512", SignatureHash::kSha512, keys::KeyAlgorithm::kEc},
-      {{0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x01}, "ecdsa-with-SHA1", SignatureHash::kSha1, keys::KeyAlgorithm::kEc},
-      {{0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B}, "sha256WithRSAEncryption", SignatureHash::kSha256, keys::KeyAlgorithm::kRsa},
-      {{0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0C}, "sha384WithRSAEncryption", SignatureHash::kSha384, keys::KeyAlgorithm::kRsa},
-      {{0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0D}, "sha512WithRSAEncryption", SignatureHash::kSha512, keys::KeyAlgorithm::kRsa},
-      {{0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x05}, "sha1WithRSAEncryption", SignatureHash::kSha1, keys::KeyAlgorithm::kRsa},
+      {{0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02},
+       "ecdsa-with-SHA256",
+       SignatureHash::kSha256,
+       keys::KeyAlgorithm::kEc},
+      {{0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x03},
+       "ecdsa-with-SHA384",
+       SignatureHash::kSha384,
+       keys::KeyAlgorithm::kEc},
+      {{0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x04},
+       "ecdsa-with-SHA512",
+       SignatureHash::kSha512,
+       keys::KeyAlgorithm::kEc},
+      {{0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x01},
+       "ecdsa-with-SHA1",
+       SignatureHash::kSha1,
+       keys::KeyAlgorithm::kEc},
+      {{0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B},
+       "sha256WithRSAEncryption",
+       SignatureHash::kSha256,
+       keys::KeyAlgorithm::kRsa},
+      {{0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0C},
+       "sha384WithRSAEncryption",
+       SignatureHash::kSha384,
+       keys::KeyAlgorithm::kRsa},
+      {{0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0D},
+       "sha512WithRSAEncryption",
+       SignatureHash::kSha512,
+       keys::KeyAlgorithm::kRsa},
+      {{0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x05},
+       "sha1WithRSAEncryption",
+       SignatureHash::kSha1,
+       keys::KeyAlgorithm::kRsa},
       {{0x2B, 0x65, 0x70}, "ED25519", SignatureHash::kNone, keys::KeyAlgorithm::kEd25519},
   };
   return algs;
@@ -112,17 +136,19 @@ Result<Csr> parse_csr(std::span<const uint8_t> input) {
   HERALD_TRY(auto alg_oid, ar.expect(der::tag::kOid, "signature algorithm"));
   const SigAlg* found = nullptr;
   for (const auto& a : signature_algorithms()) {
-    if (std::equal(a.oid.begin(), a.oid.end(), alg_oid.content.begin(), alg_oid.content.end())) found = &a;
+    if (std::equal(a.oid.begin(), a.oid.end(), alg_oid.content.begin(), alg_oid.content.end()))
+      found = &a;
   }
   if (!found) {
-    return make_error(ErrorCode::kMalformedInput,
-                      "unsupported CSR signature algorithm (use ECDSA, RSA PKCS#1 v1.5 or Ed25519)");
+    return make_error(
+        ErrorCode::kMalformedInput,
+        "unsupported CSR signature algorithm (use ECDSA, RSA PKCS#1 v1.5 or Ed25519)");
   }
   if (!ar.empty()) {
     // RSA allows an explicit NULL; ECDSA and Ed25519 must have no parameters.
     auto p = ar.next();
-    if (!p || p->tag != der::tag::kNull || !p->content.empty() || found->key != keys::KeyAlgorithm::kRsa ||
-        !ar.empty()) {
+    if (!p || p->tag != der::tag::kNull || !p->content.empty() ||
+        found->key != keys::KeyAlgorithm::kRsa || !ar.empty()) {
       return malformed("unexpected signature algorithm parameters");
     }
   }
@@ -133,7 +159,8 @@ Result<Csr> parse_csr(std::span<const uint8_t> input) {
   // certificationRequestInfo
   der::Reader ir(info->content);
   HERALD_TRY(auto version, ir.expect(der::tag::kInteger, "version"));
-  if (version.content.size() != 1 || version.content[0] != 0) return malformed("version is not v1 (0)");
+  if (version.content.size() != 1 || version.content[0] != 0)
+    return malformed("version is not v1 (0)");
   HERALD_TRY(auto subject, ir.expect(der::tag::kSequence, "subject"));
   HERALD_TRY(auto spki, ir.expect(der::tag::kSequence, "subjectPKInfo"));
   // attributes [0] IMPLICIT SET OF Attribute; OpenSSL and others always send it, possibly empty.
@@ -175,22 +202,34 @@ Result<Csr> parse_csr(std::span<const uint8_t> input) {
 Status verify_csr_signature(const Csr& csr) {
   if (csr.signature_key_algorithm != csr.public_key.info.algorithm) {
     return make_error(ErrorCode::kBadSignature,
-                      "CSR signature algorithm " + csr.signature_algorithm + " does not match its " +
-                          csr.public_key.info.name() + " key");
+                      "CSR signature algorithm " + csr.signature_algorithm +
+                          " does not match its " + csr.public_key.info.name() + " key");
   }
   const EVP_MD* md = nullptr;
   switch (csr.hash) {
-    case SignatureHash::kSha1: md = EVP_sha1(); break;
-    case SignatureHash::kSha256: md = EVP_sha256(); break;
-    case SignatureHash::kSha384: md = EVP_sha384(); break;
-    case SignatureHash::kSha512: md = EVP_sha512(); break;
-    case SignatureHash::kNone: md = nullptr; break;
+    case SignatureHash::kSha1:
+      md = EVP_sha1();
+      break;
+    case SignatureHash::kSha256:
+      md = EVP_sha256();
+      break;
+    case SignatureHash::kSha384:
+      md = EVP_sha384();
+      break;
+    case SignatureHash::kSha512:
+      md = EVP_sha512();
+      break;
+    case SignatureHash::kNone:
+      md = nullptr;
+      break;
   }
   ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, csr.public_key.pkey.get()) != 1) {
+  if (!ctx ||
+      EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, csr.public_key.pkey.get()) != 1) {
     return ossl::error(ErrorCode::kCrypto, "cannot set up CSR signature verification");
   }
-  if (EVP_DigestVerify(ctx.get(), csr.signature.data(), csr.signature.size(), csr.tbs.data(), csr.tbs.size()) != 1) {
+  if (EVP_DigestVerify(ctx.get(), csr.signature.data(), csr.signature.size(), csr.tbs.data(),
+                       csr.tbs.size()) != 1) {
     ossl::clear_errors();
     return make_error(ErrorCode::kBadSignature,
                       "CSR signature does not verify (no proof of possession of the private key)");

@@ -16,7 +16,8 @@ TEST_P(CsrEveryKey, ParsesAndVerifies) {
   auto key = keys::generate_key(GetParam());
   ASSERT_TRUE(key);
   const EVP_MD* md = GetParam() == KeyType::kEd25519 ? nullptr : EVP_sha256();
-  Bytes der = testing::make_csr_der(**key, {.cn = "web.internal", .sans = "DNS:web.internal,IP:10.1.2.3", .md = md});
+  Bytes der = testing::make_csr_der(
+      **key, {.cn = "web.internal", .sans = "DNS:web.internal,IP:10.1.2.3", .md = md});
   auto csr = parse_csr(der);
   ASSERT_TRUE(csr) << csr.error().describe();
   EXPECT_EQ(csr->common_name, "web.internal");
@@ -35,7 +36,8 @@ TEST_P(CsrEveryKey, ParsesAndVerifies) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Keys, CsrEveryKey,
-                         ::testing::Values(KeyType::kEcP256, KeyType::kEcP384, KeyType::kEd25519, KeyType::kRsa2048));
+                         ::testing::Values(KeyType::kEcP256, KeyType::kEcP384, KeyType::kEd25519,
+                                           KeyType::kRsa2048));
 
 TEST(Csr, BadSignatureIsRejected) {
   auto key = keys::generate_key(KeyType::kEcP256);
@@ -83,7 +85,8 @@ TEST(Csr, ReportsCaRequestAndSha1) {
 }
 
 TEST(Csr, GarbagePemIsMalformed) {
-  std::string pem = "-----BEGIN CERTIFICATE REQUEST-----\nnot base64!!\n-----END CERTIFICATE REQUEST-----\n";
+  std::string pem =
+      "-----BEGIN CERTIFICATE REQUEST-----\nnot base64!!\n-----END CERTIFICATE REQUEST-----\n";
   auto csr = parse_csr(Bytes(pem.begin(), pem.end()));
   ASSERT_FALSE(csr);
   EXPECT_EQ(csr.error().code, ErrorCode::kMalformedInput);

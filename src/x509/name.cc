@@ -10,7 +10,8 @@ Result<ossl::X509NamePtr> make_name(std::string_view organization, std::string_v
                                                    static_cast<int>(v.size()), -1, 0) == 1;
   };
   if (common_name.size() > 64) {
-    return make_error(ErrorCode::kInvalidArgument, "common name longer than 64 characters (RFC 5280 ub-common-name)");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "common name longer than 64 characters (RFC 5280 ub-common-name)");
   }
   if (organization.size() > 64) {
     return make_error(ErrorCode::kInvalidArgument, "organization longer than 64 characters");

@@ -10,10 +10,14 @@ namespace herald::x509 {
 namespace {
 std::string_view type_prefix(SanType t) {
   switch (t) {
-    case SanType::kDns: return "dns";
-    case SanType::kIp: return "ip";
-    case SanType::kUri: return "uri";
-    case SanType::kEmail: return "email";
+    case SanType::kDns:
+      return "dns";
+    case SanType::kIp:
+      return "ip";
+    case SanType::kUri:
+      return "uri";
+    case SanType::kEmail:
+      return "email";
   }
   return "?";
 }
@@ -39,7 +43,8 @@ bool is_valid_dns_name(std::string_view name, bool allow_wildcard) {
   bool first = true;
   while (true) {
     size_t dot = name.find('.', start);
-    std::string_view label = name.substr(start, dot == std::string_view::npos ? name.npos : dot - start);
+    std::string_view label =
+        name.substr(start, dot == std::string_view::npos ? name.npos : dot - start);
     bool ok = is_ldh_label(label) || (first && allow_wildcard && label == "*" && dot != name.npos);
     if (!ok) return false;
     first = false;
@@ -67,8 +72,9 @@ std::string ip_text(const Bytes& octets) {
 
 Result<San> make_san(SanType type, std::string_view value) {
   auto bad = [&](std::string why) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "invalid SAN '" + std::string(type_prefix(type)) + ":" + std::string(value) + "': " + why);
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "invalid SAN '" + std::string(type_prefix(type)) + ":" + std::string(value) + "': " + why);
   };
   switch (type) {
     case SanType::kDns: {
@@ -76,7 +82,9 @@ Result<San> make_san(SanType type, std::string_view value) {
       std::transform(lower.begin(), lower.end(), lower.begin(),
                      [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
       if (!is_valid_dns_name(lower, true)) {
-        return bad("not a valid DNS name (letters, digits and '-' in labels of 1-63, wildcard only as '*.' prefix)");
+        return bad(
+            "not a valid DNS name (letters, digits and '-' in labels of 1-63, wildcard only as "
+            "'*.' prefix)");
       }
       return San{type, lower};
     }
@@ -95,8 +103,8 @@ Result<San> make_san(SanType type, std::string_view value) {
     }
     case SanType::kEmail: {
       auto at = value.find('@');
-      if (at == 0 || at == value.npos || value.find('@', at + 1) != value.npos || !printable_ascii(value) ||
-          !is_valid_dns_name(value.substr(at + 1), false)) {
+      if (at == 0 || at == value.npos || value.find('@', at + 1) != value.npos ||
+          !printable_ascii(value) || !is_valid_dns_name(value.substr(at + 1), false)) {
         return bad("not an e-mail address (local@domain)");
       }
       return San{type, std::string(value)};
@@ -109,16 +117,17 @@ Result<San> parse_san(std::string_view text) {
   auto colon = text.find(':');
   if (colon == text.npos) {
     return make_error(ErrorCode::kInvalidArgument,
-                      "invalid SAN '" + std::string(text) + "': expected TYPE:VALUE with TYPE dns, ip, uri or email");
+                      "invalid SAN '" + std::string(text) +
+                          "': expected TYPE:VALUE with TYPE dns, ip, uri or email");
   }
   std::string_view t = text.substr(0, colon);
   std::string_view v = text.substr(colon + 1);
   for (SanType type : {SanType::kDns, SanType::kIp, SanType::kUri, SanType::kEmail}) {
     if (t == type_prefix(type)) return make_san(type, v);
   }
-  return make_error(ErrorCode::kInvalidArgument,
-                    "invalid SAN '" + std::string(text) + "': unknown type '" + std::string(t) +
-                        "' (use dns, ip, uri or email)");
+  return make_error(ErrorCode::kInvalidArgument, "invalid SAN '" + std::string(text) +
+                                                     "': unknown type '" + std::string(t) +
+                                                     "' (use dns, ip, uri or email)");
 }
 
 Result<std::vector<San>> parse_san_list(std::string_view text) {
@@ -150,7 +159,9 @@ Result<ossl::GeneralNamesPtr> to_general_names(const std::vector<San>& sans) {
     } else {
       ASN1_IA5STRING* s = ASN1_IA5STRING_new();
       ASN1_STRING_set(s, san.value.data(), static_cast<int>(san.value.size()));
-      int type = san.type == SanType::kDns ? GEN_DNS : san.type == SanType::kUri ? GEN_URI : GEN_EMAIL;
+      int type = san.type == SanType::kDns   ? GEN_DNS
+                 : san.type == SanType::kUri ? GEN_URI
+                                             : GEN_EMAIL;
       GENERAL_NAME_set0_value(gn, type, s);
     }
     sk_GENERAL_NAME_push(names.get(), gn);
@@ -167,16 +178,23 @@ std::vector<San> from_general_names(const GENERAL_NAMES& names) {
                          static_cast<size_t>(ASN1_STRING_length(s)));
     };
     switch (gn->type) {
-      case GEN_DNS: out.push_back({SanType::kDns, str(gn->d.dNSName)}); break;
-      case GEN_URI: out.push_back({SanType::kUri, str(gn->d.uniformResourceIdentifier)}); break;
-      case GEN_EMAIL: out.push_back({SanType::kEmail, str(gn->d.rfc822Name)}); break;
+      case GEN_DNS:
+        out.push_back({SanType::kDns, str(gn->d.dNSName)});
+        break;
+      case GEN_URI:
+        out.push_back({SanType::kUri, str(gn->d.uniformResourceIdentifier)});
+        break;
+      case GEN_EMAIL:
+        out.push_back({SanType::kEmail, str(gn->d.rfc822Name)});
+        break;
       case GEN_IPADD: {
         const ASN1_OCTET_STRING* o = gn->d.iPAddress;
         Bytes b(ASN1_STRING_get0_data(o), ASN1_STRING_get0_data(o) + ASN1_STRING_length(o));
         if (b.size() == 4 || b.size() == 16) out.push_back({SanType::kIp, ip_text(b)});
         break;
       }
-      default: break;
+      default:
+        break;
     }
   }
   return out;

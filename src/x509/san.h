@@ -16,7 +16,7 @@ enum class SanType { kDns, kIp, kUri, kEmail };
 
 struct San {
   SanType type;
-  std::string value;  // DNS lowercased; IP in canonical text form
+  std::string value;                            // DNS lowercased; IP in canonical text form
   [[nodiscard]] std::string to_string() const;  // "dns:example.com"
   bool operator==(const San&) const = default;
 };

@@ -18,9 +18,12 @@ TEST(San, ParsesAndNormalises) {
 }
 
 TEST(San, RejectsMalformed) {
-  for (const char* bad : {"a.test", "dns:", "dns:-a.test", "dns:a..test", "dns:a.*.test", "dns:*", "dns:a_b.test",
-                          "ip:300.1.1.1", "ip:host", "uri:noscheme", "uri:a b:c", "email:nobody",
-                          "email:a@@b", "ftp:x", "dns:" "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test"}) {
+  for (const char* bad :
+       {"a.test", "dns:", "dns:-a.test", "dns:a..test", "dns:a.*.test", "dns:*", "dns:a_b.test",
+        "ip:300.1.1.1", "ip:host", "uri:noscheme", "uri:a b:c", "email:nobody", "email:a@@b",
+        "ftp:x",
+        "dns:"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test"}) {
     auto r = parse_san(bad);
     EXPECT_FALSE(r) << bad;
     if (!r) {
@@ -30,8 +33,8 @@ TEST(San, RejectsMalformed) {
 }
 
 TEST(San, GeneralNamesRoundTrip) {
-  std::vector<San> sans{*parse_san("dns:a.test"), *parse_san("ip:::1"), *parse_san("uri:spiffe://t/x"),
-                        *parse_san("email:a@b.test")};
+  std::vector<San> sans{*parse_san("dns:a.test"), *parse_san("ip:::1"),
+                        *parse_san("uri:spiffe://t/x"), *parse_san("email:a@b.test")};
   auto names = to_general_names(sans);
   ASSERT_TRUE(names);
   EXPECT_EQ(from_general_names(**names), sans);

@@ -36,23 +36,32 @@ int main(int argc, char** argv) {
   };
   for (const auto& s : seeds) {
     run(s);
-    for (size_t n = 0; n < s.size(); n += 1 + s.size() / 64) run(std::vector<uint8_t>(s.begin(), s.begin() + n));
+    for (size_t n = 0; n < s.size(); n += 1 + s.size() / 64)
+      run(std::vector<uint8_t>(s.begin(), s.begin() + n));
     for (int i = 0; i < 2000; ++i) {
       std::vector<uint8_t> m = s;
       int edits = 1 + static_cast<int>(rng() % 4);
       for (int e = 0; e < edits && !m.empty(); ++e) {
         size_t pos = rng() % m.size();
         switch (rng() % 5) {
-          case 0: m[pos] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
-          case 1: m[pos] = static_cast<uint8_t>(rng()); break;
-          case 2: m.insert(m.begin() + static_cast<std::ptrdiff_t>(pos), static_cast<uint8_t>(rng())); break;
-          case 3: m.erase(m.begin() + static_cast<std::ptrdiff_t>(pos)); break;
+          case 0:
+            m[pos] ^= static_cast<uint8_t>(1u << (rng() % 8));
+            break;
+          case 1:
+            m[pos] = static_cast<uint8_t>(rng());
+            break;
+          case 2:
+            m.insert(m.begin() + static_cast<std::ptrdiff_t>(pos), static_cast<uint8_t>(rng()));
+            break;
+          case 3:
+            m.erase(m.begin() + static_cast<std::ptrdiff_t>(pos));
+            break;
           case 4: {
             const auto& other = seeds[rng() % seeds.size()];
             if (!other.empty()) {
               size_t from = rng() % other.size();
-              m.insert(m.begin() + static_cast<std::ptrdiff_t>(pos), other.begin() + static_cast<std::ptrdiff_t>(from),
-                       other.end());
+              m.insert(m.begin() + static_cast<std::ptrdiff_t>(pos),
+                       other.begin() + static_cast<std::ptrdiff_t>(from), other.end());
             }
             break;
           }

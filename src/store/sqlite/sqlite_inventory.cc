@@ -66,14 +66,20 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
   [[nodiscard]] bool ok() const { return s_ != nullptr; }
   sqlite3_stmt* get() { return s_; }
-  void bind(int i, std::string_view v) { sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT); }
+  void bind(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  }
   void bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
-  void bind_blob(int i, const Bytes& b) { sqlite3_bind_blob(s_, i, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT); }
+  void bind_blob(int i, const Bytes& b) {
+    sqlite3_bind_blob(s_, i, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
+  }
   void bind_null(int i) { sqlite3_bind_null(s_, i); }
   int step() { return sqlite3_step(s_); }
   std::string text(int i) {
     const auto* p = sqlite3_column_text(s_, i);
-    return p ? std::string(reinterpret_cast<const char*>(p), static_cast<size_t>(sqlite3_column_bytes(s_, i))) : "";
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<size_t>(sqlite3_column_bytes(s_, i)))
+             : "";
   }
   int64_t integer(int i) { return sqlite3_column_int64(s_, i); }
   bool is_null(int i) { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
@@ -97,8 +103,10 @@ int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }
 TimePoint at(int64_t s) { return TimePoint{std::chrono::seconds(s)}; }
 
 constexpr const char* kColumns =
-    "serial, issuer_serial, subject, common_name, sans, issuer, not_before, not_after, key_algorithm, key_bits, "
-    "signature_algorithm, eku, profile, fingerprint_sha256, owner, status, revoked_at, revocation_reason, "
+    "serial, issuer_serial, subject, common_name, sans, issuer, not_before, not_after, "
+    "key_algorithm, key_bits, "
+    "signature_algorithm, eku, profile, fingerprint_sha256, owner, status, revoked_at, "
+    "revocation_reason, "
     "issued_at, der";
 
 Result<CertRecord> read_row(Stmt& s) {
@@ -142,14 +150,15 @@ Result<CertRecord> read_row(Stmt& s) {
 
 }  // namespace
 
-Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::filesystem::path& path, OpenMode mode,
-                                                               const Clock& clock) {
+Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::filesystem::path& path,
+                                                               OpenMode mode, const Clock& clock) {
   std::error_code ec;
   if (mode == OpenMode::kExisting && !std::filesystem::exists(path, ec)) {
     return make_error(ErrorCode::kNotFound, "no inventory database at " + path.string());
   }
   sqlite3* db = nullptr;
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | (mode == OpenMode::kCreate ? SQLITE_OPEN_CREATE : 0);
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
+              (mode == OpenMode::kCreate ? SQLITE_OPEN_CREATE : 0);
   if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
     auto err = db_error(db, "cannot open " + path.string());
     sqlite3_close(db);
@@ -185,12 +194,15 @@ Result<int> SqliteInventory::schema_version() {
 }
 
 Status SqliteInventory::migrate() {
-  HERALD_TRY_VOID(exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)"));
+  HERALD_TRY_VOID(
+      exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at "
+           "INTEGER NOT NULL)"));
   HERALD_TRY(int current, schema_version());
   if (current > kSchemaVersion) {
-    return make_error(ErrorCode::kStore, "the inventory database has schema version " + std::to_string(current) +
-                                             ", newer than this herald understands (" + std::to_string(kSchemaVersion) +
-                                             "); upgrade herald");
+    return make_error(ErrorCode::kStore, "the inventory database has schema version " +
+                                             std::to_string(current) +
+                                             ", newer than this herald understands (" +
+                                             std::to_string(kSchemaVersion) + "); upgrade herald");
   }
   for (const auto& m : kMigrations) {
     if (m.version <= current) continue;
@@ -241,15 +253,22 @@ Status SqliteInventory::insert(const CertRecord& r) {
   s.bind(14, r.fingerprint_sha256);
   s.bind(15, owner.dump());
   s.bind(16, r.status == CertStatus::kRevoked ? "revoked" : "valid");
-  if (r.revoked_at) s.bind(17, secs(*r.revoked_at)); else s.bind_null(17);
-  if (r.revocation_reason) s.bind(18, static_cast<int64_t>(*r.revocation_reason)); else s.bind_null(18);
+  if (r.revoked_at)
+    s.bind(17, secs(*r.revoked_at));
+  else
+    s.bind_null(17);
+  if (r.revocation_reason)
+    s.bind(18, static_cast<int64_t>(*r.revocation_reason));
+  else
+    s.bind_null(18);
   s.bind(19, secs(r.issued_at));
   s.bind_blob(20, r.der);
   int rc = s.step();
   if (rc != SQLITE_DONE) {
     bool dup = sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY ||
                sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE;
-    auto err = dup ? make_error(ErrorCode::kAlreadyExists, "serial " + r.serial.hex() + " is already in the inventory")
+    auto err = dup ? make_error(ErrorCode::kAlreadyExists,
+                                "serial " + r.serial.hex() + " is already in the inventory")
                    : db_error(db_, "cannot insert certificate");
     (void)exec("ROLLBACK");
     return err;
@@ -257,7 +276,10 @@ Status SqliteInventory::insert(const CertRecord& r) {
   Stmt a(db_, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'issue', ?, ?)");
   a.bind(1, secs(clock_.now()));
   a.bind(2, r.serial.hex());
-  a.bind(3, json{{"profile", r.profile}, {"subject", r.subject}, {"fingerprint_sha256", r.fingerprint_sha256}}.dump());
+  a.bind(3, json{{"profile", r.profile},
+                 {"subject", r.subject},
+                 {"fingerprint_sha256", r.fingerprint_sha256}}
+                .dump());
   if (!a.ok() || a.step() != SQLITE_DONE) {
     auto err = db_error(db_, "cannot write audit log");
     (void)exec("ROLLBACK");
@@ -291,7 +313,8 @@ Result<std::optional<CertStatus>> SqliteInventory::status(const Serial& serial) 
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<CertStatus>{};
   if (rc != SQLITE_ROW) return db_error(db_, "status lookup failed");
-  return std::optional<CertStatus>(s.text(0) == "revoked" ? CertStatus::kRevoked : CertStatus::kValid);
+  return std::optional<CertStatus>(s.text(0) == "revoked" ? CertStatus::kRevoked
+                                                          : CertStatus::kValid);
 }
 
 Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
@@ -300,18 +323,32 @@ Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
   std::vector<std::string> texts;
   std::vector<int64_t> ints;
   // Build the clause and remember the binding order.
-  struct Bind { bool is_text; size_t index; };
+  struct Bind {
+    bool is_text;
+    size_t index;
+  };
   std::vector<Bind> binds;
-  auto bind_text = [&](std::string v) { texts.push_back(std::move(v)); binds.push_back({true, texts.size() - 1}); };
-  auto bind_int = [&](int64_t v) { ints.push_back(v); binds.push_back({false, ints.size() - 1}); };
-  if (f.profile) { sql += " AND profile = ?"; bind_text(*f.profile); }
+  auto bind_text = [&](std::string v) {
+    texts.push_back(std::move(v));
+    binds.push_back({true, texts.size() - 1});
+  };
+  auto bind_int = [&](int64_t v) {
+    ints.push_back(v);
+    binds.push_back({false, ints.size() - 1});
+  };
+  if (f.profile) {
+    sql += " AND profile = ?";
+    bind_text(*f.profile);
+  }
   if (f.status) {
     if (*f.status == "revoked") {
       sql += " AND status = 'revoked'";
     } else if (*f.status == "expired") {
-      sql += " AND status = 'valid' AND not_after <= ?"; bind_int(secs(f.now));
+      sql += " AND status = 'valid' AND not_after <= ?";
+      bind_int(secs(f.now));
     } else {
-      sql += " AND status = 'valid' AND not_after > ?"; bind_int(secs(f.now));
+      sql += " AND status = 'valid' AND not_after > ?";
+      bind_int(secs(f.now));
     }
   }
   if (f.expiring_before) {
@@ -329,8 +366,10 @@ Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
   Stmt s(db_, sql.c_str());
   if (!s.ok()) return db_error(db_, "cannot prepare list");
   for (size_t i = 0; i < binds.size(); ++i) {
-    if (binds[i].is_text) s.bind(static_cast<int>(i + 1), texts[binds[i].index]);
-    else s.bind(static_cast<int>(i + 1), ints[binds[i].index]);
+    if (binds[i].is_text)
+      s.bind(static_cast<int>(i + 1), texts[binds[i].index]);
+    else
+      s.bind(static_cast<int>(i + 1), ints[binds[i].index]);
   }
   std::vector<CertRecord> out;
   int rc;
@@ -342,7 +381,8 @@ Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
   return out;
 }
 
-Status SqliteInventory::revoke(const Serial& serial, x509::RevocationReason reason, TimePoint when) {
+Status SqliteInventory::revoke(const Serial& serial, x509::RevocationReason reason,
+                               TimePoint when) {
   std::lock_guard lock(mu_);
   HERALD_TRY_VOID(exec("BEGIN IMMEDIATE"));
   auto fail = [&](tl::unexpected<Error> e) {
@@ -352,17 +392,22 @@ Status SqliteInventory::revoke(const Serial& serial, x509::RevocationReason reas
   Stmt q(db_, "SELECT status, revocation_reason FROM certificates WHERE serial = ?");
   q.bind(1, serial.hex());
   int rc = q.step();
-  if (rc == SQLITE_DONE) return fail(make_error(ErrorCode::kNotFound, "no certificate with serial " + serial.hex() + " in the inventory"));
+  if (rc == SQLITE_DONE)
+    return fail(make_error(ErrorCode::kNotFound,
+                           "no certificate with serial " + serial.hex() + " in the inventory"));
   if (rc != SQLITE_ROW) return fail(db_error(db_, "lookup failed"));
   if (q.text(0) == "revoked") {
     auto current = static_cast<x509::RevocationReason>(q.integer(1));
     bool on_hold = current == x509::RevocationReason::kCertificateHold;
     if (!on_hold || reason == x509::RevocationReason::kCertificateHold) {
-      return fail(make_error(ErrorCode::kConflict, "certificate " + serial.hex() + " is already revoked (" +
-                                                       std::string(x509::reason_name(current)) + ")"));
+      return fail(
+          make_error(ErrorCode::kConflict, "certificate " + serial.hex() + " is already revoked (" +
+                                               std::string(x509::reason_name(current)) + ")"));
     }
   }
-  Stmt u(db_, "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE serial = ?");
+  Stmt u(db_,
+         "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE "
+         "serial = ?");
   u.bind(1, secs(when));
   u.bind(2, static_cast<int64_t>(reason));
   u.bind(3, serial.hex());
@@ -387,17 +432,21 @@ Status SqliteInventory::release_hold(const Serial& serial) {
   Stmt q(db_, "SELECT 1 FROM certificates WHERE serial = ?");
   q.bind(1, serial.hex());
   if (q.step() != SQLITE_ROW) {
-    return make_error(ErrorCode::kNotFound, "no certificate with serial " + serial.hex() + " in the inventory");
+    return make_error(ErrorCode::kNotFound,
+                      "no certificate with serial " + serial.hex() + " in the inventory");
   }
-  return make_error(ErrorCode::kConflict, "certificate " + serial.hex() +
-                                              " is not on hold; removeFromCRL only releases a certificateHold");
+  return make_error(ErrorCode::kConflict,
+                    "certificate " + serial.hex() +
+                        " is not on hold; removeFromCRL only releases a certificateHold");
 }
 
-Result<std::vector<x509::RevokedEntry>> SqliteInventory::revoked_by(const Serial& issuer, TimePoint now) {
+Result<std::vector<x509::RevokedEntry>> SqliteInventory::revoked_by(const Serial& issuer,
+                                                                    TimePoint now) {
   std::lock_guard lock(mu_);
   Stmt s(db_,
          "SELECT serial, revoked_at, revocation_reason FROM certificates "
-         "WHERE issuer_serial = ? AND status = 'revoked' AND serial != issuer_serial AND not_after > ? ORDER BY serial");
+         "WHERE issuer_serial = ? AND status = 'revoked' AND serial != issuer_serial AND not_after "
+         "> ? ORDER BY serial");
   if (!s.ok()) return db_error(db_, "cannot prepare revoked list");
   s.bind(1, issuer.hex());
   s.bind(2, secs(now));

@@ -17,17 +17,19 @@ enum class OpenMode { kCreate, kExisting };
 
 class SqliteInventory final : public Inventory {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<SqliteInventory>> open(const std::filesystem::path& path, OpenMode mode,
-                                                                     const Clock& clock);
+  [[nodiscard]] static Result<std::unique_ptr<SqliteInventory>> open(
+      const std::filesystem::path& path, OpenMode mode, const Clock& clock);
   ~SqliteInventory() override;
 
   [[nodiscard]] Status insert(const CertRecord& record) override;
   [[nodiscard]] Result<std::optional<CertRecord>> find(const Serial& serial) override;
   [[nodiscard]] Result<std::optional<CertStatus>> status(const Serial& serial) override;
   [[nodiscard]] Result<std::vector<CertRecord>> list(const ListFilter& filter) override;
-  [[nodiscard]] Status revoke(const Serial& serial, x509::RevocationReason reason, TimePoint at) override;
+  [[nodiscard]] Status revoke(const Serial& serial, x509::RevocationReason reason,
+                              TimePoint at) override;
   [[nodiscard]] Status release_hold(const Serial& serial) override;
-  [[nodiscard]] Result<std::vector<x509::RevokedEntry>> revoked_by(const Serial& issuer, TimePoint now) override;
+  [[nodiscard]] Result<std::vector<x509::RevokedEntry>> revoked_by(const Serial& issuer,
+                                                                   TimePoint now) override;
   [[nodiscard]] Result<uint64_t> next_crl_number(std::string_view ca) override;
   [[nodiscard]] Result<int64_t> count() override;
 

@@ -25,7 +25,10 @@ const FakeClock& clock() {
 }
 
 testing::InventoryFactory sqlite_factory() {
-  return [] { return std::unique_ptr<Inventory>(std::move(*SqliteInventory::open(temp_db(), OpenMode::kCreate, clock()))); };
+  return [] {
+    return std::unique_ptr<Inventory>(
+        std::move(*SqliteInventory::open(temp_db(), OpenMode::kCreate, clock())));
+  };
 }
 
 using testing::InventoryConformance;
