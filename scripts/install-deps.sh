@@ -9,10 +9,11 @@ packages=(
   build-essential cmake ninja-build pkg-config ccache
   # libraries (see ../shared/ARCHITECTURE.md, "Chosen dependencies")
   libssl-dev libsqlite3-dev libexpected-dev nlohmann-json3-dev libcli11-dev
-  libtomlplusplus-dev libspdlog-dev libfmt-dev
+  libtomlplusplus-dev libspdlog-dev libfmt-dev libboost1.81-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # independent validators and tools used by the integration tests
   openssl sqlite3 gnutls-bin libnss3-tools faketime python3
+  curl nginx-light prometheus apache2-utils wrk
 )
 
 missing=()
