@@ -1,0 +1,424 @@
+#include "net/server.h"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "net/tls_internal.h"
+
+namespace herald::net {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+// ---------------------------------------------------------------- Request/Response
+
+std::string_view Request::header(std::string_view name) const {
+  for (const auto& [k, v] : headers) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else if (s[i] == '+') {
+      out += ' ';
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string Request::query_param(std::string_view name) const {
+  std::string_view q = query;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) return eq == pair.npos ? "" : percent_decode(pair.substr(eq + 1));
+    if (amp == q.npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return "";
+}
+
+void Response::set_header(std::string name, std::string value) {
+  for (auto& [k, v] : headers) {
+    if (beast::iequals(k, name)) {
+      v = std::move(value);
+      return;
+    }
+  }
+  headers.emplace_back(std::move(name), std::move(value));
+}
+
+// ---------------------------------------------------------------- server internals
+
+namespace {
+
+struct Listener;
+
+class SessionBase {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void on_server_stop() = 0;
+};
+
+}  // namespace
+
+struct Server::Impl {
+  explicit Impl(int n) : threads(n < 1 ? 1 : n), ioc(threads) {}
+  int threads;
+  asio::io_context ioc;
+  std::atomic<bool> stopping{false};
+  std::vector<std::shared_ptr<Listener>> listeners;
+  std::optional<asio::signal_set> signals;
+  std::function<void()> on_hup;
+  std::vector<std::shared_ptr<asio::steady_timer>> timers;
+  std::vector<std::shared_ptr<std::function<void()>>> timers_keepalive;
+  std::optional<asio::steady_timer> force_stop;
+  std::mutex mu;
+  std::set<SessionBase*> sessions;
+
+  void add(SessionBase* s) {
+    std::lock_guard lock(mu);
+    sessions.insert(s);
+  }
+  void remove(SessionBase* s) {
+    std::lock_guard lock(mu);
+    sessions.erase(s);
+    if (stopping && sessions.empty() && force_stop) {
+      asio::post(ioc, [this] {
+        if (force_stop) force_stop->cancel();
+      });
+    }
+  }
+  void wait_signal();
+  void begin_stop();
+};
+
+namespace {
+
+struct Listener : std::enable_shared_from_this<Listener> {
+  Listener(Server::Impl& s, tcp::acceptor a, std::shared_ptr<TlsContextHolder> t, Handler h, Limits l)
+      : server(s), acceptor(std::move(a)), tls(std::move(t)), handler(std::move(h)), limits(l) {}
+  Server::Impl& server;
+  tcp::acceptor acceptor;
+  std::shared_ptr<TlsContextHolder> tls;
+  Handler handler;
+  Limits limits;
+  void accept();
+};
+
+std::string problem_body(int status, std::string_view title) {
+  return "{\"type\":\"about:blank\",\"title\":\"" + std::string(title) + "\",\"status\":" + std::to_string(status) + "}";
+}
+
+template <class Stream>
+class Session : public SessionBase, public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  Session(Stream stream, std::shared_ptr<Listener> listener, std::shared_ptr<TlsContext> tls_ctx)
+      : stream_(std::move(stream)), listener_(std::move(listener)), tls_ctx_(std::move(tls_ctx)) {
+    listener_->server.add(this);
+  }
+  ~Session() override { listener_->server.remove(this); }
+
+  void start() {
+    auto self = this->shared_from_this();
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(listener_->limits.read_timeout);
+      stream_.async_handshake(asio::ssl::stream_base::server, [self](beast::error_code ec) {
+        if (ec) return;  // failed handshakes just close
+        self->capture_peer();
+        self->read(true);
+      });
+    } else {
+      read(true);
+    }
+  }
+
+  void on_server_stop() override {
+    auto self = this->shared_from_this();
+    asio::post(stream_.get_executor(), [self] {
+      if (!self->in_flight_) beast::get_lowest_layer(self->stream_).cancel();
+    });
+  }
+
+ private:
+  static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+  void capture_peer() {
+    if constexpr (kTls) {
+      SSL* ssl = stream_.native_handle();
+      peer_verified_ = SSL_get_verify_result(ssl) == X509_V_OK;
+      if (X509* leaf = SSL_get0_peer_certificate(ssl)) {
+        peer_chain_.push_back(der_of(*leaf));
+        // Server side: the chain excludes the leaf.
+        if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl)) {
+          for (int i = 0; i < sk_X509_num(chain); ++i) peer_chain_.push_back(der_of(*sk_X509_value(chain, i)));
+        }
+      } else {
+        peer_verified_ = false;
+      }
+    }
+  }
+
+  static Bytes der_of(X509& x) {
+    unsigned char* p = nullptr;
+    int len = i2d_X509(&x, &p);
+    Bytes out;
+    if (len > 0) out.assign(p, p + len);
+    OPENSSL_free(p);
+    return out;
+  }
+
+  void read(bool first) {
+    if (listener_->server.stopping) return close();
+    parser_.emplace();
+    parser_->body_limit(listener_->limits.max_body_bytes);
+    parser_->header_limit(static_cast<std::uint32_t>(listener_->limits.max_header_bytes));
+    beast::get_lowest_layer(stream_).expires_after(first ? listener_->limits.read_timeout
+                                                         : listener_->limits.idle_timeout);
+    auto self = this->shared_from_this();
+    http::async_read(stream_, buffer_, *parser_,
+                     [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+        ec == asio::error::connection_reset || ec == asio::error::eof) {
+      return close();
+    }
+    if (ec) {
+      int status = ec == http::error::body_limit     ? 413
+                   : ec == http::error::header_limit ? 431
+                                                      : 400;
+      const char* title = status == 413   ? "Request body too large"
+                          : status == 431 ? "Request header fields too large"
+                                          : "Malformed HTTP request";
+      Response r;
+      r.status = status;
+      r.body = problem_body(status, title);
+      r.set_header("Content-Type", "application/problem+json");
+      r.close = true;
+      return write(std::move(r), false);
+    }
+    in_flight_ = true;
+    auto& msg = parser_->get();
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    auto q = req.target.find('?');
+    req.path = req.target.substr(0, q);
+    if (q != std::string::npos) req.query = req.target.substr(q + 1);
+    for (const auto& f : msg) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    req.body = std::move(msg.body());
+    beast::error_code ep_ec;
+    auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ep_ec);
+    if (!ep_ec) req.remote_address = ep.address().to_string();
+    req.tls = kTls;
+    req.peer_chain = peer_chain_;
+    req.peer_verified = peer_verified_;
+    const bool keep_alive = msg.keep_alive();
+
+    Response res;
+    try {
+      listener_->handler(req, res);
+    } catch (const std::exception&) {
+      res = Response{};
+      res.status = 500;
+      res.body = problem_body(500, "Internal error");
+      res.set_header("Content-Type", "application/problem+json");
+    }
+    write(std::move(res), keep_alive);
+  }
+
+  void write(Response r, bool keep_alive) {
+    res_ = {};
+    res_.version(11);
+    res_.result(static_cast<http::status>(r.status));
+    res_.set(http::field::server, "herald");
+    for (auto& [k, v] : r.headers) res_.set(k, v);
+    res_.body() = std::move(r.body);
+    res_.keep_alive(keep_alive && !r.close && !listener_->server.stopping);
+    res_.prepare_payload();
+    beast::get_lowest_layer(stream_).expires_after(listener_->limits.read_timeout);
+    auto self = this->shared_from_this();
+    http::async_write(stream_, res_, [self](beast::error_code ec, std::size_t) {
+      self->in_flight_ = false;
+      if (ec || !self->res_.keep_alive()) return self->close();
+      self->read(false);
+    });
+  }
+
+  void close() {
+    if constexpr (kTls) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+      auto self = this->shared_from_this();
+      stream_.async_shutdown([self](beast::error_code) { beast::get_lowest_layer(self->stream_).close(); });
+    } else {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      stream_.close();
+    }
+  }
+
+  Stream stream_;
+  std::shared_ptr<Listener> listener_;
+  std::shared_ptr<TlsContext> tls_ctx_;  // keeps the context alive across reloads
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  std::vector<Bytes> peer_chain_;
+  bool peer_verified_ = false;
+  bool in_flight_ = false;
+};
+
+void Listener::accept() {
+  auto self = shared_from_this();
+  acceptor.async_accept(asio::make_strand(server.ioc), [self](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+      return self->accept();  // e.g. EMFILE: keep serving
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    if (self->tls) {
+      auto ctx = self->tls->current();
+      auto s = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+          beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), ctx->ctx), self, ctx);
+      s->start();
+    } else {
+      auto s = std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), self, nullptr);
+      s->start();
+    }
+    self->accept();
+  });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Server
+
+Server::Server(int threads) : impl_(std::make_unique<Impl>(threads)) {}
+Server::~Server() = default;
+
+Result<uint16_t> Server::listen(const std::string& host, uint16_t port, std::shared_ptr<TlsContextHolder> tls,
+                                Handler handler, Limits limits) {
+  beast::error_code ec;
+  auto address = asio::ip::make_address(host, ec);
+  if (ec) return make_error(ErrorCode::kInvalidArgument, "invalid listen address '" + host + "'");
+  tcp::acceptor acceptor(impl_->ioc);
+  tcp::endpoint ep(address, port);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+  }
+  uint16_t bound = acceptor.local_endpoint().port();
+  auto l = std::make_shared<Listener>(*impl_, std::move(acceptor), std::move(tls), std::move(handler), limits);
+  impl_->listeners.push_back(l);
+  l->accept();
+  return bound;
+}
+
+void Server::Impl::begin_stop() {
+  if (stopping.exchange(true)) return;
+  for (auto& l : listeners) {
+    beast::error_code ignored;
+    l->acceptor.close(ignored);
+  }
+  for (auto& t : timers) t->cancel();
+  if (signals) signals->cancel();
+  std::vector<SessionBase*> live;
+  {
+    std::lock_guard lock(mu);
+    live.assign(sessions.begin(), sessions.end());
+    // In-flight requests get this long to finish before the io threads stop.
+    force_stop.emplace(ioc, std::chrono::seconds(10));
+    force_stop->async_wait([this](beast::error_code e) {
+      if (!e) ioc.stop();
+    });
+    if (sessions.empty()) force_stop->cancel();
+  }
+  for (auto* s : live) s->on_server_stop();
+}
+
+void Server::Impl::wait_signal() {
+  signals->async_wait([this](beast::error_code ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      if (on_hup) on_hup();
+      wait_signal();
+      return;
+    }
+    begin_stop();  // SIGTERM, SIGINT
+  });
+}
+
+void Server::handle_signals(std::function<void()> on_hup) {
+  impl_->on_hup = std::move(on_hup);
+  impl_->signals.emplace(impl_->ioc, SIGTERM, SIGINT, SIGHUP);
+  impl_->wait_signal();
+}
+
+void Server::stop() {
+  asio::post(impl_->ioc, [this] { impl_->begin_stop(); });
+}
+
+bool Server::stopping() const { return impl_->stopping; }
+
+void Server::every(std::chrono::milliseconds period, std::function<void()> fn) {
+  auto timer = std::make_shared<asio::steady_timer>(impl_->ioc);
+  impl_->timers.push_back(timer);
+  auto tick = std::make_shared<std::function<void()>>();
+  std::weak_ptr<std::function<void()>> weak_tick = tick;
+  *tick = [this, timer, period, fn = std::move(fn), weak_tick] {
+    timer->expires_after(period);
+    timer->async_wait([this, timer, fn, weak_tick](beast::error_code ec) {
+      if (ec || impl_->stopping) return;
+      fn();
+      if (auto t = weak_tick.lock()) (*t)();
+    });
+  };
+  (*tick)();
+  impl_->timers_keepalive.push_back(tick);
+}
+
+void Server::run() {
+  std::vector<std::thread> extra;
+  for (int i = 1; i < impl_->threads; ++i) extra.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : extra) t.join();
+}
+
+}  // namespace herald::net
