@@ -44,6 +44,10 @@ class NullInventory final : public store::Inventory {
   }
   Result<uint64_t> next_crl_number(std::string_view) override { return 1; }
   Result<int64_t> count() override { return 0; }
+  Result<std::vector<store::RevocationEvent>> revocations_since(int64_t, size_t) override {
+    return std::vector<store::RevocationEvent>{};
+  }
+  Result<int64_t> last_revocation_id() override { return 0; }
 };
 
 struct Fixture {

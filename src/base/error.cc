@@ -5,9 +5,10 @@
 namespace herald {
 namespace {
 
-// Exit codes: distinct per code, in the sysexits.h range (64-78), never 77
-// (CTest and automake read 77 as "skipped"). docs/cli.md lists them.
-constexpr std::array<ErrorMapping, 13> kMappings{{
+// Exit codes: distinct per code, from 64 (sysexits.h range, then 79-80 for the
+// API-only classes), never 77 (CTest and automake read 77 as "skipped").
+// docs/cli.md lists them.
+constexpr std::array<ErrorMapping, 16> kMappings{{
     {ErrorCode::kInvalidArgument, "invalid-argument", 64, 400},
     {ErrorCode::kMalformedInput, "malformed-input", 65, 400},
     {ErrorCode::kNotFound, "not-found", 66, 404},
@@ -21,6 +22,9 @@ constexpr std::array<ErrorMapping, 13> kMappings{{
     {ErrorCode::kConflict, "conflict", 75, 409},
     {ErrorCode::kStore, "store", 76, 503},
     {ErrorCode::kBadPassphrase, "bad-passphrase", 78, 500},
+    {ErrorCode::kUnauthenticated, "unauthenticated", 72, 401},
+    {ErrorCode::kForbidden, "forbidden", 79, 403},
+    {ErrorCode::kRateLimited, "rate-limited", 80, 429},
 }};
 
 }  // namespace

@@ -27,6 +27,9 @@ enum class ErrorCode {
   kIo,               // filesystem error
   kStore,            // database error
   kInternal,         // a bug
+  kUnauthenticated,  // API caller without valid credentials
+  kForbidden,        // API caller not allowed to do this
+  kRateLimited,      // too many requests; retry later
 };
 
 struct Error {
@@ -67,6 +70,8 @@ struct ErrorMapping {
 }  // namespace herald
 
 // Propagate an error: HERALD_TRY(auto x, expr); or HERALD_TRY_VOID(expr);
+// HERALD_TRY expands to several statements: never make it the unbraced body
+// of an if/else/for.
 #define HERALD_CONCAT_(a, b) a##b
 #define HERALD_CONCAT(a, b) HERALD_CONCAT_(a, b)
 #define HERALD_TRY_IMPL_(tmp, decl, expr)                    \

@@ -59,7 +59,33 @@ Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys:
                                 const store::Labels& owner) {
   HERALD_TRY(auto sans, policy::effective_sans(request));
   HERALD_TRY(auto ttl, policy::check_request(config_.policy, request, sans));
+  x509::CertificateSpec spec;
+  spec.common_name = request.common_name;
+  spec.sans = std::move(sans);
+  if (const auto& base = config_.ca.base_url; !base.empty()) {
+    spec.crl_urls = {crl_url(base, "issuing")};
+    spec.ocsp_urls = {ocsp_url(base)};
+    spec.ca_issuer_urls = {ca_cert_url(base, "issuing")};
+  }
+  return issue_leaf(std::move(spec), request.profile, ttl, key, owner);
+}
 
+Result<Issued> Authority::issue_ocsp_signer(const keys::PublicKey& key, std::chrono::seconds ttl) {
+  if (ttl <= std::chrono::seconds::zero()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the OCSP responder certificate needs a positive lifetime");
+  }
+  // No CDP/AIA: with ocsp-nocheck nobody checks its revocation, and the
+  // response that carries it already says who issued it.
+  x509::CertificateSpec spec;
+  spec.common_name = issuing_cert_.common_name() + " OCSP Responder";
+  spec.ocsp_no_check = true;
+  return issue_leaf(std::move(spec), policy::Profile::kOcspSigner, ttl, key, {});
+}
+
+Result<Issued> Authority::issue_leaf(x509::CertificateSpec spec, policy::Profile profile,
+                                     std::chrono::seconds ttl, const keys::PublicKey& key,
+                                     const store::Labels& owner) {
   for (const auto* ca : {&issuing_serial_, &intermediate_serial_}) {
     HERALD_TRY(auto status, inventory_.status(*ca));
     if (status == store::CertStatus::kRevoked) {
@@ -79,9 +105,7 @@ Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys:
                                                 format_time(issuing_not_after_) +
                                                 "; rotate it before issuing");
   }
-  x509::CertificateSpec spec;
   HERALD_TRY(spec.serial, random_serial());
-  spec.common_name = request.common_name;
   spec.not_before = now - kBackdate;
   spec.not_after = now + ttl;
   if (spec.not_after > issuing_not_after_) {
@@ -91,19 +115,13 @@ Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys:
                            format_time(issuing_not_after_));
   }
   spec.subject_key = &key;
-  auto tmpl = policy::profile_template(request.profile, key.info);
+  auto tmpl = policy::profile_template(profile, key.info);
   spec.key_usage = tmpl.key_usage;
   spec.ext_key_usage = tmpl.ext_key_usage;
-  spec.sans = sans;
   spec.authority_key_id = issuing_key_id_;
-  if (const auto& base = config_.ca.base_url; !base.empty()) {
-    spec.crl_urls = {crl_url(base, "issuing")};
-    spec.ocsp_urls = {ocsp_url(base)};
-    spec.ca_issuer_urls = {ca_cert_url(base, "issuing")};
-  }
 
   HERALD_TRY(auto x, x509::build_certificate(spec, X509_get_subject_name(&issuing_cert_.x509())));
-  HERALD_TRY_VOID(policy::lint_gate(*x, {policy::CertKind::kLeaf, request.profile}));
+  HERALD_TRY_VOID(policy::lint_gate(*x, {policy::CertKind::kLeaf, profile}));
   HERALD_TRY_VOID(signer_.sign(*x));
   HERALD_TRY(auto der, x509::encode_der(*x));
   HERALD_TRY(auto fp, ossl::sha256(der));
@@ -121,7 +139,7 @@ Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys:
   r.key_bits = key.info.bits;
   r.signature_algorithm = signer_.signature_algorithm();
   for (auto e : spec.ext_key_usage) r.ext_key_usage.push_back(x509::eku_name(x509::nid_of(e)));
-  r.profile = std::string(policy::profile_name(request.profile));
+  r.profile = std::string(policy::profile_name(profile));
   r.fingerprint_sha256 = to_hex_colons(fp);
   r.owner = owner;
   r.issued_at = now;

@@ -22,6 +22,7 @@
 #include "policy/config.h"
 #include "policy/rules.h"
 #include "store/inventory.h"
+#include "x509/builder.h"
 #include "x509/certificate.h"
 #include "x509/csr.h"
 
@@ -59,9 +60,27 @@ class Authority {
                                         std::optional<std::chrono::seconds> ttl,
                                         const store::Labels& owner);
 
+  // Issues the issuing CA's delegated OCSP responder certificate (RFC 6960
+  // §4.2.2.2) for `key`: profile ocsp-signer (KU digitalSignature, EKU
+  // OCSPSigning only, id-pkix-ocsp-nocheck per §4.2.2.2.1, so keep `ttl`
+  // short), CN "<issuing CA CN> OCSP Responder", no SAN, CDP or AIA. Goes
+  // through the same build -> lint -> sign -> record path as issue(), but not
+  // through the request policy (no name is requested). `ttl` is clamped to
+  // the issuing CA's notAfter, with a warning; kInvalidArgument unless > 0.
+  [[nodiscard]] Result<Issued> issue_ocsp_signer(const keys::PublicKey& key,
+                                                 std::chrono::seconds ttl);
+
   [[nodiscard]] const x509::Certificate& issuing_certificate() const { return issuing_cert_; }
 
  private:
+  // The pipeline after the policy decision, shared by every leaf: refuse under
+  // a revoked or expired CA, then serial, validity (clamped), key, profile
+  // template and AKI into `spec` (which holds the names, URLs and flags) ->
+  // build -> lint -> sign -> record -> return.
+  [[nodiscard]] Result<Issued> issue_leaf(x509::CertificateSpec spec, policy::Profile profile,
+                                          std::chrono::seconds ttl, const keys::PublicKey& key,
+                                          const store::Labels& owner);
+
   const Clock& clock_;
   store::Inventory& inventory_;
   const policy::Config& config_;

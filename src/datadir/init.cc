@@ -72,7 +72,7 @@ Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock,
 
   policy::CaSettings settings{o.hierarchy.organization, o.hierarchy.base_url};
   HERALD_TRY_VOID(
-      fs::write_file(stage.config_path(), policy::default_config_text(settings), fs::kPublic));
+      fs::write_file(stage.config_path(), default_config_file(settings), fs::kPublic));
 
   HERALD_TRY_VOID(write_trust_package(stage.trust_dir(), h.root.cert, h.intermediate.cert,
                                       o.hierarchy.base_url));
@@ -100,6 +100,32 @@ Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock,
 }
 
 }  // namespace
+
+std::string default_config_file(const policy::CaSettings& ca) {
+  return policy::default_config_text(ca) +
+         "\n"
+         "# `herald serve`. Reference: docs/configuration.md\n"
+         "[server]\n"
+         "listen = \"127.0.0.1:8443\"        # HTTPS: REST API\n"
+         "http_listen = \"127.0.0.1:8080\"   # plain HTTP: OCSP, CRLs, CA certificates\n"
+         "threads = 0                      # 0: one per core\n"
+         "max_body_bytes = 65536\n"
+         "read_timeout = \"10s\"\n"
+         "idle_timeout = \"30s\"\n"
+         "issuance_rate_per_second = 100   # per client address\n"
+         "ocsp_validity = \"24h\"\n"
+         "crl_validity = \"24h\"\n"
+         "tls_names = [\"localhost\", \"127.0.0.1\"]\n"
+         "\n"
+         "# API callers authenticate as a provisioner with a bearer token:\n"
+         "#   herald token add --provisioner admin\n"
+         "[[provisioners]]\n"
+         "name = \"admin\"\n"
+         "type = \"token\"\n"
+         "profiles = [\"server\", \"client\", \"spiffe\"]\n"
+         "permissions = [\"sign\", \"revoke\", \"read\"]\n";
+}
+
 
 Status write_trust_package(const fsys::path& dir, const x509::Certificate& root,
                            const x509::Certificate& intermediate, const std::string& base_url) {

@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "ca/hierarchy.h"
 #include "datadir/data_dir.h"
+#include "policy/config.h"
 
 namespace herald::datadir {
 
@@ -26,6 +27,9 @@ struct InitReport {
   std::vector<ca::CaLevel> generated_secrets;  // passphrases Herald generated into secrets/
   std::vector<std::string> warnings;
 };
+
+// The whole DIR/herald.toml `ca init` writes: [ca], [policy.*], [server], [[provisioners]].
+[[nodiscard]] std::string default_config_file(const policy::CaSettings& ca);
 
 [[nodiscard]] Result<InitReport> initialise(const DataDir& dir, const InitOptions& options,
                                             const Clock& clock);

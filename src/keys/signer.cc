@@ -50,4 +50,22 @@ Status KeySigner::sign(X509_CRL& crl) const {
   return {};
 }
 
+// OCSP_basic_sign_ctx rather than OCSP_basic_sign: the context is initialised
+// here exactly as X509_sign does it (md_ = nullptr for Ed25519, which signs
+// the message itself), and OCSP_NOTIME keeps OpenSSL from writing the wall
+// clock into producedAt.
+Status KeySigner::sign(OCSP_BASICRESP& resp, X509& responder_cert) const {
+  ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md_, nullptr, key_.get()) != 1) {
+    return ossl::error(ErrorCode::kCrypto, "cannot initialise the OCSP response signature");
+  }
+  if (OCSP_basic_sign_ctx(&resp, &responder_cert, ctx.get(), nullptr,
+                          OCSP_RESPID_KEY | OCSP_NOTIME) != 1) {
+    return ossl::error(ErrorCode::kCrypto,
+                       "signing the OCSP response failed (does the responder certificate hold "
+                       "this signer's key?)");
+  }
+  return {};
+}
+
 }  // namespace herald::keys

@@ -21,6 +21,11 @@ class Signer {
   // Sets the signature algorithm fields and signs. Thread-safe.
   [[nodiscard]] virtual Status sign(X509& cert) const = 0;
   [[nodiscard]] virtual Status sign(X509_CRL& crl) const = 0;
+  // Signs a BasicOCSPResponse (RFC 6960 §4.2.1) as `responder_cert`, whose
+  // public key must be this signer's: responderID byKey (SHA-1 of the key
+  // BIT STRING), `responder_cert` appended to `certs`, producedAt left as
+  // the caller set it (the core passes time in; OpenSSL would read the clock).
+  [[nodiscard]] virtual Status sign(OCSP_BASICRESP& resp, X509& responder_cert) const = 0;
 };
 
 // A signer over an in-memory private key (decrypted from a file).
@@ -32,6 +37,7 @@ class KeySigner final : public Signer {
   [[nodiscard]] std::string signature_algorithm() const override;
   [[nodiscard]] Status sign(X509& cert) const override;
   [[nodiscard]] Status sign(X509_CRL& crl) const override;
+  [[nodiscard]] Status sign(OCSP_BASICRESP& resp, X509& responder_cert) const override;
 
  private:
   KeySigner(ossl::EvpPkeyPtr key, PublicKey pub, const EVP_MD* md)

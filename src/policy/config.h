@@ -42,6 +42,7 @@ struct Policy {
   int max_rsa_bits = 8192;
   size_t max_sans = 100;
 
+  // The rules of a requestable profile; for kOcspSigner, rules that allow nothing.
   [[nodiscard]] const ProfileRules& rules(Profile p) const;
 };
 

@@ -101,6 +101,25 @@ std::vector<Finding> lint_certificate(X509& x, const LintTarget& target) {
     }
   }
 
+  // id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1) belongs on OCSP responder
+  // certificates, which need it (they are short-lived and never revocation-
+  // checked), and nowhere else: it would exempt the certificate from checks.
+  const bool ocsp_signer = target.kind == CertKind::kLeaf && target.profile == Profile::kOcspSigner;
+  const int nocheck_pos = X509_get_ext_by_NID(&x, NID_id_pkix_OCSP_noCheck, -1);
+  if (ocsp_signer && nocheck_pos < 0) {
+    error("ocsp_nocheck.missing",
+          "an OCSP responder certificate needs id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1)");
+  } else if (!ocsp_signer && nocheck_pos >= 0) {
+    error("ocsp_nocheck.unexpected",
+          "only OCSP responder certificates carry id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1)");
+  } else if (nocheck_pos >= 0) {
+    const ASN1_OCTET_STRING* v = X509_EXTENSION_get_data(X509_get_ext(&x, nocheck_pos));
+    if (X509_EXTENSION_get_critical(X509_get_ext(&x, nocheck_pos)) || ASN1_STRING_length(v) != 2 ||
+        ASN1_STRING_get0_data(v)[0] != V_ASN1_NULL || ASN1_STRING_get0_data(v)[1] != 0) {
+      error("ocsp_nocheck.value", "id-pkix-ocsp-nocheck must be a non-critical NULL");
+    }
+  }
+
   if (target.kind == CertKind::kLeaf) {
     if ((target.profile == Profile::kServer || target.profile == Profile::kSpiffe) && !sans) {
       error("san.missing", "a " + std::string(profile_name(target.profile)) +

@@ -25,12 +25,11 @@ class LintTest : public ::testing::Test {
     spec_.sans = {*x509::parse_san("dns:web.internal")};
     spec_.authority_key_id = Bytes(20, 0xAB);
   }
-  std::vector<std::string> codes() {
+  std::vector<std::string> codes(Profile profile = Profile::kServer) {
     auto x = x509::build_certificate(spec_, nullptr);
     EXPECT_TRUE(x);
     std::vector<std::string> out;
-    for (auto& f : lint_certificate(**x, {CertKind::kLeaf, Profile::kServer}))
-      out.push_back(f.code);
+    for (auto& f : lint_certificate(**x, {CertKind::kLeaf, profile})) out.push_back(f.code);
     return out;
   }
   ossl::EvpPkeyPtr key_;
@@ -63,6 +62,31 @@ TEST_F(LintTest, CatchesEachDefect) {
               s.sans.clear();
             }),
             (V{"subject.empty", "san.missing"}));
+}
+
+TEST_F(LintTest, OcspSignerProfile) {
+  using V = std::vector<std::string>;
+  auto t = profile_template(Profile::kOcspSigner, pub_.info);
+  EXPECT_EQ(t.key_usage, x509::kDigitalSignature);
+  EXPECT_EQ(t.ext_key_usage, std::vector{x509::ExtendedKeyUsage::kOcspSigning});
+  spec_.key_usage = t.key_usage;
+  spec_.ext_key_usage = t.ext_key_usage;
+  spec_.sans.clear();  // none needed
+  spec_.ocsp_no_check = true;
+  EXPECT_EQ(codes(Profile::kOcspSigner), V{});
+  spec_.ocsp_no_check = false;
+  EXPECT_EQ(codes(Profile::kOcspSigner), V{"ocsp_nocheck.missing"});
+  spec_.ocsp_no_check = true;
+  spec_.ext_key_usage.push_back(x509::ExtendedKeyUsage::kServerAuth);
+  EXPECT_EQ(codes(Profile::kOcspSigner), V{"eku.profile"});
+  spec_.ext_key_usage = t.ext_key_usage;
+  spec_.is_ca = true;
+  EXPECT_EQ(codes(Profile::kOcspSigner), V{"basic_constraints.ca"});
+}
+
+TEST_F(LintTest, OcspNoCheckOnlyOnOcspSigners) {
+  spec_.ocsp_no_check = true;
+  EXPECT_EQ(codes(), std::vector<std::string>{"ocsp_nocheck.unexpected"});
 }
 
 TEST_F(LintTest, GateReportsFailure) {

@@ -19,6 +19,8 @@ std::string_view profile_name(Profile p) {
       return "client";
     case Profile::kSpiffe:
       return "spiffe";
+    case Profile::kOcspSigner:
+      return "ocsp-signer";
   }
   return "unknown";
 }
@@ -39,6 +41,10 @@ ProfileTemplate profile_template(Profile p, const keys::KeyInfo& key) {
     case Profile::kSpiffe:
       t.key_usage = x509::kDigitalSignature | (rsa ? x509::kKeyEncipherment : 0u);
       t.ext_key_usage = {ExtendedKeyUsage::kServerAuth, ExtendedKeyUsage::kClientAuth};
+      break;
+    case Profile::kOcspSigner:
+      t.key_usage = x509::kDigitalSignature;
+      t.ext_key_usage = {ExtendedKeyUsage::kOcspSigning};
       break;
   }
   return t;

@@ -7,6 +7,10 @@
 //   client  EKU clientAuth; KU digitalSignature.                 default 30d
 //   spiffe  EKU serverAuth+clientAuth; KU digitalSignature (+keyEncipherment
 //           for RSA); exactly one spiffe:// URI SAN.              default 1h
+//   ocsp-signer  EKU OCSPSigning only; KU digitalSignature; ocsp-nocheck;
+//           no SAN. The issuing CA's delegated OCSP responder (RFC 6960
+//           §4.2.2.2), issued by Herald itself (Authority::issue_ocsp_signer):
+//           parse_profile refuses it, so no request can ask for it.
 
 #include <string>
 #include <string_view>
@@ -18,10 +22,11 @@
 
 namespace herald::policy {
 
-enum class Profile { kServer, kClient, kSpiffe };
+enum class Profile { kServer, kClient, kSpiffe, kOcspSigner };
 
+// The profiles a request may name (kProfileChoices); never kOcspSigner.
 [[nodiscard]] Result<Profile> parse_profile(std::string_view name);
-[[nodiscard]] std::string_view profile_name(Profile p);
+[[nodiscard]] std::string_view profile_name(Profile p);  // "server", ..., "ocsp-signer"
 constexpr std::string_view kProfileChoices = "server|client|spiffe";
 
 struct ProfileTemplate {

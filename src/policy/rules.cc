@@ -133,6 +133,10 @@ Result<std::chrono::seconds> check_request(const Policy& p, const IssueRequest& 
   const std::string prof(profile_name(req.profile));
   const ProfileRules& rules = p.rules(req.profile);
 
+  if (req.profile == Profile::kOcspSigner) {
+    return violation("profile.ocsp_signer.not_requestable",
+                     "OCSP responder certificates are issued by Herald itself, never on request");
+  }
   HERALD_TRY_VOID(check_key(p, req.key));
   if (req.csr_hash == x509::SignatureHash::kSha1) {
     return violation("policy.csr_signature",

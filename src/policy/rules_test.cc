@@ -122,6 +122,16 @@ TEST(Rules, SpiffeTrustDomainAndShape) {
   EXPECT_EQ(rule_of(check(p, r)), "profile.spiffe.one_uri_san");
 }
 
+TEST(Rules, OcspSignerIsNeverRequestable) {
+  EXPECT_EQ(profile_name(Profile::kOcspSigner), "ocsp-signer");
+  auto parsed = parse_profile("ocsp-signer");
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().code, ErrorCode::kInvalidArgument);
+  auto r = server_req("");
+  r.profile = Profile::kOcspSigner;
+  EXPECT_EQ(rule_of(check(default_policy(), r)), "profile.ocsp_signer.not_requestable");
+}
+
 TEST(IpRange, ContainsAndRejectsHostBits) {
   auto r = parse_ip_range("10.0.0.0/8");
   ASSERT_TRUE(r);

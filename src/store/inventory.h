@@ -54,9 +54,28 @@ struct ListFilter {
   TimePoint now;
   std::optional<TimePoint> expiring_before;  // valid and notAfter < this
   std::optional<std::string> profile;
-  std::optional<std::string> status;  // "valid" | "revoked" | "expired"
-  Labels owner;                       // every label must match
-  size_t limit = 0;                   // 0 = no limit
+  std::optional<std::string> status;        // "valid" | "revoked" | "expired"
+  Labels owner;                             // every label must match
+  std::optional<std::string> san_contains;  // some SAN value contains this text
+  size_t limit = 0;                         // 0 = no limit
+  size_t offset = 0;                        // for paging
+};
+
+// A revocation-state change, as recorded (revoke or hold release), for
+// followers such as the OCSP responder of `herald serve`.
+struct RevocationEvent {
+  int64_t id = 0;  // strictly increasing
+  Serial serial;
+};
+
+// An API token of a provisioner. Only its SHA-256 is stored.
+struct TokenRecord {
+  int64_t id = 0;
+  std::string provisioner;
+  std::string description;
+  std::string sha256_hex;
+  TimePoint created_at;
+  bool revoked = false;
 };
 
 // owner labels "team=a,service=b" (keys: letters, digits, '_', '-', '.').
@@ -84,6 +103,25 @@ class Inventory {
   // Atomically increments and returns the CRL number of `ca` (starts at 1).
   [[nodiscard]] virtual Result<uint64_t> next_crl_number(std::string_view ca) = 0;
   [[nodiscard]] virtual Result<int64_t> count() = 0;
+  // Revocation-state changes with id > after, oldest first (at most `limit`).
+  [[nodiscard]] virtual Result<std::vector<RevocationEvent>> revocations_since(int64_t after,
+                                                                               size_t limit) = 0;
+  // The id of the newest revocation-state change (0 if none).
+  [[nodiscard]] virtual Result<int64_t> last_revocation_id() = 0;
+};
+
+// API tokens (kept in the same database as the inventory).
+class TokenStore {
+ public:
+  virtual ~TokenStore() = default;
+  // Returns the new token's id.
+  [[nodiscard]] virtual Result<int64_t> add_token(const TokenRecord& token) = 0;
+  // By SHA-256 (hex); nullopt if unknown. Revoked tokens are returned with revoked = true.
+  [[nodiscard]] virtual Result<std::optional<TokenRecord>> find_token(
+      std::string_view sha256_hex) = 0;
+  [[nodiscard]] virtual Result<std::vector<TokenRecord>> list_tokens() = 0;
+  // kNotFound if unknown.
+  [[nodiscard]] virtual Status revoke_token(int64_t id) = 0;
 };
 
 }  // namespace herald::store

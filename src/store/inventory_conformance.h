@@ -147,6 +147,46 @@ TEST_P(InventoryConformance, ListFilters) {
   EXPECT_EQ(serials({.status = "expired"}), V{"0E"});
 }
 
+TEST_P(InventoryConformance, RevocationFeedOrdersChanges) {
+  using x509::RevocationReason;
+  EXPECT_EQ(*inv_->last_revocation_id(), 0);
+  ASSERT_TRUE(inv_->insert(record("0A", "01", 5000)));
+  ASSERT_TRUE(inv_->insert(record("0B", "01", 5000)));
+  TimePoint t{std::chrono::seconds(1500)};
+  ASSERT_TRUE(inv_->revoke(*Serial::parse("0B"), RevocationReason::kCertificateHold, t));
+  ASSERT_TRUE(inv_->revoke(*Serial::parse("0A"), RevocationReason::kSuperseded, t));
+  ASSERT_TRUE(inv_->release_hold(*Serial::parse("0B")));
+  auto all = inv_->revocations_since(0, 100);
+  ASSERT_TRUE(all);
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].serial.hex(), "0B");
+  EXPECT_EQ((*all)[1].serial.hex(), "0A");
+  EXPECT_EQ((*all)[2].serial.hex(), "0B");
+  EXPECT_LT((*all)[0].id, (*all)[1].id);
+  EXPECT_EQ(*inv_->last_revocation_id(), (*all)[2].id);
+  EXPECT_EQ(inv_->revocations_since((*all)[1].id, 100)->size(), 1u);
+  EXPECT_EQ(inv_->revocations_since(0, 1)->size(), 1u);
+}
+
+TEST_P(InventoryConformance, ListBySanAndPages) {
+  for (auto s : {"0A", "0B", "0C"}) ASSERT_TRUE(inv_->insert(record(s, "01", 5000)));
+  ListFilter f;
+  f.now = TimePoint{std::chrono::seconds(2000)};
+  f.san_contains = "0b.internal";
+  auto r = inv_->list(f);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->size(), 1u);
+  EXPECT_EQ((*r)[0].serial.hex(), "0B");
+  ListFilter page;
+  page.now = f.now;
+  page.limit = 2;
+  page.offset = 2;
+  auto p = inv_->list(page);
+  ASSERT_TRUE(p);
+  ASSERT_EQ(p->size(), 1u);
+  EXPECT_EQ((*p)[0].serial.hex(), "0C");
+}
+
 TEST_P(InventoryConformance, CrlNumbersAreMonotonicPerCa) {
   EXPECT_EQ(*inv_->next_crl_number("issuing"), 1u);
   EXPECT_EQ(*inv_->next_crl_number("issuing"), 2u);

@@ -133,6 +133,11 @@ Status add_extensions(X509& x, const CertificateSpec& spec) {
     for (const auto& url : spec.ca_issuer_urls) add(NID_ad_ca_issuers, url);
     HERALD_TRY_VOID(add_ext(x, NID_info_access, aia.get(), false));
   }
+
+  if (spec.ocsp_no_check) {
+    std::unique_ptr<ASN1_NULL, ossl::Deleter<ASN1_NULL_free>> null(ASN1_NULL_new());
+    HERALD_TRY_VOID(add_ext(x, NID_id_pkix_OCSP_noCheck, null.get(), false));
+  }
   return {};
 }
 

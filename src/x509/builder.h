@@ -50,10 +50,14 @@ struct CertificateSpec {
   std::vector<std::string> crl_urls;
   std::vector<std::string> ocsp_urls;
   std::vector<std::string> ca_issuer_urls;
+  // id-pkix-ocsp-nocheck (RFC 6960 §4.2.2.2.1): relying parties need not check
+  // this certificate's revocation. Only for OCSP responder certificates.
+  bool ocsp_no_check = false;
 };
 
 // An unsigned certificate with subject, issuer, validity, key and extensions
-// (basicConstraints, keyUsage, extKeyUsage, SKI, AKI, SAN, CDP, AIA).
+// (basicConstraints, keyUsage, extKeyUsage, SKI, AKI, SAN, CDP, AIA,
+// ocsp-nocheck: NULL value, non-critical).
 // issuer == nullptr means self-signed (issuer name = subject name).
 [[nodiscard]] Result<ossl::X509Ptr> build_certificate(const CertificateSpec& spec,
                                                       const X509_NAME* issuer);

@@ -54,6 +54,17 @@ CREATE TABLE audit_log (
   detail TEXT NOT NULL
 );
 )sql"},
+    {2, R"sql(
+CREATE TABLE api_tokens (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  provisioner TEXT NOT NULL,
+  description TEXT NOT NULL,
+  sha256      TEXT NOT NULL UNIQUE,
+  created_at  INTEGER NOT NULL,
+  revoked     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX audit_log_action ON audit_log (action, id);
+)sql"},
 };
 
 class Stmt {
@@ -351,6 +362,10 @@ Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
       bind_int(secs(f.now));
     }
   }
+  if (f.san_contains) {
+    sql += " AND instr(sans, ?) > 0";
+    bind_text(*f.san_contains);
+  }
   if (f.expiring_before) {
     sql += " AND status = 'valid' AND not_after > ? AND not_after <= ?";
     bind_int(secs(f.now));
@@ -362,7 +377,8 @@ Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
     bind_text(v);
   }
   sql += " ORDER BY not_after ASC, serial ASC";
-  if (f.limit) sql += " LIMIT " + std::to_string(f.limit);
+  if (f.limit || f.offset) sql += " LIMIT " + (f.limit ? std::to_string(f.limit) : std::string("-1"));
+  if (f.offset) sql += " OFFSET " + std::to_string(f.offset);
   Stmt s(db_, sql.c_str());
   if (!s.ok()) return db_error(db_, "cannot prepare list");
   for (size_t i = 0; i < binds.size(); ++i) {
@@ -427,8 +443,24 @@ Status SqliteInventory::release_hold(const Serial& serial) {
          "UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL "
          "WHERE serial = ? AND status = 'revoked' AND revocation_reason = 6");
   u.bind(1, serial.hex());
-  if (!u.ok() || u.step() != SQLITE_DONE) return db_error(db_, "cannot release hold");
-  if (sqlite3_changes(db_) == 1) return {};
+  HERALD_TRY_VOID(exec("BEGIN IMMEDIATE"));
+  if (!u.ok() || u.step() != SQLITE_DONE) {
+    auto err = db_error(db_, "cannot release hold");
+    (void)exec("ROLLBACK");
+    return err;
+  }
+  if (sqlite3_changes(db_) == 1) {
+    Stmt a(db_, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'release_hold', ?, '{}')");
+    a.bind(1, secs(clock_.now()));
+    a.bind(2, serial.hex());
+    if (!a.ok() || a.step() != SQLITE_DONE) {
+      auto err = db_error(db_, "cannot write audit log");
+      (void)exec("ROLLBACK");
+      return err;
+    }
+    return exec("COMMIT");
+  }
+  (void)exec("ROLLBACK");
   Stmt q(db_, "SELECT 1 FROM certificates WHERE serial = ?");
   q.bind(1, serial.hex());
   if (q.step() != SQLITE_ROW) {
@@ -479,6 +511,82 @@ Result<int64_t> SqliteInventory::count() {
   Stmt s(db_, "SELECT count(*) FROM certificates");
   if (!s.ok() || s.step() != SQLITE_ROW) return db_error(db_, "cannot count");
   return s.integer(0);
+}
+
+Result<std::vector<RevocationEvent>> SqliteInventory::revocations_since(int64_t after, size_t limit) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_,
+         "SELECT id, serial FROM audit_log WHERE action IN ('revoke', 'release_hold') AND id > ? "
+         "ORDER BY id LIMIT ?");
+  if (!s.ok()) return db_error(db_, "cannot prepare revocation feed");
+  s.bind(1, after);
+  s.bind(2, static_cast<int64_t>(limit));
+  std::vector<RevocationEvent> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    auto serial = Serial::parse(s.text(1));
+    if (!serial) return make_error(ErrorCode::kStore, "corrupt serial in audit log");
+    out.push_back({s.integer(0), *serial});
+  }
+  if (rc != SQLITE_DONE) return db_error(db_, "revocation feed failed");
+  return out;
+}
+
+Result<int64_t> SqliteInventory::last_revocation_id() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT coalesce(max(id), 0) FROM audit_log WHERE action IN ('revoke', 'release_hold')");
+  if (!s.ok() || s.step() != SQLITE_ROW) return db_error(db_, "cannot read revocation feed");
+  return s.integer(0);
+}
+
+Result<int64_t> SqliteInventory::add_token(const TokenRecord& t) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "INSERT INTO api_tokens (provisioner, description, sha256, created_at) VALUES (?, ?, ?, ?)");
+  if (!s.ok()) return db_error(db_, "cannot prepare token insert");
+  s.bind(1, t.provisioner);
+  s.bind(2, t.description);
+  s.bind(3, t.sha256_hex);
+  s.bind(4, secs(t.created_at));
+  if (s.step() != SQLITE_DONE) return db_error(db_, "cannot add token");
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+}
+
+namespace {
+TokenRecord read_token(Stmt& s) {
+  return TokenRecord{s.integer(0), s.text(1), s.text(2), s.text(3), at(s.integer(4)), s.integer(5) != 0};
+}
+}  // namespace
+
+Result<std::optional<TokenRecord>> SqliteInventory::find_token(std::string_view sha256_hex) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT id, provisioner, description, sha256, created_at, revoked FROM api_tokens WHERE sha256 = ?");
+  if (!s.ok()) return db_error(db_, "cannot prepare token lookup");
+  s.bind(1, sha256_hex);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<TokenRecord>{};
+  if (rc != SQLITE_ROW) return db_error(db_, "token lookup failed");
+  return std::optional<TokenRecord>(read_token(s));
+}
+
+Result<std::vector<TokenRecord>> SqliteInventory::list_tokens() {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "SELECT id, provisioner, description, sha256, created_at, revoked FROM api_tokens ORDER BY id");
+  if (!s.ok()) return db_error(db_, "cannot prepare token list");
+  std::vector<TokenRecord> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_token(s));
+  if (rc != SQLITE_DONE) return db_error(db_, "token list failed");
+  return out;
+}
+
+Status SqliteInventory::revoke_token(int64_t id) {
+  std::lock_guard lock(mu_);
+  Stmt s(db_, "UPDATE api_tokens SET revoked = 1 WHERE id = ?");
+  if (!s.ok()) return db_error(db_, "cannot prepare token revocation");
+  s.bind(1, id);
+  if (s.step() != SQLITE_DONE) return db_error(db_, "cannot revoke token");
+  if (sqlite3_changes(db_) != 1) return make_error(ErrorCode::kNotFound, "no API token with id " + std::to_string(id));
+  return {};
 }
 
 }  // namespace herald::store

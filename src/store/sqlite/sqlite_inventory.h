@@ -15,7 +15,7 @@ namespace herald::store {
 
 enum class OpenMode { kCreate, kExisting };
 
-class SqliteInventory final : public Inventory {
+class SqliteInventory final : public Inventory, public TokenStore {
  public:
   [[nodiscard]] static Result<std::unique_ptr<SqliteInventory>> open(
       const std::filesystem::path& path, OpenMode mode, const Clock& clock);
@@ -32,9 +32,16 @@ class SqliteInventory final : public Inventory {
                                                                    TimePoint now) override;
   [[nodiscard]] Result<uint64_t> next_crl_number(std::string_view ca) override;
   [[nodiscard]] Result<int64_t> count() override;
+  [[nodiscard]] Result<std::vector<RevocationEvent>> revocations_since(int64_t after, size_t limit) override;
+  [[nodiscard]] Result<int64_t> last_revocation_id() override;
+
+  [[nodiscard]] Result<int64_t> add_token(const TokenRecord& token) override;
+  [[nodiscard]] Result<std::optional<TokenRecord>> find_token(std::string_view sha256_hex) override;
+  [[nodiscard]] Result<std::vector<TokenRecord>> list_tokens() override;
+  [[nodiscard]] Status revoke_token(int64_t id) override;
 
   [[nodiscard]] Result<int> schema_version();
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
  private:
   SqliteInventory(sqlite3* db, const Clock& clock) : db_(db), clock_(clock) {}

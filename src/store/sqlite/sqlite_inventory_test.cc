@@ -70,3 +70,28 @@ TEST(SqliteInventory, RefusesNewerSchema) {
 
 }  // namespace
 }  // namespace herald::store
+
+namespace herald::store {
+namespace {
+
+TEST(SqliteTokens, AddFindListRevoke) {
+  auto inv = SqliteInventory::open(temp_db(), OpenMode::kCreate, clock());
+  ASSERT_TRUE(inv);
+  TokenRecord t{0, "admin", "laptop", "ab12", TimePoint{std::chrono::seconds(5)}, false};
+  auto id = (*inv)->add_token(t);
+  ASSERT_TRUE(id);
+  auto found = (*inv)->find_token("ab12");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->provisioner, "admin");
+  EXPECT_FALSE((*found)->revoked);
+  EXPECT_FALSE((*(*inv)->find_token("ffff")).has_value());
+  ASSERT_TRUE((*inv)->revoke_token(*id));
+  EXPECT_TRUE((*(*inv)->find_token("ab12"))->revoked);
+  EXPECT_EQ((*inv)->revoke_token(999).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ((*inv)->list_tokens()->size(), 1u);
+  t.description = "dup";
+  EXPECT_FALSE((*inv)->add_token(t));  // same hash
+}
+
+}  // namespace
+}  // namespace herald::store

@@ -1,0 +1,174 @@
+#pragma once
+// OCSP (RFC 6960) for the issuing CA: parsing requests from untrusted clients,
+// signing responses with the delegated responder certificate
+// (Authority::issue_ocsp_signer), and the in-memory cache of pre-signed
+// responses the server answers from. Pure: no I/O, no clock (time is passed
+// in); signing goes through keys::Signer.
+//
+// Choices and deviations, all allowed by RFC 6960:
+// - Requests must be DER (§4, Appendix B) as far as OpenSSL's decoder can
+//   tell: what it re-encodes differently (indefinite or non-minimal lengths,
+//   constructed strings, ...) is refused as malformed, as are trailing bytes.
+//   Explicit DEFAULT values it keeps as sent (version v1, critical FALSE) are
+//   tolerated: they change nothing.
+// - A request signature (§4.1.2) is ignored: responses are public, so there
+//   is nothing to authorise. Its certificates are parsed but not used.
+// - Only SHA-1 and SHA-256 CertIDs are answered (§4.3: SHA-1 is what clients
+//   send; SHA-256 is what newer ones send); anything else is malformed.
+// - Unknown request or single-request extensions are ignored unless critical
+//   (§4.4: a critical one Herald does not understand is refused).
+// - The nonce follows RFC 9654 (which obsoletes RFC 8954): 1..128 octets.
+//   OpenSSL and RFC 9654 clients put a DER OCTET STRING in extnValue; some
+//   RFC 2560/6960-era clients put the raw octets there (openssl#15009). Both
+//   are accepted, measured by their nonce octets, and echoed byte for byte.
+// - Responses always use responderID byKey (§4.2.2.3) and carry the
+//   responder certificate; a revocation reason of unspecified is omitted, as
+//   on Herald's CRLs (RFC 5280 §5.3.1).
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/encoding.h"
+#include "base/error.h"
+#include "base/serial.h"
+#include "keys/signer.h"
+#include "x509/certificate.h"
+#include "x509/crl.h"
+
+namespace herald::ca {
+
+enum class OcspHash { kSha1, kSha256 };
+[[nodiscard]] std::string_view ocsp_hash_name(OcspHash h);  // "sha1", "sha256"
+
+// CertID (RFC 6960 §4.1.1).
+struct OcspCertId {
+  OcspHash hash = OcspHash::kSha1;
+  Bytes issuer_name_hash;  // hash of the issuer's subject name (DER)
+  Bytes issuer_key_hash;   // hash of the issuer's subjectPublicKey BIT STRING value
+  Serial serial;
+  bool operator==(const OcspCertId&) const = default;
+};
+
+constexpr size_t kMaxOcspCertIds = 16;    // CertIDs in one request
+constexpr size_t kMaxOcspNonceLen = 128;  // RFC 9654 §2.1 (RFC 8954 said 32)
+
+struct OcspRequest {
+  std::vector<OcspCertId> ids;  // 1..kMaxOcspCertIds, in request order
+  // The id-pkix-ocsp-nonce extension's extnValue octets, as received (RFC
+  // 9654 §2.1: normally the DER of Nonce ::= OCTET STRING), for echoing.
+  std::optional<Bytes> nonce;
+};
+
+// Parses a DER OCSPRequest (RFC 6960 §4.1.1) from an untrusted client.
+// Accepts unsigned and signed requests (the signature is ignored). Refuses
+// with kMalformedInput: anything not DER or not an OCSPRequest, trailing
+// data, a version other than v1, an empty request list or more than
+// kMaxOcspCertIds CertIDs, hash algorithms other than SHA-1/SHA-256, hashes
+// of the wrong length, serials that are not positive or longer than 20
+// octets, a nonce of 0 or more than kMaxOcspNonceLen octets, a repeated
+// nonce, and critical extensions other than the nonce.
+[[nodiscard]] Result<OcspRequest> parse_ocsp_request(std::span<const uint8_t> der);
+
+// True if the CertID names `issuer`: issuerNameHash over the issuer's subject
+// name DER and issuerKeyHash over its subjectPublicKey BIT STRING value (RFC
+// 6960 §4.1.1), both in the CertID's hash. Says nothing about the serial.
+[[nodiscard]] bool names_issuer(const OcspCertId& id, const x509::Certificate& issuer);
+
+// The CertID for `serial` under `issuer` in `hash` (the server pre-signs
+// responses for both hashes).
+[[nodiscard]] Result<OcspCertId> cert_id_for(const x509::Certificate& issuer, const Serial& serial,
+                                             OcspHash hash);
+
+// CertStatus (RFC 6960 §4.2.1). revoked_at and reason only for kRevoked; a
+// certificate on hold is kRevoked with reason certificateHold (§2.2).
+struct OcspStatus {
+  enum class Kind { kGood, kRevoked, kUnknown } kind = Kind::kUnknown;
+  TimePoint revoked_at{};
+  std::optional<x509::RevocationReason> reason;
+};
+
+// Who signs: the delegated responder (certificate issued by `issuer_cert`
+// with EKU OCSPSigning, §4.2.2.2) or the issuing CA itself
+// (responder_cert == issuer_cert). `signer` holds responder_cert's key.
+struct OcspResponder {
+  const keys::Signer& signer;
+  x509::Certificate responder_cert;
+  x509::Certificate issuer_cert;
+};
+
+// A signed, successful OCSPResponse (RFC 6960 §4.2.1) holding a
+// BasicOCSPResponse: responderID byKey, the responder certificate included,
+// producedAt = thisUpdate = now, nextUpdate = now + validity, one
+// SingleResponse per entry in order, its CertID echoed exactly (the hash the
+// client used), revocationTime and revocationReason for revoked entries, and
+// the nonce extension echoed byte for byte when `nonce` is given.
+// A CertID that does not name responder.issuer_cert may only be answered
+// kUnknown (§2.2: the responder does not know the certificate). Note that
+// OpenSSL clients refuse a delegated responder's answer that mixes issuers
+// (OCSP_basic_verify: "root CA not trusted"), so such an answer only helps
+// other clients.
+// kInvalidArgument if there is no entry, validity is not positive, an entry
+// has no serial, a foreign CertID is not kUnknown, a reason is removeFromCRL,
+// or the responder certificate is not authorised to answer for the issuer;
+// kCrypto if signing fails (e.g. the signer's key is not the responder's).
+[[nodiscard]] Result<Bytes> sign_ocsp_response(
+    const OcspResponder& r, const std::vector<std::pair<OcspCertId, OcspStatus>>& entries,
+    const std::optional<Bytes>& nonce, TimePoint now, std::chrono::seconds validity);
+
+// An unsigned OCSPResponse carrying only an error status (RFC 6960 §4.2.1):
+// OCSP_RESPONSE_STATUS_MALFORMEDREQUEST, _INTERNALERROR, _TRYLATER,
+// _SIGREQUIRED or _UNAUTHORIZED. Any other value (including SUCCESSFUL,
+// which needs a body) gives internalError. Never fails: the five encodings
+// are constant.
+[[nodiscard]] Bytes ocsp_error_response(int response_status);
+
+// A pre-signed response as the server serves it.
+struct CachedOcspResponse {
+  Bytes der;
+  TimePoint this_update;
+  TimePoint next_update;
+  std::string etag;  // quoted lowercase hex of the first 16 bytes of SHA-256(der)
+};
+
+// A CachedOcspResponse with its ETag computed.
+[[nodiscard]] Result<CachedOcspResponse> make_cached_response(Bytes der, TimePoint this_update,
+                                                              TimePoint next_update);
+
+// Pre-signed responses by (hash, serial), served from memory. Thread-safe:
+// readers share a std::shared_mutex and never block each other; a reader
+// keeps its response alive (shared_ptr) while a writer replaces it.
+class OcspCache {
+ public:
+  // nullptr if absent.
+  [[nodiscard]] std::shared_ptr<const CachedOcspResponse> get(OcspHash hash,
+                                                              const Serial& serial) const;
+  // Adds or replaces.
+  void put(OcspHash hash, const Serial& serial, CachedOcspResponse response);
+  // Drops the serial's responses in both hashes.
+  void erase(const Serial& serial);
+  // Number of cached responses (a serial cached in both hashes counts twice).
+  [[nodiscard]] size_t size() const;
+
+ private:
+  struct SerialHash {
+    size_t operator()(const Serial& s) const noexcept;
+  };
+  using Entry = std::array<std::shared_ptr<const CachedOcspResponse>, 2>;  // by OcspHash
+  mutable std::shared_mutex mutex_;
+  std::unordered_map<Serial, Entry, SerialHash> entries_;
+  size_t count_ = 0;
+};
+
+}  // namespace herald::ca

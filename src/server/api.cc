@@ -1,0 +1,364 @@
+// REST API v1 (docs/api.md): sign, renew, revoke, list, get.
+#include <nlohmann/json.hpp>
+
+#include "base/duration.h"
+#include "ca/revocation.h"
+#include "policy/rules.h"
+#include "server/app.h"
+#include "server/problem.h"
+#include "x509/csr.h"
+
+namespace herald::server {
+
+using nlohmann::json;
+
+namespace {
+
+json record_json(const store::CertRecord& r, TimePoint now) {
+  json sans = json::array();
+  for (const auto& s : r.sans) sans.push_back(s.to_string());
+  return {{"serial", r.serial.hex()},
+          {"subject", r.subject},
+          {"sans", sans},
+          {"issuer_serial", r.issuer_serial.hex()},
+          {"not_before", format_time(r.not_before)},
+          {"not_after", format_time(r.not_after)},
+          {"key_algorithm", r.key_algorithm},
+          {"signature_algorithm", r.signature_algorithm},
+          {"eku", r.ext_key_usage},
+          {"profile", r.profile},
+          {"fingerprint_sha256", r.fingerprint_sha256},
+          {"owner", r.owner},
+          {"status", r.status_at(now)},
+          {"revoked_at", r.revoked_at ? json(format_time(*r.revoked_at)) : json()},
+          {"revocation_reason", r.revocation_reason ? json(std::string(x509::reason_name(*r.revocation_reason))) : json()}};
+}
+
+// The request body: JSON {"csr": PEM, "profile", "ttl", "owner"} or a bare
+// PKCS#10 (application/pkcs10, PEM or DER) with ?profile=&ttl=.
+struct SignBody {
+  Bytes csr;
+  std::string profile;
+  std::optional<std::string> ttl;
+  store::Labels owner;
+  std::optional<std::string> serial;  // revoke
+  std::optional<std::string> reason;  // revoke
+};
+
+Result<SignBody> parse_body(const net::Request& req) {
+  SignBody b;
+  std::string_view ct = req.header("content-type");
+  ct = ct.substr(0, ct.find(';'));
+  if (ct == "application/json") {
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return make_error(ErrorCode::kMalformedInput, "the body is not a JSON object");
+    }
+    auto str = [&](const char* key) -> Result<std::optional<std::string>> {
+      if (!j.contains(key) || j[key].is_null()) return std::optional<std::string>();
+      if (!j[key].is_string()) return make_error(ErrorCode::kMalformedInput, std::string("'") + key + "' must be a string");
+      return std::optional<std::string>(j[key].get<std::string>());
+    };
+    HERALD_TRY(auto csr, str("csr"));
+    if (csr) b.csr.assign(csr->begin(), csr->end());
+    HERALD_TRY(auto profile, str("profile"));
+    b.profile = profile.value_or("");
+    HERALD_TRY(b.ttl, str("ttl"));
+    HERALD_TRY(b.serial, str("serial"));
+    HERALD_TRY(b.reason, str("reason"));
+    if (j.contains("owner")) {
+      if (!j["owner"].is_object()) return make_error(ErrorCode::kMalformedInput, "'owner' must be an object of strings");
+      std::string text;
+      for (auto& [k, v] : j["owner"].items()) {
+        if (!v.is_string()) return make_error(ErrorCode::kMalformedInput, "'owner' must be an object of strings");
+        text += (text.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+      }
+      HERALD_TRY(b.owner, store::parse_labels(text));
+    }
+    return b;
+  }
+  if (ct == "application/pkcs10") {
+    b.csr.assign(req.body.begin(), req.body.end());
+    b.profile = req.query_param("profile");
+    if (auto t = req.query_param("ttl"); !t.empty()) b.ttl = t;
+    return b;
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    "unsupported Content-Type '" + std::string(ct) + "' (use application/json or application/pkcs10)");
+}
+
+int status_for_body_error(const Error& e) { return e.code == ErrorCode::kInvalidArgument ? 415 : 0; }
+
+}  // namespace
+
+Result<ProvisionerConfig> App::authenticate(const net::Request& req, Permission need) const {
+  std::string_view auth = req.header("authorization");
+  if (!auth.starts_with("Bearer ") || auth.size() < 8) {
+    return make_error(ErrorCode::kUnauthenticated, "missing bearer token (Authorization: Bearer <token>)");
+  }
+  std::string_view token = auth.substr(7);
+  auto digest = ossl::sha256(std::span(reinterpret_cast<const uint8_t*>(token.data()), token.size()));
+  if (!digest) return tl::unexpected(digest.error());
+  auto rec = inventory_->find_token(to_hex(*digest, false));
+  if (!rec) return tl::unexpected(rec.error());
+  if (!*rec || (*rec)->revoked) return make_error(ErrorCode::kUnauthenticated, "unknown or revoked token");
+  std::shared_ptr<const ServerConfig> cfg;
+  {
+    std::lock_guard lock(issuance_mu_);
+    cfg = provisioners_;
+  }
+  const ProvisionerConfig* p = cfg->provisioner((*rec)->provisioner);
+  if (!p) {
+    return make_error(ErrorCode::kForbidden, "the token's provisioner '" + (*rec)->provisioner + "' is no longer configured");
+  }
+  if (!p->can(need)) {
+    static constexpr const char* kNames[] = {"sign", "revoke", "read"};
+    return make_error(ErrorCode::kForbidden, "provisioner '" + p->name + "' lacks the '" +
+                                                 kNames[static_cast<int>(need)] + "' permission");
+  }
+  return *p;
+}
+
+Status App::rate_limit(const net::Request& req) {
+  const double rate = server_config_.issuance_rate_per_second;
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(rate_mu_);
+  if (buckets_.size() > 100000) buckets_.clear();  // bounded memory under address churn
+  auto [it, fresh] = buckets_.try_emplace(req.remote_address, Bucket{2 * rate, now});
+  Bucket& b = it->second;
+  b.tokens = std::min(2 * rate, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate);
+  b.at = now;
+  if (b.tokens < 1) {
+    return make_error(ErrorCode::kRateLimited, "too many issuance requests from " + req.remote_address + "; retry shortly");
+  }
+  b.tokens -= 1;
+  return {};
+}
+
+void App::api_sign(const net::Request& req, net::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string profile_label = "unknown";
+  auto fail = [&](const Error& e, int status = 0) {
+    problem(res, e, status);
+    if (e.code == ErrorCode::kRateLimited) res.set_header("Retry-After", "1");
+    issued_->with({profile_label, "error"}).inc();
+  };
+  auto who = authenticate(req, Permission::kSign);
+  if (!who) return fail(who.error());
+  const ProvisionerConfig prov = std::move(*who);
+  if (auto s = rate_limit(req); !s) return fail(s.error());
+  auto body = parse_body(req);
+  if (!body) return fail(body.error(), status_for_body_error(body.error()));
+  auto profile = policy::parse_profile(body->profile);
+  if (!profile) return fail(profile.error());
+  profile_label = body->profile;
+  if (!prov.allows(*profile)) {
+    return fail(Error{ErrorCode::kForbidden,
+                      "provisioner '" + prov.name + "' may not issue '" + body->profile + "' certificates", {}});
+  }
+  std::optional<std::chrono::seconds> ttl;
+  if (body->ttl) {
+    auto d = parse_duration(*body->ttl);
+    if (!d) return fail(d.error());
+    ttl = *d;
+  }
+  if (body->csr.empty()) return fail(Error{ErrorCode::kMalformedInput, "no CSR in the request", {}});
+  auto csr = x509::parse_csr(body->csr);
+  if (!csr) return fail(csr.error());
+  if (!prov.allowed_dns.empty()) {
+    policy::IssueRequest probe;
+    probe.profile = *profile;
+    probe.common_name = csr->common_name;
+    probe.sans = csr->requested_sans;
+    auto sans = policy::effective_sans(probe);
+    if (!sans) return fail(sans.error());
+    for (const auto& s : *sans) {
+      if (s.type == x509::SanType::kDns && !policy::dns_allowed(s.value, prov.allowed_dns)) {
+        return fail(Error{ErrorCode::kForbidden, "provisioner '" + prov.name + "' may not request '" + s.value + "'", {}});
+      }
+    }
+  }
+  store::Labels owner = body->owner;
+  owner["provisioner"] = prov.name;
+  auto iss = issuance();
+  auto issued = iss->authority->sign_csr(*csr, *profile, ttl, owner);
+  if (!issued) return fail(issued.error());
+  // Durable (committed) by now. Pre-sign its OCSP answers before anyone asks.
+  (void)presign(issued->record.serial);
+  issued_->with({profile_label, "ok"}).inc();
+  issue_latency_->with({profile_label, "ok"})
+      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const std::string pem = issued->pem();
+  json j = record_json(issued->record, clock_.now());
+  j["certificate"] = pem;
+  j["chain"] = pem + issuing_->pem() + intermediate_->pem();
+  j["warnings"] = issued->warnings;
+  json_response(res, 201, j.dump());
+}
+
+Result<store::CertRecord> App::client_certificate(const net::Request& req) {
+  if (!req.tls || req.peer_chain.empty()) {
+    return make_error(ErrorCode::kUnauthenticated, "this endpoint needs a client certificate (mutual TLS)");
+  }
+  if (!req.peer_verified) {
+    return make_error(ErrorCode::kUnauthenticated, "the client certificate does not chain to this CA or is expired");
+  }
+  HERALD_TRY(auto cert, x509::Certificate::from_der(req.peer_chain.front()));
+  HERALD_TRY(auto rec, inventory_->find(cert.serial()));
+  if (!rec || rec->fingerprint_sha256 != cert.fingerprint_sha256()) {
+    return make_error(ErrorCode::kUnauthenticated, "the client certificate is not in this CA's inventory");
+  }
+  if (rec->status == store::CertStatus::kRevoked) {
+    return make_error(ErrorCode::kUnauthenticated, "the client certificate " + rec->serial.hex() + " is revoked");
+  }
+  if (clock_.now() >= rec->not_after) return make_error(ErrorCode::kUnauthenticated, "the client certificate has expired");
+  return std::move(*rec);
+}
+
+void App::api_renew(const net::Request& req, net::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto fail = [&](const Error& e, int status = 0) {
+    problem(res, e, status);
+    issued_->with({"renew", "error"}).inc();
+  };
+  auto current = client_certificate(req);
+  if (!current) return fail(current.error());
+  if (auto s = rate_limit(req); !s) return fail(s.error());
+  auto body = parse_body(req);
+  if (!body) return fail(body.error(), status_for_body_error(body.error()));
+  if (body->csr.empty()) return fail(Error{ErrorCode::kMalformedInput, "no CSR in the request", {}});
+  auto csr = x509::parse_csr(body->csr);
+  if (!csr) return fail(csr.error());
+  if (auto v = x509::verify_csr_signature(*csr); !v) return fail(v.error());
+  auto old = x509::Certificate::from_der(current->der);
+  if (!old) return fail(old.error());
+  if (EVP_PKEY_eq(X509_get0_pubkey(&old->x509()), csr->public_key.pkey.get()) == 1) {
+    return fail(Error{ErrorCode::kInvalidArgument, "renewal needs a new key: the CSR reuses the current certificate's key", {}});
+  }
+  auto profile = policy::parse_profile(current->profile);
+  if (!profile) return fail(Error{ErrorCode::kForbidden, "certificates of profile '" + current->profile + "' are not renewed here", {}});
+  policy::IssueRequest r;
+  r.profile = *profile;
+  r.common_name = current->common_name;
+  r.sans = current->sans;
+  r.ttl = std::chrono::duration_cast<std::chrono::seconds>(current->not_after - current->not_before - ca::kBackdate);
+  r.key = csr->public_key.info;
+  r.csr_hash = csr->hash;
+  store::Labels owner = current->owner;
+  owner["renewed_from"] = current->serial.hex();
+  auto iss = issuance();
+  auto issued = iss->authority->issue(r, csr->public_key, owner);
+  if (!issued) return fail(issued.error());
+  (void)presign(issued->record.serial);
+  issued_->with({"renew", "ok"}).inc();
+  issue_latency_->with({"renew", "ok"}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const std::string pem = issued->pem();
+  json j = record_json(issued->record, clock_.now());
+  j["certificate"] = pem;
+  j["chain"] = pem + issuing_->pem() + intermediate_->pem();
+  j["renewed_from"] = current->serial.hex();
+  json_response(res, 201, j.dump());
+}
+
+void App::api_revoke(const net::Request& req, net::Response& res) {
+  auto body = parse_body(req);
+  if (!body) return problem(res, body.error(), status_for_body_error(body.error()));
+  auto reason = x509::parse_reason(body->reason.value_or("unspecified"));
+  if (!reason) return problem(res, reason.error());
+  std::optional<Serial> serial;
+  if (body->serial) {
+    auto s = Serial::parse(*body->serial);
+    if (!s) return problem(res, s.error());
+    serial = *s;
+  }
+  std::string by;
+  if (!req.header("authorization").empty()) {
+    auto who = authenticate(req, Permission::kRevoke);
+    if (!who) return problem(res, who.error());
+    by = "provisioner:" + who->name;
+    if (!serial) return problem(res, ErrorCode::kInvalidArgument, "'serial' is required");
+  } else {
+    // Proof of possession: the caller holds the certificate being revoked.
+    auto current = client_certificate(req);
+    if (!current) return problem(res, current.error());
+    if (serial && *serial != current->serial) {
+      return problem(res, ErrorCode::kForbidden, "a client certificate may only revoke itself");
+    }
+    serial = current->serial;
+    by = "self";
+  }
+  auto rec = inventory_->find(*serial);
+  if (!rec) return problem(res, rec.error());
+  if (!*rec) return problem(res, ErrorCode::kNotFound, "no certificate with serial " + serial->hex());
+  if ((*rec)->issuer_serial != issuing_->serial()) {
+    return problem(res, ErrorCode::kForbidden,
+                   "only certificates of the issuing CA are revoked online; CA certificates with 'herald revoke'");
+  }
+  auto after = ca::revoke(clock_, *inventory_, *serial, *reason);
+  if (!after) return problem(res, after.error());
+  revocations_->with({std::string(x509::reason_name(*reason))}).inc();
+  on_revocation_change(*serial);  // this node at once; others through the feed
+  json j = record_json(*after, clock_.now());
+  j["revoked_by"] = by;
+  json_response(res, 200, j.dump());
+}
+
+void App::api_list(const net::Request& req, net::Response& res) {
+  auto who = authenticate(req, Permission::kRead);
+  if (!who) return problem(res, who.error());
+  store::ListFilter f;
+  f.now = clock_.now();
+  if (auto e = req.query_param("expiring"); !e.empty()) {
+    auto d = parse_duration(e);
+    if (!d) return problem(res, d.error());
+    f.expiring_before = f.now + *d;
+  }
+  if (auto p = req.query_param("profile"); !p.empty()) f.profile = p;
+  if (auto s = req.query_param("status"); !s.empty()) {
+    if (s != "valid" && s != "revoked" && s != "expired") {
+      return problem(res, ErrorCode::kInvalidArgument, "status must be valid, revoked or expired");
+    }
+    f.status = s;
+  }
+  if (auto o = req.query_param("owner"); !o.empty()) {
+    auto labels = store::parse_labels(o);
+    if (!labels) return problem(res, labels.error());
+    f.owner = *labels;
+  }
+  if (auto s = req.query_param("san"); !s.empty()) f.san_contains = s;
+  auto number = [&](const char* key, size_t def, size_t max) -> Result<size_t> {
+    std::string v = req.query_param(key);
+    if (v.empty()) return def;
+    if (v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos) {
+      return make_error(ErrorCode::kInvalidArgument, std::string(key) + " must be a non-negative integer");
+    }
+    return std::min<size_t>(std::stoul(v), max);
+  };
+  auto limit = number("limit", 100, 1000);
+  auto offset = number("offset", 0, SIZE_MAX);
+  if (!limit) return problem(res, limit.error());
+  if (!offset) return problem(res, offset.error());
+  f.limit = *limit + 1;  // one more tells whether there is a next page
+  f.offset = *offset;
+  auto records = inventory_->list(f);
+  if (!records) return problem(res, records.error());
+  json items = json::array();
+  for (size_t i = 0; i < records->size() && i < *limit; ++i) items.push_back(record_json((*records)[i], f.now));
+  json j = {{"items", items}, {"next_offset", records->size() > *limit ? json(*offset + *limit) : json()}};
+  json_response(res, 200, j.dump());
+}
+
+void App::api_get(const net::Request& req, net::Response& res, std::string_view serial_text) {
+  auto who = authenticate(req, Permission::kRead);
+  if (!who) return problem(res, who.error());
+  auto serial = Serial::parse(serial_text);
+  if (!serial) return problem(res, serial.error());
+  auto rec = inventory_->find(*serial);
+  if (!rec) return problem(res, rec.error());
+  if (!*rec) return problem(res, ErrorCode::kNotFound, "no certificate with serial " + serial->hex());
+  json j = record_json(**rec, clock_.now());
+  j["certificate"] = ossl::pem_encode((*rec)->der, "CERTIFICATE");
+  json_response(res, 200, j.dump());
+}
+
+}  // namespace herald::server

@@ -1,0 +1,422 @@
+#include "server/app.h"
+
+#include <iostream>
+#include <thread>
+
+#include "base/duration.h"
+#include "base/fs.h"
+#include "ca/revocation.h"
+#include "keys/private_key.h"
+#include "server/problem.h"
+
+namespace herald::server {
+
+using std::chrono::seconds;
+
+App::App(const datadir::DataDir& dir, const Clock& clock) : dir_(dir), clock_(clock) {}
+App::~App() = default;
+
+Result<std::unique_ptr<App>> App::create(const datadir::DataDir& dir, const ServeOptions& options,
+                                         const Clock& clock) {
+  std::unique_ptr<App> app(new App(dir, clock));
+  HERALD_TRY_VOID(app->init(options));
+  return app;
+}
+
+net::Limits App::limits() const {
+  net::Limits l;
+  l.max_body_bytes = server_config_.max_body_bytes;
+  l.max_header_bytes = server_config_.max_header_bytes;
+  l.read_timeout = server_config_.read_timeout;
+  l.idle_timeout = server_config_.idle_timeout;
+  return l;
+}
+
+std::shared_ptr<App::Issuance> App::issuance() const {
+  std::lock_guard lock(issuance_mu_);
+  return issuance_;
+}
+
+Status App::init(const ServeOptions& o) {
+  HERALD_TRY_VOID(dir_.require_initialised());
+  const auto config_path = o.config_path ? std::filesystem::path(*o.config_path) : dir_.config_path();
+  HERALD_TRY(auto text, fs::read_file(config_path, 1 << 20));
+  HERALD_TRY(auto policy_config, policy::parse_config(text, config_path.string()));
+  HERALD_TRY(server_config_, parse_server_config(text, config_path.string()));
+  if (o.listen) HERALD_TRY_VOID(parse_endpoint(*o.listen).map([&](Endpoint e) { server_config_.listen = e; }));
+  if (o.http_listen) {
+    HERALD_TRY_VOID(parse_endpoint(*o.http_listen).map([&](Endpoint e) { server_config_.http_listen = e; }));
+  }
+  provisioners_ = std::make_shared<const ServerConfig>(server_config_);
+
+  HERALD_TRY(issuing_, dir_.load_ca_cert(ca::CaLevel::kIssuing));
+  HERALD_TRY(intermediate_, dir_.load_ca_cert(ca::CaLevel::kIntermediate));
+  HERALD_TRY(root_, dir_.load_ca_cert(ca::CaLevel::kRoot));
+  // The online server loads the issuing key and no other.
+  HERALD_TRY(issuing_signer_, dir_.load_signer(ca::CaLevel::kIssuing, o.issuing_passphrase_file));
+  if (EVP_PKEY_eq(X509_get0_pubkey(&issuing_->x509()), issuing_signer_->public_key().pkey.get()) != 1) {
+    return make_error(ErrorCode::kConflict, "the issuing key does not match ca/issuing.pem");
+  }
+  HERALD_TRY(inventory_, dir_.open_inventory(clock_));
+  HERALD_TRY(last_revocation_id_, inventory_->last_revocation_id());
+
+  auto iss = std::make_shared<Issuance>();
+  iss->config = std::make_shared<const policy::Config>(std::move(policy_config));
+  iss->authority = std::make_unique<ca::Authority>(clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_,
+                                                   intermediate_->serial());
+  issuance_ = iss;
+
+  // Metrics.
+  issued_ = &registry_.counter("herald_certificates_issued", "Certificates issued", {"profile", "result"});
+  issue_latency_ = &registry_.histogram("herald_issuance_duration_seconds", "Time to issue a certificate",
+                                        {"profile", "result"}, obs::latency_buckets());
+  api_errors_ = &registry_.counter("herald_api_errors", "CA API errors by code", {"code"});
+  ocsp_requests_ = &registry_.counter("herald_ocsp_requests", "OCSP requests by status", {"status"});
+  ocsp_latency_ = &registry_.histogram("herald_ocsp_duration_seconds", "Time to answer an OCSP request", {"status"},
+                                       obs::latency_buckets());
+  revocations_ = &registry_.counter("herald_revocations", "Revocations through the API", {"reason"});
+  signer_errors_ = &registry_.counter("herald_signer_errors", "Signing failures", {"what"});
+  store_latency_ = &registry_.histogram("herald_store_duration_seconds", "Inventory operation latency", {"op"},
+                                        obs::latency_buckets());
+  http_requests_ = &registry_.counter("herald_http_requests", "HTTP requests by route class and status", {"route", "code"});
+  auto expiring = [this](std::chrono::hours within) {
+    store::ListFilter f;
+    f.now = clock_.now();
+    f.expiring_before = f.now + within;
+    auto r = inventory_->list(f);
+    return r ? static_cast<double>(r->size()) : 0.0;
+  };
+  registry_.gauge_callback("herald_certificates_expiring", "Valid certificates expiring within the window",
+                           {"within"}, [expiring] {
+                             return std::vector<obs::CallbackSample>{{{"7d"}, expiring(std::chrono::hours(24 * 7))},
+                                                                     {{"30d"}, expiring(std::chrono::hours(24 * 30))}};
+                           });
+  registry_.gauge_callback("herald_crl_age_seconds", "Seconds since the CRL's thisUpdate", {"ca"}, [this] {
+    std::vector<obs::CallbackSample> out;
+    std::lock_guard lock(crl_mu_);
+    auto age = [&](const std::shared_ptr<const Crl>& c) {
+      return static_cast<double>((clock_.now() - c->this_update).count());
+    };
+    if (issuing_crl_) out.push_back({{"issuing"}, age(issuing_crl_)});
+    if (offline_crls_[0]) out.push_back({{"intermediate"}, age(offline_crls_[0])});
+    if (offline_crls_[1]) out.push_back({{"root"}, age(offline_crls_[1])});
+    return out;
+  });
+
+  HERALD_TRY_VOID(issue_tls_certificate());
+  HERALD_TRY_VOID(issue_ocsp_signer());
+  HERALD_TRY_VOID(refresh_crl());
+  HERALD_TRY_VOID(load_offline_crls());
+
+  // Every unexpired certificate of the issuing CA gets pre-signed OCSP
+  // answers; tick() works through the backlog so start-up stays fast.
+  store::ListFilter all;
+  all.now = clock_.now();
+  HERALD_TRY(auto records, inventory_->list(all));
+  std::lock_guard lock(ocsp_mu_);
+  for (const auto& r : records) {
+    if (r.issuer_serial == issuing_->serial() && r.not_after > all.now) presign_backlog_.push_back(r.serial);
+  }
+  return {};
+}
+
+Status App::issue_tls_certificate() {
+  HERALD_TRY(auto key, keys::generate_key(keys::KeyType::kEcP256));
+  HERALD_TRY(auto pub, keys::public_key_of(*key));
+  policy::IssueRequest req;
+  req.profile = policy::Profile::kServer;
+  req.common_name = server_config_.tls_names.front();
+  for (const auto& n : server_config_.tls_names) {
+    auto san = x509::make_san(x509::ip_octets(n).empty() ? x509::SanType::kDns : x509::SanType::kIp, n);
+    if (!san) return make_error(ErrorCode::kMalformedInput, "server.tls_names: " + san.error().message);
+    req.sans.push_back(*san);
+  }
+  req.ttl = std::chrono::hours(24 * 7);
+  req.key = pub.info;
+  auto iss = issuance();
+  auto issued = iss->authority->issue(req, pub, {{"service", "herald-serve"}, {"role", "tls"}});
+  if (!issued) {
+    return tl::unexpected(std::move(issued.error()).with("purpose", "the server's own TLS certificate"));
+  }
+  net::TlsConfig cfg;
+  cfg.cert_chain_pem = issued->pem() + issuing_->pem() + intermediate_->pem();
+  HERALD_TRY(cfg.key_pem, keys::private_key_pem(*key));
+  cfg.client_ca_pem = root_->pem() + intermediate_->pem() + issuing_->pem();
+  if (tls_) {
+    HERALD_TRY_VOID(tls_->reload(cfg));
+  } else {
+    HERALD_TRY(tls_, net::TlsContextHolder::create(cfg));
+  }
+  tls_not_before_ = issued->record.not_before;
+  tls_not_after_ = issued->record.not_after;
+  return {};
+}
+
+Status App::issue_ocsp_signer() {
+  HERALD_TRY(auto key, keys::generate_key(keys::KeyType::kEcP256));
+  HERALD_TRY(auto pub, keys::public_key_of(*key));
+  auto iss = issuance();
+  HERALD_TRY(auto issued, iss->authority->issue_ocsp_signer(pub, std::chrono::hours(24 * 7)));
+  HERALD_TRY(auto cert, x509::Certificate::from_der(issued.record.der));
+  auto s = std::make_shared<OcspSigner>();
+  HERALD_TRY(s->signer, keys::KeySigner::create(std::move(key)));
+  s->responder = std::make_unique<ca::OcspResponder>(ca::OcspResponder{*s->signer, cert, *issuing_});
+  s->not_before = issued.record.not_before;
+  s->not_after = issued.record.not_after;
+  std::lock_guard lock(ocsp_mu_);
+  ocsp_signer_ = s;
+  // Answers signed by the previous responder stay valid; re-sign them with the new one.
+  for (const auto& [hex, next] : presigned_) {
+    if (auto serial = Serial::parse(hex)) presign_backlog_.push_back(*serial);
+  }
+  return {};
+}
+
+namespace {
+std::string etag_of(const Bytes& der) {
+  auto d = ossl::sha256(der);
+  return "\"" + (d ? to_hex(std::span(d->data(), 16), false) : std::string("0")) + "\"";
+}
+}  // namespace
+
+Status App::refresh_crl() {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto crl = ca::generate_crl(clock_, *inventory_, *issuing_signer_, *issuing_, "issuing", server_config_.crl_validity);
+  if (!crl) {
+    signer_errors_->with({"crl"}).inc();
+    return tl::unexpected(crl.error());
+  }
+  store_latency_->with({"crl"}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  HERALD_TRY_VOID(dir_.write_crl(ca::CaLevel::kIssuing, crl->der));
+  auto c = std::make_shared<Crl>(Crl{crl->der, etag_of(crl->der), clock_.now(), crl->next_update});
+  std::lock_guard lock(crl_mu_);
+  issuing_crl_ = std::move(c);
+  return {};
+}
+
+Status App::load_offline_crls() {
+  int i = 0;
+  for (auto level : {ca::CaLevel::kIntermediate, ca::CaLevel::kRoot}) {
+    auto data = fs::read_file(dir_.crl_path(level, false));
+    std::shared_ptr<const Crl> c;
+    if (data) {
+      Bytes der(data->begin(), data->end());
+      const unsigned char* p = der.data();
+      ossl::X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
+      if (!parsed) {
+        ossl::clear_errors();
+        return make_error(ErrorCode::kMalformedInput, "unreadable CRL " + dir_.crl_path(level, false).string());
+      }
+      TimePoint next = X509_CRL_get0_nextUpdate(parsed.get()) ? x509::from_asn1_time(*X509_CRL_get0_nextUpdate(parsed.get()))
+                                                              : TimePoint{};
+      c = std::make_shared<Crl>(Crl{der, etag_of(der), x509::from_asn1_time(*X509_CRL_get0_lastUpdate(parsed.get())), next});
+    }
+    std::lock_guard lock(crl_mu_);
+    offline_crls_[i++] = c;
+  }
+  return {};
+}
+
+Status App::reload() {
+  HERALD_TRY(auto text, fs::read_file(dir_.config_path(), 1 << 20));
+  HERALD_TRY(auto policy_config, policy::parse_config(text, dir_.config_path().string()));
+  HERALD_TRY(auto server_config, parse_server_config(text, dir_.config_path().string()));
+  auto iss = std::make_shared<Issuance>();
+  iss->config = std::make_shared<const policy::Config>(std::move(policy_config));
+  iss->authority = std::make_unique<ca::Authority>(clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_,
+                                                   intermediate_->serial());
+  {
+    std::lock_guard lock(issuance_mu_);
+    issuance_ = iss;
+    provisioners_ = std::make_shared<const ServerConfig>(std::move(server_config));
+  }
+  return load_offline_crls();
+}
+
+Result<ca::OcspStatus> App::ocsp_status(const Serial& serial) {
+  HERALD_TRY(auto rec, inventory_->find(serial));
+  ca::OcspStatus s;
+  if (!rec || rec->issuer_serial != issuing_->serial()) {
+    s.kind = ca::OcspStatus::Kind::kUnknown;
+  } else if (rec->status == store::CertStatus::kRevoked) {
+    s.kind = ca::OcspStatus::Kind::kRevoked;
+    s.revoked_at = rec->revoked_at.value_or(TimePoint{});
+    s.reason = rec->revocation_reason;
+  } else {
+    s.kind = ca::OcspStatus::Kind::kGood;
+  }
+  return s;
+}
+
+Status App::presign(const Serial& serial) {
+  HERALD_TRY(auto status, ocsp_status(serial));
+  std::shared_ptr<OcspSigner> signer;
+  {
+    std::lock_guard lock(ocsp_mu_);
+    signer = ocsp_signer_;
+  }
+  const TimePoint now = clock_.now();
+  for (auto hash : {ca::OcspHash::kSha1, ca::OcspHash::kSha256}) {
+    HERALD_TRY(auto id, ca::cert_id_for(*issuing_, serial, hash));
+    auto der = ca::sign_ocsp_response(*signer->responder, {{id, status}}, std::nullopt, now, server_config_.ocsp_validity);
+    if (!der) {
+      signer_errors_->with({"ocsp"}).inc();
+      return tl::unexpected(der.error());
+    }
+    ca::CachedOcspResponse c{*der, now, now + server_config_.ocsp_validity, etag_of(*der)};
+    ocsp_cache_.put(hash, serial, std::move(c));
+  }
+  std::lock_guard lock(ocsp_mu_);
+  presigned_[serial.hex()] = now + server_config_.ocsp_validity;
+  return {};
+}
+
+void App::on_revocation_change(const Serial& serial) {
+  ocsp_cache_.erase(serial);
+  if (auto s = presign(serial); !s) {
+    std::cerr << "herald serve: cannot re-sign OCSP for " << serial.hex() << ": " << s.error().describe() << "\n";
+  }
+  crl_dirty_ = true;
+}
+
+void App::tick() {
+  const TimePoint now = clock_.now();
+  // 1. Follow revocations from any process sharing the inventory.
+  if (auto events = inventory_->revocations_since(last_revocation_id_, 1000); events) {
+    for (const auto& e : *events) {
+      on_revocation_change(e.serial);
+      last_revocation_id_ = e.id;
+    }
+  }
+  // 2. The CRL: on change, and when half its validity has passed.
+  std::shared_ptr<const Crl> crl;
+  {
+    std::lock_guard lock(crl_mu_);
+    crl = issuing_crl_;
+  }
+  if (crl_dirty_.exchange(false) || !crl || now >= crl->this_update + server_config_.crl_validity / 2) {
+    if (auto s = refresh_crl(); !s) {
+      crl_dirty_ = true;
+      std::cerr << "herald serve: cannot refresh the CRL: " << s.error().describe() << "\n";
+    }
+  }
+  // 3. OCSP: work through the pre-signing backlog, re-sign what is half stale.
+  std::vector<Serial> todo;
+  {
+    std::lock_guard lock(ocsp_mu_);
+    for (const auto& [hex, next] : presigned_) {
+      if (next - now < server_config_.ocsp_validity / 2) {
+        if (auto s = Serial::parse(hex)) todo.push_back(*s);
+      }
+    }
+    size_t n = std::min<size_t>(presign_backlog_.size(), 2000);
+    todo.insert(todo.end(), presign_backlog_.end() - static_cast<std::ptrdiff_t>(n), presign_backlog_.end());
+    presign_backlog_.resize(presign_backlog_.size() - n);
+  }
+  for (const auto& s : todo) (void)presign(s);
+  // 4. The server's own certificates, at two thirds of their lifetime.
+  auto due = [&](TimePoint nb, TimePoint na) { return now >= nb + (na - nb) * 2 / 3; };
+  if (due(tls_not_before_, tls_not_after_)) {
+    if (auto s = issue_tls_certificate(); !s) std::cerr << "herald serve: TLS renewal failed: " << s.error().describe() << "\n";
+  }
+  std::shared_ptr<OcspSigner> signer;
+  {
+    std::lock_guard lock(ocsp_mu_);
+    signer = ocsp_signer_;
+  }
+  if (due(signer->not_before, signer->not_after)) {
+    if (auto s = issue_ocsp_signer(); !s) std::cerr << "herald serve: OCSP signer renewal failed: " << s.error().describe() << "\n";
+  }
+}
+
+// ---------------------------------------------------------------- routing
+
+void App::handle_https(const net::Request& req, net::Response& res) {
+  if (route_api(req, res)) return;
+  if (route_public(req, res)) return;
+  problem(res, ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path);
+}
+
+void App::handle_http(const net::Request& req, net::Response& res) {
+  if (route_public(req, res)) return;
+  if (req.path.starts_with("/v1/")) {
+    problem(res, ErrorCode::kForbidden, "the API is served over HTTPS only (port " +
+                                            std::to_string(server_config_.listen.port) + ")");
+    return;
+  }
+  problem(res, ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path);
+}
+
+bool App::route_public(const net::Request& req, net::Response& res) {
+  const std::string& p = req.path;
+  const bool get = req.method == "GET" || req.method == "HEAD";
+  auto done = [&](const char* route) {
+    http_requests_->with({route, std::to_string(res.status)}).inc();
+    return true;
+  };
+  if (p == "/ocsp" || p.starts_with("/ocsp/")) {
+    ocsp(req, res);
+    return done("ocsp");
+  }
+  if (get && p.starts_with("/crl/") && p.ends_with(".crl")) {
+    get_crl(req, res, std::string_view(p).substr(5, p.size() - 9));
+    return done("crl");
+  }
+  if (get && p.starts_with("/ca/") && p.ends_with(".crt")) {
+    get_ca_cert(res, std::string_view(p).substr(4, p.size() - 8));
+    return done("ca");
+  }
+  if (get && p == "/v1/ca/chain") {
+    get_chain(res);
+    return done("ca");
+  }
+  if (get && p == "/v1/ca/trust-package") {
+    get_trust_package(res);
+    return done("ca");
+  }
+  if (get && p == "/healthz") {
+    healthz(res);
+    return true;
+  }
+  if (get && p == "/readyz") {
+    readyz(res);
+    return true;
+  }
+  if (get && p == "/metrics") {
+    metrics(res);
+    return true;
+  }
+  return false;
+}
+
+bool App::route_api(const net::Request& req, net::Response& res) {
+  const std::string& p = req.path;
+  if (!p.starts_with("/v1/") || p.starts_with("/v1/ca/")) return false;
+  if (p == "/v1/sign" && req.method == "POST") {
+    api_sign(req, res);
+  } else if (p == "/v1/renew" && req.method == "POST") {
+    api_renew(req, res);
+  } else if (p == "/v1/revoke" && req.method == "POST") {
+    api_revoke(req, res);
+  } else if (p == "/v1/certs" && req.method == "GET") {
+    api_list(req, res);
+  } else if (p.starts_with("/v1/certs/") && req.method == "GET") {
+    api_get(req, res, std::string_view(p).substr(10));
+  } else if (p == "/v1/sign" || p == "/v1/renew" || p == "/v1/revoke" || p == "/v1/certs" || p.starts_with("/v1/certs/")) {
+    problem(res, ErrorCode::kInvalidArgument, "method " + req.method + " not allowed on " + p, 405);
+  } else {
+    return false;
+  }
+  if (res.status >= 400) {
+    std::string code = "unknown";
+    if (res.body.find("urn:herald:problem:") != std::string::npos) {
+      auto start = res.body.find("urn:herald:problem:") + 19;
+      code = res.body.substr(start, res.body.find('"', start) - start);
+    }
+    api_errors_->with({code}).inc();
+  }
+  http_requests_->with({"api", std::to_string(res.status)}).inc();
+  return true;
+}
+
+}  // namespace herald::server

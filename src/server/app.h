@@ -1,0 +1,160 @@
+#pragma once
+// `herald serve`: the online CA. App assembles the core (issuance pipeline,
+// inventory, OCSP, CRL) behind thin HTTP handlers:
+//
+//   HTTPS (listen):       /v1/sign /v1/renew /v1/revoke /v1/certs[/{serial}]
+//                         /v1/ca/chain /v1/ca/trust-package, and everything below
+//   HTTP  (http_listen):  /ocsp /crl/{issuing,intermediate,root}.crl
+//                         /ca/{root,intermediate,issuing}.crt /healthz /readyz /metrics
+//
+// The online server only ever loads the issuing CA key. Revocations made by
+// any process sharing the inventory are followed through its revocation feed
+// and reach OCSP answers and the CRL within a second.
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "base/clock.h"
+#include "ca/authority.h"
+#include "ca/ocsp.h"
+#include "datadir/data_dir.h"
+#include "net/http.h"
+#include "net/tls.h"
+#include "obs/metrics.h"
+#include "server/config.h"
+
+namespace herald::server {
+
+struct ServeOptions {
+  std::optional<std::string> config_path;   // default DIR/herald.toml
+  std::optional<std::string> listen;        // overrides [server] listen
+  std::optional<std::string> http_listen;   // overrides [server] http_listen
+  std::optional<std::string> issuing_passphrase_file;
+};
+
+class App {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<App>> create(const datadir::DataDir& dir, const ServeOptions& options,
+                                                           const Clock& clock);
+  ~App();
+
+  void handle_https(const net::Request& req, net::Response& res);
+  void handle_http(const net::Request& req, net::Response& res);
+  // Periodic work (every 200 ms): follow the revocation feed, refresh the
+  // CRL and OCSP responses before they go stale, renew the server's own
+  // TLS and OCSP-signing certificates. Never throws.
+  void tick();
+  // SIGHUP: re-read herald.toml (policy, provisioners) and the offline CRLs.
+  [[nodiscard]] Status reload();
+
+  [[nodiscard]] const ServerConfig& server_config() const { return server_config_; }
+  [[nodiscard]] std::shared_ptr<net::TlsContextHolder> tls() const { return tls_; }
+  [[nodiscard]] net::Limits limits() const;
+
+ private:
+  App(const datadir::DataDir& dir, const Clock& clock);
+
+  // Issuance state swapped as one on reload.
+  struct Issuance {
+    std::shared_ptr<const policy::Config> config;
+    std::unique_ptr<ca::Authority> authority;
+  };
+  struct Crl {
+    Bytes der;
+    std::string etag;
+    TimePoint this_update;
+    TimePoint next_update;
+  };
+  struct OcspSigner {
+    std::unique_ptr<keys::KeySigner> signer;
+    std::unique_ptr<ca::OcspResponder> responder;
+    TimePoint not_before, not_after;
+  };
+
+  [[nodiscard]] Status init(const ServeOptions& options);
+  [[nodiscard]] std::shared_ptr<Issuance> issuance() const;
+  [[nodiscard]] Status issue_tls_certificate();
+  [[nodiscard]] Status issue_ocsp_signer();
+  [[nodiscard]] Status refresh_crl();
+  [[nodiscard]] Status load_offline_crls();
+
+  // Routing. Each returns false if the path is not theirs.
+  bool route_public(const net::Request& req, net::Response& res);
+  bool route_api(const net::Request& req, net::Response& res);
+
+  // Handlers (api.cc, revocation_endpoints.cc, ops.cc).
+  void api_sign(const net::Request& req, net::Response& res);
+  void api_renew(const net::Request& req, net::Response& res);
+  void api_revoke(const net::Request& req, net::Response& res);
+  void api_list(const net::Request& req, net::Response& res);
+  void api_get(const net::Request& req, net::Response& res, std::string_view serial);
+  void get_chain(net::Response& res);
+  void get_trust_package(net::Response& res);
+  void get_ca_cert(net::Response& res, std::string_view name);
+  void get_crl(const net::Request& req, net::Response& res, std::string_view name);
+  void ocsp(const net::Request& req, net::Response& res);
+  void healthz(net::Response& res);
+  void readyz(net::Response& res);
+  void metrics(net::Response& res);
+
+  // OCSP answers for one serial, both hashes, into the cache.
+  [[nodiscard]] Status presign(const Serial& serial);
+  [[nodiscard]] Result<ca::OcspStatus> ocsp_status(const Serial& serial);
+  void on_revocation_change(const Serial& serial);
+
+  // API caller authentication.
+  // A copy: a reload may replace the configuration meanwhile.
+  [[nodiscard]] Result<ProvisionerConfig> authenticate(const net::Request& req, Permission need) const;
+  [[nodiscard]] Status rate_limit(const net::Request& req);
+  // The verified client certificate's inventory record (mTLS), or an error.
+  [[nodiscard]] Result<store::CertRecord> client_certificate(const net::Request& req);
+
+  datadir::DataDir dir_;
+  const Clock& clock_;
+  ServerConfig server_config_;
+  std::unique_ptr<store::SqliteInventory> inventory_;
+  std::unique_ptr<keys::KeySigner> issuing_signer_;
+  std::optional<x509::Certificate> issuing_, intermediate_, root_;
+  mutable std::mutex issuance_mu_;
+  std::shared_ptr<Issuance> issuance_;
+  std::shared_ptr<const ServerConfig> provisioners_;  // swapped on reload
+
+  std::shared_ptr<net::TlsContextHolder> tls_;
+  TimePoint tls_not_before_, tls_not_after_;
+
+  mutable std::mutex ocsp_mu_;
+  std::shared_ptr<OcspSigner> ocsp_signer_;
+  ca::OcspCache ocsp_cache_;
+  std::unordered_map<std::string, TimePoint> presigned_;  // serial hex -> next_update (under ocsp_mu_)
+  std::vector<Serial> presign_backlog_;                   // (under ocsp_mu_)
+
+  mutable std::mutex crl_mu_;
+  std::shared_ptr<const Crl> issuing_crl_;
+  std::shared_ptr<const Crl> offline_crls_[2];  // intermediate, root
+  std::atomic<bool> crl_dirty_{false};
+  int64_t last_revocation_id_ = 0;
+
+  std::mutex rate_mu_;
+  struct Bucket {
+    double tokens;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::unordered_map<std::string, Bucket> buckets_;
+
+  obs::Registry registry_;
+  obs::Family<obs::Counter>* issued_ = nullptr;
+  obs::Family<obs::Histogram>* issue_latency_ = nullptr;
+  obs::Family<obs::Counter>* api_errors_ = nullptr;
+  obs::Family<obs::Counter>* ocsp_requests_ = nullptr;
+  obs::Family<obs::Histogram>* ocsp_latency_ = nullptr;
+  obs::Family<obs::Counter>* revocations_ = nullptr;
+  obs::Family<obs::Counter>* signer_errors_ = nullptr;
+  obs::Family<obs::Histogram>* store_latency_ = nullptr;
+  obs::Family<obs::Counter>* http_requests_ = nullptr;
+};
+
+}  // namespace herald::server

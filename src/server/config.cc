@@ -1,0 +1,209 @@
+#include "server/config.h"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <set>
+
+#include "base/duration.h"
+#include "x509/san.h"
+
+namespace herald::server {
+
+bool ProvisionerConfig::can(Permission p) const {
+  return std::find(permissions.begin(), permissions.end(), p) != permissions.end();
+}
+bool ProvisionerConfig::allows(policy::Profile p) const {
+  return std::find(profiles.begin(), profiles.end(), p) != profiles.end();
+}
+
+std::string Endpoint::to_string() const {
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+Result<Endpoint> parse_endpoint(std::string_view text) {
+  auto bad = [&] {
+    return make_error(ErrorCode::kInvalidArgument, "invalid address '" + std::string(text) + "' (use HOST:PORT)");
+  };
+  auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return bad();
+  std::string host(text.substr(0, colon));
+  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::string port(text.substr(colon + 1));
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return bad();
+  int p = std::stoi(port);
+  if (p > 65535) return bad();
+  if (x509::ip_octets(host).empty() && host != "localhost") return bad();
+  return Endpoint{host == "localhost" ? "127.0.0.1" : host, static_cast<uint16_t>(p)};
+}
+
+const ProvisionerConfig* ServerConfig::provisioner(std::string_view name) const {
+  for (const auto& p : provisioners) {
+    if (p.name == name) return &p;
+  }
+  return nullptr;
+}
+
+namespace {
+
+struct Ctx {
+  std::string_view source;
+  tl::unexpected<Error> at(const toml::node& n, const std::string& what) const {
+    return make_error(ErrorCode::kMalformedInput,
+                      std::string(source) + ":" + std::to_string(n.source().begin.line) + ": " + what);
+  }
+};
+
+Status check_keys(const Ctx& c, const toml::table& t, const std::string& path, const std::set<std::string>& allowed) {
+  for (auto&& [k, v] : t) {
+    if (!allowed.count(std::string(k.str()))) return c.at(v, "unknown key '" + path + "." + std::string(k.str()) + "'");
+  }
+  return {};
+}
+
+Result<std::string> get_string(const Ctx& c, const toml::node& n, const std::string& what) {
+  if (!n.is_string()) return c.at(n, what + " must be a string");
+  return *n.value<std::string>();
+}
+
+Result<std::vector<std::string>> get_strings(const Ctx& c, const toml::node& n, const std::string& what) {
+  const toml::array* a = n.as_array();
+  if (!a) return c.at(n, what + " must be an array of strings");
+  std::vector<std::string> out;
+  for (const auto& item : *a) {
+    if (!item.is_string()) return c.at(item, what + " must contain only strings");
+    out.push_back(*item.value<std::string>());
+  }
+  return out;
+}
+
+Result<std::chrono::seconds> get_duration(const Ctx& c, const toml::node& n, const std::string& what) {
+  HERALD_TRY(auto text, get_string(c, n, what));
+  auto d = parse_duration(text);
+  if (!d) return c.at(n, what + ": " + d.error().message);
+  return *d;
+}
+
+Result<int64_t> get_int(const Ctx& c, const toml::node& n, const std::string& what, int64_t lo, int64_t hi) {
+  if (!n.is_integer()) return c.at(n, what + " must be an integer");
+  int64_t v = *n.value<int64_t>();
+  if (v < lo || v > hi) return c.at(n, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return v;
+}
+
+Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) {
+  HERALD_TRY_VOID(check_keys(c, t, "provisioners", {"name", "type", "profiles", "allowed_dns", "permissions"}));
+  ProvisionerConfig p;
+  const toml::node* name = t.get("name");
+  if (!name) return c.at(t, "a provisioner needs a name");
+  HERALD_TRY(p.name, get_string(c, *name, "provisioners.name"));
+  bool name_ok = !p.name.empty() && p.name.size() <= 64 &&
+                 std::all_of(p.name.begin(), p.name.end(), [](char ch) {
+                   return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_';
+                 });
+  if (!name_ok) return c.at(*name, "provisioner name must be 1-64 letters, digits, '-' or '_'");
+  p.type = "token";
+  if (const toml::node* n = t.get("type")) {
+    HERALD_TRY(p.type, get_string(c, *n, "provisioners.type"));
+    if (p.type != "token") return c.at(*n, "provisioners.type must be \"token\"");
+  }
+  std::vector<std::string> profiles = {"server", "client"};
+  if (const toml::node* n = t.get("profiles")) {
+    HERALD_TRY(profiles, get_strings(c, *n, "provisioners.profiles"));
+  }
+  for (const auto& name_text : profiles) {
+    auto prof = policy::parse_profile(name_text);
+    if (!prof) return c.at(*t.get("profiles"), "provisioners.profiles: " + prof.error().message);
+    p.profiles.push_back(*prof);
+  }
+  if (const toml::node* n = t.get("allowed_dns")) {
+    HERALD_TRY(p.allowed_dns, get_strings(c, *n, "provisioners.allowed_dns"));
+  }
+  std::vector<std::string> perms = {"sign"};
+  if (const toml::node* n = t.get("permissions")) {
+    HERALD_TRY(perms, get_strings(c, *n, "provisioners.permissions"));
+  }
+  for (const auto& perm : perms) {
+    if (perm == "sign") p.permissions.push_back(Permission::kSign);
+    else if (perm == "revoke") p.permissions.push_back(Permission::kRevoke);
+    else if (perm == "read") p.permissions.push_back(Permission::kRead);
+    else return c.at(*t.get("permissions"), "provisioners.permissions: unknown '" + perm + "' (sign, revoke, read)");
+  }
+  return p;
+}
+
+}  // namespace
+
+Result<ServerConfig> parse_server_config(std::string_view text, std::string_view source) {
+  Ctx c{source};
+  ServerConfig cfg;
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    return make_error(ErrorCode::kMalformedInput,
+                      std::string(source) + ":" + std::to_string(e.source().begin.line) + ": " +
+                          std::string(e.description()));
+  }
+  if (const toml::node* n = root.get("server")) {
+    const toml::table* t = n->as_table();
+    if (!t) return c.at(*n, "server must be a table");
+    HERALD_TRY_VOID(check_keys(c, *t, "server",
+                               {"listen", "http_listen", "threads", "max_body_bytes", "max_header_bytes",
+                                "read_timeout", "idle_timeout", "issuance_rate_per_second", "ocsp_validity",
+                                "crl_validity", "tls_names"}));
+    for (auto [key, ep] : {std::pair{"listen", &cfg.listen}, std::pair{"http_listen", &cfg.http_listen}}) {
+      if (const toml::node* v = t->get(key)) {
+        HERALD_TRY(auto s, get_string(c, *v, std::string("server.") + key));
+        auto e = parse_endpoint(s);
+        if (!e) return c.at(*v, std::string("server.") + key + ": " + e.error().message);
+        *ep = *e;
+      }
+    }
+    if (const toml::node* v = t->get("threads")) {
+      HERALD_TRY(cfg.threads, get_int(c, *v, "server.threads", 0, 256));
+    }
+    if (const toml::node* v = t->get("max_body_bytes")) {
+      HERALD_TRY(auto n, get_int(c, *v, "server.max_body_bytes", 1024, 16 << 20));
+      cfg.max_body_bytes = static_cast<size_t>(n);
+    }
+    if (const toml::node* v = t->get("max_header_bytes")) {
+      HERALD_TRY(auto n, get_int(c, *v, "server.max_header_bytes", 1024, 1 << 20));
+      cfg.max_header_bytes = static_cast<size_t>(n);
+    }
+    if (const toml::node* v = t->get("read_timeout")) {
+      HERALD_TRY(cfg.read_timeout, get_duration(c, *v, "server.read_timeout"));
+    }
+    if (const toml::node* v = t->get("idle_timeout")) {
+      HERALD_TRY(cfg.idle_timeout, get_duration(c, *v, "server.idle_timeout"));
+    }
+    if (const toml::node* v = t->get("ocsp_validity")) {
+      HERALD_TRY(cfg.ocsp_validity, get_duration(c, *v, "server.ocsp_validity"));
+    }
+    if (const toml::node* v = t->get("crl_validity")) {
+      HERALD_TRY(cfg.crl_validity, get_duration(c, *v, "server.crl_validity"));
+    }
+    if (const toml::node* v = t->get("issuance_rate_per_second")) {
+      if (!v->is_number() || *v->value<double>() <= 0) return c.at(*v, "server.issuance_rate_per_second must be a positive number");
+      cfg.issuance_rate_per_second = *v->value<double>();
+    }
+    if (const toml::node* v = t->get("tls_names")) {
+      HERALD_TRY(cfg.tls_names, get_strings(c, *v, "server.tls_names"));
+      if (cfg.tls_names.empty()) return c.at(*v, "server.tls_names must name at least one DNS name or IP");
+    }
+  }
+  if (const toml::node* n = root.get("provisioners")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) return c.at(*n, "provisioners must be an array of tables ([[provisioners]])");
+    for (const auto& item : *arr) {
+      const toml::table* t = item.as_table();
+      if (!t) return c.at(item, "provisioners must be an array of tables ([[provisioners]])");
+      HERALD_TRY(auto p, parse_provisioner(c, *t));
+      if (cfg.provisioner(p.name)) return c.at(item, "duplicate provisioner name '" + p.name + "'");
+      cfg.provisioners.push_back(std::move(p));
+    }
+  }
+  return cfg;
+}
+
+}  // namespace herald::server

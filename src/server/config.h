@@ -1,0 +1,57 @@
+#pragma once
+// `herald serve` settings: the [server] table and [[provisioners]] of
+// DIR/herald.toml (docs/configuration.md). Every key has a safe default;
+// unknown keys and bad values are refused with the line and the reason.
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "policy/profile.h"
+
+namespace herald::server {
+
+enum class Permission { kSign, kRevoke, kRead };
+
+struct ProvisionerConfig {
+  std::string name;
+  std::string type;  // "token"
+  std::vector<policy::Profile> profiles;
+  // Narrows the profile policy: DNS patterns this provisioner may request
+  // (same syntax as policy.*.allowed_dns). Empty: the profile policy alone.
+  std::vector<std::string> allowed_dns;
+  std::vector<Permission> permissions;
+  [[nodiscard]] bool can(Permission p) const;
+  [[nodiscard]] bool allows(policy::Profile p) const;
+};
+
+struct Endpoint {
+  std::string host;
+  uint16_t port = 0;
+  [[nodiscard]] std::string to_string() const;
+};
+[[nodiscard]] Result<Endpoint> parse_endpoint(std::string_view text);  // "127.0.0.1:8443", "[::1]:8443"
+
+struct ServerConfig {
+  Endpoint listen{"127.0.0.1", 8443};       // HTTPS: REST API (and everything else)
+  Endpoint http_listen{"127.0.0.1", 8080};  // plain HTTP: OCSP, CRLs, CA certificates, health
+  int threads = 0;                          // 0: one per core
+  size_t max_body_bytes = 64 * 1024;
+  size_t max_header_bytes = 8 * 1024;
+  std::chrono::seconds read_timeout{10};
+  std::chrono::seconds idle_timeout{30};
+  double issuance_rate_per_second = 100;    // per client address, burst twice that
+  std::chrono::seconds ocsp_validity{24 * 3600};
+  std::chrono::seconds crl_validity{24 * 3600};
+  std::vector<std::string> tls_names{"localhost", "127.0.0.1"};  // SANs of the server's own certificate
+  std::vector<ProvisionerConfig> provisioners;
+
+  [[nodiscard]] const ProvisionerConfig* provisioner(std::string_view name) const;
+};
+
+[[nodiscard]] Result<ServerConfig> parse_server_config(std::string_view toml_text, std::string_view source);
+
+}  // namespace herald::server

@@ -1,0 +1,47 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+#include "datadir/init.h"
+#include "policy/config.h"
+
+namespace herald::server {
+namespace {
+
+TEST(ServerConfig, DefaultTextParsesAndIsAcceptedByThePolicyLoader) {
+  std::string text = datadir::default_config_file({"Acme", ""});
+  auto cfg = parse_server_config(text, "herald.toml");
+  ASSERT_TRUE(cfg) << cfg.error().describe();
+  EXPECT_EQ(cfg->listen.to_string(), "127.0.0.1:8443");
+  EXPECT_EQ(cfg->http_listen.port, 8080);
+  ASSERT_EQ(cfg->provisioners.size(), 1u);
+  EXPECT_EQ(cfg->provisioners[0].name, "admin");
+  EXPECT_TRUE(cfg->provisioners[0].can(Permission::kRevoke));
+  EXPECT_TRUE(policy::parse_config(text, "herald.toml"));
+}
+
+TEST(ServerConfig, ErrorsNameTheLine) {
+  struct Case { const char* text; const char* expect; };
+  for (auto c : {Case{"[server]\nlisten = \"nowhere\"\n", "herald.toml:2: server.listen"},
+                 Case{"[server]\nthreads = -1\n", "herald.toml:2: server.threads"},
+                 Case{"[server]\ncolour = 1\n", "herald.toml:2: unknown key 'server.colour'"},
+                 Case{"[[provisioners]]\nname = \"a\"\npermissions = [\"root\"]\n", "herald.toml:3: provisioners.permissions"},
+                 Case{"[[provisioners]]\nname = \"a\"\nprofiles = [\"ocsp\"]\n", "herald.toml:3: provisioners.profiles"},
+                 Case{"[[provisioners]]\nname = \"a\"\n[[provisioners]]\nname = \"a\"\n", "duplicate provisioner"},
+                 Case{"[[provisioners]]\nname = \"a b\"\n", "herald.toml:2: provisioner name"}}) {
+    auto cfg = parse_server_config(c.text, "herald.toml");
+    ASSERT_FALSE(cfg) << c.text;
+    EXPECT_NE(cfg.error().message.find(c.expect), std::string::npos) << cfg.error().message;
+  }
+}
+
+TEST(Endpoint, Parses) {
+  EXPECT_EQ(parse_endpoint("[::1]:8443")->host, "::1");
+  EXPECT_EQ(parse_endpoint("localhost:80")->host, "127.0.0.1");
+  EXPECT_FALSE(parse_endpoint("127.0.0.1"));
+  EXPECT_FALSE(parse_endpoint("127.0.0.1:70000"));
+  EXPECT_FALSE(parse_endpoint("example.com:80"));
+}
+
+}  // namespace
+}  // namespace herald::server

@@ -1,0 +1,217 @@
+// Relying-party endpoints: OCSP (RFC 6960, RFC 5019 GET), CRLs, CA
+// certificates, the chain and the trust package. No authentication.
+#include <dirent.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/fs.h"
+#include "server/app.h"
+#include "server/problem.h"
+
+namespace herald::server {
+
+namespace {
+
+std::string http_date(TimePoint t) {
+  std::time_t tt = t.time_since_epoch().count();
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  return buf;
+}
+
+// Standard base64 (with + / =), as RFC 6960 appendix A.1 GET requests use, URL-decoded first.
+Result<Bytes> base64_decode(std::string_view in) {
+  std::string s = net::percent_decode(in);
+  std::string clean;
+  for (char c : s) {
+    if (c == '=') break;
+    if (c == '+') clean += '-';
+    else if (c == '/') clean += '_';
+    else if (c == ' ') clean += '-';  // '+' turned into ' ' by form decoding
+    else clean += c;
+  }
+  return base64url_decode(clean);
+}
+
+void cache_headers(net::Response& res, const std::string& etag, TimePoint this_update, TimePoint next_update,
+                   TimePoint now) {
+  auto max_age = std::max<int64_t>(0, (next_update - now).count());
+  res.set_header("ETag", etag);
+  res.set_header("Last-Modified", http_date(this_update));
+  res.set_header("Expires", http_date(next_update));
+  res.set_header("Cache-Control", "public, max-age=" + std::to_string(max_age) + ", no-transform, must-revalidate");
+}
+
+}  // namespace
+
+void App::ocsp(const net::Request& req, net::Response& res) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::string status_label = "malformed";
+  auto finish = [&](Bytes der) {
+    res.status = 200;
+    res.body.assign(der.begin(), der.end());
+    res.set_header("Content-Type", "application/ocsp-response");
+    ocsp_requests_->with({status_label}).inc();
+    ocsp_latency_->with({status_label}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  };
+  Bytes der;
+  if (req.method == "POST") {
+    if (req.header("content-type") != "application/ocsp-request") {
+      return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
+    }
+    der.assign(req.body.begin(), req.body.end());
+  } else if (req.method == "GET" && req.path.size() > 6) {
+    auto decoded = base64_decode(std::string_view(req.target).substr(6));
+    if (!decoded) return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
+    der = std::move(*decoded);
+  } else {
+    return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
+  }
+  auto request = ca::parse_ocsp_request(der);
+  if (!request) return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
+  bool ours = std::any_of(request->ids.begin(), request->ids.end(),
+                          [&](const ca::OcspCertId& id) { return ca::names_issuer(id, *issuing_); });
+  if (!ours) {
+    status_label = "unauthorized";
+    return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_UNAUTHORIZED));
+  }
+  const TimePoint now = clock_.now();
+  // The common case: one CertID, no nonce: a pre-signed answer from memory.
+  if (request->ids.size() == 1 && !request->nonce) {
+    const auto& id = request->ids.front();
+    auto cached = ocsp_cache_.get(id.hash, id.serial);
+    if (!cached) {
+      (void)presign(id.serial);
+      cached = ocsp_cache_.get(id.hash, id.serial);
+    }
+    if (cached && cached->next_update > now) {
+      auto st = ocsp_status(id.serial);  // label only; cheap indexed lookup
+      status_label = !st ? "good" : st->kind == ca::OcspStatus::Kind::kRevoked ? "revoked"
+                                  : st->kind == ca::OcspStatus::Kind::kUnknown ? "unknown" : "good";
+      if (req.header("if-none-match") == cached->etag) {
+        res.status = 304;
+        cache_headers(res, cached->etag, cached->this_update, cached->next_update, now);
+        ocsp_requests_->with({status_label}).inc();
+        return;
+      }
+      cache_headers(res, cached->etag, cached->this_update, cached->next_update, now);
+      return finish(cached->der);
+    }
+  }
+  // A nonce (RFC 8954) or several CertIDs: signed afresh.
+  std::vector<std::pair<ca::OcspCertId, ca::OcspStatus>> entries;
+  for (const auto& id : request->ids) {
+    ca::OcspStatus st;
+    if (ca::names_issuer(id, *issuing_)) {
+      auto s = ocsp_status(id.serial);
+      if (!s) {
+        status_label = "error";
+        return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_INTERNALERROR));
+      }
+      st = *s;
+    }
+    entries.emplace_back(id, st);
+  }
+  std::shared_ptr<OcspSigner> signer;
+  {
+    std::lock_guard lock(ocsp_mu_);
+    signer = ocsp_signer_;
+  }
+  auto signed_der = ca::sign_ocsp_response(*signer->responder, entries, request->nonce, now, server_config_.ocsp_validity);
+  if (!signed_der) {
+    signer_errors_->with({"ocsp"}).inc();
+    status_label = "error";
+    return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_INTERNALERROR));
+  }
+  const auto& first = entries.front().second;
+  status_label = first.kind == ca::OcspStatus::Kind::kRevoked ? "revoked"
+                 : first.kind == ca::OcspStatus::Kind::kUnknown ? "unknown" : "good";
+  res.set_header("Cache-Control", "no-store");
+  finish(std::move(*signed_der));
+}
+
+void App::get_crl(const net::Request& req, net::Response& res, std::string_view name) {
+  std::shared_ptr<const Crl> crl;
+  {
+    std::lock_guard lock(crl_mu_);
+    if (name == "issuing") crl = issuing_crl_;
+    else if (name == "intermediate") crl = offline_crls_[0];
+    else if (name == "root") crl = offline_crls_[1];
+  }
+  if (!crl) return problem(res, ErrorCode::kNotFound, "no CRL named '" + std::string(name) + "'");
+  cache_headers(res, crl->etag, crl->this_update, crl->next_update, clock_.now());
+  if (req.header("if-none-match") == crl->etag) {
+    res.status = 304;
+    return;
+  }
+  res.status = 200;
+  res.body.assign(crl->der.begin(), crl->der.end());
+  res.set_header("Content-Type", "application/pkix-crl");
+}
+
+void App::get_ca_cert(net::Response& res, std::string_view name) {
+  const x509::Certificate* c = name == "issuing"        ? &*issuing_
+                               : name == "intermediate" ? &*intermediate_
+                               : name == "root"         ? &*root_
+                                                        : nullptr;
+  if (!c) return problem(res, ErrorCode::kNotFound, "no CA certificate named '" + std::string(name) + "'");
+  res.status = 200;
+  res.body.assign(c->der().begin(), c->der().end());
+  res.set_header("Content-Type", "application/pkix-cert");
+  res.set_header("Cache-Control", "public, max-age=86400");
+}
+
+void App::get_chain(net::Response& res) {
+  res.status = 200;
+  res.body = issuing_->pem() + intermediate_->pem();
+  res.set_header("Content-Type", "application/pem-certificate-chain");
+}
+
+namespace {
+// A minimal ustar archive (POSIX.1-1988) of regular files.
+void tar_add(std::string& out, const std::string& name, std::string_view data, TimePoint mtime) {
+  char h[512] = {};
+  std::snprintf(h, 100, "%s", name.c_str());
+  std::snprintf(h + 100, 8, "%07o", 0644);
+  std::snprintf(h + 108, 8, "%07o", 0);
+  std::snprintf(h + 116, 8, "%07o", 0);
+  std::snprintf(h + 124, 12, "%011llo", static_cast<unsigned long long>(data.size()));
+  std::snprintf(h + 136, 12, "%011llo", static_cast<unsigned long long>(mtime.time_since_epoch().count()));
+  h[156] = '0';
+  std::memcpy(h + 257, "ustar", 6);
+  std::memcpy(h + 263, "00", 2);
+  std::memset(h + 148, ' ', 8);
+  unsigned sum = 0;
+  for (unsigned char c : h) sum += c;
+  std::snprintf(h + 148, 8, "%06o", sum);
+  h[155] = ' ';
+  out.append(h, 512);
+  out.append(data);
+  out.append((512 - data.size() % 512) % 512, '\0');
+}
+}  // namespace
+
+void App::get_trust_package(net::Response& res) {
+  std::error_code ec;
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir_.trust_dir(), ec)) {
+    if (e.is_regular_file()) files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  std::string tar;
+  for (const auto& f : files) {
+    auto data = fs::read_file(f);
+    if (!data) return problem(res, data.error());
+    tar_add(tar, "herald-trust/" + f.filename().string(), *data, clock_.now());
+  }
+  tar.append(1024, '\0');
+  res.status = 200;
+  res.body = std::move(tar);
+  res.set_header("Content-Type", "application/x-tar");
+  res.set_header("Content-Disposition", "attachment; filename=\"herald-trust.tar\"");
+}
+
+}  // namespace herald::server
