@@ -1,5 +1,5 @@
 # The two commands of the README. Both install what they need first.
-#   make run    build (release) and run Herald's main job on ./herald-data
+#   make run    build (release) and run Herald's main job (herald serve) on ./herald-data
 #   make test   build (dev: -Werror, ASan+UBSan) and run every test through CTest
 .PHONY: run test deps build-release build-dev bench fuzz clean
 
@@ -17,7 +17,7 @@ build-dev: deps
 	cmake --build --preset dev -j $(JOBS)
 
 run: build-release
-	./scripts/run-demo.sh build/release/src/cli/herald
+	./scripts/run.sh build/release/src/cli/herald
 
 test: build-dev
 	ctest --preset dev
