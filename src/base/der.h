@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 
+#include "base/encoding.h"
 #include "base/error.h"
 
 namespace herald::der {
@@ -20,6 +21,9 @@ constexpr uint8_t kOid = 0x06;
 constexpr uint8_t kSequence = 0x30;
 constexpr uint8_t kSet = 0x31;
 constexpr uint8_t kContext0Constructed = 0xA0;
+constexpr uint8_t kEnumerated = 0x0A;
+constexpr uint8_t kUtcTime = 0x17;
+constexpr uint8_t kGeneralizedTime = 0x18;
 }  // namespace tag
 
 struct Element {
@@ -43,6 +47,17 @@ class Reader {
  private:
   std::span<const uint8_t> data_;
 };
+
+// DER writing: appends tag + definite minimal length + content.
+void append_header(Bytes& out, uint8_t tag, size_t length);
+void append_tlv(Bytes& out, uint8_t tag, std::span<const uint8_t> content);
+// A positive INTEGER from a big-endian magnitude (a 0x00 is prepended when the top bit is set).
+void append_unsigned_integer(Bytes& out, std::span<const uint8_t> magnitude);
+void append_uint64_integer(Bytes& out, uint64_t value);
+// RFC 5280 §4.1.2.5: UTCTime for 1950-2049, GeneralizedTime otherwise.
+void append_time(Bytes& out, int64_t unix_seconds);
+// Wraps `content` in a TLV in place (moves it behind a header).
+void wrap(Bytes& content, uint8_t tag);
 
 // The content of a BIT STRING with no unused bits (as keys and signatures are).
 [[nodiscard]] Result<std::span<const uint8_t>> bit_string_bytes(const Element& e, const char* what);

@@ -43,6 +43,32 @@ TEST(Der, RejectsNonDer) {
   }
 }
 
+TEST(DerWriter, IntegersTimesAndLengths) {
+  Bytes out;
+  append_unsigned_integer(out, Bytes{0x00, 0x80});
+  EXPECT_EQ(to_hex(out), "02020080");
+  out.clear();
+  append_uint64_integer(out, 1);
+  EXPECT_EQ(to_hex(out), "020101");
+  out.clear();
+  append_time(out, 0);
+  EXPECT_EQ(std::string(out.begin() + 2, out.end()), "700101000000Z");
+  out.clear();
+  append_time(out, 2524608000);  // 2050-01-01: GeneralizedTime from 2050
+  EXPECT_EQ(out[0], tag::kGeneralizedTime);
+  EXPECT_EQ(std::string(out.begin() + 2, out.end()), "20500101000000Z");
+  out.clear();
+  append_time(out, 1795500000);
+  EXPECT_EQ(std::string(out.begin() + 2, out.end()), "261124060000Z");  // date -u -d @1795500000
+  Bytes big(300, 0x11);
+  wrap(big, tag::kSequence);
+  EXPECT_EQ(to_hex(std::span(big.data(), 4)), "3082012C");
+  Reader r(big);
+  auto e = r.next();
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->content.size(), 300u);
+}
+
 TEST(Der, BitStringWithUnusedBitsIsRejected) {
   Bytes b{0x03, 0x02, 0x01, 0xFE};
   Reader r(b);

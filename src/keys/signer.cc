@@ -43,6 +43,33 @@ Status KeySigner::sign(X509& cert) const {
   return {};
 }
 
+Bytes KeySigner::algorithm_identifier_der() const {
+  switch (public_key_.info.algorithm) {
+    case KeyAlgorithm::kEd25519: return {0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x70};
+    case KeyAlgorithm::kRsa:  // sha256WithRSAEncryption, NULL parameters
+      return {0x30, 0x0D, 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B, 0x05, 0x00};
+    default: {
+      const uint8_t last = md_ == EVP_sha512() ? 0x04 : md_ == EVP_sha384() ? 0x03 : 0x02;
+      return {0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, last};
+    }
+  }
+}
+
+Result<Bytes> KeySigner::sign_data(std::span<const uint8_t> tbs) const {
+  ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  size_t len = 0;
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md_, nullptr, key_.get()) != 1 ||
+      EVP_DigestSign(ctx.get(), nullptr, &len, tbs.data(), tbs.size()) != 1) {
+    return ossl::error(ErrorCode::kCrypto, "signing failed");
+  }
+  Bytes sig(len);
+  if (EVP_DigestSign(ctx.get(), sig.data(), &len, tbs.data(), tbs.size()) != 1) {
+    return ossl::error(ErrorCode::kCrypto, "signing failed");
+  }
+  sig.resize(len);
+  return sig;
+}
+
 Status KeySigner::sign(X509_CRL& crl) const {
   if (X509_CRL_sign(&crl, key_.get(), md_) <= 0) {
     return ossl::error(ErrorCode::kCrypto, "signing the CRL failed");

@@ -21,6 +21,11 @@ class Signer {
   // Sets the signature algorithm fields and signs. Thread-safe.
   [[nodiscard]] virtual Status sign(X509& cert) const = 0;
   [[nodiscard]] virtual Status sign(X509_CRL& crl) const = 0;
+  // For structures Herald encodes itself (large CRLs): the DER
+  // AlgorithmIdentifier of signatures this signer makes, and a signature
+  // over `tbs` (DER of the to-be-signed structure).
+  [[nodiscard]] virtual Bytes algorithm_identifier_der() const = 0;
+  [[nodiscard]] virtual Result<Bytes> sign_data(std::span<const uint8_t> tbs) const = 0;
   // Signs a BasicOCSPResponse (RFC 6960 §4.2.1) as `responder_cert`, whose
   // public key must be this signer's: responderID byKey (SHA-1 of the key
   // BIT STRING), `responder_cert` appended to `certs`, producedAt left as
@@ -37,6 +42,8 @@ class KeySigner final : public Signer {
   [[nodiscard]] std::string signature_algorithm() const override;
   [[nodiscard]] Status sign(X509& cert) const override;
   [[nodiscard]] Status sign(X509_CRL& crl) const override;
+  [[nodiscard]] Bytes algorithm_identifier_der() const override;
+  [[nodiscard]] Result<Bytes> sign_data(std::span<const uint8_t> tbs) const override;
   [[nodiscard]] Status sign(OCSP_BASICRESP& resp, X509& responder_cert) const override;
 
  private:

@@ -97,7 +97,8 @@ class Inventory {
                                       TimePoint at) = 0;
   // Takes a certificateHold off (removeFromCRL). kConflict unless on hold.
   [[nodiscard]] virtual Status release_hold(const Serial& serial) = 0;
-  // Revoked certificates signed by `issuer` that have not yet expired by `now`.
+  // Revoked certificates signed by `issuer` that have not yet expired by `now`,
+  // in no particular order.
   [[nodiscard]] virtual Result<std::vector<x509::RevokedEntry>> revoked_by(const Serial& issuer,
                                                                            TimePoint now) = 0;
   // Atomically increments and returns the CRL number of `ca` (starts at 1).

