@@ -140,6 +140,7 @@ struct CachedOcspResponse {
   TimePoint this_update;
   TimePoint next_update;
   std::string etag;  // quoted lowercase hex of the first 16 bytes of SHA-256(der)
+  OcspStatus::Kind kind = OcspStatus::Kind::kUnknown;  // what it says (for metrics)
 };
 
 // A CachedOcspResponse with its ETag computed.

@@ -23,7 +23,8 @@ struct Request {
   std::string remote_address;
   bool tls = false;
   // The client certificate chain as presented (leaf first, DER), and
-  // whether OpenSSL verified it against the server's client-CA store.
+  // whether OpenSSL verified it against the server's client-CA store
+  // (chain and validity; any EKU).
   std::vector<Bytes> peer_chain;
   bool peer_verified = false;
 

@@ -134,8 +134,10 @@ struct Listener : std::enable_shared_from_this<Listener> {
   void accept();
 };
 
-std::string problem_body(int status, std::string_view title) {
-  return "{\"type\":\"about:blank\",\"title\":\"" + std::string(title) + "\",\"status\":" + std::to_string(status) + "}";
+// The HTTP layer's own refusals, before any handler runs.
+std::string problem_body(int status, std::string_view type, std::string_view detail) {
+  return "{\"type\":\"urn:herald:problem:" + std::string(type) + "\",\"title\":\"" + std::string(type) +
+         "\",\"status\":" + std::to_string(status) + ",\"detail\":\"" + std::string(detail) + "\"}";
 }
 
 template <class Stream>
@@ -217,12 +219,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       int status = ec == http::error::body_limit     ? 413
                    : ec == http::error::header_limit ? 431
                                                       : 400;
-      const char* title = status == 413   ? "Request body too large"
-                          : status == 431 ? "Request header fields too large"
-                                          : "Malformed HTTP request";
+      const char* type = status == 413 ? "request-too-large" : status == 431 ? "header-too-large" : "malformed-http";
+      const char* detail = status == 413   ? "the request body exceeds the server's limit"
+                           : status == 431 ? "the request header exceeds the server's limit"
+                                           : "the request is not valid HTTP/1.1";
       Response r;
       r.status = status;
-      r.body = problem_body(status, title);
+      r.body = problem_body(status, type, detail);
       r.set_header("Content-Type", "application/problem+json");
       r.close = true;
       return write(std::move(r), false);
@@ -255,13 +258,13 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     } catch (const std::exception&) {
       res = Response{};
       res.status = 500;
-      res.body = problem_body(500, "Internal error");
+      res.body = problem_body(500, "internal", "the handler failed");
       res.set_header("Content-Type", "application/problem+json");
     }
-    write(std::move(res), keep_alive);
+    write(std::move(res), keep_alive, req.method == "HEAD");
   }
 
-  void write(Response r, bool keep_alive) {
+  void write(Response r, bool keep_alive, bool head = false) {
     res_ = {};
     res_.version(11);
     res_.result(static_cast<http::status>(r.status));
@@ -270,6 +273,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     res_.body() = std::move(r.body);
     res_.keep_alive(keep_alive && !r.close && !listener_->server.stopping);
     res_.prepare_payload();
+    if (head) res_.body().clear();  // HEAD: the GET answer's headers (and Content-Length), no body
     beast::get_lowest_layer(stream_).expires_after(listener_->limits.read_timeout);
     auto self = this->shared_from_this();
     http::async_write(stream_, res_, [self](beast::error_code ec, std::size_t) {

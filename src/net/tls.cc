@@ -52,6 +52,9 @@ Result<std::shared_ptr<TlsContext>> make_tls_context(const TlsConfig& config) {
     ossl::clear_errors();
     SSL_CTX_set_client_CA_list(ctx, names);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, keep_going);
+    // No TLS-client EKU requirement: a server certificate renewing itself over
+    // mTLS is legitimate. peer_verified means "chains to these CAs, in date".
+    X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(ctx), X509_PURPOSE_ANY);
     SSL_CTX_set_verify_depth(ctx, 4);
     t->wants_client_cert = true;
   }

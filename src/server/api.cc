@@ -68,12 +68,11 @@ Result<SignBody> parse_body(const net::Request& req) {
     HERALD_TRY(b.reason, str("reason"));
     if (j.contains("owner")) {
       if (!j["owner"].is_object()) return make_error(ErrorCode::kMalformedInput, "'owner' must be an object of strings");
-      std::string text;
       for (auto& [k, v] : j["owner"].items()) {
         if (!v.is_string()) return make_error(ErrorCode::kMalformedInput, "'owner' must be an object of strings");
-        text += (text.empty() ? "" : ",") + k + "=" + v.get<std::string>();
+        HERALD_TRY_VOID(store::check_label(k, v.get<std::string>()));
+        b.owner[k] = v.get<std::string>();
       }
-      HERALD_TRY(b.owner, store::parse_labels(text));
     }
     return b;
   }
@@ -83,11 +82,19 @@ Result<SignBody> parse_body(const net::Request& req) {
     if (auto t = req.query_param("ttl"); !t.empty()) b.ttl = t;
     return b;
   }
-  return make_error(ErrorCode::kInvalidArgument,
-                    "unsupported Content-Type '" + std::string(ct) + "' (use application/json or application/pkcs10)");
+  Error e{ErrorCode::kInvalidArgument,
+          "unsupported Content-Type '" + std::string(ct) + "' (use application/json or application/pkcs10)", {}};
+  e.with("content_type", std::string(ct));
+  return tl::unexpected(std::move(e));
 }
 
-int status_for_body_error(const Error& e) { return e.code == ErrorCode::kInvalidArgument ? 415 : 0; }
+// 415 for an unsupported media type; every other body error keeps its class's status.
+int status_for_body_error(const Error& e) {
+  for (const auto& [k, v] : e.context) {
+    if (k == "content_type") return 415;
+  }
+  return 0;
+}
 
 }  // namespace
 
@@ -109,7 +116,7 @@ Result<ProvisionerConfig> App::authenticate(const net::Request& req, Permission 
   }
   const ProvisionerConfig* p = cfg->provisioner((*rec)->provisioner);
   if (!p) {
-    return make_error(ErrorCode::kForbidden, "the token's provisioner '" + (*rec)->provisioner + "' is no longer configured");
+    return make_error(ErrorCode::kForbidden, "the token's provisioner '" + (*rec)->provisioner + "' is not configured");
   }
   if (!p->can(need)) {
     static constexpr const char* kNames[] = {"sign", "revoke", "read"};
@@ -120,13 +127,18 @@ Result<ProvisionerConfig> App::authenticate(const net::Request& req, Permission 
 }
 
 Status App::rate_limit(const net::Request& req) {
-  const double rate = server_config_.issuance_rate_per_second;
+  double rate;
+  {
+    std::lock_guard lock(issuance_mu_);
+    rate = provisioners_->issuance_rate_per_second;  // follows SIGHUP
+  }
+  const double burst = std::max(1.0, 2 * rate);
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(rate_mu_);
   if (buckets_.size() > 100000) buckets_.clear();  // bounded memory under address churn
-  auto [it, fresh] = buckets_.try_emplace(req.remote_address, Bucket{2 * rate, now});
+  auto [it, fresh] = buckets_.try_emplace(req.remote_address, Bucket{burst, now});
   Bucket& b = it->second;
-  b.tokens = std::min(2 * rate, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate);
+  b.tokens = std::min(burst, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate);
   b.at = now;
   if (b.tokens < 1) {
     return make_error(ErrorCode::kRateLimited, "too many issuance requests from " + req.remote_address + "; retry shortly");
@@ -326,16 +338,17 @@ void App::api_list(const net::Request& req, net::Response& res) {
     f.owner = *labels;
   }
   if (auto s = req.query_param("san"); !s.empty()) f.san_contains = s;
-  auto number = [&](const char* key, size_t def, size_t max) -> Result<size_t> {
+  auto number = [&](const char* key, size_t def, size_t min, size_t max) -> Result<size_t> {
     std::string v = req.query_param(key);
     if (v.empty()) return def;
-    if (v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos) {
-      return make_error(ErrorCode::kInvalidArgument, std::string(key) + " must be a non-negative integer");
+    if (v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos || std::stoul(v) < min) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string(key) + " must be an integer of at least " + std::to_string(min));
     }
     return std::min<size_t>(std::stoul(v), max);
   };
-  auto limit = number("limit", 100, 1000);
-  auto offset = number("offset", 0, SIZE_MAX);
+  auto limit = number("limit", 100, 1, 1000);
+  auto offset = number("offset", 0, 0, SIZE_MAX);
   if (!limit) return problem(res, limit.error());
   if (!offset) return problem(res, offset.error());
   f.limit = *limit + 1;  // one more tells whether there is a next page

@@ -84,7 +84,12 @@ Status App::init(const ServeOptions& o) {
     f.now = clock_.now();
     f.expiring_before = f.now + within;
     auto r = inventory_->list(f);
-    return r ? static_cast<double>(r->size()) : 0.0;
+    if (!r) return 0.0;
+    // The server's own TLS and OCSP-signing certificates renew themselves.
+    return static_cast<double>(std::count_if(r->begin(), r->end(), [](const store::CertRecord& c) {
+      auto s = c.owner.find("service");
+      return c.profile != "ocsp-signer" && (s == c.owner.end() || s->second != "herald-serve");
+    }));
   };
   registry_.gauge_callback("herald_certificates_expiring", "Valid certificates expiring within the window",
                            {"within"}, [expiring] {
@@ -263,7 +268,7 @@ Status App::presign(const Serial& serial) {
       signer_errors_->with({"ocsp"}).inc();
       return tl::unexpected(der.error());
     }
-    ca::CachedOcspResponse c{*der, now, now + server_config_.ocsp_validity, etag_of(*der)};
+    ca::CachedOcspResponse c{*der, now, now + server_config_.ocsp_validity, etag_of(*der), status.kind};
     ocsp_cache_.put(hash, serial, std::move(c));
   }
   std::lock_guard lock(ocsp_mu_);

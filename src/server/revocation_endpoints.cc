@@ -88,9 +88,9 @@ void App::ocsp(const net::Request& req, net::Response& res) {
       cached = ocsp_cache_.get(id.hash, id.serial);
     }
     if (cached && cached->next_update > now) {
-      auto st = ocsp_status(id.serial);  // label only; cheap indexed lookup
-      status_label = !st ? "good" : st->kind == ca::OcspStatus::Kind::kRevoked ? "revoked"
-                                  : st->kind == ca::OcspStatus::Kind::kUnknown ? "unknown" : "good";
+      status_label = cached->kind == ca::OcspStatus::Kind::kRevoked   ? "revoked"
+                     : cached->kind == ca::OcspStatus::Kind::kUnknown ? "unknown"
+                                                                      : "good";
       if (req.header("if-none-match") == cached->etag) {
         res.status = 304;
         cache_headers(res, cached->etag, cached->this_update, cached->next_update, now);

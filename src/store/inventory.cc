@@ -10,6 +10,21 @@ std::string CertRecord::status_at(TimePoint now) const {
   return now >= not_after ? "expired" : "valid";
 }
 
+Status check_label(std::string_view key, std::string_view value) {
+  bool key_ok = !key.empty() && key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
+  bool value_ok = !value.empty() && value.size() <= 256 && std::all_of(value.begin(), value.end(), [](char c) {
+    return c >= 0x20 && c < 0x7F && c != ',' && c != '=';
+  });
+  if (!key_ok || !value_ok) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "invalid owner label '" + std::string(key) + "=" + std::string(value) +
+                          "' (key: letters, digits, _ - .; value: 1-256 printable characters without , or =)");
+  }
+  return {};
+}
+
 Result<Labels> parse_labels(std::string_view text) {
   Labels out;
   size_t start = 0;
@@ -19,17 +34,12 @@ Result<Labels> parse_labels(std::string_view text) {
     start = comma == text.npos ? text.size() : comma + 1;
     if (item.empty()) continue;
     auto eq = item.find('=');
-    std::string key(item.substr(0, eq));
-    bool key_ok =
-        !key.empty() && key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
-          return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
-        });
-    if (eq == item.npos || !key_ok || eq + 1 == item.size() || item.size() - eq - 1 > 256) {
+    if (eq == item.npos) {
       return make_error(ErrorCode::kInvalidArgument,
-                        "invalid owner label '" + std::string(item) +
-                            "' (expected key=value, key of letters, digits, _ - .)");
+                        "invalid owner label '" + std::string(item) + "' (expected key=value)");
     }
-    out[key] = std::string(item.substr(eq + 1));
+    HERALD_TRY_VOID(check_label(item.substr(0, eq), item.substr(eq + 1)));
+    out[std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
   }
   return out;
 }

@@ -78,8 +78,10 @@ struct TokenRecord {
   bool revoked = false;
 };
 
-// owner labels "team=a,service=b" (keys: letters, digits, '_', '-', '.').
+// owner labels "team=a,service=b" (keys: letters, digits, '_', '-', '.';
+// values: 1-256 printable characters without ',' or '=').
 [[nodiscard]] Result<Labels> parse_labels(std::string_view text);
+[[nodiscard]] Status check_label(std::string_view key, std::string_view value);
 
 class Inventory {
  public:
