@@ -251,6 +251,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     req.peer_chain = peer_chain_;
     req.peer_verified = peer_verified_;
     const bool keep_alive = msg.keep_alive();
+    const unsigned version = msg.version() == 10 ? 10 : 11;
 
     Response res;
     try {
@@ -261,12 +262,14 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       res.body = problem_body(500, "internal", "the handler failed");
       res.set_header("Content-Type", "application/problem+json");
     }
-    write(std::move(res), keep_alive, req.method == "HEAD");
+    write(std::move(res), keep_alive, req.method == "HEAD", version);
   }
 
-  void write(Response r, bool keep_alive, bool head = false) {
+  void write(Response r, bool keep_alive, bool head = false, unsigned version = 11) {
     res_ = {};
-    res_.version(11);
+    // Answer in the request's version: an HTTP/1.0 keep-alive client (ab)
+    // needs "Connection: keep-alive", which Beast adds for 1.0 only.
+    res_.version(version);
     res_.result(static_cast<http::status>(r.status));
     res_.set(http::field::server, "herald");
     for (auto& [k, v] : r.headers) res_.set(k, v);

@@ -68,6 +68,22 @@ TEST_F(ServerTest, ServesAndKeepsAlive) {
   EXPECT_EQ(handled_, 2);
 }
 
+TEST_F(ServerTest, Http10KeepAliveGetsAnExplicitKeepAlive) {
+  start();
+  auto out = roundtrip(port_, "GET /a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.0 200", 0), 0u) << out;
+  EXPECT_NE(out.find("Connection: keep-alive"), std::string::npos) << out;
+  EXPECT_NE(out.find("GET /b"), std::string::npos) << out;  // second request on the same connection
+  EXPECT_EQ(handled_, 2);
+}
+
+TEST_F(ServerTest, HeadHasHeadersButNoBody) {
+  start();
+  auto out = roundtrip(port_, "HEAD /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(out.find("Content-Length: 22"), std::string::npos) << out;  // "HEAD /x q= len=0 tls=0"
+  EXPECT_EQ(out.find("HEAD /x"), std::string::npos) << out;
+}
+
 TEST_F(ServerTest, OversizedBodyIs413AndNotHandled) {
   Limits l;
   l.max_body_bytes = 100;
