@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <cstdio>
 #include <functional>
+#include <thread>
 #include <memory>
 
 #include "store/inventory.h"
@@ -185,6 +188,33 @@ TEST_P(InventoryConformance, ListBySanAndPages) {
   ASSERT_TRUE(p);
   ASSERT_EQ(p->size(), 1u);
   EXPECT_EQ((*p)[0].serial.hex(), "0C");
+}
+
+TEST_P(InventoryConformance, ConcurrentInsertsAllLandAndDuplicatesFailAlone) {
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0}, dup{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        // Every thread also tries serial 0F: exactly one of those may succeed.
+        char hex[16];
+        std::snprintf(hex, sizeof hex, "%02X%02X", t + 1, i + 1);
+        auto r = record(i == 20 ? std::string("0F") : std::string(hex), "01", 5000);
+        if (i == 20) r.fingerprint_sha256 = "FP-0F-" + std::to_string(t);
+        auto s = inv_->insert(r);
+        if (s) {
+          ++ok;
+        } else {
+          EXPECT_EQ(s.error().code, ErrorCode::kAlreadyExists);
+          ++dup;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok, 8 * 39 + 1);
+  EXPECT_EQ(dup, 7);
+  EXPECT_EQ(*inv_->count(), 8 * 39 + 1);
 }
 
 TEST_P(InventoryConformance, CrlNumbersAreMonotonicPerCa) {

@@ -242,20 +242,69 @@ Status SqliteInventory::migrate() {
   return {};
 }
 
+// Group commit: concurrent inserts share one transaction and one fsync.
+// The first caller to find no commit in progress becomes the leader, takes
+// every queued record, writes them (a savepoint each, so one bad record fails
+// alone), commits, and wakes the others. Every caller returns only after the
+// transaction holding its record has committed (or failed).
 Status SqliteInventory::insert(const CertRecord& r) {
+  Pending me{&r, {}, false};
+  std::unique_lock lk(queue_mu_);
+  queue_.push_back(&me);
+  while (!me.done) {
+    if (committing_) {
+      queue_cv_.wait(lk);
+      continue;
+    }
+    committing_ = true;
+    std::vector<Pending*> batch;
+    batch.swap(queue_);
+    lk.unlock();
+    commit_batch(batch);
+    lk.lock();
+    committing_ = false;
+    for (auto* p : batch) p->done = true;
+    queue_cv_.notify_all();
+  }
+  return me.result;
+}
+
+void SqliteInventory::commit_batch(const std::vector<Pending*>& batch) {
   std::lock_guard lock(mu_);
+  if (auto b = exec("BEGIN IMMEDIATE"); !b) {
+    for (auto* p : batch) p->result = b;
+    return;
+  }
+  bool any = false;
+  for (auto* p : batch) {
+    (void)exec("SAVEPOINT one");
+    p->result = insert_one(*p->record);
+    if (p->result) {
+      any = true;
+      (void)exec("RELEASE one");
+    } else {
+      (void)exec("ROLLBACK TO one");
+      (void)exec("RELEASE one");
+    }
+  }
+  auto c = any ? exec("COMMIT") : exec("ROLLBACK");
+  if (!c) {
+    (void)exec("ROLLBACK");
+    for (auto* p : batch) {
+      if (p->result) p->result = c;
+    }
+  }
+}
+
+Status SqliteInventory::insert_one(const CertRecord& r) {
   json sans = json::array();
   for (const auto& s : r.sans) sans.push_back(s.to_string());
   json owner = json::object();
   for (const auto& [k, v] : r.owner) owner[k] = v;
   std::string sql = std::string("INSERT INTO certificates (") + kColumns +
                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-  HERALD_TRY_VOID(exec("BEGIN IMMEDIATE"));
   Stmt s(db_, sql.c_str());
-  if (!s.ok()) {
-    (void)exec("ROLLBACK");
-    return db_error(db_, "cannot prepare insert");
-  }
+  if (!s.ok()) return db_error(db_, "cannot prepare insert");
   s.bind(1, r.serial.hex());
   s.bind(2, r.issuer_serial.hex());
   s.bind(3, r.subject);
@@ -289,7 +338,6 @@ Status SqliteInventory::insert(const CertRecord& r) {
     auto err = dup ? make_error(ErrorCode::kAlreadyExists,
                                 "serial " + r.serial.hex() + " is already in the inventory")
                    : db_error(db_, "cannot insert certificate");
-    (void)exec("ROLLBACK");
     return err;
   }
   Stmt a(db_, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'issue', ?, ?)");
@@ -299,15 +347,7 @@ Status SqliteInventory::insert(const CertRecord& r) {
                  {"subject", r.subject},
                  {"fingerprint_sha256", r.fingerprint_sha256}}
                 .dump());
-  if (!a.ok() || a.step() != SQLITE_DONE) {
-    auto err = db_error(db_, "cannot write audit log");
-    (void)exec("ROLLBACK");
-    return err;
-  }
-  if (auto c = exec("COMMIT"); !c) {
-    (void)exec("ROLLBACK");
-    return c;
-  }
+  if (!a.ok() || a.step() != SQLITE_DONE) return db_error(db_, "cannot write audit log");
   return {};
 }
 

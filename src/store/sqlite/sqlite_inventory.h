@@ -1,11 +1,14 @@
 #pragma once
 // SQLite inventory (WAL, synchronous=FULL: a committed record survives a
-// crash or power loss). Schema migrations are versioned in
+// crash or power loss). Concurrent inserts are group-committed: one
+// transaction and one fsync for all records waiting at that moment. Schema migrations are versioned in
 // schema_migrations and applied in order, each in its own transaction.
 
 #include <filesystem>
 #include <memory>
+#include <condition_variable>
 #include <mutex>
+#include <vector>
 
 #include "store/inventory.h"
 
@@ -45,11 +48,22 @@ class SqliteInventory final : public Inventory, public TokenStore {
 
  private:
   SqliteInventory(sqlite3* db, const Clock& clock) : db_(db), clock_(clock) {}
+  struct Pending {
+    const CertRecord* record;
+    Status result;
+    bool done;
+  };
+  void commit_batch(const std::vector<Pending*>& batch);
+  [[nodiscard]] Status insert_one(const CertRecord& record);  // inside an open transaction
   [[nodiscard]] Status migrate();
   [[nodiscard]] Status exec(const char* sql);
   sqlite3* db_;
   const Clock& clock_;
-  std::mutex mu_;
+  std::mutex mu_;  // the connection
+  std::mutex queue_mu_;
+  std::condition_variable queue_cv_;
+  std::vector<Pending*> queue_;
+  bool committing_ = false;
 };
 
 }  // namespace herald::store
