@@ -70,7 +70,7 @@ for multi in 1 2; do
       echo \"openssl ocsp -multi $multi  c=\$c   \$r responses/s\"
     done
     # -multi workers outlive their parent and spin (openssl#23934): end them all.
-    pkill -f 'openssl ocsp -index $T/index.txt' 2>/dev/null; wait 2>/dev/null
+    pkill -f '^openssl ocsp -index $T/index.txt' 2>/dev/null; wait 2>/dev/null
   "
 done
 

@@ -91,12 +91,13 @@ void append_time(Bytes& out, int64_t t) {
   const int64_t y = yoe + era * 400 + (m <= 2 ? 1 : 0);
   char buf[20];
   const bool utc = y >= 1950 && y <= 2049;
-  int n = utc ? std::snprintf(buf, sizeof buf, "%02d%02d%02d%02d%02d%02dZ", static_cast<int>(y % 100), static_cast<int>(m),
-                              static_cast<int>(d), static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
-                              static_cast<int>(secs % 60))
-              : std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02dZ", static_cast<int>(y), static_cast<int>(m),
-                              static_cast<int>(d), static_cast<int>(secs / 3600), static_cast<int>(secs / 60 % 60),
-                              static_cast<int>(secs % 60));
+  int n =
+      utc ? std::snprintf(buf, sizeof buf, "%02d%02d%02d%02d%02d%02dZ", static_cast<int>(y % 100),
+                          static_cast<int>(m), static_cast<int>(d), static_cast<int>(secs / 3600),
+                          static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60))
+          : std::snprintf(buf, sizeof buf, "%04d%02d%02d%02d%02d%02dZ", static_cast<int>(y),
+                          static_cast<int>(m), static_cast<int>(d), static_cast<int>(secs / 3600),
+                          static_cast<int>(secs / 60 % 60), static_cast<int>(secs % 60));
   append_tlv(out, utc ? tag::kUtcTime : tag::kGeneralizedTime,
              std::span(reinterpret_cast<const uint8_t*>(buf), static_cast<size_t>(n)));
 }

@@ -1,10 +1,15 @@
 // herald serve | token add/list/revoke
+#include <openssl/pem.h>
+
+#include <algorithm>
 #include <iostream>
 #include <thread>
 
+#include "base/duration.h"
 #include "base/fs.h"
 #include "cli/output.h"
 #include "cli/session.h"
+#include "keys/jws.h"
 #include "keys/private_key.h"
 #include "net/server.h"
 #include "server/app.h"
@@ -25,35 +30,48 @@ Status run_serve(Context& ctx, const ServeFlags& f) {
   const auto& cfg = app->server_config();
   // Handlers wait on the inventory's fsync: more threads than cores keep the
   // CPUs busy and give group commit several records per transaction.
-  int threads = cfg.threads > 0 ? cfg.threads : 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = cfg.threads > 0
+                    ? cfg.threads
+                    : 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   net::Server srv(threads);
   auto* a = app.get();
-  HERALD_TRY(auto https_port, srv.listen(cfg.listen.host, cfg.listen.port, app->tls(),
-                                         [a](const net::Request& q, net::Response& r) { a->handle_https(q, r); },
-                                         app->limits()));
-  HERALD_TRY(auto http_port, srv.listen(cfg.http_listen.host, cfg.http_listen.port, nullptr,
-                                        [a](const net::Request& q, net::Response& r) { a->handle_http(q, r); },
-                                        app->limits()));
+  HERALD_TRY(
+      auto https_port,
+      srv.listen(
+          cfg.listen.host, cfg.listen.port, app->tls(),
+          [a](const net::Request& q, net::Response& r) { a->handle_https(q, r); }, app->limits()));
+  HERALD_TRY(
+      auto http_port,
+      srv.listen(
+          cfg.http_listen.host, cfg.http_listen.port, nullptr,
+          [a](const net::Request& q, net::Response& r) { a->handle_http(q, r); }, app->limits()));
   srv.handle_signals([a] {
     auto s = a->reload();
-    std::cerr << "herald serve: SIGHUP: " << (s ? "configuration and offline CRLs reloaded" : "reload failed, keeping the old configuration: " + s.error().describe()) << "\n";
+    std::cerr << "herald serve: SIGHUP: "
+              << (s ? "configuration and offline CRLs reloaded"
+                    : "reload failed, keeping the old configuration: " + s.error().describe())
+              << "\n";
   });
   srv.every(std::chrono::milliseconds(200), [a] { a->tick(); });
   auto host = [](const server::Endpoint& e, uint16_t port) {
-    return (e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host) + ":" + std::to_string(port);
+    return (e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host) + ":" +
+           std::to_string(port);
   };
-  std::cout << "herald serve: " << threads << " threads, data directory " << dir.root().string() << "\n"
-            << "  API (HTTPS)            https://" << host(cfg.listen, https_port) << "/v1/\n"
-            << "  OCSP, CRLs (HTTP)      http://" << host(cfg.http_listen, http_port) << "/ocsp, /crl/issuing.crl\n"
-            << "  health, metrics        http://" << host(cfg.http_listen, http_port) << "/healthz, /readyz, /metrics\n"
-            << "  trust anchor           " << (dir.root() / "ca" / "root.pem").string() << "\n"
-            << "First certificate: herald token add --provisioner admin, then\n"
-            << "  curl --cacert " << (dir.root() / "ca" / "root.pem").string()
-            << " -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n"
-            << "       -d \"{\\\"profile\\\":\\\"server\\\",\\\"csr\\\":$(jq -Rs . < req.pem)}\" https://"
-            << host(cfg.listen, https_port) << "/v1/sign\n"
-            << "(docs/api.md has more). SIGTERM stops gracefully, SIGHUP reloads herald.toml.\n"
-            << std::flush;
+  std::cout
+      << "herald serve: " << threads << " threads, data directory " << dir.root().string() << "\n"
+      << "  API (HTTPS)            https://" << host(cfg.listen, https_port) << "/v1/\n"
+      << "  OCSP, CRLs (HTTP)      http://" << host(cfg.http_listen, http_port)
+      << "/ocsp, /crl/issuing.crl\n"
+      << "  health, metrics        http://" << host(cfg.http_listen, http_port)
+      << "/healthz, /readyz, /metrics\n"
+      << "  trust anchor           " << (dir.root() / "ca" / "root.pem").string() << "\n"
+      << "First certificate: herald token add --provisioner admin, then\n"
+      << "  curl --cacert " << (dir.root() / "ca" / "root.pem").string()
+      << " -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\\n"
+      << "       -d \"{\\\"profile\\\":\\\"server\\\",\\\"csr\\\":$(jq -Rs . < req.pem)}\" https://"
+      << host(cfg.listen, https_port) << "/v1/sign\n"
+      << "(docs/api.md has more). SIGTERM stops gracefully, SIGHUP reloads herald.toml.\n"
+      << std::flush;
   srv.run();
   std::cout << "herald serve: stopped\n";
   return {};
@@ -64,7 +82,118 @@ struct TokenFlags {
   std::string description;
   int64_t id = 0;
   bool json = false;
+  // one-time tokens
+  std::vector<std::string> sans;
+  std::string cn;
+  std::string ttl = "5m";
+  std::optional<std::string> aud;
+  std::optional<std::string> key_file, password_file;
+  std::string key_type = "ec-p256";
 };
+
+std::filesystem::path provisioner_key(const datadir::DataDir& dir, const std::string& name) {
+  return dir.root() / "provisioners" / (name + ".key.pem");
+}
+std::filesystem::path provisioner_pass(const datadir::DataDir& dir, const std::string& name) {
+  return dir.root() / "secrets" / ("provisioner-" + name + ".pass");
+}
+
+Status run_token_keygen(Context& ctx, const TokenFlags& f) {
+  auto dir = datadir::DataDir::resolve(ctx.dir);
+  HERALD_TRY_VOID(dir.require_initialised());
+  bool name_ok =
+      !f.provisioner.empty() && std::all_of(f.provisioner.begin(), f.provisioner.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+      });
+  if (!name_ok)
+    return make_error(ErrorCode::kInvalidArgument, "provisioner name: letters, digits, '-' or '_'");
+  HERALD_TRY(auto type, keys::parse_key_type(f.key_type));
+  if (type != keys::KeyType::kEcP256 && type != keys::KeyType::kEd25519) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "one-time tokens are signed with ec-p256 or ed25519 keys");
+  }
+  HERALD_TRY(auto key, keys::generate_key(type));
+  std::string pass;
+  if (f.password_file) {
+    HERALD_TRY(pass, fs::read_passphrase_file(*f.password_file));
+  } else {
+    HERALD_TRY(pass, keys::random_passphrase());
+  }
+  HERALD_TRY(auto enc, keys::encrypt_private_key(*key, pass));
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_PUBKEY(bio.get(), key.get());
+  const auto pub_path = dir.root() / "provisioners" / (f.provisioner + ".pub.pem");
+  HERALD_TRY_VOID(fs::make_dir(dir.root() / "provisioners", fs::kPrivateDir));
+  HERALD_TRY_VOID(fs::write_file(provisioner_key(dir, f.provisioner), enc, fs::kPrivate));
+  HERALD_TRY_VOID(fs::write_file(pub_path, ossl::bio_to_string(*bio), fs::kPublic));
+  if (!f.password_file) {
+    HERALD_TRY_VOID(fs::make_dir(dir.root() / "secrets", fs::kPrivateDir));
+    HERALD_TRY_VOID(
+        fs::write_file(provisioner_pass(dir, f.provisioner), pass + "\n", fs::kPrivate));
+  }
+  std::cout << "# Add to " << dir.config_path().string() << " and reload herald serve (SIGHUP):\n"
+            << "[[provisioners]]\n"
+            << "name = \"" << f.provisioner << "\"\n"
+            << "type = \"jwk\"\n"
+            << "public_key_file = \"provisioners/" << f.provisioner << ".pub.pem\"\n"
+            << "profiles = [\"server\", \"client\"]\n";
+  std::cerr << "private key: " << provisioner_key(dir, f.provisioner).string()
+            << (f.password_file
+                    ? ""
+                    : " (passphrase in " + provisioner_pass(dir, f.provisioner).string() + ")")
+            << "\n";
+  return {};
+}
+
+Status run_token_mint(Context& ctx, const TokenFlags& f) {
+  auto dir = datadir::DataDir::resolve(ctx.dir);
+  HERALD_TRY_VOID(dir.require_initialised());
+  HERALD_TRY(auto text, fs::read_file(dir.config_path(), 1 << 20));
+  HERALD_TRY(auto cfg, server::parse_server_config(text, dir.config_path().string()));
+  const auto* prov = cfg.provisioner(f.provisioner);
+  if (!prov || prov->type != "jwk") {
+    return make_error(ErrorCode::kNotFound, "no jwk provisioner '" + f.provisioner + "' in " +
+                                                dir.config_path().string());
+  }
+  if (f.cn.empty() && f.sans.empty())
+    return make_error(ErrorCode::kInvalidArgument, "name something: --cn and/or --san");
+  HERALD_TRY(auto ttl, parse_duration(f.ttl));
+  if (ttl > std::chrono::minutes(5))
+    return make_error(ErrorCode::kInvalidArgument, "one-time tokens live at most 5m");
+  const auto key_path =
+      f.key_file ? std::filesystem::path(*f.key_file) : provisioner_key(dir, f.provisioner);
+  const auto pass_path = f.password_file ? std::filesystem::path(*f.password_file)
+                                         : provisioner_pass(dir, f.provisioner);
+  HERALD_TRY(auto pem, fs::read_file(key_path, 64 * 1024));
+  HERALD_TRY(auto pass, fs::read_passphrase_file(pass_path));
+  HERALD_TRY(auto key, keys::decrypt_private_key(pem, pass));
+  std::vector<std::string> sans;
+  for (const auto& s : f.sans) {
+    size_t start = 0;
+    while (start <= s.size()) {
+      auto comma = s.find(',', start);
+      auto item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!item.empty()) sans.push_back(item);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  HERALD_TRY(auto jti, ossl::random_bytes(16));
+  const int64_t now = ctx.clock->now().time_since_epoch().count();
+  const std::string aud = f.aud.value_or("https://" + cfg.tls_names.front() + ":" +
+                                         std::to_string(cfg.listen.port) + "/v1/sign");
+  nlohmann::json payload = {{"iss", f.provisioner},
+                            {"aud", aud},
+                            {"iat", now},
+                            {"nbf", now},
+                            {"exp", now + ttl.count()},
+                            {"jti", to_hex(jti, false)},
+                            {"sans", sans}};
+  if (!f.cn.empty()) payload["sub"] = f.cn;
+  HERALD_TRY(auto token, keys::sign_compact_jws({{"typ", "JWT"}}, payload, *key));
+  std::cout << token << "\n";
+  return {};
+}
 
 Status run_token_add(Context& ctx, const TokenFlags& f) {
   HERALD_TRY(auto s, open_session(ctx, LoadSigner::kNo, std::nullopt));
@@ -72,14 +201,18 @@ Status run_token_add(Context& ctx, const TokenFlags& f) {
   HERALD_TRY(auto cfg, server::parse_server_config(text, s->dir.config_path().string()));
   const auto* prov = cfg.provisioner(f.provisioner);
   if (!prov) {
-    return make_error(ErrorCode::kNotFound, "no provisioner '" + f.provisioner + "' in " + s->dir.config_path().string());
+    return make_error(ErrorCode::kNotFound,
+                      "no provisioner '" + f.provisioner + "' in " + s->dir.config_path().string());
   }
   HERALD_TRY(auto secret, ossl::random_bytes(32));
   const std::string token = "hrld_" + base64url_encode(secret);
-  HERALD_TRY(auto digest, ossl::sha256(std::span(reinterpret_cast<const uint8_t*>(token.data()), token.size())));
-  HERALD_TRY(auto id, s->inventory->add_token({0, f.provisioner, f.description, to_hex(digest, false), ctx.clock->now(), false}));
+  HERALD_TRY(auto digest,
+             ossl::sha256(std::span(reinterpret_cast<const uint8_t*>(token.data()), token.size())));
+  HERALD_TRY(auto id, s->inventory->add_token({0, f.provisioner, f.description,
+                                               to_hex(digest, false), ctx.clock->now(), false}));
   if (f.json) {
-    std::cout << nlohmann::json{{"id", id}, {"provisioner", f.provisioner}, {"token", token}}.dump() << "\n";
+    std::cout << nlohmann::json{{"id", id}, {"provisioner", f.provisioner}, {"token", token}}.dump()
+              << "\n";
   } else {
     std::cout << token << "\n";
     std::cerr << "API token #" << id << " for provisioner '" << f.provisioner
@@ -93,8 +226,11 @@ Status run_token_list(Context& ctx, bool json) {
   HERALD_TRY(auto tokens, s->inventory->list_tokens());
   nlohmann::json arr = nlohmann::json::array();
   for (const auto& t : tokens) {
-    arr.push_back({{"id", t.id}, {"provisioner", t.provisioner}, {"description", t.description},
-                   {"created_at", format_time(t.created_at)}, {"revoked", t.revoked}});
+    arr.push_back({{"id", t.id},
+                   {"provisioner", t.provisioner},
+                   {"description", t.description},
+                   {"created_at", format_time(t.created_at)},
+                   {"revoked", t.revoked}});
   }
   if (json) {
     std::cout << arr.dump(2) << "\n";
@@ -118,24 +254,66 @@ Status run_token_revoke(Context& ctx, int64_t id) {
 
 void add_serve_commands(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<ServeFlags>();
-  auto* serve = app.add_subcommand("serve",
+  auto* serve = app.add_subcommand(
+      "serve",
       "Run the online CA: REST API over HTTPS (its own certificate, issued by the issuing CA\n"
       "and renewed automatically), OCSP responder and CRL distribution over plain HTTP,\n"
       "health and Prometheus metrics. Loads only the issuing CA key. Settings: the [server]\n"
       "and [[provisioners]] tables of DIR/herald.toml (docs/configuration.md).");
   add_dir_option(*serve, ctx);
   serve->add_option("--config", f->config, "Configuration file (default DIR/herald.toml)");
-  serve->add_option("--listen", f->listen, "HTTPS address HOST:PORT (default from config, 127.0.0.1:8443)");
-  serve->add_option("--http-listen", f->http_listen, "Plain HTTP address for OCSP/CRLs (default 127.0.0.1:8080)");
-  serve->add_option("--issuing-passphrase-file", f->issuing_pass_file, "Issuing key passphrase file");
+  serve->add_option("--listen", f->listen,
+                    "HTTPS address HOST:PORT (default from config, 127.0.0.1:8443)");
+  serve->add_option("--http-listen", f->http_listen,
+                    "Plain HTTP address for OCSP/CRLs (default 127.0.0.1:8080)");
+  serve->add_option("--issuing-passphrase-file", f->issuing_pass_file,
+                    "Issuing key passphrase file");
   serve->callback([&ctx, f] { ctx.result = run_serve(ctx, *f); });
 
-  auto* token = app.add_subcommand("token", "Manage API tokens of token provisioners (add, list, revoke)");
-  token->require_subcommand(1);
   auto tf = std::make_shared<TokenFlags>();
-  auto* add = token->add_subcommand("add", "Create a bearer token for a provisioner; prints it once");
+  auto* token = app.add_subcommand("token",
+                                   "Mint a one-time token of a jwk provisioner (herald token "
+                                   "--provisioner ci --san web.internal):\n"
+                                   "signed with the provisioner's key, for "
+                                   "https://<server>/v1/sign, valid 5 minutes, usable once,\n"
+                                   "naming the CN/SANs the certificate may carry. Or manage bearer "
+                                   "API tokens (add, list, revoke)\n"
+                                   "and create a jwk provisioner's key pair (keygen).");
+  token->require_subcommand(0, 1);
+  token->add_option("--provisioner", tf->provisioner, "jwk provisioner name");
+  token->add_option("--san", tf->sans,
+                    "Names the certificate may carry (comma-separated, repeatable)");
+  token->add_option("--cn", tf->cn, "Subject common name the certificate may carry (claim sub)");
+  token->add_option("--ttl", tf->ttl, "Token lifetime, at most 5m")->capture_default_str();
+  token->add_option("--aud", tf->aud, "Audience (default https://<first tls_name>:<port>/v1/sign)");
+  token->add_option("--key-file", tf->key_file,
+                    "Provisioner private key (default DIR/provisioners/NAME.key.pem)");
+  token->add_option("--password-file", tf->password_file,
+                    "Its passphrase (default DIR/secrets/provisioner-NAME.pass)");
+  add_dir_option(*token, ctx);
+  token->callback([&ctx, tf, token] {
+    if (!token->get_subcommands().empty()) return;  // add, list, revoke or keygen ran
+    if (tf->provisioner.empty()) {
+      ctx.result = make_error(
+          ErrorCode::kInvalidArgument,
+          "herald token needs --provisioner NAME (or a subcommand: add, list, revoke, keygen)");
+      return;
+    }
+    ctx.result = run_token_mint(ctx, *tf);
+  });
+  auto* keygen = token->add_subcommand(
+      "keygen", "Create the key pair of a jwk provisioner and print its config");
+  add_dir_option(*keygen, ctx);
+  keygen->add_option("--provisioner", tf->provisioner, "Provisioner name")->required();
+  keygen->add_option("--key-type", tf->key_type, "ec-p256 | ed25519")->capture_default_str();
+  keygen->add_option("--password-file", tf->password_file,
+                     "Passphrase for the private key (default: generated)");
+  keygen->callback([&ctx, tf] { ctx.result = run_token_keygen(ctx, *tf); });
+  auto* add =
+      token->add_subcommand("add", "Create a bearer token for a provisioner; prints it once");
   add_dir_option(*add, ctx);
-  add->add_option("--provisioner", tf->provisioner, "Provisioner name from herald.toml")->required();
+  add->add_option("--provisioner", tf->provisioner, "Provisioner name from herald.toml")
+      ->required();
   add->add_option("--description", tf->description, "What the token is for");
   add->add_flag("--json", tf->json, "Print JSON");
   add->callback([&ctx, tf] { ctx.result = run_token_add(ctx, *tf); });

@@ -71,8 +71,7 @@ Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock,
       write_public(stage.chain_path(), h.issuing.cert.pem() + h.intermediate.cert.pem()));
 
   policy::CaSettings settings{o.hierarchy.organization, o.hierarchy.base_url};
-  HERALD_TRY_VOID(
-      fs::write_file(stage.config_path(), default_config_file(settings), fs::kPublic));
+  HERALD_TRY_VOID(fs::write_file(stage.config_path(), default_config_file(settings), fs::kPublic));
 
   HERALD_TRY_VOID(write_trust_package(stage.trust_dir(), h.root.cert, h.intermediate.cert,
                                       o.hierarchy.base_url));
@@ -125,7 +124,6 @@ std::string default_config_file(const policy::CaSettings& ca) {
          "profiles = [\"server\", \"client\", \"spiffe\"]\n"
          "permissions = [\"sign\", \"revoke\", \"read\"]\n";
 }
-
 
 Status write_trust_package(const fsys::path& dir, const x509::Certificate& root,
                            const x509::Certificate& intermediate, const std::string& base_url) {

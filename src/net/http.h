@@ -14,10 +14,10 @@
 namespace herald::net {
 
 struct Request {
-  std::string method;   // "GET", "POST", ...
-  std::string target;   // as received: "/v1/certs?status=valid"
-  std::string path;     // target without the query
-  std::string query;    // after '?', undecoded
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // as received: "/v1/certs?status=valid"
+  std::string path;    // target without the query
+  std::string query;   // after '?', undecoded
   std::vector<std::pair<std::string, std::string>> headers;  // names lowercased
   std::string body;
   std::string remote_address;

@@ -3,8 +3,8 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -59,7 +59,8 @@ std::string Request::query_param(std::string_view name) const {
     auto amp = q.find('&');
     std::string_view pair = q.substr(0, amp);
     auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name) return eq == pair.npos ? "" : percent_decode(pair.substr(eq + 1));
+    if (pair.substr(0, eq) == name)
+      return eq == pair.npos ? "" : percent_decode(pair.substr(eq + 1));
     if (amp == q.npos) break;
     q.remove_prefix(amp + 1);
   }
@@ -124,7 +125,8 @@ struct Server::Impl {
 namespace {
 
 struct Listener : std::enable_shared_from_this<Listener> {
-  Listener(Server::Impl& s, tcp::acceptor a, std::shared_ptr<TlsContextHolder> t, Handler h, Limits l)
+  Listener(Server::Impl& s, tcp::acceptor a, std::shared_ptr<TlsContextHolder> t, Handler h,
+           Limits l)
       : server(s), acceptor(std::move(a)), tls(std::move(t)), handler(std::move(h)), limits(l) {}
   Server::Impl& server;
   tcp::acceptor acceptor;
@@ -136,8 +138,9 @@ struct Listener : std::enable_shared_from_this<Listener> {
 
 // The HTTP layer's own refusals, before any handler runs.
 std::string problem_body(int status, std::string_view type, std::string_view detail) {
-  return "{\"type\":\"urn:herald:problem:" + std::string(type) + "\",\"title\":\"" + std::string(type) +
-         "\",\"status\":" + std::to_string(status) + ",\"detail\":\"" + std::string(detail) + "\"}";
+  return "{\"type\":\"urn:herald:problem:" + std::string(type) + "\",\"title\":\"" +
+         std::string(type) + "\",\"status\":" + std::to_string(status) + ",\"detail\":\"" +
+         std::string(detail) + "\"}";
 }
 
 template <class Stream>
@@ -181,7 +184,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
         peer_chain_.push_back(der_of(*leaf));
         // Server side: the chain excludes the leaf.
         if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl)) {
-          for (int i = 0; i < sk_X509_num(chain); ++i) peer_chain_.push_back(der_of(*sk_X509_value(chain, i)));
+          for (int i = 0; i < sk_X509_num(chain); ++i)
+            peer_chain_.push_back(der_of(*sk_X509_value(chain, i)));
         }
       } else {
         peer_verified_ = false;
@@ -211,15 +215,18 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   }
 
   void on_read(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::operation_aborted ||
-        ec == asio::error::connection_reset || ec == asio::error::eof) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof) {
       return close();
     }
     if (ec) {
       int status = ec == http::error::body_limit     ? 413
                    : ec == http::error::header_limit ? 431
-                                                      : 400;
-      const char* type = status == 413 ? "request-too-large" : status == 431 ? "header-too-large" : "malformed-http";
+                                                     : 400;
+      const char* type = status == 413   ? "request-too-large"
+                         : status == 431 ? "header-too-large"
+                                         : "malformed-http";
       const char* detail = status == 413   ? "the request body exceeds the server's limit"
                            : status == 431 ? "the request header exceeds the server's limit"
                                            : "the request is not valid HTTP/1.1";
@@ -290,7 +297,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if constexpr (kTls) {
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
       auto self = this->shared_from_this();
-      stream_.async_shutdown([self](beast::error_code) { beast::get_lowest_layer(self->stream_).close(); });
+      stream_.async_shutdown(
+          [self](beast::error_code) { beast::get_lowest_layer(self->stream_).close(); });
     } else {
       beast::error_code ec;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
@@ -311,23 +319,26 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
 void Listener::accept() {
   auto self = shared_from_this();
-  acceptor.async_accept(asio::make_strand(server.ioc), [self](beast::error_code ec, tcp::socket socket) {
-    if (ec) {
-      if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-      return self->accept();  // e.g. EMFILE: keep serving
-    }
-    socket.set_option(tcp::no_delay(true), ec);
-    if (self->tls) {
-      auto ctx = self->tls->current();
-      auto s = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-          beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), ctx->ctx), self, ctx);
-      s->start();
-    } else {
-      auto s = std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), self, nullptr);
-      s->start();
-    }
-    self->accept();
-  });
+  acceptor.async_accept(
+      asio::make_strand(server.ioc), [self](beast::error_code ec, tcp::socket socket) {
+        if (ec) {
+          if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
+          return self->accept();  // e.g. EMFILE: keep serving
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        if (self->tls) {
+          auto ctx = self->tls->current();
+          auto s = std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
+              beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), ctx->ctx),
+              self, ctx);
+          s->start();
+        } else {
+          auto s = std::make_shared<Session<beast::tcp_stream>>(
+              beast::tcp_stream(std::move(socket)), self, nullptr);
+          s->start();
+        }
+        self->accept();
+      });
 }
 
 }  // namespace
@@ -337,8 +348,9 @@ void Listener::accept() {
 Server::Server(int threads) : impl_(std::make_unique<Impl>(threads)) {}
 Server::~Server() = default;
 
-Result<uint16_t> Server::listen(const std::string& host, uint16_t port, std::shared_ptr<TlsContextHolder> tls,
-                                Handler handler, Limits limits) {
+Result<uint16_t> Server::listen(const std::string& host, uint16_t port,
+                                std::shared_ptr<TlsContextHolder> tls, Handler handler,
+                                Limits limits) {
   beast::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return make_error(ErrorCode::kInvalidArgument, "invalid listen address '" + host + "'");
@@ -349,10 +361,12 @@ Result<uint16_t> Server::listen(const std::string& host, uint16_t port, std::sha
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    return make_error(ErrorCode::kIo, "cannot listen on " + host + ":" + std::to_string(port) + ": " + ec.message());
+    return make_error(ErrorCode::kIo, "cannot listen on " + host + ":" + std::to_string(port) +
+                                          ": " + ec.message());
   }
   uint16_t bound = acceptor.local_endpoint().port();
-  auto l = std::make_shared<Listener>(*impl_, std::move(acceptor), std::move(tls), std::move(handler), limits);
+  auto l = std::make_shared<Listener>(*impl_, std::move(acceptor), std::move(tls),
+                                      std::move(handler), limits);
   impl_->listeners.push_back(l);
   l->accept();
   return bound;

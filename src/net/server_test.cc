@@ -27,7 +27,8 @@ std::string roundtrip(uint16_t port, const std::string& bytes, size_t max = 1 <<
   std::string out;
   char buf[4096];
   ssize_t n;
-  while (out.size() < max && (n = ::recv(fd, buf, sizeof buf, 0)) > 0) out.append(buf, static_cast<size_t>(n));
+  while (out.size() < max && (n = ::recv(fd, buf, sizeof buf, 0)) > 0)
+    out.append(buf, static_cast<size_t>(n));
   ::close(fd);
   return out;
 }
@@ -36,15 +37,15 @@ class ServerTest : public ::testing::Test {
  protected:
   void start(Limits limits = {}, std::shared_ptr<TlsContextHolder> tls = nullptr) {
     server_ = std::make_unique<Server>(2);
-    auto port = server_->listen("127.0.0.1", 0, tls,
-                                [this](const Request& req, Response& res) {
-                                  ++handled_;
-                                  res.set_header("Content-Type", "text/plain");
-                                  res.body = req.method + " " + req.path + " q=" + req.query_param("q") +
-                                             " len=" + std::to_string(req.body.size()) +
-                                             " tls=" + (req.tls ? "1" : "0");
-                                },
-                                limits);
+    auto port = server_->listen(
+        "127.0.0.1", 0, tls,
+        [this](const Request& req, Response& res) {
+          ++handled_;
+          res.set_header("Content-Type", "text/plain");
+          res.body = req.method + " " + req.path + " q=" + req.query_param("q") +
+                     " len=" + std::to_string(req.body.size()) + " tls=" + (req.tls ? "1" : "0");
+        },
+        limits);
     ASSERT_TRUE(port) << port.error().describe();
     port_ = *port;
     thread_ = std::thread([this] { server_->run(); });
@@ -61,7 +62,9 @@ class ServerTest : public ::testing::Test {
 
 TEST_F(ServerTest, ServesAndKeepsAlive) {
   start();
-  std::string two = "GET /a?q=x%20y HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+  std::string two =
+      "GET /a?q=x%20y HTTP/1.1\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\nHost: h\r\nConnection: "
+      "close\r\n\r\n";
   auto out = roundtrip(port_, two);
   EXPECT_NE(out.find("GET /a q=x y len=0 tls=0"), std::string::npos) << out;
   EXPECT_NE(out.find("GET /b q= len=0"), std::string::npos) << out;
@@ -70,7 +73,8 @@ TEST_F(ServerTest, ServesAndKeepsAlive) {
 
 TEST_F(ServerTest, Http10KeepAliveGetsAnExplicitKeepAlive) {
   start();
-  auto out = roundtrip(port_, "GET /a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n");
+  auto out =
+      roundtrip(port_, "GET /a HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n");
   EXPECT_EQ(out.rfind("HTTP/1.0 200", 0), 0u) << out;
   EXPECT_NE(out.find("Connection: keep-alive"), std::string::npos) << out;
   EXPECT_NE(out.find("GET /b"), std::string::npos) << out;  // second request on the same connection
@@ -99,7 +103,8 @@ TEST_F(ServerTest, OversizedHeaderIs431AndGarbageIs400) {
   Limits l;
   l.max_header_bytes = 256;
   start(l);
-  auto big = roundtrip(port_, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(1000, 'a') + "\r\n\r\n");
+  auto big = roundtrip(
+      port_, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: " + std::string(1000, 'a') + "\r\n\r\n");
   EXPECT_EQ(big.rfind("HTTP/1.1 431", 0), 0u) << big;
   auto garbage = roundtrip(port_, "\x01\x02 not http\r\n\r\n");
   EXPECT_EQ(garbage.rfind("HTTP/1.1 400", 0), 0u) << garbage;

@@ -38,7 +38,8 @@ Result<std::shared_ptr<TlsContext>> make_tls_context(const TlsConfig& config) {
   ossl::EvpPkeyPtr key(PEM_read_bio_PrivateKey(kbio.get(), nullptr, nullptr, nullptr));
   if (!key || SSL_CTX_use_PrivateKey(ctx, key.get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
     ossl::clear_errors();
-    return make_error(ErrorCode::kMalformedInput, "TLS: the private key does not match the server certificate");
+    return make_error(ErrorCode::kMalformedInput,
+                      "TLS: the private key does not match the server certificate");
   }
   if (!config.client_ca_pem.empty()) {
     X509_STORE* store = SSL_CTX_get_cert_store(ctx);

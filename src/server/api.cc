@@ -1,8 +1,10 @@
 // REST API v1 (docs/api.md): sign, renew, revoke, list, get.
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "base/duration.h"
 #include "ca/revocation.h"
+#include "keys/jws.h"
 #include "policy/rules.h"
 #include "server/app.h"
 #include "server/problem.h"
@@ -17,21 +19,23 @@ namespace {
 json record_json(const store::CertRecord& r, TimePoint now) {
   json sans = json::array();
   for (const auto& s : r.sans) sans.push_back(s.to_string());
-  return {{"serial", r.serial.hex()},
-          {"subject", r.subject},
-          {"sans", sans},
-          {"issuer_serial", r.issuer_serial.hex()},
-          {"not_before", format_time(r.not_before)},
-          {"not_after", format_time(r.not_after)},
-          {"key_algorithm", r.key_algorithm},
-          {"signature_algorithm", r.signature_algorithm},
-          {"eku", r.ext_key_usage},
-          {"profile", r.profile},
-          {"fingerprint_sha256", r.fingerprint_sha256},
-          {"owner", r.owner},
-          {"status", r.status_at(now)},
-          {"revoked_at", r.revoked_at ? json(format_time(*r.revoked_at)) : json()},
-          {"revocation_reason", r.revocation_reason ? json(std::string(x509::reason_name(*r.revocation_reason))) : json()}};
+  return {
+      {"serial", r.serial.hex()},
+      {"subject", r.subject},
+      {"sans", sans},
+      {"issuer_serial", r.issuer_serial.hex()},
+      {"not_before", format_time(r.not_before)},
+      {"not_after", format_time(r.not_after)},
+      {"key_algorithm", r.key_algorithm},
+      {"signature_algorithm", r.signature_algorithm},
+      {"eku", r.ext_key_usage},
+      {"profile", r.profile},
+      {"fingerprint_sha256", r.fingerprint_sha256},
+      {"owner", r.owner},
+      {"status", r.status_at(now)},
+      {"revoked_at", r.revoked_at ? json(format_time(*r.revoked_at)) : json()},
+      {"revocation_reason",
+       r.revocation_reason ? json(std::string(x509::reason_name(*r.revocation_reason))) : json()}};
 }
 
 // The request body: JSON {"csr": PEM, "profile", "ttl", "owner"} or a bare
@@ -56,7 +60,9 @@ Result<SignBody> parse_body(const net::Request& req) {
     }
     auto str = [&](const char* key) -> Result<std::optional<std::string>> {
       if (!j.contains(key) || j[key].is_null()) return std::optional<std::string>();
-      if (!j[key].is_string()) return make_error(ErrorCode::kMalformedInput, std::string("'") + key + "' must be a string");
+      if (!j[key].is_string())
+        return make_error(ErrorCode::kMalformedInput,
+                          std::string("'") + key + "' must be a string");
       return std::optional<std::string>(j[key].get<std::string>());
     };
     HERALD_TRY(auto csr, str("csr"));
@@ -67,9 +73,11 @@ Result<SignBody> parse_body(const net::Request& req) {
     HERALD_TRY(b.serial, str("serial"));
     HERALD_TRY(b.reason, str("reason"));
     if (j.contains("owner")) {
-      if (!j["owner"].is_object()) return make_error(ErrorCode::kMalformedInput, "'owner' must be an object of strings");
+      if (!j["owner"].is_object())
+        return make_error(ErrorCode::kMalformedInput, "'owner' must be an object of strings");
       for (auto& [k, v] : j["owner"].items()) {
-        if (!v.is_string()) return make_error(ErrorCode::kMalformedInput, "'owner' must be an object of strings");
+        if (!v.is_string())
+          return make_error(ErrorCode::kMalformedInput, "'owner' must be an object of strings");
         HERALD_TRY_VOID(store::check_label(k, v.get<std::string>()));
         b.owner[k] = v.get<std::string>();
       }
@@ -83,7 +91,9 @@ Result<SignBody> parse_body(const net::Request& req) {
     return b;
   }
   Error e{ErrorCode::kInvalidArgument,
-          "unsupported Content-Type '" + std::string(ct) + "' (use application/json or application/pkcs10)", {}};
+          "unsupported Content-Type '" + std::string(ct) +
+              "' (use application/json or application/pkcs10)",
+          {}};
   e.with("content_type", std::string(ct));
   return tl::unexpected(std::move(e));
 }
@@ -101,14 +111,17 @@ int status_for_body_error(const Error& e) {
 Result<ProvisionerConfig> App::authenticate(const net::Request& req, Permission need) const {
   std::string_view auth = req.header("authorization");
   if (!auth.starts_with("Bearer ") || auth.size() < 8) {
-    return make_error(ErrorCode::kUnauthenticated, "missing bearer token (Authorization: Bearer <token>)");
+    return make_error(ErrorCode::kUnauthenticated,
+                      "missing bearer token (Authorization: Bearer <token>)");
   }
   std::string_view token = auth.substr(7);
-  auto digest = ossl::sha256(std::span(reinterpret_cast<const uint8_t*>(token.data()), token.size()));
+  auto digest =
+      ossl::sha256(std::span(reinterpret_cast<const uint8_t*>(token.data()), token.size()));
   if (!digest) return tl::unexpected(digest.error());
   auto rec = inventory_->find_token(to_hex(*digest, false));
   if (!rec) return tl::unexpected(rec.error());
-  if (!*rec || (*rec)->revoked) return make_error(ErrorCode::kUnauthenticated, "unknown or revoked token");
+  if (!*rec || (*rec)->revoked)
+    return make_error(ErrorCode::kUnauthenticated, "unknown or revoked token");
   std::shared_ptr<const ServerConfig> cfg;
   {
     std::lock_guard lock(issuance_mu_);
@@ -116,7 +129,8 @@ Result<ProvisionerConfig> App::authenticate(const net::Request& req, Permission 
   }
   const ProvisionerConfig* p = cfg->provisioner((*rec)->provisioner);
   if (!p) {
-    return make_error(ErrorCode::kForbidden, "the token's provisioner '" + (*rec)->provisioner + "' is not configured");
+    return make_error(ErrorCode::kForbidden,
+                      "the token's provisioner '" + (*rec)->provisioner + "' is not configured");
   }
   if (!p->can(need)) {
     static constexpr const char* kNames[] = {"sign", "revoke", "read"};
@@ -124,6 +138,67 @@ Result<ProvisionerConfig> App::authenticate(const net::Request& req, Permission 
                                                  kNames[static_cast<int>(need)] + "' permission");
   }
   return *p;
+}
+
+Result<App::SignCaller> App::authenticate_sign(const net::Request& req) const {
+  std::string_view auth = req.header("authorization");
+  const bool jws = auth.starts_with("Bearer ") && std::count(auth.begin(), auth.end(), '.') == 2;
+  if (!jws) {
+    HERALD_TRY(auto p, authenticate(req, Permission::kSign));
+    return SignCaller{std::move(p), std::nullopt, "", {}};
+  }
+  // A one-time token of a jwk provisioner (docs/api.md).
+  auto unauth = [](const std::string& why) {
+    return make_error(ErrorCode::kUnauthenticated, "one-time token: " + why);
+  };
+  auto token = keys::parse_compact_jws(auth.substr(7));
+  if (!token) return unauth(token.error().message);
+  const auto& c = token->payload;
+  auto str = [&](const char* k) {
+    return c.contains(k) && c[k].is_string() ? c[k].get<std::string>() : std::string();
+  };
+  auto num = [&](const char* k) -> std::optional<int64_t> {
+    if (!c.contains(k) || !c[k].is_number_integer()) return std::nullopt;
+    return c[k].get<int64_t>();
+  };
+  std::shared_ptr<const ServerConfig> cfg;
+  std::shared_ptr<const JwkKeys> keys;
+  {
+    std::lock_guard lock(issuance_mu_);
+    cfg = provisioners_;
+    keys = jwk_keys_;
+  }
+  const std::string iss = str("iss");
+  const ProvisionerConfig* p = cfg->provisioner(iss);
+  auto key = keys->find(iss);
+  if (!p || p->type != "jwk" || key == keys->end())
+    return unauth("unknown provisioner '" + iss + "' (claim iss)");
+  if (auto v = keys::verify_jws(*token, *key->second); !v) return unauth(v.error().message);
+  bool aud_ok = false;
+  const std::string aud = str("aud");
+  for (const auto& n : cfg->tls_names) {
+    aud_ok = aud_ok || aud == "https://" + n + ":" + std::to_string(cfg->listen.port) + "/v1/sign";
+  }
+  if (!aud_ok) return unauth("audience '" + aud + "' is not this server's /v1/sign URL");
+  const int64_t now = clock_.now().time_since_epoch().count();
+  auto exp = num("exp"), iat = num("iat"), nbf = num("nbf");
+  if (!exp || !iat) return unauth("exp and iat are required");
+  if (*exp <= now) return unauth("expired");
+  if (*exp - *iat > 300) return unauth("lives longer than 5 minutes (exp - iat > 300)");
+  if (*iat > now + 60 || (nbf && *nbf > now + 60)) return unauth("not valid yet");
+  const std::string jti = str("jti");
+  if (jti.empty() || jti.size() > 128) return unauth("jti (1-128 characters) is required");
+  std::vector<std::string> names;
+  if (auto sub = str("sub"); !sub.empty()) names.push_back(sub);
+  if (c.contains("sans")) {
+    if (!c["sans"].is_array()) return unauth("sans must be an array of names");
+    for (const auto& s : c["sans"]) {
+      if (!s.is_string()) return unauth("sans must be an array of names");
+      names.push_back(s.get<std::string>());
+    }
+  }
+  if (names.empty()) return unauth("names nothing (sub, sans)");
+  return SignCaller{*p, std::move(names), jti, TimePoint{std::chrono::seconds(*exp)}};
 }
 
 Status App::rate_limit(const net::Request& req) {
@@ -141,7 +216,8 @@ Status App::rate_limit(const net::Request& req) {
   b.tokens = std::min(burst, b.tokens + std::chrono::duration<double>(now - b.at).count() * rate);
   b.at = now;
   if (b.tokens < 1) {
-    return make_error(ErrorCode::kRateLimited, "too many issuance requests from " + req.remote_address + "; retry shortly");
+    return make_error(ErrorCode::kRateLimited,
+                      "too many issuance requests from " + req.remote_address + "; retry shortly");
   }
   b.tokens -= 1;
   return {};
@@ -155,9 +231,9 @@ void App::api_sign(const net::Request& req, net::Response& res) {
     if (e.code == ErrorCode::kRateLimited) res.set_header("Retry-After", "1");
     issued_->with({profile_label, "error"}).inc();
   };
-  auto who = authenticate(req, Permission::kSign);
+  auto who = authenticate_sign(req);
   if (!who) return fail(who.error());
-  const ProvisionerConfig prov = std::move(*who);
+  const ProvisionerConfig prov = std::move(who->provisioner);
   if (auto s = rate_limit(req); !s) return fail(s.error());
   auto body = parse_body(req);
   if (!body) return fail(body.error(), status_for_body_error(body.error()));
@@ -165,8 +241,10 @@ void App::api_sign(const net::Request& req, net::Response& res) {
   if (!profile) return fail(profile.error());
   profile_label = body->profile;
   if (!prov.allows(*profile)) {
-    return fail(Error{ErrorCode::kForbidden,
-                      "provisioner '" + prov.name + "' may not issue '" + body->profile + "' certificates", {}});
+    return fail(
+        Error{ErrorCode::kForbidden,
+              "provisioner '" + prov.name + "' may not issue '" + body->profile + "' certificates",
+              {}});
   }
   std::optional<std::chrono::seconds> ttl;
   if (body->ttl) {
@@ -174,7 +252,8 @@ void App::api_sign(const net::Request& req, net::Response& res) {
     if (!d) return fail(d.error());
     ttl = *d;
   }
-  if (body->csr.empty()) return fail(Error{ErrorCode::kMalformedInput, "no CSR in the request", {}});
+  if (body->csr.empty())
+    return fail(Error{ErrorCode::kMalformedInput, "no CSR in the request", {}});
   auto csr = x509::parse_csr(body->csr);
   if (!csr) return fail(csr.error());
   if (!prov.allowed_dns.empty()) {
@@ -186,8 +265,35 @@ void App::api_sign(const net::Request& req, net::Response& res) {
     if (!sans) return fail(sans.error());
     for (const auto& s : *sans) {
       if (s.type == x509::SanType::kDns && !policy::dns_allowed(s.value, prov.allowed_dns)) {
-        return fail(Error{ErrorCode::kForbidden, "provisioner '" + prov.name + "' may not request '" + s.value + "'", {}});
+        return fail(Error{ErrorCode::kForbidden,
+                          "provisioner '" + prov.name + "' may not request '" + s.value + "'",
+                          {}});
       }
+    }
+  }
+  if (who->names) {
+    // A one-time token names exactly what may be certified.
+    policy::IssueRequest probe;
+    probe.profile = *profile;
+    probe.common_name = csr->common_name;
+    probe.sans = csr->requested_sans;
+    auto sans = policy::effective_sans(probe);
+    if (!sans) return fail(sans.error());
+    auto named = [&](const std::string& v) {
+      return std::find(who->names->begin(), who->names->end(), v) != who->names->end();
+    };
+    if (!csr->common_name.empty() && !named(csr->common_name)) {
+      return fail(
+          Error{ErrorCode::kForbidden, "the token does not name '" + csr->common_name + "'", {}});
+    }
+    for (const auto& s : *sans) {
+      if (!named(s.value))
+        return fail(Error{ErrorCode::kForbidden, "the token does not name '" + s.value + "'", {}});
+    }
+    // Used once, durably: a replay is refused even after a restart.
+    if (auto used = inventory_->use_token_id(who->jti, who->expires_at, clock_.now()); !used) {
+      return fail(
+          Error{ErrorCode::kUnauthenticated, "one-time token: " + used.error().message, {}});
     }
   }
   store::Labels owner = body->owner;
@@ -210,20 +316,25 @@ void App::api_sign(const net::Request& req, net::Response& res) {
 
 Result<store::CertRecord> App::client_certificate(const net::Request& req) {
   if (!req.tls || req.peer_chain.empty()) {
-    return make_error(ErrorCode::kUnauthenticated, "this endpoint needs a client certificate (mutual TLS)");
+    return make_error(ErrorCode::kUnauthenticated,
+                      "this endpoint needs a client certificate (mutual TLS)");
   }
   if (!req.peer_verified) {
-    return make_error(ErrorCode::kUnauthenticated, "the client certificate does not chain to this CA or is expired");
+    return make_error(ErrorCode::kUnauthenticated,
+                      "the client certificate does not chain to this CA or is expired");
   }
   HERALD_TRY(auto cert, x509::Certificate::from_der(req.peer_chain.front()));
   HERALD_TRY(auto rec, inventory_->find(cert.serial()));
   if (!rec || rec->fingerprint_sha256 != cert.fingerprint_sha256()) {
-    return make_error(ErrorCode::kUnauthenticated, "the client certificate is not in this CA's inventory");
+    return make_error(ErrorCode::kUnauthenticated,
+                      "the client certificate is not in this CA's inventory");
   }
   if (rec->status == store::CertStatus::kRevoked) {
-    return make_error(ErrorCode::kUnauthenticated, "the client certificate " + rec->serial.hex() + " is revoked");
+    return make_error(ErrorCode::kUnauthenticated,
+                      "the client certificate " + rec->serial.hex() + " is revoked");
   }
-  if (clock_.now() >= rec->not_after) return make_error(ErrorCode::kUnauthenticated, "the client certificate has expired");
+  if (clock_.now() >= rec->not_after)
+    return make_error(ErrorCode::kUnauthenticated, "the client certificate has expired");
   return std::move(*rec);
 }
 
@@ -238,22 +349,29 @@ void App::api_renew(const net::Request& req, net::Response& res) {
   if (auto s = rate_limit(req); !s) return fail(s.error());
   auto body = parse_body(req);
   if (!body) return fail(body.error(), status_for_body_error(body.error()));
-  if (body->csr.empty()) return fail(Error{ErrorCode::kMalformedInput, "no CSR in the request", {}});
+  if (body->csr.empty())
+    return fail(Error{ErrorCode::kMalformedInput, "no CSR in the request", {}});
   auto csr = x509::parse_csr(body->csr);
   if (!csr) return fail(csr.error());
   if (auto v = x509::verify_csr_signature(*csr); !v) return fail(v.error());
   auto old = x509::Certificate::from_der(current->der);
   if (!old) return fail(old.error());
   if (EVP_PKEY_eq(X509_get0_pubkey(&old->x509()), csr->public_key.pkey.get()) == 1) {
-    return fail(Error{ErrorCode::kInvalidArgument, "renewal needs a new key: the CSR reuses the current certificate's key", {}});
+    return fail(Error{ErrorCode::kInvalidArgument,
+                      "renewal needs a new key: the CSR reuses the current certificate's key",
+                      {}});
   }
   auto profile = policy::parse_profile(current->profile);
-  if (!profile) return fail(Error{ErrorCode::kForbidden, "certificates of profile '" + current->profile + "' are not renewed here", {}});
+  if (!profile)
+    return fail(Error{ErrorCode::kForbidden,
+                      "certificates of profile '" + current->profile + "' are not renewed here",
+                      {}});
   policy::IssueRequest r;
   r.profile = *profile;
   r.common_name = current->common_name;
   r.sans = current->sans;
-  r.ttl = std::chrono::duration_cast<std::chrono::seconds>(current->not_after - current->not_before - ca::kBackdate);
+  r.ttl = std::chrono::duration_cast<std::chrono::seconds>(current->not_after -
+                                                           current->not_before - ca::kBackdate);
   r.key = csr->public_key.info;
   r.csr_hash = csr->hash;
   store::Labels owner = current->owner;
@@ -263,7 +381,8 @@ void App::api_renew(const net::Request& req, net::Response& res) {
   if (!issued) return fail(issued.error());
   (void)presign(issued->record.serial);
   issued_->with({"renew", "ok"}).inc();
-  issue_latency_->with({"renew", "ok"}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  issue_latency_->with({"renew", "ok"})
+      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   const std::string pem = issued->pem();
   json j = record_json(issued->record, clock_.now());
   j["certificate"] = pem;
@@ -301,10 +420,12 @@ void App::api_revoke(const net::Request& req, net::Response& res) {
   }
   auto rec = inventory_->find(*serial);
   if (!rec) return problem(res, rec.error());
-  if (!*rec) return problem(res, ErrorCode::kNotFound, "no certificate with serial " + serial->hex());
+  if (!*rec)
+    return problem(res, ErrorCode::kNotFound, "no certificate with serial " + serial->hex());
   if ((*rec)->issuer_serial != issuing_->serial()) {
     return problem(res, ErrorCode::kForbidden,
-                   "only certificates of the issuing CA are revoked online; CA certificates with 'herald revoke'");
+                   "only certificates of the issuing CA are revoked online; CA certificates with "
+                   "'herald revoke'");
   }
   auto after = ca::revoke(clock_, *inventory_, *serial, *reason);
   if (!after) return problem(res, after.error());
@@ -341,9 +462,11 @@ void App::api_list(const net::Request& req, net::Response& res) {
   auto number = [&](const char* key, size_t def, size_t min, size_t max) -> Result<size_t> {
     std::string v = req.query_param(key);
     if (v.empty()) return def;
-    if (v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos || std::stoul(v) < min) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        std::string(key) + " must be an integer of at least " + std::to_string(min));
+    if (v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(v) < min) {
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          std::string(key) + " must be an integer of at least " + std::to_string(min));
     }
     return std::min<size_t>(std::stoul(v), max);
   };
@@ -356,8 +479,10 @@ void App::api_list(const net::Request& req, net::Response& res) {
   auto records = inventory_->list(f);
   if (!records) return problem(res, records.error());
   json items = json::array();
-  for (size_t i = 0; i < records->size() && i < *limit; ++i) items.push_back(record_json((*records)[i], f.now));
-  json j = {{"items", items}, {"next_offset", records->size() > *limit ? json(*offset + *limit) : json()}};
+  for (size_t i = 0; i < records->size() && i < *limit; ++i)
+    items.push_back(record_json((*records)[i], f.now));
+  json j = {{"items", items},
+            {"next_offset", records->size() > *limit ? json(*offset + *limit) : json()}};
   json_response(res, 200, j.dump());
 }
 
@@ -368,7 +493,8 @@ void App::api_get(const net::Request& req, net::Response& res, std::string_view 
   if (!serial) return problem(res, serial.error());
   auto rec = inventory_->find(*serial);
   if (!rec) return problem(res, rec.error());
-  if (!*rec) return problem(res, ErrorCode::kNotFound, "no certificate with serial " + serial->hex());
+  if (!*rec)
+    return problem(res, ErrorCode::kNotFound, "no certificate with serial " + serial->hex());
   json j = record_json(**rec, clock_.now());
   j["certificate"] = ossl::pem_encode((*rec)->der, "CERTIFICATE");
   json_response(res, 200, j.dump());

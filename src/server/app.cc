@@ -1,5 +1,7 @@
 #include "server/app.h"
 
+#include <openssl/pem.h>
+
 #include <iostream>
 #include <thread>
 
@@ -39,22 +41,27 @@ std::shared_ptr<App::Issuance> App::issuance() const {
 
 Status App::init(const ServeOptions& o) {
   HERALD_TRY_VOID(dir_.require_initialised());
-  const auto config_path = o.config_path ? std::filesystem::path(*o.config_path) : dir_.config_path();
+  const auto config_path =
+      o.config_path ? std::filesystem::path(*o.config_path) : dir_.config_path();
   HERALD_TRY(auto text, fs::read_file(config_path, 1 << 20));
   HERALD_TRY(auto policy_config, policy::parse_config(text, config_path.string()));
   HERALD_TRY(server_config_, parse_server_config(text, config_path.string()));
-  if (o.listen) HERALD_TRY_VOID(parse_endpoint(*o.listen).map([&](Endpoint e) { server_config_.listen = e; }));
+  if (o.listen)
+    HERALD_TRY_VOID(parse_endpoint(*o.listen).map([&](Endpoint e) { server_config_.listen = e; }));
   if (o.http_listen) {
-    HERALD_TRY_VOID(parse_endpoint(*o.http_listen).map([&](Endpoint e) { server_config_.http_listen = e; }));
+    HERALD_TRY_VOID(
+        parse_endpoint(*o.http_listen).map([&](Endpoint e) { server_config_.http_listen = e; }));
   }
   provisioners_ = std::make_shared<const ServerConfig>(server_config_);
+  HERALD_TRY(jwk_keys_, load_jwk_keys(server_config_));
 
   HERALD_TRY(issuing_, dir_.load_ca_cert(ca::CaLevel::kIssuing));
   HERALD_TRY(intermediate_, dir_.load_ca_cert(ca::CaLevel::kIntermediate));
   HERALD_TRY(root_, dir_.load_ca_cert(ca::CaLevel::kRoot));
   // The online server loads the issuing key and no other.
   HERALD_TRY(issuing_signer_, dir_.load_signer(ca::CaLevel::kIssuing, o.issuing_passphrase_file));
-  if (EVP_PKEY_eq(X509_get0_pubkey(&issuing_->x509()), issuing_signer_->public_key().pkey.get()) != 1) {
+  if (EVP_PKEY_eq(X509_get0_pubkey(&issuing_->x509()), issuing_signer_->public_key().pkey.get()) !=
+      1) {
     return make_error(ErrorCode::kConflict, "the issuing key does not match ca/issuing.pem");
   }
   HERALD_TRY(inventory_, dir_.open_inventory(clock_));
@@ -62,23 +69,30 @@ Status App::init(const ServeOptions& o) {
 
   auto iss = std::make_shared<Issuance>();
   iss->config = std::make_shared<const policy::Config>(std::move(policy_config));
-  iss->authority = std::make_unique<ca::Authority>(clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_,
-                                                   intermediate_->serial());
+  iss->authority = std::make_unique<ca::Authority>(
+      clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_, intermediate_->serial());
   issuance_ = iss;
 
   // Metrics.
-  issued_ = &registry_.counter("herald_certificates_issued", "Certificates issued", {"profile", "result"});
-  issue_latency_ = &registry_.histogram("herald_issuance_duration_seconds", "Time to issue a certificate",
-                                        {"profile", "result"}, obs::latency_buckets());
+  issued_ = &registry_.counter("herald_certificates_issued", "Certificates issued",
+                               {"profile", "result"});
+  issue_latency_ =
+      &registry_.histogram("herald_issuance_duration_seconds", "Time to issue a certificate",
+                           {"profile", "result"}, obs::latency_buckets());
   api_errors_ = &registry_.counter("herald_api_errors", "CA API errors by code", {"code"});
-  ocsp_requests_ = &registry_.counter("herald_ocsp_requests", "OCSP requests by status", {"status"});
-  ocsp_latency_ = &registry_.histogram("herald_ocsp_duration_seconds", "Time to answer an OCSP request", {"status"},
-                                       obs::latency_buckets());
-  revocations_ = &registry_.counter("herald_revocations", "Revocations through the API", {"reason"});
+  ocsp_requests_ =
+      &registry_.counter("herald_ocsp_requests", "OCSP requests by status", {"status"});
+  ocsp_latency_ =
+      &registry_.histogram("herald_ocsp_duration_seconds", "Time to answer an OCSP request",
+                           {"status"}, obs::latency_buckets());
+  revocations_ =
+      &registry_.counter("herald_revocations", "Revocations through the API", {"reason"});
   signer_errors_ = &registry_.counter("herald_signer_errors", "Signing failures", {"what"});
-  store_latency_ = &registry_.histogram("herald_store_duration_seconds", "Inventory operation latency", {"op"},
-                                        obs::latency_buckets());
-  http_requests_ = &registry_.counter("herald_http_requests", "HTTP requests by route class and status", {"route", "code"});
+  store_latency_ =
+      &registry_.histogram("herald_store_duration_seconds", "Inventory operation latency", {"op"},
+                           obs::latency_buckets());
+  http_requests_ = &registry_.counter("herald_http_requests",
+                                      "HTTP requests by route class and status", {"route", "code"});
   auto expiring = [this](std::chrono::hours within) {
     store::ListFilter f;
     f.now = clock_.now();
@@ -91,22 +105,25 @@ Status App::init(const ServeOptions& o) {
       return c.profile != "ocsp-signer" && (s == c.owner.end() || s->second != "herald-serve");
     }));
   };
-  registry_.gauge_callback("herald_certificates_expiring", "Valid certificates expiring within the window",
-                           {"within"}, [expiring] {
-                             return std::vector<obs::CallbackSample>{{{"7d"}, expiring(std::chrono::hours(24 * 7))},
-                                                                     {{"30d"}, expiring(std::chrono::hours(24 * 30))}};
+  registry_.gauge_callback("herald_certificates_expiring",
+                           "Valid certificates expiring within the window", {"within"}, [expiring] {
+                             return std::vector<obs::CallbackSample>{
+                                 {{"7d"}, expiring(std::chrono::hours(24 * 7))},
+                                 {{"30d"}, expiring(std::chrono::hours(24 * 30))}};
                            });
-  registry_.gauge_callback("herald_crl_age_seconds", "Seconds since the CRL's thisUpdate", {"ca"}, [this] {
-    std::vector<obs::CallbackSample> out;
-    std::lock_guard lock(crl_mu_);
-    auto age = [&](const std::shared_ptr<const Crl>& c) {
-      return static_cast<double>((clock_.now() - c->this_update).count());
-    };
-    if (issuing_crl_) out.push_back({{"issuing"}, age(issuing_crl_)});
-    if (offline_crls_[0]) out.push_back({{"intermediate"}, age(offline_crls_[0])});
-    if (offline_crls_[1]) out.push_back({{"root"}, age(offline_crls_[1])});
-    return out;
-  });
+  registry_.gauge_callback("herald_crl_age_seconds", "Seconds since the CRL's thisUpdate", {"ca"},
+                           [this] {
+                             std::vector<obs::CallbackSample> out;
+                             std::lock_guard lock(crl_mu_);
+                             auto age = [&](const std::shared_ptr<const Crl>& c) {
+                               return static_cast<double>((clock_.now() - c->this_update).count());
+                             };
+                             if (issuing_crl_) out.push_back({{"issuing"}, age(issuing_crl_)});
+                             if (offline_crls_[0])
+                               out.push_back({{"intermediate"}, age(offline_crls_[0])});
+                             if (offline_crls_[1]) out.push_back({{"root"}, age(offline_crls_[1])});
+                             return out;
+                           });
 
   HERALD_TRY_VOID(issue_tls_certificate());
   HERALD_TRY_VOID(issue_ocsp_signer());
@@ -120,7 +137,8 @@ Status App::init(const ServeOptions& o) {
   HERALD_TRY(auto records, inventory_->list(all));
   std::lock_guard lock(ocsp_mu_);
   for (const auto& r : records) {
-    if (r.issuer_serial == issuing_->serial() && r.not_after > all.now) presign_backlog_.push_back(r.serial);
+    if (r.issuer_serial == issuing_->serial() && r.not_after > all.now)
+      presign_backlog_.push_back(r.serial);
   }
   return {};
 }
@@ -132,8 +150,10 @@ Status App::issue_tls_certificate() {
   req.profile = policy::Profile::kServer;
   req.common_name = server_config_.tls_names.front();
   for (const auto& n : server_config_.tls_names) {
-    auto san = x509::make_san(x509::ip_octets(n).empty() ? x509::SanType::kDns : x509::SanType::kIp, n);
-    if (!san) return make_error(ErrorCode::kMalformedInput, "server.tls_names: " + san.error().message);
+    auto san =
+        x509::make_san(x509::ip_octets(n).empty() ? x509::SanType::kDns : x509::SanType::kIp, n);
+    if (!san)
+      return make_error(ErrorCode::kMalformedInput, "server.tls_names: " + san.error().message);
     req.sans.push_back(*san);
   }
   req.ttl = std::chrono::hours(24 * 7);
@@ -141,7 +161,8 @@ Status App::issue_tls_certificate() {
   auto iss = issuance();
   auto issued = iss->authority->issue(req, pub, {{"service", "herald-serve"}, {"role", "tls"}});
   if (!issued) {
-    return tl::unexpected(std::move(issued.error()).with("purpose", "the server's own TLS certificate"));
+    return tl::unexpected(
+        std::move(issued.error()).with("purpose", "the server's own TLS certificate"));
   }
   net::TlsConfig cfg;
   cfg.cert_chain_pem = issued->pem() + issuing_->pem() + intermediate_->pem();
@@ -165,7 +186,8 @@ Status App::issue_ocsp_signer() {
   HERALD_TRY(auto cert, x509::Certificate::from_der(issued.record.der));
   auto s = std::make_shared<OcspSigner>();
   HERALD_TRY(s->signer, keys::KeySigner::create(std::move(key)));
-  s->responder = std::make_unique<ca::OcspResponder>(ca::OcspResponder{*s->signer, cert, *issuing_});
+  s->responder =
+      std::make_unique<ca::OcspResponder>(ca::OcspResponder{*s->signer, cert, *issuing_});
   s->not_before = issued.record.not_before;
   s->not_after = issued.record.not_after;
   std::lock_guard lock(ocsp_mu_);
@@ -186,12 +208,14 @@ std::string etag_of(const Bytes& der) {
 
 Status App::refresh_crl() {
   const auto t0 = std::chrono::steady_clock::now();
-  auto crl = ca::generate_crl(clock_, *inventory_, *issuing_signer_, *issuing_, "issuing", server_config_.crl_validity);
+  auto crl = ca::generate_crl(clock_, *inventory_, *issuing_signer_, *issuing_, "issuing",
+                              server_config_.crl_validity);
   if (!crl) {
     signer_errors_->with({"crl"}).inc();
     return tl::unexpected(crl.error());
   }
-  store_latency_->with({"crl"}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  store_latency_->with({"crl"}).observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   HERALD_TRY_VOID(dir_.write_crl(ca::CaLevel::kIssuing, crl->der));
   auto c = std::make_shared<Crl>(Crl{crl->der, etag_of(crl->der), clock_.now(), crl->next_update});
   std::lock_guard lock(crl_mu_);
@@ -210,11 +234,14 @@ Status App::load_offline_crls() {
       ossl::X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
       if (!parsed) {
         ossl::clear_errors();
-        return make_error(ErrorCode::kMalformedInput, "unreadable CRL " + dir_.crl_path(level, false).string());
+        return make_error(ErrorCode::kMalformedInput,
+                          "unreadable CRL " + dir_.crl_path(level, false).string());
       }
-      TimePoint next = X509_CRL_get0_nextUpdate(parsed.get()) ? x509::from_asn1_time(*X509_CRL_get0_nextUpdate(parsed.get()))
-                                                              : TimePoint{};
-      c = std::make_shared<Crl>(Crl{der, etag_of(der), x509::from_asn1_time(*X509_CRL_get0_lastUpdate(parsed.get())), next});
+      TimePoint next = X509_CRL_get0_nextUpdate(parsed.get())
+                           ? x509::from_asn1_time(*X509_CRL_get0_nextUpdate(parsed.get()))
+                           : TimePoint{};
+      c = std::make_shared<Crl>(Crl{
+          der, etag_of(der), x509::from_asn1_time(*X509_CRL_get0_lastUpdate(parsed.get())), next});
     }
     std::lock_guard lock(crl_mu_);
     offline_crls_[i++] = c;
@@ -226,16 +253,41 @@ Status App::reload() {
   HERALD_TRY(auto text, fs::read_file(dir_.config_path(), 1 << 20));
   HERALD_TRY(auto policy_config, policy::parse_config(text, dir_.config_path().string()));
   HERALD_TRY(auto server_config, parse_server_config(text, dir_.config_path().string()));
+  HERALD_TRY(auto jwk_keys, load_jwk_keys(server_config));
   auto iss = std::make_shared<Issuance>();
   iss->config = std::make_shared<const policy::Config>(std::move(policy_config));
-  iss->authority = std::make_unique<ca::Authority>(clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_,
-                                                   intermediate_->serial());
+  iss->authority = std::make_unique<ca::Authority>(
+      clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_, intermediate_->serial());
   {
     std::lock_guard lock(issuance_mu_);
     issuance_ = iss;
     provisioners_ = std::make_shared<const ServerConfig>(std::move(server_config));
+    jwk_keys_ = std::move(jwk_keys);
   }
   return load_offline_crls();
+}
+
+Result<std::shared_ptr<const App::JwkKeys>> App::load_jwk_keys(const ServerConfig& cfg) const {
+  auto keys = std::make_shared<JwkKeys>();
+  for (const auto& p : cfg.provisioners) {
+    if (p.type != "jwk") continue;
+    auto path = std::filesystem::path(p.public_key_file);
+    if (path.is_relative()) path = dir_.root() / path;
+    HERALD_TRY(auto pem, fs::read_file(path, 64 * 1024));
+    auto bio = ossl::mem_bio(pem);
+    EVP_PKEY* k = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
+    const bool ok = k && ((EVP_PKEY_get_base_id(k) == EVP_PKEY_EC && EVP_PKEY_get_bits(k) == 256) ||
+                          EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519);
+    if (!ok) {
+      EVP_PKEY_free(k);
+      ossl::clear_errors();
+      return make_error(ErrorCode::kMalformedInput,
+                        "provisioner '" + p.name + "': " + path.string() +
+                            " is not a P-256 or Ed25519 public key (PEM)");
+    }
+    (*keys)[p.name] = std::shared_ptr<EVP_PKEY>(k, EVP_PKEY_free);
+  }
+  return std::shared_ptr<const JwkKeys>(std::move(keys));
 }
 
 Result<ca::OcspStatus> App::ocsp_status(const Serial& serial) {
@@ -263,12 +315,14 @@ Status App::presign(const Serial& serial) {
   const TimePoint now = clock_.now();
   for (auto hash : {ca::OcspHash::kSha1, ca::OcspHash::kSha256}) {
     HERALD_TRY(auto id, ca::cert_id_for(*issuing_, serial, hash));
-    auto der = ca::sign_ocsp_response(*signer->responder, {{id, status}}, std::nullopt, now, server_config_.ocsp_validity);
+    auto der = ca::sign_ocsp_response(*signer->responder, {{id, status}}, std::nullopt, now,
+                                      server_config_.ocsp_validity);
     if (!der) {
       signer_errors_->with({"ocsp"}).inc();
       return tl::unexpected(der.error());
     }
-    ca::CachedOcspResponse c{*der, now, now + server_config_.ocsp_validity, etag_of(*der), status.kind};
+    ca::CachedOcspResponse c{*der, now, now + server_config_.ocsp_validity, etag_of(*der),
+                             status.kind};
     ocsp_cache_.put(hash, serial, std::move(c));
   }
   std::lock_guard lock(ocsp_mu_);
@@ -279,7 +333,8 @@ Status App::presign(const Serial& serial) {
 void App::on_revocation_change(const Serial& serial) {
   ocsp_cache_.erase(serial);
   if (auto s = presign(serial); !s) {
-    std::cerr << "herald serve: cannot re-sign OCSP for " << serial.hex() << ": " << s.error().describe() << "\n";
+    std::cerr << "herald serve: cannot re-sign OCSP for " << serial.hex() << ": "
+              << s.error().describe() << "\n";
   }
   crl_dirty_ = true;
 }
@@ -299,7 +354,8 @@ void App::tick() {
     std::lock_guard lock(crl_mu_);
     crl = issuing_crl_;
   }
-  if (crl_dirty_.exchange(false) || !crl || now >= crl->this_update + server_config_.crl_validity / 2) {
+  if (crl_dirty_.exchange(false) || !crl ||
+      now >= crl->this_update + server_config_.crl_validity / 2) {
     if (auto s = refresh_crl(); !s) {
       crl_dirty_ = true;
       std::cerr << "herald serve: cannot refresh the CRL: " << s.error().describe() << "\n";
@@ -315,14 +371,16 @@ void App::tick() {
       }
     }
     size_t n = std::min<size_t>(presign_backlog_.size(), 2000);
-    todo.insert(todo.end(), presign_backlog_.end() - static_cast<std::ptrdiff_t>(n), presign_backlog_.end());
+    todo.insert(todo.end(), presign_backlog_.end() - static_cast<std::ptrdiff_t>(n),
+                presign_backlog_.end());
     presign_backlog_.resize(presign_backlog_.size() - n);
   }
   for (const auto& s : todo) (void)presign(s);
   // 4. The server's own certificates, at two thirds of their lifetime.
   auto due = [&](TimePoint nb, TimePoint na) { return now >= nb + (na - nb) * 2 / 3; };
   if (due(tls_not_before_, tls_not_after_)) {
-    if (auto s = issue_tls_certificate(); !s) std::cerr << "herald serve: TLS renewal failed: " << s.error().describe() << "\n";
+    if (auto s = issue_tls_certificate(); !s)
+      std::cerr << "herald serve: TLS renewal failed: " << s.error().describe() << "\n";
   }
   std::shared_ptr<OcspSigner> signer;
   {
@@ -330,7 +388,8 @@ void App::tick() {
     signer = ocsp_signer_;
   }
   if (due(signer->not_before, signer->not_after)) {
-    if (auto s = issue_ocsp_signer(); !s) std::cerr << "herald serve: OCSP signer renewal failed: " << s.error().describe() << "\n";
+    if (auto s = issue_ocsp_signer(); !s)
+      std::cerr << "herald serve: OCSP signer renewal failed: " << s.error().describe() << "\n";
   }
 }
 
@@ -345,8 +404,9 @@ void App::handle_https(const net::Request& req, net::Response& res) {
 void App::handle_http(const net::Request& req, net::Response& res) {
   if (route_public(req, res)) return;
   if (req.path.starts_with("/v1/")) {
-    problem(res, ErrorCode::kForbidden, "the API is served over HTTPS only (port " +
-                                            std::to_string(server_config_.listen.port) + ")");
+    problem(res, ErrorCode::kForbidden,
+            "the API is served over HTTPS only (port " +
+                std::to_string(server_config_.listen.port) + ")");
     return;
   }
   problem(res, ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path);
@@ -407,7 +467,8 @@ bool App::route_api(const net::Request& req, net::Response& res) {
     api_list(req, res);
   } else if (p.starts_with("/v1/certs/") && req.method == "GET") {
     api_get(req, res, std::string_view(p).substr(10));
-  } else if (p == "/v1/sign" || p == "/v1/renew" || p == "/v1/revoke" || p == "/v1/certs" || p.starts_with("/v1/certs/")) {
+  } else if (p == "/v1/sign" || p == "/v1/renew" || p == "/v1/revoke" || p == "/v1/certs" ||
+             p.starts_with("/v1/certs/")) {
     problem(res, ErrorCode::kInvalidArgument, "method " + req.method + " not allowed on " + p, 405);
   } else {
     return false;

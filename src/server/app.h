@@ -12,6 +12,7 @@
 // and reach OCSP answers and the CRL within a second.
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -30,15 +31,16 @@
 namespace herald::server {
 
 struct ServeOptions {
-  std::optional<std::string> config_path;   // default DIR/herald.toml
-  std::optional<std::string> listen;        // overrides [server] listen
-  std::optional<std::string> http_listen;   // overrides [server] http_listen
+  std::optional<std::string> config_path;  // default DIR/herald.toml
+  std::optional<std::string> listen;       // overrides [server] listen
+  std::optional<std::string> http_listen;  // overrides [server] http_listen
   std::optional<std::string> issuing_passphrase_file;
 };
 
 class App {
  public:
-  [[nodiscard]] static Result<std::unique_ptr<App>> create(const datadir::DataDir& dir, const ServeOptions& options,
+  [[nodiscard]] static Result<std::unique_ptr<App>> create(const datadir::DataDir& dir,
+                                                           const ServeOptions& options,
                                                            const Clock& clock);
   ~App();
 
@@ -108,7 +110,19 @@ class App {
 
   // API caller authentication.
   // A copy: a reload may replace the configuration meanwhile.
-  [[nodiscard]] Result<ProvisionerConfig> authenticate(const net::Request& req, Permission need) const;
+  [[nodiscard]] Result<ProvisionerConfig> authenticate(const net::Request& req,
+                                                       Permission need) const;
+  // /v1/sign callers: an API token, or a jwk provisioner's one-time token,
+  // which also limits the names (`names`) the certificate may carry.
+  struct SignCaller {
+    ProvisionerConfig provisioner;
+    std::optional<std::vector<std::string>> names;
+    std::string jti;
+    TimePoint expires_at;
+  };
+  [[nodiscard]] Result<SignCaller> authenticate_sign(const net::Request& req) const;
+  using JwkKeys = std::map<std::string, std::shared_ptr<EVP_PKEY>>;
+  [[nodiscard]] Result<std::shared_ptr<const JwkKeys>> load_jwk_keys(const ServerConfig& cfg) const;
   [[nodiscard]] Status rate_limit(const net::Request& req);
   // The verified client certificate's inventory record (mTLS), or an error.
   [[nodiscard]] Result<store::CertRecord> client_certificate(const net::Request& req);
@@ -122,6 +136,7 @@ class App {
   mutable std::mutex issuance_mu_;
   std::shared_ptr<Issuance> issuance_;
   std::shared_ptr<const ServerConfig> provisioners_;  // swapped on reload
+  std::shared_ptr<const JwkKeys> jwk_keys_;           // swapped on reload
 
   std::shared_ptr<net::TlsContextHolder> tls_;
   TimePoint tls_not_before_, tls_not_after_;
@@ -129,8 +144,9 @@ class App {
   mutable std::mutex ocsp_mu_;
   std::shared_ptr<OcspSigner> ocsp_signer_;
   ca::OcspCache ocsp_cache_;
-  std::unordered_map<std::string, TimePoint> presigned_;  // serial hex -> next_update (under ocsp_mu_)
-  std::vector<Serial> presign_backlog_;                   // (under ocsp_mu_)
+  std::unordered_map<std::string, TimePoint>
+      presigned_;                        // serial hex -> next_update (under ocsp_mu_)
+  std::vector<Serial> presign_backlog_;  // (under ocsp_mu_)
 
   mutable std::mutex crl_mu_;
   std::shared_ptr<const Crl> issuing_crl_;

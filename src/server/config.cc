@@ -18,12 +18,14 @@ bool ProvisionerConfig::allows(policy::Profile p) const {
 }
 
 std::string Endpoint::to_string() const {
-  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
+         std::to_string(port);
 }
 
 Result<Endpoint> parse_endpoint(std::string_view text) {
   auto bad = [&] {
-    return make_error(ErrorCode::kInvalidArgument, "invalid address '" + std::string(text) + "' (use HOST:PORT)");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "invalid address '" + std::string(text) + "' (use HOST:PORT)");
   };
   auto colon = text.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return bad();
@@ -49,14 +51,17 @@ namespace {
 struct Ctx {
   std::string_view source;
   tl::unexpected<Error> at(const toml::node& n, const std::string& what) const {
-    return make_error(ErrorCode::kMalformedInput,
-                      std::string(source) + ":" + std::to_string(n.source().begin.line) + ": " + what);
+    return make_error(
+        ErrorCode::kMalformedInput,
+        std::string(source) + ":" + std::to_string(n.source().begin.line) + ": " + what);
   }
 };
 
-Status check_keys(const Ctx& c, const toml::table& t, const std::string& path, const std::set<std::string>& allowed) {
+Status check_keys(const Ctx& c, const toml::table& t, const std::string& path,
+                  const std::set<std::string>& allowed) {
   for (auto&& [k, v] : t) {
-    if (!allowed.count(std::string(k.str()))) return c.at(v, "unknown key '" + path + "." + std::string(k.str()) + "'");
+    if (!allowed.count(std::string(k.str())))
+      return c.at(v, "unknown key '" + path + "." + std::string(k.str()) + "'");
   }
   return {};
 }
@@ -66,7 +71,8 @@ Result<std::string> get_string(const Ctx& c, const toml::node& n, const std::str
   return *n.value<std::string>();
 }
 
-Result<std::vector<std::string>> get_strings(const Ctx& c, const toml::node& n, const std::string& what) {
+Result<std::vector<std::string>> get_strings(const Ctx& c, const toml::node& n,
+                                             const std::string& what) {
   const toml::array* a = n.as_array();
   if (!a) return c.at(n, what + " must be an array of strings");
   std::vector<std::string> out;
@@ -77,22 +83,27 @@ Result<std::vector<std::string>> get_strings(const Ctx& c, const toml::node& n, 
   return out;
 }
 
-Result<std::chrono::seconds> get_duration(const Ctx& c, const toml::node& n, const std::string& what) {
+Result<std::chrono::seconds> get_duration(const Ctx& c, const toml::node& n,
+                                          const std::string& what) {
   HERALD_TRY(auto text, get_string(c, n, what));
   auto d = parse_duration(text);
   if (!d) return c.at(n, what + ": " + d.error().message);
   return *d;
 }
 
-Result<int64_t> get_int(const Ctx& c, const toml::node& n, const std::string& what, int64_t lo, int64_t hi) {
+Result<int64_t> get_int(const Ctx& c, const toml::node& n, const std::string& what, int64_t lo,
+                        int64_t hi) {
   if (!n.is_integer()) return c.at(n, what + " must be an integer");
   int64_t v = *n.value<int64_t>();
-  if (v < lo || v > hi) return c.at(n, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  if (v < lo || v > hi)
+    return c.at(n, what + " must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   return v;
 }
 
 Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) {
-  HERALD_TRY_VOID(check_keys(c, t, "provisioners", {"name", "type", "profiles", "allowed_dns", "permissions"}));
+  HERALD_TRY_VOID(
+      check_keys(c, t, "provisioners",
+                 {"name", "type", "profiles", "allowed_dns", "permissions", "public_key_file"}));
   ProvisionerConfig p;
   const toml::node* name = t.get("name");
   if (!name) return c.at(t, "a provisioner needs a name");
@@ -105,7 +116,15 @@ Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) 
   p.type = "token";
   if (const toml::node* n = t.get("type")) {
     HERALD_TRY(p.type, get_string(c, *n, "provisioners.type"));
-    if (p.type != "token") return c.at(*n, "provisioners.type must be \"token\"");
+    if (p.type != "token" && p.type != "jwk")
+      return c.at(*n, "provisioners.type must be \"token\" or \"jwk\"");
+  }
+  if (const toml::node* n = t.get("public_key_file")) {
+    HERALD_TRY(p.public_key_file, get_string(c, *n, "provisioners.public_key_file"));
+  }
+  if (p.type == "jwk" && p.public_key_file.empty()) {
+    return c.at(t, "a jwk provisioner needs public_key_file (herald token keygen --provisioner " +
+                       p.name + ")");
   }
   std::vector<std::string> profiles = {"server", "client"};
   if (const toml::node* n = t.get("profiles")) {
@@ -124,10 +143,15 @@ Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) 
     HERALD_TRY(perms, get_strings(c, *n, "provisioners.permissions"));
   }
   for (const auto& perm : perms) {
-    if (perm == "sign") p.permissions.push_back(Permission::kSign);
-    else if (perm == "revoke") p.permissions.push_back(Permission::kRevoke);
-    else if (perm == "read") p.permissions.push_back(Permission::kRead);
-    else return c.at(*t.get("permissions"), "provisioners.permissions: unknown '" + perm + "' (sign, revoke, read)");
+    if (perm == "sign")
+      p.permissions.push_back(Permission::kSign);
+    else if (perm == "revoke")
+      p.permissions.push_back(Permission::kRevoke);
+    else if (perm == "read")
+      p.permissions.push_back(Permission::kRead);
+    else
+      return c.at(*t.get("permissions"),
+                  "provisioners.permissions: unknown '" + perm + "' (sign, revoke, read)");
   }
   return p;
 }
@@ -141,18 +165,20 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
   try {
     root = toml::parse(text, source);
   } catch (const toml::parse_error& e) {
-    return make_error(ErrorCode::kMalformedInput,
-                      std::string(source) + ":" + std::to_string(e.source().begin.line) + ": " +
-                          std::string(e.description()));
+    return make_error(ErrorCode::kMalformedInput, std::string(source) + ":" +
+                                                      std::to_string(e.source().begin.line) + ": " +
+                                                      std::string(e.description()));
   }
   if (const toml::node* n = root.get("server")) {
     const toml::table* t = n->as_table();
     if (!t) return c.at(*n, "server must be a table");
-    HERALD_TRY_VOID(check_keys(c, *t, "server",
-                               {"listen", "http_listen", "threads", "max_body_bytes", "max_header_bytes",
-                                "read_timeout", "idle_timeout", "issuance_rate_per_second", "ocsp_validity",
-                                "crl_validity", "tls_names"}));
-    for (auto [key, ep] : {std::pair{"listen", &cfg.listen}, std::pair{"http_listen", &cfg.http_listen}}) {
+    HERALD_TRY_VOID(
+        check_keys(c, *t, "server",
+                   {"listen", "http_listen", "threads", "max_body_bytes", "max_header_bytes",
+                    "read_timeout", "idle_timeout", "issuance_rate_per_second", "ocsp_validity",
+                    "crl_validity", "tls_names"}));
+    for (auto [key, ep] :
+         {std::pair{"listen", &cfg.listen}, std::pair{"http_listen", &cfg.http_listen}}) {
       if (const toml::node* v = t->get(key)) {
         HERALD_TRY(auto s, get_string(c, *v, std::string("server.") + key));
         auto e = parse_endpoint(s);
@@ -184,12 +210,14 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
       HERALD_TRY(cfg.crl_validity, get_duration(c, *v, "server.crl_validity"));
     }
     if (const toml::node* v = t->get("issuance_rate_per_second")) {
-      if (!v->is_number() || *v->value<double>() <= 0) return c.at(*v, "server.issuance_rate_per_second must be a positive number");
+      if (!v->is_number() || *v->value<double>() <= 0)
+        return c.at(*v, "server.issuance_rate_per_second must be a positive number");
       cfg.issuance_rate_per_second = *v->value<double>();
     }
     if (const toml::node* v = t->get("tls_names")) {
       HERALD_TRY(cfg.tls_names, get_strings(c, *v, "server.tls_names"));
-      if (cfg.tls_names.empty()) return c.at(*v, "server.tls_names must name at least one DNS name or IP");
+      if (cfg.tls_names.empty())
+        return c.at(*v, "server.tls_names must name at least one DNS name or IP");
     }
   }
   if (const toml::node* n = root.get("provisioners")) {

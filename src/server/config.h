@@ -18,7 +18,8 @@ enum class Permission { kSign, kRevoke, kRead };
 
 struct ProvisionerConfig {
   std::string name;
-  std::string type;  // "token"
+  std::string type;             // "token" (bearer API tokens) | "jwk" (one-time signed tokens)
+  std::string public_key_file;  // jwk: PEM public key (P-256 or Ed25519), relative to DIR
   std::vector<policy::Profile> profiles;
   // Narrows the profile policy: DNS patterns this provisioner may request
   // (same syntax as policy.*.allowed_dns). Empty: the profile policy alone.
@@ -33,7 +34,8 @@ struct Endpoint {
   uint16_t port = 0;
   [[nodiscard]] std::string to_string() const;
 };
-[[nodiscard]] Result<Endpoint> parse_endpoint(std::string_view text);  // "127.0.0.1:8443", "[::1]:8443"
+[[nodiscard]] Result<Endpoint> parse_endpoint(
+    std::string_view text);  // "127.0.0.1:8443", "[::1]:8443"
 
 struct ServerConfig {
   Endpoint listen{"127.0.0.1", 8443};       // HTTPS: REST API (and everything else)
@@ -43,15 +45,17 @@ struct ServerConfig {
   size_t max_header_bytes = 8 * 1024;
   std::chrono::seconds read_timeout{10};
   std::chrono::seconds idle_timeout{30};
-  double issuance_rate_per_second = 100;    // per client address, burst twice that
+  double issuance_rate_per_second = 100;  // per client address, burst twice that
   std::chrono::seconds ocsp_validity{24 * 3600};
   std::chrono::seconds crl_validity{24 * 3600};
-  std::vector<std::string> tls_names{"localhost", "127.0.0.1"};  // SANs of the server's own certificate
+  std::vector<std::string> tls_names{"localhost",
+                                     "127.0.0.1"};  // SANs of the server's own certificate
   std::vector<ProvisionerConfig> provisioners;
 
   [[nodiscard]] const ProvisionerConfig* provisioner(std::string_view name) const;
 };
 
-[[nodiscard]] Result<ServerConfig> parse_server_config(std::string_view toml_text, std::string_view source);
+[[nodiscard]] Result<ServerConfig> parse_server_config(std::string_view toml_text,
+                                                       std::string_view source);
 
 }  // namespace herald::server

@@ -21,13 +21,19 @@ TEST(ServerConfig, DefaultTextParsesAndIsAcceptedByThePolicyLoader) {
 }
 
 TEST(ServerConfig, ErrorsNameTheLine) {
-  struct Case { const char* text; const char* expect; };
+  struct Case {
+    const char* text;
+    const char* expect;
+  };
   for (auto c : {Case{"[server]\nlisten = \"nowhere\"\n", "herald.toml:2: server.listen"},
                  Case{"[server]\nthreads = -1\n", "herald.toml:2: server.threads"},
                  Case{"[server]\ncolour = 1\n", "herald.toml:2: unknown key 'server.colour'"},
-                 Case{"[[provisioners]]\nname = \"a\"\npermissions = [\"root\"]\n", "herald.toml:3: provisioners.permissions"},
-                 Case{"[[provisioners]]\nname = \"a\"\nprofiles = [\"ocsp\"]\n", "herald.toml:3: provisioners.profiles"},
-                 Case{"[[provisioners]]\nname = \"a\"\n[[provisioners]]\nname = \"a\"\n", "duplicate provisioner"},
+                 Case{"[[provisioners]]\nname = \"a\"\npermissions = [\"root\"]\n",
+                      "herald.toml:3: provisioners.permissions"},
+                 Case{"[[provisioners]]\nname = \"a\"\nprofiles = [\"ocsp\"]\n",
+                      "herald.toml:3: provisioners.profiles"},
+                 Case{"[[provisioners]]\nname = \"a\"\n[[provisioners]]\nname = \"a\"\n",
+                      "duplicate provisioner"},
                  Case{"[[provisioners]]\nname = \"a b\"\n", "herald.toml:2: provisioner name"}}) {
     auto cfg = parse_server_config(c.text, "herald.toml");
     ASSERT_FALSE(cfg) << c.text;

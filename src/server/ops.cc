@@ -25,7 +25,8 @@ void App::readyz(net::Response& res) {
   const bool fresh = crl && crl->next_update > clock_.now();
   checks["crl"] = fresh ? "fresh" : "stale";
   ok = ok && fresh;
-  json_response(res, ok ? 200 : 503, nlohmann::json{{"status", ok ? "ready" : "not ready"}, {"checks", checks}}.dump());
+  json_response(res, ok ? 200 : 503,
+                nlohmann::json{{"status", ok ? "ready" : "not ready"}, {"checks", checks}}.dump());
 }
 
 void App::metrics(net::Response& res) {

@@ -28,21 +28,26 @@ Result<Bytes> base64_decode(std::string_view in) {
   std::string clean;
   for (char c : s) {
     if (c == '=') break;
-    if (c == '+') clean += '-';
-    else if (c == '/') clean += '_';
-    else if (c == ' ') clean += '-';  // '+' turned into ' ' by form decoding
-    else clean += c;
+    if (c == '+')
+      clean += '-';
+    else if (c == '/')
+      clean += '_';
+    else if (c == ' ')
+      clean += '-';  // '+' turned into ' ' by form decoding
+    else
+      clean += c;
   }
   return base64url_decode(clean);
 }
 
-void cache_headers(net::Response& res, const std::string& etag, TimePoint this_update, TimePoint next_update,
-                   TimePoint now) {
+void cache_headers(net::Response& res, const std::string& etag, TimePoint this_update,
+                   TimePoint next_update, TimePoint now) {
   auto max_age = std::max<int64_t>(0, (next_update - now).count());
   res.set_header("ETag", etag);
   res.set_header("Last-Modified", http_date(this_update));
   res.set_header("Expires", http_date(next_update));
-  res.set_header("Cache-Control", "public, max-age=" + std::to_string(max_age) + ", no-transform, must-revalidate");
+  res.set_header("Cache-Control",
+                 "public, max-age=" + std::to_string(max_age) + ", no-transform, must-revalidate");
 }
 
 }  // namespace
@@ -55,7 +60,8 @@ void App::ocsp(const net::Request& req, net::Response& res) {
     res.body.assign(der.begin(), der.end());
     res.set_header("Content-Type", "application/ocsp-response");
     ocsp_requests_->with({status_label}).inc();
-    ocsp_latency_->with({status_label}).observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    ocsp_latency_->with({status_label})
+        .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   };
   Bytes der;
   if (req.method == "POST") {
@@ -72,8 +78,9 @@ void App::ocsp(const net::Request& req, net::Response& res) {
   }
   auto request = ca::parse_ocsp_request(der);
   if (!request) return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-  bool ours = std::any_of(request->ids.begin(), request->ids.end(),
-                          [&](const ca::OcspCertId& id) { return ca::names_issuer(id, *issuing_); });
+  bool ours = std::any_of(request->ids.begin(), request->ids.end(), [&](const ca::OcspCertId& id) {
+    return ca::names_issuer(id, *issuing_);
+  });
   if (!ours) {
     status_label = "unauthorized";
     return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_UNAUTHORIZED));
@@ -120,15 +127,17 @@ void App::ocsp(const net::Request& req, net::Response& res) {
     std::lock_guard lock(ocsp_mu_);
     signer = ocsp_signer_;
   }
-  auto signed_der = ca::sign_ocsp_response(*signer->responder, entries, request->nonce, now, server_config_.ocsp_validity);
+  auto signed_der = ca::sign_ocsp_response(*signer->responder, entries, request->nonce, now,
+                                           server_config_.ocsp_validity);
   if (!signed_der) {
     signer_errors_->with({"ocsp"}).inc();
     status_label = "error";
     return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_INTERNALERROR));
   }
   const auto& first = entries.front().second;
-  status_label = first.kind == ca::OcspStatus::Kind::kRevoked ? "revoked"
-                 : first.kind == ca::OcspStatus::Kind::kUnknown ? "unknown" : "good";
+  status_label = first.kind == ca::OcspStatus::Kind::kRevoked   ? "revoked"
+                 : first.kind == ca::OcspStatus::Kind::kUnknown ? "unknown"
+                                                                : "good";
   res.set_header("Cache-Control", "no-store");
   finish(std::move(*signed_der));
 }
@@ -137,9 +146,12 @@ void App::get_crl(const net::Request& req, net::Response& res, std::string_view 
   std::shared_ptr<const Crl> crl;
   {
     std::lock_guard lock(crl_mu_);
-    if (name == "issuing") crl = issuing_crl_;
-    else if (name == "intermediate") crl = offline_crls_[0];
-    else if (name == "root") crl = offline_crls_[1];
+    if (name == "issuing")
+      crl = issuing_crl_;
+    else if (name == "intermediate")
+      crl = offline_crls_[0];
+    else if (name == "root")
+      crl = offline_crls_[1];
   }
   if (!crl) return problem(res, ErrorCode::kNotFound, "no CRL named '" + std::string(name) + "'");
   cache_headers(res, crl->etag, crl->this_update, crl->next_update, clock_.now());
@@ -157,7 +169,9 @@ void App::get_ca_cert(net::Response& res, std::string_view name) {
                                : name == "intermediate" ? &*intermediate_
                                : name == "root"         ? &*root_
                                                         : nullptr;
-  if (!c) return problem(res, ErrorCode::kNotFound, "no CA certificate named '" + std::string(name) + "'");
+  if (!c)
+    return problem(res, ErrorCode::kNotFound,
+                   "no CA certificate named '" + std::string(name) + "'");
   res.status = 200;
   res.body.assign(c->der().begin(), c->der().end());
   res.set_header("Content-Type", "application/pkix-cert");
@@ -179,7 +193,8 @@ void tar_add(std::string& out, const std::string& name, std::string_view data, T
   std::snprintf(h + 108, 8, "%07o", 0);
   std::snprintf(h + 116, 8, "%07o", 0);
   std::snprintf(h + 124, 12, "%011llo", static_cast<unsigned long long>(data.size()));
-  std::snprintf(h + 136, 12, "%011llo", static_cast<unsigned long long>(mtime.time_since_epoch().count()));
+  std::snprintf(h + 136, 12, "%011llo",
+                static_cast<unsigned long long>(mtime.time_since_epoch().count()));
   h[156] = '0';
   std::memcpy(h + 257, "ustar", 6);
   std::memcpy(h + 263, "00", 2);

@@ -14,13 +14,14 @@ Status check_label(std::string_view key, std::string_view value) {
   bool key_ok = !key.empty() && key.size() <= 64 && std::all_of(key.begin(), key.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
   });
-  bool value_ok = !value.empty() && value.size() <= 256 && std::all_of(value.begin(), value.end(), [](char c) {
-    return c >= 0x20 && c < 0x7F && c != ',' && c != '=';
-  });
+  bool value_ok = !value.empty() && value.size() <= 256 &&
+                  std::all_of(value.begin(), value.end(),
+                              [](char c) { return c >= 0x20 && c < 0x7F && c != ',' && c != '='; });
   if (!key_ok || !value_ok) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "invalid owner label '" + std::string(key) + "=" + std::string(value) +
-                          "' (key: letters, digits, _ - .; value: 1-256 printable characters without , or =)");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "invalid owner label '" + std::string(key) + "=" + std::string(value) +
+            "' (key: letters, digits, _ - .; value: 1-256 printable characters without , or =)");
   }
   return {};
 }

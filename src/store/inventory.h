@@ -125,6 +125,11 @@ class TokenStore {
   [[nodiscard]] virtual Result<std::vector<TokenRecord>> list_tokens() = 0;
   // kNotFound if unknown.
   [[nodiscard]] virtual Status revoke_token(int64_t id) = 0;
+  // Records a one-time token's id ("jti") as used; kConflict if it was used
+  // before (a replay). Durable on return. Ids whose tokens expired before
+  // `now` are forgotten.
+  [[nodiscard]] virtual Status use_token_id(std::string_view jti, TimePoint expires_at,
+                                            TimePoint now) = 0;
 };
 
 }  // namespace herald::store

@@ -8,8 +8,8 @@
 #include <atomic>
 #include <cstdio>
 #include <functional>
-#include <thread>
 #include <memory>
+#include <thread>
 
 #include "store/inventory.h"
 

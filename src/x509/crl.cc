@@ -1,8 +1,8 @@
 #include "x509/crl.h"
 
-#include "base/der.h"
-
 #include <array>
+
+#include "base/der.h"
 
 namespace herald::x509 {
 
@@ -63,9 +63,10 @@ Result<Bytes> build_crl(const CrlSpec& spec, const X509_NAME& issuer, const keys
     der::append_unsigned_integer(entry, e.serial.bytes());
     der::append_time(entry, e.revoked_at.time_since_epoch().count());
     if (e.reason != RevocationReason::kUnspecified) {
-      // Extensions ::= SEQUENCE { SEQUENCE { id-ce-cRLReasons, OCTET STRING { ENUMERATED reason } } }
-      const uint8_t ext[] = {0x30, 0x0C, 0x30, 0x0A, 0x06, 0x03, 0x55, 0x1D, 0x15, 0x04,
-                             0x03, 0x0A, 0x01, static_cast<uint8_t>(e.reason)};
+      // Extensions ::= SEQUENCE { SEQUENCE { id-ce-cRLReasons, OCTET STRING { ENUMERATED reason } }
+      // }
+      const uint8_t ext[] = {0x30, 0x0C, 0x30, 0x0A, 0x06, 0x03, 0x55,
+                             0x1D, 0x15, 0x04, 0x03, 0x0A, 0x01, static_cast<uint8_t>(e.reason)};
       entry.insert(entry.end(), std::begin(ext), std::end(ext));
     }
     der::append_tlv(revoked, der::tag::kSequence, entry);

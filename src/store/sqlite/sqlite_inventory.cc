@@ -71,6 +71,12 @@ CREATE INDEX audit_log_action ON audit_log (action, id);
 CREATE INDEX certificates_revoked ON certificates (issuer_serial, not_after, serial, revoked_at, revocation_reason)
   WHERE status = 'revoked';
 )sql"},
+    {4, R"sql(
+CREATE TABLE used_token_ids (
+  jti        TEXT PRIMARY KEY,
+  expires_at INTEGER NOT NULL
+);
+)sql"},
 };
 
 class Stmt {
@@ -187,7 +193,7 @@ Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::filesy
   HERALD_TRY_VOID(inv->exec("PRAGMA synchronous = FULL"));
   HERALD_TRY_VOID(inv->exec("PRAGMA foreign_keys = ON"));
   HERALD_TRY_VOID(inv->exec("PRAGMA mmap_size = 1073741824"));  // reads without a copy per page
-  HERALD_TRY_VOID(inv->exec("PRAGMA cache_size = -65536"));      // 64 MiB
+  HERALD_TRY_VOID(inv->exec("PRAGMA cache_size = -65536"));     // 64 MiB
   HERALD_TRY_VOID(inv->migrate());
   return inv;
 }
@@ -425,7 +431,8 @@ Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
     bind_text(v);
   }
   sql += " ORDER BY not_after ASC, serial ASC";
-  if (f.limit || f.offset) sql += " LIMIT " + (f.limit ? std::to_string(f.limit) : std::string("-1"));
+  if (f.limit || f.offset)
+    sql += " LIMIT " + (f.limit ? std::to_string(f.limit) : std::string("-1"));
   if (f.offset) sql += " OFFSET " + std::to_string(f.offset);
   Stmt s(db_, sql.c_str());
   if (!s.ok()) return db_error(db_, "cannot prepare list");
@@ -498,7 +505,9 @@ Status SqliteInventory::release_hold(const Serial& serial) {
     return err;
   }
   if (sqlite3_changes(db_) == 1) {
-    Stmt a(db_, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'release_hold', ?, '{}')");
+    Stmt a(
+        db_,
+        "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'release_hold', ?, '{}')");
     a.bind(1, secs(clock_.now()));
     a.bind(2, serial.hex());
     if (!a.ok() || a.step() != SQLITE_DONE) {
@@ -561,7 +570,8 @@ Result<int64_t> SqliteInventory::count() {
   return s.integer(0);
 }
 
-Result<std::vector<RevocationEvent>> SqliteInventory::revocations_since(int64_t after, size_t limit) {
+Result<std::vector<RevocationEvent>> SqliteInventory::revocations_since(int64_t after,
+                                                                        size_t limit) {
   std::lock_guard lock(mu_);
   Stmt s(db_,
          "SELECT id, serial FROM audit_log WHERE action IN ('revoke', 'release_hold') AND id > ? "
@@ -582,14 +592,17 @@ Result<std::vector<RevocationEvent>> SqliteInventory::revocations_since(int64_t 
 
 Result<int64_t> SqliteInventory::last_revocation_id() {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT coalesce(max(id), 0) FROM audit_log WHERE action IN ('revoke', 'release_hold')");
+  Stmt s(db_,
+         "SELECT coalesce(max(id), 0) FROM audit_log WHERE action IN ('revoke', 'release_hold')");
   if (!s.ok() || s.step() != SQLITE_ROW) return db_error(db_, "cannot read revocation feed");
   return s.integer(0);
 }
 
 Result<int64_t> SqliteInventory::add_token(const TokenRecord& t) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "INSERT INTO api_tokens (provisioner, description, sha256, created_at) VALUES (?, ?, ?, ?)");
+  Stmt s(
+      db_,
+      "INSERT INTO api_tokens (provisioner, description, sha256, created_at) VALUES (?, ?, ?, ?)");
   if (!s.ok()) return db_error(db_, "cannot prepare token insert");
   s.bind(1, t.provisioner);
   s.bind(2, t.description);
@@ -601,13 +614,16 @@ Result<int64_t> SqliteInventory::add_token(const TokenRecord& t) {
 
 namespace {
 TokenRecord read_token(Stmt& s) {
-  return TokenRecord{s.integer(0), s.text(1), s.text(2), s.text(3), at(s.integer(4)), s.integer(5) != 0};
+  return TokenRecord{s.integer(0), s.text(1),        s.text(2),
+                     s.text(3),    at(s.integer(4)), s.integer(5) != 0};
 }
 }  // namespace
 
 Result<std::optional<TokenRecord>> SqliteInventory::find_token(std::string_view sha256_hex) {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT id, provisioner, description, sha256, created_at, revoked FROM api_tokens WHERE sha256 = ?");
+  Stmt s(db_,
+         "SELECT id, provisioner, description, sha256, created_at, revoked FROM api_tokens WHERE "
+         "sha256 = ?");
   if (!s.ok()) return db_error(db_, "cannot prepare token lookup");
   s.bind(1, sha256_hex);
   int rc = s.step();
@@ -618,7 +634,9 @@ Result<std::optional<TokenRecord>> SqliteInventory::find_token(std::string_view 
 
 Result<std::vector<TokenRecord>> SqliteInventory::list_tokens() {
   std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT id, provisioner, description, sha256, created_at, revoked FROM api_tokens ORDER BY id");
+  Stmt s(db_,
+         "SELECT id, provisioner, description, sha256, created_at, revoked FROM api_tokens ORDER "
+         "BY id");
   if (!s.ok()) return db_error(db_, "cannot prepare token list");
   std::vector<TokenRecord> out;
   int rc;
@@ -633,7 +651,27 @@ Status SqliteInventory::revoke_token(int64_t id) {
   if (!s.ok()) return db_error(db_, "cannot prepare token revocation");
   s.bind(1, id);
   if (s.step() != SQLITE_DONE) return db_error(db_, "cannot revoke token");
-  if (sqlite3_changes(db_) != 1) return make_error(ErrorCode::kNotFound, "no API token with id " + std::to_string(id));
+  if (sqlite3_changes(db_) != 1)
+    return make_error(ErrorCode::kNotFound, "no API token with id " + std::to_string(id));
+  return {};
+}
+
+Status SqliteInventory::use_token_id(std::string_view jti, TimePoint expires_at, TimePoint now) {
+  std::lock_guard lock(mu_);
+  Stmt purge(db_, "DELETE FROM used_token_ids WHERE expires_at < ?");
+  purge.bind(1, secs(now));
+  if (!purge.ok() || purge.step() != SQLITE_DONE)
+    return db_error(db_, "cannot purge used token ids");
+  Stmt s(db_, "INSERT INTO used_token_ids (jti, expires_at) VALUES (?, ?)");
+  if (!s.ok()) return db_error(db_, "cannot prepare token id insert");
+  s.bind(1, jti);
+  s.bind(2, secs(expires_at));
+  if (s.step() != SQLITE_DONE) {
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+      return make_error(ErrorCode::kConflict, "this one-time token was already used");
+    }
+    return db_error(db_, "cannot record the token id");
+  }
   return {};
 }
 

@@ -1,12 +1,12 @@
 #pragma once
 // SQLite inventory (WAL, synchronous=FULL: a committed record survives a
 // crash or power loss). Concurrent inserts are group-committed: one
-// transaction and one fsync for all records waiting at that moment. Schema migrations are versioned in
-// schema_migrations and applied in order, each in its own transaction.
+// transaction and one fsync for all records waiting at that moment. Schema migrations are versioned
+// in schema_migrations and applied in order, each in its own transaction.
 
+#include <condition_variable>
 #include <filesystem>
 #include <memory>
-#include <condition_variable>
 #include <mutex>
 #include <vector>
 
@@ -35,16 +35,19 @@ class SqliteInventory final : public Inventory, public TokenStore {
                                                                    TimePoint now) override;
   [[nodiscard]] Result<uint64_t> next_crl_number(std::string_view ca) override;
   [[nodiscard]] Result<int64_t> count() override;
-  [[nodiscard]] Result<std::vector<RevocationEvent>> revocations_since(int64_t after, size_t limit) override;
+  [[nodiscard]] Result<std::vector<RevocationEvent>> revocations_since(int64_t after,
+                                                                       size_t limit) override;
   [[nodiscard]] Result<int64_t> last_revocation_id() override;
 
   [[nodiscard]] Result<int64_t> add_token(const TokenRecord& token) override;
   [[nodiscard]] Result<std::optional<TokenRecord>> find_token(std::string_view sha256_hex) override;
   [[nodiscard]] Result<std::vector<TokenRecord>> list_tokens() override;
   [[nodiscard]] Status revoke_token(int64_t id) override;
+  [[nodiscard]] Status use_token_id(std::string_view jti, TimePoint expires_at,
+                                    TimePoint now) override;
 
   [[nodiscard]] Result<int> schema_version();
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
  private:
   SqliteInventory(sqlite3* db, const Clock& clock) : db_(db), clock_(clock) {}

@@ -93,5 +93,18 @@ TEST(SqliteTokens, AddFindListRevoke) {
   EXPECT_FALSE((*inv)->add_token(t));  // same hash
 }
 
+TEST(SqliteTokens, OneTimeIdsAreRefusedTheSecondTimeUntilExpired) {
+  auto inv = SqliteInventory::open(temp_db(), OpenMode::kCreate, clock());
+  ASSERT_TRUE(inv);
+  TimePoint now{std::chrono::seconds(1000)};
+  ASSERT_TRUE((*inv)->use_token_id("abc", now + std::chrono::seconds(300), now));
+  auto again = (*inv)->use_token_id("abc", now + std::chrono::seconds(300), now);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  // After expiry the id is forgotten (the token itself is expired by then).
+  EXPECT_TRUE((*inv)->use_token_id("abc", now + std::chrono::seconds(900),
+                                   now + std::chrono::seconds(301)));
+}
+
 }  // namespace
 }  // namespace herald::store
