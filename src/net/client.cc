@@ -1,0 +1,118 @@
+#include "net/client.h"
+
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+
+#include "ossl/ossl.h"
+
+namespace herald::net {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+Result<Response> https_request(const std::string& method, const std::string& url,
+                               const std::vector<std::pair<std::string, std::string>>& headers,
+                               const std::string& body, const ClientTls& tls,
+                               std::chrono::seconds timeout) {
+  if (!url.starts_with("https://"))
+    return make_error(ErrorCode::kInvalidArgument, "not an https:// URL: " + url);
+  std::string rest = url.substr(8);
+  auto slash = rest.find('/');
+  std::string authority = rest.substr(0, slash);
+  std::string target = slash == std::string::npos ? "/" : rest.substr(slash);
+  std::string host = authority, port = "443";
+  if (auto colon = authority.rfind(':'); colon != std::string::npos && authority.back() != ']') {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  SSL_CTX* c = ctx.native_handle();
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  X509_STORE* store = SSL_CTX_get_cert_store(c);
+  auto bio = ossl::mem_bio(tls.ca_pem);
+  int anchors = 0;
+  while (X509* ca = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    X509_STORE_add_cert(store, ca);
+    X509_free(ca);
+    ++anchors;
+  }
+  ossl::clear_errors();
+  if (anchors == 0)
+    return make_error(ErrorCode::kMalformedInput, "no CA certificate to verify the server with");
+  SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+  if (!tls.cert_pem.empty()) {
+    auto cb = ossl::mem_bio(tls.cert_pem);
+    ossl::X509Ptr leaf(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
+    auto kb = ossl::mem_bio(tls.key_pem);
+    ossl::EvpPkeyPtr key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+    if (!leaf || !key || SSL_CTX_use_certificate(c, leaf.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(c, key.get()) != 1 || SSL_CTX_check_private_key(c) != 1) {
+      ossl::clear_errors();
+      return make_error(ErrorCode::kMalformedInput,
+                        "the client certificate and key do not match or cannot be read");
+    }
+    while (X509* extra = PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr))
+      SSL_CTX_add0_chain_cert(c, extra);
+    ossl::clear_errors();
+  }
+
+  asio::io_context ioc;
+  beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
+  SSL* ssl = stream.native_handle();
+  X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+  asio::ip::address ip;
+  beast::error_code ec;
+  ip = asio::ip::make_address(host, ec);
+  if (!ec) {
+    X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    X509_VERIFY_PARAM_set1_host(param, host.c_str(), 0);
+  }
+  tcp::resolver resolver(ioc);
+  auto endpoints = resolver.resolve(host, port, ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot resolve " + host + ": " + ec.message());
+  beast::get_lowest_layer(stream).expires_after(timeout);
+  beast::get_lowest_layer(stream).connect(endpoints, ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot connect to " + authority + ": " + ec.message());
+  stream.handshake(asio::ssl::stream_base::client, ec);
+  if (ec) {
+    long v = SSL_get_verify_result(ssl);
+    return make_error(ErrorCode::kIo,
+                      "TLS handshake with " + authority + " failed: " +
+                          (v != X509_V_OK ? X509_verify_cert_error_string(v) : ec.message()));
+  }
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, authority);
+  req.set(http::field::user_agent, "herald");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  req.prepare_payload();
+  http::write(stream, req, ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot send the request: " + ec.message());
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(4 << 20);
+  http::read(stream, buffer, parser, ec);
+  if (ec) return make_error(ErrorCode::kIo, "cannot read the response: " + ec.message());
+  Response res;
+  res.status = static_cast<int>(parser.get().result_int());
+  for (const auto& f : parser.get())
+    res.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  res.body = std::move(parser.get().body());
+  stream.shutdown(ec);  // best effort
+  return res;
+}
+
+}  // namespace herald::net
