@@ -209,6 +209,21 @@ Result<OcspRequest> parse_ocsp_request(std::span<const uint8_t> der) {
   return out;
 }
 
+Result<IssuerMatcher> IssuerMatcher::create(const x509::Certificate& issuer) {
+  IssuerMatcher m;
+  for (auto h : {OcspHash::kSha1, OcspHash::kSha256}) {
+    HERALD_TRY(auto hashes, issuer_hashes(issuer, h));
+    m.name_[static_cast<int>(h)] = std::move(hashes.name);
+    m.key_[static_cast<int>(h)] = std::move(hashes.key);
+  }
+  return m;
+}
+
+bool IssuerMatcher::matches(const OcspCertId& id) const {
+  const int i = static_cast<int>(id.hash);
+  return id.issuer_name_hash == name_[i] && id.issuer_key_hash == key_[i];
+}
+
 bool names_issuer(const OcspCertId& id, const x509::Certificate& issuer) {
   auto h = issuer_hashes(issuer, id.hash);
   if (!h) {

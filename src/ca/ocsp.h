@@ -84,6 +84,16 @@ struct OcspRequest {
 // True if the CertID names `issuer`: issuerNameHash over the issuer's subject
 // name DER and issuerKeyHash over its subjectPublicKey BIT STRING value (RFC
 // 6960 §4.1.1), both in the CertID's hash. Says nothing about the serial.
+// names_issuer() with the issuer's hashes computed once (the responder's hot path).
+class IssuerMatcher {
+ public:
+  [[nodiscard]] static Result<IssuerMatcher> create(const x509::Certificate& issuer);
+  [[nodiscard]] bool matches(const OcspCertId& id) const;
+
+ private:
+  Bytes name_[2], key_[2];  // by OcspHash
+};
+
 [[nodiscard]] bool names_issuer(const OcspCertId& id, const x509::Certificate& issuer);
 
 // The CertID for `serial` under `issuer` in `hash` (the server pre-signs

@@ -349,6 +349,11 @@ TEST_P(OcspTest, ParsesRequestsBuiltByOpenSsl) {
     EXPECT_TRUE(names_issuer(id, h_->issuing.cert));
     EXPECT_FALSE(names_issuer(id, h_->intermediate.cert));
     EXPECT_FALSE(names_issuer(id, h_->root.cert));
+    auto issuing = IssuerMatcher::create(h_->issuing.cert);
+    auto inter = IssuerMatcher::create(h_->intermediate.cert);
+    ASSERT_TRUE(issuing && inter);
+    EXPECT_TRUE(issuing->matches(id));
+    EXPECT_FALSE(inter->matches(id));
     EXPECT_EQ(id, *cert_id_for(h_->issuing.cert, id.serial, id.hash));
   }
 

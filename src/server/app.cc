@@ -58,6 +58,7 @@ Status App::init(const ServeOptions& o) {
   HERALD_TRY(issuing_, dir_.load_ca_cert(ca::CaLevel::kIssuing));
   HERALD_TRY(intermediate_, dir_.load_ca_cert(ca::CaLevel::kIntermediate));
   HERALD_TRY(root_, dir_.load_ca_cert(ca::CaLevel::kRoot));
+  HERALD_TRY(issuer_matcher_, ca::IssuerMatcher::create(*issuing_));
   // The online server loads the issuing key and no other.
   HERALD_TRY(issuing_signer_, dir_.load_signer(ca::CaLevel::kIssuing, o.issuing_passphrase_file));
   if (EVP_PKEY_eq(X509_get0_pubkey(&issuing_->x509()), issuing_signer_->public_key().pkey.get()) !=

@@ -133,6 +133,7 @@ class App {
   std::unique_ptr<store::SqliteInventory> inventory_;
   std::unique_ptr<keys::KeySigner> issuing_signer_;
   std::optional<x509::Certificate> issuing_, intermediate_, root_;
+  std::optional<ca::IssuerMatcher> issuer_matcher_;  // OCSP CertIDs naming the issuing CA
   mutable std::mutex issuance_mu_;
   std::shared_ptr<Issuance> issuance_;
   std::shared_ptr<const ServerConfig> provisioners_;  // swapped on reload

@@ -78,9 +78,8 @@ void App::ocsp(const net::Request& req, net::Response& res) {
   }
   auto request = ca::parse_ocsp_request(der);
   if (!request) return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_MALFORMEDREQUEST));
-  bool ours = std::any_of(request->ids.begin(), request->ids.end(), [&](const ca::OcspCertId& id) {
-    return ca::names_issuer(id, *issuing_);
-  });
+  bool ours = std::any_of(request->ids.begin(), request->ids.end(),
+                          [&](const ca::OcspCertId& id) { return issuer_matcher_->matches(id); });
   if (!ours) {
     status_label = "unauthorized";
     return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_UNAUTHORIZED));
@@ -112,7 +111,7 @@ void App::ocsp(const net::Request& req, net::Response& res) {
   std::vector<std::pair<ca::OcspCertId, ca::OcspStatus>> entries;
   for (const auto& id : request->ids) {
     ca::OcspStatus st;
-    if (ca::names_issuer(id, *issuing_)) {
+    if (issuer_matcher_->matches(id)) {
       auto s = ocsp_status(id.serial);
       if (!s) {
         status_label = "error";
