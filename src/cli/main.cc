@@ -11,7 +11,8 @@ namespace {
 constexpr const char* kDescription =
     "Herald: a private PKI. Run a three-tier CA (offline root, policy intermediate,\n"
     "online issuing CA), issue certificates under policy, revoke them, publish CRLs\n"
-    "and keep an inventory of everything issued.\n\n"
+    "and keep an inventory of everything issued. `herald serve` runs the online CA:\n"
+    "REST API, OCSP responder, CRL distribution and metrics (docs/api.md).\n\n"
     "Start with:  herald ca init   then   herald issue --profile server --cn web.internal\n"
     "Data directory: --dir DIR, else $HERALD_HOME, else ./herald-data.";
 }  // namespace
