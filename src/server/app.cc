@@ -331,6 +331,11 @@ Status App::presign(const Serial& serial) {
   return {};
 }
 
+void App::queue_presign(const Serial& serial) {
+  std::lock_guard lock(ocsp_mu_);
+  presign_backlog_.push_back(serial);
+}
+
 void App::on_revocation_change(const Serial& serial) {
   ocsp_cache_.erase(serial);
   if (auto s = presign(serial); !s) {

@@ -105,6 +105,7 @@ class App {
 
   // OCSP answers for one serial, both hashes, into the cache.
   [[nodiscard]] Status presign(const Serial& serial);
+  void queue_presign(const Serial& serial);
   [[nodiscard]] Result<ca::OcspStatus> ocsp_status(const Serial& serial);
   void on_revocation_change(const Serial& serial);
 
