@@ -33,5 +33,7 @@ class FakeClock final : public Clock {
 
 // "2026-11-23T14:41:00Z"
 [[nodiscard]] std::string format_time(TimePoint t);
+// RFC 9110 HTTP-date: "Mon, 23 Nov 2026 14:41:00 GMT"
+[[nodiscard]] std::string format_http_date(TimePoint t);
 
 }  // namespace herald

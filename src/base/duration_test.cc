@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "base/clock.h"
+
 namespace herald {
 namespace {
 
@@ -21,6 +23,12 @@ TEST(Duration, RejectsGarbage) {
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidArgument);
   }
+}
+
+TEST(Clock, FormatsIsoAndHttpDates) {
+  const TimePoint t{std::chrono::seconds(1795500000)};  // date -u -d @1795500000
+  EXPECT_EQ(format_time(t), "2026-11-24T06:00:00Z");
+  EXPECT_EQ(format_http_date(t), "Tue, 24 Nov 2026 06:00:00 GMT");
 }
 
 TEST(Duration, FormatsLargestUnit) {

@@ -13,15 +13,6 @@ namespace herald::server {
 
 namespace {
 
-std::string http_date(TimePoint t) {
-  std::time_t tt = t.time_since_epoch().count();
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-  return buf;
-}
-
 // Standard base64 (with + / =), as RFC 6960 appendix A.1 GET requests use, URL-decoded first.
 Result<Bytes> base64_decode(std::string_view in) {
   std::string s = net::percent_decode(in);
@@ -44,8 +35,8 @@ void cache_headers(net::Response& res, const std::string& etag, TimePoint this_u
                    TimePoint next_update, TimePoint now) {
   auto max_age = std::max<int64_t>(0, (next_update - now).count());
   res.set_header("ETag", etag);
-  res.set_header("Last-Modified", http_date(this_update));
-  res.set_header("Expires", http_date(next_update));
+  res.set_header("Last-Modified", format_http_date(this_update));
+  res.set_header("Expires", format_http_date(next_update));
   res.set_header("Cache-Control",
                  "public, max-age=" + std::to_string(max_age) + ", no-transform, must-revalidate");
 }
