@@ -31,6 +31,9 @@ class NullInventory final : public store::Inventory {
  public:
   Status insert(const store::CertRecord&) override { return {}; }
   Result<std::optional<store::CertRecord>> find(const Serial&) override { return std::nullopt; }
+  Result<std::optional<store::RevocationState>> revocation_state(const Serial&) override {
+    return std::optional<store::RevocationState>{};
+  }
   Result<std::optional<store::CertStatus>> status(const Serial&) override {
     return store::CertStatus::kValid;
   }

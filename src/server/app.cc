@@ -194,7 +194,7 @@ Status App::issue_ocsp_signer() {
   std::lock_guard lock(ocsp_mu_);
   ocsp_signer_ = s;
   // Answers signed by the previous responder stay valid; re-sign them with the new one.
-  for (const auto& [hex, next] : presigned_) {
+  for (const auto& [hex, state] : presigned_) {
     if (auto serial = Serial::parse(hex)) presign_backlog_.push_back(*serial);
   }
   return {};
@@ -292,29 +292,33 @@ Result<std::shared_ptr<const App::JwkKeys>> App::load_jwk_keys(const ServerConfi
 }
 
 Result<ca::OcspStatus> App::ocsp_status(const Serial& serial) {
-  HERALD_TRY(auto rec, inventory_->find(serial));
+  HERALD_TRY(auto rec, inventory_->revocation_state(serial));
   ca::OcspStatus s;
   if (!rec || rec->issuer_serial != issuing_->serial()) {
     s.kind = ca::OcspStatus::Kind::kUnknown;
   } else if (rec->status == store::CertStatus::kRevoked) {
     s.kind = ca::OcspStatus::Kind::kRevoked;
     s.revoked_at = rec->revoked_at.value_or(TimePoint{});
-    s.reason = rec->revocation_reason;
+    s.reason = rec->reason;
   } else {
     s.kind = ca::OcspStatus::Kind::kGood;
   }
   return s;
 }
 
-Status App::presign(const Serial& serial) {
+Status App::presign(const Serial& serial, bool sha256) {
   HERALD_TRY(auto status, ocsp_status(serial));
   std::shared_ptr<OcspSigner> signer;
   {
     std::lock_guard lock(ocsp_mu_);
     signer = ocsp_signer_;
+    if (auto it = presigned_.find(serial.hex()); it != presigned_.end())
+      sha256 = sha256 || it->second.sha256;
   }
   const TimePoint now = clock_.now();
-  for (auto hash : {ca::OcspHash::kSha1, ca::OcspHash::kSha256}) {
+  std::vector<ca::OcspHash> hashes{ca::OcspHash::kSha1};
+  if (sha256) hashes.push_back(ca::OcspHash::kSha256);
+  for (auto hash : hashes) {
     HERALD_TRY(auto id, ca::cert_id_for(*issuing_, serial, hash));
     auto der = ca::sign_ocsp_response(*signer->responder, {{id, status}}, std::nullopt, now,
                                       server_config_.ocsp_validity);
@@ -326,8 +330,10 @@ Status App::presign(const Serial& serial) {
                              status.kind};
     ocsp_cache_.put(hash, serial, std::move(c));
   }
+  const TimePoint refresh_at = now + server_config_.ocsp_validity / 2;
   std::lock_guard lock(ocsp_mu_);
-  presigned_[serial.hex()] = now + server_config_.ocsp_validity;
+  presigned_[serial.hex()] = Presigned{refresh_at, sha256};
+  refresh_queue_.emplace_back(refresh_at, serial);
   return {};
 }
 
@@ -371,10 +377,11 @@ void App::tick() {
   std::vector<Serial> todo;
   {
     std::lock_guard lock(ocsp_mu_);
-    for (const auto& [hex, next] : presigned_) {
-      if (next - now < server_config_.ocsp_validity / 2) {
-        if (auto s = Serial::parse(hex)) todo.push_back(*s);
-      }
+    while (!refresh_queue_.empty() && refresh_queue_.front().first <= now) {
+      auto [due, serial] = refresh_queue_.front();
+      refresh_queue_.pop_front();
+      auto it = presigned_.find(serial.hex());
+      if (it != presigned_.end() && it->second.refresh_at == due) todo.push_back(serial);
     }
     size_t n = std::min<size_t>(presign_backlog_.size(), 2000);
     todo.insert(todo.end(), presign_backlog_.end() - static_cast<std::ptrdiff_t>(n),

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <map>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -104,7 +105,10 @@ class App {
   void metrics(net::Response& res);
 
   // OCSP answers for one serial, both hashes, into the cache.
-  [[nodiscard]] Status presign(const Serial& serial);
+  // Signs and caches the serial's OCSP answer for SHA-1 CertIDs (what
+  // OpenSSL, NSS and GnuTLS send), and for SHA-256 ones once a client has
+  // asked for that; schedules its refresh at half its validity.
+  [[nodiscard]] Status presign(const Serial& serial, bool sha256 = false);
   void queue_presign(const Serial& serial);
   [[nodiscard]] Result<ca::OcspStatus> ocsp_status(const Serial& serial);
   void on_revocation_change(const Serial& serial);
@@ -146,9 +150,16 @@ class App {
   mutable std::mutex ocsp_mu_;
   std::shared_ptr<OcspSigner> ocsp_signer_;
   ca::OcspCache ocsp_cache_;
-  std::unordered_map<std::string, TimePoint>
-      presigned_;                        // serial hex -> next_update (under ocsp_mu_)
-  std::vector<Serial> presign_backlog_;  // (under ocsp_mu_)
+  struct Presigned {
+    TimePoint refresh_at;
+    bool sha256 = false;  // also keep a SHA-256 CertID answer
+  };
+  // Under ocsp_mu_: what is pre-signed, the refresh schedule in time order
+  // (entries whose refresh_at no longer matches presigned_ are stale), and
+  // serials waiting for their first answers.
+  std::unordered_map<std::string, Presigned> presigned_;  // by serial hex
+  std::deque<std::pair<TimePoint, Serial>> refresh_queue_;
+  std::vector<Serial> presign_backlog_;
 
   mutable std::mutex crl_mu_;
   std::shared_ptr<const Crl> issuing_crl_;

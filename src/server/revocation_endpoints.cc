@@ -81,7 +81,7 @@ void App::ocsp(const net::Request& req, net::Response& res) {
     const auto& id = request->ids.front();
     auto cached = ocsp_cache_.get(id.hash, id.serial);
     if (!cached) {
-      (void)presign(id.serial);
+      (void)presign(id.serial, id.hash == ca::OcspHash::kSha256);
       cached = ocsp_cache_.get(id.hash, id.serial);
     }
     if (cached && cached->next_update > now) {

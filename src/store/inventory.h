@@ -83,6 +83,13 @@ struct TokenRecord {
 [[nodiscard]] Result<Labels> parse_labels(std::string_view text);
 [[nodiscard]] Status check_label(std::string_view key, std::string_view value);
 
+struct RevocationState {
+  Serial issuer_serial;
+  CertStatus status = CertStatus::kValid;
+  std::optional<TimePoint> revoked_at;
+  std::optional<x509::RevocationReason> reason;
+};
+
 class Inventory {
  public:
   virtual ~Inventory() = default;
@@ -91,6 +98,9 @@ class Inventory {
   [[nodiscard]] virtual Result<std::optional<CertRecord>> find(const Serial& serial) = 0;
   // Just the status (cheaper than find); nullopt if unknown.
   [[nodiscard]] virtual Result<std::optional<CertStatus>> status(const Serial& serial) = 0;
+  // What an OCSP answer needs (cheaper than find); nullopt if unknown.
+  [[nodiscard]] virtual Result<std::optional<RevocationState>> revocation_state(
+      const Serial& serial) = 0;
   // Ordered by not_after ascending.
   [[nodiscard]] virtual Result<std::vector<CertRecord>> list(const ListFilter& filter) = 0;
   // Marks a valid (or on-hold) certificate revoked. kNotFound if unknown,

@@ -63,6 +63,11 @@ TEST_P(InventoryConformance, InsertFindRoundTrip) {
   EXPECT_FALSE(inv_->find(*Serial::parse("0B"))->has_value());
   EXPECT_EQ(*inv_->status(*Serial::parse("0A")), CertStatus::kValid);
   EXPECT_FALSE(inv_->status(*Serial::parse("0B"))->has_value());
+  auto st = **inv_->revocation_state(*Serial::parse("0A"));
+  EXPECT_EQ(st.issuer_serial, r.issuer_serial);
+  EXPECT_EQ(st.status, CertStatus::kValid);
+  EXPECT_FALSE(st.revoked_at.has_value());
+  EXPECT_FALSE(st.reason.has_value());
 }
 
 TEST_P(InventoryConformance, DuplicateSerialIsRefusedAndCountUnchanged) {
@@ -100,6 +105,12 @@ TEST_P(InventoryConformance, RevokeHoldReleaseAndConflicts) {
   EXPECT_EQ(rec.status, CertStatus::kRevoked);
   EXPECT_EQ(rec.revocation_reason, RevocationReason::kKeyCompromise);
   EXPECT_EQ(rec.revoked_at, t);
+  auto st = **inv_->revocation_state(*Serial::parse("0A"));
+  EXPECT_EQ(st.issuer_serial, *Serial::parse("01"));
+  EXPECT_EQ(st.status, CertStatus::kRevoked);
+  EXPECT_EQ(st.reason, RevocationReason::kKeyCompromise);
+  EXPECT_EQ(st.revoked_at, t);
+  EXPECT_FALSE(inv_->revocation_state(*Serial::parse("FF"))->has_value());
 }
 
 TEST_P(InventoryConformance, RevokedByIssuerSkipsExpiredAndOthers) {

@@ -9,6 +9,8 @@ namespace herald::store {
 namespace {
 
 using nlohmann::json;
+using sqlite::Connection;
+using sqlite::Stmt;
 
 struct Migration {
   int version;
@@ -79,49 +81,6 @@ CREATE TABLE used_token_ids (
 )sql"},
 };
 
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) s_ = nullptr;
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  [[nodiscard]] bool ok() const { return s_ != nullptr; }
-  sqlite3_stmt* get() { return s_; }
-  void bind(int i, std::string_view v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-  }
-  void bind(int i, int64_t v) { sqlite3_bind_int64(s_, i, v); }
-  void bind_blob(int i, const Bytes& b) {
-    sqlite3_bind_blob(s_, i, b.data(), static_cast<int>(b.size()), SQLITE_TRANSIENT);
-  }
-  void bind_null(int i) { sqlite3_bind_null(s_, i); }
-  int step() { return sqlite3_step(s_); }
-  std::string text(int i) {
-    const auto* p = sqlite3_column_text(s_, i);
-    return p ? std::string(reinterpret_cast<const char*>(p),
-                           static_cast<size_t>(sqlite3_column_bytes(s_, i)))
-             : "";
-  }
-  int64_t integer(int i) { return sqlite3_column_int64(s_, i); }
-  bool is_null(int i) { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
-  Bytes blob(int i) {
-    const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s_, i));
-    return p ? Bytes(p, p + sqlite3_column_bytes(s_, i)) : Bytes{};
-  }
-
- private:
-  sqlite3* db_;
-  sqlite3_stmt* s_ = nullptr;
-};
-
-tl::unexpected<Error> db_error(sqlite3* db, const std::string& what) {
-  Error e{ErrorCode::kStore, "inventory database error: " + what, {}};
-  e.with("sqlite", sqlite3_errmsg(db));
-  return tl::unexpected(std::move(e));
-}
-
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }
 TimePoint at(int64_t s) { return TimePoint{std::chrono::seconds(s)}; }
 
@@ -179,49 +138,69 @@ Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::filesy
   if (mode == OpenMode::kExisting && !std::filesystem::exists(path, ec)) {
     return make_error(ErrorCode::kNotFound, "no inventory database at " + path.string());
   }
-  sqlite3* db = nullptr;
-  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX |
-              (mode == OpenMode::kCreate ? SQLITE_OPEN_CREATE : 0);
-  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
-    auto err = db_error(db, "cannot open " + path.string());
-    sqlite3_close(db);
-    return err;
-  }
-  std::unique_ptr<SqliteInventory> inv(new SqliteInventory(db, clock));
-  HERALD_TRY_VOID(inv->exec("PRAGMA busy_timeout = 10000"));
-  HERALD_TRY_VOID(inv->exec("PRAGMA journal_mode = WAL"));
-  HERALD_TRY_VOID(inv->exec("PRAGMA synchronous = FULL"));
-  HERALD_TRY_VOID(inv->exec("PRAGMA foreign_keys = ON"));
-  HERALD_TRY_VOID(inv->exec("PRAGMA mmap_size = 1073741824"));  // reads without a copy per page
-  HERALD_TRY_VOID(inv->exec("PRAGMA cache_size = -65536"));     // 64 MiB
+  int flags = SQLITE_OPEN_READWRITE | (mode == OpenMode::kCreate ? SQLITE_OPEN_CREATE : 0);
+  HERALD_TRY(auto writer, Connection::open(path, flags));
+  std::unique_ptr<SqliteInventory> inv(new SqliteInventory(path, std::move(writer), clock));
+  Connection& c = *inv->writer_;
+  HERALD_TRY_VOID(c.exec("PRAGMA journal_mode = WAL"));
+  HERALD_TRY_VOID(c.exec("PRAGMA synchronous = FULL"));
+  HERALD_TRY_VOID(c.exec("PRAGMA foreign_keys = ON"));
+  HERALD_TRY_VOID(c.exec("PRAGMA cache_size = -65536"));     // 64 MiB
   HERALD_TRY_VOID(inv->migrate());
   return inv;
 }
 
-SqliteInventory::~SqliteInventory() { sqlite3_close(db_); }
+SqliteInventory::SqliteInventory(std::filesystem::path path, std::unique_ptr<Connection> writer,
+                                 const Clock& clock)
+    : path_(std::move(path)), writer_(std::move(writer)), clock_(clock) {}
 
-Status SqliteInventory::exec(const char* sql) {
-  char* msg = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &msg) != SQLITE_OK) {
-    std::string m = msg ? msg : "unknown";
-    sqlite3_free(msg);
-    Error e{ErrorCode::kStore, "inventory database error", {}};
-    e.with("sqlite", m);
-    return tl::unexpected(std::move(e));
+SqliteInventory::~SqliteInventory() = default;
+
+// Readers use their own connections, so lookups (token checks, OCSP status,
+// listings, CRL generation) never wait behind a commit's fsync: WAL lets them
+// read the last committed state while the writer works. Connections are
+// opened on demand, up to kMaxReaders; a caller takes a free one, else waits
+// for one.
+SqliteInventory::ReadLease SqliteInventory::reader() {
+  std::unique_lock pool(readers_mu_);
+  for (auto& r : readers_) {
+    std::unique_lock lk(r->mutex(), std::try_to_lock);
+    if (lk.owns_lock()) return ReadLease{std::move(lk), *r};
   }
-  return {};
+  if (readers_.size() < kMaxReaders) {
+    if (auto c = Connection::open(path_, SQLITE_OPEN_READWRITE)) {
+      Connection& conn = **c;
+      (void)conn.exec("PRAGMA query_only = 1");
+          readers_.push_back(std::move(*c));
+      return ReadLease{std::unique_lock(conn.mutex()), conn};
+    }
+  }
+  if (readers_.empty()) {
+    // Could not open a reader: read through the writer.
+    pool.unlock();
+    return ReadLease{std::unique_lock(writer_->mutex()), *writer_};
+  }
+  Connection& conn = *readers_[next_reader_++ % readers_.size()];
+  pool.unlock();
+  return ReadLease{std::unique_lock(conn.mutex()), conn};
 }
 
 Result<int> SqliteInventory::schema_version() {
-  Stmt s(db_, "SELECT coalesce(max(version), 0) FROM schema_migrations");
-  if (!s.ok() || s.step() != SQLITE_ROW) return db_error(db_, "cannot read schema version");
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt s(c, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+  if (!s.ok() || s.step() != SQLITE_ROW) return c.error("cannot read schema version");
   return static_cast<int>(s.integer(0));
 }
 
 Status SqliteInventory::migrate() {
-  HERALD_TRY_VOID(
-      exec("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at "
-           "INTEGER NOT NULL)"));
+  Connection& c = *writer_;
+  {
+    std::lock_guard lock(c.mutex());
+    HERALD_TRY_VOID(c.exec(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at "
+        "INTEGER NOT NULL)"));
+  }
   HERALD_TRY(int current, schema_version());
   if (current > kSchemaVersion) {
     return make_error(ErrorCode::kStore, "the inventory database has schema version " +
@@ -229,21 +208,22 @@ Status SqliteInventory::migrate() {
                                              ", newer than this herald understands (" +
                                              std::to_string(kSchemaVersion) + "); upgrade herald");
   }
+  std::lock_guard lock(c.mutex());
   for (const auto& m : kMigrations) {
     if (m.version <= current) continue;
-    HERALD_TRY_VOID(exec("BEGIN IMMEDIATE"));
-    auto applied = exec(m.sql);
+    HERALD_TRY_VOID(c.exec("BEGIN IMMEDIATE"));
+    auto applied = c.exec_script(m.sql);
     if (applied) {
-      Stmt s(db_, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)");
+      Stmt s(c, "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)");
       s.bind(1, int64_t{m.version});
       s.bind(2, secs(clock_.now()));
-      if (!s.ok() || s.step() != SQLITE_DONE) applied = db_error(db_, "cannot record migration");
+      if (!s.ok() || s.step() != SQLITE_DONE) applied = c.error("cannot record migration");
     }
     if (!applied) {
-      (void)exec("ROLLBACK");
+      (void)c.exec("ROLLBACK");
       return applied;
     }
-    HERALD_TRY_VOID(exec("COMMIT"));
+    HERALD_TRY_VOID(c.exec("COMMIT"));
   }
   return {};
 }
@@ -276,41 +256,43 @@ Status SqliteInventory::insert(const CertRecord& r) {
 }
 
 void SqliteInventory::commit_batch(const std::vector<Pending*>& batch) {
-  std::lock_guard lock(mu_);
-  if (auto b = exec("BEGIN IMMEDIATE"); !b) {
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  if (auto b = c.exec("BEGIN IMMEDIATE"); !b) {
     for (auto* p : batch) p->result = b;
     return;
   }
   bool any = false;
   for (auto* p : batch) {
-    (void)exec("SAVEPOINT one");
+    (void)c.exec("SAVEPOINT one");
     p->result = insert_one(*p->record);
     if (p->result) {
       any = true;
-      (void)exec("RELEASE one");
+      (void)c.exec("RELEASE one");
     } else {
-      (void)exec("ROLLBACK TO one");
-      (void)exec("RELEASE one");
+      (void)c.exec("ROLLBACK TO one");
+      (void)c.exec("RELEASE one");
     }
   }
-  auto c = any ? exec("COMMIT") : exec("ROLLBACK");
-  if (!c) {
-    (void)exec("ROLLBACK");
+  auto done = any ? c.exec("COMMIT") : c.exec("ROLLBACK");
+  if (!done) {
+    (void)c.exec("ROLLBACK");
     for (auto* p : batch) {
-      if (p->result) p->result = c;
+      if (p->result) p->result = done;
     }
   }
 }
 
 Status SqliteInventory::insert_one(const CertRecord& r) {
+  Connection& c = *writer_;
   json sans = json::array();
   for (const auto& s : r.sans) sans.push_back(s.to_string());
   json owner = json::object();
   for (const auto& [k, v] : r.owner) owner[k] = v;
   std::string sql = std::string("INSERT INTO certificates (") + kColumns +
                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-  Stmt s(db_, sql.c_str());
-  if (!s.ok()) return db_error(db_, "cannot prepare insert");
+  Stmt s(c, sql.c_str());
+  if (!s.ok()) return c.error("cannot prepare insert");
   s.bind(1, r.serial.hex());
   s.bind(2, r.issuer_serial.hex());
   s.bind(3, r.subject);
@@ -339,51 +321,74 @@ Status SqliteInventory::insert_one(const CertRecord& r) {
   s.bind_blob(20, r.der);
   int rc = s.step();
   if (rc != SQLITE_DONE) {
-    bool dup = sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY ||
-               sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE;
+    bool dup = sqlite3_extended_errcode(c.db()) == SQLITE_CONSTRAINT_PRIMARYKEY ||
+               sqlite3_extended_errcode(c.db()) == SQLITE_CONSTRAINT_UNIQUE;
     auto err = dup ? make_error(ErrorCode::kAlreadyExists,
                                 "serial " + r.serial.hex() + " is already in the inventory")
-                   : db_error(db_, "cannot insert certificate");
+                   : c.error("cannot insert certificate");
     return err;
   }
-  Stmt a(db_, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'issue', ?, ?)");
+  Stmt a(c, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'issue', ?, ?)");
   a.bind(1, secs(clock_.now()));
   a.bind(2, r.serial.hex());
   a.bind(3, json{{"profile", r.profile},
                  {"subject", r.subject},
                  {"fingerprint_sha256", r.fingerprint_sha256}}
                 .dump());
-  if (!a.ok() || a.step() != SQLITE_DONE) return db_error(db_, "cannot write audit log");
+  if (!a.ok() || a.step() != SQLITE_DONE) return c.error("cannot write audit log");
   return {};
 }
 
 Result<std::optional<CertRecord>> SqliteInventory::find(const Serial& serial) {
-  std::lock_guard lock(mu_);
+  auto lease = reader();
+  Connection& c = lease.conn;
   std::string sql = std::string("SELECT ") + kColumns + " FROM certificates WHERE serial = ?";
-  Stmt s(db_, sql.c_str());
-  if (!s.ok()) return db_error(db_, "cannot prepare lookup");
+  Stmt s(c, sql.c_str());
+  if (!s.ok()) return c.error("cannot prepare lookup");
   s.bind(1, serial.hex());
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<CertRecord>{};
-  if (rc != SQLITE_ROW) return db_error(db_, "lookup failed");
+  if (rc != SQLITE_ROW) return c.error("lookup failed");
   HERALD_TRY(auto rec, read_row(s));
   return std::optional<CertRecord>(std::move(rec));
 }
 
 Result<std::optional<CertStatus>> SqliteInventory::status(const Serial& serial) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT status FROM certificates WHERE serial = ?");
-  if (!s.ok()) return db_error(db_, "cannot prepare status lookup");
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c, "SELECT status FROM certificates WHERE serial = ?");
+  if (!s.ok()) return c.error("cannot prepare status lookup");
   s.bind(1, serial.hex());
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<CertStatus>{};
-  if (rc != SQLITE_ROW) return db_error(db_, "status lookup failed");
+  if (rc != SQLITE_ROW) return c.error("status lookup failed");
   return std::optional<CertStatus>(s.text(0) == "revoked" ? CertStatus::kRevoked
                                                           : CertStatus::kValid);
 }
 
+Result<std::optional<RevocationState>> SqliteInventory::revocation_state(const Serial& serial) {
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c,
+         "SELECT issuer_serial, status, revoked_at, revocation_reason FROM certificates WHERE "
+         "serial = ?");
+  if (!s.ok()) return c.error("cannot prepare status lookup");
+  s.bind(1, serial.hex());
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<RevocationState>{};
+  if (rc != SQLITE_ROW) return c.error("status lookup failed");
+  auto issuer = Serial::parse(s.text(0));
+  if (!issuer) return make_error(ErrorCode::kStore, "corrupt issuer serial in inventory");
+  RevocationState st{*issuer, s.text(1) == "revoked" ? CertStatus::kRevoked : CertStatus::kValid,
+                     std::nullopt, std::nullopt};
+  if (!s.is_null(2)) st.revoked_at = at(s.integer(2));
+  if (!s.is_null(3)) st.reason = static_cast<x509::RevocationReason>(s.integer(3));
+  return std::optional<RevocationState>(std::move(st));
+}
+
 Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
-  std::lock_guard lock(mu_);
+  auto lease = reader();
+  Connection& c = lease.conn;
   std::string sql = std::string("SELECT ") + kColumns + " FROM certificates WHERE 1=1";
   std::vector<std::string> texts;
   std::vector<int64_t> ints;
@@ -434,8 +439,8 @@ Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
   if (f.limit || f.offset)
     sql += " LIMIT " + (f.limit ? std::to_string(f.limit) : std::string("-1"));
   if (f.offset) sql += " OFFSET " + std::to_string(f.offset);
-  Stmt s(db_, sql.c_str());
-  if (!s.ok()) return db_error(db_, "cannot prepare list");
+  Stmt s(c, sql.c_str());
+  if (!s.ok()) return c.error("cannot prepare list");
   for (size_t i = 0; i < binds.size(); ++i) {
     if (binds[i].is_text)
       s.bind(static_cast<int>(i + 1), texts[binds[i].index]);
@@ -448,25 +453,26 @@ Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
     HERALD_TRY(auto rec, read_row(s));
     out.push_back(std::move(rec));
   }
-  if (rc != SQLITE_DONE) return db_error(db_, "list failed");
+  if (rc != SQLITE_DONE) return c.error("list failed");
   return out;
 }
 
 Status SqliteInventory::revoke(const Serial& serial, x509::RevocationReason reason,
                                TimePoint when) {
-  std::lock_guard lock(mu_);
-  HERALD_TRY_VOID(exec("BEGIN IMMEDIATE"));
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  HERALD_TRY_VOID(c.exec("BEGIN IMMEDIATE"));
   auto fail = [&](tl::unexpected<Error> e) {
-    (void)exec("ROLLBACK");
+    (void)c.exec("ROLLBACK");
     return e;
   };
-  Stmt q(db_, "SELECT status, revocation_reason FROM certificates WHERE serial = ?");
+  Stmt q(c, "SELECT status, revocation_reason FROM certificates WHERE serial = ?");
   q.bind(1, serial.hex());
   int rc = q.step();
   if (rc == SQLITE_DONE)
     return fail(make_error(ErrorCode::kNotFound,
                            "no certificate with serial " + serial.hex() + " in the inventory"));
-  if (rc != SQLITE_ROW) return fail(db_error(db_, "lookup failed"));
+  if (rc != SQLITE_ROW) return fail(c.error("lookup failed"));
   if (q.text(0) == "revoked") {
     auto current = static_cast<x509::RevocationReason>(q.integer(1));
     bool on_hold = current == x509::RevocationReason::kCertificateHold;
@@ -476,49 +482,50 @@ Status SqliteInventory::revoke(const Serial& serial, x509::RevocationReason reas
                                                std::string(x509::reason_name(current)) + ")"));
     }
   }
-  Stmt u(db_,
+  Stmt u(c,
          "UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ? WHERE "
          "serial = ?");
   u.bind(1, secs(when));
   u.bind(2, static_cast<int64_t>(reason));
   u.bind(3, serial.hex());
-  if (!u.ok() || u.step() != SQLITE_DONE) return fail(db_error(db_, "cannot revoke"));
-  Stmt a(db_, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'revoke', ?, ?)");
+  if (!u.ok() || u.step() != SQLITE_DONE) return fail(c.error("cannot revoke"));
+  Stmt a(c, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'revoke', ?, ?)");
   a.bind(1, secs(clock_.now()));
   a.bind(2, serial.hex());
   a.bind(3, json{{"reason", x509::reason_name(reason)}}.dump());
-  if (!a.ok() || a.step() != SQLITE_DONE) return fail(db_error(db_, "cannot write audit log"));
-  if (auto c = exec("COMMIT"); !c) return fail(tl::unexpected(c.error()));
+  if (!a.ok() || a.step() != SQLITE_DONE) return fail(c.error("cannot write audit log"));
+  if (auto done = c.exec("COMMIT"); !done) return fail(tl::unexpected(done.error()));
   return {};
 }
 
 Status SqliteInventory::release_hold(const Serial& serial) {
-  std::lock_guard lock(mu_);
-  Stmt u(db_,
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt u(c,
          "UPDATE certificates SET status = 'valid', revoked_at = NULL, revocation_reason = NULL "
          "WHERE serial = ? AND status = 'revoked' AND revocation_reason = 6");
   u.bind(1, serial.hex());
-  HERALD_TRY_VOID(exec("BEGIN IMMEDIATE"));
+  HERALD_TRY_VOID(c.exec("BEGIN IMMEDIATE"));
   if (!u.ok() || u.step() != SQLITE_DONE) {
-    auto err = db_error(db_, "cannot release hold");
-    (void)exec("ROLLBACK");
+    auto err = c.error("cannot release hold");
+    (void)c.exec("ROLLBACK");
     return err;
   }
-  if (sqlite3_changes(db_) == 1) {
+  if (sqlite3_changes(c.db()) == 1) {
     Stmt a(
-        db_,
+        c,
         "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'release_hold', ?, '{}')");
     a.bind(1, secs(clock_.now()));
     a.bind(2, serial.hex());
     if (!a.ok() || a.step() != SQLITE_DONE) {
-      auto err = db_error(db_, "cannot write audit log");
-      (void)exec("ROLLBACK");
+      auto err = c.error("cannot write audit log");
+      (void)c.exec("ROLLBACK");
       return err;
     }
-    return exec("COMMIT");
+    return c.exec("COMMIT");
   }
-  (void)exec("ROLLBACK");
-  Stmt q(db_, "SELECT 1 FROM certificates WHERE serial = ?");
+  (void)c.exec("ROLLBACK");
+  Stmt q(c, "SELECT 1 FROM certificates WHERE serial = ?");
   q.bind(1, serial.hex());
   if (q.step() != SQLITE_ROW) {
     return make_error(ErrorCode::kNotFound,
@@ -531,12 +538,13 @@ Status SqliteInventory::release_hold(const Serial& serial) {
 
 Result<std::vector<x509::RevokedEntry>> SqliteInventory::revoked_by(const Serial& issuer,
                                                                     TimePoint now) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_,
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c,
          "SELECT serial, revoked_at, revocation_reason FROM certificates INDEXED BY "
          "certificates_revoked WHERE issuer_serial = ? AND status = 'revoked' AND "
          "serial != issuer_serial AND not_after > ?");
-  if (!s.ok()) return db_error(db_, "cannot prepare revoked list");
+  if (!s.ok()) return c.error("cannot prepare revoked list");
   s.bind(1, issuer.hex());
   s.bind(2, secs(now));
   std::vector<x509::RevokedEntry> out;
@@ -546,37 +554,40 @@ Result<std::vector<x509::RevokedEntry>> SqliteInventory::revoked_by(const Serial
     if (!serial) return make_error(ErrorCode::kStore, "corrupt serial in inventory");
     out.push_back({*serial, at(s.integer(1)), static_cast<x509::RevocationReason>(s.integer(2))});
   }
-  if (rc != SQLITE_DONE) return db_error(db_, "revoked list failed");
+  if (rc != SQLITE_DONE) return c.error("revoked list failed");
   return out;
 }
 
 Result<uint64_t> SqliteInventory::next_crl_number(std::string_view ca) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_,
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt s(c,
          "INSERT INTO crl_numbers (ca, number) VALUES (?, 1) "
          "ON CONFLICT (ca) DO UPDATE SET number = number + 1 RETURNING number");
-  if (!s.ok()) return db_error(db_, "cannot prepare CRL number");
+  if (!s.ok()) return c.error("cannot prepare CRL number");
   s.bind(1, ca);
-  if (s.step() != SQLITE_ROW) return db_error(db_, "cannot advance CRL number");
+  if (s.step() != SQLITE_ROW) return c.error("cannot advance CRL number");
   auto n = static_cast<uint64_t>(s.integer(0));
-  if (s.step() != SQLITE_DONE) return db_error(db_, "cannot advance CRL number");
+  if (s.step() != SQLITE_DONE) return c.error("cannot advance CRL number");
   return n;
 }
 
 Result<int64_t> SqliteInventory::count() {
-  std::lock_guard lock(mu_);
-  Stmt s(db_, "SELECT count(*) FROM certificates");
-  if (!s.ok() || s.step() != SQLITE_ROW) return db_error(db_, "cannot count");
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c, "SELECT count(*) FROM certificates");
+  if (!s.ok() || s.step() != SQLITE_ROW) return c.error("cannot count");
   return s.integer(0);
 }
 
 Result<std::vector<RevocationEvent>> SqliteInventory::revocations_since(int64_t after,
                                                                         size_t limit) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_,
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c,
          "SELECT id, serial FROM audit_log WHERE action IN ('revoke', 'release_hold') AND id > ? "
          "ORDER BY id LIMIT ?");
-  if (!s.ok()) return db_error(db_, "cannot prepare revocation feed");
+  if (!s.ok()) return c.error("cannot prepare revocation feed");
   s.bind(1, after);
   s.bind(2, static_cast<int64_t>(limit));
   std::vector<RevocationEvent> out;
@@ -586,30 +597,32 @@ Result<std::vector<RevocationEvent>> SqliteInventory::revocations_since(int64_t 
     if (!serial) return make_error(ErrorCode::kStore, "corrupt serial in audit log");
     out.push_back({s.integer(0), *serial});
   }
-  if (rc != SQLITE_DONE) return db_error(db_, "revocation feed failed");
+  if (rc != SQLITE_DONE) return c.error("revocation feed failed");
   return out;
 }
 
 Result<int64_t> SqliteInventory::last_revocation_id() {
-  std::lock_guard lock(mu_);
-  Stmt s(db_,
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c,
          "SELECT coalesce(max(id), 0) FROM audit_log WHERE action IN ('revoke', 'release_hold')");
-  if (!s.ok() || s.step() != SQLITE_ROW) return db_error(db_, "cannot read revocation feed");
+  if (!s.ok() || s.step() != SQLITE_ROW) return c.error("cannot read revocation feed");
   return s.integer(0);
 }
 
 Result<int64_t> SqliteInventory::add_token(const TokenRecord& t) {
-  std::lock_guard lock(mu_);
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
   Stmt s(
-      db_,
+      c,
       "INSERT INTO api_tokens (provisioner, description, sha256, created_at) VALUES (?, ?, ?, ?)");
-  if (!s.ok()) return db_error(db_, "cannot prepare token insert");
+  if (!s.ok()) return c.error("cannot prepare token insert");
   s.bind(1, t.provisioner);
   s.bind(2, t.description);
   s.bind(3, t.sha256_hex);
   s.bind(4, secs(t.created_at));
-  if (s.step() != SQLITE_DONE) return db_error(db_, "cannot add token");
-  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_));
+  if (s.step() != SQLITE_DONE) return c.error("cannot add token");
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(c.db()));
 }
 
 namespace {
@@ -620,57 +633,61 @@ TokenRecord read_token(Stmt& s) {
 }  // namespace
 
 Result<std::optional<TokenRecord>> SqliteInventory::find_token(std::string_view sha256_hex) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_,
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c,
          "SELECT id, provisioner, description, sha256, created_at, revoked FROM api_tokens WHERE "
          "sha256 = ?");
-  if (!s.ok()) return db_error(db_, "cannot prepare token lookup");
+  if (!s.ok()) return c.error("cannot prepare token lookup");
   s.bind(1, sha256_hex);
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<TokenRecord>{};
-  if (rc != SQLITE_ROW) return db_error(db_, "token lookup failed");
+  if (rc != SQLITE_ROW) return c.error("token lookup failed");
   return std::optional<TokenRecord>(read_token(s));
 }
 
 Result<std::vector<TokenRecord>> SqliteInventory::list_tokens() {
-  std::lock_guard lock(mu_);
-  Stmt s(db_,
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c,
          "SELECT id, provisioner, description, sha256, created_at, revoked FROM api_tokens ORDER "
          "BY id");
-  if (!s.ok()) return db_error(db_, "cannot prepare token list");
+  if (!s.ok()) return c.error("cannot prepare token list");
   std::vector<TokenRecord> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_token(s));
-  if (rc != SQLITE_DONE) return db_error(db_, "token list failed");
+  if (rc != SQLITE_DONE) return c.error("token list failed");
   return out;
 }
 
 Status SqliteInventory::revoke_token(int64_t id) {
-  std::lock_guard lock(mu_);
-  Stmt s(db_, "UPDATE api_tokens SET revoked = 1 WHERE id = ?");
-  if (!s.ok()) return db_error(db_, "cannot prepare token revocation");
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt s(c, "UPDATE api_tokens SET revoked = 1 WHERE id = ?");
+  if (!s.ok()) return c.error("cannot prepare token revocation");
   s.bind(1, id);
-  if (s.step() != SQLITE_DONE) return db_error(db_, "cannot revoke token");
-  if (sqlite3_changes(db_) != 1)
+  if (s.step() != SQLITE_DONE) return c.error("cannot revoke token");
+  if (sqlite3_changes(c.db()) != 1)
     return make_error(ErrorCode::kNotFound, "no API token with id " + std::to_string(id));
   return {};
 }
 
 Status SqliteInventory::use_token_id(std::string_view jti, TimePoint expires_at, TimePoint now) {
-  std::lock_guard lock(mu_);
-  Stmt purge(db_, "DELETE FROM used_token_ids WHERE expires_at < ?");
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt purge(c, "DELETE FROM used_token_ids WHERE expires_at < ?");
   purge.bind(1, secs(now));
   if (!purge.ok() || purge.step() != SQLITE_DONE)
-    return db_error(db_, "cannot purge used token ids");
-  Stmt s(db_, "INSERT INTO used_token_ids (jti, expires_at) VALUES (?, ?)");
-  if (!s.ok()) return db_error(db_, "cannot prepare token id insert");
+    return c.error("cannot purge used token ids");
+  Stmt s(c, "INSERT INTO used_token_ids (jti, expires_at) VALUES (?, ?)");
+  if (!s.ok()) return c.error("cannot prepare token id insert");
   s.bind(1, jti);
   s.bind(2, secs(expires_at));
   if (s.step() != SQLITE_DONE) {
-    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_PRIMARYKEY) {
+    if (sqlite3_extended_errcode(c.db()) == SQLITE_CONSTRAINT_PRIMARYKEY) {
       return make_error(ErrorCode::kConflict, "this one-time token was already used");
     }
-    return db_error(db_, "cannot record the token id");
+    return c.error("cannot record the token id");
   }
   return {};
 }

@@ -1,8 +1,10 @@
 #pragma once
 // SQLite inventory (WAL, synchronous=FULL: a committed record survives a
-// crash or power loss). Concurrent inserts are group-committed: one
-// transaction and one fsync for all records waiting at that moment. Schema migrations are versioned
-// in schema_migrations and applied in order, each in its own transaction.
+// crash or power loss). One writer connection; concurrent inserts are
+// group-committed: one transaction and one fsync for all records waiting at
+// that moment. Reads go through a small pool of reader connections so they
+// never wait for a commit. Schema migrations are versioned in
+// schema_migrations and applied in order, each in its own transaction.
 
 #include <condition_variable>
 #include <filesystem>
@@ -11,8 +13,7 @@
 #include <vector>
 
 #include "store/inventory.h"
-
-struct sqlite3;
+#include "store/sqlite/connection.h"
 
 namespace herald::store {
 
@@ -27,6 +28,8 @@ class SqliteInventory final : public Inventory, public TokenStore {
   [[nodiscard]] Status insert(const CertRecord& record) override;
   [[nodiscard]] Result<std::optional<CertRecord>> find(const Serial& serial) override;
   [[nodiscard]] Result<std::optional<CertStatus>> status(const Serial& serial) override;
+  [[nodiscard]] Result<std::optional<RevocationState>> revocation_state(
+      const Serial& serial) override;
   [[nodiscard]] Result<std::vector<CertRecord>> list(const ListFilter& filter) override;
   [[nodiscard]] Status revoke(const Serial& serial, x509::RevocationReason reason,
                               TimePoint at) override;
@@ -50,19 +53,28 @@ class SqliteInventory final : public Inventory, public TokenStore {
   static constexpr int kSchemaVersion = 4;
 
  private:
-  SqliteInventory(sqlite3* db, const Clock& clock) : db_(db), clock_(clock) {}
+  SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,
+                  const Clock& clock);
   struct Pending {
     const CertRecord* record;
     Status result;
     bool done;
   };
+  struct ReadLease {
+    std::unique_lock<std::mutex> lock;
+    sqlite::Connection& conn;
+  };
+  static constexpr size_t kMaxReaders = 4;
+  ReadLease reader();
   void commit_batch(const std::vector<Pending*>& batch);
   [[nodiscard]] Status insert_one(const CertRecord& record);  // inside an open transaction
   [[nodiscard]] Status migrate();
-  [[nodiscard]] Status exec(const char* sql);
-  sqlite3* db_;
+  std::filesystem::path path_;
+  std::unique_ptr<sqlite::Connection> writer_;
   const Clock& clock_;
-  std::mutex mu_;  // the connection
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<sqlite::Connection>> readers_;
+  size_t next_reader_ = 0;
   std::mutex queue_mu_;
   std::condition_variable queue_cv_;
   std::vector<Pending*> queue_;
