@@ -28,18 +28,20 @@ Status run_serve(Context& ctx, const ServeFlags& f) {
   server::ServeOptions o{f.config, f.listen, f.http_listen, f.issuing_pass_file};
   HERALD_TRY(auto app, server::App::create(dir, o, *ctx.clock));
   const auto& cfg = app->server_config();
-  // Handlers wait on the inventory's fsync: more threads than cores keep the
-  // CPUs busy and give group commit several records per transaction.
-  int threads = cfg.threads > 0
-                    ? cfg.threads
-                    : 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  net::Server srv(threads);
+  // The network runs on one thread per core. API handlers wait on the
+  // inventory's fsync, so they run on a larger worker pool: that keeps the
+  // CPUs busy and gives group commit several records per transaction.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = cfg.threads > 0 ? cfg.threads : cores;
+  int workers = cfg.worker_threads > 0 ? cfg.worker_threads : 8 * cores;
+  net::Server srv(threads, workers);
   auto* a = app.get();
   HERALD_TRY(
       auto https_port,
       srv.listen(
           cfg.listen.host, cfg.listen.port, app->tls(),
-          [a](const net::Request& q, net::Response& r) { a->handle_https(q, r); }, app->limits()));
+          [a](const net::Request& q, net::Response& r) { a->handle_https(q, r); }, app->limits(),
+          net::Dispatch::kWorkers));
   HERALD_TRY(
       auto http_port,
       srv.listen(
@@ -58,7 +60,8 @@ Status run_serve(Context& ctx, const ServeFlags& f) {
            std::to_string(port);
   };
   std::cout
-      << "herald serve: " << threads << " threads, data directory " << dir.root().string() << "\n"
+      << "herald serve: " << threads << " I/O threads, " << workers
+      << " workers, data directory " << dir.root().string() << "\n"
       << "  API (HTTPS)            https://" << host(cfg.listen, https_port) << "/v1/\n"
       << "  OCSP, CRLs (HTTP)      http://" << host(cfg.http_listen, http_port)
       << "/ocsp, /crl/issuing.crl\n"

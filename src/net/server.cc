@@ -2,9 +2,11 @@
 
 #include <openssl/ssl.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -91,10 +93,31 @@ class SessionBase {
 
 }  // namespace
 
+// One io_context per I/O thread, each run by its thread alone: a connection
+// lives on one context, so its handlers never hop threads and no strand or
+// cross-thread wake-up is needed. The first context also runs the acceptors,
+// signals and timers.
 struct Server::Impl {
-  explicit Impl(int n) : threads(n < 1 ? 1 : n), ioc(threads) {}
+  Impl(int n, int workers_n) : threads(n < 1 ? 1 : n) {
+    for (int i = 0; i < threads; ++i) {
+      contexts.push_back(std::make_unique<asio::io_context>(1));
+      guards.emplace_back(contexts.back()->get_executor());
+    }
+    if (workers_n > 0) workers.emplace(static_cast<std::size_t>(workers_n));
+  }
   int threads;
-  asio::io_context ioc;
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::atomic<size_t> next_context{0};
+  asio::io_context& ioc() { return *contexts.front(); }
+  asio::io_context& session_context() {
+    return *contexts[next_context.fetch_add(1, std::memory_order_relaxed) % contexts.size()];
+  }
+  void stop_all() {
+    for (auto& g : guards) g.reset();
+    for (auto& c : contexts) c->stop();
+  }
+  std::optional<asio::thread_pool> workers;
   std::atomic<bool> stopping{false};
   std::vector<std::shared_ptr<Listener>> listeners;
   std::optional<asio::signal_set> signals;
@@ -113,7 +136,7 @@ struct Server::Impl {
     std::lock_guard lock(mu);
     sessions.erase(s);
     if (stopping && sessions.empty() && force_stop) {
-      asio::post(ioc, [this] {
+      asio::post(ioc(), [this] {
         if (force_stop) force_stop->cancel();
       });
     }
@@ -126,13 +149,19 @@ namespace {
 
 struct Listener : std::enable_shared_from_this<Listener> {
   Listener(Server::Impl& s, tcp::acceptor a, std::shared_ptr<TlsContextHolder> t, Handler h,
-           Limits l)
-      : server(s), acceptor(std::move(a)), tls(std::move(t)), handler(std::move(h)), limits(l) {}
+           Limits l, Dispatch d)
+      : server(s),
+        acceptor(std::move(a)),
+        tls(std::move(t)),
+        handler(std::move(h)),
+        limits(l),
+        dispatch(d) {}
   Server::Impl& server;
   tcp::acceptor acceptor;
   std::shared_ptr<TlsContextHolder> tls;
   Handler handler;
   Limits limits;
+  Dispatch dispatch;
   void accept();
 };
 
@@ -259,7 +288,24 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     req.peer_verified = peer_verified_;
     const bool keep_alive = msg.keep_alive();
     const unsigned version = msg.version() == 10 ? 10 : 11;
+    const bool head = req.method == "HEAD";
 
+    if (listener_->dispatch == Dispatch::kWorkers && listener_->server.workers) {
+      auto self = this->shared_from_this();
+      asio::post(*listener_->server.workers,
+                 [self, req = std::move(req), keep_alive, head, version]() mutable {
+                   Response res = self->call_handler(req);
+                   asio::post(self->stream_.get_executor(),
+                              [self, res = std::move(res), keep_alive, head, version]() mutable {
+                                self->write(std::move(res), keep_alive, head, version);
+                              });
+                 });
+      return;
+    }
+    write(call_handler(req), keep_alive, head, version);
+  }
+
+  Response call_handler(const Request& req) {
     Response res;
     try {
       listener_->handler(req, res);
@@ -269,7 +315,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       res.body = problem_body(500, "internal", "the handler failed");
       res.set_header("Content-Type", "application/problem+json");
     }
-    write(std::move(res), keep_alive, req.method == "HEAD", version);
+    return res;
   }
 
   void write(Response r, bool keep_alive, bool head = false, unsigned version = 11) {
@@ -320,7 +366,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 void Listener::accept() {
   auto self = shared_from_this();
   acceptor.async_accept(
-      asio::make_strand(server.ioc), [self](beast::error_code ec, tcp::socket socket) {
+      server.session_context(), [self](beast::error_code ec, tcp::socket socket) {
         if (ec) {
           if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
           return self->accept();  // e.g. EMFILE: keep serving
@@ -345,16 +391,17 @@ void Listener::accept() {
 
 // ---------------------------------------------------------------- Server
 
-Server::Server(int threads) : impl_(std::make_unique<Impl>(threads)) {}
+Server::Server(int io_threads, int worker_threads)
+    : impl_(std::make_unique<Impl>(io_threads, worker_threads)) {}
 Server::~Server() = default;
 
 Result<uint16_t> Server::listen(const std::string& host, uint16_t port,
                                 std::shared_ptr<TlsContextHolder> tls, Handler handler,
-                                Limits limits) {
+                                Limits limits, Dispatch dispatch) {
   beast::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return make_error(ErrorCode::kInvalidArgument, "invalid listen address '" + host + "'");
-  tcp::acceptor acceptor(impl_->ioc);
+  tcp::acceptor acceptor(impl_->ioc());
   tcp::endpoint ep(address, port);
   acceptor.open(ep.protocol(), ec);
   if (!ec) acceptor.set_option(asio::socket_base::reuse_address(true), ec);
@@ -366,7 +413,7 @@ Result<uint16_t> Server::listen(const std::string& host, uint16_t port,
   }
   uint16_t bound = acceptor.local_endpoint().port();
   auto l = std::make_shared<Listener>(*impl_, std::move(acceptor), std::move(tls),
-                                      std::move(handler), limits);
+                                      std::move(handler), limits, dispatch);
   impl_->listeners.push_back(l);
   l->accept();
   return bound;
@@ -385,10 +432,10 @@ void Server::Impl::begin_stop() {
     std::lock_guard lock(mu);
     live.assign(sessions.begin(), sessions.end());
     // In-flight requests get this long to finish before the io threads stop.
-    force_stop.emplace(ioc, std::chrono::seconds(10));
-    force_stop->async_wait([this](beast::error_code e) {
-      if (!e) ioc.stop();
-    });
+    // When the last session ends the timer is cancelled; either way every
+    // context stops then.
+    force_stop.emplace(ioc(), std::chrono::seconds(10));
+    force_stop->async_wait([this](beast::error_code) { stop_all(); });
     if (sessions.empty()) force_stop->cancel();
   }
   for (auto* s : live) s->on_server_stop();
@@ -408,18 +455,18 @@ void Server::Impl::wait_signal() {
 
 void Server::handle_signals(std::function<void()> on_hup) {
   impl_->on_hup = std::move(on_hup);
-  impl_->signals.emplace(impl_->ioc, SIGTERM, SIGINT, SIGHUP);
+  impl_->signals.emplace(impl_->ioc(), SIGTERM, SIGINT, SIGHUP);
   impl_->wait_signal();
 }
 
 void Server::stop() {
-  asio::post(impl_->ioc, [this] { impl_->begin_stop(); });
+  asio::post(impl_->ioc(), [this] { impl_->begin_stop(); });
 }
 
 bool Server::stopping() const { return impl_->stopping; }
 
 void Server::every(std::chrono::milliseconds period, std::function<void()> fn) {
-  auto timer = std::make_shared<asio::steady_timer>(impl_->ioc);
+  auto timer = std::make_shared<asio::steady_timer>(impl_->ioc());
   impl_->timers.push_back(timer);
   auto tick = std::make_shared<std::function<void()>>();
   std::weak_ptr<std::function<void()>> weak_tick = tick;
@@ -427,8 +474,15 @@ void Server::every(std::chrono::milliseconds period, std::function<void()> fn) {
     timer->expires_after(period);
     timer->async_wait([this, timer, fn, weak_tick](beast::error_code ec) {
       if (ec || impl_->stopping) return;
-      fn();
-      if (auto t = weak_tick.lock()) (*t)();
+      auto run_and_rearm = [this, fn, weak_tick] {
+        if (impl_->stopping) return;
+        fn();
+        if (auto t = weak_tick.lock()) (*t)();
+      };
+      if (impl_->workers)
+        asio::post(*impl_->workers, run_and_rearm);
+      else
+        run_and_rearm();
     });
   };
   (*tick)();
@@ -437,9 +491,11 @@ void Server::every(std::chrono::milliseconds period, std::function<void()> fn) {
 
 void Server::run() {
   std::vector<std::thread> extra;
-  for (int i = 1; i < impl_->threads; ++i) extra.emplace_back([this] { impl_->ioc.run(); });
-  impl_->ioc.run();
+  for (int i = 1; i < impl_->threads; ++i)
+    extra.emplace_back([this, i] { impl_->contexts[static_cast<size_t>(i)]->run(); });
+  impl_->ioc().run();
   for (auto& t : extra) t.join();
+  if (impl_->workers) impl_->workers->join();
 }
 
 }  // namespace herald::net

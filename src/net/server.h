@@ -17,9 +17,16 @@
 
 namespace herald::net {
 
+// Where a listener's handler runs: on the I/O threads (it must not block:
+// OCSP from memory, CRL files), or on the worker pool (it may wait on the
+// inventory's fsync; the I/O threads keep serving meanwhile).
+enum class Dispatch { kInline, kWorkers };
+
 class Server {
  public:
-  explicit Server(int threads);
+  // io_threads run the network (one per core is right); worker_threads run
+  // kWorkers handlers and the every() tasks (0: everything on the I/O threads).
+  explicit Server(int io_threads, int worker_threads = 0);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -28,7 +35,7 @@ class Server {
   // `tls` null: plain HTTP.
   [[nodiscard]] Result<uint16_t> listen(const std::string& host, uint16_t port,
                                         std::shared_ptr<TlsContextHolder> tls, Handler handler,
-                                        Limits limits);
+                                        Limits limits, Dispatch dispatch = Dispatch::kInline);
   // SIGTERM/SIGINT call stop(); SIGHUP calls on_hup (from an io thread).
   void handle_signals(std::function<void()> on_hup);
   // Runs the io threads; returns after stop() once in-flight requests are done.
@@ -36,7 +43,8 @@ class Server {
   // Thread-safe, idempotent.
   void stop();
   [[nodiscard]] bool stopping() const;
-  // Schedules `fn` every `period` on the io threads until stop().
+  // Schedules `fn` every `period` (on the worker pool if there is one, else
+  // the I/O threads) until stop(); runs never overlap.
   void every(std::chrono::milliseconds period, std::function<void()> fn);
 
   struct Impl;  // defined in server.cc (Boost stays out of this header)

@@ -174,7 +174,7 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
     if (!t) return c.at(*n, "server must be a table");
     HERALD_TRY_VOID(
         check_keys(c, *t, "server",
-                   {"listen", "http_listen", "threads", "max_body_bytes", "max_header_bytes",
+                   {"listen", "http_listen", "threads", "worker_threads", "max_body_bytes", "max_header_bytes",
                     "read_timeout", "idle_timeout", "issuance_rate_per_second", "ocsp_validity",
                     "crl_validity", "tls_names"}));
     for (auto [key, ep] :
@@ -188,6 +188,9 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
     }
     if (const toml::node* v = t->get("threads")) {
       HERALD_TRY(cfg.threads, get_int(c, *v, "server.threads", 0, 256));
+    }
+    if (const toml::node* v = t->get("worker_threads")) {
+      HERALD_TRY(cfg.worker_threads, get_int(c, *v, "server.worker_threads", 0, 1024));
     }
     if (const toml::node* v = t->get("max_body_bytes")) {
       HERALD_TRY(auto n, get_int(c, *v, "server.max_body_bytes", 1024, 16 << 20));

@@ -40,7 +40,8 @@ struct Endpoint {
 struct ServerConfig {
   Endpoint listen{"127.0.0.1", 8443};       // HTTPS: REST API (and everything else)
   Endpoint http_listen{"127.0.0.1", 8080};  // plain HTTP: OCSP, CRLs, CA certificates, health
-  int threads = 0;                          // 0: four per core (handlers wait on fsync)
+  int threads = 0;         // I/O threads; 0: one per core
+  int worker_threads = 0;  // API handlers and background work (they wait on fsync); 0: 8 per core
   size_t max_body_bytes = 64 * 1024;
   size_t max_header_bytes = 8 * 1024;
   std::chrono::seconds read_timeout{10};
