@@ -14,6 +14,8 @@ packages=(
   # independent validators and tools used by the integration tests
   openssl sqlite3 gnutls-bin libnss3-tools faketime python3
   curl nginx-light prometheus apache2-utils wrk
+  # ACME clients and peers (issue #4)
+  certbot lego pebble
 )
 
 missing=()

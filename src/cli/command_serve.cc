@@ -21,11 +21,16 @@ namespace {
 
 struct ServeFlags {
   std::optional<std::string> config, listen, http_listen, issuing_pass_file;
+  std::optional<uint16_t> acme_http01_port, acme_tlsalpn01_port;
+  std::optional<std::string> acme_dns_resolver;
 };
 
 Status run_serve(Context& ctx, const ServeFlags& f) {
   auto dir = datadir::DataDir::resolve(ctx.dir);
-  server::ServeOptions o{f.config, f.listen, f.http_listen, f.issuing_pass_file};
+  server::ServeOptions o{f.config,           f.listen,
+                         f.http_listen,      f.issuing_pass_file,
+                         f.acme_http01_port, f.acme_tlsalpn01_port,
+                         f.acme_dns_resolver};
   HERALD_TRY(auto app, server::App::create(dir, o, *ctx.clock));
   const auto& cfg = app->server_config();
   // The network runs on one thread per core. API handlers wait on the
@@ -67,6 +72,8 @@ Status run_serve(Context& ctx, const ServeFlags& f) {
       << "/ocsp, /crl/issuing.crl\n"
       << "  health, metrics        http://" << host(cfg.http_listen, http_port)
       << "/healthz, /readyz, /metrics\n"
+      << "  ACME directory         https://" << host(cfg.listen, https_port)
+      << "/acme/<provisioner>/directory\n"
       << "  trust anchor           " << (dir.root() / "ca" / "root.pem").string() << "\n"
       << "First certificate: herald token add --provisioner admin, then\n"
       << "  curl --cacert " << (dir.root() / "ca" / "root.pem").string()
@@ -261,8 +268,9 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
       "serve",
       "Run the online CA: REST API over HTTPS (its own certificate, issued by the issuing CA\n"
       "and renewed automatically), OCSP responder and CRL distribution over plain HTTP,\n"
-      "health and Prometheus metrics. Loads only the issuing CA key. Settings: the [server]\n"
-      "and [[provisioners]] tables of DIR/herald.toml (docs/configuration.md).");
+      "health and Prometheus metrics, and ACME (RFC 8555) at /acme/<provisioner>/directory.\n"
+      "Loads only the issuing CA key. Settings: the [server], [acme] and [[provisioners]]\n"
+      "tables of DIR/herald.toml (docs/configuration.md).");
   add_dir_option(*serve, ctx);
   serve->add_option("--config", f->config, "Configuration file (default DIR/herald.toml)");
   serve->add_option("--listen", f->listen,
@@ -271,6 +279,15 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
                     "Plain HTTP address for OCSP/CRLs (default 127.0.0.1:8080)");
   serve->add_option("--issuing-passphrase-file", f->issuing_pass_file,
                     "Issuing key passphrase file");
+  serve->add_option("--acme-http01-port", f->acme_http01_port,
+                    "Port the ACME validator dials for http-01 (default [acme] http01_port, 80)")
+      ->check(CLI::Range(1, 65535));
+  serve->add_option("--acme-tlsalpn01-port", f->acme_tlsalpn01_port,
+                    "Port it dials for tls-alpn-01 (default [acme] tlsalpn01_port, 443)")
+      ->check(CLI::Range(1, 65535));
+  serve->add_option("--acme-dns-resolver", f->acme_dns_resolver,
+                    "HOST:PORT of the DNS server for ACME names and dns-01 TXT lookups\n"
+                    "(default [acme] dns_resolver, else the system resolver)");
   serve->callback([&ctx, f] { ctx.result = run_serve(ctx, *f); });
 
   auto tf = std::make_shared<TokenFlags>();

@@ -107,7 +107,8 @@ std::string default_config_file(const policy::CaSettings& ca) {
          "[server]\n"
          "listen = \"127.0.0.1:8443\"        # HTTPS: REST API\n"
          "http_listen = \"127.0.0.1:8080\"   # plain HTTP: OCSP, CRLs, CA certificates\n"
-         "threads = 0                      # 0: four per core (handlers wait on fsync)\n"
+         "threads = 0                      # I/O threads; 0: one per core\n"
+         "worker_threads = 0               # API handlers (they wait on fsync); 0: eight per core\n"
          "max_body_bytes = 65536\n"
          "read_timeout = \"10s\"\n"
          "idle_timeout = \"30s\"\n"
@@ -122,7 +123,21 @@ std::string default_config_file(const policy::CaSettings& ca) {
          "name = \"admin\"\n"
          "type = \"token\"\n"
          "profiles = [\"server\", \"client\", \"spiffe\"]\n"
-         "permissions = [\"sign\", \"revoke\", \"read\"]\n";
+         "permissions = [\"sign\", \"revoke\", \"read\"]\n"
+         "\n"
+         "# ACME (RFC 8555): https://127.0.0.1:8443/acme/acme/directory issues\n"
+         "# server certificates for any DNS name or IP whose control a client proves.\n"
+         "# Narrow it with allowed_dns = [\"*.internal\"] and allow_ip = false.\n"
+         "[[provisioners]]\n"
+         "name = \"acme\"\n"
+         "type = \"acme\"\n"
+         "profiles = [\"server\"]\n"
+         "\n"
+         "# How ACME challenges are checked (the ports and resolver the validator dials).\n"
+         "[acme]\n"
+         "http01_port = 80\n"
+         "tlsalpn01_port = 443\n"
+         "dns_resolver = \"\"                # \"HOST:PORT\"; \"\" = the system resolver\n";
 }
 
 Status write_trust_package(const fsys::path& dir, const x509::Certificate& root,

@@ -14,6 +14,18 @@ std::string alg_for(EVP_PKEY& key) {
   if (EVP_PKEY_get_base_id(&key) == EVP_PKEY_EC && EVP_PKEY_get_bits(&key) == 256) return "ES256";
   return "";
 }
+
+using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, ossl::Deleter<ECDSA_SIG_free>>;
+
+// Octets of r and of s in a JWS ECDSA signature by `key`; 0 if not an EC key.
+size_t ecdsa_octets(EVP_PKEY& key) {
+  if (EVP_PKEY_get_base_id(&key) != EVP_PKEY_EC) return 0;
+  return static_cast<size_t>(EVP_PKEY_get_bits(&key) + 7) / 8;
+}
+
+const unsigned char* input_bytes(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
 }  // namespace
 
 Result<Jws> parse_compact_jws(std::string_view token) {
@@ -49,36 +61,11 @@ Status verify_jws(const Jws& jws, EVP_PKEY& key) {
     return make_error(ErrorCode::kBadSignature,
                       "token alg " + jws.alg + " does not match the provisioner's key");
   }
-  Bytes der_sig = jws.signature;
-  const EVP_MD* md = nullptr;
-  if (jws.alg == "ES256") {
-    if (jws.signature.size() != 64)
-      return make_error(ErrorCode::kBadSignature, "ES256 signature is not 64 bytes");
-    std::unique_ptr<ECDSA_SIG, ossl::Deleter<ECDSA_SIG_free>> sig(ECDSA_SIG_new());
-    BIGNUM* r = BN_bin2bn(jws.signature.data(), 32, nullptr);
-    BIGNUM* s = BN_bin2bn(jws.signature.data() + 32, 32, nullptr);
-    if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
-      BN_free(r);
-      BN_free(s);
-      return ossl::error(ErrorCode::kCrypto, "cannot decode the ES256 signature");
-    }
-    unsigned char* p = nullptr;
-    int len = i2d_ECDSA_SIG(sig.get(), &p);
-    if (len <= 0) return ossl::error(ErrorCode::kCrypto, "cannot encode the ES256 signature");
-    der_sig.assign(p, p + len);
-    OPENSSL_free(p);
-    md = EVP_sha256();
-  }
-  ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, &key) != 1) {
-    return ossl::error(ErrorCode::kCrypto, "cannot set up token verification");
-  }
-  if (EVP_DigestVerify(ctx.get(), der_sig.data(), der_sig.size(),
-                       reinterpret_cast<const unsigned char*>(jws.signing_input.data()),
-                       jws.signing_input.size()) != 1) {
-    ossl::clear_errors();
-    return make_error(ErrorCode::kBadSignature, "the token's signature does not verify");
-  }
+  if (jws.alg == "ES256" && jws.signature.size() != 64)
+    return make_error(ErrorCode::kBadSignature, "ES256 signature is not 64 bytes");
+  HERALD_TRY(bool ok, jws_signature_verifies(key, jws.alg == "ES256" ? EVP_sha256() : nullptr,
+                                             jws.signing_input, jws.signature));
+  if (!ok) return make_error(ErrorCode::kBadSignature, "the token's signature does not verify");
   return {};
 }
 
@@ -92,30 +79,67 @@ Result<std::string> sign_compact_jws(nlohmann::json header, const nlohmann::json
   std::string input =
       base64url_encode(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size())) + "." +
       base64url_encode(std::span(reinterpret_cast<const uint8_t*>(p.data()), p.size()));
+  HERALD_TRY(auto sig, jws_signature(key, alg == "ES256" ? EVP_sha256() : nullptr, input));
+  return input + "." + base64url_encode(sig);
+}
+
+Result<Bytes> jws_signature(EVP_PKEY& key, const EVP_MD* md, std::string_view signing_input) {
   ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
   size_t len = 0;
-  const EVP_MD* md = alg == "ES256" ? EVP_sha256() : nullptr;
-  const auto* in = reinterpret_cast<const unsigned char*>(input.data());
+  const auto* in = input_bytes(signing_input);
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, md, nullptr, &key) != 1 ||
-      EVP_DigestSign(ctx.get(), nullptr, &len, in, input.size()) != 1) {
-    return ossl::error(ErrorCode::kCrypto, "cannot sign the token");
+      EVP_DigestSign(ctx.get(), nullptr, &len, in, signing_input.size()) != 1) {
+    return ossl::error(ErrorCode::kCrypto, "cannot sign the JWS");
   }
   Bytes sig(len);
-  if (EVP_DigestSign(ctx.get(), sig.data(), &len, in, input.size()) != 1) {
-    return ossl::error(ErrorCode::kCrypto, "cannot sign the token");
+  if (EVP_DigestSign(ctx.get(), sig.data(), &len, in, signing_input.size()) != 1) {
+    return ossl::error(ErrorCode::kCrypto, "cannot sign the JWS");
   }
   sig.resize(len);
-  if (alg == "ES256") {  // DER -> r||s
-    const unsigned char* q = sig.data();
-    std::unique_ptr<ECDSA_SIG, ossl::Deleter<ECDSA_SIG_free>> es(
-        d2i_ECDSA_SIG(nullptr, &q, static_cast<long>(sig.size())));
-    if (!es) return ossl::error(ErrorCode::kCrypto, "cannot decode the ECDSA signature");
-    Bytes raw(64);
-    BN_bn2binpad(ECDSA_SIG_get0_r(es.get()), raw.data(), 32);
-    BN_bn2binpad(ECDSA_SIG_get0_s(es.get()), raw.data() + 32, 32);
-    sig = std::move(raw);
+  const size_t n = ecdsa_octets(key);
+  if (n == 0) return sig;
+  // DER -> r||s
+  const unsigned char* q = sig.data();
+  EcdsaSigPtr es(d2i_ECDSA_SIG(nullptr, &q, static_cast<long>(sig.size())));
+  if (!es) return ossl::error(ErrorCode::kCrypto, "cannot decode the ECDSA signature");
+  Bytes raw(2 * n);
+  if (BN_bn2binpad(ECDSA_SIG_get0_r(es.get()), raw.data(), static_cast<int>(n)) < 0 ||
+      BN_bn2binpad(ECDSA_SIG_get0_s(es.get()), raw.data() + n, static_cast<int>(n)) < 0) {
+    return ossl::error(ErrorCode::kCrypto, "cannot encode the ECDSA signature");
   }
-  return input + "." + base64url_encode(sig);
+  return raw;
+}
+
+Result<bool> jws_signature_verifies(EVP_PKEY& key, const EVP_MD* md, std::string_view signing_input,
+                                    std::span<const uint8_t> signature) {
+  Bytes der;
+  if (const size_t n = ecdsa_octets(key); n != 0) {  // r||s -> DER
+    if (signature.size() != 2 * n) return false;
+    EcdsaSigPtr sig(ECDSA_SIG_new());
+    BIGNUM* r = BN_bin2bn(signature.data(), static_cast<int>(n), nullptr);
+    BIGNUM* s = BN_bin2bn(signature.data() + n, static_cast<int>(n), nullptr);
+    if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
+      BN_free(r);
+      BN_free(s);
+      return ossl::error(ErrorCode::kCrypto, "cannot decode the ECDSA signature");
+    }
+    unsigned char* p = nullptr;
+    int len = i2d_ECDSA_SIG(sig.get(), &p);
+    if (len <= 0) return ossl::error(ErrorCode::kCrypto, "cannot encode the ECDSA signature");
+    der.assign(p, p + len);
+    OPENSSL_free(p);
+    signature = der;
+  }
+  ossl::EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, md, nullptr, &key) != 1) {
+    return ossl::error(ErrorCode::kCrypto, "cannot set up signature verification");
+  }
+  if (EVP_DigestVerify(ctx.get(), signature.data(), signature.size(), input_bytes(signing_input),
+                       signing_input.size()) != 1) {
+    ossl::clear_errors();
+    return false;
+  }
+  return true;
 }
 
 }  // namespace herald::keys

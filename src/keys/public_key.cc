@@ -26,21 +26,8 @@ bool equals(std::span<const uint8_t> a, std::span<const uint8_t> b) {
 std::shared_ptr<EVP_PKEY> share(EVP_PKEY* k) { return std::shared_ptr<EVP_PKEY>(k, EVP_PKEY_free); }
 
 Result<std::shared_ptr<EVP_PKEY>> import_ec(const char* group, std::span<const uint8_t> point) {
-  OSSL_PARAM params[3];
-  params[0] =
-      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0);
-  params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
-                                                const_cast<uint8_t*>(point.data()), point.size());
-  params[2] = OSSL_PARAM_construct_end();
-  // One context per thread: creating it fetches the key manager, which is the slow part.
-  thread_local ossl::EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  EVP_PKEY* key = nullptr;
-  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-    return ossl::error(ErrorCode::kMalformedInput,
-                       "invalid EC public key (not a point on the curve)");
-  }
-  return share(key);
+  HERALD_TRY(auto key, import_ec_point(group, point));
+  return share(key.release());
 }
 
 KeyInfo info_from_pkey(EVP_PKEY& k) {
@@ -147,6 +134,24 @@ Result<PublicKey> parse_public_key(std::span<const uint8_t> spki_der) {
   pk.pkey = share(k);
   pk.info = info_from_pkey(*k);
   return pk;
+}
+
+Result<ossl::EvpPkeyPtr> import_ec_point(const char* group, std::span<const uint8_t> point) {
+  OSSL_PARAM params[3];
+  params[0] =
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(group), 0);
+  params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY,
+                                                const_cast<uint8_t*>(point.data()), point.size());
+  params[2] = OSSL_PARAM_construct_end();
+  // One context per thread: creating it fetches the key manager, which is the slow part.
+  thread_local ossl::EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* key = nullptr;
+  if (!ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    return ossl::error(ErrorCode::kMalformedInput,
+                       "invalid EC public key (not a point on the curve)");
+  }
+  return ossl::EvpPkeyPtr(key);
 }
 
 Result<PublicKey> public_key_of(EVP_PKEY& key) {

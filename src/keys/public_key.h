@@ -30,4 +30,10 @@ struct PublicKey {
 [[nodiscard]] Result<PublicKey> parse_public_key(std::span<const uint8_t> spki_der);
 [[nodiscard]] Result<PublicKey> public_key_of(EVP_PKEY& key);
 
+// An EC public key from its uncompressed point (0x04 || X || Y) on `group`
+// ("P-256", "P-384", "P-521"), through the fast path above; a point not on the
+// curve is kMalformedInput. Also used for JWKs (acme/jws.h).
+[[nodiscard]] Result<ossl::EvpPkeyPtr> import_ec_point(const char* group,
+                                                       std::span<const uint8_t> point);
+
 }  // namespace herald::keys

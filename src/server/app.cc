@@ -52,6 +52,10 @@ Status App::init(const ServeOptions& o) {
     HERALD_TRY_VOID(
         parse_endpoint(*o.http_listen).map([&](Endpoint e) { server_config_.http_listen = e; }));
   }
+  options_ = o;
+  if (o.acme_http01_port) server_config_.acme.http01_port = *o.acme_http01_port;
+  if (o.acme_tlsalpn01_port) server_config_.acme.tlsalpn01_port = *o.acme_tlsalpn01_port;
+  if (o.acme_dns_resolver) server_config_.acme.dns_resolver = *o.acme_dns_resolver;
   provisioners_ = std::make_shared<const ServerConfig>(server_config_);
   HERALD_TRY(jwk_keys_, load_jwk_keys(server_config_));
 
@@ -73,6 +77,8 @@ Status App::init(const ServeOptions& o) {
   iss->authority = std::make_unique<ca::Authority>(
       clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_, intermediate_->serial());
   issuance_ = iss;
+  acme_ = std::make_unique<acme::Service>(clock_, *inventory_, *inventory_, acme_backend());
+  HERALD_TRY_VOID(configure_acme(server_config_));
 
   // Metrics.
   issued_ = &registry_.counter("herald_certificates_issued", "Certificates issued",
@@ -255,6 +261,11 @@ Status App::reload() {
   HERALD_TRY(auto policy_config, policy::parse_config(text, dir_.config_path().string()));
   HERALD_TRY(auto server_config, parse_server_config(text, dir_.config_path().string()));
   HERALD_TRY(auto jwk_keys, load_jwk_keys(server_config));
+  if (options_.acme_http01_port) server_config.acme.http01_port = *options_.acme_http01_port;
+  if (options_.acme_tlsalpn01_port)
+    server_config.acme.tlsalpn01_port = *options_.acme_tlsalpn01_port;
+  if (options_.acme_dns_resolver) server_config.acme.dns_resolver = *options_.acme_dns_resolver;
+  HERALD_TRY_VOID(configure_acme(server_config));
   auto iss = std::make_shared<Issuance>();
   iss->config = std::make_shared<const policy::Config>(std::move(policy_config));
   iss->authority = std::make_unique<ca::Authority>(
@@ -409,6 +420,7 @@ void App::tick() {
 // ---------------------------------------------------------------- routing
 
 void App::handle_https(const net::Request& req, net::Response& res) {
+  if (acme_->handle(req, res)) return;
   if (route_api(req, res)) return;
   if (route_public(req, res)) return;
   problem(res, ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path);

@@ -20,6 +20,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "acme/service.h"
 #include "base/clock.h"
 #include "ca/authority.h"
 #include "ca/ocsp.h"
@@ -36,6 +37,10 @@ struct ServeOptions {
   std::optional<std::string> listen;       // overrides [server] listen
   std::optional<std::string> http_listen;  // overrides [server] http_listen
   std::optional<std::string> issuing_passphrase_file;
+  // Override [acme] http01_port, tlsalpn01_port, dns_resolver.
+  std::optional<uint16_t> acme_http01_port;
+  std::optional<uint16_t> acme_tlsalpn01_port;
+  std::optional<std::string> acme_dns_resolver;
 };
 
 class App {
@@ -84,6 +89,10 @@ class App {
   [[nodiscard]] Status issue_ocsp_signer();
   [[nodiscard]] Status refresh_crl();
   [[nodiscard]] Status load_offline_crls();
+  // ACME (acme_wiring.cc): the service's backend, and its configuration from
+  // the acme provisioners and [acme].
+  [[nodiscard]] acme::Backend acme_backend();
+  [[nodiscard]] Status configure_acme(const ServerConfig& cfg);
 
   // Routing. Each returns false if the path is not theirs.
   bool route_public(const net::Request& req, net::Response& res);
@@ -136,6 +145,8 @@ class App {
   const Clock& clock_;
   ServerConfig server_config_;
   std::unique_ptr<store::SqliteInventory> inventory_;
+  std::unique_ptr<acme::Service> acme_;
+  ServeOptions options_;
   std::unique_ptr<keys::KeySigner> issuing_signer_;
   std::optional<x509::Certificate> issuing_, intermediate_, root_;
   std::optional<ca::IssuerMatcher> issuer_matcher_;  // OCSP CertIDs naming the issuing CA

@@ -103,7 +103,8 @@ Result<int64_t> get_int(const Ctx& c, const toml::node& n, const std::string& wh
 Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) {
   HERALD_TRY_VOID(
       check_keys(c, t, "provisioners",
-                 {"name", "type", "profiles", "allowed_dns", "permissions", "public_key_file"}));
+                 {"name", "type", "profiles", "allowed_dns", "permissions", "public_key_file",
+                  "allow_ip", "ttl", "require_eab"}));
   ProvisionerConfig p;
   const toml::node* name = t.get("name");
   if (!name) return c.at(t, "a provisioner needs a name");
@@ -116,8 +117,28 @@ Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) 
   p.type = "token";
   if (const toml::node* n = t.get("type")) {
     HERALD_TRY(p.type, get_string(c, *n, "provisioners.type"));
-    if (p.type != "token" && p.type != "jwk")
-      return c.at(*n, "provisioners.type must be \"token\" or \"jwk\"");
+    if (p.type != "token" && p.type != "jwk" && p.type != "acme")
+      return c.at(*n, "provisioners.type must be \"token\", \"jwk\" or \"acme\"");
+  }
+  for (const char* key : {"allow_ip", "ttl", "require_eab"}) {
+    if (t.get(key) && p.type != "acme")
+      return c.at(*t.get(key), std::string("provisioners.") + key + " is for acme provisioners");
+  }
+  if (const toml::node* n = t.get("allow_ip")) {
+    auto v = n->value<bool>();
+    if (!v) return c.at(*n, "provisioners.allow_ip must be true or false");
+    p.allow_ip = *v;
+  }
+  if (const toml::node* n = t.get("require_eab")) {
+    auto v = n->value<bool>();
+    if (!v) return c.at(*n, "provisioners.require_eab must be true or false");
+    p.require_eab = *v;
+  }
+  if (const toml::node* n = t.get("ttl")) {
+    HERALD_TRY(auto text, get_string(c, *n, "provisioners.ttl"));
+    auto d = parse_duration(text);
+    if (!d) return c.at(*n, "provisioners.ttl: " + d.error().message);
+    p.ttl = *d;
   }
   if (const toml::node* n = t.get("public_key_file")) {
     HERALD_TRY(p.public_key_file, get_string(c, *n, "provisioners.public_key_file"));
@@ -127,6 +148,7 @@ Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) 
                        p.name + ")");
   }
   std::vector<std::string> profiles = {"server", "client"};
+  if (p.type == "acme") profiles = {"server"};
   if (const toml::node* n = t.get("profiles")) {
     HERALD_TRY(profiles, get_strings(c, *n, "provisioners.profiles"));
   }
@@ -221,6 +243,54 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
       HERALD_TRY(cfg.tls_names, get_strings(c, *v, "server.tls_names"));
       if (cfg.tls_names.empty())
         return c.at(*v, "server.tls_names must name at least one DNS name or IP");
+    }
+  }
+  if (const toml::node* n = root.get("acme")) {
+    const toml::table* t = n->as_table();
+    if (!t) return c.at(*n, "acme must be a table");
+    HERALD_TRY_VOID(check_keys(c, *t, "acme",
+                               {"http01_port", "tlsalpn01_port", "dns_resolver",
+                                "validation_timeout", "insecure_skip_validation", "order_lifetime",
+                                "authz_lifetime", "orders_per_account_per_hour",
+                                "orders_per_identifier_per_hour"}));
+    AcmeConfig& a = cfg.acme;
+    if (const toml::node* v = t->get("http01_port")) {
+      HERALD_TRY(auto port, get_int(c, *v, "acme.http01_port", 1, 65535));
+      a.http01_port = static_cast<uint16_t>(port);
+    }
+    if (const toml::node* v = t->get("tlsalpn01_port")) {
+      HERALD_TRY(auto port, get_int(c, *v, "acme.tlsalpn01_port", 1, 65535));
+      a.tlsalpn01_port = static_cast<uint16_t>(port);
+    }
+    if (const toml::node* v = t->get("dns_resolver")) {
+      HERALD_TRY(a.dns_resolver, get_string(c, *v, "acme.dns_resolver"));
+      if (!a.dns_resolver.empty()) {
+        auto e = parse_endpoint(a.dns_resolver);
+        if (!e) return c.at(*v, "acme.dns_resolver: " + e.error().message);
+      }
+    }
+    if (const toml::node* v = t->get("insecure_skip_validation")) {
+      auto b = v->value<bool>();
+      if (!b) return c.at(*v, "acme.insecure_skip_validation must be true or false");
+      a.insecure_skip_validation = *b;
+    }
+    for (auto [key, field] : {std::pair{"validation_timeout", &a.validation_timeout},
+                              std::pair{"order_lifetime", &a.order_lifetime},
+                              std::pair{"authz_lifetime", &a.authz_lifetime}}) {
+      if (const toml::node* v = t->get(key)) {
+        HERALD_TRY(auto text, get_string(c, *v, std::string("acme.") + key));
+        auto d = parse_duration(text);
+        if (!d) return c.at(*v, std::string("acme.") + key + ": " + d.error().message);
+        *field = *d;
+      }
+    }
+    if (const toml::node* v = t->get("orders_per_account_per_hour")) {
+      HERALD_TRY(a.orders_per_account_per_hour,
+                 get_int(c, *v, "acme.orders_per_account_per_hour", 1, 100000000));
+    }
+    if (const toml::node* v = t->get("orders_per_identifier_per_hour")) {
+      HERALD_TRY(a.orders_per_identifier_per_hour,
+                 get_int(c, *v, "acme.orders_per_identifier_per_hour", 1, 100000000));
     }
   }
   if (const toml::node* n = root.get("provisioners")) {

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,13 +19,20 @@ enum class Permission { kSign, kRevoke, kRead };
 
 struct ProvisionerConfig {
   std::string name;
-  std::string type;             // "token" (bearer API tokens) | "jwk" (one-time signed tokens)
+  // "token" (bearer API tokens) | "jwk" (one-time signed tokens) | "acme" (RFC 8555 at
+  // /acme/<name>/directory: the first of `profiles`, DNS names matching allowed_dns
+  // ("*" = any) and, if allow_ip, IP addresses, once their control is proven)
+  std::string type;
   std::string public_key_file;  // jwk: PEM public key (P-256 or Ed25519), relative to DIR
   std::vector<policy::Profile> profiles;
   // Narrows the profile policy: DNS patterns this provisioner may request
   // (same syntax as policy.*.allowed_dns). Empty: the profile policy alone.
   std::vector<std::string> allowed_dns;
   std::vector<Permission> permissions;
+  // acme only
+  bool allow_ip = true;
+  std::optional<std::chrono::seconds> ttl;  // certificate lifetime (default: the profile's)
+  bool require_eab = false;                 // External Account Binding (RFC 8555 §7.3.4)
   [[nodiscard]] bool can(Permission p) const;
   [[nodiscard]] bool allows(policy::Profile p) const;
 };
@@ -36,6 +44,20 @@ struct Endpoint {
 };
 [[nodiscard]] Result<Endpoint> parse_endpoint(
     std::string_view text);  // "127.0.0.1:8443", "[::1]:8443"
+
+// [acme]: how challenges are validated, lifetimes and limits.
+struct AcmeConfig {
+  uint16_t http01_port = 80;
+  uint16_t tlsalpn01_port = 443;
+  std::string dns_resolver;  // "HOST:PORT"; "" = the system resolver
+  std::chrono::seconds validation_timeout{10};
+  // Test and benchmark setting: challenges are valid without being checked.
+  bool insecure_skip_validation = false;
+  std::chrono::seconds order_lifetime{24 * 3600};
+  std::chrono::seconds authz_lifetime{24 * 3600};
+  int orders_per_account_per_hour = 300;
+  int orders_per_identifier_per_hour = 50;
+};
 
 struct ServerConfig {
   Endpoint listen{"127.0.0.1", 8443};       // HTTPS: REST API (and everything else)
@@ -52,6 +74,7 @@ struct ServerConfig {
   std::vector<std::string> tls_names{"localhost",
                                      "127.0.0.1"};  // SANs of the server's own certificate
   std::vector<ProvisionerConfig> provisioners;
+  AcmeConfig acme;
 
   [[nodiscard]] const ProvisionerConfig* provisioner(std::string_view name) const;
 };

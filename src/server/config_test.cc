@@ -14,9 +14,14 @@ TEST(ServerConfig, DefaultTextParsesAndIsAcceptedByThePolicyLoader) {
   ASSERT_TRUE(cfg) << cfg.error().describe();
   EXPECT_EQ(cfg->listen.to_string(), "127.0.0.1:8443");
   EXPECT_EQ(cfg->http_listen.port, 8080);
-  ASSERT_EQ(cfg->provisioners.size(), 1u);
+  ASSERT_EQ(cfg->provisioners.size(), 2u);
   EXPECT_EQ(cfg->provisioners[0].name, "admin");
   EXPECT_TRUE(cfg->provisioners[0].can(Permission::kRevoke));
+  EXPECT_EQ(cfg->provisioners[1].name, "acme");
+  EXPECT_EQ(cfg->provisioners[1].type, "acme");
+  EXPECT_TRUE(cfg->provisioners[1].allow_ip);
+  EXPECT_EQ(cfg->acme.http01_port, 80);
+  EXPECT_FALSE(cfg->acme.insecure_skip_validation);
   EXPECT_TRUE(policy::parse_config(text, "herald.toml"));
 }
 
@@ -34,7 +39,13 @@ TEST(ServerConfig, ErrorsNameTheLine) {
                       "herald.toml:3: provisioners.profiles"},
                  Case{"[[provisioners]]\nname = \"a\"\n[[provisioners]]\nname = \"a\"\n",
                       "duplicate provisioner"},
-                 Case{"[[provisioners]]\nname = \"a b\"\n", "herald.toml:2: provisioner name"}}) {
+                 Case{"[[provisioners]]\nname = \"a b\"\n", "herald.toml:2: provisioner name"},
+                 Case{"[[provisioners]]\nname = \"a\"\nallow_ip = false\n",
+                      "herald.toml:3: provisioners.allow_ip is for acme provisioners"},
+                 Case{"[acme]\nhttp01_port = 0\n", "herald.toml:2: acme.http01_port"},
+                 Case{"[acme]\ndns_resolver = \"nowhere\"\n", "herald.toml:2: acme.dns_resolver"},
+                 Case{"[acme]\nvalidation_timeout = \"soon\"\n",
+                      "herald.toml:2: acme.validation_timeout"}}) {
     auto cfg = parse_server_config(c.text, "herald.toml");
     ASSERT_FALSE(cfg) << c.text;
     EXPECT_NE(cfg.error().message.find(c.expect), std::string::npos) << cfg.error().message;

@@ -79,6 +79,29 @@ CREATE TABLE used_token_ids (
   expires_at INTEGER NOT NULL
 );
 )sql"},
+    // ACME (RFC 8555): JSON documents plus their lookup columns.
+    {5, R"sql(
+CREATE TABLE acme_accounts (
+  id          TEXT PRIMARY KEY,
+  provisioner TEXT NOT NULL,
+  thumbprint  TEXT NOT NULL,
+  data        TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  UNIQUE (provisioner, thumbprint)
+);
+CREATE TABLE acme_orders (
+  id         TEXT PRIMARY KEY,
+  account_id TEXT NOT NULL REFERENCES acme_accounts (id),
+  data       TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX acme_orders_account ON acme_orders (account_id, created_at);
+CREATE TABLE acme_authzs (
+  id       TEXT PRIMARY KEY,
+  order_id TEXT NOT NULL REFERENCES acme_orders (id),
+  data     TEXT NOT NULL
+);
+)sql"},
 };
 
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }

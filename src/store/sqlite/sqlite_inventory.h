@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include "store/acme_store.h"
 #include "store/inventory.h"
 #include "store/sqlite/connection.h"
 
@@ -19,7 +20,7 @@ namespace herald::store {
 
 enum class OpenMode { kCreate, kExisting };
 
-class SqliteInventory final : public Inventory, public TokenStore {
+class SqliteInventory final : public Inventory, public TokenStore, public AcmeStore {
  public:
   [[nodiscard]] static Result<std::unique_ptr<SqliteInventory>> open(
       const std::filesystem::path& path, OpenMode mode, const Clock& clock);
@@ -49,8 +50,29 @@ class SqliteInventory final : public Inventory, public TokenStore {
   [[nodiscard]] Status use_token_id(std::string_view jti, TimePoint expires_at,
                                     TimePoint now) override;
 
+  [[nodiscard]] Status acme_insert_account(const std::string& id, const std::string& provisioner,
+                                           const std::string& thumbprint, const std::string& data,
+                                           TimePoint now) override;
+  [[nodiscard]] Result<std::optional<AcmeRow>> acme_account(const std::string& id) override;
+  [[nodiscard]] Result<std::optional<AcmeRow>> acme_account_by_key(
+      const std::string& provisioner, const std::string& thumbprint) override;
+  [[nodiscard]] Status acme_update_account(const std::string& id, const std::string& thumbprint,
+                                           const std::string& data) override;
+  [[nodiscard]] Status acme_insert_order(const std::string& id, const std::string& account_id,
+                                         const std::string& data,
+                                         const std::vector<AcmeAuthzRow>& authzs,
+                                         TimePoint now) override;
+  [[nodiscard]] Result<std::optional<AcmeRow>> acme_order(const std::string& id) override;
+  [[nodiscard]] Result<std::optional<AcmeRow>> acme_authz(const std::string& id) override;
+  [[nodiscard]] Status acme_update(const std::optional<AcmeRow>& order,
+                                   const std::optional<AcmeRow>& authz) override;
+  [[nodiscard]] Result<int64_t> acme_count_orders(const std::string& account_id,
+                                                  TimePoint since) override;
+  [[nodiscard]] Result<std::vector<std::string>> acme_orders_of(const std::string& account_id,
+                                                                size_t limit) override;
+
   [[nodiscard]] Result<int> schema_version();
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,

@@ -1,0 +1,1040 @@
+#include "acme/service.h"
+
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "acme/jws.h"
+#include "base/encoding.h"
+#include "ossl/ossl.h"
+#include "policy/rules.h"
+#include "x509/certificate.h"
+#include "x509/san.h"
+
+namespace herald::acme {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxIdentifiers = 100;
+constexpr const char* kErrorPrefix = "urn:ietf:params:acme:error:";
+
+std::string random_id(size_t bytes = 16) {
+  std::vector<uint8_t> raw(bytes);
+  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) return {};
+  return base64url_encode(raw);
+}
+
+Problem problem_of(const Error& e, const char* fallback_type = "malformed") {
+  for (const auto& [k, v] : e.context) {
+    if (k == "acme") {
+      int status = v == "unauthorized" ? 403 : 400;
+      return {v, e.message, status};
+    }
+  }
+  switch (e.code) {
+    case ErrorCode::kPolicyViolation:
+    case ErrorCode::kForbidden:
+      return {"rejectedIdentifier", e.message, 400};
+    case ErrorCode::kBadSignature:
+      return {"badCSR", e.message, 400};
+    case ErrorCode::kMalformedInput:
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kLintFailed:
+      return {fallback_type, e.message, 400};
+    case ErrorCode::kRateLimited:
+      return {"rateLimited", e.message, 429};
+    case ErrorCode::kUnauthenticated:
+      return {"unauthorized", e.message, 403};
+    default:
+      return {"serverInternal", "the server could not complete the request", 500};
+  }
+}
+
+tl::unexpected<Error> acme_error(ErrorCode code, std::string message, std::string type) {
+  Error e{code, std::move(message), {}};
+  e.with("acme", std::move(type));
+  return tl::unexpected(std::move(e));
+}
+
+json problem_json(const Problem& p) {
+  return json{{"type", std::string(kErrorPrefix) + p.type}, {"detail", p.detail},
+              {"status", p.status}};
+}
+
+// Identifiers as (type, value), normalised: DNS lowercased, IPs canonical.
+struct Identifier {
+  std::string type;
+  std::string value;
+  auto operator<=>(const Identifier&) const = default;
+};
+
+json identifier_json(const Identifier& id) { return json{{"type", id.type}, {"value", id.value}}; }
+
+Result<Identifier> parse_identifier(const json& j) {
+  if (!j.is_object() || !j.contains("type") || !j.contains("value") || !j["type"].is_string() ||
+      !j["value"].is_string()) {
+    return make_error(ErrorCode::kMalformedInput,
+                      "an identifier must be an object with string \"type\" and \"value\"");
+  }
+  const std::string type = j["type"];
+  const std::string value = j["value"];
+  if (type == "dns") {
+    auto san = x509::make_san(x509::SanType::kDns, value);
+    if (!san || !x509::is_valid_dns_name(san->value, true)) {
+      return acme_error(ErrorCode::kMalformedInput, "'" + value + "' is not a valid DNS name", "rejectedIdentifier");
+    }
+    return Identifier{"dns", san->value};
+  }
+  if (type == "ip") {
+    auto san = x509::make_san(x509::SanType::kIp, value);
+    if (!san) {
+      return acme_error(ErrorCode::kMalformedInput, "'" + value + "' is not an IP address", "rejectedIdentifier");
+    }
+    return Identifier{"ip", san->value};
+  }
+  return acme_error(ErrorCode::kMalformedInput, "identifier type '" + type + "' is not supported (dns, ip)", "unsupportedIdentifier");
+}
+
+std::string key_authorization(const std::string& token, const std::string& thumbprint) {
+  return token + "." + thumbprint;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- request context
+
+struct Service::Ctx {
+  const net::Request& req;
+  net::Response& res;
+  std::shared_ptr<const State> state;
+  const Provisioner* prov = nullptr;
+  std::string base;  // https://host/acme/<provisioner>
+  std::string url;   // this request's URL
+  // Set by authenticate():
+  std::optional<JwsRequest> jws;
+  json payload;  // null for POST-as-GET
+  std::string account_id;
+  json account;  // the account document (kid requests)
+
+  [[nodiscard]] std::string account_url(const std::string& id) const { return base + "/acct/" + id; }
+  [[nodiscard]] std::string order_url(const std::string& id) const { return base + "/order/" + id; }
+  [[nodiscard]] std::string authz_url(const std::string& id) const { return base + "/authz/" + id; }
+  [[nodiscard]] std::string chall_url(const std::string& authz, const std::string& type) const {
+    return base + "/chall/" + authz + "/" + type;
+  }
+  [[nodiscard]] std::string cert_url(const std::string& serial) const {
+    return base + "/cert/" + serial;
+  }
+};
+
+Service::Service(const Clock& clock, store::AcmeStore& acme_store, store::Inventory& inventory,
+                 Backend backend, int validation_threads)
+    : clock_(clock),
+      store_(acme_store),
+      inventory_(inventory),
+      backend_(std::move(backend)),
+      state_(std::make_shared<State>()) {
+  for (int i = 0; i < std::max(1, validation_threads); ++i) {
+    workers_.emplace_back([this] {
+      for (;;) {
+        std::function<void()> job;
+        {
+          std::unique_lock lk(jobs_mu_);
+          jobs_cv_.wait(lk, [this] { return stopping_ || !jobs_.empty(); });
+          if (stopping_ && jobs_.empty()) return;
+          job = std::move(jobs_.front());
+          jobs_.pop_front();
+        }
+        job();
+      }
+    });
+  }
+}
+
+Service::~Service() {
+  {
+    std::lock_guard lk(jobs_mu_);
+    stopping_ = true;
+  }
+  jobs_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+void Service::configure(std::vector<Provisioner> provisioners, Settings settings) {
+  auto s = std::make_shared<State>();
+  s->provisioners = std::move(provisioners);
+  s->settings = std::move(settings);
+  std::lock_guard lock(state_mu_);
+  state_ = std::move(s);
+}
+
+void Service::enqueue(std::function<void()> job) {
+  {
+    std::lock_guard lk(jobs_mu_);
+    jobs_.push_back(std::move(job));
+  }
+  jobs_cv_.notify_one();
+}
+
+// ---------------------------------------------------------------- responses
+
+namespace {
+
+void send_json(Service::Ctx& c, int status, const json& body) {
+  c.res.status = status;
+  c.res.body = body.dump();
+  c.res.set_header("Content-Type", "application/json");
+}
+
+}  // namespace
+
+#define ACME_FAIL(c, p)           \
+  do {                            \
+    fail_with(c, p);              \
+    return;                       \
+  } while (0)
+
+namespace {
+
+void fail_with(Service::Ctx& c, const Problem& p) {
+  c.res.status = p.status;
+  c.res.body = problem_json(p).dump();
+  c.res.set_header("Content-Type", "application/problem+json");
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- routing
+
+bool Service::handle(const net::Request& req, net::Response& res) {
+  if (req.path.rfind("/acme/", 0) != 0) return false;
+  std::shared_ptr<const State> state;
+  {
+    std::lock_guard lock(state_mu_);
+    state = state_;
+  }
+  Ctx c{req, res, state};
+  std::string_view rest = std::string_view(req.path).substr(6);
+  auto slash = rest.find('/');
+  std::string prov_name(rest.substr(0, slash));
+  for (const auto& p : state->provisioners) {
+    if (p.name == prov_name) c.prov = &p;
+  }
+  if (!c.prov) {
+    fail_with(c, {"malformed", "no ACME provisioner named '" + prov_name + "'", 404});
+    return true;
+  }
+  std::string host(req.header("host"));
+  if (host.empty()) {
+    fail_with(c, {"malformed", "the request has no Host header", 400});
+    return true;
+  }
+  c.base = "https://" + host + "/acme/" + prov_name;
+  c.url = "https://" + host + req.target;
+  res.set_header("Link", "<" + c.base + "/directory>;rel=\"index\"");
+  res.set_header("Cache-Control", "no-store");
+  route(c);
+  // Every answer to a POST (errors included) carries a fresh nonce.
+  if (req.method == "POST" || req.path == "/acme/" + prov_name + "/new-nonce")
+    res.set_header("Replay-Nonce", nonces_.issue());
+  return true;
+}
+
+void Service::route(Ctx& c) {
+  const std::string rest = c.req.path.substr(6 + c.prov->name.size());
+  auto parts = [&] {
+    std::vector<std::string> out;
+    size_t i = 1;
+    while (i <= rest.size()) {
+      size_t j = rest.find('/', i);
+      if (j == std::string::npos) j = rest.size();
+      out.push_back(rest.substr(i, j - i));
+      i = j + 1;
+    }
+    return out;
+  }();
+  const std::string& m = c.req.method;
+  if (parts.size() == 1 && parts[0] == "directory" && (m == "GET" || m == "HEAD"))
+    return directory(c);
+  if (parts.size() == 1 && parts[0] == "new-nonce" && (m == "GET" || m == "HEAD"))
+    return new_nonce(c);
+  if (parts.size() == 2 && parts[0] == "renewal-info" && m == "GET")
+    return renewal_info(c, parts[1]);
+  if (m != "POST") {
+    c.res.set_header("Allow", "POST");
+    ACME_FAIL(c, (Problem{"malformed", "use POST (RFC 8555 §6.3: POST-as-GET) for " + c.req.path,
+                          405}));
+  }
+  if (c.req.header("content-type") != "application/jose+json") {
+    ACME_FAIL(c, (Problem{"malformed", "the Content-Type must be application/jose+json", 415}));
+  }
+  if (parts.size() == 1 && parts[0] == "new-account") return new_account(c);
+  if (parts.size() == 1 && parts[0] == "new-order") return new_order(c);
+  if (parts.size() == 1 && parts[0] == "revoke-cert") return revoke_cert(c);
+  if (parts.size() == 1 && parts[0] == "key-change") return key_change(c);
+  if (parts.size() == 2 && parts[0] == "acct") return account(c, parts[1]);
+  if (parts.size() == 3 && parts[0] == "acct" && parts[2] == "orders")
+    return orders_list(c, parts[1]);
+  if (parts.size() == 2 && parts[0] == "order") return order(c, parts[1]);
+  if (parts.size() == 3 && parts[0] == "order" && parts[2] == "finalize")
+    return finalize(c, parts[1]);
+  if (parts.size() == 2 && parts[0] == "authz") return authz(c, parts[1]);
+  if (parts.size() == 3 && parts[0] == "chall") return challenge(c, parts[1], parts[2]);
+  if (parts.size() == 2 && parts[0] == "cert") return certificate(c, parts[1]);
+  ACME_FAIL(c, (Problem{"malformed", "no ACME resource at " + c.req.path, 404}));
+}
+
+void Service::directory(Ctx& c) {
+  json meta = json::object();
+  meta["externalAccountRequired"] = c.prov->require_eab;
+  send_json(c, 200,
+            json{{"newNonce", c.base + "/new-nonce"},
+                 {"newAccount", c.base + "/new-account"},
+                 {"newOrder", c.base + "/new-order"},
+                 {"revokeCert", c.base + "/revoke-cert"},
+                 {"keyChange", c.base + "/key-change"},
+                 {"renewalInfo", c.base + "/renewal-info"},
+                 {"meta", meta}});
+}
+
+void Service::new_nonce(Ctx& c) {
+  c.res.status = c.req.method == "HEAD" ? 200 : 204;
+}
+
+// ---------------------------------------------------------------- authentication
+
+namespace {
+
+// Parses and checks the JWS envelope: URL, nonce. Returns a problem or nullopt.
+std::optional<Problem> check_envelope(Service::Ctx& c, NoncePool& nonces) {
+  auto jws = parse_jws_request(c.req.body);
+  if (!jws) return problem_of(jws.error());
+  if (jws->url != c.url) {
+    return Problem{"unauthorized",
+                   "the JWS \"url\" (" + jws->url + ") is not this request's URL (" + c.url + ")",
+                   403};
+  }
+  if (!nonces.consume(jws->nonce)) {
+    return Problem{"badNonce", "the nonce is unknown, used or expired; retry with the fresh one",
+                   400};
+  }
+  if (!jws->post_as_get) {
+    c.payload = json::parse(jws->payload_raw, nullptr, false);
+    if (c.payload.is_discarded() || !c.payload.is_object())
+      return Problem{"malformed", "the payload is not a JSON object", 400};
+  }
+  c.jws = std::move(*jws);
+  return std::nullopt;
+}
+
+}  // namespace
+
+#define ACME_AUTH_KID(c)                                     \
+  do {                                                       \
+    if (auto p = check_envelope(c, nonces_); p) ACME_FAIL(c, *p); \
+    if (!(c).jws->kid)                                       \
+      ACME_FAIL(c, (Problem{"malformed", "this request must be signed with \"kid\"", 400})); \
+    if (auto p = authenticate_account(c); p) ACME_FAIL(c, *p); \
+  } while (0)
+
+namespace {
+
+json account_json(const Service::Ctx& c, const std::string& id, const json& doc) {
+  return json{{"status", doc["status"]},
+              {"contact", doc.value("contact", json::array())},
+              {"termsOfServiceAgreed", doc.value("termsOfServiceAgreed", false)},
+              {"orders", c.account_url(id) + "/orders"}};
+}
+
+std::optional<Problem> check_contacts(const json& contact) {
+  if (!contact.is_array()) return Problem{"malformed", "\"contact\" must be an array", 400};
+  for (const auto& c : contact) {
+    if (!c.is_string()) return Problem{"invalidContact", "contacts must be strings", 400};
+    const std::string s = c;
+    if (s.rfind("mailto:", 0) != 0)
+      return Problem{"unsupportedContact", "only mailto: contacts are supported: " + s, 400};
+    const std::string addr = s.substr(7);
+    auto at = addr.find('@');
+    if (at == std::string::npos || at == 0 || at + 1 >= addr.size() ||
+        addr.find_first_of(",; \t\r\n<>") != std::string::npos || addr.size() > 254)
+      return Problem{"invalidContact", "'" + s + "' is not a mailto: address", 400};
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void Service::new_account(Ctx& c) {
+  if (auto p = check_envelope(c, nonces_)) ACME_FAIL(c, *p);
+  if (!c.jws->jwk) ACME_FAIL(c, (Problem{"malformed", "newAccount must be signed with \"jwk\"", 400}));
+  if (c.jws->post_as_get) ACME_FAIL(c, (Problem{"malformed", "newAccount needs a payload", 400}));
+  auto key = jwk_to_key(*c.jws->jwk);
+  if (!key) ACME_FAIL(c, problem_of(key.error(), "badPublicKey"));
+  if (auto v = verify_jws_request(*c.jws, **key); !v) ACME_FAIL(c, problem_of(v.error()));
+  auto thumb = jwk_thumbprint(*c.jws->jwk);
+  if (!thumb) ACME_FAIL(c, problem_of(thumb.error(), "badPublicKey"));
+  auto existing = store_.acme_account_by_key(c.prov->name, *thumb);
+  if (!existing) ACME_FAIL(c, problem_of(existing.error()));
+  if (*existing) {
+    json doc = json::parse((*existing)->data, nullptr, false);
+    c.res.set_header("Location", c.account_url((*existing)->id));
+    return send_json(c, 200, account_json(c, (*existing)->id, doc));
+  }
+  if (c.payload.value("onlyReturnExisting", false))
+    ACME_FAIL(c, (Problem{"accountDoesNotExist", "no account exists for this key", 400}));
+  json contact = c.payload.value("contact", json::array());
+  if (auto p = check_contacts(contact)) ACME_FAIL(c, *p);
+  if (c.prov->require_eab && !c.payload.contains("externalAccountBinding")) {
+    ACME_FAIL(c, (Problem{"externalAccountRequired",
+                          "provisioner '" + c.prov->name + "' requires External Account Binding",
+                          400}));
+  }
+  if (c.payload.contains("externalAccountBinding")) {
+    ACME_FAIL(c, (Problem{"malformed",
+                          "External Account Binding keys are not configured on this server", 400}));
+  }
+  const std::string id = random_id();
+  json doc{{"status", "valid"},
+           {"contact", contact},
+           {"termsOfServiceAgreed", c.payload.value("termsOfServiceAgreed", false)},
+           {"jwk", *c.jws->jwk},
+           {"provisioner", c.prov->name},
+           {"created", format_time(clock_.now())}};
+  if (auto s = store_.acme_insert_account(id, c.prov->name, *thumb, doc.dump(), clock_.now());
+      !s) {
+    ACME_FAIL(c, problem_of(s.error()));
+  }
+  c.res.set_header("Location", c.account_url(id));
+  send_json(c, 201, account_json(c, id, doc));
+}
+
+void Service::account(Ctx& c, const std::string& id) {
+  ACME_AUTH_KID(c);
+  if (id != c.account_id)
+    ACME_FAIL(c, (Problem{"unauthorized", "an account may only read or change itself", 403}));
+  if (!c.jws->post_as_get) {
+    bool changed = false;
+    if (c.payload.contains("contact")) {
+      if (auto p = check_contacts(c.payload["contact"])) ACME_FAIL(c, *p);
+      c.account["contact"] = c.payload["contact"];
+      changed = true;
+    }
+    if (c.payload.contains("status")) {
+      if (c.payload["status"] != "deactivated")
+        ACME_FAIL(c, (Problem{"malformed", "an account's status may only become \"deactivated\"",
+                              400}));
+      c.account["status"] = "deactivated";
+      changed = true;
+    }
+    if (changed) {
+      auto thumb = jwk_thumbprint(c.account["jwk"]);
+      if (!thumb) ACME_FAIL(c, problem_of(thumb.error()));
+      if (auto s = store_.acme_update_account(id, *thumb, c.account.dump()); !s)
+        ACME_FAIL(c, problem_of(s.error()));
+    }
+  }
+  c.res.set_header("Location", c.account_url(id));
+  send_json(c, 200, account_json(c, id, c.account));
+}
+
+void Service::key_change(Ctx& c) {
+  ACME_AUTH_KID(c);
+  if (c.jws->post_as_get) ACME_FAIL(c, (Problem{"malformed", "keyChange needs a payload", 400}));
+  auto inner = parse_jws_request(c.jws->payload_raw, false);
+  if (!inner) ACME_FAIL(c, problem_of(inner.error()));
+  if (inner->protected_header.contains("nonce"))
+    ACME_FAIL(c, (Problem{"malformed", "the inner keyChange JWS must not carry a nonce", 400}));
+  if (!inner->jwk || inner->kid)
+    ACME_FAIL(c, (Problem{"malformed", "the inner keyChange JWS must carry the new \"jwk\"", 400}));
+  if (inner->url != c.url)
+    ACME_FAIL(c, (Problem{"malformed", "the inner JWS \"url\" must equal the outer one", 400}));
+  auto new_key = jwk_to_key(*inner->jwk);
+  if (!new_key) ACME_FAIL(c, problem_of(new_key.error(), "badPublicKey"));
+  if (auto v = verify_jws_request(*inner, **new_key); !v) ACME_FAIL(c, problem_of(v.error()));
+  json p = json::parse(inner->payload_raw, nullptr, false);
+  if (!p.is_object() || !p.contains("account") || !p.contains("oldKey"))
+    ACME_FAIL(c, (Problem{"malformed", "the keyChange payload needs \"account\" and \"oldKey\"",
+                          400}));
+  if (p["account"] != *c.jws->kid)
+    ACME_FAIL(c, (Problem{"unauthorized", "\"account\" is not the signing account", 403}));
+  auto old_thumb = jwk_thumbprint(p["oldKey"]);
+  auto cur_thumb = jwk_thumbprint(c.account["jwk"]);
+  if (!old_thumb || !cur_thumb || *old_thumb != *cur_thumb)
+    ACME_FAIL(c, (Problem{"unauthorized", "\"oldKey\" is not the account's current key", 403}));
+  auto new_thumb = jwk_thumbprint(*inner->jwk);
+  if (!new_thumb) ACME_FAIL(c, problem_of(new_thumb.error(), "badPublicKey"));
+  if (auto other = store_.acme_account_by_key(c.prov->name, *new_thumb); other && *other) {
+    c.res.set_header("Location", c.account_url((*other)->id));
+    ACME_FAIL(c, (Problem{"malformed", "another account already uses the new key", 409}));
+  }
+  c.account["jwk"] = *inner->jwk;
+  if (auto s = store_.acme_update_account(c.account_id, *new_thumb, c.account.dump()); !s)
+    ACME_FAIL(c, problem_of(s.error()));
+  c.res.set_header("Location", c.account_url(c.account_id));
+  send_json(c, 200, account_json(c, c.account_id, c.account));
+}
+
+// ---------------------------------------------------------------- orders
+
+namespace {
+
+// The order's status as it stands now (expiry applied).
+std::string current_status(const json& doc, TimePoint now) {
+  std::string s = doc.value("status", "invalid");
+  if ((s == "pending" || s == "ready") && doc.value("expires_unix", int64_t{0}) <= now.time_since_epoch().count())
+    return "invalid";
+  return s;
+}
+
+json order_json(const Service::Ctx& c, const std::string& id, const json& doc, TimePoint now) {
+  json authzs = json::array();
+  for (const auto& a : doc["authorizations"]) authzs.push_back(c.authz_url(a.get<std::string>()));
+  json j{{"status", current_status(doc, now)},
+         {"expires", doc["expires"]},
+         {"identifiers", doc["identifiers"]},
+         {"authorizations", authzs},
+         {"finalize", c.order_url(id) + "/finalize"}};
+  if (doc.contains("certificate")) j["certificate"] = c.cert_url(doc["certificate"]);
+  if (doc.contains("error")) j["error"] = doc["error"];
+  if (doc.contains("replaces")) j["replaces"] = doc["replaces"];
+  return j;
+}
+
+json challenge_json(const Service::Ctx& c, const std::string& authz_id, const json& authz,
+                    const json& ch) {
+  json j{{"type", ch["type"]},
+         {"url", c.chall_url(authz_id, ch["type"])},
+         {"status", ch["status"]},
+         {"token", authz["token"]}};
+  if (ch.contains("validated")) j["validated"] = ch["validated"];
+  if (ch.contains("error")) j["error"] = ch["error"];
+  return j;
+}
+
+json authz_json(const Service::Ctx& c, const std::string& id, const json& doc, TimePoint now) {
+  json chs = json::array();
+  for (const auto& ch : doc["challenges"]) chs.push_back(challenge_json(c, id, doc, ch));
+  std::string status = doc.value("status", "invalid");
+  if (status == "pending" && doc.value("expires_unix", int64_t{0}) <= now.time_since_epoch().count())
+    status = "expired";
+  json j{{"identifier", doc["identifier"]},
+         {"status", status},
+         {"expires", doc["expires"]},
+         {"challenges", chs}};
+  if (doc.value("wildcard", false)) j["wildcard"] = true;
+  return j;
+}
+
+bool names_allowed(const Provisioner& p, const Identifier& id) {
+  if (id.type == "ip") return p.allow_ip;
+  if (p.allowed_dns.empty()) return true;
+  std::string name = id.value;
+  return policy::dns_allowed(name, p.allowed_dns);
+}
+
+}  // namespace
+
+void Service::new_order(Ctx& c) {
+  ACME_AUTH_KID(c);
+  if (c.jws->post_as_get) ACME_FAIL(c, (Problem{"malformed", "newOrder needs a payload", 400}));
+  const auto& settings = c.state->settings;
+  const json& ids = c.payload.contains("identifiers") ? c.payload["identifiers"] : json();
+  if (!ids.is_array() || ids.empty())
+    ACME_FAIL(c, (Problem{"malformed", "\"identifiers\" must be a non-empty array", 400}));
+  if (ids.size() > kMaxIdentifiers)
+    ACME_FAIL(c, (Problem{"rejectedIdentifier",
+                          "at most " + std::to_string(kMaxIdentifiers) + " identifiers per order",
+                          400}));
+  if (c.payload.contains("notBefore") || c.payload.contains("notAfter"))
+    ACME_FAIL(c, (Problem{"malformed",
+                          "notBefore/notAfter are not supported: the provisioner sets the lifetime",
+                          400}));
+  std::set<Identifier> idents;
+  for (const auto& j : ids) {
+    auto id = parse_identifier(j);
+    if (!id) ACME_FAIL(c, problem_of(id.error()));
+    if (!names_allowed(*c.prov, *id)) {
+      ACME_FAIL(c, (Problem{"rejectedIdentifier",
+                            "provisioner '" + c.prov->name + "' does not issue for " + id->type +
+                                " identifier '" + id->value + "'",
+                            400}));
+    }
+    idents.insert(*id);
+  }
+  const TimePoint now = clock_.now();
+  // Rate limits: orders per account per hour (durable), per identifier (this node).
+  if (auto n = store_.acme_count_orders(c.account_id, now - std::chrono::hours(1)); n) {
+    if (*n >= settings.orders_per_account_per_hour) {
+      c.res.set_header("Retry-After", "3600");
+      ACME_FAIL(c, (Problem{"rateLimited",
+                            "this account created " + std::to_string(*n) +
+                                " orders in the last hour (limit " +
+                                std::to_string(settings.orders_per_account_per_hour) + ")",
+                            429}));
+    }
+  } else {
+    ACME_FAIL(c, problem_of(n.error()));
+  }
+  {
+    std::lock_guard lock(limits_mu_);
+    for (const auto& id : idents) {
+      auto& q = recent_orders_[id.type + ":" + id.value];
+      while (!q.empty() && q.front() <= now - std::chrono::hours(1)) q.pop_front();
+      if (static_cast<int>(q.size()) >= settings.orders_per_identifier_per_hour) {
+        auto retry = std::chrono::duration_cast<std::chrono::seconds>(
+                         q.front() + std::chrono::hours(1) - now)
+                         .count();
+        c.res.set_header("Retry-After", std::to_string(std::max<int64_t>(1, retry)));
+        ACME_FAIL(c, (Problem{"rateLimited",
+                              "too many orders for '" + id.value + "' in the last hour (limit " +
+                                  std::to_string(settings.orders_per_identifier_per_hour) + ")",
+                              429}));
+      }
+    }
+    for (const auto& id : idents) recent_orders_[id.type + ":" + id.value].push_back(now);
+    if (recent_orders_.size() > 100000) {
+      std::erase_if(recent_orders_, [&](const auto& kv) {
+        return kv.second.empty() || kv.second.back() <= now - std::chrono::hours(1);
+      });
+    }
+  }
+  json replaces;
+  if (c.payload.contains("replaces")) {
+    if (!c.payload["replaces"].is_string())
+      ACME_FAIL(c, (Problem{"malformed", "\"replaces\" must be a string", 400}));
+    auto rec = find_by_cert_id(c.payload["replaces"].get<std::string>());
+    if (!rec) ACME_FAIL(c, problem_of(rec.error()));
+    auto owner = rec->owner.find("acme_account");
+    if (owner == rec->owner.end() || owner->second != c.account_id)
+      ACME_FAIL(c, (Problem{"unauthorized",
+                            "\"replaces\" names a certificate this account did not obtain", 403}));
+    replaces = c.payload["replaces"];
+  }
+
+  const std::string order_id = random_id();
+  std::vector<store::AcmeAuthzRow> rows;
+  json authz_ids = json::array();
+  json ident_json = json::array();
+  const TimePoint order_expires = now + settings.order_lifetime;
+  const TimePoint authz_expires = now + std::min(settings.authz_lifetime, settings.order_lifetime);
+  for (const auto& id : idents) {
+    const bool wildcard = id.type == "dns" && id.value.rfind("*.", 0) == 0;
+    json chs = json::array();
+    std::vector<std::string> types =
+        id.type == "ip" ? std::vector<std::string>{"http-01", "tls-alpn-01"}
+        : wildcard      ? std::vector<std::string>{"dns-01"}
+                        : std::vector<std::string>{"http-01", "dns-01", "tls-alpn-01"};
+    for (const auto& t : types) chs.push_back(json{{"type", t}, {"status", "pending"}});
+    Identifier shown = id;
+    if (wildcard) shown.value = id.value.substr(2);
+    json doc{{"status", "pending"},
+             {"order", order_id},
+             {"account", c.account_id},
+             {"identifier", identifier_json(shown)},
+             {"wildcard", wildcard},
+             {"expires", format_time(authz_expires)},
+             {"expires_unix", authz_expires.time_since_epoch().count()},
+             {"token", random_id(32)},
+             {"challenges", chs}};
+    const std::string aid = random_id();
+    rows.push_back({aid, doc.dump()});
+    authz_ids.push_back(aid);
+    ident_json.push_back(identifier_json(id));
+  }
+  json order{{"status", "pending"},
+             {"account", c.account_id},
+             {"provisioner", c.prov->name},
+             {"identifiers", ident_json},
+             {"authorizations", authz_ids},
+             {"expires", format_time(order_expires)},
+             {"expires_unix", order_expires.time_since_epoch().count()}};
+  if (!replaces.is_null()) order["replaces"] = replaces;
+  if (auto s = store_.acme_insert_order(order_id, c.account_id, order.dump(), rows, now); !s)
+    ACME_FAIL(c, problem_of(s.error()));
+  c.res.set_header("Location", c.order_url(order_id));
+  send_json(c, 201, order_json(c, order_id, order, now));
+}
+
+void Service::orders_list(Ctx& c, const std::string& account_id) {
+  ACME_AUTH_KID(c);
+  if (account_id != c.account_id)
+    ACME_FAIL(c, (Problem{"unauthorized", "an account may only list its own orders", 403}));
+  auto ids = store_.acme_orders_of(account_id, 1000);
+  if (!ids) ACME_FAIL(c, problem_of(ids.error()));
+  json urls = json::array();
+  for (const auto& id : *ids) urls.push_back(c.order_url(id));
+  send_json(c, 200, json{{"orders", urls}});
+}
+
+void Service::order(Ctx& c, const std::string& id) {
+  ACME_AUTH_KID(c);
+  auto row = store_.acme_order(id);
+  if (!row) ACME_FAIL(c, problem_of(row.error()));
+  json doc = *row ? json::parse((*row)->data, nullptr, false) : json();
+  if (!*row || doc.value("account", "") != c.account_id)
+    ACME_FAIL(c, (Problem{"malformed", "no order " + c.order_url(id) + " for this account", 404}));
+  if (doc.value("status", "") == "processing") c.res.set_header("Retry-After", "1");
+  send_json(c, 200, order_json(c, id, doc, clock_.now()));
+}
+
+void Service::authz(Ctx& c, const std::string& id) {
+  ACME_AUTH_KID(c);
+  auto row = store_.acme_authz(id);
+  if (!row) ACME_FAIL(c, problem_of(row.error()));
+  json doc = *row ? json::parse((*row)->data, nullptr, false) : json();
+  if (!*row || doc.value("account", "") != c.account_id)
+    ACME_FAIL(c, (Problem{"malformed", "no authorization " + c.authz_url(id) + " for this account",
+                          404}));
+  if (!c.jws->post_as_get) {
+    if (c.payload.value("status", "") != "deactivated")
+      ACME_FAIL(c, (Problem{"malformed", "an authorization may only become \"deactivated\"", 400}));
+    std::lock_guard lock(order_lock(doc["order"]));
+    auto fresh = store_.acme_authz(id);
+    if (!fresh || !*fresh) ACME_FAIL(c, (Problem{"serverInternal", "authorization vanished", 500}));
+    doc = json::parse((*fresh)->data, nullptr, false);
+    if (doc["status"] != "valid" && doc["status"] != "pending")
+      ACME_FAIL(c, (Problem{"malformed", "only pending or valid authorizations can be deactivated",
+                            400}));
+    doc["status"] = "deactivated";
+    auto order_row = store_.acme_order(doc["order"]);
+    std::optional<store::AcmeRow> order_update;
+    if (order_row && *order_row) {
+      json od = json::parse((*order_row)->data, nullptr, false);
+      if (od["status"] == "pending" || od["status"] == "ready") {
+        od["status"] = "invalid";
+        order_update = store::AcmeRow{(*order_row)->id, od.dump()};
+      }
+    }
+    if (auto s = store_.acme_update(order_update, store::AcmeRow{id, doc.dump()}); !s)
+      ACME_FAIL(c, problem_of(s.error()));
+  }
+  send_json(c, 200, authz_json(c, id, doc, clock_.now()));
+}
+
+std::mutex& Service::order_lock(const std::string& order_id) {
+  return order_locks_[std::hash<std::string>{}(order_id) % order_locks_.size()];
+}
+
+void Service::challenge(Ctx& c, const std::string& authz_id, const std::string& type) {
+  ACME_AUTH_KID(c);
+  auto row = store_.acme_authz(authz_id);
+  if (!row) ACME_FAIL(c, problem_of(row.error()));
+  json doc = *row ? json::parse((*row)->data, nullptr, false) : json();
+  if (!*row || doc.value("account", "") != c.account_id)
+    ACME_FAIL(c, (Problem{"malformed", "no challenge " + c.req.path + " for this account", 404}));
+  auto find = [&](json& d) -> json* {
+    for (auto& ch : d["challenges"])
+      if (ch["type"] == type) return &ch;
+    return nullptr;
+  };
+  if (!find(doc)) ACME_FAIL(c, (Problem{"malformed", "no challenge " + c.req.path, 404}));
+  c.res.set_header("Link", "<" + c.authz_url(authz_id) + ">;rel=\"up\"");
+  bool start = !c.jws->post_as_get;
+  if (start) {
+    std::lock_guard lock(order_lock(doc["order"]));
+    auto fresh = store_.acme_authz(authz_id);
+    if (!fresh || !*fresh) ACME_FAIL(c, (Problem{"serverInternal", "authorization vanished", 500}));
+    doc = json::parse((*fresh)->data, nullptr, false);
+    json* ch = find(doc);
+    const bool expired =
+        doc.value("expires_unix", int64_t{0}) <= clock_.now().time_since_epoch().count();
+    if (doc["status"] == "pending" && (*ch)["status"] == "pending" && !expired) {
+      (*ch)["status"] = "processing";
+      if (auto s = store_.acme_update(std::nullopt, store::AcmeRow{authz_id, doc.dump()}); !s)
+        ACME_FAIL(c, problem_of(s.error()));
+    } else {
+      start = false;
+    }
+  }
+  if (start) {
+    if (c.state->settings.skip_validation) {
+      run_validation(authz_id, type);  // answers with the result
+      auto fresh = store_.acme_authz(authz_id);
+      if (fresh && *fresh) doc = json::parse((*fresh)->data, nullptr, false);
+    } else {
+      enqueue([this, authz_id, type] { run_validation(authz_id, type); });
+      c.res.set_header("Retry-After", "1");
+    }
+  }
+  send_json(c, 200, challenge_json(c, authz_id, doc, *find(doc)));
+}
+
+void Service::run_validation(const std::string& authz_id, const std::string& type) {
+  std::shared_ptr<const State> state;
+  {
+    std::lock_guard lock(state_mu_);
+    state = state_;
+  }
+  auto row = store_.acme_authz(authz_id);
+  if (!row || !*row) return;
+  json doc = json::parse((*row)->data, nullptr, false);
+  auto acct = store_.acme_account(doc["account"]);
+  if (!acct || !*acct) return;
+  json acct_doc = json::parse((*acct)->data, nullptr, false);
+  auto thumb = jwk_thumbprint(acct_doc["jwk"]);
+  validation::Outcome out;
+  if (!thumb) {
+    out = {false, "serverInternal", "the account key cannot be read"};
+  } else if (state->settings.skip_validation) {
+    out = {true, "", ""};
+  } else {
+    const std::string ka = key_authorization(doc["token"], *thumb);
+    const std::string id_type = doc["identifier"]["type"];
+    const std::string value = doc["identifier"]["value"];
+    if (type == "http-01")
+      out = validation::validate_http01(state->settings.validation, id_type, value,
+                                        doc["token"].get<std::string>(), ka);
+    else if (type == "tls-alpn-01")
+      out = validation::validate_tlsalpn01(state->settings.validation, id_type, value, ka);
+    else
+      out = validation::validate_dns01(state->settings.validation, value, ka);
+  }
+  const std::string order_id = doc["order"];
+  std::lock_guard lock(order_lock(order_id));
+  auto fresh = store_.acme_authz(authz_id);
+  if (!fresh || !*fresh) return;
+  doc = json::parse((*fresh)->data, nullptr, false);
+  for (auto& ch : doc["challenges"]) {
+    if (ch["type"] != type) continue;
+    if (ch["status"] != "processing") return;  // decided meanwhile
+    if (out.valid) {
+      ch["status"] = "valid";
+      ch["validated"] = format_time(clock_.now());
+    } else {
+      ch["status"] = "invalid";
+      ch["error"] = problem_json({out.error_type, out.detail, 400});
+    }
+  }
+  doc["status"] = out.valid ? "valid" : "invalid";
+  // The order follows its authorizations.
+  std::optional<store::AcmeRow> order_update;
+  auto order_row = store_.acme_order(order_id);
+  if (order_row && *order_row) {
+    json od = json::parse((*order_row)->data, nullptr, false);
+    if (od["status"] == "pending") {
+      if (!out.valid) {
+        od["status"] = "invalid";
+        od["error"] = problem_json({out.error_type, out.detail, 400});
+        order_update = store::AcmeRow{order_id, od.dump()};
+      } else {
+        bool all_valid = true;
+        for (const auto& aid : od["authorizations"]) {
+          if (aid == authz_id) continue;
+          auto other = store_.acme_authz(aid);
+          if (!other || !*other ||
+              json::parse((*other)->data, nullptr, false).value("status", "") != "valid")
+            all_valid = false;
+        }
+        if (all_valid) {
+          od["status"] = "ready";
+          order_update = store::AcmeRow{order_id, od.dump()};
+        }
+      }
+    }
+  }
+  (void)store_.acme_update(order_update, store::AcmeRow{authz_id, doc.dump()});
+}
+
+// ---------------------------------------------------------------- finalize, certificates
+
+void Service::finalize(Ctx& c, const std::string& id) {
+  ACME_AUTH_KID(c);
+  if (c.jws->post_as_get) ACME_FAIL(c, (Problem{"malformed", "finalize needs a payload", 400}));
+  std::lock_guard lock(order_lock(id));
+  auto row = store_.acme_order(id);
+  if (!row) ACME_FAIL(c, problem_of(row.error()));
+  json doc = *row ? json::parse((*row)->data, nullptr, false) : json();
+  if (!*row || doc.value("account", "") != c.account_id)
+    ACME_FAIL(c, (Problem{"malformed", "no order " + c.order_url(id) + " for this account", 404}));
+  const TimePoint now = clock_.now();
+  const std::string status = current_status(doc, now);
+  if (status != "ready") {
+    ACME_FAIL(c, (Problem{"orderNotReady",
+                          "the order is " + status +
+                              (status == "pending" ? ": complete its authorizations first" : ""),
+                          403}));
+  }
+  if (!c.payload.contains("csr") || !c.payload["csr"].is_string())
+    ACME_FAIL(c, (Problem{"malformed", "finalize needs \"csr\" (base64url DER)", 400}));
+  auto der = base64url_decode(c.payload["csr"].get<std::string>());
+  if (!der) ACME_FAIL(c, (Problem{"badCSR", "\"csr\" is not base64url", 400}));
+  auto csr = x509::parse_csr(*der);
+  if (!csr) ACME_FAIL(c, (Problem{"badCSR", csr.error().message, 400}));
+  // The CSR must name exactly the order's identifiers (CN included).
+  policy::IssueRequest probe;
+  probe.profile = c.prov->profile;
+  probe.common_name = csr->common_name;
+  probe.sans = csr->requested_sans;
+  auto sans = policy::effective_sans(probe);
+  if (!sans) ACME_FAIL(c, (Problem{"badCSR", sans.error().message, 400}));
+  std::set<Identifier> in_csr, in_order;
+  for (const auto& s : *sans) {
+    if (s.type == x509::SanType::kDns) in_csr.insert({"dns", s.value});
+    else if (s.type == x509::SanType::kIp) in_csr.insert({"ip", s.value});
+    else ACME_FAIL(c, (Problem{"badCSR", "the CSR asks for " + s.to_string() +
+                                             ", which is not an ACME identifier", 400}));
+  }
+  for (const auto& j : doc["identifiers"]) in_order.insert({j["type"], j["value"]});
+  if (in_csr != in_order) {
+    std::string extra, missing;
+    for (const auto& i : in_csr)
+      if (!in_order.count(i)) extra += (extra.empty() ? "" : ", ") + i.value;
+    for (const auto& i : in_order)
+      if (!in_csr.count(i)) missing += (missing.empty() ? "" : ", ") + i.value;
+    ACME_FAIL(c, (Problem{"badCSR",
+                          "the CSR's names must equal the order's identifiers" +
+                              (extra.empty() ? "" : "; not in the order: " + extra) +
+                              (missing.empty() ? "" : "; missing: " + missing),
+                          400}));
+  }
+  store::Labels owner{{"provisioner", c.prov->name},
+                      {"acme_account", c.account_id},
+                      {"acme_order", id}};
+  auto issued = backend_.issue(*csr, c.prov->profile, c.prov->ttl, owner);
+  if (!issued) {
+    auto p = problem_of(issued.error(), "badCSR");
+    if (p.type == "malformed") p.type = "badCSR";
+    ACME_FAIL(c, p);
+  }
+  doc["status"] = "valid";
+  doc["certificate"] = issued->record.serial.hex();
+  if (auto s = store_.acme_update(store::AcmeRow{id, doc.dump()}, std::nullopt); !s)
+    ACME_FAIL(c, problem_of(s.error()));
+  c.res.set_header("Location", c.order_url(id));
+  send_json(c, 200, order_json(c, id, doc, now));
+}
+
+void Service::certificate(Ctx& c, const std::string& serial_hex) {
+  ACME_AUTH_KID(c);
+  auto serial = Serial::parse(serial_hex);
+  if (!serial) ACME_FAIL(c, (Problem{"malformed", "no certificate " + c.req.path, 404}));
+  auto rec = inventory_.find(*serial);
+  if (!rec) ACME_FAIL(c, problem_of(rec.error()));
+  auto owner = *rec ? (*rec)->owner.find("acme_account") : decltype((*rec)->owner.end()){};
+  if (!*rec || owner == (*rec)->owner.end() || owner->second != c.account_id)
+    ACME_FAIL(c, (Problem{"malformed", "no certificate " + c.req.path + " for this account", 404}));
+  auto cert = x509::Certificate::from_der((*rec)->der);
+  if (!cert) ACME_FAIL(c, problem_of(cert.error()));
+  c.res.status = 200;
+  c.res.body = cert->pem() + backend_.chain_pem();
+  c.res.set_header("Content-Type", "application/pem-certificate-chain");
+}
+
+Result<store::CertRecord> Service::find_by_cert_id(const std::string& cert_id) {
+  // RFC 9773 §4.1: base64url(AKI keyIdentifier) "." base64url(serial DER content)
+  auto dot = cert_id.find('.');
+  auto bad = [&] {
+    return acme_error(ErrorCode::kMalformedInput, "'" + cert_id.substr(0, 200) + "' is not an ARI certificate identifier", "malformed");
+  };
+  if (dot == std::string::npos) return bad();
+  auto aki = base64url_decode(cert_id.substr(0, dot));
+  auto serial_bytes = base64url_decode(cert_id.substr(dot + 1));
+  if (!aki || !serial_bytes || aki->empty() || serial_bytes->empty()) return bad();
+  auto serial = Serial::parse(to_hex(*serial_bytes));
+  if (!serial) return bad();
+  HERALD_TRY(auto rec, inventory_.find(*serial));
+  if (!rec) {
+    return acme_error(ErrorCode::kNotFound, "no certificate with serial " + serial->hex(), "malformed");
+  }
+  HERALD_TRY(auto cert, x509::Certificate::from_der(rec->der));
+  const ASN1_OCTET_STRING* kid = X509_get0_authority_key_id(&cert.x509());
+  if (!kid || static_cast<size_t>(ASN1_STRING_length(kid)) != aki->size() ||
+      !std::equal(aki->begin(), aki->end(), ASN1_STRING_get0_data(kid))) {
+    return acme_error(ErrorCode::kNotFound, "the certificate identifier's AKI does not match", "malformed");
+  }
+  return std::move(*rec);
+}
+
+void Service::renewal_info(Ctx& c, const std::string& cert_id) {
+  auto rec = find_by_cert_id(cert_id);
+  if (!rec) {
+    auto p = problem_of(rec.error());
+    if (rec.error().code == ErrorCode::kNotFound) p.status = 404;
+    ACME_FAIL(c, p);
+  }
+  const TimePoint now = clock_.now();
+  TimePoint start, end;
+  if (rec->status == store::CertStatus::kRevoked) {
+    // Renew now.
+    start = now - std::chrono::hours(1);
+    end = now;
+  } else {
+    auto life = rec->not_after - rec->not_before;
+    start = rec->not_before + life * 2 / 3;
+    end = rec->not_before + life * 5 / 6;
+  }
+  c.res.set_header("Retry-After", "21600");
+  send_json(c, 200,
+            json{{"suggestedWindow", {{"start", format_time(start)}, {"end", format_time(end)}}}});
+}
+
+void Service::revoke_cert(Ctx& c) {
+  if (auto p = check_envelope(c, nonces_)) ACME_FAIL(c, *p);
+  if (c.jws->post_as_get) ACME_FAIL(c, (Problem{"malformed", "revokeCert needs a payload", 400}));
+  if (!c.payload.contains("certificate") || !c.payload["certificate"].is_string())
+    ACME_FAIL(c, (Problem{"malformed", "revokeCert needs \"certificate\" (base64url DER)", 400}));
+  auto der = base64url_decode(c.payload["certificate"].get<std::string>());
+  if (!der) ACME_FAIL(c, (Problem{"malformed", "\"certificate\" is not base64url", 400}));
+  auto cert = x509::Certificate::from_der(*der);
+  if (!cert) ACME_FAIL(c, (Problem{"malformed", cert.error().message, 400}));
+  auto rec = inventory_.find(cert->serial());
+  if (!rec) ACME_FAIL(c, problem_of(rec.error()));
+  if (!*rec || (*rec)->der != *der)
+    ACME_FAIL(c, (Problem{"malformed", "this CA did not issue that certificate", 404}));
+  int reason = 0;
+  if (c.payload.contains("reason")) {
+    if (!c.payload["reason"].is_number_integer())
+      ACME_FAIL(c, (Problem{"badRevocationReason", "\"reason\" must be an integer", 400}));
+    reason = c.payload["reason"].get<int>();
+  }
+  // RFC 5280 reasons a subscriber may give (not CA compromise, hold, removeFromCRL, ...).
+  if (reason != 0 && reason != 1 && reason != 3 && reason != 4 && reason != 5 && reason != 9)
+    ACME_FAIL(c, (Problem{"badRevocationReason",
+                          "reason " + std::to_string(reason) + " is not allowed (0, 1, 3, 4, 5, 9)",
+                          400}));
+  if (c.jws->kid) {
+    // Signed by an account: it must be the one that obtained the certificate.
+    if (auto p = authenticate_account(c)) ACME_FAIL(c, *p);
+    auto owner = (*rec)->owner.find("acme_account");
+    if (owner == (*rec)->owner.end() || owner->second != c.account_id)
+      ACME_FAIL(c, (Problem{"unauthorized", "this account did not obtain that certificate", 403}));
+  } else {
+    // Signed by the certificate's own key (RFC 8555 §7.6).
+    auto key = jwk_to_key(*c.jws->jwk);
+    if (!key) ACME_FAIL(c, problem_of(key.error(), "badPublicKey"));
+    if (EVP_PKEY_eq(key->get(), X509_get0_pubkey(&cert->x509())) != 1)
+      ACME_FAIL(c, (Problem{"unauthorized", "the JWS key is not the certificate's key", 403}));
+    if (auto v = verify_jws_request(*c.jws, **key); !v) ACME_FAIL(c, problem_of(v.error()));
+  }
+  if ((*rec)->status == store::CertStatus::kRevoked)
+    ACME_FAIL(c, (Problem{"alreadyRevoked", "the certificate is already revoked", 400}));
+  auto done = backend_.revoke((*rec)->serial, static_cast<x509::RevocationReason>(reason));
+  if (!done) ACME_FAIL(c, problem_of(done.error()));
+  c.res.status = 200;
+}
+
+std::optional<Problem> Service::authenticate_account(Ctx& c) {
+  const std::string prefix = c.base + "/acct/";
+  if (c.jws->kid->rfind(prefix, 0) != 0)
+    return Problem{"accountDoesNotExist", "\"kid\" is not an account of this provisioner", 400};
+  c.account_id = c.jws->kid->substr(prefix.size());
+  auto row = store_.acme_account(c.account_id);
+  if (!row) return Problem{"serverInternal", "the account store is unavailable", 500};
+  if (!*row) return Problem{"accountDoesNotExist", "no account " + *c.jws->kid, 400};
+  c.account = json::parse((*row)->data, nullptr, false);
+  if (c.account.value("provisioner", "") != c.prov->name)
+    return Problem{"accountDoesNotExist", "no account " + *c.jws->kid, 400};
+  auto key = jwk_to_key(c.account["jwk"]);
+  if (!key) return Problem{"serverInternal", "the account key cannot be loaded", 500};
+  if (auto v = verify_jws_request(*c.jws, **key); !v) return problem_of(v.error());
+  if (c.account.value("status", "") != "valid")
+    return Problem{"unauthorized", "the account is " + c.account.value("status", "unknown"), 403};
+  return std::nullopt;
+}
+
+}  // namespace herald::acme

@@ -1,0 +1,140 @@
+#pragma once
+// The ACME server (RFC 8555) behind `herald serve`'s HTTPS listener, at
+// /acme/<provisioner>/...: directory, newNonce, newAccount (with
+// onlyReturnExisting and External Account Binding), account update,
+// deactivation and keyChange, newOrder (DNS and IP identifiers, RFC 8738),
+// authorizations, http-01 / tls-alpn-01 / dns-01 challenges (validated on a
+// background pool), finalize, certificate download, revokeCert, and ACME
+// Renewal Information (RFC 9773). Every error is an RFC 8555 problem
+// document; every POST answer carries a fresh Replay-Nonce.
+//
+// State lives in the store (accounts, orders, authorizations with their
+// challenges, as JSON documents); nonces in memory (see nonces.h).
+
+#include <array>
+#include <chrono>
+#include <map>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "acme/nonces.h"
+#include "acme/validation/validator.h"
+#include "base/clock.h"
+#include "ca/authority.h"
+#include "net/http.h"
+#include "policy/profile.h"
+#include "store/acme_store.h"
+#include "store/inventory.h"
+#include "x509/csr.h"
+
+namespace herald::acme {
+
+// An RFC 8555 §6.7 problem: the error type's last part ("badNonce"), what
+// went wrong, and the HTTP status.
+struct Problem {
+  std::string type;
+  std::string detail;
+  int status = 400;
+};
+
+struct Provisioner {
+  std::string name;
+  policy::Profile profile = policy::Profile::kServer;
+  std::vector<std::string> allowed_dns;  // patterns; empty or "*" = any name
+  bool allow_ip = true;
+  std::optional<std::chrono::seconds> ttl;
+  bool require_eab = false;
+};
+
+struct Settings {
+  validation::Settings validation;
+  bool skip_validation = false;  // tests and benchmarks only
+  std::chrono::seconds order_lifetime{24 * 3600};
+  std::chrono::seconds authz_lifetime{24 * 3600};
+  int orders_per_account_per_hour = 300;
+  int orders_per_identifier_per_hour = 50;
+};
+
+// What the service needs from the online CA.
+struct Backend {
+  std::function<Result<ca::Issued>(const x509::Csr&, policy::Profile,
+                                   std::optional<std::chrono::seconds>, const store::Labels&)>
+      issue;
+  std::function<Result<store::CertRecord>(const Serial&, x509::RevocationReason)> revoke;
+  std::function<std::string()> chain_pem;  // issuing + intermediate, PEM
+};
+
+class Service {
+ public:
+  struct Ctx;  // one request's context (service.cc)
+
+  Service(const Clock& clock, store::AcmeStore& acme_store, store::Inventory& inventory,
+          Backend backend, int validation_threads = 4);
+  ~Service();
+  Service(const Service&) = delete;
+  Service& operator=(const Service&) = delete;
+
+  // Replaces provisioners and settings (start and SIGHUP).
+  void configure(std::vector<Provisioner> provisioners, Settings settings);
+  // Handles /acme/...; false if the path is not ACME's.
+  bool handle(const net::Request& req, net::Response& res);
+
+ private:
+  struct State {
+    std::vector<Provisioner> provisioners;
+    Settings settings;
+  };
+
+  void route(Ctx& c);
+  void directory(Ctx& c);
+  void new_nonce(Ctx& c);
+  void new_account(Ctx& c);
+  void account(Ctx& c, const std::string& id);
+  void key_change(Ctx& c);
+  void new_order(Ctx& c);
+  void order(Ctx& c, const std::string& id);
+  void authz(Ctx& c, const std::string& id);
+  void challenge(Ctx& c, const std::string& authz_id, const std::string& type);
+  void finalize(Ctx& c, const std::string& id);
+  void certificate(Ctx& c, const std::string& serial_hex);
+  void revoke_cert(Ctx& c);
+  void renewal_info(Ctx& c, const std::string& cert_id);
+  void orders_list(Ctx& c, const std::string& account_id);
+
+  // Checks a kid-signed request's account (after the envelope checks).
+  std::optional<Problem> authenticate_account(Ctx& c);
+  // A certificate by its ARI identifier (RFC 9773 §4.1).
+  Result<store::CertRecord> find_by_cert_id(const std::string& cert_id);
+  // Validates one challenge (on a background thread); updates authz and order.
+  void run_validation(const std::string& authz_id, const std::string& type);
+  void enqueue(std::function<void()> job);
+  // Serialises the state changes of one order and its authorizations.
+  std::mutex& order_lock(const std::string& order_id);
+
+  const Clock& clock_;
+  store::AcmeStore& store_;
+  store::Inventory& inventory_;
+  Backend backend_;
+  NoncePool nonces_;
+
+  mutable std::mutex state_mu_;
+  std::shared_ptr<const State> state_;
+  std::array<std::mutex, 64> order_locks_;
+  std::mutex limits_mu_;
+  std::map<std::string, std::deque<TimePoint>> recent_orders_;  // identifier -> order times
+
+  std::mutex jobs_mu_;
+  std::condition_variable jobs_cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace herald::acme

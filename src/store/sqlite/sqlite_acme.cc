@@ -1,0 +1,197 @@
+// ACME state in the SQLite inventory (see store/acme_store.h).
+#include <sqlite3.h>
+
+#include "store/sqlite/sqlite_inventory.h"
+
+namespace herald::store {
+
+namespace {
+
+using sqlite::Connection;
+using sqlite::Stmt;
+
+int64_t unix_seconds(TimePoint t) { return t.time_since_epoch().count(); }
+
+bool is_unique_violation(sqlite3* db) {
+  int e = sqlite3_extended_errcode(db);
+  return e == SQLITE_CONSTRAINT_UNIQUE || e == SQLITE_CONSTRAINT_PRIMARYKEY;
+}
+
+Result<std::optional<AcmeRow>> one_row(Stmt& s, Connection& c) {
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<AcmeRow>{};
+  if (rc != SQLITE_ROW) return c.error("ACME lookup failed");
+  return std::optional<AcmeRow>(AcmeRow{s.text(0), s.text(1)});
+}
+
+// Runs `body` in a write transaction on the writer; rolls back on error.
+template <class F>
+Status in_transaction(Connection& c, F&& body) {
+  HERALD_TRY_VOID(c.exec("BEGIN IMMEDIATE"));
+  Status s = body();
+  if (!s) {
+    (void)c.exec("ROLLBACK");
+    return s;
+  }
+  if (auto done = c.exec("COMMIT"); !done) {
+    (void)c.exec("ROLLBACK");
+    return done;
+  }
+  return {};
+}
+
+}  // namespace
+
+Status SqliteInventory::acme_insert_account(const std::string& id, const std::string& provisioner,
+                                            const std::string& thumbprint,
+                                            const std::string& data, TimePoint now) {
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt s(c,
+         "INSERT INTO acme_accounts (id, provisioner, thumbprint, data, created_at) VALUES (?, ?, "
+         "?, ?, ?)");
+  if (!s.ok()) return c.error("cannot prepare account insert");
+  s.bind(1, id);
+  s.bind(2, provisioner);
+  s.bind(3, thumbprint);
+  s.bind(4, data);
+  s.bind(5, unix_seconds(now));
+  if (s.step() != SQLITE_DONE) {
+    if (is_unique_violation(c.db()))
+      return make_error(ErrorCode::kAlreadyExists, "an account already exists for this key");
+    return c.error("cannot insert ACME account");
+  }
+  return {};
+}
+
+Result<std::optional<AcmeRow>> SqliteInventory::acme_account(const std::string& id) {
+  auto lease = reader();
+  Stmt s(lease.conn, "SELECT id, data FROM acme_accounts WHERE id = ?");
+  if (!s.ok()) return lease.conn.error("cannot prepare account lookup");
+  s.bind(1, id);
+  return one_row(s, lease.conn);
+}
+
+Result<std::optional<AcmeRow>> SqliteInventory::acme_account_by_key(const std::string& provisioner,
+                                                                    const std::string& thumbprint) {
+  auto lease = reader();
+  Stmt s(lease.conn,
+         "SELECT id, data FROM acme_accounts WHERE provisioner = ? AND thumbprint = ?");
+  if (!s.ok()) return lease.conn.error("cannot prepare account lookup");
+  s.bind(1, provisioner);
+  s.bind(2, thumbprint);
+  return one_row(s, lease.conn);
+}
+
+Status SqliteInventory::acme_update_account(const std::string& id, const std::string& thumbprint,
+                                            const std::string& data) {
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt s(c, "UPDATE acme_accounts SET thumbprint = ?, data = ? WHERE id = ?");
+  if (!s.ok()) return c.error("cannot prepare account update");
+  s.bind(1, thumbprint);
+  s.bind(2, data);
+  s.bind(3, id);
+  if (s.step() != SQLITE_DONE) {
+    if (is_unique_violation(c.db()))
+      return make_error(ErrorCode::kAlreadyExists, "another account already uses this key");
+    return c.error("cannot update ACME account");
+  }
+  if (sqlite3_changes(c.db()) != 1) return make_error(ErrorCode::kNotFound, "no such account");
+  return {};
+}
+
+Status SqliteInventory::acme_insert_order(const std::string& id, const std::string& account_id,
+                                          const std::string& data,
+                                          const std::vector<AcmeAuthzRow>& authzs, TimePoint now) {
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  return in_transaction(c, [&]() -> Status {
+    Stmt o(c, "INSERT INTO acme_orders (id, account_id, data, created_at) VALUES (?, ?, ?, ?)");
+    if (!o.ok()) return c.error("cannot prepare order insert");
+    o.bind(1, id);
+    o.bind(2, account_id);
+    o.bind(3, data);
+    o.bind(4, unix_seconds(now));
+    if (o.step() != SQLITE_DONE) return c.error("cannot insert ACME order");
+    for (const auto& a : authzs) {
+      Stmt s(c, "INSERT INTO acme_authzs (id, order_id, data) VALUES (?, ?, ?)");
+      if (!s.ok()) return c.error("cannot prepare authorization insert");
+      s.bind(1, a.id);
+      s.bind(2, id);
+      s.bind(3, a.data);
+      if (s.step() != SQLITE_DONE) return c.error("cannot insert ACME authorization");
+    }
+    return {};
+  });
+}
+
+Result<std::optional<AcmeRow>> SqliteInventory::acme_order(const std::string& id) {
+  auto lease = reader();
+  Stmt s(lease.conn, "SELECT id, data FROM acme_orders WHERE id = ?");
+  if (!s.ok()) return lease.conn.error("cannot prepare order lookup");
+  s.bind(1, id);
+  return one_row(s, lease.conn);
+}
+
+Result<std::optional<AcmeRow>> SqliteInventory::acme_authz(const std::string& id) {
+  auto lease = reader();
+  Stmt s(lease.conn, "SELECT id, data FROM acme_authzs WHERE id = ?");
+  if (!s.ok()) return lease.conn.error("cannot prepare authorization lookup");
+  s.bind(1, id);
+  return one_row(s, lease.conn);
+}
+
+Status SqliteInventory::acme_update(const std::optional<AcmeRow>& order,
+                                    const std::optional<AcmeRow>& authz) {
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  auto update = [&](const char* sql, const AcmeRow& row, const char* what) -> Status {
+    Stmt s(c, sql);
+    if (!s.ok()) return c.error(std::string("cannot prepare ") + what + " update");
+    s.bind(1, row.data);
+    s.bind(2, row.id);
+    if (s.step() != SQLITE_DONE) return c.error(std::string("cannot update ") + what);
+    if (sqlite3_changes(c.db()) != 1)
+      return make_error(ErrorCode::kNotFound, std::string("no such ") + what);
+    return {};
+  };
+  return in_transaction(c, [&]() -> Status {
+    if (authz) {
+      HERALD_TRY_VOID(
+          update("UPDATE acme_authzs SET data = ? WHERE id = ?", *authz, "authorization"));
+    }
+    if (order) {
+      HERALD_TRY_VOID(update("UPDATE acme_orders SET data = ? WHERE id = ?", *order, "order"));
+    }
+    return {};
+  });
+}
+
+Result<int64_t> SqliteInventory::acme_count_orders(const std::string& account_id,
+                                                   TimePoint since) {
+  auto lease = reader();
+  Stmt s(lease.conn, "SELECT count(*) FROM acme_orders WHERE account_id = ? AND created_at >= ?");
+  if (!s.ok()) return lease.conn.error("cannot prepare order count");
+  s.bind(1, account_id);
+  s.bind(2, unix_seconds(since));
+  if (s.step() != SQLITE_ROW) return lease.conn.error("cannot count orders");
+  return s.integer(0);
+}
+
+Result<std::vector<std::string>> SqliteInventory::acme_orders_of(const std::string& account_id,
+                                                                 size_t limit) {
+  auto lease = reader();
+  Stmt s(lease.conn,
+         "SELECT id FROM acme_orders WHERE account_id = ? ORDER BY created_at DESC, id LIMIT ?");
+  if (!s.ok()) return lease.conn.error("cannot prepare order list");
+  s.bind(1, account_id);
+  s.bind(2, static_cast<int64_t>(limit));
+  std::vector<std::string> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(s.text(0));
+  if (rc != SQLITE_DONE) return lease.conn.error("cannot list orders");
+  return out;
+}
+
+}  // namespace herald::store
