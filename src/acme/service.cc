@@ -566,6 +566,14 @@ void Service::new_order(Ctx& c) {
     }
     idents.insert(*id);
   }
+  if (backend_.check_names) {
+    // Refused now rather than after the client has proven control.
+    std::vector<x509::San> sans;
+    for (const auto& id : idents)
+      sans.push_back({id.type == "ip" ? x509::SanType::kIp : x509::SanType::kDns, id.value});
+    if (auto s = backend_.check_names(c.prov->profile, sans); !s)
+      ACME_FAIL(c, (Problem{"rejectedIdentifier", s.error().message, 400}));
+  }
   const TimePoint now = clock_.now();
   // Rate limits: orders per account per hour (durable), per identifier (this node).
   if (auto n = store_.acme_count_orders(c.account_id, now - std::chrono::hours(1)); n) {

@@ -69,6 +69,8 @@ struct Backend {
       issue;
   std::function<Result<store::CertRecord>(const Serial&, x509::RevocationReason)> revoke;
   std::function<std::string()> chain_pem;  // issuing + intermediate, PEM
+  // The issuance policy's name rules for the profile (kPolicyViolation).
+  std::function<Status(policy::Profile, const std::vector<x509::San>&)> check_names;
 };
 
 class Service {

@@ -128,6 +128,57 @@ Result<std::vector<x509::San>> effective_sans(const IssueRequest& req) {
   return unique;
 }
 
+Status check_names(const Policy& p, Profile profile, const std::vector<x509::San>& sans) {
+  const std::string prof(profile_name(profile));
+  const ProfileRules& rules = p.rules(profile);
+  for (const auto& s : sans) {
+    switch (s.type) {
+      case x509::SanType::kDns:
+        if (s.value.starts_with("*.") && profile == Profile::kClient) {
+          return violation("policy.client.no_wildcard",
+                           "wildcard names are not allowed in client certificates: " + s.value);
+        }
+        if (!dns_allowed(s.value, rules.allowed_dns)) {
+          return violation("policy." + prof + ".allowed_dns",
+                           "DNS name '" + s.value + "' is not allowed for profile " + prof +
+                               " (allowed: " + join(rules.allowed_dns) + ")");
+        }
+        break;
+      case x509::SanType::kIp:
+        if (!ip_allowed(s.value, rules.allowed_ips)) {
+          std::vector<std::string> texts;
+          for (const auto& r : rules.allowed_ips) texts.push_back(r.text);
+          return violation("policy." + prof + ".allowed_ips",
+                           "IP address " + s.value + " is not allowed for profile " + prof +
+                               " (allowed: " + join(texts) + ")");
+        }
+        break;
+      case x509::SanType::kUri: {
+        bool ok = std::any_of(rules.allowed_uri_prefixes.begin(), rules.allowed_uri_prefixes.end(),
+                              [&](const std::string& pre) { return s.value.starts_with(pre); });
+        if (!ok) {
+          return violation("policy." + prof + ".allowed_uri_prefixes",
+                           "URI SAN '" + s.value + "' is not allowed for profile " + prof +
+                               " (allowed prefixes: " + join(rules.allowed_uri_prefixes) + ")");
+        }
+        break;
+      }
+      case x509::SanType::kEmail: {
+        std::string domain = s.value.substr(s.value.find('@') + 1);
+        if (profile == Profile::kServer) {
+          return violation("profile.server.san_types", "server certificates carry no e-mail SANs");
+        }
+        if (!dns_allowed(domain, rules.allowed_dns)) {
+          return violation("policy." + prof + ".allowed_dns",
+                           "e-mail domain '" + domain + "' is not allowed for profile " + prof);
+        }
+        break;
+      }
+    }
+  }
+  return {};
+}
+
 Result<std::chrono::seconds> check_request(const Policy& p, const IssueRequest& req,
                                            const std::vector<x509::San>& sans) {
   const std::string prof(profile_name(req.profile));
@@ -180,51 +231,7 @@ Result<std::chrono::seconds> check_request(const Policy& p, const IssueRequest& 
                      "a client certificate needs a common name or a SAN");
   }
 
-  for (const auto& s : sans) {
-    switch (s.type) {
-      case x509::SanType::kDns:
-        if (s.value.starts_with("*.") && req.profile == Profile::kClient) {
-          return violation("policy.client.no_wildcard",
-                           "wildcard names are not allowed in client certificates: " + s.value);
-        }
-        if (!dns_allowed(s.value, rules.allowed_dns)) {
-          return violation("policy." + prof + ".allowed_dns",
-                           "DNS name '" + s.value + "' is not allowed for profile " + prof +
-                               " (allowed: " + join(rules.allowed_dns) + ")");
-        }
-        break;
-      case x509::SanType::kIp:
-        if (!ip_allowed(s.value, rules.allowed_ips)) {
-          std::vector<std::string> texts;
-          for (const auto& r : rules.allowed_ips) texts.push_back(r.text);
-          return violation("policy." + prof + ".allowed_ips",
-                           "IP address " + s.value + " is not allowed for profile " + prof +
-                               " (allowed: " + join(texts) + ")");
-        }
-        break;
-      case x509::SanType::kUri: {
-        bool ok = std::any_of(rules.allowed_uri_prefixes.begin(), rules.allowed_uri_prefixes.end(),
-                              [&](const std::string& pre) { return s.value.starts_with(pre); });
-        if (!ok) {
-          return violation("policy." + prof + ".allowed_uri_prefixes",
-                           "URI SAN '" + s.value + "' is not allowed for profile " + prof +
-                               " (allowed prefixes: " + join(rules.allowed_uri_prefixes) + ")");
-        }
-        break;
-      }
-      case x509::SanType::kEmail: {
-        std::string domain = s.value.substr(s.value.find('@') + 1);
-        if (req.profile == Profile::kServer) {
-          return violation("profile.server.san_types", "server certificates carry no e-mail SANs");
-        }
-        if (!dns_allowed(domain, rules.allowed_dns)) {
-          return violation("policy." + prof + ".allowed_dns",
-                           "e-mail domain '" + domain + "' is not allowed for profile " + prof);
-        }
-        break;
-      }
-    }
-  }
+  HERALD_TRY_VOID(check_names(p, req.profile, sans));
   return ttl;
 }
 

@@ -35,6 +35,11 @@ struct IssueRequest {
 // True if `name` is allowed by one of the patterns (see ProfileRules).
 [[nodiscard]] bool dns_allowed(std::string_view name, const std::vector<std::string>& patterns);
 
+// The name rules alone (allowed_dns, allowed_ips, URI prefixes, no client
+// wildcards): what ACME checks at newOrder, before any validation.
+[[nodiscard]] Status check_names(const Policy& policy, Profile profile,
+                                 const std::vector<x509::San>& sans);
+
 // Checks every rule; returns the effective TTL on success.
 [[nodiscard]] Result<std::chrono::seconds> check_request(const Policy& policy,
                                                          const IssueRequest& req,

@@ -2,6 +2,7 @@
 // CA (issue through the same pipeline as /v1/sign, revoke and update OCSP and
 // the CRL at once), and its settings from herald.toml.
 #include "ca/revocation.h"
+#include "policy/rules.h"
 #include "server/app.h"
 
 namespace herald::server {
@@ -25,6 +26,9 @@ acme::Backend App::acme_backend() {
     return after;
   };
   b.chain_pem = [this] { return issuing_->pem() + intermediate_->pem(); };
+  b.check_names = [this](policy::Profile profile, const std::vector<x509::San>& sans) {
+    return policy::check_names(issuance()->config->policy, profile, sans);
+  };
   return b;
 }
 
