@@ -1,6 +1,7 @@
 #pragma once
 // A minimal, strict DER reader (X.690 §10) for the few structures Herald
-// parses on its hot path without OpenSSL's decoder machinery (CSRs, SPKIs).
+// parses on its hot path without OpenSSL's decoder machinery (CSRs, SPKIs,
+// OCSP requests).
 // Only low tag numbers (< 31) and definite, minimally encoded lengths are
 // accepted; anything else is kMalformedInput. No allocation: views only.
 
@@ -13,6 +14,7 @@
 namespace herald::der {
 
 namespace tag {
+constexpr uint8_t kBoolean = 0x01;
 constexpr uint8_t kInteger = 0x02;
 constexpr uint8_t kBitString = 0x03;
 constexpr uint8_t kOctetString = 0x04;
@@ -21,6 +23,8 @@ constexpr uint8_t kOid = 0x06;
 constexpr uint8_t kSequence = 0x30;
 constexpr uint8_t kSet = 0x31;
 constexpr uint8_t kContext0Constructed = 0xA0;
+constexpr uint8_t kContext1Constructed = 0xA1;
+constexpr uint8_t kContext2Constructed = 0xA2;
 constexpr uint8_t kEnumerated = 0x0A;
 constexpr uint8_t kUtcTime = 0x17;
 constexpr uint8_t kGeneralizedTime = 0x18;

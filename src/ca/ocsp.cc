@@ -63,35 +63,182 @@ Result<IssuerHashes> issuer_hashes(const x509::Certificate& issuer, OcspHash h) 
   return IssuerHashes{std::move(name_hash), std::move(key_hash)};
 }
 
-// OpenSSL's decoder takes BER where DER would refuse it (indefinite or
-// non-minimal lengths, constructed strings); it re-encodes in DER, so input
-// that does not survive the round trip unchanged was not DER. (An explicit
-// BOOLEAN FALSE or version v1 does survive: OpenSSL remembers them.)
-bool is_der(OCSP_REQUEST& req, std::span<const uint8_t> der) {
-  unsigned char* out = nullptr;
-  int n = i2d_OCSP_REQUEST(&req, &out);
-  bool ok = n > 0 && static_cast<size_t>(n) == der.size() && std::equal(out, out + n, der.begin());
-  OPENSSL_free(out);
-  return ok;
+// --- OCSPRequest parsing -----------------------------------------------------
+//
+// The request is read with der::Reader, which takes nothing but DER headers
+// (definite, minimal lengths; low tag numbers). The accepted set is exactly
+// what the former parser took: OpenSSL's d2i_OCSP_REQUEST followed by an i2d
+// round trip that had to give the input back. Hence three tolerances of
+// OpenSSL's that are kept on purpose (ocsp.h): an explicit version v1, an
+// explicit critical FALSE, and a critical BOOLEAN of any non-zero octet (what
+// OpenSSL reads as TRUE and writes back unchanged). The rare parts with open
+// content (requestorName, optionalSignature, AlgorithmIdentifier parameters
+// other than absent or NULL) are still handed to OpenSSL and round-tripped,
+// so they are judged as before.
+
+// "CertID n: " for messages about the n-th Request (1-based); "" for 0.
+std::string where(size_t cert_id) {
+  return cert_id ? "CertID " + std::to_string(cert_id) + ": " : std::string();
 }
 
-// TBSRequest.version is [0] EXPLICIT Version DEFAULT v1 (§4.1.1); OpenSSL
-// does not expose it. An explicit v1 (02 01 00) is tolerated.
-Status check_version(std::span<const uint8_t> der) {
-  der::Reader outer(der);
-  auto request = outer.expect(der::tag::kSequence, "OCSPRequest");
-  if (!request) return malformed(request.error().message);
-  der::Reader fields(request->content);
-  auto tbs = fields.expect(der::tag::kSequence, "TBSRequest");
-  if (!tbs) return malformed(tbs.error().message);
-  der::Reader tbs_fields(tbs->content);
-  if (!tbs_fields.peek(der::tag::kContext0Constructed)) return {};
-  auto version = tbs_fields.next();
-  static constexpr uint8_t kV1[] = {der::tag::kInteger, 0x01, 0x00};
-  if (!version || !std::ranges::equal(version->content, kV1)) {
-    return malformed("unsupported version (only v1 exists)");
+std::string tag_text(uint8_t tag) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  return {'0', 'x', kHex[tag >> 4], kHex[tag & 0xF]};
+}
+
+// The next element of `r`, which must have `tag`; `what` names it.
+Result<der::Element> field(der::Reader& r, uint8_t tag, const char* what, size_t cert_id = 0) {
+  if (r.empty()) return malformed(where(cert_id) + what + " is missing");
+  if (!r.peek(tag)) {
+    return malformed(where(cert_id) + what + ": unexpected tag " + tag_text(r.rest()[0]) +
+                     " (expected " + tag_text(tag) + ")");
   }
-  return {};
+  auto e = r.next();  // refuses BER: indefinite or non-minimal lengths, truncation
+  if (!e) return malformed(where(cert_id) + what + ": " + e.error().message);
+  return e;
+}
+
+// Nothing may follow the last field of a SEQUENCE (or an EXPLICIT tag's content).
+Status at_end(const der::Reader& r, const char* what, size_t cert_id = 0) {
+  if (r.empty()) return {};
+  return malformed(where(cert_id) + "unexpected data at the end of the " + what);
+}
+
+// X.690 §8.19 as OpenSSL's decoder checks it: at least one octet, the last
+// octet ends a subidentifier, no subidentifier starts with a 0x80 octet.
+bool valid_oid(std::span<const uint8_t> content) {
+  if (content.empty() || (content.back() & 0x80)) return false;
+  for (size_t i = 0; i < content.size(); ++i) {
+    if (content[i] == 0x80 && (i == 0 || !(content[i - 1] & 0x80))) return false;
+  }
+  return true;
+}
+
+std::string oid_text(std::span<const uint8_t> oid_tlv) {
+  const unsigned char* p = oid_tlv.data();
+  ossl::Asn1ObjectPtr obj(d2i_ASN1_OBJECT(nullptr, &p, static_cast<long>(oid_tlv.size())));
+  if (!obj) return "?";
+  return oid_text(obj.get());
+}
+
+// X.690 §8.3.2: an INTEGER has content octets, and the first nine bits are
+// neither all zero nor all one.
+bool minimal_integer(std::span<const uint8_t> content) {
+  if (content.empty()) return false;
+  if (content.size() == 1) return true;
+  return !(content[0] == 0x00 && !(content[1] & 0x80)) &&
+         !(content[0] == 0xFF && (content[1] & 0x80));
+}
+
+// `der` decoded by OpenSSL as one T, or nullptr when it is not exactly one T
+// that OpenSSL's encoder writes back byte for byte (its decoder takes BER).
+template <typename T, T* (*D2i)(T**, const unsigned char**, long),
+          int (*I2d)(const T*, unsigned char**), void (*Free)(T*)>
+std::unique_ptr<T, ossl::Deleter<Free>> openssl_der(std::span<const uint8_t> der) {
+  std::unique_ptr<T, ossl::Deleter<Free>> value;
+  if (der.empty()) return value;
+  const unsigned char* p = der.data();
+  value.reset(D2i(nullptr, &p, static_cast<long>(der.size())));
+  if (!value || p != der.data() + der.size()) {
+    ossl::clear_errors();
+    return nullptr;
+  }
+  unsigned char* out = nullptr;
+  const int n = I2d(value.get(), &out);
+  const bool same =
+      n > 0 && static_cast<size_t>(n) == der.size() && std::equal(out, out + n, der.begin());
+  OPENSSL_free(out);
+  if (!same) {
+    ossl::clear_errors();
+    value.reset();
+  }
+  return value;
+}
+
+// The OIDs (tag, length, value) of SHA-1 and SHA-256. Encoders follow them
+// in an AlgorithmIdentifier with NULL parameters or none (RFC 5754 §2 allows
+// both); that is read here, anything else goes to OpenSSL (hash_of).
+constexpr uint8_t kSha1Oid[] = {der::tag::kOid, 0x05, 0x2B, 0x0E, 0x03, 0x02, 0x1A};
+constexpr uint8_t kSha256Oid[] = {der::tag::kOid, 0x09, 0x60, 0x86, 0x48, 0x01,
+                                  0x65,           0x03, 0x04, 0x02, 0x01};
+// id-pkix-ocsp-nonce (RFC 6960 §4.4.1), the OID's content octets.
+constexpr uint8_t kNonceOid[] = {0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01, 0x02};
+
+bool is_hash_alg(std::span<const uint8_t> content, std::span<const uint8_t> oid) {
+  if (content.size() != oid.size() && content.size() != oid.size() + 2) return false;
+  if (!std::equal(oid.begin(), oid.end(), content.begin())) return false;
+  return content.size() == oid.size() ||
+         (content[oid.size()] == der::tag::kNull && content[oid.size() + 1] == 0x00);
+}
+
+Result<OcspHash> hash_of(const der::Element& alg, size_t cert_id) {
+  if (is_hash_alg(alg.content, kSha1Oid)) return OcspHash::kSha1;
+  if (is_hash_alg(alg.content, kSha256Oid)) return OcspHash::kSha256;
+  // Other parameters (ANY) or another algorithm: as OpenSSL decodes it.
+  auto algor = openssl_der<X509_ALGOR, d2i_X509_ALGOR, i2d_X509_ALGOR, X509_ALGOR_free>(alg.whole);
+  if (!algor) return malformed(where(cert_id) + "hashAlgorithm is not a DER AlgorithmIdentifier");
+  const ASN1_OBJECT* oid = nullptr;
+  X509_ALGOR_get0(&oid, nullptr, nullptr, algor.get());
+  switch (OBJ_obj2nid(oid)) {
+    case NID_sha1:
+      return OcspHash::kSha1;
+    case NID_sha256:
+      return OcspHash::kSha256;
+    default:
+      return malformed(where(cert_id) + "hash algorithm " + oid_text(oid) +
+                       " is not supported (SHA-1 or SHA-256)");
+  }
+}
+
+// CertificateSerialNumber: a DER INTEGER that Serial accepts (positive, at
+// most 20 octets).
+Result<Serial> serial_of(std::span<const uint8_t> content, size_t cert_id) {
+  if (!minimal_integer(content)) {
+    return malformed(where(cert_id) + "the serial number is not a DER INTEGER");
+  }
+  if (content[0] & 0x80) return malformed(where(cert_id) + "the serial number is negative");
+  if (content.size() > 1 && content[0] == 0x00) content = content.subspan(1);
+  auto parsed = Serial::from_bytes(Bytes(content.begin(), content.end()));
+  if (!parsed) return malformed(where(cert_id) + parsed.error().message);
+  return parsed;
+}
+
+// Extension (RFC 5280 §4.1): extnID, critical BOOLEAN DEFAULT FALSE, extnValue.
+struct Extension {
+  der::Element id;  // the OID
+  bool critical = false;
+  std::span<const uint8_t> value;  // extnValue's octets
+};
+
+// The Extensions (SEQUENCE OF Extension) inside an EXPLICIT tag's content,
+// ready for next_extension().
+Result<der::Reader> extensions_in(const der::Element& tagged, const char* what, size_t cert_id) {
+  der::Reader r(tagged.content);
+  HERALD_TRY(auto list, field(r, der::tag::kSequence, what, cert_id));
+  HERALD_TRY_VOID(at_end(r, what, cert_id));
+  return der::Reader(list.content);
+}
+
+Result<Extension> next_extension(der::Reader& r, size_t cert_id) {
+  HERALD_TRY(auto ext, field(r, der::tag::kSequence, "extension", cert_id));
+  der::Reader e(ext.content);
+  Extension out;
+  HERALD_TRY(out.id, field(e, der::tag::kOid, "extnID", cert_id));
+  if (!valid_oid(out.id.content)) {
+    return malformed(where(cert_id) + "extnID is not a valid OBJECT IDENTIFIER");
+  }
+  if (e.peek(der::tag::kBoolean)) {
+    HERALD_TRY(auto critical, field(e, der::tag::kBoolean, "critical", cert_id));
+    if (critical.content.size() != 1) {
+      return malformed(where(cert_id) + "critical is not a BOOLEAN of one octet");
+    }
+    // DER wants 0xFF for TRUE; OpenSSL takes any non-zero octet (kept, see above).
+    out.critical = critical.content[0] != 0;
+  }
+  HERALD_TRY(auto value, field(e, der::tag::kOctetString, "extnValue", cert_id));
+  HERALD_TRY_VOID(at_end(e, "extension", cert_id));
+  out.value = value.content;
+  return out;
 }
 
 // RFC 9654 §2.1: extnValue holds the DER of Nonce ::= OCTET STRING; older
@@ -103,51 +250,46 @@ size_t nonce_length(std::span<const uint8_t> value) {
   return value.size();
 }
 
-Result<OcspCertId> parse_cert_id(OCSP_ONEREQ& one, size_t index) {
-  const std::string where = "CertID " + std::to_string(index + 1) + ": ";
-  ASN1_OCTET_STRING* name_hash = nullptr;
-  ASN1_OBJECT* alg = nullptr;
-  ASN1_OCTET_STRING* key_hash = nullptr;
-  ASN1_INTEGER* serial = nullptr;
-  if (OCSP_id_get0_info(&name_hash, &alg, &key_hash, &serial, OCSP_onereq_get0_id(&one)) != 1 ||
-      !name_hash || !alg || !key_hash || !serial) {
-    return malformed(where + "unreadable");
+// Request ::= SEQUENCE { reqCert CertID, singleRequestExtensions [0] EXPLICIT
+// Extensions OPTIONAL }; `cert_id` is its 1-based position.
+Result<OcspCertId> parse_request(const der::Element& request, size_t cert_id) {
+  der::Reader r(request.content);
+  HERALD_TRY(auto req_cert, field(r, der::tag::kSequence, "reqCert", cert_id));
+  std::optional<der::Element> single_exts;
+  if (r.peek(der::tag::kContext0Constructed)) {
+    HERALD_TRY(single_exts,
+               field(r, der::tag::kContext0Constructed, "singleRequestExtensions", cert_id));
   }
+  HERALD_TRY_VOID(at_end(r, "Request", cert_id));
+
+  // CertID ::= SEQUENCE { hashAlgorithm, issuerNameHash, issuerKeyHash, serialNumber }
+  der::Reader c(req_cert.content);
+  HERALD_TRY(auto alg, field(c, der::tag::kSequence, "hashAlgorithm", cert_id));
+  HERALD_TRY(auto name_hash, field(c, der::tag::kOctetString, "issuerNameHash", cert_id));
+  HERALD_TRY(auto key_hash, field(c, der::tag::kOctetString, "issuerKeyHash", cert_id));
+  HERALD_TRY(auto serial, field(c, der::tag::kInteger, "serialNumber", cert_id));
+  HERALD_TRY_VOID(at_end(c, "CertID", cert_id));
+
   OcspCertId id;
-  switch (OBJ_obj2nid(alg)) {
-    case NID_sha1:
-      id.hash = OcspHash::kSha1;
-      break;
-    case NID_sha256:
-      id.hash = OcspHash::kSha256;
-      break;
-    default:
-      return malformed(where + "hash algorithm " + oid_text(alg) +
-                       " is not supported (SHA-1 or SHA-256)");
-  }
-  if (ASN1_STRING_length(name_hash) != digest_len(id.hash) ||
-      ASN1_STRING_length(key_hash) != digest_len(id.hash)) {
-    return malformed(where + "issuer hashes are not " + std::to_string(digest_len(id.hash)) +
+  HERALD_TRY(id.hash, hash_of(alg, cert_id));
+  const size_t len = static_cast<size_t>(digest_len(id.hash));
+  if (name_hash.content.size() != len || key_hash.content.size() != len) {
+    return malformed(where(cert_id) + "issuer hashes are not " + std::to_string(len) +
                      " octets long as " + std::string(ocsp_hash_name(id.hash)) + " needs");
   }
-  if (ASN1_STRING_type(serial) != V_ASN1_INTEGER) {
-    return malformed(where + "the serial number is negative");
-  }
-  auto s = bytes_of(serial);
-  auto parsed = Serial::from_bytes(Bytes(s.begin(), s.end()));
-  if (!parsed) return malformed(where + parsed.error().message);
-  for (int i = 0; i < OCSP_ONEREQ_get_ext_count(&one); ++i) {
-    X509_EXTENSION* ext = OCSP_ONEREQ_get_ext(&one, i);
-    if (X509_EXTENSION_get_critical(ext)) {
-      return malformed(where + "unsupported critical extension " +
-                       oid_text(X509_EXTENSION_get_object(ext)));
+  HERALD_TRY(id.serial, serial_of(serial.content, cert_id));
+  if (single_exts) {
+    HERALD_TRY(auto exts, extensions_in(*single_exts, "singleRequestExtensions", cert_id));
+    while (!exts.empty()) {
+      HERALD_TRY(auto ext, next_extension(exts, cert_id));
+      if (ext.critical) {
+        return malformed(where(cert_id) + "unsupported critical extension " +
+                         oid_text(ext.id.whole));
+      }
     }
   }
-  auto nh = bytes_of(name_hash);
-  auto kh = bytes_of(key_hash);
-  id.issuer_name_hash.assign(nh.begin(), nh.end());
-  id.issuer_key_hash.assign(kh.begin(), kh.end());
-  id.serial = std::move(*parsed);
+  id.issuer_name_hash.assign(name_hash.content.begin(), name_hash.content.end());
+  id.issuer_key_hash.assign(key_hash.content.begin(), key_hash.content.end());
   return id;
 }
 
@@ -168,43 +310,84 @@ std::string_view ocsp_hash_name(OcspHash h) { return h == OcspHash::kSha256 ? "s
 
 Result<OcspRequest> parse_ocsp_request(std::span<const uint8_t> der) {
   if (der.empty()) return malformed("empty");
-  const unsigned char* p = der.data();
-  ossl::OcspRequestPtr req(d2i_OCSP_REQUEST(nullptr, &p, static_cast<long>(der.size())));
-  if (!req) return malformed("not an OCSPRequest (truncated or corrupt DER)");
-  if (p != der.data() + der.size()) return malformed("trailing data after the OCSPRequest");
-  if (!is_der(*req, der)) return malformed("not DER (BER or non-canonical encoding)");
-  HERALD_TRY_VOID(check_version(der));
+  der::Reader top(der);
+  HERALD_TRY(auto request, field(top, der::tag::kSequence, "OCSPRequest"));
+  if (!top.empty()) return malformed("trailing data after the OCSPRequest");
+  // OCSPRequest ::= SEQUENCE { tbsRequest, optionalSignature [0] EXPLICIT Signature OPTIONAL }
+  der::Reader outer(request.content);
+  HERALD_TRY(auto tbs, field(outer, der::tag::kSequence, "TBSRequest"));
+  std::optional<der::Element> signature;
+  if (outer.peek(der::tag::kContext0Constructed)) {
+    HERALD_TRY(signature, field(outer, der::tag::kContext0Constructed, "optionalSignature"));
+  }
+  HERALD_TRY_VOID(at_end(outer, "OCSPRequest"));
 
-  OcspRequest out;
-  const int n = OCSP_request_onereq_count(req.get());
-  if (n <= 0) return malformed("the request list is empty");
-  if (static_cast<size_t>(n) > kMaxOcspCertIds) {
+  // TBSRequest ::= SEQUENCE { version [0] EXPLICIT Version DEFAULT v1,
+  //   requestorName [1] EXPLICIT GeneralName OPTIONAL, requestList SEQUENCE
+  //   OF Request, requestExtensions [2] EXPLICIT Extensions OPTIONAL }
+  der::Reader t(tbs.content);
+  if (t.peek(der::tag::kContext0Constructed)) {
+    HERALD_TRY(auto version, field(t, der::tag::kContext0Constructed, "version"));
+    static constexpr uint8_t kV1[] = {der::tag::kInteger, 0x01, 0x00};  // tolerated, see above
+    if (!std::ranges::equal(version.content, kV1)) {
+      return malformed("unsupported version (only v1 exists)");
+    }
+  }
+  if (t.peek(der::tag::kContext1Constructed)) {
+    HERALD_TRY(auto name, field(t, der::tag::kContext1Constructed, "requestorName"));
+    if (!openssl_der<GENERAL_NAME, d2i_GENERAL_NAME, i2d_GENERAL_NAME, GENERAL_NAME_free>(
+            name.content)) {
+      return malformed("requestorName is not a DER GeneralName");
+    }
+  }
+  HERALD_TRY(auto list, field(t, der::tag::kSequence, "requestList"));
+  std::optional<der::Element> request_exts;
+  if (t.peek(der::tag::kContext2Constructed)) {
+    HERALD_TRY(request_exts, field(t, der::tag::kContext2Constructed, "requestExtensions"));
+  }
+  HERALD_TRY_VOID(at_end(t, "TBSRequest"));
+
+  std::array<der::Element, kMaxOcspCertIds> requests;
+  size_t n = 0;
+  for (der::Reader r(list.content); !r.empty(); ++n) {
+    HERALD_TRY(auto one, field(r, der::tag::kSequence, "Request", n + 1));
+    if (n < requests.size()) requests[n] = one;
+  }
+  if (n == 0) return malformed("the request list is empty");
+  if (n > kMaxOcspCertIds) {
     return malformed(std::to_string(n) + " CertIDs in one request (at most " +
                      std::to_string(kMaxOcspCertIds) + ")");
   }
-  out.ids.reserve(static_cast<size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    OCSP_ONEREQ* one = OCSP_request_onereq_get0(req.get(), i);
-    if (!one) return malformed("unreadable request list");
-    HERALD_TRY(auto id, parse_cert_id(*one, static_cast<size_t>(i)));
+  OcspRequest out;
+  out.ids.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    HERALD_TRY(auto id, parse_request(requests[i], i + 1));
     out.ids.push_back(std::move(id));
   }
 
-  for (int i = 0; i < OCSP_REQUEST_get_ext_count(req.get()); ++i) {
-    X509_EXTENSION* ext = OCSP_REQUEST_get_ext(req.get(), i);
-    if (OBJ_obj2nid(X509_EXTENSION_get_object(ext)) == NID_id_pkix_OCSP_Nonce) {
-      if (out.nonce) return malformed("more than one nonce extension");
-      auto value = bytes_of(X509_EXTENSION_get_data(ext));
-      size_t len = nonce_length(value);
-      if (len == 0 || len > kMaxOcspNonceLen) {
-        return malformed("nonce of " + std::to_string(len) + " octets (RFC 9654: 1 to " +
-                         std::to_string(kMaxOcspNonceLen) + ")");
+  if (request_exts) {
+    HERALD_TRY(auto exts, extensions_in(*request_exts, "requestExtensions", 0));
+    while (!exts.empty()) {
+      HERALD_TRY(auto ext, next_extension(exts, 0));
+      if (std::ranges::equal(ext.id.content, kNonceOid)) {
+        if (out.nonce) return malformed("more than one nonce extension");
+        size_t len = nonce_length(ext.value);
+        if (len == 0 || len > kMaxOcspNonceLen) {
+          return malformed("nonce of " + std::to_string(len) + " octets (RFC 9654: 1 to " +
+                           std::to_string(kMaxOcspNonceLen) + ")");
+        }
+        out.nonce.emplace(ext.value.begin(), ext.value.end());
+      } else if (ext.critical) {
+        return malformed("unsupported critical extension " + oid_text(ext.id.whole));
       }
-      out.nonce.emplace(value.begin(), value.end());
-    } else if (X509_EXTENSION_get_critical(ext)) {
-      return malformed("unsupported critical extension " +
-                       oid_text(X509_EXTENSION_get_object(ext)));
     }
+  }
+
+  // Ignored (ocsp.h), but it must be a Signature as OpenSSL reads one.
+  if (signature &&
+      !openssl_der<OCSP_SIGNATURE, d2i_OCSP_SIGNATURE, i2d_OCSP_SIGNATURE, OCSP_SIGNATURE_free>(
+          signature->content)) {
+    return malformed("optionalSignature is not a DER Signature");
   }
   return out;
 }

@@ -6,11 +6,16 @@
 // in); signing goes through keys::Signer.
 //
 // Choices and deviations, all allowed by RFC 6960:
-// - Requests must be DER (§4, Appendix B) as far as OpenSSL's decoder can
-//   tell: what it re-encodes differently (indefinite or non-minimal lengths,
-//   constructed strings, ...) is refused as malformed, as are trailing bytes.
-//   Explicit DEFAULT values it keeps as sent (version v1, critical FALSE) are
-//   tolerated: they change nothing.
+// - Requests must be DER (§4, Appendix B). They are read with der::Reader:
+//   indefinite or non-minimal lengths, constructed strings, high tag numbers,
+//   non-minimal INTEGERs and trailing bytes are refused as malformed. What is
+//   accepted is exactly what the former parser (OpenSSL's decoder plus an
+//   i2d round trip) accepted, tolerances included: explicit DEFAULT values
+//   (version v1, critical FALSE) change nothing and are accepted, and so is
+//   a critical BOOLEAN TRUE written as any non-zero octet instead of 0xFF.
+//   The parts with open content that clients rarely send (requestorName,
+//   the signature, hash AlgorithmIdentifier parameters other than absent or
+//   NULL) are still judged by OpenSSL's decoder and its round trip.
 // - A request signature (§4.1.2) is ignored: responses are public, so there
 //   is nothing to authorise. Its certificates are parsed but not used.
 // - Only SHA-1 and SHA-256 CertIDs are answered (§4.3: SHA-1 is what clients

@@ -83,15 +83,30 @@ Result<Response> https_request(const std::string& method, const std::string& url
   tcp::resolver resolver(ioc);
   auto endpoints = resolver.resolve(host, port, ec);
   if (ec) return make_error(ErrorCode::kIo, "cannot resolve " + host + ": " + ec.message());
-  beast::get_lowest_layer(stream).expires_after(timeout);
-  beast::get_lowest_layer(stream).connect(endpoints, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot connect to " + authority + ": " + ec.message());
-  stream.handshake(asio::ssl::stream_base::client, ec);
+  // Beast's timeouts apply to asynchronous operations only: each step runs
+  // asynchronously to completion, under one deadline for the whole exchange.
+  auto& tcp_layer = beast::get_lowest_layer(stream);
+  tcp_layer.expires_after(timeout);
+  auto run = [&ioc](auto&& start) {
+    beast::error_code out;
+    start([&out](beast::error_code e, auto&&...) { out = e; });
+    ioc.restart();
+    ioc.run();
+    return out;
+  };
+  auto timed_out = [&](const beast::error_code& e) { return e == beast::error::timeout; };
+  ec = run([&](auto h) { tcp_layer.async_connect(endpoints, h); });
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot connect to " + authority + ": " +
+                                          (timed_out(ec) ? "timed out" : ec.message()));
+  }
+  ec = run([&](auto h) { stream.async_handshake(asio::ssl::stream_base::client, h); });
   if (ec) {
     long v = SSL_get_verify_result(ssl);
     return make_error(ErrorCode::kIo,
                       "TLS handshake with " + authority + " failed: " +
-                          (v != X509_V_OK ? X509_verify_cert_error_string(v) : ec.message()));
+                          (v != X509_V_OK ? X509_verify_cert_error_string(v)
+                                          : (timed_out(ec) ? "timed out" : ec.message())));
   }
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, authority);
@@ -99,19 +114,28 @@ Result<Response> https_request(const std::string& method, const std::string& url
   for (const auto& [k, v] : headers) req.set(k, v);
   req.body() = body;
   req.prepare_payload();
-  http::write(stream, req, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot send the request: " + ec.message());
+  ec = run([&](auto h) { http::async_write(stream, req, h); });
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot send the request: " +
+                                          (timed_out(ec) ? "timed out" : ec.message()));
+  }
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(4 << 20);
-  http::read(stream, buffer, parser, ec);
-  if (ec) return make_error(ErrorCode::kIo, "cannot read the response: " + ec.message());
+  ec = run([&](auto h) { http::async_read(stream, buffer, parser, h); });
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot read the response: " +
+                                          (timed_out(ec) ? "timed out after " +
+                                                               std::to_string(timeout.count()) + " s"
+                                                         : ec.message()));
+  }
   Response res;
   res.status = static_cast<int>(parser.get().result_int());
   for (const auto& f : parser.get())
     res.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   res.body = std::move(parser.get().body());
-  stream.shutdown(ec);  // best effort
+  tcp_layer.expires_after(std::chrono::seconds(2));
+  (void)run([&](auto h) { stream.async_shutdown(h); });  // best effort
   return res;
 }
 
