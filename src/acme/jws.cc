@@ -328,7 +328,6 @@ Result<JwsRequest> parse_jws_request(std::string_view body, bool require_nonce) 
   const auto& payload_b64 = outer["payload"].get_ref<const std::string&>();
   const auto& signature_b64 = outer["signature"].get_ref<const std::string&>();
   if (protected_b64.empty()) return malformed("\"protected\" is empty");
-  if (signature_b64.empty()) return malformed("\"signature\" is empty");
 
   JwsRequest jws;
   HERALD_TRY(auto header_bytes, decode(protected_b64, "\"protected\""));
@@ -354,6 +353,8 @@ Result<JwsRequest> parse_jws_request(std::string_view body, bool require_nonce) 
         ErrorCode::kMalformedInput, kBadAlg,
         "unsupported alg " + shown(jws.alg) + why + "; accepted: RS256, ES256, ES384, EdDSA");
   }
+  // After the alg check, so an unsigned request (alg none) says so.
+  if (signature_b64.empty()) return malformed("\"signature\" is empty");
   if (h.contains("crit")) return malformed("protected header has crit, which ACME does not use");
   const bool has_kid = h.contains("kid"), has_jwk = h.contains("jwk");
   if (has_kid && has_jwk) return malformed("protected header has both kid and jwk");

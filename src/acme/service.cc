@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "acme/eab.h"
 #include "acme/jws.h"
 #include "base/encoding.h"
 #include "ossl/ossl.h"
@@ -62,8 +63,14 @@ tl::unexpected<Error> acme_error(ErrorCode code, std::string message, std::strin
 }
 
 json problem_json(const Problem& p) {
-  return json{{"type", std::string(kErrorPrefix) + p.type}, {"detail", p.detail},
-              {"status", p.status}};
+  json j{{"type", std::string(kErrorPrefix) + p.type}, {"detail", p.detail}, {"status", p.status}};
+  // RFC 8555 §6.2: a badSignatureAlgorithm problem MUST list the accepted algs.
+  if (p.type == "badSignatureAlgorithm") {
+    json algs = json::array();
+    for (auto a : kAlgorithms) algs.push_back(std::string(a));
+    j["algorithms"] = std::move(algs);
+  }
+  return j;
 }
 
 // Identifiers as (type, value), normalised: DNS lowercased, IPs canonical.
@@ -382,6 +389,11 @@ void Service::new_account(Ctx& c) {
   if (!existing) ACME_FAIL(c, problem_of(existing.error()));
   if (*existing) {
     json doc = json::parse((*existing)->data, nullptr, false);
+    // RFC 8555 §7.3.6: nothing more is accepted with a deactivated account's key.
+    if (doc.value("status", "") != "valid")
+      ACME_FAIL(c, (Problem{"unauthorized", "the account for this key is " +
+                                                doc.value("status", std::string("unknown")),
+                            401}));
     c.res.set_header("Location", c.account_url((*existing)->id));
     return send_json(c, 200, account_json(c, (*existing)->id, doc));
   }
@@ -394,10 +406,6 @@ void Service::new_account(Ctx& c) {
                           "provisioner '" + c.prov->name + "' requires External Account Binding",
                           400}));
   }
-  if (c.payload.contains("externalAccountBinding")) {
-    ACME_FAIL(c, (Problem{"malformed",
-                          "External Account Binding keys are not configured on this server", 400}));
-  }
   const std::string id = random_id();
   json doc{{"status", "valid"},
            {"contact", contact},
@@ -405,8 +413,29 @@ void Service::new_account(Ctx& c) {
            {"jwk", *c.jws->jwk},
            {"provisioner", c.prov->name},
            {"created", format_time(clock_.now())}};
-  if (auto s = store_.acme_insert_account(id, c.prov->name, *thumb, doc.dump(), clock_.now());
-      !s) {
+  if (c.payload.contains("externalAccountBinding")) {
+    auto binding = parse_eab(c.payload["externalAccountBinding"]);
+    if (!binding) ACME_FAIL(c, problem_of(binding.error()));
+    auto key = store_.acme_eab(binding->kid);
+    if (!key) ACME_FAIL(c, problem_of(key.error()));
+    if (!*key || (*key)->provisioner != c.prov->name)
+      ACME_FAIL(c, (Problem{"unauthorized", "unknown External Account Binding key id", 403}));
+    if (!(*key)->account_id.empty())
+      ACME_FAIL(c, (Problem{"unauthorized", "this External Account Binding key is already used",
+                            403}));
+    auto hmac_key = base64url_decode((*key)->hmac_key);
+    if (!hmac_key) ACME_FAIL(c, (Problem{"serverInternal", "the stored EAB key is corrupt", 500}));
+    if (auto v = verify_eab(*binding, c.base + "/new-account", *c.jws->jwk, *hmac_key); !v)
+      ACME_FAIL(c, problem_of(v.error()));
+    doc["eab_kid"] = binding->kid;
+    auto s = store_.acme_insert_account_with_eab(id, c.prov->name, *thumb, doc.dump(),
+                                                 clock_.now(), binding->kid);
+    if (!s && s.error().code == ErrorCode::kConflict)
+      ACME_FAIL(c, (Problem{"unauthorized", s.error().message, 403}));
+    if (!s) ACME_FAIL(c, problem_of(s.error()));
+  } else if (auto s =
+                 store_.acme_insert_account(id, c.prov->name, *thumb, doc.dump(), clock_.now());
+             !s) {
     ACME_FAIL(c, problem_of(s.error()));
   }
   c.res.set_header("Location", c.account_url(id));
@@ -1040,8 +1069,9 @@ std::optional<Problem> Service::authenticate_account(Ctx& c) {
   auto key = jwk_to_key(c.account["jwk"]);
   if (!key) return Problem{"serverInternal", "the account key cannot be loaded", 500};
   if (auto v = verify_jws_request(*c.jws, **key); !v) return problem_of(v.error());
+  // RFC 8555 §7.3.6: requests from a deactivated account get 401 unauthorized.
   if (c.account.value("status", "") != "valid")
-    return Problem{"unauthorized", "the account is " + c.account.value("status", "unknown"), 403};
+    return Problem{"unauthorized", "the account is " + c.account.value("status", "unknown"), 401};
   return std::nullopt;
 }
 

@@ -27,6 +27,7 @@ void add_revoke_commands(CLI::App& app, Context& ctx);     // revoke, crl
 void add_inventory_commands(CLI::App& app, Context& ctx);  // list, show
 void add_serve_commands(CLI::App& app, Context& ctx);      // serve, token
 void add_renew_commands(CLI::App& app, Context& ctx);      // renew (client of serve)
+void add_acme_commands(CLI::App& app, Context& ctx);       // acme eab
 
 // Adds --dir to a subcommand.
 void add_dir_option(CLI::App& cmd, Context& ctx);

@@ -23,9 +23,29 @@ struct AcmeAuthzRow {
   std::string data;
 };
 
+// An External Account Binding key (RFC 8555 §7.3.4), made by an operator
+// for one ACME provisioner; usable to create one account.
+struct AcmeEabKey {
+  std::string kid;
+  std::string provisioner;
+  std::string hmac_key;  // base64url; a secret
+  TimePoint created_at;
+  std::string account_id;  // "" until used
+};
+
 class AcmeStore {
  public:
   virtual ~AcmeStore() = default;
+  // kAlreadyExists if the kid is taken.
+  [[nodiscard]] virtual Status acme_insert_eab(const AcmeEabKey& key) = 0;
+  [[nodiscard]] virtual Result<std::optional<AcmeEabKey>> acme_eab(const std::string& kid) = 0;
+  [[nodiscard]] virtual Result<std::vector<AcmeEabKey>> acme_eab_list() = 0;
+  // Creates the account and binds the key to it in one transaction;
+  // kConflict if the key was bound meanwhile, kAlreadyExists as for
+  // acme_insert_account.
+  [[nodiscard]] virtual Status acme_insert_account_with_eab(
+      const std::string& id, const std::string& provisioner, const std::string& thumbprint,
+      const std::string& data, TimePoint now, const std::string& eab_kid) = 0;
   // kAlreadyExists if the provisioner already has an account for this key.
   [[nodiscard]] virtual Status acme_insert_account(const std::string& id,
                                                    const std::string& provisioner,

@@ -64,6 +64,90 @@ Status SqliteInventory::acme_insert_account(const std::string& id, const std::st
   return {};
 }
 
+Status SqliteInventory::acme_insert_eab(const AcmeEabKey& key) {
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt s(c,
+         "INSERT INTO acme_eab_keys (kid, provisioner, hmac_key, created_at) VALUES (?, ?, ?, ?)");
+  if (!s.ok()) return c.error("cannot prepare EAB key insert");
+  s.bind(1, key.kid);
+  s.bind(2, key.provisioner);
+  s.bind(3, key.hmac_key);
+  s.bind(4, unix_seconds(key.created_at));
+  if (s.step() != SQLITE_DONE) {
+    if (is_unique_violation(c.db()))
+      return make_error(ErrorCode::kAlreadyExists, "EAB key id " + key.kid + " exists");
+    return c.error("cannot insert EAB key");
+  }
+  return {};
+}
+
+namespace {
+AcmeEabKey read_eab(Stmt& s) {
+  return AcmeEabKey{s.text(0), s.text(1), s.text(2),
+                    TimePoint{std::chrono::seconds(s.integer(3))}, s.text(4)};
+}
+}  // namespace
+
+Result<std::optional<AcmeEabKey>> SqliteInventory::acme_eab(const std::string& kid) {
+  auto lease = reader();
+  Stmt s(lease.conn,
+         "SELECT kid, provisioner, hmac_key, created_at, coalesce(account_id, '') FROM "
+         "acme_eab_keys WHERE kid = ?");
+  if (!s.ok()) return lease.conn.error("cannot prepare EAB key lookup");
+  s.bind(1, kid);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<AcmeEabKey>{};
+  if (rc != SQLITE_ROW) return lease.conn.error("EAB key lookup failed");
+  return std::optional<AcmeEabKey>(read_eab(s));
+}
+
+Result<std::vector<AcmeEabKey>> SqliteInventory::acme_eab_list() {
+  auto lease = reader();
+  Stmt s(lease.conn,
+         "SELECT kid, provisioner, hmac_key, created_at, coalesce(account_id, '') FROM "
+         "acme_eab_keys ORDER BY created_at, kid");
+  if (!s.ok()) return lease.conn.error("cannot prepare EAB key list");
+  std::vector<AcmeEabKey> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_eab(s));
+  if (rc != SQLITE_DONE) return lease.conn.error("EAB key list failed");
+  return out;
+}
+
+Status SqliteInventory::acme_insert_account_with_eab(const std::string& id,
+                                                     const std::string& provisioner,
+                                                     const std::string& thumbprint,
+                                                     const std::string& data, TimePoint now,
+                                                     const std::string& eab_kid) {
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  return in_transaction(c, [&]() -> Status {
+    Stmt b(c, "UPDATE acme_eab_keys SET account_id = ? WHERE kid = ? AND account_id IS NULL");
+    if (!b.ok()) return c.error("cannot prepare EAB binding");
+    b.bind(1, id);
+    b.bind(2, eab_kid);
+    if (b.step() != SQLITE_DONE) return c.error("cannot bind EAB key");
+    if (sqlite3_changes(c.db()) != 1)
+      return make_error(ErrorCode::kConflict, "the EAB key is already bound to an account");
+    Stmt s(c,
+           "INSERT INTO acme_accounts (id, provisioner, thumbprint, data, created_at) VALUES (?, "
+           "?, ?, ?, ?)");
+    if (!s.ok()) return c.error("cannot prepare account insert");
+    s.bind(1, id);
+    s.bind(2, provisioner);
+    s.bind(3, thumbprint);
+    s.bind(4, data);
+    s.bind(5, unix_seconds(now));
+    if (s.step() != SQLITE_DONE) {
+      if (is_unique_violation(c.db()))
+        return make_error(ErrorCode::kAlreadyExists, "an account already exists for this key");
+      return c.error("cannot insert ACME account");
+    }
+    return {};
+  });
+}
+
 Result<std::optional<AcmeRow>> SqliteInventory::acme_account(const std::string& id) {
   auto lease = reader();
   Stmt s(lease.conn, "SELECT id, data FROM acme_accounts WHERE id = ?");

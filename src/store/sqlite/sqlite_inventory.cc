@@ -102,6 +102,15 @@ CREATE TABLE acme_authzs (
   data     TEXT NOT NULL
 );
 )sql"},
+    {6, R"sql(
+CREATE TABLE acme_eab_keys (
+  kid         TEXT PRIMARY KEY,
+  provisioner TEXT NOT NULL,
+  hmac_key    TEXT NOT NULL,
+  created_at  INTEGER NOT NULL,
+  account_id  TEXT
+);
+)sql"},
 };
 
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }

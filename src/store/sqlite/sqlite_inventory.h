@@ -53,6 +53,14 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
   [[nodiscard]] Status acme_insert_account(const std::string& id, const std::string& provisioner,
                                            const std::string& thumbprint, const std::string& data,
                                            TimePoint now) override;
+  [[nodiscard]] Status acme_insert_eab(const AcmeEabKey& key) override;
+  [[nodiscard]] Result<std::optional<AcmeEabKey>> acme_eab(const std::string& kid) override;
+  [[nodiscard]] Result<std::vector<AcmeEabKey>> acme_eab_list() override;
+  [[nodiscard]] Status acme_insert_account_with_eab(const std::string& id,
+                                                    const std::string& provisioner,
+                                                    const std::string& thumbprint,
+                                                    const std::string& data, TimePoint now,
+                                                    const std::string& eab_kid) override;
   [[nodiscard]] Result<std::optional<AcmeRow>> acme_account(const std::string& id) override;
   [[nodiscard]] Result<std::optional<AcmeRow>> acme_account_by_key(
       const std::string& provisioner, const std::string& thumbprint) override;
@@ -72,7 +80,7 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
                                                                 size_t limit) override;
 
   [[nodiscard]] Result<int> schema_version();
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,
