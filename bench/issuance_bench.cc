@@ -34,6 +34,7 @@ class NullInventory final : public store::Inventory {
   Result<std::optional<store::RevocationState>> revocation_state(const Serial&) override {
     return std::optional<store::RevocationState>{};
   }
+  Result<int64_t> count_expiring(TimePoint, TimePoint) override { return 0; }
   Result<std::optional<store::CertStatus>> status(const Serial&) override {
     return store::CertStatus::kValid;
   }

@@ -101,16 +101,9 @@ Status App::init(const ServeOptions& o) {
   http_requests_ = &registry_.counter("herald_http_requests",
                                       "HTTP requests by route class and status", {"route", "code"});
   auto expiring = [this](std::chrono::hours within) {
-    store::ListFilter f;
-    f.now = clock_.now();
-    f.expiring_before = f.now + within;
-    auto r = inventory_->list(f);
-    if (!r) return 0.0;
-    // The server's own TLS and OCSP-signing certificates renew themselves.
-    return static_cast<double>(std::count_if(r->begin(), r->end(), [](const store::CertRecord& c) {
-      auto s = c.owner.find("service");
-      return c.profile != "ocsp-signer" && (s == c.owner.end() || s->second != "herald-serve");
-    }));
+    const TimePoint now = clock_.now();
+    auto n = inventory_->count_expiring(now, now + within);
+    return n ? static_cast<double>(*n) : 0.0;
   };
   registry_.gauge_callback("herald_certificates_expiring",
                            "Valid certificates expiring within the window", {"within"}, [expiring] {

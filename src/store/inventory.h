@@ -116,6 +116,10 @@ class Inventory {
   // Atomically increments and returns the CRL number of `ca` (starts at 1).
   [[nodiscard]] virtual Result<uint64_t> next_crl_number(std::string_view ca) = 0;
   [[nodiscard]] virtual Result<int64_t> count() = 0;
+  // Valid certificates with now < notAfter <= before, not counting the
+  // online server's own (profile ocsp-signer, owner service=herald-serve),
+  // which renew themselves. A count, not a listing: /metrics calls it.
+  [[nodiscard]] virtual Result<int64_t> count_expiring(TimePoint now, TimePoint before) = 0;
   // Revocation-state changes with id > after, oldest first (at most `limit`).
   [[nodiscard]] virtual Result<std::vector<RevocationEvent>> revocations_since(int64_t after,
                                                                                size_t limit) = 0;

@@ -129,6 +129,24 @@ TEST_P(InventoryConformance, RevokedByIssuerSkipsExpiredAndOthers) {
   EXPECT_EQ((*entries)[0].reason, RevocationReason::kSuperseded);
 }
 
+TEST_P(InventoryConformance, CountExpiringSkipsRevokedExpiredAndTheServersOwn) {
+  ASSERT_TRUE(inv_->insert(record("01", "AA", 5000)));
+  ASSERT_TRUE(inv_->insert(record("02", "AA", 9000)));
+  ASSERT_TRUE(inv_->insert(record("03", "AA", 5000)));
+  auto own = record("04", "AA", 5000);
+  own.owner = {{"service", "herald-serve"}};
+  ASSERT_TRUE(inv_->insert(own));
+  auto signer = record("05", "AA", 5000);
+  signer.profile = "ocsp-signer";
+  ASSERT_TRUE(inv_->insert(signer));
+  ASSERT_TRUE(inv_->insert(record("06", "AA", 1500)));  // expired at t=2000
+  ASSERT_TRUE(inv_->revoke(*Serial::parse("03"), x509::RevocationReason::kKeyCompromise,
+                           TimePoint{std::chrono::seconds(1500)}));
+  const TimePoint now{std::chrono::seconds(2000)};
+  EXPECT_EQ(*inv_->count_expiring(now, TimePoint{std::chrono::seconds(6000)}), 1);
+  EXPECT_EQ(*inv_->count_expiring(now, TimePoint{std::chrono::seconds(10000)}), 2);
+}
+
 TEST_P(InventoryConformance, ListFilters) {
   ASSERT_TRUE(inv_->insert(record("0A", "01", 5000)));
   auto b = record("0B", "01", 100000);

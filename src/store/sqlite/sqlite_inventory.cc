@@ -612,6 +612,20 @@ Result<int64_t> SqliteInventory::count() {
   return s.integer(0);
 }
 
+Result<int64_t> SqliteInventory::count_expiring(TimePoint now, TimePoint before) {
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c,
+         "SELECT count(*) FROM certificates WHERE not_after > ? AND not_after <= ? AND status = "
+         "'valid' AND profile != 'ocsp-signer' AND coalesce(json_extract(owner, '$.service'), "
+         "'') != 'herald-serve'");
+  if (!s.ok()) return c.error("cannot prepare expiry count");
+  s.bind(1, secs(now));
+  s.bind(2, secs(before));
+  if (s.step() != SQLITE_ROW) return c.error("cannot count expiring certificates");
+  return s.integer(0);
+}
+
 Result<std::vector<RevocationEvent>> SqliteInventory::revocations_since(int64_t after,
                                                                         size_t limit) {
   auto lease = reader();

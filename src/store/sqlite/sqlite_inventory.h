@@ -39,6 +39,7 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
                                                                    TimePoint now) override;
   [[nodiscard]] Result<uint64_t> next_crl_number(std::string_view ca) override;
   [[nodiscard]] Result<int64_t> count() override;
+  [[nodiscard]] Result<int64_t> count_expiring(TimePoint now, TimePoint before) override;
   [[nodiscard]] Result<std::vector<RevocationEvent>> revocations_since(int64_t after,
                                                                        size_t limit) override;
   [[nodiscard]] Result<int64_t> last_revocation_id() override;
