@@ -172,6 +172,15 @@ Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::filesy
   }
   int flags = SQLITE_OPEN_READWRITE | (mode == OpenMode::kCreate ? SQLITE_OPEN_CREATE : 0);
   HERALD_TRY(auto writer, Connection::open(path, flags));
+  // The database holds secrets (EAB keys) and who-has-what: owner only. SQLite
+  // gives its -wal and -shm files the database file's mode.
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::error_code perm_ec;
+    std::filesystem::permissions(path.string() + suffix,
+                                 std::filesystem::perms::owner_read |
+                                     std::filesystem::perms::owner_write,
+                                 std::filesystem::perm_options::replace, perm_ec);
+  }
   std::unique_ptr<SqliteInventory> inv(new SqliteInventory(path, std::move(writer), clock));
   Connection& c = *inv->writer_;
   HERALD_TRY_VOID(c.exec("PRAGMA journal_mode = WAL"));

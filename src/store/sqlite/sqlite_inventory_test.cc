@@ -42,6 +42,25 @@ TEST(SqliteInventory, MissingDatabaseIsNotFoundUnlessCreating) {
   EXPECT_FALSE(std::filesystem::exists(path));
 }
 
+TEST(SqliteInventory, DatabaseFilesAreOwnerOnly) {
+  auto path = temp_db();
+  {
+    auto inv = SqliteInventory::open(path, OpenMode::kCreate, clock());
+    ASSERT_TRUE(inv);
+  }
+  std::filesystem::permissions(path, std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  auto inv = SqliteInventory::open(path, OpenMode::kExisting, clock());
+  ASSERT_TRUE(inv);
+  ASSERT_TRUE((*inv)->insert(testing::record("0A", "01", 5000)));
+  for (const char* suffix : {"", "-wal"}) {
+    auto perms = std::filesystem::status(path.string() + suffix).permissions();
+    EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+              std::filesystem::perms::none)
+        << suffix;
+  }
+}
+
 TEST(SqliteInventory, MigratesOnceAndSurvivesReopen) {
   auto path = temp_db();
   {
