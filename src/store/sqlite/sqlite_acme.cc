@@ -40,13 +40,8 @@ Status in_transaction(Connection& c, F&& body) {
   return {};
 }
 
-}  // namespace
-
-Status SqliteInventory::acme_insert_account(const std::string& id, const std::string& provisioner,
-                                            const std::string& thumbprint,
-                                            const std::string& data, TimePoint now) {
-  std::lock_guard lock(writer_->mutex());
-  Connection& c = *writer_;
+Status insert_account_row(Connection& c, const std::string& id, const std::string& provisioner,
+                          const std::string& thumbprint, const std::string& data, TimePoint now) {
   Stmt s(c,
          "INSERT INTO acme_accounts (id, provisioner, thumbprint, data, created_at) VALUES (?, ?, "
          "?, ?, ?)");
@@ -62,6 +57,15 @@ Status SqliteInventory::acme_insert_account(const std::string& id, const std::st
     return c.error("cannot insert ACME account");
   }
   return {};
+}
+
+}  // namespace
+
+Status SqliteInventory::acme_insert_account(const std::string& id, const std::string& provisioner,
+                                            const std::string& thumbprint,
+                                            const std::string& data, TimePoint now) {
+  std::lock_guard lock(writer_->mutex());
+  return insert_account_row(*writer_, id, provisioner, thumbprint, data, now);
 }
 
 Status SqliteInventory::acme_insert_eab(const AcmeEabKey& key) {
@@ -130,21 +134,7 @@ Status SqliteInventory::acme_insert_account_with_eab(const std::string& id,
     if (b.step() != SQLITE_DONE) return c.error("cannot bind EAB key");
     if (sqlite3_changes(c.db()) != 1)
       return make_error(ErrorCode::kConflict, "the EAB key is already bound to an account");
-    Stmt s(c,
-           "INSERT INTO acme_accounts (id, provisioner, thumbprint, data, created_at) VALUES (?, "
-           "?, ?, ?, ?)");
-    if (!s.ok()) return c.error("cannot prepare account insert");
-    s.bind(1, id);
-    s.bind(2, provisioner);
-    s.bind(3, thumbprint);
-    s.bind(4, data);
-    s.bind(5, unix_seconds(now));
-    if (s.step() != SQLITE_DONE) {
-      if (is_unique_violation(c.db()))
-        return make_error(ErrorCode::kAlreadyExists, "an account already exists for this key");
-      return c.error("cannot insert ACME account");
-    }
-    return {};
+    return insert_account_row(c, id, provisioner, thumbprint, data, now);
   });
 }
 

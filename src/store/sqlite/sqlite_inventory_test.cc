@@ -127,3 +127,42 @@ TEST(SqliteTokens, OneTimeIdsAreRefusedTheSecondTimeUntilExpired) {
 
 }  // namespace
 }  // namespace herald::store
+
+namespace herald::store {
+namespace {
+
+TEST(SqliteAcme, AccountsOrdersAuthzsAndEab) {
+  auto inv = std::move(*SqliteInventory::open(temp_db(), OpenMode::kCreate, clock()));
+  const TimePoint t{std::chrono::seconds(1000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{\"n\":1}", t));
+  EXPECT_EQ(inv->acme_insert_account("a2", "acme", "thumb1", "{}", t).error().code,
+            ErrorCode::kAlreadyExists);
+  ASSERT_TRUE(inv->acme_insert_account("a2", "other", "thumb1", "{}", t));  // per provisioner
+  EXPECT_EQ((*inv->acme_account_by_key("acme", "thumb1"))->id, "a1");
+  ASSERT_TRUE(inv->acme_insert_account("a3", "acme", "thumb3", "{}", t));
+  EXPECT_EQ(inv->acme_update_account("a3", "thumb1", "{}").error().code,
+            ErrorCode::kAlreadyExists);  // keyChange to a key in use
+  EXPECT_EQ(inv->acme_update_account("zz", "thumb9", "{}").error().code, ErrorCode::kNotFound);
+
+  ASSERT_TRUE(inv->acme_insert_order("o1", "a1", "{\"s\":\"pending\"}",
+                                     {{"z1", "{\"s\":1}"}, {"z2", "{\"s\":2}"}}, t));
+  EXPECT_EQ((*inv->acme_authz("z2"))->data, "{\"s\":2}");
+  ASSERT_TRUE(inv->acme_update(AcmeRow{"o1", "{\"s\":\"ready\"}"}, AcmeRow{"z1", "{\"s\":9}"}));
+  EXPECT_EQ((*inv->acme_order("o1"))->data, "{\"s\":\"ready\"}");
+  // One unknown row fails the pair and changes nothing.
+  EXPECT_EQ(inv->acme_update(AcmeRow{"nope", "{}"}, AcmeRow{"z2", "{\"s\":7}"}).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ((*inv->acme_authz("z2"))->data, "{\"s\":2}");
+  EXPECT_EQ(*inv->acme_count_orders("a1", t), 1);
+  EXPECT_EQ(*inv->acme_count_orders("a1", t + std::chrono::seconds(1)), 0);
+
+  ASSERT_TRUE(inv->acme_insert_eab({"kid1", "acme", "c2VjcmV0", t, ""}));
+  ASSERT_TRUE(inv->acme_insert_account_with_eab("a4", "acme", "thumb4", "{}", t, "kid1"));
+  EXPECT_EQ((*inv->acme_eab("kid1"))->account_id, "a4");
+  EXPECT_EQ(inv->acme_insert_account_with_eab("a5", "acme", "thumb5", "{}", t, "kid1").error().code,
+            ErrorCode::kConflict);
+  EXPECT_FALSE(*inv->acme_account("a5"));  // nothing created
+}
+
+}  // namespace
+}  // namespace herald::store
