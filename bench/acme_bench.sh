@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# ACME throughput (issue #4): full orders per second (newOrder -> authorization
+# -> http-01 challenge with validation short-circuited -> finalize -> order ->
+# certificate download), driven by build/release/bench/acme_bench, against
+# Herald and pebble started here, in the same run, on 127.0.0.1.
+#   Herald: fresh `herald ca init` data dir, [acme] insecure_skip_validation,
+#           per-account and per-identifier order limits raised out of the way.
+#           Its store is durable: every ACME state change is an SQLite commit
+#           (synchronous=FULL), so the disk's fdatasync latency is measured too.
+#   pebble: Debian package, PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1,
+#           PEBBLE_WFE_NONCEREJECT=0 (no random badNonce), PEBBLE_AUTHZREUSE=0;
+#           state in memory only; its HTTPS certificate is made here with
+#           openssl (its issuance uses its own in-memory CA).
+# Usage: bench/acme_bench.sh [WORKERS...]      (default: 1 8)
+#   ORDERS_1, ORDERS_N      Herald's timed orders with 1 worker / with more (default 1500 / 4000)
+#   PEBBLE_ORDERS_1, PEBBLE_ORDERS_N   the same for pebble (default 400 / 1500)
+#   POLL_CAP_MS=50          longest sleep between polls for Herald (it never needs a second
+#                           poll: its challenge and finalize answer once done)
+#   PEBBLE_POLL_CAPS="50 1" pebble is run once per cap: it validates and issues in the
+#                           background, so a client polls and sleeps; the 1 ms run shows
+#                           its capacity without the 50 ms sleeps
+#   WARMUP=10               untimed orders per worker before each run
+#   HERALD_TMPFS=1          also run a second Herald with its data dir on /dev/shm (no
+#                           fsync cost): a diagnostic, not a durable configuration
+#   PERF=1                  `perf record` the (first) Herald during its last run; $T kept
+#                           (PERF_ARGS, default "-g")
+# Results go to stdout; docs/benchmarks.md records them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=$PWD/build/release/src/cli/herald
+client=$PWD/build/release/bench/acme_bench
+for f in "$bin" "$client"; do
+  [[ -x $f ]] || { echo "build first: cmake --preset release && cmake --build build/release --target herald acme_bench" >&2; exit 1; }
+done
+command -v pebble >/dev/null || { echo "pebble is not installed (apt-get install pebble)" >&2; exit 1; }
+workers=("$@")
+[[ ${#workers[@]} -gt 0 ]] || workers=(1 8)
+ORDERS_1=${ORDERS_1:-1500} ORDERS_N=${ORDERS_N:-4000}
+PEBBLE_ORDERS_1=${PEBBLE_ORDERS_1:-400} PEBBLE_ORDERS_N=${PEBBLE_ORDERS_N:-1500}
+POLL_CAP_MS=${POLL_CAP_MS:-50}
+PEBBLE_POLL_CAPS=${PEBBLE_POLL_CAPS:-50 1}
+WARMUP=${WARMUP:-10}
+
+T=$(mktemp -d /tmp/acme-bench.XXXXXX)
+pids=()
+shm=
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [[ -z $shm ]] || rm -rf "$shm"
+  if [[ ${PERF:-0} == 1 ]]; then echo "kept $T (perf.data)" >&2; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+# fdatasync latency of a 4 KiB overwrite in DIR (the floor of one durable commit).
+fsync_probe() {
+  python3 - "$1" <<'PY'
+import os, sys, time
+p = os.path.join(sys.argv[1], "fsync-probe")
+fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o600)
+t = []
+for i in range(200):
+    os.pwrite(fd, b"x" * 4096, (i % 16) * 4096)
+    s = time.perf_counter(); os.fdatasync(fd); t.append((time.perf_counter() - s) * 1000)
+os.close(fd); os.unlink(p); t.sort()
+print(f"fdatasync of 4 KiB in {sys.argv[1]}: p50 {t[100]:.2f} ms, p90 {t[180]:.2f} ms, p99 {t[198]:.2f} ms")
+PY
+}
+
+echo "# $(date -u +%FT%TZ) $(openssl version | cut -d' ' -f1-2), $(nproc) cores," \
+  "pebble $(dpkg-query -W -f '${Version}' pebble 2>/dev/null || echo '?')"
+
+# ---- Herald
+declare -A PID DIRURL CAFILE LOG
+start_herald() {  # label data-dir
+  local D=$2 SP HP
+  SP=$(port) HP=$(port)
+  "$bin" ca init --dir "$D" --base-url "http://127.0.0.1:$HP" >/dev/null 2>&1
+  grep -q '^\[acme\]' "$D/herald.toml" || { echo "no [acme] table in $D/herald.toml" >&2; exit 1; }
+  sed -i '/^\[acme\]/a insecure_skip_validation = true\norders_per_account_per_hour = 100000000\norders_per_identifier_per_hour = 100000000' \
+    "$D/herald.toml"
+  LOG[$1]=$T/$1.log
+  "$bin" serve --dir "$D" --listen "127.0.0.1:$SP" --http-listen "127.0.0.1:$HP" >"${LOG[$1]}" 2>&1 &
+  PID[$1]=$!
+  pids+=("${PID[$1]}")
+  for _ in $(seq 200); do curl -sf "http://127.0.0.1:$HP/readyz" >/dev/null && break; sleep 0.05; done
+  curl -sf "http://127.0.0.1:$HP/readyz" >/dev/null || { echo "$1 did not start:" >&2; cat "${LOG[$1]}" >&2; exit 1; }
+  DIRURL[$1]="https://127.0.0.1:$SP/acme/acme/directory"
+  CAFILE[$1]=$D/ca/root.pem
+}
+servers=(herald)
+start_herald herald "$T/herald"
+if [[ ${HERALD_TMPFS:-0} == 1 ]]; then
+  shm=$(mktemp -d /dev/shm/acme-bench.XXXXXX)
+  start_herald herald-tmpfs "$shm/data"
+  servers+=(herald-tmpfs)
+fi
+
+# ---- pebble
+P=$T/pebble
+mkdir -p "$P"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=pebble-bench \
+  -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout "$P/key.pem" -out "$P/cert.pem" 2>/dev/null
+PP=$(port) PM=$(port)
+cat >"$P/config.json" <<JSON
+{
+  "pebble": {
+    "listenAddress": "127.0.0.1:$PP",
+    "managementListenAddress": "127.0.0.1:$PM",
+    "certificate": "$P/cert.pem",
+    "privateKey": "$P/key.pem",
+    "httpPort": 5002,
+    "tlsPort": 5001,
+    "ocspResponderURL": "",
+    "externalAccountBindingRequired": false
+  }
+}
+JSON
+LOG[pebble]=$T/pebble.log
+PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
+  pebble -config "$P/config.json" -strict=false >"${LOG[pebble]}" 2>&1 &
+PID[pebble]=$!
+pids+=("${PID[pebble]}")
+DIRURL[pebble]="https://127.0.0.1:$PP/dir"
+CAFILE[pebble]=$P/cert.pem
+for _ in $(seq 200); do curl -sf --cacert "$P/cert.pem" "${DIRURL[pebble]}" >/dev/null && break; sleep 0.05; done
+curl -sf --cacert "$P/cert.pem" "${DIRURL[pebble]}" >/dev/null || { echo "pebble did not start:" >&2; cat "${LOG[pebble]}" >&2; exit 1; }
+for c in $PEBBLE_POLL_CAPS; do servers+=("pebble-cap${c}ms"); done
+
+# ---- runs
+declare -A R
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }  # utime + stime, all threads
+HZ=$(getconf CLK_TCK)
+bench() {  # label server workers orders poll-cap
+  local out t0 t1 cpu pid=${PID[$2]} rc=0
+  t0=$(ticks "$pid")
+  out=$("$client" --directory "${DIRURL[$2]}" --ca "${CAFILE[$2]}" --workers "$3" --orders "$4" \
+    --warmup "$WARMUP" --poll-cap-ms "$5" --label "$1" 2>"$T/client.err") || rc=$?
+  if [[ $rc -ne 0 ]]; then
+    echo "$out"; cat "$T/client.err" >&2
+    echo "acme_bench against $1 FAILED (exit status $rc$( ((rc > 128)) && echo ": killed by signal $((rc - 128))"));" \
+      "server log tail:" >&2
+    tail -20 "${LOG[$2]}" >&2
+    exit 1
+  fi
+  t1=$(ticks "$pid")
+  # Server CPU over the whole client run (account, warmup and timed orders).
+  cpu=$(awk -v d=$((t1 - t0)) -v hz="$HZ" -v n=$(($4 + $3 * WARMUP)) 'BEGIN{printf "%.2f", d * 1000 / hz / n}')
+  echo "$out" | grep -v '^RESULT'
+  echo "server CPU        $cpu ms/order (utime+stime of the server process, warmup included)"
+  echo
+  R[$1,$3]="$(echo "$out" | grep '^RESULT') server_cpu_ms=$cpu"
+}
+field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1==k{print $2}'; }
+
+echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+fsync_probe "$T"
+echo
+for w in "${workers[@]}"; do
+  if [[ $w -eq 1 ]]; then ho=$ORDERS_1 po=$PEBBLE_ORDERS_1; else ho=$ORDERS_N po=$PEBBLE_ORDERS_N; fi
+  if [[ ${PERF:-0} == 1 && $w == "${workers[-1]}" ]]; then
+    # shellcheck disable=SC2086
+    perf record ${PERF_ARGS:--g} -o "$T/perf.data" -p "${PID[herald]}" >"$T/perf.log" 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+  fi
+  bench herald herald "$w" "$ho" "$POLL_CAP_MS"
+  if [[ -n ${perf_pid:-} ]]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=; fi
+  [[ ${HERALD_TMPFS:-0} != 1 ]] || bench herald-tmpfs herald-tmpfs "$w" "$ho" "$POLL_CAP_MS"
+  for c in $PEBBLE_POLL_CAPS; do bench "pebble-cap${c}ms" pebble "$w" "$po" "$c"; done
+done
+echo "load average after the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+fsync_probe "$T"
+echo
+
+echo "## Summary"
+echo "(ms; srv = the order's request round trips summed, the server-side time bound;"
+echo " CPU = server process CPU per order)"
+printf '%-16s %7s %9s %8s %8s %8s %8s %9s %7s\n' server workers orders/s "p50" "p99" "p50 srv" "p99 srv" req/order CPU
+for w in "${workers[@]}"; do
+  for s in "${servers[@]}"; do
+    r=${R[$s,$w]}
+    printf '%-16s %7s %9s %8s %8s %8s %8s %9s %7s\n' "$s" "$w" "$(field "$r" rate)" "$(field "$r" wall_p50)" \
+      "$(field "$r" wall_p99)" "$(field "$r" server_p50)" "$(field "$r" server_p99)" \
+      "$(field "$r" req_per_order)" "$(field "$r" server_cpu_ms)"
+  done
+  for h in "${servers[@]}"; do
+    [[ $h == herald* ]] || continue
+    for c in $PEBBLE_POLL_CAPS; do
+      hr=${R[$h,$w]} pr=${R[pebble-cap${c}ms,$w]}
+      awk -v h="$h" -v w="$w" -v c="$c" -v hr="$(field "$hr" rate)" -v pr="$(field "$pr" rate)" \
+          -v hs="$(field "$hr" server_p50)" -v ps="$(field "$pr" server_p50)" \
+          -v hc="$(field "$hr" server_cpu_ms)" -v pc="$(field "$pr" server_cpu_ms)" \
+          'BEGIN{printf "  %s vs pebble-cap%sms, %s worker(s): orders/s %.2fx; p50 server-side time %.2fx pebble'"'"'s; CPU/order %.2fx pebble'"'"'s\n", h, c, w, hr/pr, hs/ps, hc/pc}'
+    done
+  done
+done
+echo
+for s in herald herald-tmpfs pebble; do
+  [[ -n ${LOG[$s]:-} ]] || continue
+  n=$(grep -ciE 'error|panic|fatal|warn' "${LOG[$s]}" || true)
+  echo "$s log: $(wc -l <"${LOG[$s]}") lines, $n matching error/panic/fatal/warn"
+  [[ $n -eq 0 ]] || grep -iE 'error|panic|fatal|warn' "${LOG[$s]}" | sort | uniq -c | sort -rn | head -5
+done
+if [[ ${PERF:-0} == 1 ]]; then
+  echo "perf data: $T/perf.data (perf report -i $T/perf.data --no-children)"
+fi
