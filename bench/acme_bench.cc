@@ -37,6 +37,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -124,9 +125,26 @@ struct Reply {
   }
 };
 
+// Synchronous Beast I/O has no timeout (tcp_stream's expiry applies to async
+// operations only): a watchdog thread calls abort_if_stalled(), which shuts
+// the socket down under a request that has waited too long, so a server that
+// stops answering fails the run instead of hanging it.
 class Connection {
  public:
   Connection(asio::ssl::context& ctx, Url origin) : ctx_(ctx), origin_(std::move(origin)) {}
+
+  bool abort_if_stalled(std::chrono::seconds limit) {
+    const int64_t since = in_flight_since_.load();
+    if (since == 0 || Clock::now().time_since_epoch().count() - since <
+                          std::chrono::duration_cast<Clock::duration>(limit).count())
+      return false;
+    std::lock_guard lock(mu_);
+    if (stream_ && !stalled_) {
+      stalled_ = true;
+      ::shutdown(beast::get_lowest_layer(*stream_).socket().native_handle(), SHUT_RDWR);
+    }
+    return true;
+  }
 
   Reply request(http::verb verb, const std::string& target, const std::string& content_type,
                 const std::string& body) {
@@ -138,20 +156,23 @@ class Connection {
     req.body() = body;
     req.prepare_payload();
     beast::error_code ec;
-    beast::get_lowest_layer(*stream_).expires_after(std::chrono::seconds(60));
     const auto t0 = Clock::now();
+    in_flight_since_ = t0.time_since_epoch().count();
     http::write(*stream_, req, ec);
-    if (ec) throw Fail("cannot send " + target + ": " + ec.message());
     http::response_parser<http::string_body> parser;
     parser.body_limit(4 << 20);
     if (verb == http::verb::head) parser.skip(true);
-    http::read(*stream_, buffer_, parser, ec);
+    if (!ec) http::read(*stream_, buffer_, parser, ec);
     const auto t1 = Clock::now();
-    if (ec) throw Fail("cannot read the answer to " + target + ": " + ec.message());
+    in_flight_since_ = 0;
+    if (ec && stalled_)
+      throw Fail("no answer to " + target + " within the --timeout: the server stalled");
+    if (ec) throw Fail("request " + target + " failed: " + ec.message());
     Reply r{parser.release(), std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()};
     if (!r.res.keep_alive()) {
       // The server ends the connection: reopen it before the next request.
       stream_->shutdown(ec);
+      std::lock_guard lock(mu_);
       stream_.reset();
       ++reconnects_;
     }
@@ -162,7 +183,10 @@ class Connection {
 
  private:
   void connect() {
-    stream_.emplace(ioc_, ctx_);
+    {
+      std::lock_guard lock(mu_);
+      stream_.emplace(ioc_, ctx_);
+    }
     buffer_.clear();
     SSL* ssl = stream_->native_handle();
     X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
@@ -177,7 +201,6 @@ class Connection {
     tcp::resolver resolver(ioc_);
     auto endpoints = resolver.resolve(origin_.host, origin_.port, ec);
     if (ec) throw Fail("cannot resolve " + origin_.host + ": " + ec.message());
-    beast::get_lowest_layer(*stream_).expires_after(std::chrono::seconds(30));
     beast::get_lowest_layer(*stream_).connect(endpoints, ec);
     if (ec) throw Fail("cannot connect to " + origin_.authority + ": " + ec.message());
     beast::get_lowest_layer(*stream_).socket().set_option(tcp::no_delay(true));
@@ -192,9 +215,12 @@ class Connection {
   asio::io_context ioc_;
   asio::ssl::context& ctx_;
   Url origin_;
+  std::mutex mu_;  // stream_'s lifetime, against the watchdog
   std::optional<beast::ssl_stream<beast::tcp_stream>> stream_;
   beast::flat_buffer buffer_;
   int reconnects_ = 0;
+  std::atomic<int64_t> in_flight_since_{0};  // Clock ticks; 0 when idle
+  std::atomic<bool> stalled_{false};
 };
 
 // ---------------------------------------------------------------- keys, CSRs
@@ -256,6 +282,7 @@ struct Options {
   int orders = 100;
   int warmup = 5;
   int poll_cap_ms = 50;
+  int timeout_s = 30;
   std::string label;
 };
 
@@ -354,6 +381,7 @@ class Client {
   }
 
   [[nodiscard]] int reconnects() const { return conn_.reconnects(); }
+  Connection& connection() { return conn_; }
 
  private:
   Reply timed(http::verb verb, const std::string& url, const std::string& body, OrderStats& st) {
@@ -472,10 +500,11 @@ double pct(std::vector<int64_t> v, double p) {
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "acme_bench: " << why << "\n"
             << "usage: acme_bench --directory URL --ca FILE [--workers N] [--orders M]\n"
-               "                  [--warmup K] [--poll-cap-ms MS] [--label NAME]\n"
+               "                  [--warmup K] [--poll-cap-ms MS] [--timeout S] [--label NAME]\n"
                "  --orders M       timed orders in total, split over the workers (default 100)\n"
                "  --warmup K       untimed orders per worker first (default 5)\n"
-               "  --poll-cap-ms    longest sleep between polls (default 50)\n";
+               "  --poll-cap-ms    longest sleep between polls (default 50)\n"
+               "  --timeout S      fail if a request gets no answer within S seconds (default 30)\n";
   std::exit(2);
 }
 
@@ -500,6 +529,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--orders") o.orders = num(1);
     else if (a == "--warmup") o.warmup = num(0);
     else if (a == "--poll-cap-ms") o.poll_cap_ms = num(0);
+    else if (a == "--timeout") o.timeout_s = num(1);
     else if (a == "--label") o.label = val();
     else if (a == "-h" || a == "--help") usage("help");
     else usage("unknown argument " + a);
@@ -555,15 +585,23 @@ int run(const Options& o) {
     }
   }
 
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int w = 0; w < o.workers; ++w) clients.push_back(std::make_unique<Client>(ctx, o, origin));
+  std::atomic<bool> done{false};
+  std::thread watchdog([&] {
+    while (!done) {
+      for (auto& c : clients) (void)c->connection().abort_if_stalled(std::chrono::seconds(o.timeout_s));
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  });
   std::barrier sync(o.workers + 1);
   std::vector<std::thread> threads;
   for (int w = 0; w < o.workers; ++w) {
     threads.emplace_back([&, w] {
       Work& me = work[w];
-      std::optional<Client> client;
+      Client* client = clients[w].get();
       bool arrived = false;
       try {
-        client.emplace(ctx, o, origin);
         client->start();
         for (int i = 0; i < o.warmup && !g_stop; ++i) client->order(me.names[i], me.csrs[i]);
         sync.arrive_and_wait();  // all ready: timing starts
@@ -576,7 +614,7 @@ int run(const Options& o) {
       }
       if (!arrived) sync.arrive_and_wait();
       me.end = Clock::now();
-      if (client) me.reconnects = client->reconnects();
+      me.reconnects = client->reconnects();
     });
   }
   auto cpu_seconds = [] {
@@ -590,6 +628,8 @@ int run(const Options& o) {
   const double cpu0 = cpu_seconds();
   for (auto& t : threads) t.join();
   const double client_cpu = cpu_seconds() - cpu0;
+  done = true;
+  watchdog.join();
   Clock::time_point end = start;
   std::vector<int64_t> wall, req;
   int failures = 0, reconnects = 0;

@@ -153,6 +153,10 @@ bench() {  # label server workers orders poll-cap
 }
 field() { tr ' ' '\n' <<<"$1" | awk -F= -v k="$2" '$1==k{print $2}'; }
 
+# Raw P-256 rates of this machine, one core (openssl speed), for the floor below.
+read -r SIGN_RATE VERIFY_RATE < <(openssl speed -seconds 2 ecdsap256 2>/dev/null |
+  awk '/256 bits ecdsa \(nistp256\)/ {print $(NF-1), $NF}')
+echo "raw P-256 on one core (openssl speed ecdsap256): $SIGN_RATE sign/s, $VERIFY_RATE verify/s"
 echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 fsync_probe "$T"
 echo
@@ -176,13 +180,14 @@ echo
 echo "## Summary"
 echo "(ms; srv = the order's request round trips summed, the server-side time bound;"
 echo " CPU = server process CPU per order)"
-printf '%-16s %7s %9s %8s %8s %8s %8s %9s %7s\n' server workers orders/s "p50" "p99" "p50 srv" "p99 srv" req/order CPU
+printf '%-16s %7s %9s %8s %8s %8s %8s %9s %7s %7s\n' server workers orders/s "p50" "p99" "p50 srv" "p99 srv" \
+  req/order CPU "clt CPU"
 for w in "${workers[@]}"; do
   for s in "${servers[@]}"; do
     r=${R[$s,$w]}
-    printf '%-16s %7s %9s %8s %8s %8s %8s %9s %7s\n' "$s" "$w" "$(field "$r" rate)" "$(field "$r" wall_p50)" \
+    printf '%-16s %7s %9s %8s %8s %8s %8s %9s %7s %7s\n' "$s" "$w" "$(field "$r" rate)" "$(field "$r" wall_p50)" \
       "$(field "$r" wall_p99)" "$(field "$r" server_p50)" "$(field "$r" server_p99)" \
-      "$(field "$r" req_per_order)" "$(field "$r" server_cpu_ms)"
+      "$(field "$r" req_per_order)" "$(field "$r" server_cpu_ms)" "$(field "$r" client_cpu_ms)"
   done
   for h in "${servers[@]}"; do
     [[ $h == herald* ]] || continue
@@ -194,6 +199,14 @@ for w in "${workers[@]}"; do
           'BEGIN{printf "  %s vs pebble-cap%sms, %s worker(s): orders/s %.2fx; p50 server-side time %.2fx pebble'"'"'s; CPU/order %.2fx pebble'"'"'s\n", h, c, w, hr/pr, hs/ps, hc/pc}'
     done
   done
+  # The ceiling of any server here: the client's measured CPU per order plus the
+  # least signature work a server must do per order (verify 7 JWS + the CSR;
+  # sign the certificate and one OCSP answer), on this machine's cores.
+  hr=${R[herald,$w]}
+  awk -v w="$w" -v cores="$(nproc)" -v s="$SIGN_RATE" -v v="$VERIFY_RATE" -v clt="$(field "$hr" client_cpu_ms)" \
+      -v best="$(for c in $PEBBLE_POLL_CAPS; do field "${R[pebble-cap${c}ms,$w]}" rate; done | sort -g | tail -1)" \
+      'BEGIN{floor = (8 / v + 2 / s) * 1000; lim = cores * 1000 / (clt + floor);
+             printf "  ceiling, %s worker(s): client %.2f ms CPU/order + server signature floor %.2f ms = %.0f orders/s on %d cores for a server that did nothing else = %.1fx pebble'"'"'s best (%.1f/s)\n", w, clt, floor, lim, cores, lim / best, best}'
 done
 echo
 for s in herald herald-tmpfs pebble; do

@@ -782,21 +782,24 @@ void Service::challenge(Ctx& c, const std::string& authz_id, const std::string& 
         doc.value("expires_unix", int64_t{0}) <= clock_.now().time_since_epoch().count();
     if (doc["status"] == "pending" && (*ch)["status"] == "pending" && !expired) {
       (*ch)["status"] = "processing";
-      if (auto s = store_.acme_update(std::nullopt, store::AcmeRow{authz_id, doc.dump()}); !s)
+      if (c.state->settings.skip_validation) {
+        // Decided at once: the authorization (and its order) change in one
+        // commit, and the answer shows the result.
+        auto settled = settle(doc, authz_id, type, {true, "", ""});
+        if (auto s = store_.acme_update(settled.order, store::AcmeRow{authz_id, doc.dump()}); !s)
+          ACME_FAIL(c, problem_of(s.error()));
+        start = false;
+      } else if (auto s = store_.acme_update(std::nullopt, store::AcmeRow{authz_id, doc.dump()});
+                 !s) {
         ACME_FAIL(c, problem_of(s.error()));
+      }
     } else {
       start = false;
     }
   }
   if (start) {
-    if (c.state->settings.skip_validation) {
-      run_validation(authz_id, type);  // answers with the result
-      auto fresh = store_.acme_authz(authz_id);
-      if (fresh && *fresh) doc = json::parse((*fresh)->data, nullptr, false);
-    } else {
-      enqueue([this, authz_id, type] { run_validation(authz_id, type); });
-      c.res.set_header("Retry-After", "1");
-    }
+    enqueue([this, authz_id, type] { run_validation(authz_id, type); });
+    c.res.set_header("Retry-After", "1");
   }
   send_json(c, 200, challenge_json(c, authz_id, doc, *find(doc)));
 }
@@ -836,9 +839,17 @@ void Service::run_validation(const std::string& authz_id, const std::string& typ
   auto fresh = store_.acme_authz(authz_id);
   if (!fresh || !*fresh) return;
   doc = json::parse((*fresh)->data, nullptr, false);
+  auto settled = settle(doc, authz_id, type, out);
+  if (!settled.decided) return;  // decided meanwhile
+  (void)store_.acme_update(settled.order, store::AcmeRow{authz_id, doc.dump()});
+}
+
+Service::Settled Service::settle(json& doc, const std::string& authz_id, const std::string& type,
+                                 const validation::Outcome& out) {
+  bool decided = false;
   for (auto& ch : doc["challenges"]) {
-    if (ch["type"] != type) continue;
-    if (ch["status"] != "processing") return;  // decided meanwhile
+    if (ch["type"] != type || ch["status"] != "processing") continue;
+    decided = true;
     if (out.valid) {
       ch["status"] = "valid";
       ch["validated"] = format_time(clock_.now());
@@ -847,34 +858,28 @@ void Service::run_validation(const std::string& authz_id, const std::string& typ
       ch["error"] = problem_json({out.error_type, out.detail, 400});
     }
   }
+  if (!decided) return {};
   doc["status"] = out.valid ? "valid" : "invalid";
   // The order follows its authorizations.
-  std::optional<store::AcmeRow> order_update;
+  const std::string order_id = doc["order"];
   auto order_row = store_.acme_order(order_id);
-  if (order_row && *order_row) {
-    json od = json::parse((*order_row)->data, nullptr, false);
-    if (od["status"] == "pending") {
-      if (!out.valid) {
-        od["status"] = "invalid";
-        od["error"] = problem_json({out.error_type, out.detail, 400});
-        order_update = store::AcmeRow{order_id, od.dump()};
-      } else {
-        bool all_valid = true;
-        for (const auto& aid : od["authorizations"]) {
-          if (aid == authz_id) continue;
-          auto other = store_.acme_authz(aid);
-          if (!other || !*other ||
-              json::parse((*other)->data, nullptr, false).value("status", "") != "valid")
-            all_valid = false;
-        }
-        if (all_valid) {
-          od["status"] = "ready";
-          order_update = store::AcmeRow{order_id, od.dump()};
-        }
-      }
-    }
+  if (!order_row || !*order_row) return {true, std::nullopt};
+  json od = json::parse((*order_row)->data, nullptr, false);
+  if (od["status"] != "pending") return {true, std::nullopt};
+  if (!out.valid) {
+    od["status"] = "invalid";
+    od["error"] = problem_json({out.error_type, out.detail, 400});
+    return {true, store::AcmeRow{order_id, od.dump()}};
   }
-  (void)store_.acme_update(order_update, store::AcmeRow{authz_id, doc.dump()});
+  for (const auto& aid : od["authorizations"]) {
+    if (aid == authz_id) continue;
+    auto other = store_.acme_authz(aid);
+    if (!other || !*other ||
+        json::parse((*other)->data, nullptr, false).value("status", "") != "valid")
+      return {true, std::nullopt};
+  }
+  od["status"] = "ready";
+  return {true, store::AcmeRow{order_id, od.dump()}};
 }
 
 // ---------------------------------------------------------------- finalize, certificates
@@ -932,16 +937,20 @@ void Service::finalize(Ctx& c, const std::string& id) {
   store::Labels owner{{"provisioner", c.prov->name},
                       {"acme_account", c.account_id},
                       {"acme_order", id}};
-  auto issued = backend_.issue(*csr, c.prov->profile, c.prov->ttl, owner);
+  // The certificate and the order's "valid" commit together (one fsync).
+  json valid = doc;
+  valid["status"] = "valid";
+  auto record = [&](const store::CertRecord& r) -> Status {
+    valid["certificate"] = r.serial.hex();
+    return store_.acme_finalize_order(r, store::AcmeRow{id, valid.dump()});
+  };
+  auto issued = backend_.issue(*csr, c.prov->profile, c.prov->ttl, owner, record);
   if (!issued) {
     auto p = problem_of(issued.error(), "badCSR");
     if (p.type == "malformed") p.type = "badCSR";
     ACME_FAIL(c, p);
   }
-  doc["status"] = "valid";
-  doc["certificate"] = issued->record.serial.hex();
-  if (auto s = store_.acme_update(store::AcmeRow{id, doc.dump()}, std::nullopt); !s)
-    ACME_FAIL(c, problem_of(s.error()));
+  doc = std::move(valid);
   c.res.set_header("Location", c.order_url(id));
   send_json(c, 200, order_json(c, id, doc, now));
 }
@@ -955,10 +964,9 @@ void Service::certificate(Ctx& c, const std::string& serial_hex) {
   auto owner = *rec ? (*rec)->owner.find("acme_account") : decltype((*rec)->owner.end()){};
   if (!*rec || owner == (*rec)->owner.end() || owner->second != c.account_id)
     ACME_FAIL(c, (Problem{"malformed", "no certificate " + c.req.path + " for this account", 404}));
-  auto cert = x509::Certificate::from_der((*rec)->der);
-  if (!cert) ACME_FAIL(c, problem_of(cert.error()));
+  // The DER was built and checked by the issuance pipeline: encode, don't re-parse.
   c.res.status = 200;
-  c.res.body = cert->pem() + backend_.chain_pem();
+  c.res.body = ossl::pem_encode((*rec)->der, "CERTIFICATE") + backend_.chain_pem();
   c.res.set_header("Content-Type", "application/pem-certificate-chain");
 }
 
@@ -1066,13 +1074,30 @@ std::optional<Problem> Service::authenticate_account(Ctx& c) {
   c.account = json::parse((*row)->data, nullptr, false);
   if (c.account.value("provisioner", "") != c.prov->name)
     return Problem{"accountDoesNotExist", "no account " + *c.jws->kid, 400};
-  auto key = jwk_to_key(c.account["jwk"]);
+  auto key = account_key(c.account["jwk"]);
   if (!key) return Problem{"serverInternal", "the account key cannot be loaded", 500};
-  if (auto v = verify_jws_request(*c.jws, **key); !v) return problem_of(v.error());
+  if (auto v = verify_jws_request(*c.jws, *key); !v) return problem_of(v.error());
   // RFC 8555 §7.3.6: requests from a deactivated account get 401 unauthorized.
   if (c.account.value("status", "") != "valid")
     return Problem{"unauthorized", "the account is " + c.account.value("status", "unknown"), 401};
   return std::nullopt;
+}
+
+std::shared_ptr<EVP_PKEY> Service::account_key(const json& jwk) {
+  // Keyed by the stored JWK itself, so a keyChange (a new JWK) can never find
+  // the old key; the account row is still read per request for its status.
+  std::string text = jwk.dump();
+  {
+    std::lock_guard lock(keys_mu_);
+    if (auto it = keys_.find(text); it != keys_.end()) return it->second;
+  }
+  auto key = jwk_to_key(jwk);
+  if (!key) return nullptr;
+  std::shared_ptr<EVP_PKEY> shared(key->release(), EVP_PKEY_free);
+  std::lock_guard lock(keys_mu_);
+  if (keys_.size() >= kMaxCachedKeys) keys_.clear();  // a simple bound; refills on demand
+  keys_.emplace(std::move(text), shared);
+  return shared;
 }
 
 }  // namespace herald::acme

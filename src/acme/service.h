@@ -22,7 +22,11 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
+
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
 
 #include "acme/nonces.h"
 #include "acme/validation/validator.h"
@@ -64,8 +68,11 @@ struct Settings {
 
 // What the service needs from the online CA.
 struct Backend {
+  // Issues through the CA's pipeline; `record` commits the certificate
+  // (together with the order it finalizes).
   std::function<Result<ca::Issued>(const x509::Csr&, policy::Profile,
-                                   std::optional<std::chrono::seconds>, const store::Labels&)>
+                                   std::optional<std::chrono::seconds>, const store::Labels&,
+                                   const ca::Recorder& record)>
       issue;
   std::function<Result<store::CertRecord>(const Serial&, x509::RevocationReason)> revoke;
   std::function<std::string()> chain_pem;  // issuing + intermediate, PEM
@@ -112,10 +119,22 @@ class Service {
 
   // Checks a kid-signed request's account (after the envelope checks).
   std::optional<Problem> authenticate_account(Ctx& c);
+  // The account's public key from its stored JWK, imported once and cached
+  // (importing an EC point costs more than verifying the signature).
+  std::shared_ptr<EVP_PKEY> account_key(const nlohmann::json& jwk);
   // A certificate by its ARI identifier (RFC 9773 §4.1).
   Result<store::CertRecord> find_by_cert_id(const std::string& cert_id);
   // Validates one challenge (on a background thread); updates authz and order.
   void run_validation(const std::string& authz_id, const std::string& type);
+  // Applies a validation outcome to the authorization `doc` (read under its
+  // order's lock) if its `type` challenge is still processing: `decided`,
+  // and the order's new document when the order changes with it.
+  struct Settled {
+    bool decided = false;
+    std::optional<store::AcmeRow> order;
+  };
+  Settled settle(nlohmann::json& doc, const std::string& authz_id, const std::string& type,
+                 const validation::Outcome& out);
   void enqueue(std::function<void()> job);
   // Serialises the state changes of one order and its authorizations.
   std::mutex& order_lock(const std::string& order_id);
@@ -125,6 +144,10 @@ class Service {
   store::Inventory& inventory_;
   Backend backend_;
   NoncePool nonces_;
+
+  static constexpr size_t kMaxCachedKeys = 100000;
+  std::mutex keys_mu_;
+  std::unordered_map<std::string, std::shared_ptr<EVP_PKEY>> keys_;  // JWK text -> key
 
   mutable std::mutex state_mu_;
   std::shared_ptr<const State> state_;

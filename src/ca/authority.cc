@@ -56,7 +56,7 @@ Authority::Authority(const Clock& clock, store::Inventory& inventory, const poli
       issuing_not_after_(issuing_cert_.not_after()) {}
 
 Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys::PublicKey& key,
-                                const store::Labels& owner) {
+                                const store::Labels& owner, const Recorder& record) {
   HERALD_TRY(auto sans, policy::effective_sans(request));
   HERALD_TRY(auto ttl, policy::check_request(config_.policy, request, sans));
   x509::CertificateSpec spec;
@@ -67,7 +67,7 @@ Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys:
     spec.ocsp_urls = {ocsp_url(base)};
     spec.ca_issuer_urls = {ca_cert_url(base, "issuing")};
   }
-  return issue_leaf(std::move(spec), request.profile, ttl, key, owner);
+  return issue_leaf(std::move(spec), request.profile, ttl, key, owner, record);
 }
 
 Result<Issued> Authority::issue_ocsp_signer(const keys::PublicKey& key, std::chrono::seconds ttl) {
@@ -85,7 +85,7 @@ Result<Issued> Authority::issue_ocsp_signer(const keys::PublicKey& key, std::chr
 
 Result<Issued> Authority::issue_leaf(x509::CertificateSpec spec, policy::Profile profile,
                                      std::chrono::seconds ttl, const keys::PublicKey& key,
-                                     const store::Labels& owner) {
+                                     const store::Labels& owner, const Recorder& record) {
   for (const auto* ca : {&issuing_serial_, &intermediate_serial_}) {
     HERALD_TRY(auto status, inventory_.status(*ca));
     if (status == store::CertStatus::kRevoked) {
@@ -145,13 +145,13 @@ Result<Issued> Authority::issue_leaf(x509::CertificateSpec spec, policy::Profile
   r.issued_at = now;
   r.der = std::move(der);
   // Durable before anyone sees it (principle 2).
-  HERALD_TRY_VOID(inventory_.insert(r));
+  HERALD_TRY_VOID(record ? record(r) : inventory_.insert(r));
   return out;
 }
 
 Result<Issued> Authority::sign_csr(const x509::Csr& csr, policy::Profile profile,
                                    std::optional<std::chrono::seconds> ttl,
-                                   const store::Labels& owner) {
+                                   const store::Labels& owner, const Recorder& record) {
   HERALD_TRY_VOID(x509::verify_csr_signature(csr));
   policy::IssueRequest req;
   req.profile = profile;
@@ -161,7 +161,7 @@ Result<Issued> Authority::sign_csr(const x509::Csr& csr, policy::Profile profile
   req.key = csr.public_key.info;
   req.csr_hash = csr.hash;
   req.requests_ca = csr.requests_ca;
-  return issue(req, csr.public_key, owner);
+  return issue(req, csr.public_key, owner, record);
 }
 
 }  // namespace herald::ca

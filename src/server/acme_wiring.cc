@@ -11,9 +11,10 @@ acme::Backend App::acme_backend() {
   acme::Backend b;
   b.issue = [this](const x509::Csr& csr, policy::Profile profile,
                    std::optional<std::chrono::seconds> ttl,
-                   const store::Labels& owner) -> Result<ca::Issued> {
+                   const store::Labels& owner,
+                   const ca::Recorder& record) -> Result<ca::Issued> {
     auto iss = issuance();
-    HERALD_TRY(auto issued, iss->authority->sign_csr(csr, profile, ttl, owner));
+    HERALD_TRY(auto issued, iss->authority->sign_csr(csr, profile, ttl, owner, record));
     queue_presign(issued.record.serial);
     issued_->with({std::string(policy::profile_name(profile)), "ok"}).inc();
     return issued;

@@ -10,6 +10,7 @@
 
 #include "base/clock.h"
 #include "base/error.h"
+#include "store/inventory.h"
 
 namespace herald::store {
 
@@ -71,6 +72,12 @@ class AcmeStore {
   // transaction: an authorization and its order change together.
   [[nodiscard]] virtual Status acme_update(const std::optional<AcmeRow>& order,
                                            const std::optional<AcmeRow>& authz) = 0;
+  // Records a certificate issued for an order and the order's new document
+  // (valid, naming it) in one transaction: an order is valid exactly when
+  // its certificate is in the inventory. Errors as for Inventory::insert, or
+  // kNotFound for an unknown order.
+  [[nodiscard]] virtual Status acme_finalize_order(const CertRecord& certificate,
+                                                   const AcmeRow& order) = 0;
   // Orders the account created at or after `since` (rate limits).
   [[nodiscard]] virtual Result<int64_t> acme_count_orders(const std::string& account_id,
                                                           TimePoint since) = 0;

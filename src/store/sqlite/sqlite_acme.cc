@@ -24,22 +24,6 @@ Result<std::optional<AcmeRow>> one_row(Stmt& s, Connection& c) {
   return std::optional<AcmeRow>(AcmeRow{s.text(0), s.text(1)});
 }
 
-// Runs `body` in a write transaction on the writer; rolls back on error.
-template <class F>
-Status in_transaction(Connection& c, F&& body) {
-  HERALD_TRY_VOID(c.exec("BEGIN IMMEDIATE"));
-  Status s = body();
-  if (!s) {
-    (void)c.exec("ROLLBACK");
-    return s;
-  }
-  if (auto done = c.exec("COMMIT"); !done) {
-    (void)c.exec("ROLLBACK");
-    return done;
-  }
-  return {};
-}
-
 Status insert_account_row(Connection& c, const std::string& id, const std::string& provisioner,
                           const std::string& thumbprint, const std::string& data, TimePoint now) {
   Stmt s(c,
@@ -64,13 +48,12 @@ Status insert_account_row(Connection& c, const std::string& id, const std::strin
 Status SqliteInventory::acme_insert_account(const std::string& id, const std::string& provisioner,
                                             const std::string& thumbprint,
                                             const std::string& data, TimePoint now) {
-  std::lock_guard lock(writer_->mutex());
-  return insert_account_row(*writer_, id, provisioner, thumbprint, data, now);
+  return write(
+      [&](Connection& c) { return insert_account_row(c, id, provisioner, thumbprint, data, now); });
 }
 
 Status SqliteInventory::acme_insert_eab(const AcmeEabKey& key) {
-  std::lock_guard lock(writer_->mutex());
-  Connection& c = *writer_;
+  return write([&](Connection& c) -> Status {
   Stmt s(c,
          "INSERT INTO acme_eab_keys (kid, provisioner, hmac_key, created_at) VALUES (?, ?, ?, ?)");
   if (!s.ok()) return c.error("cannot prepare EAB key insert");
@@ -84,6 +67,7 @@ Status SqliteInventory::acme_insert_eab(const AcmeEabKey& key) {
     return c.error("cannot insert EAB key");
   }
   return {};
+  });
 }
 
 namespace {
@@ -124,9 +108,7 @@ Status SqliteInventory::acme_insert_account_with_eab(const std::string& id,
                                                      const std::string& thumbprint,
                                                      const std::string& data, TimePoint now,
                                                      const std::string& eab_kid) {
-  std::lock_guard lock(writer_->mutex());
-  Connection& c = *writer_;
-  return in_transaction(c, [&]() -> Status {
+  return write([&](Connection& c) -> Status {
     Stmt b(c, "UPDATE acme_eab_keys SET account_id = ? WHERE kid = ? AND account_id IS NULL");
     if (!b.ok()) return c.error("cannot prepare EAB binding");
     b.bind(1, id);
@@ -159,8 +141,7 @@ Result<std::optional<AcmeRow>> SqliteInventory::acme_account_by_key(const std::s
 
 Status SqliteInventory::acme_update_account(const std::string& id, const std::string& thumbprint,
                                             const std::string& data) {
-  std::lock_guard lock(writer_->mutex());
-  Connection& c = *writer_;
+  return write([&](Connection& c) -> Status {
   Stmt s(c, "UPDATE acme_accounts SET thumbprint = ?, data = ? WHERE id = ?");
   if (!s.ok()) return c.error("cannot prepare account update");
   s.bind(1, thumbprint);
@@ -173,14 +154,13 @@ Status SqliteInventory::acme_update_account(const std::string& id, const std::st
   }
   if (sqlite3_changes(c.db()) != 1) return make_error(ErrorCode::kNotFound, "no such account");
   return {};
+  });
 }
 
 Status SqliteInventory::acme_insert_order(const std::string& id, const std::string& account_id,
                                           const std::string& data,
                                           const std::vector<AcmeAuthzRow>& authzs, TimePoint now) {
-  std::lock_guard lock(writer_->mutex());
-  Connection& c = *writer_;
-  return in_transaction(c, [&]() -> Status {
+  return write([&](Connection& c) -> Status {
     Stmt o(c, "INSERT INTO acme_orders (id, account_id, data, created_at) VALUES (?, ?, ?, ?)");
     if (!o.ok()) return c.error("cannot prepare order insert");
     o.bind(1, id);
@@ -216,29 +196,35 @@ Result<std::optional<AcmeRow>> SqliteInventory::acme_authz(const std::string& id
   return one_row(s, lease.conn);
 }
 
+namespace {
+// Replaces one document by id; kNotFound if there is none.
+Status update_doc(Connection& c, const char* sql, const AcmeRow& row, const char* what) {
+  Stmt s(c, sql);
+  if (!s.ok()) return c.error(std::string("cannot prepare ") + what + " update");
+  s.bind(1, row.data);
+  s.bind(2, row.id);
+  if (s.step() != SQLITE_DONE) return c.error(std::string("cannot update ") + what);
+  if (sqlite3_changes(c.db()) != 1)
+    return make_error(ErrorCode::kNotFound, std::string("no such ") + what);
+  return {};
+}
+constexpr const char* kUpdateAuthz = "UPDATE acme_authzs SET data = ? WHERE id = ?";
+constexpr const char* kUpdateOrder = "UPDATE acme_orders SET data = ? WHERE id = ?";
+}  // namespace
+
 Status SqliteInventory::acme_update(const std::optional<AcmeRow>& order,
                                     const std::optional<AcmeRow>& authz) {
-  std::lock_guard lock(writer_->mutex());
-  Connection& c = *writer_;
-  auto update = [&](const char* sql, const AcmeRow& row, const char* what) -> Status {
-    Stmt s(c, sql);
-    if (!s.ok()) return c.error(std::string("cannot prepare ") + what + " update");
-    s.bind(1, row.data);
-    s.bind(2, row.id);
-    if (s.step() != SQLITE_DONE) return c.error(std::string("cannot update ") + what);
-    if (sqlite3_changes(c.db()) != 1)
-      return make_error(ErrorCode::kNotFound, std::string("no such ") + what);
+  return write([&](Connection& c) -> Status {
+    if (authz) HERALD_TRY_VOID(update_doc(c, kUpdateAuthz, *authz, "authorization"));
+    if (order) HERALD_TRY_VOID(update_doc(c, kUpdateOrder, *order, "order"));
     return {};
-  };
-  return in_transaction(c, [&]() -> Status {
-    if (authz) {
-      HERALD_TRY_VOID(
-          update("UPDATE acme_authzs SET data = ? WHERE id = ?", *authz, "authorization"));
-    }
-    if (order) {
-      HERALD_TRY_VOID(update("UPDATE acme_orders SET data = ? WHERE id = ?", *order, "order"));
-    }
-    return {};
+  });
+}
+
+Status SqliteInventory::acme_finalize_order(const CertRecord& certificate, const AcmeRow& order) {
+  return write([&](Connection& c) -> Status {
+    HERALD_TRY_VOID(insert_one(certificate));
+    return update_doc(c, kUpdateOrder, order, "order");
   });
 }
 

@@ -269,13 +269,13 @@ Status SqliteInventory::migrate() {
   return {};
 }
 
-// Group commit: concurrent inserts share one transaction and one fsync.
+// Group commit: concurrent writes share one transaction and one fsync.
 // The first caller to find no commit in progress becomes the leader, takes
-// every queued record, writes them (a savepoint each, so one bad record fails
+// every queued write, runs them (a savepoint each, so one failing write fails
 // alone), commits, and wakes the others. Every caller returns only after the
-// transaction holding its record has committed (or failed).
-Status SqliteInventory::insert(const CertRecord& r) {
-  Pending me{&r, {}, false};
+// transaction holding its write has committed (or failed).
+Status SqliteInventory::write(const WriteOp& op) {
+  Pending me{&op, {}, false};
   std::unique_lock lk(queue_mu_);
   queue_.push_back(&me);
   while (!me.done) {
@@ -306,7 +306,7 @@ void SqliteInventory::commit_batch(const std::vector<Pending*>& batch) {
   bool any = false;
   for (auto* p : batch) {
     (void)c.exec("SAVEPOINT one");
-    p->result = insert_one(*p->record);
+    p->result = (*p->op)(c);
     if (p->result) {
       any = true;
       (void)c.exec("RELEASE one");
@@ -322,6 +322,10 @@ void SqliteInventory::commit_batch(const std::vector<Pending*>& batch) {
       if (p->result) p->result = done;
     }
   }
+}
+
+Status SqliteInventory::insert(const CertRecord& r) {
+  return write([&](Connection&) { return insert_one(r); });
 }
 
 Status SqliteInventory::insert_one(const CertRecord& r) {

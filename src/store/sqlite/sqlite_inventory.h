@@ -1,13 +1,14 @@
 #pragma once
 // SQLite inventory (WAL, synchronous=FULL: a committed record survives a
-// crash or power loss). One writer connection; concurrent inserts are
-// group-committed: one transaction and one fsync for all records waiting at
-// that moment. Reads go through a small pool of reader connections so they
+// crash or power loss). One writer connection; concurrent writes (certificate
+// inserts and ACME state changes alike) are group-committed: one transaction
+// and one fsync for all writes waiting at that moment, a savepoint each. Reads go through a small pool of reader connections so they
 // never wait for a commit. Schema migrations are versioned in
 // schema_migrations and applied in order, each in its own transaction.
 
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -75,6 +76,8 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
   [[nodiscard]] Result<std::optional<AcmeRow>> acme_authz(const std::string& id) override;
   [[nodiscard]] Status acme_update(const std::optional<AcmeRow>& order,
                                    const std::optional<AcmeRow>& authz) override;
+  [[nodiscard]] Status acme_finalize_order(const CertRecord& certificate,
+                                           const AcmeRow& order) override;
   [[nodiscard]] Result<int64_t> acme_count_orders(const std::string& account_id,
                                                   TimePoint since) override;
   [[nodiscard]] Result<std::vector<std::string>> acme_orders_of(const std::string& account_id,
@@ -86,8 +89,11 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,
                   const Clock& clock);
+  // One write, run inside the batch's transaction under its own savepoint
+  // (so a failing write rolls back alone).
+  using WriteOp = std::function<Status(sqlite::Connection&)>;
   struct Pending {
-    const CertRecord* record;
+    const WriteOp* op;
     Status result;
     bool done;
   };
@@ -97,6 +103,8 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
   };
   static constexpr size_t kMaxReaders = 4;
   ReadLease reader();
+  // Runs `op` in the next group commit; returns once that has committed.
+  [[nodiscard]] Status write(const WriteOp& op);
   void commit_batch(const std::vector<Pending*>& batch);
   [[nodiscard]] Status insert_one(const CertRecord& record);  // inside an open transaction
   [[nodiscard]] Status migrate();

@@ -3,7 +3,11 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <atomic>
+#include <cstdio>
 #include <filesystem>
+#include <thread>
+#include <vector>
 
 #include "store/inventory_conformance.h"
 
@@ -162,6 +166,64 @@ TEST(SqliteAcme, AccountsOrdersAuthzsAndEab) {
   EXPECT_EQ(inv->acme_insert_account_with_eab("a5", "acme", "thumb5", "{}", t, "kid1").error().code,
             ErrorCode::kConflict);
   EXPECT_FALSE(*inv->acme_account("a5"));  // nothing created
+}
+
+// The certificate and its order's "valid" document commit together or not at all.
+TEST(SqliteAcme, FinalizeRecordsCertificateAndOrderAtomically) {
+  auto inv = std::move(*SqliteInventory::open(temp_db(), OpenMode::kCreate, clock()));
+  const TimePoint t{std::chrono::seconds(1000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t));
+  ASSERT_TRUE(inv->acme_insert_order("o1", "a1", "{\"s\":\"ready\"}", {{"z1", "{}"}}, t));
+  const auto cert = testing::record("0A01", "0B", 999999);
+  ASSERT_TRUE(inv->acme_finalize_order(cert, AcmeRow{"o1", "{\"s\":\"valid\"}"}));
+  EXPECT_TRUE(*inv->find(cert.serial));
+  EXPECT_EQ((*inv->acme_order("o1"))->data, "{\"s\":\"valid\"}");
+
+  // Unknown order: the certificate is not recorded either.
+  const auto orphan = testing::record("0A02", "0B", 999999);
+  EXPECT_EQ(inv->acme_finalize_order(orphan, AcmeRow{"nope", "{}"}).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_FALSE(*inv->find(orphan.serial));
+  // A serial already recorded: the order keeps its document.
+  ASSERT_TRUE(inv->acme_insert_order("o2", "a1", "{\"s\":\"ready\"}", {}, t));
+  EXPECT_EQ(inv->acme_finalize_order(cert, AcmeRow{"o2", "{\"s\":\"valid\"}"}).error().code,
+            ErrorCode::kAlreadyExists);
+  EXPECT_EQ((*inv->acme_order("o2"))->data, "{\"s\":\"ready\"}");
+  EXPECT_EQ(*inv->count(), 1);
+}
+
+// ACME writes and certificate inserts from many threads share group commits;
+// each lands or fails on its own.
+TEST(SqliteAcme, ConcurrentWritesAllLandAndFailuresStayAlone) {
+  auto inv = std::move(*SqliteInventory::open(temp_db(), OpenMode::kCreate, clock()));
+  const TimePoint t{std::chrono::seconds(1000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t));
+  constexpr int kThreads = 8, kEach = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kThreads; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string id = "o" + std::to_string(w) + "-" + std::to_string(i);
+        if (!inv->acme_insert_order(id, "a1", "{}", {{"z" + id, "{}"}}, t)) ++failures;
+        if (!inv->acme_update(AcmeRow{id, "{\"s\":1}"}, AcmeRow{"z" + id, "{\"s\":2}"}))
+          ++failures;
+        // Unknown rows fail alone, without undoing the others in the batch.
+        if (inv->acme_update(AcmeRow{"missing-" + id, "{}"}, std::nullopt)) ++failures;
+        char serial[8];
+        std::snprintf(serial, sizeof serial, "%02X%02X", w + 1, i + 1);
+        if (!inv->acme_finalize_order(testing::record(serial, "0B", 999999),
+                                      AcmeRow{id, "{\"s\":\"valid\"}"}))
+          ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(*inv->count(), kThreads * kEach);
+  EXPECT_EQ(*inv->acme_count_orders("a1", t), kThreads * kEach);
+  EXPECT_EQ((*inv->acme_order("o3-7"))->data, "{\"s\":\"valid\"}");
+  EXPECT_EQ((*inv->acme_authz("zo3-7"))->data, "{\"s\":2}");
 }
 
 }  // namespace
