@@ -4,6 +4,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -33,7 +34,10 @@ std::string random_id(size_t bytes = 16) {
 Problem problem_of(const Error& e, const char* fallback_type = "malformed") {
   for (const auto& [k, v] : e.context) {
     if (k == "acme") {
-      int status = v == "unauthorized" ? 403 : 400;
+      int status = v == "unauthorized" || v == "orderNotReady" ? 403
+                   : v == "serverInternal"                     ? 500
+                   : v == "rateLimited"                        ? 429
+                                                               : 400;
       return {v, e.message, status};
     }
   }
@@ -250,6 +254,24 @@ bool Service::handle(const net::Request& req, net::Response& res) {
   if (req.method == "POST" || req.path == "/acme/" + prov_name + "/new-nonce")
     res.set_header("Replay-Nonce", nonces_.issue());
   return true;
+}
+
+bool Service::is_read(const net::Request& req) {
+  std::string_view path(req.path);
+  if (!path.starts_with("/acme/")) return false;
+  path.remove_prefix(6);
+  auto slash = path.find('/');  // after the provisioner's name
+  if (slash == std::string_view::npos) return false;
+  std::string_view rest = path.substr(slash + 1);
+  auto part = rest.substr(0, rest.find('/'));
+  const auto segments = std::count(rest.begin(), rest.end(), '/') + 1;
+  if (req.method == "GET" || req.method == "HEAD")
+    return part == "directory" || part == "new-nonce" || part == "renewal-info";
+  if (req.method != "POST") return false;
+  // An authorization is nearly always read; its rare deactivation commits
+  // on the I/O thread, a short stall rather than a hop for every poll.
+  return (part == "order" && segments == 2) || part == "cert" || part == "authz" ||
+         (part == "acct" && segments == 3 && rest.ends_with("/orders"));
 }
 
 void Service::route(Ctx& c) {
@@ -604,42 +626,6 @@ void Service::new_order(Ctx& c) {
       ACME_FAIL(c, (Problem{"rejectedIdentifier", s.error().message, 400}));
   }
   const TimePoint now = clock_.now();
-  // Rate limits: orders per account per hour (durable), per identifier (this node).
-  if (auto n = store_.acme_count_orders(c.account_id, now - std::chrono::hours(1)); n) {
-    if (*n >= settings.orders_per_account_per_hour) {
-      c.res.set_header("Retry-After", "3600");
-      ACME_FAIL(c, (Problem{"rateLimited",
-                            "this account created " + std::to_string(*n) +
-                                " orders in the last hour (limit " +
-                                std::to_string(settings.orders_per_account_per_hour) + ")",
-                            429}));
-    }
-  } else {
-    ACME_FAIL(c, problem_of(n.error()));
-  }
-  {
-    std::lock_guard lock(limits_mu_);
-    for (const auto& id : idents) {
-      auto& q = recent_orders_[id.type + ":" + id.value];
-      while (!q.empty() && q.front() <= now - std::chrono::hours(1)) q.pop_front();
-      if (static_cast<int>(q.size()) >= settings.orders_per_identifier_per_hour) {
-        auto retry = std::chrono::duration_cast<std::chrono::seconds>(
-                         q.front() + std::chrono::hours(1) - now)
-                         .count();
-        c.res.set_header("Retry-After", std::to_string(std::max<int64_t>(1, retry)));
-        ACME_FAIL(c, (Problem{"rateLimited",
-                              "too many orders for '" + id.value + "' in the last hour (limit " +
-                                  std::to_string(settings.orders_per_identifier_per_hour) + ")",
-                              429}));
-      }
-    }
-    for (const auto& id : idents) recent_orders_[id.type + ":" + id.value].push_back(now);
-    if (recent_orders_.size() > 100000) {
-      std::erase_if(recent_orders_, [&](const auto& kv) {
-        return kv.second.empty() || kv.second.back() <= now - std::chrono::hours(1);
-      });
-    }
-  }
   json replaces;
   if (c.payload.contains("replaces")) {
     if (!c.payload["replaces"].is_string())
@@ -691,8 +677,17 @@ void Service::new_order(Ctx& c) {
              {"expires", format_time(order_expires)},
              {"expires_unix", order_expires.time_since_epoch().count()}};
   if (!replaces.is_null()) order["replaces"] = replaces;
-  if (auto s = store_.acme_insert_order(order_id, c.account_id, order.dump(), rows, now); !s)
+  // The rate limits are checked in the same transaction (durable, and shared
+  // by every node on the store).
+  store::AcmeNewOrder row{order_id, c.account_id, order.dump(), std::move(rows), {}, now};
+  for (const auto& id : idents) row.identifiers.push_back(id.type + ":" + id.value);
+  const store::AcmeOrderLimits limits{std::chrono::hours(1), settings.orders_per_account_per_hour,
+                                      settings.orders_per_identifier_per_hour};
+  if (auto s = store_.acme_insert_order(row, limits); !s) {
+    for (const auto& [k, v] : s.error().context)
+      if (k == "retry_after") c.res.set_header("Retry-After", v);
     ACME_FAIL(c, problem_of(s.error()));
+  }
   c.res.set_header("Location", c.order_url(order_id));
   send_json(c, 201, order_json(c, order_id, order, now));
 }
@@ -730,25 +725,23 @@ void Service::authz(Ctx& c, const std::string& id) {
   if (!c.jws->post_as_get) {
     if (c.payload.value("status", "") != "deactivated")
       ACME_FAIL(c, (Problem{"malformed", "an authorization may only become \"deactivated\"", 400}));
-    std::lock_guard lock(order_lock(doc["order"]));
-    auto fresh = store_.acme_authz(id);
-    if (!fresh || !*fresh) ACME_FAIL(c, (Problem{"serverInternal", "authorization vanished", 500}));
-    doc = json::parse((*fresh)->data, nullptr, false);
-    if (doc["status"] != "valid" && doc["status"] != "pending")
-      ACME_FAIL(c, (Problem{"malformed", "only pending or valid authorizations can be deactivated",
-                            400}));
-    doc["status"] = "deactivated";
-    auto order_row = store_.acme_order(doc["order"]);
-    std::optional<store::AcmeRow> order_update;
-    if (order_row && *order_row) {
-      json od = json::parse((*order_row)->data, nullptr, false);
-      if (od["status"] == "pending" || od["status"] == "ready") {
-        od["status"] = "invalid";
-        order_update = store::AcmeRow{(*order_row)->id, od.dump()};
-      }
-    }
-    if (auto s = store_.acme_update(order_update, store::AcmeRow{id, doc.dump()}); !s)
-      ACME_FAIL(c, problem_of(s.error()));
+    auto s = store_.acme_transact([&](store::AcmeTxn& t) -> Status {
+      HERALD_TRY(auto fresh, t.authz(id));
+      if (!fresh) return acme_error(ErrorCode::kInternal, "authorization vanished", "serverInternal");
+      doc = json::parse(fresh->data, nullptr, false);
+      if (doc["status"] != "valid" && doc["status"] != "pending")
+        return acme_error(ErrorCode::kConflict,
+                          "only pending or valid authorizations can be deactivated", "malformed");
+      doc["status"] = "deactivated";
+      HERALD_TRY_VOID(t.put_authz({id, doc.dump()}));
+      HERALD_TRY(auto order_row, t.order(doc["order"]));
+      if (!order_row) return {};
+      json od = json::parse(order_row->data, nullptr, false);
+      if (od["status"] != "pending" && od["status"] != "ready") return {};
+      od["status"] = "invalid";
+      return t.put_order({order_row->id, od.dump()});
+    });
+    if (!s) ACME_FAIL(c, problem_of(s.error()));
   }
   send_json(c, 200, authz_json(c, id, doc, clock_.now()));
 }
@@ -773,29 +766,25 @@ void Service::challenge(Ctx& c, const std::string& authz_id, const std::string& 
   c.res.set_header("Link", "<" + c.authz_url(authz_id) + ">;rel=\"up\"");
   bool start = !c.jws->post_as_get;
   if (start) {
-    std::lock_guard lock(order_lock(doc["order"]));
-    auto fresh = store_.acme_authz(authz_id);
-    if (!fresh || !*fresh) ACME_FAIL(c, (Problem{"serverInternal", "authorization vanished", 500}));
-    doc = json::parse((*fresh)->data, nullptr, false);
-    json* ch = find(doc);
-    const bool expired =
-        doc.value("expires_unix", int64_t{0}) <= clock_.now().time_since_epoch().count();
-    if (doc["status"] == "pending" && (*ch)["status"] == "pending" && !expired) {
-      (*ch)["status"] = "processing";
-      if (c.state->settings.skip_validation) {
-        // Decided at once: the authorization (and its order) change in one
-        // commit, and the answer shows the result.
-        auto settled = settle(doc, authz_id, type, {true, "", ""});
-        if (auto s = store_.acme_update(settled.order, store::AcmeRow{authz_id, doc.dump()}); !s)
-          ACME_FAIL(c, problem_of(s.error()));
-        start = false;
-      } else if (auto s = store_.acme_update(std::nullopt, store::AcmeRow{authz_id, doc.dump()});
-                 !s) {
-        ACME_FAIL(c, problem_of(s.error()));
-      }
-    } else {
+    // Read, decide and write in one transaction, so two requests (on any
+    // node) cannot both start the challenge.
+    const bool skip = c.state->settings.skip_validation;
+    auto s = store_.acme_transact([&](store::AcmeTxn& t) -> Status {
       start = false;
-    }
+      HERALD_TRY(auto fresh, t.authz(authz_id));
+      if (!fresh) return acme_error(ErrorCode::kInternal, "authorization vanished", "serverInternal");
+      doc = json::parse(fresh->data, nullptr, false);
+      json* ch = find(doc);
+      const bool expired =
+          doc.value("expires_unix", int64_t{0}) <= clock_.now().time_since_epoch().count();
+      if (doc["status"] != "pending" || (*ch)["status"] != "pending" || expired) return {};
+      (*ch)["status"] = "processing";
+      // Validation skipped: decided at once, and the answer shows the result.
+      if (skip) return settle(t, doc, authz_id, type, {true, "", ""});
+      start = true;
+      return t.put_authz({authz_id, doc.dump()});
+    });
+    if (!s) ACME_FAIL(c, problem_of(s.error()));
   }
   if (start) {
     enqueue([this, authz_id, type] { run_validation(authz_id, type); });
@@ -834,18 +823,19 @@ void Service::run_validation(const std::string& authz_id, const std::string& typ
     else
       out = validation::validate_dns01(state->settings.validation, value, ka);
   }
-  const std::string order_id = doc["order"];
-  std::lock_guard lock(order_lock(order_id));
-  auto fresh = store_.acme_authz(authz_id);
-  if (!fresh || !*fresh) return;
-  doc = json::parse((*fresh)->data, nullptr, false);
-  auto settled = settle(doc, authz_id, type, out);
-  if (!settled.decided) return;  // decided meanwhile
-  (void)store_.acme_update(settled.order, store::AcmeRow{authz_id, doc.dump()});
+  auto s = store_.acme_transact([&](store::AcmeTxn& t) -> Status {
+    HERALD_TRY(auto fresh, t.authz(authz_id));
+    if (!fresh) return {};
+    json current = json::parse(fresh->data, nullptr, false);
+    return settle(t, current, authz_id, type, out);
+  });
+  if (!s)
+    std::cerr << "herald serve: ACME: cannot record the result of " << type << " for authorization "
+              << authz_id << ": " << s.error().describe() << "\n";
 }
 
-Service::Settled Service::settle(json& doc, const std::string& authz_id, const std::string& type,
-                                 const validation::Outcome& out) {
+Status Service::settle(store::AcmeTxn& t, json& doc, const std::string& authz_id,
+                      const std::string& type, const validation::Outcome& out) {
   bool decided = false;
   for (auto& ch : doc["challenges"]) {
     if (ch["type"] != type || ch["status"] != "processing") continue;
@@ -858,28 +848,27 @@ Service::Settled Service::settle(json& doc, const std::string& authz_id, const s
       ch["error"] = problem_json({out.error_type, out.detail, 400});
     }
   }
-  if (!decided) return {};
+  if (!decided) return {};  // decided meanwhile
   doc["status"] = out.valid ? "valid" : "invalid";
+  HERALD_TRY_VOID(t.put_authz({authz_id, doc.dump()}));
   // The order follows its authorizations.
-  const std::string order_id = doc["order"];
-  auto order_row = store_.acme_order(order_id);
-  if (!order_row || !*order_row) return {true, std::nullopt};
-  json od = json::parse((*order_row)->data, nullptr, false);
-  if (od["status"] != "pending") return {true, std::nullopt};
+  HERALD_TRY(auto order_row, t.order(doc["order"]));
+  if (!order_row) return {};
+  json od = json::parse(order_row->data, nullptr, false);
+  if (od["status"] != "pending") return {};
   if (!out.valid) {
     od["status"] = "invalid";
     od["error"] = problem_json({out.error_type, out.detail, 400});
-    return {true, store::AcmeRow{order_id, od.dump()}};
+    return t.put_order({order_row->id, od.dump()});
   }
   for (const auto& aid : od["authorizations"]) {
     if (aid == authz_id) continue;
-    auto other = store_.acme_authz(aid);
-    if (!other || !*other ||
-        json::parse((*other)->data, nullptr, false).value("status", "") != "valid")
-      return {true, std::nullopt};
+    HERALD_TRY(auto other, t.authz(aid));
+    if (!other || json::parse(other->data, nullptr, false).value("status", "") != "valid")
+      return {};
   }
   od["status"] = "ready";
-  return {true, store::AcmeRow{order_id, od.dump()}};
+  return t.put_order({order_row->id, od.dump()});
 }
 
 // ---------------------------------------------------------------- finalize, certificates
@@ -940,9 +929,14 @@ void Service::finalize(Ctx& c, const std::string& id) {
   // The certificate and the order's "valid" commit together (one fsync).
   json valid = doc;
   valid["status"] = "valid";
+  const std::string ready_data = (*row)->data;
   auto record = [&](const store::CertRecord& r) -> Status {
     valid["certificate"] = r.serial.hex();
-    return store_.acme_finalize_order(r, store::AcmeRow{id, valid.dump()});
+    auto s = store_.acme_finalize_order(r, store::AcmeRow{id, valid.dump()}, ready_data);
+    if (!s && s.error().code == ErrorCode::kConflict)  // another node finalized it first
+      return acme_error(ErrorCode::kConflict, "the order is no longer ready: it was finalized meanwhile",
+                        "orderNotReady");
+    return s;
   };
   auto issued = backend_.issue(*csr, c.prov->profile, c.prov->ttl, owner, record);
   if (!issued) {

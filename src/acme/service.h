@@ -13,7 +13,6 @@
 
 #include <array>
 #include <chrono>
-#include <map>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -94,6 +93,11 @@ class Service {
   void configure(std::vector<Provisioner> provisioners, Settings settings);
   // Handles /acme/...; false if the path is not ACME's.
   bool handle(const net::Request& req, net::Response& res);
+  // True for the ACME requests that read state (directory, nonces, renewal
+  // info, POST-as-GET of an order, an authorization, a certificate or an
+  // account's order list), judged from the method and path alone; `herald
+  // serve` answers them on its I/O threads, saving the hop to the pool.
+  [[nodiscard]] static bool is_read(const net::Request& req);
 
  private:
   struct State {
@@ -126,17 +130,14 @@ class Service {
   Result<store::CertRecord> find_by_cert_id(const std::string& cert_id);
   // Validates one challenge (on a background thread); updates authz and order.
   void run_validation(const std::string& authz_id, const std::string& type);
-  // Applies a validation outcome to the authorization `doc` (read under its
-  // order's lock) if its `type` challenge is still processing: `decided`,
-  // and the order's new document when the order changes with it.
-  struct Settled {
-    bool decided = false;
-    std::optional<store::AcmeRow> order;
-  };
-  Settled settle(nlohmann::json& doc, const std::string& authz_id, const std::string& type,
-                 const validation::Outcome& out);
+  // Applies a validation outcome to the authorization `doc` (read in `t`) if
+  // its `type` challenge is still processing, and writes it, with its order
+  // when the order changes (ready, or invalid).
+  Status settle(store::AcmeTxn& t, nlohmann::json& doc, const std::string& authz_id,
+                const std::string& type, const validation::Outcome& out);
   void enqueue(std::function<void()> job);
-  // Serialises the state changes of one order and its authorizations.
+  // Serialises this process's finalize requests for one order (the store's
+  // compare-and-set on the order decides between nodes).
   std::mutex& order_lock(const std::string& order_id);
 
   const Clock& clock_;
@@ -152,8 +153,6 @@ class Service {
   mutable std::mutex state_mu_;
   std::shared_ptr<const State> state_;
   std::array<std::mutex, 64> order_locks_;
-  std::mutex limits_mu_;
-  std::map<std::string, std::deque<TimePoint>> recent_orders_;  // identifier -> order times
 
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;

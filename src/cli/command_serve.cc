@@ -5,6 +5,7 @@
 #include <iostream>
 #include <thread>
 
+#include "acme/service.h"
 #include "base/duration.h"
 #include "base/fs.h"
 #include "cli/output.h"
@@ -46,7 +47,7 @@ Status run_serve(Context& ctx, const ServeFlags& f) {
       srv.listen(
           cfg.listen.host, cfg.listen.port, app->tls(),
           [a](const net::Request& q, net::Response& r) { a->handle_https(q, r); }, app->limits(),
-          net::Dispatch::kWorkers));
+          net::Dispatch::kWorkers, [](const net::Request& q) { return acme::Service::is_read(q); }));
   HERALD_TRY(
       auto http_port,
       srv.listen(

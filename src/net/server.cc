@@ -149,19 +149,21 @@ namespace {
 
 struct Listener : std::enable_shared_from_this<Listener> {
   Listener(Server::Impl& s, tcp::acceptor a, std::shared_ptr<TlsContextHolder> t, Handler h,
-           Limits l, Dispatch d)
+           Limits l, Dispatch d, InlinePredicate i)
       : server(s),
         acceptor(std::move(a)),
         tls(std::move(t)),
         handler(std::move(h)),
         limits(l),
-        dispatch(d) {}
+        dispatch(d),
+        runs_inline(std::move(i)) {}
   Server::Impl& server;
   tcp::acceptor acceptor;
   std::shared_ptr<TlsContextHolder> tls;
   Handler handler;
   Limits limits;
   Dispatch dispatch;
+  InlinePredicate runs_inline;
   void accept();
 };
 
@@ -290,7 +292,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     const unsigned version = msg.version() == 10 ? 10 : 11;
     const bool head = req.method == "HEAD";
 
-    if (listener_->dispatch == Dispatch::kWorkers && listener_->server.workers) {
+    if (listener_->dispatch == Dispatch::kWorkers && listener_->server.workers &&
+        !(listener_->runs_inline && listener_->runs_inline(req))) {
       auto self = this->shared_from_this();
       asio::post(*listener_->server.workers,
                  [self, req = std::move(req), keep_alive, head, version]() mutable {
@@ -397,7 +400,7 @@ Server::~Server() = default;
 
 Result<uint16_t> Server::listen(const std::string& host, uint16_t port,
                                 std::shared_ptr<TlsContextHolder> tls, Handler handler,
-                                Limits limits, Dispatch dispatch) {
+                                Limits limits, Dispatch dispatch, InlinePredicate runs_inline) {
   beast::error_code ec;
   auto address = asio::ip::make_address(host, ec);
   if (ec) return make_error(ErrorCode::kInvalidArgument, "invalid listen address '" + host + "'");
@@ -413,7 +416,8 @@ Result<uint16_t> Server::listen(const std::string& host, uint16_t port,
   }
   uint16_t bound = acceptor.local_endpoint().port();
   auto l = std::make_shared<Listener>(*impl_, std::move(acceptor), std::move(tls),
-                                      std::move(handler), limits, dispatch);
+                                      std::move(handler), limits, dispatch,
+                                      std::move(runs_inline));
   impl_->listeners.push_back(l);
   l->accept();
   return bound;

@@ -21,6 +21,10 @@ namespace herald::net {
 // OCSP from memory, CRL files), or on the worker pool (it may wait on the
 // inventory's fsync; the I/O threads keep serving meanwhile).
 enum class Dispatch { kInline, kWorkers };
+// On a kWorkers listener, the requests for which this returns true run on the
+// I/O thread all the same: handlers that never wait on a commit save the hop
+// to the pool and back (two thread wake-ups per request).
+using InlinePredicate = std::function<bool(const Request&)>;
 
 class Server {
  public:
@@ -35,7 +39,8 @@ class Server {
   // `tls` null: plain HTTP.
   [[nodiscard]] Result<uint16_t> listen(const std::string& host, uint16_t port,
                                         std::shared_ptr<TlsContextHolder> tls, Handler handler,
-                                        Limits limits, Dispatch dispatch = Dispatch::kInline);
+                                        Limits limits, Dispatch dispatch = Dispatch::kInline,
+                                        InlinePredicate runs_inline = {});
   // SIGTERM/SIGINT call stop(); SIGHUP calls on_hup (from an io thread).
   void handle_signals(std::function<void()> on_hup);
   // Runs the io threads; returns after stop() once in-flight requests are done.

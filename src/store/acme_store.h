@@ -4,6 +4,8 @@
 // module owns the format) plus the few columns it is looked up by, so a
 // restart loses nothing and several nodes can share the state.
 
+#include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -24,6 +26,24 @@ struct AcmeAuthzRow {
   std::string data;
 };
 
+// A new order: its document, its authorizations, and the identifiers it
+// names ("dns:example.com", "ip:192.0.2.1"), counted by the rate limits.
+struct AcmeNewOrder {
+  std::string id;
+  std::string account_id;
+  std::string data;
+  std::vector<AcmeAuthzRow> authzs;
+  std::vector<std::string> identifiers;
+  TimePoint created_at;
+};
+
+// Orders allowed within `window` before the new one; 0: no limit.
+struct AcmeOrderLimits {
+  std::chrono::seconds window{3600};
+  int64_t per_account = 0;
+  int64_t per_identifier = 0;
+};
+
 // An External Account Binding key (RFC 8555 §7.3.4), made by an operator
 // for one ACME provisioner; usable to create one account.
 struct AcmeEabKey {
@@ -32,6 +52,18 @@ struct AcmeEabKey {
   std::string hmac_key;  // base64url; a secret
   TimePoint created_at;
   std::string account_id;  // "" until used
+};
+
+// ACME documents read and written inside one write transaction (see
+// AcmeStore::acme_transact).
+class AcmeTxn {
+ public:
+  virtual ~AcmeTxn() = default;
+  [[nodiscard]] virtual Result<std::optional<AcmeRow>> order(const std::string& id) = 0;
+  [[nodiscard]] virtual Result<std::optional<AcmeRow>> authz(const std::string& id) = 0;
+  // Replace an existing document; kNotFound if there is none.
+  [[nodiscard]] virtual Status put_order(const AcmeRow& row) = 0;
+  [[nodiscard]] virtual Status put_authz(const AcmeRow& row) = 0;
 };
 
 class AcmeStore {
@@ -60,27 +92,30 @@ class AcmeStore {
   [[nodiscard]] virtual Status acme_update_account(const std::string& id,
                                                    const std::string& thumbprint,
                                                    const std::string& data) = 0;
-  // An order and its authorizations, in one transaction.
-  [[nodiscard]] virtual Status acme_insert_order(const std::string& id,
-                                                 const std::string& account_id,
-                                                 const std::string& data,
-                                                 const std::vector<AcmeAuthzRow>& authzs,
-                                                 TimePoint now) = 0;
+  // An order and its authorizations, in one transaction, unless that breaks
+  // `limits`: then kRateLimited, nothing written, with context "retry_after"
+  // (seconds until the oldest order counted against the limit leaves the
+  // window). The limits are checked inside the write transaction, so
+  // concurrent orders (on any node sharing the store) cannot pass together.
+  [[nodiscard]] virtual Status acme_insert_order(const AcmeNewOrder& order,
+                                                 const AcmeOrderLimits& limits) = 0;
   [[nodiscard]] virtual Result<std::optional<AcmeRow>> acme_order(const std::string& id) = 0;
   [[nodiscard]] virtual Result<std::optional<AcmeRow>> acme_authz(const std::string& id) = 0;
-  // Updates documents that exist (kNotFound otherwise), all in one
-  // transaction: an authorization and its order change together.
-  [[nodiscard]] virtual Status acme_update(const std::optional<AcmeRow>& order,
-                                           const std::optional<AcmeRow>& authz) = 0;
+  // Runs `body`'s reads and writes in one write transaction: its reads see
+  // every commit (of any process on the store) and nothing else writes until
+  // it commits, so a read-modify-write (a challenge result deciding whether
+  // its order is ready) cannot lose a concurrent one. An error from `body`
+  // undoes its writes and is returned.
+  [[nodiscard]] virtual Status acme_transact(const std::function<Status(AcmeTxn&)>& body) = 0;
   // Records a certificate issued for an order and the order's new document
-  // (valid, naming it) in one transaction: an order is valid exactly when
-  // its certificate is in the inventory. Errors as for Inventory::insert, or
-  // kNotFound for an unknown order.
+  // (valid, naming it) in one transaction, provided the order's stored
+  // document is still `ready_data` (else kConflict: finalized meanwhile,
+  // perhaps by another node). An order is valid exactly when its certificate
+  // is in the inventory. Errors as for Inventory::insert; kNotFound for an
+  // unknown order.
   [[nodiscard]] virtual Status acme_finalize_order(const CertRecord& certificate,
-                                                   const AcmeRow& order) = 0;
-  // Orders the account created at or after `since` (rate limits).
-  [[nodiscard]] virtual Result<int64_t> acme_count_orders(const std::string& account_id,
-                                                          TimePoint since) = 0;
+                                                   const AcmeRow& order,
+                                                   const std::string& ready_data) = 0;
   // Order ids of an account, newest first, at most `limit`.
   [[nodiscard]] virtual Result<std::vector<std::string>> acme_orders_of(
       const std::string& account_id, size_t limit) = 0;

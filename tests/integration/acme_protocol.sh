@@ -248,11 +248,13 @@ def snapshot():
     """Row counts and contents, read in one statement (one read transaction)."""
     acme = ("acme_accounts", "acme_orders", "acme_authzs")
     parts = [f"'n_{t}', (select count(*) from {t})" for t in acme + ("certificates",)]
+    # What the per-identifier rate limit counts.
+    parts.append("'n_acme_order_identifiers', (select count(*) from acme_order_identifiers)")
     parts += [f"'{t}', (select json_group_array(json_array(id, data)) from {t})" for t in acme]
     parts.append("'certificates', (select json_group_array(json_array(serial, "
                  "status || ' ' || ifnull(revocation_reason, ''))) from certificates)")
     doc = json.loads(sql("select json_object(" + ", ".join(parts) + ")"))
-    return {"counts": {t: doc["n_" + t] for t in acme + ("certificates",)},
+    return {"counts": {t: doc["n_" + t] for t in acme + ("certificates", "acme_order_identifiers")},
             "rows": {t: dict(json.loads(doc[t]) if isinstance(doc[t], str) else doc[t])
                      for t in acme + ("certificates",)}}
 
@@ -900,6 +902,22 @@ def phase_ratelimit():
     # Other requests of the account still work.
     need_status(R.post(acme, R.kid), 200, "account POST-as-GET while rate limited")
 
+    # orders_per_identifier_per_hour = 2 counts every account's orders, in the store.
+    Q = [new_account(acme, contact=(f"mailto:q{i}@example.internal",)) for i in range(3)]
+    for i in range(2):
+        new_order(acme, Q[i], [("dns", "shared.acme.internal")], f"account Q{i + 1}: shared.acme.internal")
+    before = snapshot()
+    r = Q[2].post(acme, url, {"identifiers": [{"type": "dns", "value": "shared.acme.internal"}]})
+    doc = expect_problem(r, 429, "rateLimited", "a 3rd order for shared.acme.internal, from a 3rd account", before)
+    ra = r.h("retry-after")
+    if "shared.acme.internal" not in doc.get("detail", ""):
+        defect(f"the per-identifier refusal does not name the identifier: {doc}")
+    elif not ra or not ra.isdigit() or not 0 < int(ra) <= 3600:
+        defect(f"per-identifier 429: Retry-After {ra!r}, expected 1..3600 seconds")
+    else:
+        ok(f"per-identifier limit: {doc['detail']} (Retry-After: {ra})")
+    new_order(acme, Q[2], [("dns", "other.acme.internal")], "account Q3, another identifier")
+
 
 {"happy": phase_happy, "negative": phase_negative, "ratelimit": phase_ratelimit}[PHASE]()
 with open(os.path.join(OUT, "defects." + PHASE), "w") as f:
@@ -950,10 +968,11 @@ EOF
 
 run_phase negative
 
-step "restart with orders_per_account_per_hour = 3 and server.max_body_bytes = 1 MiB"
+step "restart with orders_per_account_per_hour = 3, orders_per_identifier_per_hour = 2 and server.max_body_bytes = 1 MiB"
 serve_stop
 [[ $SERVE_RC == 0 ]] || fail "herald serve exited $SERVE_RC on SIGTERM"
 set_acme_option "$D" orders_per_account_per_hour 3
+set_acme_option "$D" orders_per_identifier_per_hour 2
 set_server_option "$D" max_body_bytes 1048576
 serve_start "$D"
 

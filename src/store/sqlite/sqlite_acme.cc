@@ -1,6 +1,8 @@
 // ACME state in the SQLite inventory (see store/acme_store.h).
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include "store/sqlite/sqlite_inventory.h"
 
 namespace herald::store {
@@ -157,24 +159,70 @@ Status SqliteInventory::acme_update_account(const std::string& id, const std::st
   });
 }
 
-Status SqliteInventory::acme_insert_order(const std::string& id, const std::string& account_id,
-                                          const std::string& data,
-                                          const std::vector<AcmeAuthzRow>& authzs, TimePoint now) {
+namespace {
+
+// How many rows `sql` (binding ?1 = key, ?2 = since) counts, and how long
+// until the oldest leaves the window; kRateLimited if `limit` is reached.
+Status check_limit(Connection& c, const char* sql, const std::string& key, TimePoint now,
+                   const AcmeOrderLimits& limits, int64_t limit, const std::string& what) {
+  if (limit <= 0) return {};
+  Stmt s(c, sql);
+  if (!s.ok()) return c.error("cannot prepare rate-limit count");
+  s.bind(1, key);
+  s.bind(2, unix_seconds(now - limits.window));
+  if (s.step() != SQLITE_ROW) return c.error("cannot count orders for the rate limit");
+  const int64_t n = s.integer(0);
+  if (n < limit) return {};
+  const int64_t retry =
+      std::max<int64_t>(1, s.integer(1) + limits.window.count() - unix_seconds(now));
+  Error e{ErrorCode::kRateLimited,
+          what + " " + std::to_string(n) + " orders in the last " +
+              std::to_string(limits.window.count() / 60) + " minutes (limit " +
+              std::to_string(limit) + ")",
+          {}};
+  e.with("retry_after", std::to_string(retry));
+  return tl::unexpected(std::move(e));
+}
+
+}  // namespace
+
+Status SqliteInventory::acme_insert_order(const AcmeNewOrder& order,
+                                          const AcmeOrderLimits& limits) {
   return write([&](Connection& c) -> Status {
+    HERALD_TRY_VOID(check_limit(
+        c, "SELECT count(*), min(created_at) FROM acme_orders WHERE account_id = ? AND created_at >= ?",
+        order.account_id, order.created_at, limits, limits.per_account, "this account created"));
+    for (const auto& ident : order.identifiers) {
+      HERALD_TRY_VOID(check_limit(c,
+                                  "SELECT count(*), min(created_at) FROM acme_order_identifiers "
+                                  "WHERE identifier = ? AND created_at >= ?",
+                                  ident, order.created_at, limits, limits.per_identifier,
+                                  "'" + ident + "' was named in"));
+    }
     Stmt o(c, "INSERT INTO acme_orders (id, account_id, data, created_at) VALUES (?, ?, ?, ?)");
     if (!o.ok()) return c.error("cannot prepare order insert");
-    o.bind(1, id);
-    o.bind(2, account_id);
-    o.bind(3, data);
-    o.bind(4, unix_seconds(now));
+    o.bind(1, order.id);
+    o.bind(2, order.account_id);
+    o.bind(3, order.data);
+    o.bind(4, unix_seconds(order.created_at));
     if (o.step() != SQLITE_DONE) return c.error("cannot insert ACME order");
-    for (const auto& a : authzs) {
+    for (const auto& a : order.authzs) {
       Stmt s(c, "INSERT INTO acme_authzs (id, order_id, data) VALUES (?, ?, ?)");
       if (!s.ok()) return c.error("cannot prepare authorization insert");
       s.bind(1, a.id);
-      s.bind(2, id);
+      s.bind(2, order.id);
       s.bind(3, a.data);
       if (s.step() != SQLITE_DONE) return c.error("cannot insert ACME authorization");
+    }
+    for (const auto& ident : order.identifiers) {
+      Stmt s(c,
+             "INSERT INTO acme_order_identifiers (identifier, order_id, created_at) VALUES (?, ?, "
+             "?)");
+      if (!s.ok()) return c.error("cannot prepare order identifier insert");
+      s.bind(1, ident);
+      s.bind(2, order.id);
+      s.bind(3, unix_seconds(order.created_at));
+      if (s.step() != SQLITE_DONE) return c.error("cannot insert ACME order identifier");
     }
     return {};
   });
@@ -212,31 +260,61 @@ constexpr const char* kUpdateAuthz = "UPDATE acme_authzs SET data = ? WHERE id =
 constexpr const char* kUpdateOrder = "UPDATE acme_orders SET data = ? WHERE id = ?";
 }  // namespace
 
-Status SqliteInventory::acme_update(const std::optional<AcmeRow>& order,
-                                    const std::optional<AcmeRow>& authz) {
+namespace {
+
+class SqliteAcmeTxn final : public AcmeTxn {
+ public:
+  explicit SqliteAcmeTxn(Connection& c) : c_(c) {}
+  Result<std::optional<AcmeRow>> order(const std::string& id) override {
+    return get("SELECT id, data FROM acme_orders WHERE id = ?", id);
+  }
+  Result<std::optional<AcmeRow>> authz(const std::string& id) override {
+    return get("SELECT id, data FROM acme_authzs WHERE id = ?", id);
+  }
+  Status put_order(const AcmeRow& row) override {
+    return update_doc(c_, kUpdateOrder, row, "order");
+  }
+  Status put_authz(const AcmeRow& row) override {
+    return update_doc(c_, kUpdateAuthz, row, "authorization");
+  }
+
+ private:
+  Result<std::optional<AcmeRow>> get(const char* sql, const std::string& id) {
+    Stmt s(c_, sql);
+    if (!s.ok()) return c_.error("cannot prepare ACME lookup");
+    s.bind(1, id);
+    return one_row(s, c_);
+  }
+  Connection& c_;
+};
+
+}  // namespace
+
+Status SqliteInventory::acme_transact(const std::function<Status(AcmeTxn&)>& body) {
   return write([&](Connection& c) -> Status {
-    if (authz) HERALD_TRY_VOID(update_doc(c, kUpdateAuthz, *authz, "authorization"));
-    if (order) HERALD_TRY_VOID(update_doc(c, kUpdateOrder, *order, "order"));
-    return {};
+    SqliteAcmeTxn txn(c);
+    return body(txn);
   });
 }
 
-Status SqliteInventory::acme_finalize_order(const CertRecord& certificate, const AcmeRow& order) {
+Status SqliteInventory::acme_finalize_order(const CertRecord& certificate, const AcmeRow& order,
+                                            const std::string& ready_data) {
   return write([&](Connection& c) -> Status {
-    HERALD_TRY_VOID(insert_one(certificate));
-    return update_doc(c, kUpdateOrder, order, "order");
+    Stmt s(c, "UPDATE acme_orders SET data = ? WHERE id = ? AND data = ?");
+    if (!s.ok()) return c.error("cannot prepare order update");
+    s.bind(1, order.data);
+    s.bind(2, order.id);
+    s.bind(3, ready_data);
+    if (s.step() != SQLITE_DONE) return c.error("cannot update order");
+    if (sqlite3_changes(c.db()) != 1) {
+      Stmt e(c, "SELECT 1 FROM acme_orders WHERE id = ?");
+      e.bind(1, order.id);
+      if (e.ok() && e.step() == SQLITE_ROW)
+        return make_error(ErrorCode::kConflict, "the order changed meanwhile (finalized already?)");
+      return make_error(ErrorCode::kNotFound, "no such order");
+    }
+    return insert_one(certificate);
   });
-}
-
-Result<int64_t> SqliteInventory::acme_count_orders(const std::string& account_id,
-                                                   TimePoint since) {
-  auto lease = reader();
-  Stmt s(lease.conn, "SELECT count(*) FROM acme_orders WHERE account_id = ? AND created_at >= ?");
-  if (!s.ok()) return lease.conn.error("cannot prepare order count");
-  s.bind(1, account_id);
-  s.bind(2, unix_seconds(since));
-  if (s.step() != SQLITE_ROW) return lease.conn.error("cannot count orders");
-  return s.integer(0);
 }
 
 Result<std::vector<std::string>> SqliteInventory::acme_orders_of(const std::string& account_id,

@@ -111,6 +111,16 @@ CREATE TABLE acme_eab_keys (
   account_id  TEXT
 );
 )sql"},
+    // The identifiers each ACME order names, for the per-identifier rate
+    // limit (durable, and shared by every node on the store).
+    {7, R"sql(
+CREATE TABLE acme_order_identifiers (
+  identifier TEXT NOT NULL,
+  order_id   TEXT NOT NULL REFERENCES acme_orders (id),
+  created_at INTEGER NOT NULL
+);
+CREATE INDEX acme_order_identifiers_recent ON acme_order_identifiers (identifier, created_at);
+)sql"},
 };
 
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }

@@ -68,23 +68,18 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
       const std::string& provisioner, const std::string& thumbprint) override;
   [[nodiscard]] Status acme_update_account(const std::string& id, const std::string& thumbprint,
                                            const std::string& data) override;
-  [[nodiscard]] Status acme_insert_order(const std::string& id, const std::string& account_id,
-                                         const std::string& data,
-                                         const std::vector<AcmeAuthzRow>& authzs,
-                                         TimePoint now) override;
+  [[nodiscard]] Status acme_insert_order(const AcmeNewOrder& order,
+                                         const AcmeOrderLimits& limits) override;
   [[nodiscard]] Result<std::optional<AcmeRow>> acme_order(const std::string& id) override;
   [[nodiscard]] Result<std::optional<AcmeRow>> acme_authz(const std::string& id) override;
-  [[nodiscard]] Status acme_update(const std::optional<AcmeRow>& order,
-                                   const std::optional<AcmeRow>& authz) override;
-  [[nodiscard]] Status acme_finalize_order(const CertRecord& certificate,
-                                           const AcmeRow& order) override;
-  [[nodiscard]] Result<int64_t> acme_count_orders(const std::string& account_id,
-                                                  TimePoint since) override;
+  [[nodiscard]] Status acme_transact(const std::function<Status(AcmeTxn&)>& body) override;
+  [[nodiscard]] Status acme_finalize_order(const CertRecord& certificate, const AcmeRow& order,
+                                           const std::string& ready_data) override;
   [[nodiscard]] Result<std::vector<std::string>> acme_orders_of(const std::string& account_id,
                                                                 size_t limit) override;
 
   [[nodiscard]] Result<int> schema_version();
-  static constexpr int kSchemaVersion = 6;
+  static constexpr int kSchemaVersion = 7;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,

@@ -148,17 +148,24 @@ TEST(SqliteAcme, AccountsOrdersAuthzsAndEab) {
             ErrorCode::kAlreadyExists);  // keyChange to a key in use
   EXPECT_EQ(inv->acme_update_account("zz", "thumb9", "{}").error().code, ErrorCode::kNotFound);
 
-  ASSERT_TRUE(inv->acme_insert_order("o1", "a1", "{\"s\":\"pending\"}",
-                                     {{"z1", "{\"s\":1}"}, {"z2", "{\"s\":2}"}}, t));
+  ASSERT_TRUE(inv->acme_insert_order(
+      {"o1", "a1", "{\"s\":\"pending\"}", {{"z1", "{\"s\":1}"}, {"z2", "{\"s\":2}"}}, {}, t},
+      {}));
   EXPECT_EQ((*inv->acme_authz("z2"))->data, "{\"s\":2}");
-  ASSERT_TRUE(inv->acme_update(AcmeRow{"o1", "{\"s\":\"ready\"}"}, AcmeRow{"z1", "{\"s\":9}"}));
+  // Both documents change in one transaction...
+  ASSERT_TRUE(inv->acme_transact([](AcmeTxn& t) -> Status {
+    HERALD_TRY_VOID(t.put_authz({"z1", "{\"s\":9}"}));
+    return t.put_order({"o1", "{\"s\":\"ready\"}"});
+  }));
   EXPECT_EQ((*inv->acme_order("o1"))->data, "{\"s\":\"ready\"}");
   // One unknown row fails the pair and changes nothing.
-  EXPECT_EQ(inv->acme_update(AcmeRow{"nope", "{}"}, AcmeRow{"z2", "{\"s\":7}"}).error().code,
+  EXPECT_EQ(inv->acme_transact([](AcmeTxn& t) -> Status {
+              HERALD_TRY_VOID(t.put_authz({"z2", "{\"s\":7}"}));
+              return t.put_order({"nope", "{}"});
+            }).error().code,
             ErrorCode::kNotFound);
   EXPECT_EQ((*inv->acme_authz("z2"))->data, "{\"s\":2}");
-  EXPECT_EQ(*inv->acme_count_orders("a1", t), 1);
-  EXPECT_EQ(*inv->acme_count_orders("a1", t + std::chrono::seconds(1)), 0);
+  EXPECT_EQ(*inv->acme_orders_of("a1", 10), std::vector<std::string>{"o1"});
 
   ASSERT_TRUE(inv->acme_insert_eab({"kid1", "acme", "c2VjcmV0", t, ""}));
   ASSERT_TRUE(inv->acme_insert_account_with_eab("a4", "acme", "thumb4", "{}", t, "kid1"));
@@ -173,20 +180,29 @@ TEST(SqliteAcme, FinalizeRecordsCertificateAndOrderAtomically) {
   auto inv = std::move(*SqliteInventory::open(temp_db(), OpenMode::kCreate, clock()));
   const TimePoint t{std::chrono::seconds(1000)};
   ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t));
-  ASSERT_TRUE(inv->acme_insert_order("o1", "a1", "{\"s\":\"ready\"}", {{"z1", "{}"}}, t));
+  ASSERT_TRUE(inv->acme_insert_order({"o1", "a1", "{\"s\":\"ready\"}", {{"z1", "{}"}}, {}, t}, {}));
   const auto cert = testing::record("0A01", "0B", 999999);
-  ASSERT_TRUE(inv->acme_finalize_order(cert, AcmeRow{"o1", "{\"s\":\"valid\"}"}));
+  // Not if the order changed since it was read as ready (another node finalized it).
+  EXPECT_EQ(inv->acme_finalize_order(cert, AcmeRow{"o1", "{\"s\":\"valid\"}"}, "{\"s\":\"old\"}")
+                .error()
+                .code,
+            ErrorCode::kConflict);
+  EXPECT_FALSE(*inv->find(cert.serial));
+  ASSERT_TRUE(
+      inv->acme_finalize_order(cert, AcmeRow{"o1", "{\"s\":\"valid\"}"}, "{\"s\":\"ready\"}"));
   EXPECT_TRUE(*inv->find(cert.serial));
   EXPECT_EQ((*inv->acme_order("o1"))->data, "{\"s\":\"valid\"}");
 
   // Unknown order: the certificate is not recorded either.
   const auto orphan = testing::record("0A02", "0B", 999999);
-  EXPECT_EQ(inv->acme_finalize_order(orphan, AcmeRow{"nope", "{}"}).error().code,
+  EXPECT_EQ(inv->acme_finalize_order(orphan, AcmeRow{"nope", "{}"}, "{}").error().code,
             ErrorCode::kNotFound);
   EXPECT_FALSE(*inv->find(orphan.serial));
   // A serial already recorded: the order keeps its document.
-  ASSERT_TRUE(inv->acme_insert_order("o2", "a1", "{\"s\":\"ready\"}", {}, t));
-  EXPECT_EQ(inv->acme_finalize_order(cert, AcmeRow{"o2", "{\"s\":\"valid\"}"}).error().code,
+  ASSERT_TRUE(inv->acme_insert_order({"o2", "a1", "{\"s\":\"ready\"}", {}, {}, t}, {}));
+  EXPECT_EQ(inv->acme_finalize_order(cert, AcmeRow{"o2", "{\"s\":\"valid\"}"}, "{\"s\":\"ready\"}")
+                .error()
+                .code,
             ErrorCode::kAlreadyExists);
   EXPECT_EQ((*inv->acme_order("o2"))->data, "{\"s\":\"ready\"}");
   EXPECT_EQ(*inv->count(), 1);
@@ -205,15 +221,20 @@ TEST(SqliteAcme, ConcurrentWritesAllLandAndFailuresStayAlone) {
     threads.emplace_back([&, w] {
       for (int i = 0; i < kEach; ++i) {
         const std::string id = "o" + std::to_string(w) + "-" + std::to_string(i);
-        if (!inv->acme_insert_order(id, "a1", "{}", {{"z" + id, "{}"}}, t)) ++failures;
-        if (!inv->acme_update(AcmeRow{id, "{\"s\":1}"}, AcmeRow{"z" + id, "{\"s\":2}"}))
+        if (!inv->acme_insert_order({id, "a1", "{}", {{"z" + id, "{}"}}, {"dns:" + id}, t}, {}))
           ++failures;
+        auto two = [&](AcmeTxn& t) -> Status {
+          HERALD_TRY_VOID(t.put_order({id, "{\"s\":1}"}));
+          return t.put_authz({"z" + id, "{\"s\":2}"});
+        };
+        if (!inv->acme_transact(two)) ++failures;
         // Unknown rows fail alone, without undoing the others in the batch.
-        if (inv->acme_update(AcmeRow{"missing-" + id, "{}"}, std::nullopt)) ++failures;
+        if (inv->acme_transact([&](AcmeTxn& t) { return t.put_order({"missing-" + id, "{}"}); }))
+          ++failures;
         char serial[8];
         std::snprintf(serial, sizeof serial, "%02X%02X", w + 1, i + 1);
         if (!inv->acme_finalize_order(testing::record(serial, "0B", 999999),
-                                      AcmeRow{id, "{\"s\":\"valid\"}"}))
+                                      AcmeRow{id, "{\"s\":\"valid\"}"}, "{\"s\":1}"))
           ++failures;
       }
     });
@@ -221,9 +242,112 @@ TEST(SqliteAcme, ConcurrentWritesAllLandAndFailuresStayAlone) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(*inv->count(), kThreads * kEach);
-  EXPECT_EQ(*inv->acme_count_orders("a1", t), kThreads * kEach);
+  EXPECT_EQ(inv->acme_orders_of("a1", 10000)->size(), size_t{kThreads * kEach});
   EXPECT_EQ((*inv->acme_order("o3-7"))->data, "{\"s\":\"valid\"}");
   EXPECT_EQ((*inv->acme_authz("zo3-7"))->data, "{\"s\":2}");
+}
+
+// Rate limits hold inside the transaction: racing orders cannot pass
+// together, a refusal writes nothing and says when to retry, and the count
+// is the store's (it survives a restart and is shared by every node).
+TEST(SqliteAcme, OrderRateLimitsAreExactUnderConcurrencyAndDurable) {
+  const auto path = temp_db();
+  auto inv = std::move(*SqliteInventory::open(path, OpenMode::kCreate, clock()));
+  const TimePoint t{std::chrono::seconds(100000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t));
+  ASSERT_TRUE(inv->acme_insert_account("a2", "acme", "thumb2", "{}", t));
+  const AcmeOrderLimits limits{std::chrono::hours(1), 1000, 5};
+  std::atomic<int> ok{0}, limited{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 8; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < 4; ++i) {
+        const std::string id = "r" + std::to_string(w) + "-" + std::to_string(i);
+        auto s = inv->acme_insert_order(
+            {id, w % 2 ? "a1" : "a2", "{}", {{"z" + id, "{}"}}, {"dns:busy.example", "dns:" + id}, t},
+            limits);
+        if (s) ++ok;
+        else if (s.error().code == ErrorCode::kRateLimited) ++limited;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 5);
+  EXPECT_EQ(limited.load(), 27);
+  EXPECT_EQ(inv->acme_orders_of("a1", 100)->size() + inv->acme_orders_of("a2", 100)->size(), 5u);
+
+  // A refusal names the limit, says when to retry, and leaves nothing behind.
+  auto refused = inv->acme_insert_order(
+      {"late", "a1", "{}", {{"zlate", "{}"}}, {"dns:busy.example"}, t + std::chrono::minutes(10)},
+      limits);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("busy.example"), std::string::npos);
+  std::string retry;
+  for (const auto& [k, v] : refused.error().context)
+    if (k == "retry_after") retry = v;
+  EXPECT_EQ(retry, "3000");  // the oldest counted order leaves the window in 50 minutes
+  EXPECT_FALSE(*inv->acme_order("late"));
+  EXPECT_FALSE(*inv->acme_authz("zlate"));
+
+  // After a reopen the count is still there; once the window has passed it is not.
+  inv.reset();
+  inv = std::move(*SqliteInventory::open(path, OpenMode::kExisting, clock()));
+  EXPECT_EQ(inv->acme_insert_order({"again", "a1", "{}", {}, {"dns:busy.example"}, t}, limits)
+                .error()
+                .code,
+            ErrorCode::kRateLimited);
+  EXPECT_TRUE(inv->acme_insert_order(
+      {"later", "a1", "{}", {}, {"dns:busy.example"}, t + std::chrono::hours(1) + std::chrono::seconds(1)},
+      limits));
+  // Per account: a2 may create 2 more with a limit of (its orders so far) + 2.
+  const auto a2_count = static_cast<int64_t>(inv->acme_orders_of("a2", 100)->size());
+  const AcmeOrderLimits per_account{std::chrono::hours(1), a2_count + 2, 0};
+  EXPECT_TRUE(inv->acme_insert_order({"p1", "a2", "{}", {}, {}, t}, per_account));
+  EXPECT_TRUE(inv->acme_insert_order({"p2", "a2", "{}", {}, {}, t}, per_account));
+  auto over = inv->acme_insert_order({"p3", "a2", "{}", {}, {}, t}, per_account);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, ErrorCode::kRateLimited);
+  EXPECT_NE(over.error().message.find("this account created"), std::string::npos);
+}
+
+// Two stores on one database file stand for two `herald serve` processes.
+// Each settles one of an order's two authorizations at the same moment and
+// marks the order ready if the other is valid too: read and write in one
+// transaction, so in every round exactly one of them sees both and the order
+// never stays pending.
+TEST(SqliteAcme, TransactionsDecideRacingResultsAcrossProcesses) {
+  const auto path = temp_db();
+  auto node_a = std::move(*SqliteInventory::open(path, OpenMode::kCreate, clock()));
+  auto node_b = std::move(*SqliteInventory::open(path, OpenMode::kExisting, clock()));
+  const TimePoint t{std::chrono::seconds(1000)};
+  ASSERT_TRUE(node_a->acme_insert_account("a1", "acme", "thumb1", "{}", t));
+  constexpr int kRounds = 100;
+  for (int i = 0; i < kRounds; ++i) {
+    const std::string o = "o" + std::to_string(i);
+    ASSERT_TRUE(node_a->acme_insert_order(
+        {o, "a1", "pending", {{o + "x", "pending"}, {o + "y", "pending"}}, {}, t}, {}));
+  }
+  std::atomic<int> readied{0};
+  auto settle_all = [&](SqliteInventory& node, const char* mine, const char* other) {
+    for (int i = 0; i < kRounds; ++i) {
+      const std::string o = "o" + std::to_string(i);
+      auto s = node.acme_transact([&](AcmeTxn& txn) -> Status {
+        HERALD_TRY_VOID(txn.put_authz({o + mine, "valid"}));
+        HERALD_TRY(auto peer, txn.authz(o + other));
+        if (!peer || peer->data != "valid") return {};
+        ++readied;
+        return txn.put_order({o, "ready"});
+      });
+      ASSERT_TRUE(s) << s.error().describe();
+    }
+  };
+  std::thread ta([&] { settle_all(*node_a, "x", "y"); });
+  std::thread tb([&] { settle_all(*node_b, "y", "x"); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(readied.load(), kRounds);  // exactly one per order
+  for (int i = 0; i < kRounds; ++i)
+    EXPECT_EQ((*node_a->acme_order("o" + std::to_string(i)))->data, "ready") << i;
 }
 
 }  // namespace
