@@ -286,11 +286,11 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
     }
     if (const toml::node* v = t->get("orders_per_account_per_hour")) {
       HERALD_TRY(a.orders_per_account_per_hour,
-                 get_int(c, *v, "acme.orders_per_account_per_hour", 1, 100000000));
+                 get_int(c, *v, "acme.orders_per_account_per_hour", 0, 100000000));
     }
     if (const toml::node* v = t->get("orders_per_identifier_per_hour")) {
       HERALD_TRY(a.orders_per_identifier_per_hour,
-                 get_int(c, *v, "acme.orders_per_identifier_per_hour", 1, 100000000));
+                 get_int(c, *v, "acme.orders_per_identifier_per_hour", 0, 100000000));
     }
   }
   if (const toml::node* n = root.get("provisioners")) {

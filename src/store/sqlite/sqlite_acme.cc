@@ -161,8 +161,9 @@ Status SqliteInventory::acme_update_account(const std::string& id, const std::st
 
 namespace {
 
-// How many rows `sql` (binding ?1 = key, ?2 = since) counts, and how long
-// until the oldest leaves the window; kRateLimited if `limit` is reached.
+// The creation times `sql` selects (binding ?1 = key, ?2 = since, ?3 = how
+// many at most, oldest first), read no further than the limit: kRateLimited,
+// with how long until the oldest leaves the window, if `limit` are found.
 Status check_limit(Connection& c, const char* sql, const std::string& key, TimePoint now,
                    const AcmeOrderLimits& limits, int64_t limit, const std::string& what) {
   if (limit <= 0) return {};
@@ -170,11 +171,15 @@ Status check_limit(Connection& c, const char* sql, const std::string& key, TimeP
   if (!s.ok()) return c.error("cannot prepare rate-limit count");
   s.bind(1, key);
   s.bind(2, unix_seconds(now - limits.window));
-  if (s.step() != SQLITE_ROW) return c.error("cannot count orders for the rate limit");
-  const int64_t n = s.integer(0);
+  s.bind(3, limit);
+  int64_t n = 0, oldest = 0;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    if (n++ == 0) oldest = s.integer(0);
+  }
+  if (rc != SQLITE_DONE) return c.error("cannot count orders for the rate limit");
   if (n < limit) return {};
-  const int64_t retry =
-      std::max<int64_t>(1, s.integer(1) + limits.window.count() - unix_seconds(now));
+  const int64_t retry = std::max<int64_t>(1, oldest + limits.window.count() - unix_seconds(now));
   Error e{ErrorCode::kRateLimited,
           what + " " + std::to_string(n) + " orders in the last " +
               std::to_string(limits.window.count() / 60) + " minutes (limit " +
@@ -190,12 +195,14 @@ Status SqliteInventory::acme_insert_order(const AcmeNewOrder& order,
                                           const AcmeOrderLimits& limits) {
   return write([&](Connection& c) -> Status {
     HERALD_TRY_VOID(check_limit(
-        c, "SELECT count(*), min(created_at) FROM acme_orders WHERE account_id = ? AND created_at >= ?",
+        c,
+        "SELECT created_at FROM acme_orders WHERE account_id = ? AND created_at >= ? "
+        "ORDER BY created_at LIMIT ?",
         order.account_id, order.created_at, limits, limits.per_account, "this account created"));
     for (const auto& ident : order.identifiers) {
       HERALD_TRY_VOID(check_limit(c,
-                                  "SELECT count(*), min(created_at) FROM acme_order_identifiers "
-                                  "WHERE identifier = ? AND created_at >= ?",
+                                  "SELECT created_at FROM acme_order_identifiers WHERE "
+                                  "identifier = ? AND created_at >= ? ORDER BY created_at LIMIT ?",
                                   ident, order.created_at, limits, limits.per_identifier,
                                   "'" + ident + "' was named in"));
     }
