@@ -1,11 +1,15 @@
 #include "store/sqlite/sqlite_inventory.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -348,6 +352,67 @@ TEST(SqliteAcme, TransactionsDecideRacingResultsAcrossProcesses) {
   EXPECT_EQ(readied.load(), kRounds);  // exactly one per order
   for (int i = 0; i < kRounds; ++i)
     EXPECT_EQ((*node_a->acme_order("o" + std::to_string(i)))->data, "ready") << i;
+}
+
+// kill -9 at any moment of a stream of finalizes leaves, for every order,
+// both its certificate and its "valid" document, or neither: never a
+// certificate whose order is still ready, nor a valid order without one.
+TEST(SqliteAcme, FinalizeIsAtomicUnderKill9) {
+  const auto path = temp_db();
+  {
+    auto inv = std::move(*SqliteInventory::open(path, OpenMode::kCreate, clock()));
+    ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", TimePoint{}));
+  }
+  constexpr int kOrders = 100000;  // more than a child gets through before its kill
+  auto serial_of = [](int i) {
+    char hex[16];
+    std::snprintf(hex, sizeof hex, "%08X", i + 1);
+    return std::string(hex);
+  };
+  std::mt19937 rng(7);
+  int next = 0;  // first order the next child writes
+  for (int round = 0; round < 12; ++round) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      auto inv = SqliteInventory::open(path, OpenMode::kExisting, clock());
+      if (!inv) ::_exit(3);
+      for (int i = next; i < kOrders; ++i) {
+        const std::string o = "o" + std::to_string(i);
+        if (!(*inv)->acme_insert_order({o, "a1", "ready", {}, {}, TimePoint{}}, {})) ::_exit(4);
+        auto cert = testing::record(serial_of(i), "0B", 999999);
+        cert.owner = {{"acme_order", o}};
+        if (!(*inv)->acme_finalize_order(cert, AcmeRow{o, "valid"}, "ready")) ::_exit(5);
+      }
+      ::_exit(0);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 80));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the child ended by itself: " << status;
+
+    auto inv = std::move(*SqliteInventory::open(path, OpenMode::kExisting, clock()));
+    int i = next;
+    for (;; ++i) {
+      auto order = inv->acme_order("o" + std::to_string(i));
+      ASSERT_TRUE(order);
+      if (!*order) break;  // the child got no further
+      auto cert = inv->find(*Serial::parse(serial_of(i)));
+      ASSERT_TRUE(cert);
+      if ((*order)->data == "valid") {
+        ASSERT_TRUE(*cert) << "order " << i << " is valid without its certificate";
+        EXPECT_EQ((*cert)->owner.at("acme_order"), "o" + std::to_string(i));
+      } else {
+        ASSERT_EQ((*order)->data, "ready");
+        ASSERT_FALSE(*cert) << "certificate of order " << i << " recorded, order still ready";
+        ASSERT_TRUE(inv->acme_finalize_order(testing::record(serial_of(i), "0B", 999999),
+                                             AcmeRow{"o" + std::to_string(i), "valid"}, "ready"));
+      }
+    }
+    ASSERT_GT(i, next) << "round " << round << ": the child wrote nothing before its kill";
+    next = i;
+  }
 }
 
 }  // namespace
