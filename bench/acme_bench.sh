@@ -24,6 +24,7 @@
 #                           its capacity without the 50 ms sleeps
 #   WARMUP=10               untimed orders per worker before each run
 #   HERALD_SERVER_SETTINGS  one "key = value" for Herald's [server] table, e.g. "worker_threads = 4"
+#   PIN=1                   servers pinned to CPU 1, the client to CPU 0 (server capacity per core)
 #   ORDER_LIMIT=0           Herald's two order rate limits (0: off)
 #   HERALD_B=PATH           also run a second Herald binary (an A/B comparison in one run)
 #   HERALD_TMPFS=1          also run a second Herald with its data dir on /dev/shm (no
@@ -48,6 +49,10 @@ POLL_CAP_MS=${POLL_CAP_MS:-50}
 PEBBLE_POLL_CAPS=${PEBBLE_POLL_CAPS:-50 1}
 WARMUP=${WARMUP:-10}
 ORDER_LIMIT=${ORDER_LIMIT:-0}
+# PIN=1: the servers on CPU 1 and the client on CPU 0, so each server's rate is
+# what one core of its own gives it (the client must then keep up on its core).
+SERVER_PIN= CLIENT_PIN=
+if [[ ${PIN:-0} == 1 ]]; then SERVER_PIN="taskset -c 1" CLIENT_PIN="taskset -c 0"; fi
 
 T=$(mktemp -d /tmp/acme-bench.XXXXXX)
 pids=()
@@ -96,7 +101,7 @@ start_herald() {  # label data-dir [binary]
   sed -i "/^\[acme\]/a insecure_skip_validation = true\norders_per_account_per_hour = $ORDER_LIMIT\norders_per_identifier_per_hour = $ORDER_LIMIT" \
     "$D/herald.toml"
   LOG[$1]=$T/$1.log
-  "$bin" serve --dir "$D" --listen "127.0.0.1:$SP" --http-listen "127.0.0.1:$HP" >"${LOG[$1]}" 2>&1 &
+  $SERVER_PIN "$bin" serve --dir "$D" --listen "127.0.0.1:$SP" --http-listen "127.0.0.1:$HP" >"${LOG[$1]}" 2>&1 &
   PID[$1]=$!
   pids+=("${PID[$1]}")
   for _ in $(seq 200); do curl -sf "http://127.0.0.1:$HP/readyz" >/dev/null && break; sleep 0.05; done
@@ -144,7 +149,7 @@ CAFILE[pebble]=$P/cert.pem
 start_pebble() {
   if [[ -n ${PID[pebble]:-} ]]; then kill "${PID[pebble]}" 2>/dev/null || true; wait "${PID[pebble]}" 2>/dev/null || true; fi
   PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
-    pebble -config "$P/config.json" -strict=false >>"${LOG[pebble]}" 2>&1 &
+    $SERVER_PIN pebble -config "$P/config.json" -strict=false >>"${LOG[pebble]}" 2>&1 &
   PID[pebble]=$!
   pids+=("${PID[pebble]}")
   for _ in $(seq 200); do curl -sf --cacert "$P/cert.pem" "${DIRURL[pebble]}" >/dev/null && break; sleep 0.05; done
@@ -164,7 +169,7 @@ bench() {  # label server workers orders poll-cap
     [[ $2 != pebble ]] || start_pebble
     pid=${PID[$2]} rc=0
     t0=$(ticks "$pid")
-    out=$("$client" --directory "${DIRURL[$2]}" --ca "${CAFILE[$2]}" --workers "$3" --orders "$4" \
+    out=$($CLIENT_PIN "$client" --directory "${DIRURL[$2]}" --ca "${CAFILE[$2]}" --workers "$3" --orders "$4" \
       --warmup "$WARMUP" --poll-cap-ms "$5" --timeout 10 --label "$1" 2>"$T/client.err") || rc=$?
     # pebble 2.4 can deadlock under concurrent orders (its in-memory store's
     # locks; a goroutine dump shows newOrder's authorization scan blocked):
@@ -249,6 +254,12 @@ for w in "${workers[@]}"; do
   # least signature work a server must do per order (verify 7 JWS + the CSR;
   # sign the certificate and one OCSP answer), on this machine's cores.
   hr=${R[herald,$w]}
+  if [[ ${PIN:-0} == 1 ]]; then
+    awk -v w="$w" -v s="$SIGN_RATE" -v v="$VERIFY_RATE" -v clt="$(field "$hr" client_cpu_ms)" \
+      'BEGIN{floor = (8 / v + 2 / s) * 1000;
+             printf "  pinned, %s worker(s): one server core doing only its signature work: %.0f orders/s; the client core (%.2f ms/order): %.0f orders/s\n", w, 1000 / floor, clt, 1000 / clt}'
+    continue
+  fi
   awk -v w="$w" -v cores="$(nproc)" -v s="$SIGN_RATE" -v v="$VERIFY_RATE" -v clt="$(field "$hr" client_cpu_ms)" \
       -v best="$(for c in $PEBBLE_POLL_CAPS; do field "${R[pebble-cap${c}ms,$w]}" rate; done | sort -g | tail -1)" \
       'BEGIN{floor = (8 / v + 2 / s) * 1000; lim = cores * 1000 / (clt + floor);
