@@ -776,6 +776,29 @@ def phase_negative():
          f"{(r.json() or {}).get('status') or (r.json() or {}).get('type')}")
     expect_unchanged(before, "newAccount with a deactivated account's key")
 
+    # An authorization (RFC 8555 §7.5.2): deactivating it invalidates its order,
+    # in one transaction; a second deactivation is refused and changes nothing.
+    Z = new_account(acme, contact=("mailto:z@example.internal",))
+    z_url, z_order = new_order(acme, Z, [("dns", "z1.acme.internal"), ("dns", "z2.acme.internal")],
+                               "order with two authorizations")
+    az = z_order["authorizations"][0]
+    r = Z.post(acme, az, {"status": "deactivated"})
+    if not expect_status(r, 200, "deactivate a pending authorization") or \
+            (r.json() or {}).get("status") != "deactivated":
+        defect(f"authorization deactivation answer: {r.describe()}")
+    o = need_status(Z.post(acme, z_url), 200, "order POST-as-GET after deactivating its authorization")
+    if o.get("status") != "invalid":
+        defect(f"the order is {o.get('status')} after one of its authorizations was deactivated, not invalid")
+    else:
+        ok("authorization deactivated -> its order is invalid")
+    before = snapshot()
+    expect_problem(Z.post(acme, az, {"status": "deactivated"}), 400, "malformed",
+                   "deactivating a deactivated authorization", before)
+    expect_problem(Z.post(acme, az, {"status": "valid"}), 400, "malformed",
+                   "an authorization POST asking for another status", before)
+    expect_problem(A.post(acme, z_order["authorizations"][1], {"status": "deactivated"}), 404, "malformed",
+                   "another account deactivating Z's authorization", before)
+
     print("\n== 2e. keyChange (RFC 8555 §7.3.5)", flush=True)
     K = new_account(acme, contact=("mailto:k@example.internal",))
     new_key = Key()
