@@ -19,6 +19,10 @@ bool is_unique_violation(sqlite3* db) {
   return e == SQLITE_CONSTRAINT_UNIQUE || e == SQLITE_CONSTRAINT_PRIMARYKEY;
 }
 
+// One document by id, for the readers and inside write transactions alike.
+constexpr const char* kSelectOrder = "SELECT id, data FROM acme_orders WHERE id = ?";
+constexpr const char* kSelectAuthz = "SELECT id, data FROM acme_authzs WHERE id = ?";
+
 Result<std::optional<AcmeRow>> one_row(Stmt& s, Connection& c) {
   int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<AcmeRow>{};
@@ -237,7 +241,7 @@ Status SqliteInventory::acme_insert_order(const AcmeNewOrder& order,
 
 Result<std::optional<AcmeRow>> SqliteInventory::acme_order(const std::string& id) {
   auto lease = reader();
-  Stmt s(lease.conn, "SELECT id, data FROM acme_orders WHERE id = ?");
+  Stmt s(lease.conn, kSelectOrder);
   if (!s.ok()) return lease.conn.error("cannot prepare order lookup");
   s.bind(1, id);
   return one_row(s, lease.conn);
@@ -245,7 +249,7 @@ Result<std::optional<AcmeRow>> SqliteInventory::acme_order(const std::string& id
 
 Result<std::optional<AcmeRow>> SqliteInventory::acme_authz(const std::string& id) {
   auto lease = reader();
-  Stmt s(lease.conn, "SELECT id, data FROM acme_authzs WHERE id = ?");
+  Stmt s(lease.conn, kSelectAuthz);
   if (!s.ok()) return lease.conn.error("cannot prepare authorization lookup");
   s.bind(1, id);
   return one_row(s, lease.conn);
@@ -273,10 +277,10 @@ class SqliteAcmeTxn final : public AcmeTxn {
  public:
   explicit SqliteAcmeTxn(Connection& c) : c_(c) {}
   Result<std::optional<AcmeRow>> order(const std::string& id) override {
-    return get("SELECT id, data FROM acme_orders WHERE id = ?", id);
+    return get(kSelectOrder, id);
   }
   Result<std::optional<AcmeRow>> authz(const std::string& id) override {
-    return get("SELECT id, data FROM acme_authzs WHERE id = ?", id);
+    return get(kSelectAuthz, id);
   }
   Status put_order(const AcmeRow& row) override {
     return update_doc(c_, kUpdateOrder, row, "order");
