@@ -49,6 +49,9 @@ struct Limits {
   size_t max_header_bytes = 8 * 1024;
   std::chrono::seconds read_timeout{10};  // a whole request must arrive within this
   std::chrono::seconds idle_timeout{30};  // keep-alive wait for the next request
+  // Open connections per listener; at the cap the listener stops accepting
+  // until one closes (new clients wait in the kernel's backlog). 0: no cap.
+  size_t max_connections = 4096;
 };
 
 [[nodiscard]] std::string percent_decode(std::string_view s);

@@ -1,6 +1,11 @@
 #include "net/server.h"
 
 #include <openssl/ssl.h>
+#include <sys/resource.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -16,6 +21,7 @@
 #include <thread>
 
 #include "net/tls_internal.h"
+#include "obs/metrics.h"
 
 namespace herald::net {
 
@@ -127,6 +133,10 @@ struct Server::Impl {
   std::optional<asio::steady_timer> force_stop;
   std::mutex mu;
   std::set<SessionBase*> sessions;
+  // attach_metrics(): null until then.
+  obs::Family<obs::Counter>* accept_errors = nullptr;
+  obs::Family<obs::Counter>* limit_reached = nullptr;
+  obs::Family<obs::Gauge>* connections_open = nullptr;
 
   void add(SessionBase* s) {
     std::lock_guard lock(mu);
@@ -156,7 +166,16 @@ struct Listener : std::enable_shared_from_this<Listener> {
         handler(std::move(h)),
         limits(l),
         dispatch(d),
-        runs_inline(std::move(i)) {}
+        runs_inline(std::move(i)),
+        backoff_timer(s.ioc()) {
+    const std::string name = tls ? "https" : "http";
+    if (s.accept_errors) {
+      for (const char* reason : {"emfile", "enfile", "nobufs", "other"})
+        accept_errors[reason_index(reason)] = &s.accept_errors->with({name, reason});
+    }
+    if (s.limit_reached) limit_reached = &s.limit_reached->with({name});
+    if (s.connections_open) connections_open = &s.connections_open->with({name});
+  }
   Server::Impl& server;
   tcp::acceptor acceptor;
   std::shared_ptr<TlsContextHolder> tls;
@@ -164,7 +183,40 @@ struct Listener : std::enable_shared_from_this<Listener> {
   Limits limits;
   Dispatch dispatch;
   InlinePredicate runs_inline;
+
+  // Accepting runs on the first context (the acceptor's); so do `paused`,
+  // `backoff` and the timer. `open` is updated by the sessions' threads too.
+  asio::steady_timer backoff_timer;
+  std::chrono::milliseconds backoff{0};
+  bool paused = false;  // at max_connections: resumed when a connection closes
+  std::atomic<size_t> open{0};
+  obs::Counter* accept_errors[4] = {};
+  obs::Counter* limit_reached = nullptr;
+  obs::Gauge* connections_open = nullptr;
+
+  static size_t reason_index(std::string_view reason) {
+    return reason == "emfile" ? 0 : reason == "enfile" ? 1 : reason == "nobufs" ? 2 : 3;
+  }
   void accept();
+  void on_accept_error(const beast::error_code& ec);
+  // A session starts or ends (any thread).
+  void opened() {
+    open.fetch_add(1, std::memory_order_relaxed);
+    if (connections_open) connections_open->add(1);
+  }
+  void closed() {
+    if (connections_open) connections_open->add(-1);
+    // Only the close that takes the count below the cap can find the
+    // listener paused; accept() re-checks the count on the acceptor's thread.
+    if (open.fetch_sub(1, std::memory_order_acq_rel) == limits.max_connections &&
+        limits.max_connections != 0) {
+      asio::post(acceptor.get_executor(), [self = shared_from_this()] {
+        if (!self->paused) return;
+        self->paused = false;
+        self->accept();
+      });
+    }
+  }
 };
 
 // The HTTP layer's own refusals, before any handler runs.
@@ -180,8 +232,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   Session(Stream stream, std::shared_ptr<Listener> listener, std::shared_ptr<TlsContext> tls_ctx)
       : stream_(std::move(stream)), listener_(std::move(listener)), tls_ctx_(std::move(tls_ctx)) {
     listener_->server.add(this);
+    listener_->opened();
   }
-  ~Session() override { listener_->server.remove(this); }
+  ~Session() override {
+    listener_->server.remove(this);
+    listener_->closed();
+  }
 
   void start() {
     auto self = this->shared_from_this();
@@ -206,6 +262,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
  private:
   static constexpr bool kTls = !std::is_same_v<Stream, beast::tcp_stream>;
+  static constexpr std::size_t kFirstRead = 4096;
 
   void capture_peer() {
     if constexpr (kTls) {
@@ -233,13 +290,28 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     return out;
   }
 
+  // A request must arrive whole within read_timeout of its first byte. A new
+  // connection's first byte is due at once (read_timeout from the accept, or
+  // from the TLS handshake); between keep-alive requests the connection may
+  // sit idle for idle_timeout until the next request's first byte arrives.
   void read(bool first) {
     if (listener_->server.stopping) return close();
     parser_.emplace();
     parser_->body_limit(listener_->limits.max_body_bytes);
     parser_->header_limit(static_cast<std::uint32_t>(listener_->limits.max_header_bytes));
-    beast::get_lowest_layer(stream_).expires_after(first ? listener_->limits.read_timeout
-                                                         : listener_->limits.idle_timeout);
+    if (first || buffer_.size() > 0) return read_request();  // pipelined: the bytes are here
+    beast::get_lowest_layer(stream_).expires_after(listener_->limits.idle_timeout);
+    auto self = this->shared_from_this();
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self](beast::error_code ec, std::size_t n) {
+                              if (ec) return self->close();  // idle timeout, EOF, reset, stop
+                              self->buffer_.commit(n);
+                              self->read_request();
+                            });
+  }
+
+  void read_request() {
+    beast::get_lowest_layer(stream_).expires_after(listener_->limits.read_timeout);
     auto self = this->shared_from_this();
     http::async_read(stream_, buffer_, *parser_,
                      [self](beast::error_code ec, std::size_t) { self->on_read(ec); });
@@ -367,13 +439,19 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 };
 
 void Listener::accept() {
+  if (server.stopping || !acceptor.is_open()) return;
+  if (limits.max_connections != 0 && open.load(std::memory_order_acquire) >= limits.max_connections) {
+    // Stop accepting: new clients wait in the kernel's backlog (no descriptor
+    // spent on them) until closed() resumes us.
+    paused = true;
+    if (limit_reached) limit_reached->inc();
+    return;
+  }
   auto self = shared_from_this();
   acceptor.async_accept(
       server.session_context(), [self](beast::error_code ec, tcp::socket socket) {
-        if (ec) {
-          if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
-          return self->accept();  // e.g. EMFILE: keep serving
-        }
+        if (ec) return self->on_accept_error(ec);
+        self->backoff = std::chrono::milliseconds(0);
         socket.set_option(tcp::no_delay(true), ec);
         if (self->tls) {
           auto ctx = self->tls->current();
@@ -390,7 +468,66 @@ void Listener::accept() {
       });
 }
 
+// Out of descriptors (EMFILE, ENFILE) or kernel memory, accept() fails at once
+// for as long as the condition lasts, with the connection still pending: re-arming
+// at once spins a core. Wait 10 ms, doubling up to 1 s, reset by the next
+// success. A client that gave up before we accepted it (ECONNABORTED) is no
+// condition at all: accept the next one at once.
+void Listener::on_accept_error(const beast::error_code& ec) {
+  if (ec == asio::error::operation_aborted || !acceptor.is_open() || server.stopping) return;
+  if (ec == asio::error::connection_aborted) return accept();
+  const int e = ec.category() == asio::error::get_system_category() ? ec.value() : 0;
+  const char* reason = e == EMFILE                    ? "emfile"
+                       : e == ENFILE                  ? "enfile"
+                       : e == ENOBUFS || e == ENOMEM  ? "nobufs"
+                                                      : "other";
+  if (auto* c = accept_errors[reason_index(reason)]) c->inc();
+  using std::chrono::milliseconds;
+  backoff = std::min(milliseconds(1000), std::max(milliseconds(10), backoff * 2));
+  backoff_timer.expires_after(backoff);
+  backoff_timer.async_wait([self = shared_from_this()](beast::error_code wait_ec) {
+    if (wait_ec) return;  // cancelled: stopping
+    self->accept();
+  });
+}
+
 }  // namespace
+
+FdLimit raise_fd_limit() {
+  FdLimit out;
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    out.error = std::strerror(errno);
+    return out;
+  }
+  out.before = out.soft = rl.rlim_cur;
+  out.hard = rl.rlim_max;
+  rlim_t target = rl.rlim_max;
+  if (target == RLIM_INFINITY) {  // the kernel's ceiling is fs.nr_open
+    std::ifstream nr_open("/proc/sys/fs/nr_open");
+    unsigned long long n = 0;
+    target = (nr_open >> n) && n > 0 ? static_cast<rlim_t>(n) : 1048576;
+  }
+  if (target <= rl.rlim_cur) return out;
+  rlimit raised = rl;
+  raised.rlim_cur = target;
+  if (::setrlimit(RLIMIT_NOFILE, &raised) != 0) {
+    out.error = std::strerror(errno);
+    return out;
+  }
+  out.soft = target;
+  return out;
+}
+
+size_t connection_cap(size_t configured, const FdLimit& fd, size_t listeners) {
+  // Keep room for everything else: the inventory, key and CA files, ACME
+  // validation sockets, the worker threads' files.
+  constexpr uint64_t kReserve = 256;
+  if (fd.soft == 0 || listeners == 0) return configured;
+  const uint64_t room = fd.soft > kReserve + 16 * listeners ? (fd.soft - kReserve) / listeners : 16;
+  if (configured == 0 || configured > room) return static_cast<size_t>(room);
+  return configured;
+}
 
 // ---------------------------------------------------------------- Server
 
@@ -428,6 +565,7 @@ void Server::Impl::begin_stop() {
   for (auto& l : listeners) {
     beast::error_code ignored;
     l->acceptor.close(ignored);
+    l->backoff_timer.cancel();
   }
   for (auto& t : timers) t->cancel();
   if (signals) signals->cancel();
@@ -468,6 +606,17 @@ void Server::stop() {
 }
 
 bool Server::stopping() const { return impl_->stopping; }
+
+void Server::attach_metrics(obs::Registry& registry) {
+  impl_->accept_errors = &registry.counter(
+      "herald_accept_errors", "Failed accepts by listener and reason (emfile, enfile, nobufs, other)",
+      {"listener", "reason"});
+  impl_->limit_reached = &registry.counter(
+      "herald_connection_limit_reached",
+      "Times a listener reached max_connections and paused accepting", {"listener"});
+  impl_->connections_open =
+      &registry.gauge("herald_connections_open", "Open connections by listener", {"listener"});
+}
 
 void Server::every(std::chrono::milliseconds period, std::function<void()> fn) {
   auto timer = std::make_shared<asio::steady_timer>(impl_->ioc());

@@ -15,6 +15,10 @@
 #include "net/http.h"
 #include "net/tls.h"
 
+namespace herald::obs {
+class Registry;
+}
+
 namespace herald::net {
 
 // Where a listener's handler runs: on the I/O threads (it must not block:
@@ -48,6 +52,12 @@ class Server {
   // Thread-safe, idempotent.
   void stop();
   [[nodiscard]] bool stopping() const;
+  // Counts into `registry` (which must outlive the server): failed accepts
+  // herald_accept_errors_total{listener,reason}, pauses at max_connections
+  // herald_connection_limit_reached_total{listener}, open connections
+  // herald_connections_open{listener}; listener is "https" or "http". Call
+  // before listen().
+  void attach_metrics(obs::Registry& registry);
   // Schedules `fn` every `period` (on the worker pool if there is one, else
   // the I/O threads) until stop(); runs never overlap.
   void every(std::chrono::milliseconds period, std::function<void()> fn);
@@ -57,5 +67,19 @@ class Server {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// The process's descriptor limit (RLIMIT_NOFILE).
+struct FdLimit {
+  uint64_t before = 0;  // soft limit found
+  uint64_t soft = 0;    // soft limit now
+  uint64_t hard = 0;
+  std::string error;  // why raising failed, if it did
+};
+// Raises the soft limit to the hard one (to fs.nr_open if unlimited).
+FdLimit raise_fd_limit();
+// max_connections per listener that leaves descriptors for the rest of the
+// process: the configured value, lowered to fit `listeners` listeners under
+// the soft limit (0 configured: only that bound).
+[[nodiscard]] size_t connection_cap(size_t configured, const FdLimit& fd, size_t listeners);
 
 }  // namespace herald::net

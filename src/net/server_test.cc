@@ -4,11 +4,18 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/pem.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <thread>
+#include <vector>
+
+#include "obs/metrics.h"
 
 namespace herald::net {
 namespace {
@@ -33,10 +40,73 @@ std::string roundtrip(uint16_t port, const std::string& bytes, size_t max = 1 <<
   return out;
 }
 
+int connect_to(uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// Reads one response (headers and a Content-Length body) within `timeout`;
+// "" if none arrives.
+std::string read_response(int fd, std::chrono::milliseconds timeout) {
+  std::string out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[4096];
+  for (;;) {
+    auto head_end = out.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      auto cl = out.find("Content-Length: ");
+      size_t len = cl == std::string::npos ? 0 : std::stoul(out.substr(cl + 16));
+      if (out.size() >= head_end + 4 + len) return out;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return "";
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return "";
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return "";
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+// Waits until the peer closes `fd` (EOF or reset); returns how long that took,
+// or `timeout` if it stayed open.
+std::chrono::milliseconds time_to_close(int fd, std::chrono::milliseconds timeout) {
+  const auto t0 = std::chrono::steady_clock::now();
+  char buf[256];
+  for (;;) {
+    auto spent =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+    if (spent >= timeout) return timeout;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>((timeout - spent).count())) <= 0) continue;
+    if (::recv(fd, buf, sizeof buf, 0) <= 0)
+      return std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::steady_clock::now() - t0);
+  }
+}
+
+double process_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+const std::string kGet = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+
 class ServerTest : public ::testing::Test {
  protected:
   void start(Limits limits = {}, std::shared_ptr<TlsContextHolder> tls = nullptr) {
     server_ = std::make_unique<Server>(2);
+    server_->attach_metrics(registry_);
     auto port = server_->listen(
         "127.0.0.1", 0, tls,
         [this](const Request& req, Response& res) {
@@ -54,6 +124,12 @@ class ServerTest : public ::testing::Test {
     if (server_) server_->stop();
     if (thread_.joinable()) thread_.join();
   }
+  double metric(const std::string& sample) const {
+    std::string text = registry_.render();
+    auto at = text.find("\n" + sample + " ");
+    return at == std::string::npos ? -1 : std::stod(text.substr(at + sample.size() + 2));
+  }
+  obs::Registry registry_;
   std::unique_ptr<Server> server_;
   std::thread thread_;
   uint16_t port_ = 0;
@@ -119,6 +195,159 @@ TEST_F(ServerTest, SlowClientIsCutOff) {
   auto out = roundtrip(port_, "GET / HTTP/1.1\r\nHost: h\r\n");  // never finishes the header
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(4));
   EXPECT_EQ(handled_, 0);
+}
+
+// Between requests a keep-alive connection may idle for idle_timeout; once the
+// first byte of the next request has arrived, the rest of it gets
+// read_timeout, like a first request.
+TEST_F(ServerTest, KeepAliveNextRequestGetsReadTimeoutFromItsFirstByte) {
+  Limits l;
+  l.read_timeout = std::chrono::seconds(1);
+  l.idle_timeout = std::chrono::seconds(4);
+  start(l);
+  int slow = connect_to(port_);
+  int idle = connect_to(port_);
+  ASSERT_GE(slow, 0);
+  ASSERT_GE(idle, 0);
+  for (int fd : {slow, idle}) {
+    ASSERT_EQ(::send(fd, kGet.data(), kGet.size(), MSG_NOSIGNAL), static_cast<ssize_t>(kGet.size()));
+    ASSERT_NE(read_response(fd, std::chrono::seconds(5)), "");
+  }
+  // The attack: one byte of the next request, then nothing.
+  ASSERT_EQ(::send(slow, "G", 1, MSG_NOSIGNAL), 1);
+  auto closed_after = time_to_close(slow, std::chrono::seconds(6));
+  EXPECT_GE(closed_after, std::chrono::milliseconds(800));
+  EXPECT_LT(closed_after, std::chrono::milliseconds(2500)) << "got the idle timeout, not the read timeout";
+  ::close(slow);
+  // The idle connection (no byte sent) is still open past read_timeout and
+  // serves a request...
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(::send(idle, kGet.data(), kGet.size(), MSG_NOSIGNAL), static_cast<ssize_t>(kGet.size()));
+  ASSERT_NE(read_response(idle, std::chrono::seconds(2)), "") << "closed before idle_timeout";
+  // ...and is closed once it has idled for idle_timeout.
+  auto t0 = std::chrono::steady_clock::now();
+  auto idle_closed = time_to_close(idle, std::chrono::seconds(8));
+  EXPECT_GE(idle_closed, std::chrono::milliseconds(3500));
+  EXPECT_LT(idle_closed, std::chrono::milliseconds(5500));
+  (void)t0;
+  ::close(idle);
+  EXPECT_NE(roundtrip(port_, "GET /x HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").find("GET /x"),
+            std::string::npos);
+}
+
+// A client that sends its request header byte by byte, each within the idle
+// timeout, must still finish within read_timeout.
+TEST_F(ServerTest, KeepAliveTrickleIsCutAtReadTimeout) {
+  Limits l;
+  l.read_timeout = std::chrono::seconds(1);
+  l.idle_timeout = std::chrono::seconds(4);
+  start(l);
+  int fd = connect_to(port_);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::send(fd, kGet.data(), kGet.size(), MSG_NOSIGNAL), static_cast<ssize_t>(kGet.size()));
+  ASSERT_NE(read_response(fd, std::chrono::seconds(5)), "");
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string next = "GET /slow HTTP/1.1\r\nHost: h\r\nX-Pad: aaaaaaaaaaaaaaaa\r\n\r\n";
+  bool closed = false;
+  for (char c : next) {
+    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
+      closed = true;
+      break;
+    }
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 300) > 0) {
+      char b[512];
+      if (::recv(fd, b, sizeof b, 0) <= 0) {
+        closed = true;
+        break;
+      }
+    }
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(2500));
+  EXPECT_EQ(handled_, 1);
+  ::close(fd);
+}
+
+// With the process out of file descriptors, pending connections cannot be
+// accepted: the listener must back off instead of spinning on EMFILE, and
+// serve them once descriptors are free again.
+TEST_F(ServerTest, AcceptBacksOffWhenOutOfFileDescriptors) {
+  start();
+  ASSERT_NE(roundtrip(port_, "GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n"), "");
+  std::vector<int> clients;
+  for (int i = 0; i < 8; ++i) clients.push_back(::socket(AF_INET, SOCK_STREAM, 0));
+  rlimit saved{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+  int probe = ::open("/dev/null", O_RDONLY);
+  ASSERT_GE(probe, 0);
+  rlimit low = saved;
+  low.rlim_cur = static_cast<rlim_t>(probe) + 32;
+  if (saved.rlim_max != RLIM_INFINITY && low.rlim_cur > saved.rlim_max) low.rlim_cur = saved.rlim_max;
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &low), 0);
+  std::vector<int> fillers{probe};
+  for (;;) {
+    int fd = ::dup(probe);
+    if (fd < 0) break;
+    fillers.push_back(fd);
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port_);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  for (int fd : clients) {
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    ASSERT_EQ(::send(fd, kGet.data(), kGet.size(), MSG_NOSIGNAL), static_cast<ssize_t>(kGet.size()));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const double cpu0 = process_cpu_seconds();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const double cpu = process_cpu_seconds() - cpu0;
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (int fd : fillers) ::close(fd);
+  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  std::fprintf(stderr, "process CPU while out of descriptors: %.0f%% of a core\n", 100 * cpu / wall);
+  EXPECT_LT(cpu / wall, 0.2) << "the accept loop spins while out of descriptors";
+  // Descriptors are back: the waiting clients are served.
+  for (int fd : clients) {
+    EXPECT_NE(read_response(fd, std::chrono::seconds(4)), "");
+    ::close(fd);
+  }
+  EXPECT_NE(roundtrip(port_, "GET /b HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").find("GET /b"),
+            std::string::npos);
+  EXPECT_GE(metric("herald_accept_errors_total{listener=\"http\",reason=\"emfile\"}"), 1);
+  // 10 ms doubling to 1 s: about 7 attempts in the 1.3 s exhausted, not thousands.
+  EXPECT_LT(metric("herald_accept_errors_total{listener=\"http\",reason=\"emfile\"}"), 20);
+}
+
+// At max_connections a listener stops accepting; the next client waits in the
+// backlog until a connection closes, then is served.
+TEST_F(ServerTest, MaxConnectionsHoldsTheNextClientUntilOneCloses) {
+  Limits l;
+  l.max_connections = 2;
+  start(l);
+  int a = connect_to(port_), b = connect_to(port_);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  for (int fd : {a, b}) {
+    ASSERT_EQ(::send(fd, kGet.data(), kGet.size(), MSG_NOSIGNAL), static_cast<ssize_t>(kGet.size()));
+    ASSERT_NE(read_response(fd, std::chrono::seconds(3)), "");
+  }
+  int c = connect_to(port_);  // the kernel completes the handshake; Herald does not accept it
+  ASSERT_GE(c, 0);
+  ASSERT_EQ(::send(c, kGet.data(), kGet.size(), MSG_NOSIGNAL), static_cast<ssize_t>(kGet.size()));
+  EXPECT_EQ(read_response(c, std::chrono::milliseconds(800)), "") << "served beyond max_connections";
+  EXPECT_EQ(handled_, 2);
+  ::close(a);
+  EXPECT_NE(read_response(c, std::chrono::seconds(3)), "");
+  EXPECT_EQ(handled_, 3);
+  EXPECT_GE(metric("herald_connection_limit_reached_total{listener=\"http\"}"), 1);
+  EXPECT_EQ(metric("herald_connections_open{listener=\"http\"}"), 2);
+  ::close(b);
+  ::close(c);
+  EXPECT_NE(roundtrip(port_, "GET /z HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").find("GET /z"),
+            std::string::npos);
 }
 
 TEST_F(ServerTest, StopReturnsWithIdleKeepAliveConnectionsOpen) {
