@@ -211,7 +211,124 @@ tl::expected<std::vector<std::string>, Outcome> resolve(const Settings& settings
   return v4;
 }
 
+namespace {
+
+bool in_range(const IpAddress& ip, const Cidr& r) {
+  if (ip.size != r.size) return false;
+  int bits = r.prefix;
+  for (size_t i = 0; bits > 0; ++i, bits -= 8) {
+    const uint8_t mask = bits >= 8 ? 0xFF : static_cast<uint8_t>(0xFF << (8 - bits));
+    if ((ip.bytes[i] & mask) != (r.bytes[i] & mask)) return false;
+  }
+  return true;
+}
+
+// Non-public addresses: a redirect may reach one only if the identifier
+// itself resolved to it.
+const std::vector<Cidr>& internal_ranges() {
+  static const std::vector<Cidr> ranges = [] {
+    std::vector<Cidr> v;
+    for (const char* t : {"0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8",
+                          "169.254.0.0/16", "172.16.0.0/12", "192.168.0.0/16", "198.18.0.0/15",
+                          "::/128", "::1/128", "fc00::/7", "fe80::/10"})
+      v.push_back(*parse_cidr(t));
+    return v;
+  }();
+  return ranges;
+}
+
+}  // namespace
+
+IpAddress unmapped(const IpAddress& ip) {
+  static constexpr uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+  if (ip.size != 16 || std::memcmp(ip.bytes.data(), kMapped, sizeof kMapped) != 0) return ip;
+  IpAddress v4;
+  v4.family = AF_INET;
+  v4.size = 4;
+  std::memcpy(v4.bytes.data(), ip.bytes.data() + 12, 4);
+  char buf[INET_ADDRSTRLEN] = {};
+  ::inet_ntop(AF_INET, v4.bytes.data(), buf, sizeof buf);
+  v4.text = buf;
+  return v4;
+}
+
+bool is_internal(const IpAddress& address) {
+  const IpAddress ip = unmapped(address);
+  return std::any_of(internal_ranges().begin(), internal_ranges().end(),
+                     [&](const Cidr& r) { return in_range(ip, r); });
+}
+
+std::vector<std::string> dialable(const Settings& s, const std::vector<std::string>& addresses,
+                                  const std::vector<std::string>* own, std::string& refused) {
+  std::vector<std::string> out;
+  for (const auto& a : addresses) {
+    auto ip = parse_ip(a);
+    if (!ip) continue;
+    std::string why;
+    if (auto range = denied_range(s, a)) {
+      why = a + " is in the denied range " + *range + " ([acme] validation_denied_ranges)";
+    } else if (own && is_internal(*ip) &&
+               std::find(own->begin(), own->end(), ip->text) == own->end()) {
+      std::string mine;
+      for (const auto& o : *own) mine += (mine.empty() ? "" : ", ") + o;
+      why = a + " is not a public address, and a redirect may lead only to a public address or "
+                "to the identifier's own (" + (mine.empty() ? std::string("none") : mine) + ")";
+    }
+    if (why.empty())
+      out.push_back(ip->text);
+    else
+      refused += (refused.empty() ? "" : "; ") + why;
+  }
+  return out;
+}
+
 }  // namespace detail
+
+std::optional<Cidr> parse_cidr(std::string_view text) {
+  auto slash = text.find('/');
+  auto ip = detail::parse_ip(text.substr(0, slash));
+  if (!ip) return std::nullopt;
+  const int max = static_cast<int>(ip->size * 8);
+  int prefix = max;
+  if (slash != std::string_view::npos) {
+    std::string_view p = text.substr(slash + 1);
+    if (p.empty() || p.size() > 3 ||
+        !std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return std::nullopt;
+    prefix = std::stoi(std::string(p));
+    if (prefix > max) return std::nullopt;
+  }
+  Cidr c;
+  c.size = ip->size;
+  c.prefix = prefix;
+  // Host bits cleared, so "10.1.2.3/8" means 10.0.0.0/8.
+  for (size_t i = 0; i < c.size; ++i) {
+    const int bits = prefix - static_cast<int>(i) * 8;
+    const uint8_t mask =
+        bits >= 8 ? 0xFF : bits <= 0 ? 0 : static_cast<uint8_t>(0xFF << (8 - bits));
+    c.bytes[i] = ip->bytes[i] & mask;
+  }
+  char buf[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(ip->family, c.bytes.data(), buf, sizeof buf);
+  c.text = std::string(buf) + "/" + std::to_string(prefix);
+  return c;
+}
+
+std::vector<Cidr> default_denied_ranges() {
+  std::vector<Cidr> v;
+  for (const char* t : kDefaultDeniedRanges) v.push_back(*parse_cidr(t));
+  return v;
+}
+
+std::optional<std::string> denied_range(const Settings& s, std::string_view address) {
+  auto ip = detail::parse_ip(address);
+  if (!ip) return std::nullopt;
+  const detail::IpAddress plain = detail::unmapped(*ip);
+  for (const auto& r : s.denied_ranges) {
+    if (detail::in_range(plain, r) || detail::in_range(*ip, r)) return r.text;
+  }
+  return std::nullopt;
+}
 
 std::string reverse_dns_name(std::string_view text) {
   auto ip = detail::parse_ip(text);

@@ -61,6 +61,19 @@ struct Target {
                                                                       std::string_view host,
                                                                       std::string_view purpose);
 
+// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as the IPv4 address; others as they are.
+[[nodiscard]] IpAddress unmapped(const IpAddress& ip);
+// Loopback, "this network", RFC 1918, CGNAT, benchmarking, link-local, ULA.
+[[nodiscard]] bool is_internal(const IpAddress& ip);
+// The addresses of `addresses` the policy of Settings::denied_ranges lets the
+// validator dial: `own` is null for the identifier itself, else the
+// identifier's own addresses (for a redirect target). Why each other one was
+// refused is appended to `refused` ("; "-separated).
+[[nodiscard]] std::vector<std::string> dialable(const Settings& settings,
+                                                const std::vector<std::string>& addresses,
+                                                const std::vector<std::string>* own,
+                                                std::string& refused);
+
 [[nodiscard]] Outcome failure(std::string error_type, std::string detail,
                               std::vector<ValidationRecord> records = {});
 

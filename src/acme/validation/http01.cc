@@ -197,15 +197,30 @@ tl::expected<Fetched, Outcome> exchange(asio::io_context& ioc, Stream& stream, c
   return f;
 }
 
+// `own`: the identifier's own addresses, set by the first fetch (the
+// identifier itself) and judged against by the following ones (redirects).
 tl::expected<Fetched, Outcome> fetch(const Settings& s, const Url& url, std::string_view purpose,
-                                     std::vector<ValidationRecord>& records) {
+                                     std::vector<ValidationRecord>& records,
+                                     std::vector<std::string>& own, bool first) {
   records.push_back({url.to_string(), url.host, url.port, {}, {}});
   auto addresses = detail::resolve(s, url.host, purpose);
   if (!addresses) return tl::unexpected(addresses.error());
   records.back().addresses_resolved = *addresses;
+  std::string refused;
+  auto allowed = detail::dialable(s, *addresses, first ? nullptr : &own, refused);
+  if (first) own = allowed;
+  if (allowed.empty()) {
+    if (first)
+      return tl::unexpected(failure("rejectedIdentifier",
+                                    std::string(purpose) + ": the validator does not connect to " +
+                                        url.host + ": " + refused));
+    return tl::unexpected(failure("connection", "refusing to follow a redirect to " +
+                                                    url.to_string() + " for " +
+                                                    std::string(purpose) + ": " + refused));
+  }
   asio::io_context ioc;
   auto tcp =
-      detail::connect_first(ioc, *addresses, url.port, s.timeout,
+      detail::connect_first(ioc, allowed, url.port, s.timeout,
                             std::string(purpose) + " (" + url.to_string() + ")", records.back());
   if (!tcp) return tl::unexpected(tcp.error());
   const std::string address = records.back().address_used;
@@ -260,8 +275,9 @@ Outcome validate_http01(const Settings& s, std::string_view identifier_type,
   const std::string purpose = std::string(kChallenge) + " of " + target->host;
   std::vector<ValidationRecord> records;
   Url url{"http", target->host, s.http01_port, "/.well-known/acme-challenge/" + std::string(token)};
+  std::vector<std::string> own;  // the identifier's addresses (see Settings::denied_ranges)
   for (int redirects = 0;;) {
-    auto fetched = fetch(s, url, purpose, records);
+    auto fetched = fetch(s, url, purpose, records, own, redirects == 0);
     if (!fetched) {
       Outcome o = std::move(fetched.error());
       o.records = std::move(records);
@@ -291,20 +307,25 @@ Outcome validate_http01(const Settings& s, std::string_view identifier_type,
       std::string detail = "fetching " + where + " for " + purpose + ": HTTP status " +
                            std::to_string(fetched->status);
       if (is_redirect(fetched->status)) detail += " without a Location header";
-      if (!fetched->body.empty()) detail += ", body " + printable(fetched->body, 64);
+      // Never the body itself: it may come from a host the client does not own.
+      if (!fetched->body.empty())
+        detail += " (a " + std::to_string(fetched->body.size()) + "-byte body, not shown)";
       return failure("unauthorized", detail, std::move(records));
     }
     if (fetched->body_too_large)
       return failure("incorrectResponse",
-                     "fetching " + where + " for " + purpose + ": the response body is over the " +
-                         std::to_string(s.max_body_bytes) + "-byte limit; expected " +
-                         printable(key_authorization),
+                     "fetching " + where + " for " + purpose +
+                         ": the response body did not match the key authorization (it is over "
+                         "the " + std::to_string(s.max_body_bytes) + "-byte limit; expected " +
+                         printable(key_authorization) + ")",
                      std::move(records));
     if (trim_trailing_whitespace(fetched->body) != key_authorization)
       return failure("incorrectResponse",
-                     "fetching " + where + " for " + purpose + ": the body " +
-                         printable(fetched->body) + " is not the key authorization " +
-                         printable(key_authorization),
+                     "fetching " + where + " for " + purpose +
+                         ": the response body did not match the key authorization (" +
+                         std::to_string(fetched->body.size()) + " bytes; expected the " +
+                         std::to_string(key_authorization.size()) + "-byte " +
+                         printable(key_authorization) + ")",
                      std::move(records));
     Outcome ok;
     ok.valid = true;

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "acme/validation/common.h"
 #include "acme/validation/test_servers.h"
 #include "acme/validation/validator.h"
 
@@ -96,7 +97,8 @@ TEST_F(ValidationHttp01, TriesTheNextAddressWhenOneRefuses) {
 TEST_F(ValidationHttp01, WrongBodyIsAnIncorrectResponse) {
   server_.route(kPath, http_response(200, "not it\x01"));
   auto o = validate();
-  EXPECT_OUTCOME(o, "incorrectResponse", "\"not it\\x01\"");
+  EXPECT_OUTCOME(o, "incorrectResponse", "did not match the key authorization (7 bytes");
+  EXPECT_EQ(o.detail.find("not it"), std::string::npos) << o.detail;
   EXPECT_NE(o.detail.find(kKeyAuth), std::string::npos) << o.detail;
   EXPECT_NE(o.detail.find("127.0.0.1:" + std::to_string(server_.port())), std::string::npos)
       << o.detail;
@@ -104,7 +106,7 @@ TEST_F(ValidationHttp01, WrongBodyIsAnIncorrectResponse) {
 
 TEST_F(ValidationHttp01, LeadingWhitespaceIsNotTrimmed) {
   server_.route(kPath, http_response(200, std::string(" ") + kKeyAuth));
-  EXPECT_OUTCOME(validate(), "incorrectResponse", "is not the key authorization");
+  EXPECT_OUTCOME(validate(), "incorrectResponse", "did not match the key authorization");
 }
 
 TEST_F(ValidationHttp01, OversizedBodyIsRefused) {
@@ -119,7 +121,8 @@ TEST_F(ValidationHttp01, OversizedBodyIsRefused) {
 TEST_F(ValidationHttp01, NotFoundIsUnauthorized) {
   auto o = validate();  // no route: 404
   EXPECT_OUTCOME(o, "unauthorized", "HTTP status 404");
-  EXPECT_NE(o.detail.find("no such challenge"), std::string::npos) << o.detail;
+  EXPECT_EQ(o.detail.find("no such challenge"), std::string::npos) << o.detail;  // not echoed
+  EXPECT_NE(o.detail.find("-byte body, not shown"), std::string::npos) << o.detail;
 }
 
 TEST_F(ValidationHttp01, FollowsRedirects) {
@@ -172,6 +175,134 @@ TEST_F(ValidationHttp01, FollowsAnHttpsRedirectWithoutVerifying) {
   auto reqs = https_routes.requests();
   ASSERT_EQ(reqs.size(), 1u);
   EXPECT_EQ(testing::request_header(reqs[0], "host"), "secure.example.test");
+}
+
+// Issue 9 item 3: http-01 as an SSRF reflector. The client's responder (the
+// identifier, 127.0.0.1) redirects the validator to an internal service on
+// another address (127.0.0.2, standing for 10.x, 169.254.169.254...); the
+// validator must not dial it, and no response body may reach the error.
+constexpr char kSecret[] = "INTERNAL-SECRET aws_secret_access_key=wJalrXUtnFEMI";
+
+TEST_F(ValidationHttp01, RedirectToAnotherInternalAddressIsNotFollowed) {
+  testing::HttpServer internal(false, "127.0.0.2", server_.port());
+  ASSERT_TRUE(internal.ok());
+  internal.route("/latest/meta-data/iam", http_response(200, kSecret));
+  server_.route(kPath, http_response(302, "", {{"Location", "http://127.0.0.2:" +
+                                                                 std::to_string(server_.port()) +
+                                                                 "/latest/meta-data/iam"}}));
+  auto o = validate();
+  EXPECT_OUTCOME(o, "connection", "127.0.0.2 is not a public address");
+  EXPECT_EQ(o.detail.find("INTERNAL-SECRET"), std::string::npos) << o.detail;
+  EXPECT_TRUE(internal.requests().empty()) << "the validator dialled 127.0.0.2";
+  EXPECT_EQ(internal.accepted(), 0);
+}
+
+TEST_F(ValidationHttp01, RedirectByNameToAnInternalAddressIsNotFollowed) {
+  testing::HttpServer internal(false, "127.0.0.2", server_.port());
+  ASSERT_TRUE(internal.ok());
+  internal.route("/admin", http_response(200, kSecret));
+  dns_.add_a("www.example.test", "127.0.0.1");
+  dns_.add_a("admin.corp.test", "127.0.0.2");
+  server_.route(kPath, http_response(301, "", {{"Location", "http://admin.corp.test/admin"}}));
+  auto o = validate("dns", "www.example.test");
+  EXPECT_OUTCOME(o, "connection", "refusing to follow a redirect to http://admin.corp.test");
+  EXPECT_EQ(o.detail.find("INTERNAL-SECRET"), std::string::npos) << o.detail;
+  EXPECT_EQ(internal.accepted(), 0);
+  // A redirect to a name that resolves to the identifier's own address is fine.
+  dns_.add_a("same.example.test", "127.0.0.1");
+  server_.route(kPath, http_response(302, "", {{"Location", "http://same.example.test/ok"}}));
+  server_.route("/ok", http_response(200, kKeyAuth));
+  o = validate("dns", "www.example.test");
+  EXPECT_TRUE(o.valid) << o.detail;
+}
+
+TEST_F(ValidationHttp01, ResponseBodiesAreNeverEchoed) {
+  server_.route(kPath, http_response(200, kSecret));
+  auto o = validate();
+  EXPECT_OUTCOME(o, "incorrectResponse", "the response body did not match the key authorization");
+  EXPECT_NE(o.detail.find(std::to_string(std::string_view(kSecret).size()) + " bytes"),
+            std::string::npos)
+      << o.detail;
+  EXPECT_EQ(o.detail.find("INTERNAL-SECRET"), std::string::npos) << o.detail;
+  for (int status : {403, 404, 500}) {
+    server_.route(kPath, http_response(status, kSecret));
+    o = validate();
+    EXPECT_OUTCOME(o, "unauthorized", "HTTP status " + std::to_string(status));
+    EXPECT_EQ(o.detail.find("INTERNAL-SECRET"), std::string::npos) << o.detail;
+  }
+}
+
+TEST_F(ValidationHttp01, DeniedAddressesAreNeverDialled) {
+  // Checked before any dial (the test network is loopback only).
+  ASSERT_TRUE(denied_range(settings_, "169.254.169.254").has_value());
+  ASSERT_TRUE(denied_range(settings_, "::ffff:169.254.169.254").has_value());
+  for (const char* ip : {"169.254.169.254", "::ffff:169.254.169.254", "fe80::1", "0.0.0.0"}) {
+    auto o = validate("ip", ip);
+    EXPECT_OUTCOME(o, "rejectedIdentifier", "the validator does not connect to");
+    EXPECT_NE(o.detail.find("validation_denied_ranges"), std::string::npos) << o.detail;
+    ASSERT_EQ(o.records.size(), 1u);
+    EXPECT_TRUE(o.records[0].address_used.empty());
+  }
+  // A name resolving to a metadata address, and a redirect to one.
+  dns_.add_a("meta.example.test", "169.254.169.254");
+  EXPECT_OUTCOME(validate("dns", "meta.example.test"), "rejectedIdentifier",
+                 "169.254.169.254 is in the denied range 169.254.0.0/16");
+  server_.route(kPath, http_response(302, "", {{"Location", "http://169.254.169.254/latest"}}));
+  EXPECT_OUTCOME(validate(), "connection", "169.254.169.254 is in the denied range");
+  server_.route(kPath, http_response(302, "", {{"Location", "http://meta.example.test/latest"}}));
+  EXPECT_OUTCOME(validate(), "connection", "169.254.169.254 is in the denied range");
+  EXPECT_EQ(server_.requests().size(), 2u);  // only the identifier's responder was asked
+}
+
+TEST_F(ValidationHttp01, DeniedRangesAreConfigurable) {
+  server_.route(kPath, http_response(200, kKeyAuth));
+  settings_.denied_ranges = {*parse_cidr("127.0.0.0/8")};
+  EXPECT_OUTCOME(validate(), "rejectedIdentifier", "127.0.0.1 is in the denied range 127.0.0.0/8");
+  EXPECT_OUTCOME(validate("ip", "::ffff:127.0.0.1"), "rejectedIdentifier", "127.0.0.0/8");
+  EXPECT_TRUE(server_.requests().empty());
+  settings_.denied_ranges.clear();
+  EXPECT_TRUE(validate().valid);
+}
+
+TEST(ValidationAddressPolicy, Cidrs) {
+  auto c = parse_cidr("10.1.2.3/8");
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->text, "10.0.0.0/8");
+  EXPECT_EQ(parse_cidr("fe80::1/10")->text, "fe80::/10");
+  EXPECT_EQ(parse_cidr("192.0.2.1")->text, "192.0.2.1/32");
+  EXPECT_EQ(parse_cidr("::1")->text, "::1/128");
+  EXPECT_EQ(parse_cidr("10.0.0.0/0")->text, "0.0.0.0/0");
+  for (const char* bad : {"", "10.0.0.0/33", "::/129", "10.0.0.0/", "10.0.0.0/x", "example.com/8",
+                          "10.0.0/8", "10.0.0.0/-1", "10.0.0.0/08a"})
+    EXPECT_FALSE(parse_cidr(bad)) << bad;
+  Settings s;
+  for (const char* denied : {"169.254.169.254", "169.254.0.1", "fe80::1", "fd00:ec2::254",
+                             "100.100.100.200", "168.63.129.16", "0.0.0.0", "::",
+                             "::ffff:169.254.169.254", "224.0.0.1", "255.255.255.255"})
+    EXPECT_TRUE(denied_range(s, denied)) << denied;
+  for (const char* fine : {"127.0.0.1", "::1", "10.0.0.1", "192.168.1.1", "8.8.8.8", "2001:db8::1"})
+    EXPECT_FALSE(denied_range(s, fine)) << fine;
+}
+
+TEST(ValidationAddressPolicy, RedirectTargetsMustBePublicOrTheIdentifiersOwn) {
+  Settings s;
+  const std::vector<std::string> all{"8.8.8.8",     "127.0.0.1", "127.0.0.2",       "10.0.0.1",
+                                     "192.168.1.1", "fc00::1",   "::ffff:10.0.0.1", "100.64.0.1",
+                                     "::1",         "169.254.169.254"};
+  std::string why;
+  // The identifier itself: anything not denied.
+  auto first = detail::dialable(s, all, nullptr, why);
+  EXPECT_EQ(first.size(), all.size() - 1);
+  EXPECT_NE(why.find("169.254.169.254 is in the denied range"), std::string::npos) << why;
+  // A redirect: public addresses, and the identifier's own.
+  const std::vector<std::string> own{"127.0.0.1"};
+  why.clear();
+  EXPECT_EQ(detail::dialable(s, all, &own, why), (std::vector<std::string>{"8.8.8.8", "127.0.0.1"}));
+  EXPECT_NE(why.find("127.0.0.2 is not a public address"), std::string::npos) << why;
+  EXPECT_NE(why.find("::ffff:10.0.0.1 is not a public address"), std::string::npos) << why;
+  const std::vector<std::string> public_own{"203.0.113.7"};
+  why.clear();
+  EXPECT_EQ(detail::dialable(s, all, &public_own, why), (std::vector<std::string>{"8.8.8.8"}));
 }
 
 TEST_F(ValidationHttp01, ServerThatNeverAnswersTimesOut) {

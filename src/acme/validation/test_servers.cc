@@ -15,7 +15,8 @@ namespace herald::acme::validation::testing {
 
 namespace {
 
-int bind_loopback(int type, bool ipv6, uint16_t* port) {
+int bind_loopback(int type, bool ipv6, uint16_t* port, const std::string& ipv4 = "127.0.0.1",
+                  uint16_t wanted_port = 0) {
   int fd = ::socket(ipv6 ? AF_INET6 : AF_INET, type | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   int one = 1;
@@ -26,11 +27,16 @@ int bind_loopback(int type, bool ipv6, uint16_t* port) {
     auto* a = reinterpret_cast<sockaddr_in6*>(&ss);
     a->sin6_family = AF_INET6;
     a->sin6_addr = in6addr_loopback;
+    a->sin6_port = htons(wanted_port);
     len = sizeof *a;
   } else {
     auto* a = reinterpret_cast<sockaddr_in*>(&ss);
     a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::inet_pton(AF_INET, ipv4.c_str(), &a->sin_addr) != 1) {
+      ::close(fd);
+      return -1;
+    }
+    a->sin_port = htons(wanted_port);
     len = sizeof *a;
   }
   if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
@@ -89,9 +95,10 @@ bool ipv6_loopback_available() {
 
 // ------------------------------------------------------------------ TCP
 
-TcpServer::TcpServer(Handler handler, bool ipv6) : handler_(std::move(handler)) {
+TcpServer::TcpServer(Handler handler, bool ipv6, const std::string& ipv4, uint16_t port)
+    : handler_(std::move(handler)) {
   std::signal(SIGPIPE, SIG_IGN);  // OpenSSL writes with write(2)
-  fd_ = bind_loopback(SOCK_STREAM, ipv6, &port_);
+  fd_ = bind_loopback(SOCK_STREAM, ipv6, &port_, ipv4, port);
   if (fd_ < 0) return;
   if (::listen(fd_, 16) != 0) {
     ::close(fd_);
@@ -190,7 +197,7 @@ std::vector<std::string> HttpResponder::requests() const {
   return requests_;
 }
 
-HttpServer::HttpServer(bool ipv6)
+HttpServer::HttpServer(bool ipv6, const std::string& ipv4, uint16_t port)
     : tcp_(
           [this](int fd, const std::atomic<bool>& stopping) {
             std::string head = read_request_head(
@@ -201,7 +208,7 @@ HttpServer::HttpServer(bool ipv6)
             send_all(fd, *response);
             ::shutdown(fd, SHUT_WR);
           },
-          ipv6) {}
+          ipv6, ipv4, port) {}
 
 // ------------------------------------------------------------------ certificates
 

@@ -33,7 +33,9 @@ class TcpServer {
   // Called on the server thread for each accepted connection, one at a time;
   // the socket has a 3 s receive timeout and is closed afterwards.
   using Handler = std::function<void(int fd, const std::atomic<bool>& stopping)>;
-  explicit TcpServer(Handler handler, bool ipv6 = false);
+  // On [::1], or on `ipv4` (any 127.0.0.0/8 address); `port` 0: any free one.
+  explicit TcpServer(Handler handler, bool ipv6 = false, const std::string& ipv4 = "127.0.0.1",
+                     uint16_t port = 0);
   ~TcpServer();
   TcpServer(const TcpServer&) = delete;
   TcpServer& operator=(const TcpServer&) = delete;
@@ -79,9 +81,11 @@ class HttpResponder {
 
 class HttpServer : public HttpResponder {
  public:
-  explicit HttpServer(bool ipv6 = false);
+  explicit HttpServer(bool ipv6 = false, const std::string& ipv4 = "127.0.0.1",
+                      uint16_t port = 0);
   [[nodiscard]] bool ok() const { return tcp_.ok(); }
   [[nodiscard]] uint16_t port() const { return tcp_.port(); }
+  [[nodiscard]] int accepted() const { return tcp_.accepted(); }
 
  private:
   TcpServer tcp_;

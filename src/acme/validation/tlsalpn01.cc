@@ -147,10 +147,16 @@ Outcome validate_tlsalpn01(const Settings& s, std::string_view identifier_type,
     return o;
   }
   records.back().addresses_resolved = *addresses;
+  std::string refused;
+  const auto allowed = detail::dialable(s, *addresses, nullptr, refused);
+  if (allowed.empty())
+    return failure("rejectedIdentifier",
+                   purpose + ": the validator does not connect to " + target->host + ": " + refused,
+                   std::move(records));
 
   asio::io_context ioc;
   auto tcp =
-      detail::connect_first(ioc, *addresses, s.tlsalpn01_port, s.timeout, purpose, records.back());
+      detail::connect_first(ioc, allowed, s.tlsalpn01_port, s.timeout, purpose, records.back());
   if (!tcp) {
     Outcome o = std::move(tcp.error());
     o.records = std::move(records);

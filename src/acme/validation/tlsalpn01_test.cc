@@ -50,6 +50,22 @@ class ValidationTlsAlpn01 : public ::testing::Test {
   std::unique_ptr<TlsServer> server_;
 };
 
+TEST_F(ValidationTlsAlpn01, DeniedAddressesAreNeverDialled) {
+  server_ = std::make_unique<TlsServer>(good(), TlsServer::Alpn::kAcme);
+  ASSERT_TRUE(server_->ok());
+  settings_.tlsalpn01_port = server_->port();
+  ASSERT_TRUE(denied_range(settings_, "169.254.169.254").has_value());
+  EXPECT_OUTCOME(validate_tlsalpn01(settings_, "ip", "169.254.169.254", kKeyAuth),
+                 "rejectedIdentifier", "169.254.169.254 is in the denied range 169.254.0.0/16");
+  dns_.add_a("meta.example.test", "169.254.169.254");
+  EXPECT_OUTCOME(validate_tlsalpn01(settings_, "dns", "meta.example.test", kKeyAuth),
+                 "rejectedIdentifier", "validation_denied_ranges");
+  settings_.denied_ranges = {*parse_cidr("127.0.0.1/32")};
+  EXPECT_OUTCOME(validate_tlsalpn01(settings_, "dns", kDomain, kKeyAuth), "rejectedIdentifier",
+                 "127.0.0.1 is in the denied range 127.0.0.1/32");
+  EXPECT_EQ(server_->handshakes(), 0);
+}
+
 TEST_F(ValidationTlsAlpn01, ValidForADomain) {
   auto o = run(good());
   EXPECT_TRUE(o.valid) << o.error_type << ": " << o.detail;

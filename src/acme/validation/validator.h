@@ -25,6 +25,7 @@
 // must be an IPv4 or IPv6 address; the token base64url characters only; the
 // key authorization "<base64url>.<base64url>" (token "." thumbprint).
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +36,27 @@
 #include <vector>
 
 namespace herald::acme::validation {
+
+// An address range ("169.254.0.0/16", "fe80::/10"; a bare address is /32 or
+// /128), host bits cleared.
+struct Cidr {
+  std::array<uint8_t, 16> bytes{};
+  size_t size = 0;  // 4 or 16
+  int prefix = 0;
+  std::string text;  // canonical: "169.254.0.0/16"
+};
+[[nodiscard]] std::optional<Cidr> parse_cidr(std::string_view text);
+
+// The default of [acme] validation_denied_ranges: "this network" and the
+// unspecified address (connecting there reaches the local host), link-local
+// (where cloud metadata services live: 169.254.169.254), multicast and
+// broadcast, and the metadata / host-agent addresses outside link-local
+// (AWS IPv6, Alibaba Cloud, Azure).
+inline constexpr const char* kDefaultDeniedRanges[] = {
+    "0.0.0.0/8",         "169.254.0.0/16",  "224.0.0.0/4",       "255.255.255.255/32",
+    "100.100.100.200/32", "168.63.129.16/32", "::/128",            "fe80::/10",
+    "ff00::/8",          "fd00:ec2::254/128"};
+[[nodiscard]] std::vector<Cidr> default_denied_ranges();
 
 struct Settings {
   uint16_t http01_port = 80;
@@ -48,7 +70,26 @@ struct Settings {
   std::chrono::milliseconds timeout{10000};  // per connection / per DNS query
   size_t max_body_bytes = 4096;              // http-01 response body cap
   int max_redirects = 10;
+  // The address policy (every address dialled for http-01 and tls-alpn-01,
+  // after resolution, the identifier's and each redirect target's):
+  //  1. an address in a denied range is never dialled (IPv4-mapped IPv6
+  //     addresses are judged as the IPv4 address they map);
+  //  2. the identifier's own addresses (an ip identifier's address, or what
+  //     a dns identifier resolves to) may be internal (loopback, RFC 1918,
+  //     CGNAT, ULA...): a private CA validates internal hosts;
+  //  3. a redirect target must be a public address, or one of the
+  //     identifier's own addresses: a redirect never leads the validator to
+  //     another internal host.
+  // Addresses refused by 1 or 3 are dropped before dialling; if none is left
+  // the outcome names each and why ("rejectedIdentifier" for the identifier
+  // itself, "connection" for a redirect).
+  std::vector<Cidr> denied_ranges = default_denied_ranges();
 };
+
+// The denied range of `settings` holding `address` (its canonical text), or
+// nullopt if it is not denied (or not an address).
+[[nodiscard]] std::optional<std::string> denied_range(const Settings& settings,
+                                                      std::string_view address);
 
 // What was dialled, in the spirit of RFC 8555's validationRecord: one entry
 // per connection attempt target (per redirect hop for http-01); for dns-01,
