@@ -151,7 +151,8 @@ Result<Issued> Authority::issue_leaf(x509::CertificateSpec spec, policy::Profile
 
 Result<Issued> Authority::sign_csr(const x509::Csr& csr, policy::Profile profile,
                                    std::optional<std::chrono::seconds> ttl,
-                                   const store::Labels& owner, const Recorder& record) {
+                                   const store::Labels& owner, const Recorder& record,
+                                   const policy::Caller& caller) {
   HERALD_TRY_VOID(x509::verify_csr_signature(csr));
   policy::IssueRequest req;
   req.profile = profile;
@@ -161,6 +162,7 @@ Result<Issued> Authority::sign_csr(const x509::Csr& csr, policy::Profile profile
   req.key = csr.public_key.info;
   req.csr_hash = csr.hash;
   req.requests_ca = csr.requests_ca;
+  req.caller = caller;
   return issue(req, csr.public_key, owner, record);
 }
 

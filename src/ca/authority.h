@@ -64,10 +64,12 @@ class Authority {
 
   // Verifies the CSR's proof of possession, then issues. Only the CSR's key,
   // CN and requested SANs are used; the profile decides everything else.
+  // `caller` carries the caller's name limits (policy/scope.h).
   [[nodiscard]] Result<Issued> sign_csr(const x509::Csr& csr, policy::Profile profile,
                                         std::optional<std::chrono::seconds> ttl,
                                         const store::Labels& owner,
-                                        const Recorder& record = {});
+                                        const Recorder& record = {},
+                                        const policy::Caller& caller = {});
 
   // Issues the issuing CA's delegated OCSP responder certificate (RFC 6960
   // §4.2.2.2) for `key`: profile ocsp-signer (KU digitalSignature, EKU

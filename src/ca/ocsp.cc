@@ -601,4 +601,55 @@ size_t OcspCache::size() const {
   return count_;
 }
 
+std::string BoundedOcspCache::key(OcspHash hash, const Serial& serial) {
+  std::string k(1, static_cast<char>(hash));
+  const Bytes& b = serial.bytes();
+  k.append(reinterpret_cast<const char*>(b.data()), b.size());
+  return k;
+}
+
+std::shared_ptr<const CachedOcspResponse> BoundedOcspCache::get(OcspHash hash,
+                                                                const Serial& serial,
+                                                                TimePoint now) const {
+  std::lock_guard lock(mutex_);
+  auto it = entries_.find(key(hash, serial));
+  if (it == entries_.end() || now - it->second->this_update >= max_age_ ||
+      now >= it->second->next_update) {
+    return nullptr;
+  }
+  return it->second;
+}
+
+void BoundedOcspCache::put(OcspHash hash, const Serial& serial, CachedOcspResponse response) {
+  if (capacity_ == 0) return;
+  auto fresh = std::make_shared<const CachedOcspResponse>(std::move(response));
+  std::vector<std::shared_ptr<const CachedOcspResponse>> dropped;  // released after the lock
+  std::lock_guard lock(mutex_);
+  std::string k = key(hash, serial);
+  auto [it, inserted] = entries_.try_emplace(k, fresh);
+  if (!inserted) {
+    dropped.push_back(std::exchange(it->second, fresh));
+    return;
+  }
+  order_.push_back(std::move(k));
+  while (entries_.size() > capacity_ || order_.size() > 2 * capacity_) {
+    if (auto old = entries_.find(order_.front()); old != entries_.end()) {
+      dropped.push_back(std::move(old->second));
+      entries_.erase(old);
+    }
+    order_.pop_front();
+  }
+}
+
+void BoundedOcspCache::erase(const Serial& serial) {
+  std::lock_guard lock(mutex_);
+  entries_.erase(key(OcspHash::kSha1, serial));
+  entries_.erase(key(OcspHash::kSha256, serial));
+}
+
+size_t BoundedOcspCache::size() const {
+  std::lock_guard lock(mutex_);
+  return entries_.size();
+}
+
 }  // namespace herald::ca

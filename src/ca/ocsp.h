@@ -31,6 +31,8 @@
 //   on Herald's CRLs (RFC 5280 §5.3.1).
 
 #include <array>
+#include <deque>
+#include <mutex>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -185,6 +187,32 @@ class OcspCache {
   mutable std::shared_mutex mutex_;
   std::unordered_map<Serial, Entry, SerialHash> entries_;
   size_t count_ = 0;
+};
+
+// Answers for serials this CA does not know (`unknown`), which anyone can ask
+// for at will: at most `capacity` of them, each served for at most `max_age`
+// (a serial issued by another process on the same inventory is then seen
+// within max_age), the oldest dropped first. A flood of random serials costs
+// this fixed amount of memory and nothing lasting. Thread-safe.
+class BoundedOcspCache {
+ public:
+  BoundedOcspCache(size_t capacity, std::chrono::seconds max_age)
+      : capacity_(capacity), max_age_(max_age) {}
+  // nullptr if absent or older than max_age at `now`.
+  [[nodiscard]] std::shared_ptr<const CachedOcspResponse> get(OcspHash hash, const Serial& serial,
+                                                              TimePoint now) const;
+  void put(OcspHash hash, const Serial& serial, CachedOcspResponse response);
+  void erase(const Serial& serial);
+  [[nodiscard]] size_t size() const;
+  [[nodiscard]] size_t capacity() const { return capacity_; }
+
+ private:
+  static std::string key(OcspHash hash, const Serial& serial);
+  const size_t capacity_;
+  const std::chrono::seconds max_age_;
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, std::shared_ptr<const CachedOcspResponse>> entries_;
+  std::deque<std::string> order_;  // insertion order (may hold keys erased since)
 };
 
 }  // namespace herald::ca

@@ -1272,6 +1272,39 @@ TEST(OcspCacheTest, PutGetErase) {
   EXPECT_TRUE(cache.get(OcspHash::kSha1, b));
 }
 
+TEST(BoundedOcspCacheTest, HoldsAtMostCapacityAndForgetsOldAnswers) {
+  BoundedOcspCache cache(100, std::chrono::seconds(60));
+  const TimePoint t{std::chrono::seconds(1'800'000'000)};
+  // A flood of distinct serials: never more than the capacity, oldest out first.
+  for (int i = 1; i <= 10000; ++i) {
+    Bytes b{0x10, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+    cache.put(OcspHash::kSha1, *Serial::from_bytes(b), *make_cached_response(b, t, t + 5min));
+    ASSERT_LE(cache.size(), 100u);
+  }
+  EXPECT_EQ(cache.size(), 100u);
+  const Serial last = *Serial::from_bytes(Bytes{0x10, 0x27, 0x10});   // 10000
+  const Serial first = *Serial::from_bytes(Bytes{0x10, 0x00, 0x01});  // 1
+  EXPECT_TRUE(cache.get(OcspHash::kSha1, last, t));
+  EXPECT_EQ(cache.get(OcspHash::kSha1, first, t), nullptr);
+  EXPECT_EQ(cache.get(OcspHash::kSha256, last, t), nullptr);
+  // Served for at most max_age, and never past its nextUpdate.
+  EXPECT_TRUE(cache.get(OcspHash::kSha1, last, t + 59s));
+  EXPECT_EQ(cache.get(OcspHash::kSha1, last, t + 60s), nullptr);
+  cache.erase(last);
+  EXPECT_EQ(cache.get(OcspHash::kSha1, last, t), nullptr);
+  EXPECT_EQ(cache.size(), 99u);
+  // Erasing and re-adding the same serials does not grow the bookkeeping past its bound.
+  for (int i = 0; i < 1000; ++i) {
+    Bytes b{0x20, static_cast<uint8_t>(i)};
+    cache.put(OcspHash::kSha1, *Serial::from_bytes(b), *make_cached_response(b, t, t + 5min));
+    cache.erase(*Serial::from_bytes(b));
+  }
+  EXPECT_LE(cache.size(), 100u);
+  BoundedOcspCache none(0, std::chrono::seconds(60));
+  none.put(OcspHash::kSha1, last, *make_cached_response(Bytes{1}, t, t + 5min));
+  EXPECT_EQ(none.size(), 0u);
+}
+
 TEST(OcspCacheTest, ReadersAndWritersConcurrently) {
   OcspCache cache;
   std::vector<Serial> serials;

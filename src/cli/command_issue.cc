@@ -70,7 +70,7 @@ Status run_issue(Context& ctx, const IssueFlags& f) {
   HERALD_TRY(auto profile, policy::parse_profile(f.profile));
   HERALD_TRY(auto key_type, keys::parse_key_type(f.key_type));
   HERALD_TRY(auto ttl, parse_ttl(f.ttl));
-  HERALD_TRY(auto owner, parse_owner_flags(f.owner));
+  HERALD_TRY(auto owner, parse_owner_flags(f.owner, true));
   std::vector<x509::San> sans;
   for (const auto& s : f.sans) {
     HERALD_TRY(auto list, x509::parse_san_list(s));
@@ -157,7 +157,7 @@ Status run_issue(Context& ctx, const IssueFlags& f) {
 Status run_sign(Context& ctx, const SignFlags& f) {
   HERALD_TRY(auto profile, policy::parse_profile(f.profile));
   HERALD_TRY(auto ttl, parse_ttl(f.ttl));
-  HERALD_TRY(auto owner, parse_owner_flags(f.owner));
+  HERALD_TRY(auto owner, parse_owner_flags(f.owner, true));
   for (const auto* p : {&f.out, &f.chain_out}) {
     std::error_code ec;
     if (*p && std::filesystem::exists(**p, ec)) {

@@ -42,17 +42,26 @@ Status run_serve(Context& ctx, const ServeFlags& f) {
   int workers = cfg.worker_threads > 0 ? cfg.worker_threads : 8 * cores;
   net::Server srv(threads, workers);
   auto* a = app.get();
+  // Descriptors: the soft limit up to the hard one, and connection caps that
+  // fit under it (docs/configuration.md, max_connections).
+  const auto fd = net::raise_fd_limit();
+  auto limits = app->limits();
+  limits.max_connections = net::connection_cap(limits.max_connections, fd, 2);
+  std::cout << "herald serve: file descriptor limit " << fd.soft << " (was " << fd.before
+            << ", hard " << fd.hard << (fd.error.empty() ? "" : ", raising failed: " + fd.error)
+            << "), at most " << limits.max_connections << " connections per listener\n";
+  srv.attach_metrics(app->registry());
   HERALD_TRY(
       auto https_port,
       srv.listen(
           cfg.listen.host, cfg.listen.port, app->tls(),
-          [a](const net::Request& q, net::Response& r) { a->handle_https(q, r); }, app->limits(),
+          [a](const net::Request& q, net::Response& r) { a->handle_https(q, r); }, limits,
           net::Dispatch::kWorkers, [](const net::Request& q) { return acme::Service::is_read(q); }));
   HERALD_TRY(
       auto http_port,
       srv.listen(
           cfg.http_listen.host, cfg.http_listen.port, nullptr,
-          [a](const net::Request& q, net::Response& r) { a->handle_http(q, r); }, app->limits()));
+          [a](const net::Request& q, net::Response& r) { a->handle_http(q, r); }, limits));
   srv.handle_signals([a] {
     auto s = a->reload();
     std::cerr << "herald serve: SIGHUP: "
@@ -214,6 +223,15 @@ Status run_token_add(Context& ctx, const TokenFlags& f) {
   if (!prov) {
     return make_error(ErrorCode::kNotFound,
                       "no provisioner '" + f.provisioner + "' in " + s->dir.config_path().string());
+  }
+  if (prov->type != "token") {
+    const std::string how = prov->type == "jwk"
+                                ? "its callers sign one-time tokens (herald token --provisioner " +
+                                      prov->name + " --san ...)"
+                                : "its clients prove control of every name over ACME";
+    return make_error(ErrorCode::kInvalidArgument,
+                      "provisioner '" + prov->name + "' is of type '" + prov->type +
+                          "': bearer tokens are only for type 'token' provisioners (" + how + ")");
   }
   HERALD_TRY(auto secret, ossl::random_bytes(32));
   const std::string token = "hrld_" + base64url_encode(secret);

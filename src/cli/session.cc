@@ -30,11 +30,17 @@ Result<std::unique_ptr<Session>> open_session(
   return s;
 }
 
-Result<store::Labels> parse_owner_flags(const std::vector<std::string>& flags) {
+Result<store::Labels> parse_owner_flags(const std::vector<std::string>& flags, bool for_issuance) {
   store::Labels out;
   for (const auto& f : flags) {
     HERALD_TRY(auto labels, store::parse_labels(f));
-    for (auto& [k, v] : labels) out[k] = v;
+    for (auto& [k, v] : labels) {
+      if (for_issuance && store::is_reserved_label(k)) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "owner label '" + k + "' is reserved: Herald sets it itself");
+      }
+      out[k] = v;
+    }
   }
   return out;
 }

@@ -33,6 +33,7 @@ enum class LoadSigner { kNo, kIssuing };
     Context& ctx, LoadSigner load, const std::optional<std::string>& issuing_passphrase_file);
 
 // Owner labels from repeated --owner flags.
-[[nodiscard]] Result<store::Labels> parse_owner_flags(const std::vector<std::string>& flags);
+[[nodiscard]] Result<store::Labels> parse_owner_flags(const std::vector<std::string>& flags,
+                                                      bool for_issuance = false);
 
 }  // namespace herald::cli

@@ -208,6 +208,11 @@ Result<std::chrono::seconds> check_request(const Policy& p, const IssueRequest& 
     return violation("policy.max_sans", std::to_string(sans.size()) + " SANs requested, at most " +
                                             std::to_string(p.max_sans) + " allowed");
   }
+  HERALD_TRY_VOID(check_common_name(req.profile, req.common_name, sans));
+  if (req.caller.scope) {
+    HERALD_TRY_VOID(check_scope(*req.caller.scope, req.profile, req.common_name, sans));
+  }
+  if (req.caller.named) HERALD_TRY_VOID(check_named(*req.caller.named, req.common_name, sans));
 
   if (req.profile == Profile::kSpiffe) {
     if (sans.size() != 1 || sans[0].type != x509::SanType::kUri) {

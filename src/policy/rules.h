@@ -12,6 +12,7 @@
 #include "keys/key_type.h"
 #include "policy/config.h"
 #include "policy/profile.h"
+#include "policy/scope.h"
 #include "x509/csr.h"
 #include "x509/san.h"
 
@@ -25,6 +26,7 @@ struct IssueRequest {
   keys::KeyInfo key;
   std::optional<x509::SignatureHash> csr_hash;  // set when the key came in a CSR
   bool requests_ca = false;
+  Caller caller;  // the caller's name limits (scope, one-time token names)
 };
 
 // The SAN list a certificate of this profile gets: the request's SANs, plus
@@ -40,7 +42,8 @@ struct IssueRequest {
 [[nodiscard]] Status check_names(const Policy& policy, Profile profile,
                                  const std::vector<x509::San>& sans);
 
-// Checks every rule; returns the effective TTL on success.
+// Checks every rule (profile, key, TTL, names, the CN, and the caller's
+// limits: policy/scope.h); returns the effective TTL on success.
 [[nodiscard]] Result<std::chrono::seconds> check_request(const Policy& policy,
                                                          const IssueRequest& req,
                                                          const std::vector<x509::San>& sans);

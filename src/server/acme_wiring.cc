@@ -13,8 +13,14 @@ acme::Backend App::acme_backend() {
                    std::optional<std::chrono::seconds> ttl,
                    const store::Labels& owner,
                    const ca::Recorder& record) -> Result<ca::Issued> {
+    // The provisioner's name scope applies here as on /v1/sign (policy/scope.h).
+    auto cfg = provisioners();
+    auto by = owner.find("provisioner");
+    const ProvisionerConfig* p = by == owner.end() ? nullptr : cfg->provisioner(by->second);
+    if (!p) return make_error(ErrorCode::kForbidden, "the ACME provisioner is no longer configured");
     auto iss = issuance();
-    HERALD_TRY(auto issued, iss->authority->sign_csr(csr, profile, ttl, owner, record));
+    HERALD_TRY(auto issued,
+               iss->authority->sign_csr(csr, profile, ttl, owner, record, {&p->scope, nullptr}));
     queue_presign(issued.record.serial);
     issued_->with({std::string(policy::profile_name(profile)), "ok"}).inc();
     return issued;
@@ -61,6 +67,19 @@ Status App::configure_acme(const ServerConfig& cfg) {
   s.authz_lifetime = cfg.acme.authz_lifetime;
   s.orders_per_account_per_hour = cfg.acme.orders_per_account_per_hour;
   s.orders_per_identifier_per_hour = cfg.acme.orders_per_identifier_per_hour;
+  if (cfg.acme.validation_denied_ranges) {
+    s.validation.denied_ranges.clear();
+    for (const auto& r : *cfg.acme.validation_denied_ranges) {
+      auto cidr = acme::validation::parse_cidr(r);
+      if (!cidr) return make_error(ErrorCode::kInvalidArgument, "acme.validation_denied_ranges: '" + r + "' is not an address range");
+      s.validation.denied_ranges.push_back(std::move(*cidr));
+    }
+  }
+  s.max_identifiers_per_order = static_cast<size_t>(cfg.acme.max_identifiers_per_order);
+  s.max_pending_orders_per_account = cfg.acme.max_pending_orders_per_account;
+  s.new_accounts_per_address_per_hour = cfg.acme.new_accounts_per_address_per_hour;
+  s.validations_per_account = cfg.acme.validations_per_account;
+  s.validations_per_order = cfg.acme.validations_per_order;
   acme_->configure(std::move(provisioners), std::move(s));
   return {};
 }

@@ -7,6 +7,7 @@
 #include "keys/jws.h"
 #include "policy/rules.h"
 #include "server/app.h"
+#include "server/one_time_token.h"
 #include "server/problem.h"
 #include "store/record_json.h"
 #include "x509/csr.h"
@@ -60,6 +61,10 @@ Result<SignBody> parse_body(const net::Request& req) {
         if (!v.is_string())
           return make_error(ErrorCode::kMalformedInput, "'owner' must be an object of strings");
         HERALD_TRY_VOID(store::check_label(k, v.get<std::string>()));
+        if (store::is_reserved_label(k)) {
+          return make_error(ErrorCode::kInvalidArgument,
+                            "owner label '" + k + "' is reserved: Herald sets it itself");
+        }
         b.owner[k] = v.get<std::string>();
       }
     }
@@ -89,6 +94,56 @@ int status_for_body_error(const Error& e) {
 
 }  // namespace
 
+std::shared_ptr<const ServerConfig> App::provisioners() const {
+  std::lock_guard lock(issuance_mu_);
+  return provisioners_;
+}
+
+Status App::may_revoke(const ProvisionerConfig& who, const store::CertRecord& rec) const {
+  auto label = [&](const char* k) {
+    auto it = rec.owner.find(k);
+    return it == rec.owner.end() ? std::string() : it->second;
+  };
+  if (!label("service").empty()) {
+    return make_error(ErrorCode::kForbidden,
+                      "certificate " + rec.serial.hex() + " is Herald's own (" + label("service") +
+                          "); revoke it with 'herald revoke' on the CA host");
+  }
+  // A scoped provisioner revokes only what it issued; an unscoped one (like
+  // `admin`, which may issue any name the policy allows) any leaf.
+  if (who.scope.restricted && label("provisioner") != who.name) {
+    return make_error(ErrorCode::kForbidden, "provisioner '" + who.name +
+                                                 "' may only revoke certificates it issued (" +
+                                                 rec.serial.hex() + " was not)");
+  }
+  return {};
+}
+
+Result<std::optional<std::shared_ptr<const ProvisionerConfig>>> App::renewal_provisioner(
+    const store::CertRecord& rec, policy::Profile profile) const {
+  using Found = std::optional<std::shared_ptr<const ProvisionerConfig>>;
+  if (auto it = rec.owner.find("service"); it != rec.owner.end()) {
+    return make_error(ErrorCode::kForbidden, "certificate " + rec.serial.hex() +
+                                                 " is Herald's own (" + it->second +
+                                                 "); the server renews it itself");
+  }
+  auto it = rec.owner.find("provisioner");
+  if (it == rec.owner.end()) return Found{};  // issued by the operator with the CLI
+  auto cfg = provisioners();
+  const ProvisionerConfig* p = cfg->provisioner(it->second);
+  if (!p) {
+    return make_error(ErrorCode::kForbidden, "certificate " + rec.serial.hex() +
+                                                 " was issued by provisioner '" + it->second +
+                                                 "', which is no longer configured");
+  }
+  if (!p->allows(profile) || !p->can(Permission::kSign)) {
+    return make_error(ErrorCode::kForbidden, "provisioner '" + p->name + "' may no longer issue '" +
+                                                 rec.profile + "' certificates");
+  }
+  // Aliasing constructor: the provisioner lives as long as the config snapshot.
+  return Found{std::shared_ptr<const ProvisionerConfig>(cfg, p)};
+}
+
 Result<ProvisionerConfig> App::authenticate(const net::Request& req, Permission need) const {
   std::string_view auth = req.header("authorization");
   if (!auth.starts_with("Bearer ") || auth.size() < 8) {
@@ -112,6 +167,12 @@ Result<ProvisionerConfig> App::authenticate(const net::Request& req, Permission 
   if (!p) {
     return make_error(ErrorCode::kForbidden,
                       "the token's provisioner '" + (*rec)->provisioner + "' is not configured");
+  }
+  if (p->type != "token") {
+    // jwk and acme provisioners prove every request (a one-time token, ACME
+    // challenges); a bearer token for them would skip that proof.
+    return make_error(ErrorCode::kForbidden, "provisioner '" + p->name + "' is of type '" +
+                                                 p->type + "': bearer tokens are not accepted for it");
   }
   if (!p->can(need)) {
     static constexpr const char* kNames[] = {"sign", "revoke", "read"};
@@ -138,10 +199,6 @@ Result<App::SignCaller> App::authenticate_sign(const net::Request& req) const {
   auto str = [&](const char* k) {
     return c.contains(k) && c[k].is_string() ? c[k].get<std::string>() : std::string();
   };
-  auto num = [&](const char* k) -> std::optional<int64_t> {
-    if (!c.contains(k) || !c[k].is_number_integer()) return std::nullopt;
-    return c[k].get<int64_t>();
-  };
   std::shared_ptr<const ServerConfig> cfg;
   std::shared_ptr<const JwkKeys> keys;
   {
@@ -155,31 +212,13 @@ Result<App::SignCaller> App::authenticate_sign(const net::Request& req) const {
   if (!p || p->type != "jwk" || key == keys->end())
     return unauth("unknown provisioner '" + iss + "' (claim iss)");
   if (auto v = keys::verify_jws(*token, *key->second); !v) return unauth(v.error().message);
-  bool aud_ok = false;
-  const std::string aud = str("aud");
+  std::vector<std::string> audiences;
   for (const auto& n : cfg->tls_names) {
-    aud_ok = aud_ok || aud == "https://" + n + ":" + std::to_string(cfg->listen.port) + "/v1/sign";
+    audiences.push_back("https://" + n + ":" + std::to_string(cfg->listen.port) + "/v1/sign");
   }
-  if (!aud_ok) return unauth("audience '" + aud + "' is not this server's /v1/sign URL");
-  const int64_t now = clock_.now().time_since_epoch().count();
-  auto exp = num("exp"), iat = num("iat"), nbf = num("nbf");
-  if (!exp || !iat) return unauth("exp and iat are required");
-  if (*exp <= now) return unauth("expired");
-  if (*exp - *iat > 300) return unauth("lives longer than 5 minutes (exp - iat > 300)");
-  if (*iat > now + 60 || (nbf && *nbf > now + 60)) return unauth("not valid yet");
-  const std::string jti = str("jti");
-  if (jti.empty() || jti.size() > 128) return unauth("jti (1-128 characters) is required");
-  std::vector<std::string> names;
-  if (auto sub = str("sub"); !sub.empty()) names.push_back(sub);
-  if (c.contains("sans")) {
-    if (!c["sans"].is_array()) return unauth("sans must be an array of names");
-    for (const auto& s : c["sans"]) {
-      if (!s.is_string()) return unauth("sans must be an array of names");
-      names.push_back(s.get<std::string>());
-    }
-  }
-  if (names.empty()) return unauth("names nothing (sub, sans)");
-  return SignCaller{*p, std::move(names), jti, TimePoint{std::chrono::seconds(*exp)}};
+  HERALD_TRY(auto claims, check_one_time_claims(c, clock_.now().time_since_epoch().count(), audiences));
+  return SignCaller{*p, std::move(claims.names), claims.jti,
+                    TimePoint{std::chrono::seconds(claims.exp)}};
 }
 
 Status App::rate_limit(const net::Request& req) {
@@ -237,39 +276,22 @@ void App::api_sign(const net::Request& req, net::Response& res) {
     return fail(Error{ErrorCode::kMalformedInput, "no CSR in the request", {}});
   auto csr = x509::parse_csr(body->csr);
   if (!csr) return fail(csr.error());
-  if (!prov.allowed_dns.empty()) {
-    policy::IssueRequest probe;
-    probe.profile = *profile;
-    probe.common_name = csr->common_name;
-    probe.sans = csr->requested_sans;
-    auto sans = policy::effective_sans(probe);
-    if (!sans) return fail(sans.error());
-    for (const auto& s : *sans) {
-      if (s.type == x509::SanType::kDns && !policy::dns_allowed(s.value, prov.allowed_dns)) {
-        return fail(Error{ErrorCode::kForbidden,
-                          "provisioner '" + prov.name + "' may not request '" + s.value + "'",
-                          {}});
-      }
-    }
-  }
+  // The names are decided in the pipeline (policy/scope.h): the provisioner's
+  // scope, and a one-time token's exact names.
+  policy::Caller caller{&prov.scope, who->names ? &*who->names : nullptr};
   if (who->names) {
-    // A one-time token names exactly what may be certified.
+    // Checked before the token is spent, so a refused request leaves it usable.
     policy::IssueRequest probe;
     probe.profile = *profile;
     probe.common_name = csr->common_name;
     probe.sans = csr->requested_sans;
     auto sans = policy::effective_sans(probe);
     if (!sans) return fail(sans.error());
-    auto named = [&](const std::string& v) {
-      return std::find(who->names->begin(), who->names->end(), v) != who->names->end();
-    };
-    if (!csr->common_name.empty() && !named(csr->common_name)) {
-      return fail(
-          Error{ErrorCode::kForbidden, "the token does not name '" + csr->common_name + "'", {}});
+    if (auto s = policy::check_named(*who->names, csr->common_name, *sans); !s) {
+      return fail(s.error());
     }
-    for (const auto& s : *sans) {
-      if (!named(s.value))
-        return fail(Error{ErrorCode::kForbidden, "the token does not name '" + s.value + "'", {}});
+    if (auto s = policy::check_scope(prov.scope, *profile, csr->common_name, *sans); !s) {
+      return fail(s.error());
     }
     // Used once, durably: a replay is refused even after a restart.
     if (auto used = inventory_->use_token_id(who->jti, who->expires_at, clock_.now()); !used) {
@@ -280,7 +302,7 @@ void App::api_sign(const net::Request& req, net::Response& res) {
   store::Labels owner = body->owner;
   owner["provisioner"] = prov.name;
   auto iss = issuance();
-  auto issued = iss->authority->sign_csr(*csr, *profile, ttl, owner);
+  auto issued = iss->authority->sign_csr(*csr, *profile, ttl, owner, {}, caller);
   if (!issued) return fail(issued.error());
   // Durable (committed) by now. Its OCSP answers are pre-signed by the next
   // tick (an OCSP request before that signs on demand), off the request path.
@@ -348,6 +370,10 @@ void App::api_renew(const net::Request& req, net::Response& res) {
     return fail(Error{ErrorCode::kForbidden,
                       "certificates of profile '" + current->profile + "' are not renewed here",
                       {}});
+  // Renewal is issuance: the provisioner that issued the certificate must
+  // still exist and still allow its profile and names.
+  auto issuer = renewal_provisioner(*current, *profile);
+  if (!issuer) return fail(issuer.error());
   policy::IssueRequest r;
   r.profile = *profile;
   r.common_name = current->common_name;
@@ -359,6 +385,7 @@ void App::api_renew(const net::Request& req, net::Response& res) {
   store::Labels owner = current->owner;
   owner["renewed_from"] = current->serial.hex();
   auto iss = issuance();
+  if (*issuer) r.caller.scope = &(**issuer)->scope;
   auto issued = iss->authority->issue(r, csr->public_key, owner);
   if (!issued) return fail(issued.error());
   queue_presign(issued->record.serial);
@@ -385,10 +412,12 @@ void App::api_revoke(const net::Request& req, net::Response& res) {
     serial = *s;
   }
   std::string by;
+  std::optional<ProvisionerConfig> revoker;
   if (!req.header("authorization").empty()) {
     auto who = authenticate(req, Permission::kRevoke);
     if (!who) return problem(res, who.error());
     by = "provisioner:" + who->name;
+    revoker = std::move(*who);
     if (!serial) return problem(res, ErrorCode::kInvalidArgument, "'serial' is required");
   } else {
     // Proof of possession: the caller holds the certificate being revoked.
@@ -408,6 +437,9 @@ void App::api_revoke(const net::Request& req, net::Response& res) {
     return problem(res, ErrorCode::kForbidden,
                    "only certificates of the issuing CA are revoked online; CA certificates with "
                    "'herald revoke'");
+  }
+  if (revoker) {
+    if (auto s = may_revoke(*revoker, **rec); !s) return problem(res, s.error());
   }
   auto after = ca::revoke(clock_, *inventory_, *serial, *reason);
   if (!after) return problem(res, after.error());

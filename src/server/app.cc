@@ -31,6 +31,7 @@ net::Limits App::limits() const {
   l.max_header_bytes = server_config_.max_header_bytes;
   l.read_timeout = server_config_.read_timeout;
   l.idle_timeout = server_config_.idle_timeout;
+  l.max_connections = server_config_.max_connections;
   return l;
 }
 
@@ -342,12 +343,14 @@ Status App::presign(const Serial& serial, bool sha256) {
 }
 
 void App::queue_presign(const Serial& serial) {
+  unknown_answers_.erase(serial);  // issued here just now: no longer unknown
   std::lock_guard lock(ocsp_mu_);
   presign_backlog_.push_back(serial);
 }
 
 void App::on_revocation_change(const Serial& serial) {
   ocsp_cache_.erase(serial);
+  unknown_answers_.erase(serial);
   if (auto s = presign(serial); !s) {
     std::cerr << "herald serve: cannot re-sign OCSP for " << serial.hex() << ": "
               << s.error().describe() << "\n";
@@ -393,6 +396,8 @@ void App::tick() {
     presign_backlog_.resize(presign_backlog_.size() - n);
   }
   for (const auto& s : todo) (void)presign(s);
+  // ACME: expired orders and authorizations (every few seconds, in batches).
+  acme_->housekeeping();
   // 4. The server's own certificates, at two thirds of their lifetime.
   auto due = [&](TimePoint nb, TimePoint na) { return now >= nb + (na - nb) * 2 / 3; };
   if (due(tls_not_before_, tls_not_after_)) {

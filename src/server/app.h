@@ -62,6 +62,8 @@ class App {
   [[nodiscard]] const ServerConfig& server_config() const { return server_config_; }
   [[nodiscard]] std::shared_ptr<net::TlsContextHolder> tls() const { return tls_; }
   [[nodiscard]] net::Limits limits() const;
+  // Where the HTTP layer counts too (net::Server::attach_metrics).
+  [[nodiscard]] obs::Registry& registry() { return registry_; }
 
  private:
   App(const datadir::DataDir& dir, const Clock& clock);
@@ -135,6 +137,15 @@ class App {
     TimePoint expires_at;
   };
   [[nodiscard]] Result<SignCaller> authenticate_sign(const net::Request& req) const;
+  [[nodiscard]] std::shared_ptr<const ServerConfig> provisioners() const;
+  // Whether a token of `who` may revoke `rec` (scoped: only what it issued;
+  // never Herald's own certificates). kForbidden with the reason.
+  [[nodiscard]] Status may_revoke(const ProvisionerConfig& who, const store::CertRecord& rec) const;
+  // The provisioner whose scope a renewal of `rec` must pass: none for a
+  // certificate the operator issued with the CLI; kForbidden if it is gone,
+  // no longer allows the profile, or `rec` is Herald's own.
+  [[nodiscard]] Result<std::optional<std::shared_ptr<const ProvisionerConfig>>>
+  renewal_provisioner(const store::CertRecord& rec, policy::Profile profile) const;
   using JwkKeys = std::map<std::string, std::shared_ptr<EVP_PKEY>>;
   [[nodiscard]] Result<std::shared_ptr<const JwkKeys>> load_jwk_keys(const ServerConfig& cfg) const;
   [[nodiscard]] Status rate_limit(const net::Request& req);
@@ -171,6 +182,22 @@ class App {
   std::unordered_map<std::string, Presigned> presigned_;  // by serial hex
   std::deque<std::pair<TimePoint, Serial>> refresh_queue_;
   std::vector<Serial> presign_backlog_;
+  // `unknown` answers (serials this CA never issued): bounded, short-lived,
+  // and signed within a budget per second (tryLater beyond it), so a flood
+  // of random serials costs neither lasting memory nor unbounded signing.
+  static constexpr size_t kUnknownAnswers = 10000;
+  static constexpr std::chrono::seconds kUnknownMaxAge{60};
+  static constexpr std::chrono::seconds kUnknownValidity{300};
+  static constexpr double kUnknownSignaturesPerSecond = 500;
+  ca::BoundedOcspCache unknown_answers_{kUnknownAnswers, kUnknownMaxAge};
+  std::mutex unknown_budget_mu_;
+  double unknown_budget_ = kUnknownSignaturesPerSecond;
+  std::chrono::steady_clock::time_point unknown_budget_at_{};
+  [[nodiscard]] bool take_unknown_signature();  // false: over the budget
+  // The answer for one CertID without a nonce: pre-signed, or signed now
+  // (unknown serials through unknown_answers_); nullptr over the budget.
+  [[nodiscard]] Result<std::shared_ptr<const ca::CachedOcspResponse>> single_answer(
+      const ca::OcspCertId& id, TimePoint now);
 
   mutable std::mutex crl_mu_;
   std::shared_ptr<const Crl> issuing_crl_;

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <set>
+#include <tuple>
 
+#include "acme/validation/validator.h"
 #include "base/duration.h"
 #include "x509/san.h"
 
@@ -103,8 +105,9 @@ Result<int64_t> get_int(const Ctx& c, const toml::node& n, const std::string& wh
 Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) {
   HERALD_TRY_VOID(
       check_keys(c, t, "provisioners",
-                 {"name", "type", "profiles", "allowed_dns", "permissions", "public_key_file",
-                  "allow_ip", "ttl", "require_eab"}));
+                 {"name", "type", "profiles", "allowed_dns", "allowed_ips", "allowed_uris",
+                  "allowed_cn", "permissions", "public_key_file", "allow_ip", "ttl",
+                  "require_eab"}));
   ProvisionerConfig p;
   const toml::node* name = t.get("name");
   if (!name) return c.at(t, "a provisioner needs a name");
@@ -160,6 +163,45 @@ Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) 
   if (const toml::node* n = t.get("allowed_dns")) {
     HERALD_TRY(p.allowed_dns, get_strings(c, *n, "provisioners.allowed_dns"));
   }
+  for (const char* key : {"allowed_ips", "allowed_uris", "allowed_cn"}) {
+    if (t.get(key) && p.type == "acme") {
+      return c.at(*t.get(key), std::string("provisioners.") + key +
+                                   " is not for acme provisioners (they use allowed_dns and "
+                                   "allow_ip)");
+    }
+  }
+  std::vector<policy::IpRange> ips;
+  if (const toml::node* n = t.get("allowed_ips")) {
+    HERALD_TRY(p.allowed_ips, get_strings(c, *n, "provisioners.allowed_ips"));
+    for (const auto& cidr : p.allowed_ips) {
+      auto r = policy::parse_ip_range(cidr);
+      if (!r) return c.at(*n, "provisioners.allowed_ips: " + r.error().message);
+      ips.push_back(*r);
+    }
+  }
+  if (const toml::node* n = t.get("allowed_uris")) {
+    HERALD_TRY(p.allowed_uris, get_strings(c, *n, "provisioners.allowed_uris"));
+  }
+  if (const toml::node* n = t.get("allowed_cn")) {
+    HERALD_TRY(p.allowed_cn, get_strings(c, *n, "provisioners.allowed_cn"));
+    for (const auto& pat : p.allowed_cn) {
+      if (pat.empty() || std::count(pat.begin(), pat.end(), '*') > 1)
+        return c.at(*n, "provisioners.allowed_cn: '" + pat +
+                            "' must be a name, or a name with one '*' (e.g. \"svc-*\")");
+    }
+  }
+  const std::string owner = "provisioner '" + p.name + "'";
+  if (p.type == "acme") {
+    // Identifiers are DNS names and IPs whose control was proven; nothing else.
+    std::vector<std::string> dns = p.allowed_dns;
+    if (dns.empty()) dns = {"*"};
+    if (p.allow_ip) ips = {*policy::parse_ip_range("0.0.0.0/0"), *policy::parse_ip_range("::/0")};
+    p.scope = policy::NameScope::of(owner, std::move(dns), std::move(ips), {}, {});
+    p.scope.restricted = true;
+  } else {
+    p.scope = policy::NameScope::of(owner, p.allowed_dns, std::move(ips), p.allowed_uris,
+                                    p.allowed_cn);
+  }
   std::vector<std::string> perms = {"sign"};
   if (const toml::node* n = t.get("permissions")) {
     HERALD_TRY(perms, get_strings(c, *n, "provisioners.permissions"));
@@ -197,7 +239,7 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
     HERALD_TRY_VOID(
         check_keys(c, *t, "server",
                    {"listen", "http_listen", "threads", "worker_threads", "max_body_bytes", "max_header_bytes",
-                    "read_timeout", "idle_timeout", "issuance_rate_per_second", "ocsp_validity",
+                    "read_timeout", "idle_timeout", "max_connections", "issuance_rate_per_second", "ocsp_validity",
                     "crl_validity", "tls_names"}));
     for (auto [key, ep] :
          {std::pair{"listen", &cfg.listen}, std::pair{"http_listen", &cfg.http_listen}}) {
@@ -228,6 +270,10 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
     if (const toml::node* v = t->get("idle_timeout")) {
       HERALD_TRY(cfg.idle_timeout, get_duration(c, *v, "server.idle_timeout"));
     }
+    if (const toml::node* v = t->get("max_connections")) {
+      HERALD_TRY(auto n, get_int(c, *v, "server.max_connections", 1, 1 << 20));
+      cfg.max_connections = static_cast<size_t>(n);
+    }
     if (const toml::node* v = t->get("ocsp_validity")) {
       HERALD_TRY(cfg.ocsp_validity, get_duration(c, *v, "server.ocsp_validity"));
     }
@@ -252,7 +298,10 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
                                {"http01_port", "tlsalpn01_port", "dns_resolver",
                                 "validation_timeout", "insecure_skip_validation", "order_lifetime",
                                 "authz_lifetime", "orders_per_account_per_hour",
-                                "orders_per_identifier_per_hour"}));
+                                "orders_per_identifier_per_hour", "validation_denied_ranges",
+                                "max_identifiers_per_order", "max_pending_orders_per_account",
+                                "new_accounts_per_address_per_hour", "validations_per_account",
+                                "validations_per_order"}));
     AcmeConfig& a = cfg.acme;
     if (const toml::node* v = t->get("http01_port")) {
       HERALD_TRY(auto port, get_int(c, *v, "acme.http01_port", 1, 65535));
@@ -291,6 +340,26 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
     if (const toml::node* v = t->get("orders_per_identifier_per_hour")) {
       HERALD_TRY(a.orders_per_identifier_per_hour,
                  get_int(c, *v, "acme.orders_per_identifier_per_hour", 0, 100000000));
+    }
+    if (const toml::node* v = t->get("validation_denied_ranges")) {
+      HERALD_TRY(auto ranges, get_strings(c, *v, "acme.validation_denied_ranges"));
+      for (const auto& r : ranges) {
+        if (!acme::validation::parse_cidr(r))
+          return c.at(*v, "acme.validation_denied_ranges: '" + r +
+                              "' is not an address range (\"169.254.0.0/16\", \"fe80::/10\")");
+      }
+      a.validation_denied_ranges = std::move(ranges);
+    }
+    for (auto [key, field, lo] : {std::tuple{"max_identifiers_per_order", &a.max_identifiers_per_order, 1},
+                                  std::tuple{"max_pending_orders_per_account",
+                                             &a.max_pending_orders_per_account, 0},
+                                  std::tuple{"new_accounts_per_address_per_hour",
+                                             &a.new_accounts_per_address_per_hour, 0},
+                                  std::tuple{"validations_per_account", &a.validations_per_account, 0},
+                                  std::tuple{"validations_per_order", &a.validations_per_order, 0}}) {
+      if (const toml::node* v = t->get(key)) {
+        HERALD_TRY(*field, get_int(c, *v, std::string("acme.") + key, lo, 1000000));
+      }
     }
   }
   if (const toml::node* n = root.get("provisioners")) {

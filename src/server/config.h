@@ -12,6 +12,7 @@
 
 #include "base/error.h"
 #include "policy/profile.h"
+#include "policy/scope.h"
 
 namespace herald::server {
 
@@ -25,9 +26,15 @@ struct ProvisionerConfig {
   std::string type;
   std::string public_key_file;  // jwk: PEM public key (P-256 or Ed25519), relative to DIR
   std::vector<policy::Profile> profiles;
-  // Narrows the profile policy: DNS patterns this provisioner may request
-  // (same syntax as policy.*.allowed_dns). Empty: the profile policy alone.
+  // The names it may request, on top of the profile policy (policy/scope.h):
+  // DNS patterns (policy.*.allowed_dns syntax), IP ranges, URI SANs (exact
+  // or prefix*), client CNs (exact or one '*'). Once any is set, a name type
+  // whose list is empty is refused. All empty: the profile policy alone.
   std::vector<std::string> allowed_dns;
+  std::vector<std::string> allowed_ips;  // CIDRs, as written
+  std::vector<std::string> allowed_uris;
+  std::vector<std::string> allowed_cn;
+  policy::NameScope scope;  // the lists above, parsed (acme: allowed_dns and allow_ip)
   std::vector<Permission> permissions;
   // acme only
   bool allow_ip = true;
@@ -57,6 +64,14 @@ struct AcmeConfig {
   std::chrono::seconds authz_lifetime{24 * 3600};
   int orders_per_account_per_hour = 300;
   int orders_per_identifier_per_hour = 50;
+  // Issue 9: abuse limits (docs/configuration.md [acme]).
+  // CIDRs the validator never dials; unset: acme::validation::kDefaultDeniedRanges.
+  std::optional<std::vector<std::string>> validation_denied_ranges;
+  int max_identifiers_per_order = 100;
+  int max_pending_orders_per_account = 100;   // 0: no limit
+  int new_accounts_per_address_per_hour = 20;  // 0: no limit
+  int validations_per_account = 2;             // in flight at once; 0: no limit
+  int validations_per_order = 2;
 };
 
 struct ServerConfig {
@@ -68,6 +83,9 @@ struct ServerConfig {
   size_t max_header_bytes = 8 * 1024;
   std::chrono::seconds read_timeout{10};
   std::chrono::seconds idle_timeout{30};
+  // Open connections per listener; at the cap a listener stops accepting until
+  // one closes. herald serve lowers it to fit the descriptor limit.
+  size_t max_connections = 4096;
   double issuance_rate_per_second = 100;  // per client address, burst twice that
   std::chrono::seconds ocsp_validity{24 * 3600};
   std::chrono::seconds crl_validity{24 * 3600};

@@ -78,13 +78,17 @@ void App::ocsp(const net::Request& req, net::Response& res) {
   const TimePoint now = clock_.now();
   // The common case: one CertID, no nonce: a pre-signed answer from memory.
   if (request->ids.size() == 1 && !request->nonce) {
-    const auto& id = request->ids.front();
-    auto cached = ocsp_cache_.get(id.hash, id.serial);
-    if (!cached) {
-      (void)presign(id.serial, id.hash == ca::OcspHash::kSha256);
-      cached = ocsp_cache_.get(id.hash, id.serial);
+    auto answer = single_answer(request->ids.front(), now);
+    if (!answer) {
+      status_label = "error";
+      return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_INTERNALERROR));
     }
-    if (cached && cached->next_update > now) {
+    const auto& cached = *answer;
+    if (!cached) {
+      status_label = "try_later";
+      return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_TRYLATER));
+    }
+    if (cached->next_update > now) {
       status_label = cached->kind == ca::OcspStatus::Kind::kRevoked   ? "revoked"
                      : cached->kind == ca::OcspStatus::Kind::kUnknown ? "unknown"
                                                                       : "good";
@@ -112,13 +116,22 @@ void App::ocsp(const net::Request& req, net::Response& res) {
     }
     entries.emplace_back(id, st);
   }
+  const bool any_unknown = std::any_of(entries.begin(), entries.end(), [](const auto& e) {
+    return e.second.kind == ca::OcspStatus::Kind::kUnknown;
+  });
+  if (any_unknown && !take_unknown_signature()) {
+    status_label = "try_later";
+    return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_TRYLATER));
+  }
   std::shared_ptr<OcspSigner> signer;
   {
     std::lock_guard lock(ocsp_mu_);
     signer = ocsp_signer_;
   }
-  auto signed_der = ca::sign_ocsp_response(*signer->responder, entries, request->nonce, now,
-                                           server_config_.ocsp_validity);
+  auto signed_der = ca::sign_ocsp_response(
+      *signer->responder, entries, request->nonce, now,
+      any_unknown ? std::min(kUnknownValidity, server_config_.ocsp_validity)
+                  : server_config_.ocsp_validity);
   if (!signed_der) {
     signer_errors_->with({"ocsp"}).inc();
     status_label = "error";
@@ -130,6 +143,46 @@ void App::ocsp(const net::Request& req, net::Response& res) {
                                                                 : "good";
   res.set_header("Cache-Control", "no-store");
   finish(std::move(*signed_der));
+}
+
+bool App::take_unknown_signature() {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(unknown_budget_mu_);
+  const double elapsed = std::chrono::duration<double>(now - unknown_budget_at_).count();
+  unknown_budget_ = std::min(kUnknownSignaturesPerSecond,
+                             unknown_budget_ + elapsed * kUnknownSignaturesPerSecond);
+  unknown_budget_at_ = now;
+  if (unknown_budget_ < 1) return false;
+  unknown_budget_ -= 1;
+  return true;
+}
+
+Result<std::shared_ptr<const ca::CachedOcspResponse>> App::single_answer(
+    const ca::OcspCertId& id, TimePoint now) {
+  if (auto cached = ocsp_cache_.get(id.hash, id.serial)) return cached;
+  if (auto cached = unknown_answers_.get(id.hash, id.serial, now)) return cached;
+  HERALD_TRY(auto status, ocsp_status(id.serial));
+  if (status.kind != ca::OcspStatus::Kind::kUnknown) {
+    // A certificate of ours not pre-signed yet: sign now and keep it fresh.
+    HERALD_TRY_VOID(presign(id.serial, id.hash == ca::OcspHash::kSha256));
+    return ocsp_cache_.get(id.hash, id.serial);
+  }
+  if (!take_unknown_signature()) return std::shared_ptr<const ca::CachedOcspResponse>();
+  std::shared_ptr<OcspSigner> signer;
+  {
+    std::lock_guard lock(ocsp_mu_);
+    signer = ocsp_signer_;
+  }
+  const auto validity = std::min(kUnknownValidity, server_config_.ocsp_validity);
+  auto der = ca::sign_ocsp_response(*signer->responder, {{id, status}}, std::nullopt, now, validity);
+  if (!der) {
+    signer_errors_->with({"ocsp"}).inc();
+    return tl::unexpected(der.error());
+  }
+  HERALD_TRY(auto c, ca::make_cached_response(std::move(*der), now, now + validity));
+  c.kind = status.kind;
+  unknown_answers_.put(id.hash, id.serial, c);
+  return std::make_shared<const ca::CachedOcspResponse>(std::move(c));
 }
 
 void App::get_crl(const net::Request& req, net::Response& res, std::string_view name) {

@@ -26,6 +26,13 @@ Status check_label(std::string_view key, std::string_view value) {
   return {};
 }
 
+bool is_reserved_label(std::string_view key) {
+  for (std::string_view r : {"provisioner", "service", "renewed_from", "acme_account", "acme_order"}) {
+    if (key == r) return true;
+  }
+  return false;
+}
+
 Result<Labels> parse_labels(std::string_view text) {
   Labels out;
   size_t start = 0;
