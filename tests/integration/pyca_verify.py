@@ -7,8 +7,10 @@ ROOT, CHAIN and LEAF are PEM files (CHAIN may hold several certificates or be
 empty). HOST is a DNS name or an IP address, checked against the leaf's SANs
 for a server certificate ("-" or "" = no host: only for client certificates).
 EPOCH is the verification time in seconds since 1970 (default: now).
-Exit 0: verified. Exit 1: rejected, with the reason on stderr. Exit 2: usage
-or I/O error (a test error, not a verdict).
+Exit 0: verified. Exit 1: rejected by the library's path validation
+(cryptography.x509.verification.VerificationError), with the reason on
+stderr. Exit 2: usage or I/O error. Exit 3: any other exception (a test error
+or a library limitation, never taken as a rejection).
 """
 import datetime
 import ipaddress
@@ -20,6 +22,7 @@ from cryptography.x509.verification import (
     IPAddress,
     PolicyBuilder,
     Store,
+    VerificationError,
 )
 
 
@@ -52,12 +55,12 @@ def main(argv):
         print("pyca_verify: no root or no leaf certificate", file=sys.stderr)
         return 2
 
-    builder = PolicyBuilder().store(Store(roots)).time(when)
+    if kind == "server" and host is None:
+        print("pyca_verify: a server verification needs a HOST", file=sys.stderr)
+        return 2
     try:
+        builder = PolicyBuilder().store(Store(roots)).time(when)
         if kind == "server":
-            if host is None:
-                print("pyca_verify: a server verification needs a HOST", file=sys.stderr)
-                return 2
             try:
                 name = IPAddress(ipaddress.ip_address(host))
             except ValueError:
@@ -65,10 +68,17 @@ def main(argv):
             verifier = builder.build_server_verifier(name)
         else:
             verifier = builder.build_client_verifier()
+    except Exception as e:  # setting up the verifier is not a verdict
+        print(f"pyca_verify: cannot build the verifier: {type(e).__name__}: {e}", file=sys.stderr)
+        return 3
+    try:
         verifier.verify(leaves[0], chain)
-    except Exception as e:  # VerificationError, or an unsupported algorithm
+    except VerificationError as e:  # the only rejection
         print(f"pyca rejected: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
+    except Exception as e:  # anything else is a test error, not a verdict
+        print(f"pyca_verify: error during verification: {type(e).__name__}: {e}", file=sys.stderr)
+        return 3
     print("pyca: OK")
     return 0
 
