@@ -29,8 +29,7 @@ TOK=$(mint --cn web.internal --san web.internal,10.0.0.7)
 sign_with "$TOK" "$T/web.csr"
 expect_status 201 "sign with a one-time token"
 serial=$(save_issued web)
-openssl verify -x509_strict -CAfile "$ROOT" -untrusted "$T/web.chain.pem" -purpose sslserver \
-  -verify_hostname web.internal "$T/web.pem" >/dev/null || fail "openssl rejects the certificate"
+validate_issued "certificate issued with a one-time token" "$ROOT" "$T/web.chain.pem" "$T/web.pem" web.internal 10.0.0.7
 [[ $(json_get "$T/.api.body" 'd["owner"]["provisioner"]') == ci ]] || fail "owner label provisioner=ci missing"
 ok "issued $serial"
 sign_with "$TOK" "$T/web.csr"
@@ -69,7 +68,9 @@ make_csr evil evil.internal
 sign_with "$forged" "$T/evil.csr"
 expect_problem 401 unauthenticated "a token whose claims were changed"
 expect_fail "$HERALD" token --dir "$D" --provisioner ci --san x.internal --ttl 10m
+err_mentions 'one-time tokens live at most 5m' "a token lifetime over 5 minutes"
 expect_fail "$HERALD" token --dir "$D" --provisioner admin --san x.internal
+err_mentions "no jwk provisioner 'admin'" "admin is a token provisioner, not a jwk one"
 [[ $(row_count "$D") == "$rows" ]] || fail "refused requests changed the inventory"
 ok "refused requests recorded nothing"
 

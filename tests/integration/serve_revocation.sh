@@ -33,6 +33,7 @@ for name in victim control; do
   api POST /v1/sign -H 'Content-Type: application/json' --data-binary @"$T/$name.json"
   expect_status 201 "sign $name"
   save_issued "$name" >"$T/$name.serial"
+  validate_issued "API-issued $name" "$ROOT" "$T/$name.chain.pem" "$T/$name.pem" "$name.internal"
 done
 VICTIM=$(cat "$T/victim.serial") CONTROL=$(cat "$T/control.serial")
 CLI_SERIAL=$(herald_issue "$T/cli.json" --dir "$D" --profile server --cn cli.internal --out-dir "$T/cli")
@@ -209,9 +210,12 @@ b[-1] ^= 0x5A
 open(sys.argv[2], "wb").write(b)
 EOF
 ocsp_raw "$T/m6.der" -X POST -H 'Content-Type: application/ocsp-request' --data-binary @"$T/unknown.req.der" "$PUB/ocsp"
-UNK=$(openssl ocsp -respin "$T/m6.der" -resp_text -CAfile "$T/root+intermediate.pem" -verify_other "$ISSUING" 2>&1 || true)
+UNK_RC=0
+UNK=$(openssl ocsp -respin "$T/m6.der" -resp_text -CAfile "$T/root+intermediate.pem" -verify_other "$ISSUING" 2>&1) || UNK_RC=$?
+[[ $UNK_RC == 0 ]] && grep -q '^Response verify OK' <<<"$UNK" ||
+  fail "unknown serial: the answer's signature does not verify (openssl ocsp exit $UNK_RC):$(printf '\n%s' "$UNK")"
 grep -q 'Cert Status: unknown' <<<"$UNK" || fail "unknown serial:$(printf '\n%s' "$UNK")"
-ok "an unknown serial -> certStatus unknown"
+ok "an unknown serial -> certStatus unknown, Response verify OK"
 assert_healthy "malformed OCSP requests"
 
 step "CRL ETags: If-None-Match -> 304 (twice); a new CRL has a new ETag"
