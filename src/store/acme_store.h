@@ -42,6 +42,17 @@ struct AcmeOrderLimits {
   std::chrono::seconds window{3600};
   int64_t per_account = 0;
   int64_t per_identifier = 0;
+  // The account's orders still pending or ready (not expired) before the new
+  // one; 0: no limit. Only orders created within `order_lifetime` are counted
+  // (no older one can still be unexpired).
+  int64_t pending_per_account = 0;
+  std::chrono::seconds order_lifetime{24 * 3600};
+};
+
+// What one acme_purge_expired call deleted.
+struct AcmePurged {
+  int64_t orders = 0;
+  int64_t authzs = 0;
 };
 
 // An External Account Binding key (RFC 8555 §7.3.4), made by an operator
@@ -116,6 +127,14 @@ class AcmeStore {
   [[nodiscard]] virtual Status acme_finalize_order(const CertRecord& certificate,
                                                    const AcmeRow& order,
                                                    const std::string& ready_data) = 0;
+  // Deletes, in one write transaction, at most `batch` orders created before
+  // `created_before` whose expiry (the document's "expires_unix") is before
+  // `now`, oldest first, with their authorizations and the identifiers the
+  // rate limits count. Callers keep created_before at or before now minus
+  // the rate-limit window, so nothing a limit still counts is deleted.
+  [[nodiscard]] virtual Result<AcmePurged> acme_purge_expired(TimePoint now,
+                                                              TimePoint created_before,
+                                                              size_t batch) = 0;
   // Order ids of an account, newest first, at most `limit`.
   [[nodiscard]] virtual Result<std::vector<std::string>> acme_orders_of(
       const std::string& account_id, size_t limit) = 0;

@@ -193,6 +193,38 @@ Status check_limit(Connection& c, const char* sql, const std::string& key, TimeP
   return tl::unexpected(std::move(e));
 }
 
+// The account's orders still pending or ready (not expired): at most
+// limits.pending_per_account, else kRateLimited with the seconds until the
+// first of them expires. Only orders created within the order lifetime can
+// be unexpired, so the index on (account_id, created_at) bounds the scan.
+Status check_pending(Connection& c, const std::string& account_id, TimePoint now,
+                     const AcmeOrderLimits& limits) {
+  if (limits.pending_per_account <= 0) return {};
+  Stmt s(c,
+         "SELECT json_extract(data, '$.expires_unix') AS e FROM acme_orders WHERE account_id = ? "
+         "AND created_at >= ? AND json_extract(data, '$.status') IN ('pending', 'ready') AND e > ? "
+         "ORDER BY e LIMIT ?");
+  if (!s.ok()) return c.error("cannot prepare pending-order count");
+  s.bind(1, account_id);
+  s.bind(2, unix_seconds(now - limits.order_lifetime) - 1);
+  s.bind(3, unix_seconds(now));
+  s.bind(4, limits.pending_per_account);
+  int64_t n = 0, first_expiry = 0;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    if (n++ == 0) first_expiry = s.integer(0);
+  }
+  if (rc != SQLITE_DONE) return c.error("cannot count pending orders");
+  if (n < limits.pending_per_account) return {};
+  Error e{ErrorCode::kRateLimited,
+          "this account has " + std::to_string(n) + " pending orders (limit " +
+              std::to_string(limits.pending_per_account) +
+              "): finalize them, deactivate their authorizations, or wait until they expire",
+          {}};
+  e.with("retry_after", std::to_string(std::max<int64_t>(1, first_expiry - unix_seconds(now))));
+  return tl::unexpected(std::move(e));
+}
+
 }  // namespace
 
 Status SqliteInventory::acme_insert_order(const AcmeNewOrder& order,
@@ -203,6 +235,7 @@ Status SqliteInventory::acme_insert_order(const AcmeNewOrder& order,
         "SELECT created_at FROM acme_orders WHERE account_id = ? AND created_at >= ? "
         "ORDER BY created_at LIMIT ?",
         order.account_id, order.created_at, limits, limits.per_account, "this account created"));
+    HERALD_TRY_VOID(check_pending(c, order.account_id, order.created_at, limits));
     for (const auto& ident : order.identifiers) {
       HERALD_TRY_VOID(check_limit(c,
                                   "SELECT created_at FROM acme_order_identifiers WHERE "
@@ -326,6 +359,47 @@ Status SqliteInventory::acme_finalize_order(const CertRecord& certificate, const
     }
     return insert_one(certificate);
   });
+}
+
+Result<AcmePurged> SqliteInventory::acme_purge_expired(TimePoint now, TimePoint created_before,
+                                                       size_t batch) {
+  AcmePurged purged;
+  auto s = write([&](Connection& c) -> Status {
+    purged = {};
+    // Oldest first along the created_at index; the expiry in the document
+    // decides (an order created before `created_before` has nearly always
+    // expired, so the walk rarely skips a row).
+    Stmt pick(c,
+              "SELECT id FROM acme_orders WHERE created_at < ? AND "
+              "coalesce(json_extract(data, '$.expires_unix'), 0) < ? ORDER BY created_at LIMIT ?");
+    if (!pick.ok()) return c.error("cannot prepare the expired-order scan");
+    pick.bind(1, unix_seconds(created_before));
+    pick.bind(2, unix_seconds(now));
+    pick.bind(3, static_cast<int64_t>(batch));
+    std::vector<std::string> ids;
+    int rc;
+    while ((rc = pick.step()) == SQLITE_ROW) ids.push_back(pick.text(0));
+    if (rc != SQLITE_DONE) return c.error("cannot scan for expired orders");
+    for (const auto& id : ids) {
+      // Children first (foreign keys).
+      struct Delete {
+        const char* sql;
+        int64_t* count;
+      };
+      for (const Delete& del : {Delete{"DELETE FROM acme_order_identifiers WHERE order_id = ?", nullptr},
+                                Delete{"DELETE FROM acme_authzs WHERE order_id = ?", &purged.authzs},
+                                Delete{"DELETE FROM acme_orders WHERE id = ?", &purged.orders}}) {
+        Stmt d(c, del.sql);
+        if (!d.ok()) return c.error("cannot prepare the purge");
+        d.bind(1, id);
+        if (d.step() != SQLITE_DONE) return c.error("cannot purge an expired order");
+        if (del.count) *del.count += sqlite3_changes(c.db());
+      }
+    }
+    return {};
+  });
+  if (!s) return tl::unexpected(s.error());
+  return purged;
 }
 
 Result<std::vector<std::string>> SqliteInventory::acme_orders_of(const std::string& account_id,

@@ -121,6 +121,13 @@ CREATE TABLE acme_order_identifiers (
 );
 CREATE INDEX acme_order_identifiers_recent ON acme_order_identifiers (identifier, created_at);
 )sql"},
+    // The purge of expired ACME orders (acme_purge_expired): oldest orders
+    // first, and their authorizations and identifiers by order.
+    {8, R"sql(
+CREATE INDEX acme_orders_created ON acme_orders (created_at);
+CREATE INDEX acme_authzs_order ON acme_authzs (order_id);
+CREATE INDEX acme_order_identifiers_order ON acme_order_identifiers (order_id);
+)sql"},
 };
 
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }

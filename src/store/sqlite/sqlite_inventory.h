@@ -77,9 +77,11 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
                                            const std::string& ready_data) override;
   [[nodiscard]] Result<std::vector<std::string>> acme_orders_of(const std::string& account_id,
                                                                 size_t limit) override;
+  [[nodiscard]] Result<AcmePurged> acme_purge_expired(TimePoint now, TimePoint created_before,
+                                                      size_t batch) override;
 
   [[nodiscard]] Result<int> schema_version();
-  static constexpr int kSchemaVersion = 7;
+  static constexpr int kSchemaVersion = 8;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,

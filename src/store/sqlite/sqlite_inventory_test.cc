@@ -251,6 +251,101 @@ TEST(SqliteAcme, ConcurrentWritesAllLandAndFailuresStayAlone) {
   EXPECT_EQ((*inv->acme_authz("zo3-7"))->data, "{\"s\":2}");
 }
 
+// Issue 9 item 8: an account may hold only so many pending (or ready,
+// unexpired) orders; orders that ended or expired do not count.
+TEST(SqliteAcme, PendingOrdersPerAccountAreCapped) {
+  auto inv = std::move(*SqliteInventory::open(temp_db(), OpenMode::kCreate, clock()));
+  const TimePoint t{std::chrono::seconds(100000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t));
+  ASSERT_TRUE(inv->acme_insert_account("a2", "acme", "thumb2", "{}", t));
+  const AcmeOrderLimits limits{std::chrono::hours(1), 0, 0, 3, std::chrono::hours(24)};
+  auto doc = [](const char* status, int64_t expires) {
+    return std::string("{\"status\":\"") + status + "\",\"expires_unix\":" +
+           std::to_string(expires) + "}";
+  };
+  const int64_t now = 100000;
+  ASSERT_TRUE(inv->acme_insert_order({"p1", "a1", doc("pending", now + 500), {{"zp1", "{}"}}, {}, t}, limits));
+  ASSERT_TRUE(inv->acme_insert_order({"p2", "a1", doc("ready", now + 900), {}, {}, t}, limits));
+  ASSERT_TRUE(inv->acme_insert_order({"p3", "a1", doc("pending", now + 86400), {}, {}, t}, limits));
+  // Neither an expired pending order nor a valid or invalid one counts.
+  ASSERT_TRUE(inv->acme_insert_order({"x1", "a1", doc("pending", now - 1), {}, {}, t - std::chrono::hours(23)}, {}));
+  ASSERT_TRUE(inv->acme_insert_order({"x2", "a1", doc("valid", now + 500), {}, {}, t}, {}));
+  ASSERT_TRUE(inv->acme_insert_order({"x3", "a1", doc("invalid", now + 500), {}, {}, t}, {}));
+  auto refused = inv->acme_insert_order({"p4", "a1", doc("pending", now + 86400), {{"zp4", "{}"}}, {"dns:p4"}, t}, limits);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kRateLimited);
+  EXPECT_NE(refused.error().message.find("3 pending orders (limit 3)"), std::string::npos)
+      << refused.error().message;
+  std::string retry;
+  for (const auto& [k, v] : refused.error().context)
+    if (k == "retry_after") retry = v;
+  EXPECT_EQ(retry, "500");  // the first pending order expires then
+  EXPECT_FALSE(*inv->acme_order("p4"));
+  EXPECT_FALSE(*inv->acme_authz("zp4"));
+  // Another account is not affected; an order that ends makes room.
+  EXPECT_TRUE(inv->acme_insert_order({"q1", "a2", doc("pending", now + 500), {}, {}, t}, limits));
+  ASSERT_TRUE(inv->acme_transact([&](AcmeTxn& txn) { return txn.put_order({"p2", doc("invalid", now + 900)}); }));
+  EXPECT_TRUE(inv->acme_insert_order({"p4", "a1", doc("pending", now + 86400), {}, {}, t}, limits));
+}
+
+// Issue 9 item 8: expired orders go, with their authorizations and the
+// identifiers the rate limits count, a bounded batch per call; unexpired and
+// recent ones stay.
+TEST(SqliteAcme, PurgeDeletesExpiredOrdersInBatches) {
+  const auto path = temp_db();
+  auto inv = std::move(*SqliteInventory::open(path, OpenMode::kCreate, clock()));
+  const TimePoint t0{std::chrono::seconds(1000000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t0));
+  auto doc = [](int64_t expires) {
+    return "{\"status\":\"pending\",\"expires_unix\":" + std::to_string(expires) + "}";
+  };
+  const int64_t base = 1000000;
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = "old" + std::to_string(i);
+    ASSERT_TRUE(inv->acme_insert_order(
+        {id, "a1", doc(base + 100), {{"z" + id + "a", "{}"}, {"z" + id + "b", "{}"}},
+         {"dns:" + id + ".example", "dns:shared.example"}, t0 + std::chrono::seconds(i)},
+        {}));
+  }
+  // Created as long ago, but not expired (a longer lifetime back then).
+  ASSERT_TRUE(inv->acme_insert_order({"long", "a1", doc(base + 1000000), {{"zlong", "{}"}}, {"dns:long"}, t0}, {}));
+  // Recent: created after the cut-off, even if expired.
+  ASSERT_TRUE(inv->acme_insert_order({"new", "a1", doc(base + 100), {{"znew", "{}"}}, {"dns:new"}, t0 + std::chrono::seconds(600)}, {}));
+  const TimePoint now = t0 + std::chrono::seconds(1000), cutoff = t0 + std::chrono::seconds(500);
+  auto first = inv->acme_purge_expired(now, cutoff, 2);
+  ASSERT_TRUE(first) << first.error().describe();
+  EXPECT_EQ(first->orders, 2);
+  EXPECT_EQ(first->authzs, 4);
+  EXPECT_FALSE(*inv->acme_order("old0"));  // oldest first
+  EXPECT_FALSE(*inv->acme_order("old1"));
+  EXPECT_TRUE(*inv->acme_order("old2"));
+  int64_t total = first->orders;
+  for (int round = 0; round < 5; ++round) {
+    auto more = inv->acme_purge_expired(now, cutoff, 2);
+    ASSERT_TRUE(more);
+    total += more->orders;
+    if (more->orders == 0) break;
+  }
+  EXPECT_EQ(total, 5);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(*inv->acme_order("old" + std::to_string(i)));
+    EXPECT_FALSE(*inv->acme_authz("zold" + std::to_string(i) + "a"));
+  }
+  EXPECT_TRUE(*inv->acme_order("long"));
+  EXPECT_TRUE(*inv->acme_authz("zlong"));
+  EXPECT_TRUE(*inv->acme_order("new"));
+  EXPECT_EQ(*inv->acme_orders_of("a1", 100), (std::vector<std::string>{"new", "long"}));
+  // The identifiers counted for rate limits went with their orders.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM acme_order_identifiers", -1, &st, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 2);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
 // Rate limits hold inside the transaction: racing orders cannot pass
 // together, a refusal writes nothing and says when to retry, and the count
 // is the store's (it survives a restart and is shared by every node).
