@@ -3,7 +3,11 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -22,7 +26,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kMaxIdentifiers = 100;
 constexpr const char* kErrorPrefix = "urn:ietf:params:acme:error:";
 
 std::string random_id(size_t bytes = 16) {
@@ -115,6 +118,15 @@ std::string key_authorization(const std::string& token, const std::string& thumb
   return token + "." + thumbprint;
 }
 
+// Whether the CSR's key is `key` (compared as keys, and as SubjectPublicKeyInfo
+// DER when the CSR's key was not loaded into OpenSSL).
+bool same_key(const x509::Csr& csr, const std::shared_ptr<EVP_PKEY>& key) {
+  if (!key) return false;
+  if (csr.public_key.pkey) return EVP_PKEY_eq(csr.public_key.pkey.get(), key.get()) == 1;
+  auto spki = keys::public_key_of(*key);
+  return spki && spki->spki_der == csr.public_key.spki_der;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- request context
@@ -152,19 +164,57 @@ Service::Service(const Clock& clock, store::AcmeStore& acme_store, store::Invent
       state_(std::make_shared<State>()) {
   for (int i = 0; i < std::max(1, validation_threads); ++i) {
     workers_.emplace_back([this] {
+      std::unique_lock lk(jobs_mu_);
       for (;;) {
-        std::function<void()> job;
-        {
-          std::unique_lock lk(jobs_mu_);
-          jobs_cv_.wait(lk, [this] { return stopping_ || !jobs_.empty(); });
-          if (stopping_ && jobs_.empty()) return;
-          job = std::move(jobs_.front());
-          jobs_.pop_front();
-        }
-        job();
+        std::optional<Job> job;
+        jobs_cv_.wait(lk, [&] {
+          job = next_job_locked();
+          return job || (stopping_ && queued_.empty());
+        });
+        if (!job) return;
+        lk.unlock();
+        job->run();
+        lk.lock();
+        if (--running_accounts_[job->account] <= 0) running_accounts_.erase(job->account);
+        if (--running_orders_[job->order] <= 0) running_orders_.erase(job->order);
+        jobs_cv_.notify_all();  // an account or order at its limit may go on
       }
     });
   }
+}
+
+std::optional<Service::Job> Service::next_job_locked() {
+  // Each account with queued validations in turn; the first whose account
+  // and order are under their in-flight limits runs, and its account goes
+  // to the back of the line.
+  for (size_t n = turns_.size(); n > 0; --n) {
+    std::string account = std::move(turns_.front());
+    turns_.pop_front();
+    auto q = queued_.find(account);
+    if (q == queued_.end()) continue;
+    std::optional<Job> job;
+    auto running = running_accounts_.find(account);
+    if (per_account_ <= 0 || running == running_accounts_.end() || running->second < per_account_) {
+      for (auto it = q->second.begin(); it != q->second.end(); ++it) {
+        auto r = running_orders_.find(it->order);
+        if (per_order_ <= 0 || r == running_orders_.end() || r->second < per_order_) {
+          job = std::move(*it);
+          q->second.erase(it);
+          break;
+        }
+      }
+    }
+    if (q->second.empty())
+      queued_.erase(q);
+    else
+      turns_.push_back(account);
+    if (job) {
+      ++running_accounts_[job->account];
+      ++running_orders_[job->order];
+      return job;
+    }
+  }
+  return std::nullopt;
 }
 
 Service::~Service() {
@@ -180,16 +230,105 @@ void Service::configure(std::vector<Provisioner> provisioners, Settings settings
   auto s = std::make_shared<State>();
   s->provisioners = std::move(provisioners);
   s->settings = std::move(settings);
+  {
+    std::lock_guard lk(jobs_mu_);
+    per_account_ = s->settings.validations_per_account;
+    per_order_ = s->settings.validations_per_order;
+  }
+  jobs_cv_.notify_all();
   std::lock_guard lock(state_mu_);
   state_ = std::move(s);
 }
 
-void Service::enqueue(std::function<void()> job) {
+void Service::enqueue(const std::string& account, const std::string& order,
+                      std::function<void()> job) {
   {
     std::lock_guard lk(jobs_mu_);
-    jobs_.push_back(std::move(job));
+    auto& q = queued_[account];
+    if (q.empty()) turns_.push_back(account);
+    q.push_back(Job{account, order, std::move(job)});
   }
-  jobs_cv_.notify_one();
+  jobs_cv_.notify_all();
+}
+
+namespace {
+
+// The rate-limit key of a client address: IPv4 as it is (also when mapped
+// into IPv6), IPv6 by its /64 (what one subscriber usually gets).
+std::string address_key(const std::string& address) {
+  unsigned char b[16];
+  if (::inet_pton(AF_INET6, address.c_str(), b) != 1) return address;
+  static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+  if (std::memcmp(b, kMapped, sizeof kMapped) == 0)
+    return std::to_string(b[12]) + "." + std::to_string(b[13]) + "." + std::to_string(b[14]) +
+           "." + std::to_string(b[15]);
+  return to_hex(std::span<const uint8_t>(b, 8)) + "::/64";
+}
+
+}  // namespace
+
+std::optional<std::chrono::seconds> Service::take_account_token(const std::string& address,
+                                                                int per_hour) {
+  if (per_hour <= 0) return std::nullopt;
+  using namespace std::chrono;
+  const auto now = steady_clock::now();
+  const double capacity = per_hour, rate = per_hour / 3600.0;  // tokens per second
+  auto level = [&](const Bucket& b) {
+    return std::min(capacity, b.tokens + duration<double>(now - b.last).count() * rate);
+  };
+  const std::string key = address_key(address);
+  std::lock_guard lk(buckets_mu_);
+  auto it = buckets_.find(key);
+  if (it == buckets_.end()) {
+    if (buckets_.size() >= kMaxAddresses) {
+      // Full buckets are as good as none; else the least recently used goes.
+      std::erase_if(buckets_, [&](const auto& kv) { return level(kv.second) >= capacity; });
+      if (buckets_.size() >= kMaxAddresses)
+        buckets_.erase(std::min_element(buckets_.begin(), buckets_.end(), [](const auto& a,
+                                                                               const auto& b) {
+          return a.second.last < b.second.last;
+        }));
+    }
+    it = buckets_.emplace(key, Bucket{capacity, now}).first;
+  }
+  Bucket& b = it->second;
+  b.tokens = level(b);
+  b.last = now;
+  if (b.tokens >= 1) {
+    b.tokens -= 1;
+    return std::nullopt;
+  }
+  return seconds(static_cast<int64_t>(std::ceil((1 - b.tokens) / rate)));
+}
+
+void Service::housekeeping() {
+  using namespace std::chrono;
+  constexpr size_t kPurgeBatch = 500;
+  const auto now_steady = steady_clock::now();
+  {
+    std::lock_guard lk(purge_mu_);
+    if (now_steady < next_purge_) return;
+    next_purge_ = now_steady + seconds(5);
+  }
+  std::shared_ptr<const State> state;
+  {
+    std::lock_guard lock(state_mu_);
+    state = state_;
+  }
+  // Orders younger than the rate-limit window (an hour) still count against
+  // the limits; none younger than the order lifetime can have expired.
+  const TimePoint now = clock_.now();
+  const auto keep = std::max<seconds>(hours(1), state->settings.order_lifetime);
+  auto purged = store_.acme_purge_expired(now, now - keep, kPurgeBatch);
+  if (!purged) {
+    std::cerr << "herald serve: ACME: cannot purge expired orders: " << purged.error().describe()
+              << "\n";
+    return;
+  }
+  if (static_cast<size_t>(purged->orders) == kPurgeBatch) {  // more to go: next tick
+    std::lock_guard lk(purge_mu_);
+    next_purge_ = now_steady;
+  }
 }
 
 // ---------------------------------------------------------------- responses
@@ -428,6 +567,17 @@ void Service::new_account(Ctx& c) {
                           "provisioner '" + c.prov->name + "' requires External Account Binding",
                           400}));
   }
+  // Accounts cost storage forever: a few per source address and hour.
+  const int per_hour = c.state->settings.new_accounts_per_address_per_hour;
+  if (auto wait = take_account_token(c.req.remote_address, per_hour)) {
+    c.res.set_header("Retry-After", std::to_string(wait->count()));
+    ACME_FAIL(c, (Problem{"rateLimited",
+                          "too many new accounts from " + c.req.remote_address + ": at most " +
+                              std::to_string(per_hour) +
+                              " per hour per address ([acme] new_accounts_per_address_per_hour); "
+                              "retry in " + std::to_string(wait->count()) + " s",
+                          429}));
+  }
   const std::string id = random_id();
   json doc{{"status", "valid"},
            {"contact", contact},
@@ -597,9 +747,12 @@ void Service::new_order(Ctx& c) {
   const json& ids = c.payload.contains("identifiers") ? c.payload["identifiers"] : json();
   if (!ids.is_array() || ids.empty())
     ACME_FAIL(c, (Problem{"malformed", "\"identifiers\" must be a non-empty array", 400}));
-  if (ids.size() > kMaxIdentifiers)
+  if (settings.max_identifiers_per_order > 0 && ids.size() > settings.max_identifiers_per_order)
     ACME_FAIL(c, (Problem{"rejectedIdentifier",
-                          "at most " + std::to_string(kMaxIdentifiers) + " identifiers per order",
+                          "the order names " + std::to_string(ids.size()) +
+                              " identifiers; this server accepts at most " +
+                              std::to_string(settings.max_identifiers_per_order) +
+                              " per order ([acme] max_identifiers_per_order)",
                           400}));
   if (c.payload.contains("notBefore") || c.payload.contains("notAfter"))
     ACME_FAIL(c, (Problem{"malformed",
@@ -609,6 +762,14 @@ void Service::new_order(Ctx& c) {
   for (const auto& j : ids) {
     auto id = parse_identifier(j);
     if (!id) ACME_FAIL(c, problem_of(id.error()));
+    // No challenge could prove control: the validator never dials there.
+    if (id->type == "ip") {
+      if (auto range = validation::denied_range(settings.validation, id->value))
+        ACME_FAIL(c, (Problem{"rejectedIdentifier",
+                              "the validator never connects to " + id->value + " (denied range " +
+                                  *range + ", [acme] validation_denied_ranges)",
+                              400}));
+    }
     if (!names_allowed(*c.prov, *id)) {
       ACME_FAIL(c, (Problem{"rejectedIdentifier",
                             "provisioner '" + c.prov->name + "' does not issue for " + id->type +
@@ -682,7 +843,9 @@ void Service::new_order(Ctx& c) {
   store::AcmeNewOrder row{order_id, c.account_id, order.dump(), std::move(rows), {}, now};
   for (const auto& id : idents) row.identifiers.push_back(id.type + ":" + id.value);
   const store::AcmeOrderLimits limits{std::chrono::hours(1), settings.orders_per_account_per_hour,
-                                      settings.orders_per_identifier_per_hour};
+                                      settings.orders_per_identifier_per_hour,
+                                      settings.max_pending_orders_per_account,
+                                      settings.order_lifetime};
   if (auto s = store_.acme_insert_order(row, limits); !s) {
     for (const auto& [k, v] : s.error().context)
       if (k == "retry_after") c.res.set_header("Retry-After", v);
@@ -787,7 +950,8 @@ void Service::challenge(Ctx& c, const std::string& authz_id, const std::string& 
     if (!s) ACME_FAIL(c, problem_of(s.error()));
   }
   if (start) {
-    enqueue([this, authz_id, type] { run_validation(authz_id, type); });
+    enqueue(c.account_id, doc.value("order", std::string()),
+            [this, authz_id, type] { run_validation(authz_id, type); });
     c.res.set_header("Retry-After", "1");
   }
   send_json(c, 200, challenge_json(c, authz_id, doc, *find(doc)));
@@ -896,6 +1060,12 @@ void Service::finalize(Ctx& c, const std::string& id) {
   if (!der) ACME_FAIL(c, (Problem{"badCSR", "\"csr\" is not base64url", 400}));
   auto csr = x509::parse_csr(*der);
   if (!csr) ACME_FAIL(c, (Problem{"badCSR", csr.error().message, 400}));
+  // RFC 8555 §11.1: the certificate's key must not be the account's key.
+  if (same_key(*csr, account_key(c.account["jwk"])))
+    ACME_FAIL(c, (Problem{"badCSR",
+                          "the CSR's public key is this account's key; a certificate must have "
+                          "its own key (RFC 8555 §11.1)",
+                          400}));
   // The CSR must name exactly the order's identifiers (CN included).
   policy::IssueRequest probe;
   probe.profile = c.prov->profile;

@@ -63,6 +63,17 @@ struct Settings {
   std::chrono::seconds authz_lifetime{24 * 3600};
   int orders_per_account_per_hour = 300;
   int orders_per_identifier_per_hour = 50;
+  // newOrder: identifiers per order (more: rejectedIdentifier), and orders
+  // pending or ready per account (more: 429 rateLimited); 0: no limit.
+  size_t max_identifiers_per_order = 100;
+  int max_pending_orders_per_account = 100;
+  // newAccount: accounts created per source address (IPv6: per /64) per
+  // hour, a token bucket (429 rateLimited with Retry-After); 0: no limit.
+  int new_accounts_per_address_per_hour = 20;
+  // Validations in flight at once per account and per order; more wait
+  // (their challenges stay processing), accounts taking turns.
+  int validations_per_account = 2;
+  int validations_per_order = 2;
 };
 
 // What the service needs from the online CA.
@@ -91,6 +102,10 @@ class Service {
 
   // Replaces provisioners and settings (start and SIGHUP).
   void configure(std::vector<Provisioner> provisioners, Settings settings);
+  // Periodic work (App::tick, every 200 ms): every 5 s (at once again while
+  // a full batch was found) deletes a batch of expired orders with their
+  // authorizations (store::AcmeStore::acme_purge_expired).
+  void housekeeping();
   // Handles /acme/...; false if the path is not ACME's.
   bool handle(const net::Request& req, net::Response& res);
   // True for the ACME requests that read state (directory, nonces, renewal
@@ -135,7 +150,12 @@ class Service {
   // when the order changes (ready, or invalid).
   Status settle(store::AcmeTxn& t, nlohmann::json& doc, const std::string& authz_id,
                 const std::string& type, const validation::Outcome& out);
-  void enqueue(std::function<void()> job);
+  // Queues a validation for `account`'s `order` (see Settings::validations_per_*).
+  void enqueue(const std::string& account, const std::string& order, std::function<void()> job);
+  // A new account from `address` may be created now (taking a token), or the
+  // seconds until one may.
+  std::optional<std::chrono::seconds> take_account_token(const std::string& address,
+                                                         int per_hour);
   // Serialises this process's finalize requests for one order (the store's
   // compare-and-set on the order decides between nodes).
   std::mutex& order_lock(const std::string& order_id);
@@ -154,11 +174,35 @@ class Service {
   std::shared_ptr<const State> state_;
   std::array<std::mutex, 64> order_locks_;
 
+  // Validations: a queue per account, served in turn; an account or order
+  // at its in-flight limit is skipped until one of its validations ends.
+  struct Job {
+    std::string account;
+    std::string order;
+    std::function<void()> run;
+  };
+  std::optional<Job> next_job_locked();
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;
-  std::deque<std::function<void()>> jobs_;
+  std::unordered_map<std::string, std::deque<Job>> queued_;  // by account
+  std::deque<std::string> turns_;  // accounts with queued jobs, in turn
+  std::unordered_map<std::string, int> running_accounts_, running_orders_;
+  int per_account_ = 2, per_order_ = 2;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+
+  // newAccount per source address: token buckets, at most kMaxAddresses
+  // (the least recently used goes first).
+  struct Bucket {
+    double tokens = 0;
+    std::chrono::steady_clock::time_point last;
+  };
+  static constexpr size_t kMaxAddresses = 10000;
+  std::mutex buckets_mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
+
+  std::mutex purge_mu_;
+  std::chrono::steady_clock::time_point next_purge_{};
 };
 
 }  // namespace herald::acme
