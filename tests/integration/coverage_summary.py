@@ -135,12 +135,13 @@ def main(argv):
         print(f"coverage: no coverage files in {' '.join(paths)}", file=sys.stderr)
         return 1
     width = max(len(n) for n in data)
-    print("Validator coverage: distinct Herald certificates each validator checked, per test and key type")
+    print("Validator coverage: distinct Herald certificates each validator checked (through lib.sh's"
+          " must_accept/must_reject), per test and key type")
     totals = collections.defaultdict(lambda: collections.defaultdict(lambda: [set(), 0, 0]))
     for name in sorted(data):
         t = tally(data[name])
         if not t:
-            print(f"  {name:<{width}}  (no validator checks)")
+            print(f"  {name:<{width}}  (no certificate checked through lib.sh's validators)")
         for kt in sorted(t):
             print(f"  {name:<{width}}  {line(kt, t[kt])}")
             for v, (fps, n, u) in t[kt].items():
