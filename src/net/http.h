@@ -47,8 +47,12 @@ using Handler = std::function<void(const Request&, Response&)>;
 struct Limits {
   size_t max_body_bytes = 64 * 1024;
   size_t max_header_bytes = 8 * 1024;
-  std::chrono::seconds read_timeout{10};  // a whole request must arrive within this
-  std::chrono::seconds idle_timeout{30};  // keep-alive wait for the next request
+  // A whole request (header and body) must arrive within read_timeout of its
+  // first byte (a connection's first request: of the accept, or of the TLS
+  // handshake, itself bounded by read_timeout). Between keep-alive requests a
+  // connection may stay silent for idle_timeout, then it is closed.
+  std::chrono::seconds read_timeout{10};
+  std::chrono::seconds idle_timeout{30};
   // Open connections per listener; at the cap the listener stops accepting
   // until one closes (new clients wait in the kernel's backlog). 0: no cap.
   size_t max_connections = 4096;
