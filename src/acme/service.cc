@@ -844,8 +844,7 @@ void Service::new_order(Ctx& c) {
   for (const auto& id : idents) row.identifiers.push_back(id.type + ":" + id.value);
   const store::AcmeOrderLimits limits{std::chrono::hours(1), settings.orders_per_account_per_hour,
                                       settings.orders_per_identifier_per_hour,
-                                      settings.max_pending_orders_per_account,
-                                      settings.order_lifetime};
+                                      settings.max_pending_orders_per_account};
   if (auto s = store_.acme_insert_order(row, limits); !s) {
     for (const auto& [k, v] : s.error().context)
       if (k == "retry_after") c.res.set_header("Retry-After", v);

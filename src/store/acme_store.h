@@ -42,11 +42,10 @@ struct AcmeOrderLimits {
   std::chrono::seconds window{3600};
   int64_t per_account = 0;
   int64_t per_identifier = 0;
-  // The account's orders still pending or ready (not expired) before the new
-  // one; 0: no limit. Only orders created within `order_lifetime` are counted
-  // (no older one can still be unexpired).
+  // The account's orders still pending or ready (the document's "status")
+  // and not expired ("expires_unix" after the new order's created_at)
+  // before the new one; 0: no limit.
   int64_t pending_per_account = 0;
-  std::chrono::seconds order_lifetime{24 * 3600};
 };
 
 // What one acme_purge_expired call deleted.

@@ -195,20 +195,21 @@ Status check_limit(Connection& c, const char* sql, const std::string& key, TimeP
 
 // The account's orders still pending or ready (not expired): at most
 // limits.pending_per_account, else kRateLimited with the seconds until the
-// first of them expires. Only orders created within the order lifetime can
-// be unexpired, so the index on (account_id, created_at) bounds the scan.
+// first of them expires. The partial index acme_orders_open (migration 9)
+// holds only open orders, by account and expiry, so this reads no more than
+// the limit's worth of rows (its expressions must match this query's).
 Status check_pending(Connection& c, const std::string& account_id, TimePoint now,
                      const AcmeOrderLimits& limits) {
   if (limits.pending_per_account <= 0) return {};
   Stmt s(c,
-         "SELECT json_extract(data, '$.expires_unix') AS e FROM acme_orders WHERE account_id = ? "
-         "AND created_at >= ? AND json_extract(data, '$.status') IN ('pending', 'ready') AND e > ? "
-         "ORDER BY e LIMIT ?");
+         "SELECT json_extract(data, '$.expires_unix') FROM acme_orders WHERE account_id = ? AND "
+         "json_valid(data) AND json_extract(data, '$.status') IN ('pending', 'ready') AND "
+         "json_extract(data, '$.expires_unix') > ? ORDER BY json_extract(data, '$.expires_unix') "
+         "LIMIT ?");
   if (!s.ok()) return c.error("cannot prepare pending-order count");
   s.bind(1, account_id);
-  s.bind(2, unix_seconds(now - limits.order_lifetime) - 1);
-  s.bind(3, unix_seconds(now));
-  s.bind(4, limits.pending_per_account);
+  s.bind(2, unix_seconds(now));
+  s.bind(3, limits.pending_per_account);
   int64_t n = 0, first_expiry = 0;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
@@ -370,8 +371,8 @@ Result<AcmePurged> SqliteInventory::acme_purge_expired(TimePoint now, TimePoint 
     // decides (an order created before `created_before` has nearly always
     // expired, so the walk rarely skips a row).
     Stmt pick(c,
-              "SELECT id FROM acme_orders WHERE created_at < ? AND "
-              "coalesce(json_extract(data, '$.expires_unix'), 0) < ? ORDER BY created_at LIMIT ?");
+              "SELECT id FROM acme_orders WHERE created_at < ? AND CASE WHEN json_valid(data) "
+              "THEN json_extract(data, '$.expires_unix') END < ? ORDER BY created_at LIMIT ?");
     if (!pick.ok()) return c.error("cannot prepare the expired-order scan");
     pick.bind(1, unix_seconds(created_before));
     pick.bind(2, unix_seconds(now));

@@ -128,6 +128,12 @@ CREATE INDEX acme_orders_created ON acme_orders (created_at);
 CREATE INDEX acme_authzs_order ON acme_authzs (order_id);
 CREATE INDEX acme_order_identifiers_order ON acme_order_identifiers (order_id);
 )sql"},
+    // The pending-orders limit reads only an account's open orders, soonest
+    // expiry first (the expressions must match check_pending's query).
+    {9, R"sql(
+CREATE INDEX acme_orders_open ON acme_orders (account_id, json_extract(data, '$.expires_unix'))
+  WHERE json_valid(data) AND json_extract(data, '$.status') IN ('pending', 'ready');
+)sql"},
 };
 
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }

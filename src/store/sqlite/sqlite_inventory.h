@@ -81,7 +81,7 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
                                                       size_t batch) override;
 
   [[nodiscard]] Result<int> schema_version();
-  static constexpr int kSchemaVersion = 8;
+  static constexpr int kSchemaVersion = 9;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,

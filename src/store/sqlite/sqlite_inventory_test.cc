@@ -254,11 +254,12 @@ TEST(SqliteAcme, ConcurrentWritesAllLandAndFailuresStayAlone) {
 // Issue 9 item 8: an account may hold only so many pending (or ready,
 // unexpired) orders; orders that ended or expired do not count.
 TEST(SqliteAcme, PendingOrdersPerAccountAreCapped) {
-  auto inv = std::move(*SqliteInventory::open(temp_db(), OpenMode::kCreate, clock()));
+  const auto path = temp_db();
+  auto inv = std::move(*SqliteInventory::open(path, OpenMode::kCreate, clock()));
   const TimePoint t{std::chrono::seconds(100000)};
   ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t));
   ASSERT_TRUE(inv->acme_insert_account("a2", "acme", "thumb2", "{}", t));
-  const AcmeOrderLimits limits{std::chrono::hours(1), 0, 0, 3, std::chrono::hours(24)};
+  const AcmeOrderLimits limits{std::chrono::hours(1), 0, 0, 3};
   auto doc = [](const char* status, int64_t expires) {
     return std::string("{\"status\":\"") + status + "\",\"expires_unix\":" +
            std::to_string(expires) + "}";
@@ -286,6 +287,26 @@ TEST(SqliteAcme, PendingOrdersPerAccountAreCapped) {
   EXPECT_TRUE(inv->acme_insert_order({"q1", "a2", doc("pending", now + 500), {}, {}, t}, limits));
   ASSERT_TRUE(inv->acme_transact([&](AcmeTxn& txn) { return txn.put_order({"p2", doc("invalid", now + 900)}); }));
   EXPECT_TRUE(inv->acme_insert_order({"p4", "a1", doc("pending", now + 86400), {}, {}, t}, limits));
+  // The count reads the partial index of open orders, not every order of the account.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(
+                db,
+                "EXPLAIN QUERY PLAN SELECT json_extract(data, '$.expires_unix') FROM acme_orders "
+                "WHERE account_id = ? AND json_valid(data) AND json_extract(data, '$.status') IN "
+                "('pending', 'ready') "
+                "AND json_extract(data, '$.expires_unix') > ? ORDER BY json_extract(data, "
+                "'$.expires_unix') LIMIT ?",
+                -1, &st, nullptr),
+            SQLITE_OK);
+  std::string plan;
+  while (sqlite3_step(st) == SQLITE_ROW)
+    plan += reinterpret_cast<const char*>(sqlite3_column_text(st, 3)) + std::string("\n");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  EXPECT_NE(plan.find("USING INDEX acme_orders_open"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("TEMP B-TREE"), std::string::npos) << plan;
 }
 
 // Issue 9 item 8: expired orders go, with their authorizations and the
