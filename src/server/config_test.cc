@@ -52,6 +52,49 @@ TEST(ServerConfig, ErrorsNameTheLine) {
   }
 }
 
+// Issue 9: the [acme] abuse limits, their defaults and their checks.
+TEST(ServerConfig, AcmeAbuseLimits) {
+  auto defaults = parse_server_config("", "herald.toml");
+  ASSERT_TRUE(defaults);
+  EXPECT_FALSE(defaults->acme.validation_denied_ranges);  // the built-in list
+  EXPECT_EQ(defaults->acme.max_identifiers_per_order, 100);
+  EXPECT_EQ(defaults->acme.max_pending_orders_per_account, 100);
+  EXPECT_EQ(defaults->acme.new_accounts_per_address_per_hour, 20);
+  EXPECT_EQ(defaults->acme.validations_per_account, 2);
+  EXPECT_EQ(defaults->acme.validations_per_order, 2);
+  auto cfg = parse_server_config(
+      "[acme]\nvalidation_denied_ranges = [\"169.254.0.0/16\", \"10.0.0.0/8\", \"::1\"]\n"
+      "max_identifiers_per_order = 10\nmax_pending_orders_per_account = 0\n"
+      "new_accounts_per_address_per_hour = 3\nvalidations_per_account = 1\n"
+      "validations_per_order = 1\n",
+      "herald.toml");
+  ASSERT_TRUE(cfg) << cfg.error().describe();
+  EXPECT_EQ(*cfg->acme.validation_denied_ranges,
+            (std::vector<std::string>{"169.254.0.0/16", "10.0.0.0/8", "::1"}));
+  EXPECT_EQ(cfg->acme.max_identifiers_per_order, 10);
+  EXPECT_EQ(cfg->acme.max_pending_orders_per_account, 0);
+  EXPECT_EQ(cfg->acme.new_accounts_per_address_per_hour, 3);
+  EXPECT_EQ(cfg->acme.validations_per_account, 1);
+  struct Case {
+    const char* text;
+    const char* expect;
+  };
+  for (auto c : {Case{"[acme]\nvalidation_denied_ranges = [\"10.0.0.0/33\"]\n",
+                      "herald.toml:2: acme.validation_denied_ranges: '10.0.0.0/33'"},
+                 Case{"[acme]\nvalidation_denied_ranges = \"10.0.0.0/8\"\n",
+                      "herald.toml:2: acme.validation_denied_ranges"},
+                 Case{"[acme]\nmax_identifiers_per_order = 0\n",
+                      "herald.toml:2: acme.max_identifiers_per_order"},
+                 Case{"[acme]\nnew_accounts_per_address_per_hour = -1\n",
+                      "herald.toml:2: acme.new_accounts_per_address_per_hour"},
+                 Case{"[acme]\nvalidations_per_order = \"2\"\n",
+                      "herald.toml:2: acme.validations_per_order"}}) {
+    auto bad = parse_server_config(c.text, "herald.toml");
+    ASSERT_FALSE(bad) << c.text;
+    EXPECT_NE(bad.error().message.find(c.expect), std::string::npos) << bad.error().message;
+  }
+}
+
 TEST(Endpoint, Parses) {
   EXPECT_EQ(parse_endpoint("[::1]:8443")->host, "::1");
   EXPECT_EQ(parse_endpoint("localhost:80")->host, "127.0.0.1");
