@@ -268,7 +268,10 @@ std::vector<std::string> dialable(const Settings& s, const std::vector<std::stri
     if (auto range = denied_range(s, a)) {
       why = a + " is in the denied range " + *range + " ([acme] validation_denied_ranges)";
     } else if (own && is_internal(*ip) &&
-               std::find(own->begin(), own->end(), ip->text) == own->end()) {
+               std::none_of(own->begin(), own->end(), [&](const std::string& o) {
+                 auto mine = parse_ip(o);  // ::ffff:a.b.c.d is a.b.c.d
+                 return mine && unmapped(*mine).text == unmapped(*ip).text;
+               })) {
       std::string mine;
       for (const auto& o : *own) mine += (mine.empty() ? "" : ", ") + o;
       why = a + " is not a public address, and a redirect may lead only to a public address or "

@@ -300,6 +300,11 @@ TEST(ValidationAddressPolicy, RedirectTargetsMustBePublicOrTheIdentifiersOwn) {
   EXPECT_EQ(detail::dialable(s, all, &own, why), (std::vector<std::string>{"8.8.8.8", "127.0.0.1"}));
   EXPECT_NE(why.find("127.0.0.2 is not a public address"), std::string::npos) << why;
   EXPECT_NE(why.find("::ffff:10.0.0.1 is not a public address"), std::string::npos) << why;
+  // The identifier's own address written as IPv4-mapped IPv6 is the same address.
+  const std::vector<std::string> mapped_own{"::ffff:127.0.0.1"};
+  why.clear();
+  EXPECT_EQ(detail::dialable(s, {"127.0.0.1", "127.0.0.2"}, &mapped_own, why),
+            (std::vector<std::string>{"127.0.0.1"}));
   const std::vector<std::string> public_own{"203.0.113.7"};
   why.clear();
   EXPECT_EQ(detail::dialable(s, all, &public_own, why), (std::vector<std::string>{"8.8.8.8"}));

@@ -121,7 +121,8 @@ struct Outcome {
   // Empty when valid.
   std::string error_type;
   // One sentence a person can act on: what was dialled and what came back
-  // (peer data is truncated and escaped to printable ASCII). Empty when valid.
+  // (peer data is truncated and escaped to printable ASCII; an HTTP response
+  // body never appears, only its length). Empty when valid.
   std::string detail;
   std::vector<ValidationRecord> records;
 };
