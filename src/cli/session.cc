@@ -35,9 +35,9 @@ Result<store::Labels> parse_owner_flags(const std::vector<std::string>& flags, b
   for (const auto& f : flags) {
     HERALD_TRY(auto labels, store::parse_labels(f));
     for (auto& [k, v] : labels) {
-      if (for_issuance && store::is_reserved_label(k)) {
+      if (for_issuance && store::is_reserved_label(k, v)) {
         return make_error(ErrorCode::kInvalidArgument,
-                          "owner label '" + k + "' is reserved: Herald sets it itself");
+                          "owner label '" + k + "=" + v + "' is reserved: Herald sets it itself");
       }
       out[k] = v;
     }

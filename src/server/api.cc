@@ -61,9 +61,10 @@ Result<SignBody> parse_body(const net::Request& req) {
         if (!v.is_string())
           return make_error(ErrorCode::kMalformedInput, "'owner' must be an object of strings");
         HERALD_TRY_VOID(store::check_label(k, v.get<std::string>()));
-        if (store::is_reserved_label(k)) {
+        if (store::is_reserved_label(k, v.get<std::string>())) {
           return make_error(ErrorCode::kInvalidArgument,
-                            "owner label '" + k + "' is reserved: Herald sets it itself");
+                            "owner label '" + k + "=" + v.get<std::string>() +
+                                "' is reserved: Herald sets it itself");
         }
         b.owner[k] = v.get<std::string>();
       }
@@ -104,9 +105,10 @@ Status App::may_revoke(const ProvisionerConfig& who, const store::CertRecord& re
     auto it = rec.owner.find(k);
     return it == rec.owner.end() ? std::string() : it->second;
   };
-  if (!label("service").empty()) {
+  if (label("service") == "herald-serve" || rec.profile == "ocsp-signer") {
     return make_error(ErrorCode::kForbidden,
-                      "certificate " + rec.serial.hex() + " is Herald's own (" + label("service") +
+                      "certificate " + rec.serial.hex() + " is Herald's own (" +
+                          (rec.profile == "ocsp-signer" ? "OCSP responder" : "herald-serve TLS") +
                           "); revoke it with 'herald revoke' on the CA host");
   }
   // A scoped provisioner revokes only what it issued; an unscoped one (like
@@ -122,10 +124,10 @@ Status App::may_revoke(const ProvisionerConfig& who, const store::CertRecord& re
 Result<std::optional<std::shared_ptr<const ProvisionerConfig>>> App::renewal_provisioner(
     const store::CertRecord& rec, policy::Profile profile) const {
   using Found = std::optional<std::shared_ptr<const ProvisionerConfig>>;
-  if (auto it = rec.owner.find("service"); it != rec.owner.end()) {
+  if (auto it = rec.owner.find("service"); it != rec.owner.end() && it->second == "herald-serve") {
     return make_error(ErrorCode::kForbidden, "certificate " + rec.serial.hex() +
-                                                 " is Herald's own (" + it->second +
-                                                 "); the server renews it itself");
+                                                 " is Herald's own (herald-serve TLS); the server "
+                                                 "renews it itself");
   }
   auto it = rec.owner.find("provisioner");
   if (it == rec.owner.end()) return Found{};  // issued by the operator with the CLI

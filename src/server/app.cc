@@ -112,6 +112,12 @@ Status App::init(const ServeOptions& o) {
                                  {{"7d"}, expiring(std::chrono::hours(24 * 7))},
                                  {{"30d"}, expiring(std::chrono::hours(24 * 30))}};
                            });
+  registry_.gauge_callback(
+      "herald_ocsp_cached_answers", "Signed OCSP answers held in memory", {"kind"}, [this] {
+        return std::vector<obs::CallbackSample>{
+            {{"issued"}, static_cast<double>(ocsp_cache_.size())},
+            {{"unknown"}, static_cast<double>(unknown_answers_.size())}};
+      });
   registry_.gauge_callback("herald_crl_age_seconds", "Seconds since the CRL's thisUpdate", {"ca"},
                            [this] {
                              std::vector<obs::CallbackSample> out;

@@ -26,11 +26,11 @@ Status check_label(std::string_view key, std::string_view value) {
   return {};
 }
 
-bool is_reserved_label(std::string_view key) {
-  for (std::string_view r : {"provisioner", "service", "renewed_from", "acme_account", "acme_order"}) {
+bool is_reserved_label(std::string_view key, std::string_view value) {
+  for (std::string_view r : {"provisioner", "renewed_from", "acme_account", "acme_order"}) {
     if (key == r) return true;
   }
-  return false;
+  return key == "service" && value == "herald-serve";
 }
 
 Result<Labels> parse_labels(std::string_view text) {

@@ -82,10 +82,11 @@ struct TokenRecord {
 // values: 1-256 printable characters without ',' or '=').
 [[nodiscard]] Result<Labels> parse_labels(std::string_view text);
 [[nodiscard]] Status check_label(std::string_view key, std::string_view value);
-// Labels Herald sets itself (provisioner, service, renewed_from, acme_account,
-// acme_order): a caller who could set them could pass for another provisioner,
-// hide a certificate from the expiry gauges, or fake its history.
-[[nodiscard]] bool is_reserved_label(std::string_view key);
+// Labels Herald sets itself: the keys provisioner, renewed_from, acme_account
+// and acme_order, and service=herald-serve (its own certificates). A caller
+// who could set them could pass for another provisioner, fake a history, or
+// hide a certificate from the expiry gauges.
+[[nodiscard]] bool is_reserved_label(std::string_view key, std::string_view value);
 
 struct RevocationState {
   Serial issuer_serial;
