@@ -208,8 +208,9 @@ struct Listener : std::enable_shared_from_this<Listener> {
     if (connections_open) connections_open->add(-1);
     // Only the close that takes the count below the cap can find the
     // listener paused; accept() re-checks the count on the acceptor's thread.
+    // Stopping, nothing is resumed (and the first context may be gone).
     if (open.fetch_sub(1, std::memory_order_acq_rel) == limits.max_connections &&
-        limits.max_connections != 0) {
+        limits.max_connections != 0 && !server.stopping) {
       asio::post(acceptor.get_executor(), [self = shared_from_this()] {
         if (!self->paused) return;
         self->paused = false;
