@@ -199,10 +199,10 @@ void add_issue_commands(CLI::App& app, Context& ctx) {
       "(default DIR/issued/SERIAL). The certificate is recorded in the inventory first.");
   add_dir_option(*issue, ctx);
   issue->add_option("--profile", fi->profile, "server | client | spiffe")->required();
-  issue
-      ->add_option("--cn", fi->cn,
-                   "Subject common name (copied into a SAN for server certificates)")
-      ->required();
+  issue->add_option("--cn", fi->cn,
+                    "Subject common name: server: a DNS name or IP, copied into a SAN; client: "
+                    "at most 64 printable ASCII characters without , + = \" \\ < > ; "
+                    "spiffe: omit it, or the SPIFFE ID itself");
   issue->add_option("--san", fi->sans,
                     "SANs: dns:NAME, ip:ADDR, uri:URI, email:ADDR (comma-separated, repeatable)");
   issue->add_option("--ttl", fi->ttl,
