@@ -3,6 +3,7 @@
 #include <openssl/ssl.h>
 #include <sys/resource.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -339,6 +340,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       r.body = problem_body(status, type, detail);
       r.set_header("Content-Type", "application/problem+json");
       r.close = true;
+      linger_ = true;  // the client may still be sending what we refused
       return write(std::move(r), false);
     }
     in_flight_ = true;
@@ -410,8 +412,26 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     auto self = this->shared_from_this();
     http::async_write(stream_, res_, [self](beast::error_code ec, std::size_t) {
       self->in_flight_ = false;
+      if (!ec && self->linger_) return self->linger();
       if (ec || !self->res_.keep_alive()) return self->close();
       self->read(false);
+    });
+  }
+
+  // After refusing a request mid-body (413, 431, 400) the client may still be
+  // sending it. Closing with unread data makes the kernel reset the
+  // connection, and the client can lose the answer it has not read yet; so
+  // read and discard what arrives (at most kLingerBytes, kLingerTime), then close.
+  static constexpr std::size_t kLingerBytes = 1 << 20;
+  static constexpr std::chrono::seconds kLingerTime{2};
+  void linger() {
+    if (lingered_ == 0) beast::get_lowest_layer(stream_).expires_after(kLingerTime);
+    auto self = this->shared_from_this();
+    stream_.async_read_some(asio::buffer(linger_buf_), [self](beast::error_code ec, std::size_t n) {
+      self->lingered_ += n;
+      if (ec || self->lingered_ >= kLingerBytes || self->listener_->server.stopping)
+        return self->close();
+      self->linger();
     });
   }
 
@@ -437,6 +457,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::vector<Bytes> peer_chain_;
   bool peer_verified_ = false;
   bool in_flight_ = false;
+  bool linger_ = false;
+  std::size_t lingered_ = 0;
+  std::array<char, 16 * 1024> linger_buf_{};
 };
 
 void Listener::accept() {

@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+
+#include <cstring>
 #include <netinet/in.h>
 #include <openssl/pem.h>
 #include <fcntl.h>
@@ -172,6 +174,35 @@ TEST_F(ServerTest, OversizedBodyIs413AndNotHandled) {
   auto out = roundtrip(port_, "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n" + body);
   EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << out;
   EXPECT_NE(out.find("application/problem+json"), std::string::npos);
+  EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(ServerTest, RefusedBodyIsDrainedSoTheClientReadsThe413) {
+  // The client sends far more than the limit before it reads. Closing on
+  // unread data would reset the connection and could destroy the 413 before
+  // the client reads it; the server drains (bounded) and then closes.
+  Limits l;
+  l.max_body_bytes = 100;
+  start(l);
+  for (int round = 0; round < 5; ++round) {
+    int fd = connect_to(port_);
+    ASSERT_GE(fd, 0);
+    int sndbuf = 16 * 1024;  // more than the kernel buffers hold: sends wait for the server
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    const std::string body(900 * 1024, 'x');
+    const std::string req = "POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: " +
+                            std::to_string(body.size()) + "\r\n\r\n" + body;
+    size_t sent = 0;
+    while (sent < req.size()) {
+      ssize_t n = ::send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
+      ASSERT_GT(n, 0) << "send failed after " << sent << " bytes: " << std::strerror(errno);
+      sent += static_cast<size_t>(n);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto out = read_response(fd, std::chrono::milliseconds(3000));
+    EXPECT_EQ(out.rfind("HTTP/1.1 413", 0), 0u) << "round " << round << ": '" << out << "'";
+    ::close(fd);
+  }
   EXPECT_EQ(handled_, 0);
 }
 
