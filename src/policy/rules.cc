@@ -6,13 +6,13 @@
 
 namespace herald::policy {
 
-namespace {
-
 tl::unexpected<Error> violation(const std::string& rule, const std::string& what) {
   Error e{ErrorCode::kPolicyViolation, "policy violation (" + rule + "): " + what, {}};
   e.with("rule", rule);
   return tl::unexpected(std::move(e));
 }
+
+namespace {
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;

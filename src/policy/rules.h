@@ -18,6 +18,9 @@
 
 namespace herald::policy {
 
+// kPolicyViolation "policy violation (RULE): WHAT", with context rule=RULE.
+[[nodiscard]] tl::unexpected<Error> violation(const std::string& rule, const std::string& what);
+
 struct IssueRequest {
   Profile profile = Profile::kServer;
   std::string common_name;

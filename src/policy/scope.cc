@@ -8,12 +8,6 @@ namespace herald::policy {
 
 namespace {
 
-tl::unexpected<Error> violation(const std::string& rule, const std::string& what) {
-  Error e{ErrorCode::kPolicyViolation, "policy violation (" + rule + "): " + what, {}};
-  e.with("rule", rule);
-  return tl::unexpected(std::move(e));
-}
-
 tl::unexpected<Error> outside(const NameScope& s, const std::string& what) {
   Error e{ErrorCode::kForbidden, s.owner + " may not request " + what, {}};
   e.with("scope", s.owner);
