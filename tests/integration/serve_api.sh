@@ -57,6 +57,7 @@ must_accept "server certificate from the API (openssl sslserver web.internal)" \
   v_openssl "$ROOT" "$T/web.chain.pem" "$T/web.pem" sslserver web.internal
 must_accept "server certificate from the API (openssl sslserver 127.0.0.1)" \
   v_openssl "$ROOT" "$T/web.chain.pem" "$T/web.pem" sslserver 127.0.0.1
+validate_issued "server certificate from the API" "$ROOT" "$T/web.chain.pem" "$T/web.pem" web.internal 127.0.0.1
 must_reject "server certificate used as a client certificate" '' \
   v_openssl "$ROOT" "$T/web.chain.pem" "$T/web.pem" sslclient
 
@@ -67,6 +68,7 @@ expect_status 201 "sign client"
 ALICE=$(save_issued alice)
 must_accept "client certificate from the API (openssl sslclient)" \
   v_openssl "$ROOT" "$T/alice.chain.pem" "$T/alice.pem" sslclient
+validate_issued "client certificate from the API" "$ROOT" "$T/alice.chain.pem" "$T/alice.pem"
 must_reject "client certificate used as a server certificate" '' \
   v_openssl "$ROOT" "$T/alice.chain.pem" "$T/alice.pem" sslserver
 # A DER CSR works too.
@@ -76,6 +78,7 @@ api POST "/v1/sign?profile=client&ttl=2d" -H 'Content-Type: application/pkcs10' 
 expect_status 201 "sign client (DER CSR, ttl=2d)"
 BOB=$(save_issued bob)
 must_accept "client certificate from a DER CSR" v_openssl "$ROOT" "$T/bob.chain.pem" "$T/bob.pem" sslclient
+validate_issued "client certificate from a DER CSR" "$ROOT" "$T/bob.chain.pem" "$T/bob.pem"
 nb=$(date -d "$(openssl x509 -in "$T/bob.pem" -noout -startdate | sed 's/^notBefore=//')" +%s)
 na=$(date -d "$(openssl x509 -in "$T/bob.pem" -noout -enddate | sed 's/^notAfter=//')" +%s)
 # 2 days, plus the documented back-dating of notBefore (a few minutes).
@@ -117,6 +120,7 @@ ALICE2=$(save_issued alice2)
   fail "the renewed certificate does not carry the new key"
 must_accept "renewed client certificate (openssl sslclient)" \
   v_openssl "$ROOT" "$T/alice2.chain.pem" "$T/alice2.pem" sslclient
+validate_issued "renewed client certificate" "$ROOT" "$T/alice2.chain.pem" "$T/alice2.pem"
 ok "same subject ($(openssl x509 -in "$T/alice2.pem" -noout -subject)) and SANs, new key, serial $ALICE2"
 
 step "GET /v1/certs: filters and pagination; GET /v1/certs/{serial}"
@@ -502,6 +506,7 @@ api POST /v1/renew --cert "$T/web.pem" --key "$T/web.key" -H 'Content-Type: appl
 if [[ $HTTP_STATUS == 201 ]]; then
   save_issued web2 >/dev/null
   must_accept "renewed server certificate" v_openssl "$ROOT" "$T/web2.chain.pem" "$T/web2.pem" sslserver web.internal
+  validate_issued "renewed server certificate" "$ROOT" "$T/web2.chain.pem" "$T/web2.pem" web.internal
 else
   defect "POST /v1/renew with a valid server-profile certificate (EKU serverAuth) over mTLS -> HTTP $HTTP_STATUS \"$(json_get "$T/.api.body" 'd.get("detail")')\": the TLS layer checks the client certificate for the sslclient purpose, so server certificates can never renew (the message blames the chain)"
 fi

@@ -214,6 +214,7 @@ api POST /v1/sign -H 'Content-Type: application/json' --data-binary @"$T/client1
 expect_status 201 "sign after restart"
 save_issued after >/dev/null
 must_accept "certificate issued after the restart" v_openssl "$ROOT" "$T/after.chain.pem" "$T/after.pem" sslserver load1.internal
+validate_issued "certificate issued after the restart" "$ROOT" "$T/after.chain.pem" "$T/after.pem" load1.internal
 PRE=$(find "$T/client1" -name 'resp.*.json' | sort -V | tail -1)
 python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["certificate"], end="")' "$PRE" >"$T/prekill.pem"
 ocsp_query "$T/prekill.pem" -no_nonce
