@@ -386,6 +386,7 @@ api POST /v1/sign -H 'Content-Type: application/json' --data-binary @"$T/revtok.
 expect_status 201 "sign after the bad requests"
 save_issued last >/dev/null
 must_accept "certificate issued after the bad requests" v_openssl "$ROOT" "$T/last.chain.pem" "$T/last.pem" sslserver revtok.internal
+validate_issued "certificate issued after the bad requests" "$ROOT" "$T/last.chain.pem" "$T/last.pem" revtok.internal
 [[ $(row_count "$D") == $((rows + 1)) ]] || fail "one issuance added $(($(row_count "$D") - rows)) rows"
 
 step "SIGHUP reloads the provisioners of herald.toml (profiles and allowed_dns narrow the policy)"
