@@ -474,6 +474,14 @@ void App::api_list(const net::Request& req, net::Response& res) {
     if (!labels) return problem(res, labels.error());
     f.owner = *labels;
   }
+  // A scoped provisioner reads only what it issued (least privilege, as for revoke).
+  if (who->scope.restricted) {
+    if (auto it = f.owner.find("provisioner"); it != f.owner.end() && it->second != who->name) {
+      return problem(res, ErrorCode::kForbidden,
+                     "provisioner '" + who->name + "' may only list certificates it issued");
+    }
+    f.owner["provisioner"] = who->name;
+  }
   if (auto s = req.query_param("san"); !s.empty()) f.san_contains = s;
   auto number = [&](const char* key, size_t def, size_t min, size_t max) -> Result<size_t> {
     std::string v = req.query_param(key);
@@ -509,7 +517,12 @@ void App::api_get(const net::Request& req, net::Response& res, std::string_view 
   if (!serial) return problem(res, serial.error());
   auto rec = inventory_->find(*serial);
   if (!rec) return problem(res, rec.error());
-  if (!*rec)
+  auto issued_by = [&] {
+    auto it = (*rec)->owner.find("provisioner");
+    return it == (*rec)->owner.end() ? std::string() : it->second;
+  };
+  // A scoped provisioner sees only what it issued; others' serials are "not found" to it.
+  if (!*rec || (who->scope.restricted && issued_by() != who->name))
     return problem(res, ErrorCode::kNotFound, "no certificate with serial " + serial->hex());
   json j = record_json(**rec, clock_.now());
   j["certificate"] = ossl::pem_encode((*rec)->der, "CERTIFICATE");

@@ -32,7 +32,7 @@ name = "web"
 profiles = ["server", "client", "spiffe"]
 allowed_dns = ["*.web.internal"]
 allowed_uris = ["spiffe://herald.internal/ns/web/*"]
-permissions = ["sign", "revoke"]
+permissions = ["sign", "revoke", "read"]
 
 [[provisioners]]
 name = "edge"
@@ -200,6 +200,27 @@ openssl s_client -connect "127.0.0.1:$HTTPS_PORT" </dev/null 2>/dev/null | opens
 ocsp_query "$T/tls.pem"
 [[ $OCSP_OUT == *": good"* && $OCSP_OUT == *"Response verify OK"* ]] || fail "the server's TLS certificate is not good over OCSP: $OCSP_OUT"
 ok "scoped tokens revoke only their own; Herald's own certificates stay valid (OCSP good)"
+
+step "6b. a scoped provisioner reads only what it issued"
+printf '\n[[provisioners]]\nname = "webread"\nprofiles = ["server"]\nallowed_dns = ["*.web.internal"]\npermissions = ["read"]\n' >>"$D/herald.toml"
+kill -HUP "$SERVE_PID"
+sleep 1
+WEBREAD=$(new_token "$D" webread)
+API_TOKEN=$WEBREAD api GET "/v1/certs?limit=1000"
+expect_status 200 "webread lists"
+[[ $(json_get "$T/.api.body" 'len(d["items"])') == 0 ]] ||
+  fail "webread (it issued nothing) sees $(json_get "$T/.api.body" 'len(d["items"])') certificates of others"
+API_TOKEN=$WEBREAD api GET "/v1/certs?owner=provisioner%3Dadmin"
+expect_problem 403 forbidden "webread asks for admin's certificates"
+API_TOKEN=$WEBREAD api GET "/v1/certs/$ADMIN_SERIAL"
+expect_problem 404 not-found "webread reads a certificate admin issued"
+API_TOKEN=$WEB api GET "/v1/certs?limit=1000"
+expect_status 200 "web lists"
+[[ $(json_get "$T/.api.body" 'all(i["owner"].get("provisioner") == "web" for i in d["items"]) and len(d["items"]) > 0') == True ]] ||
+  fail "web's listing holds others' certificates or none: $(body)"
+API_TOKEN=$ADMIN api GET "/v1/certs/$ADMIN_SERIAL"
+expect_status 200 "admin (unscoped) reads admin's certificate"
+ok "scoped provisioners see only their own certificates; admin sees all"
 
 step "11. no bearer tokens for jwk or acme provisioners"
 expect_fail "$HERALD" token add --dir "$D" --provisioner acme
