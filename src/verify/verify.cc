@@ -1,0 +1,344 @@
+#include "verify/verify.h"
+
+#include <openssl/err.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "ossl/ossl.h"
+
+namespace herald::verify {
+
+namespace {
+
+using StorePtr = std::unique_ptr<X509_STORE, ossl::Deleter<X509_STORE_free>>;
+using StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, ossl::Deleter<X509_STORE_CTX_free>>;
+struct StackDeleter {
+  void operator()(STACK_OF(X509) * s) const { sk_X509_free(s); }  // borrowed certificates
+};
+using StackPtr = std::unique_ptr<STACK_OF(X509), StackDeleter>;
+
+struct Cert {
+  ossl::X509Ptr x509;
+  Bytes der;
+};
+
+std::optional<Cert> parse(const Bytes& der) {
+  const unsigned char* p = der.data();
+  X509* x = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+  ERR_clear_error();
+  if (!x || p != der.data() + der.size()) {
+    X509_free(x);
+    return std::nullopt;
+  }
+  return Cert{ossl::X509Ptr(x), der};
+}
+
+std::string subject_of(X509* x) {
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+std::string name_text(const X509_NAME* name) {
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+std::string serial_of(X509* x) {
+  const ASN1_INTEGER* s = X509_get0_serialNumber(x);
+  return to_hex(std::span(s->data, static_cast<size_t>(s->length)), true);
+}
+
+std::string time_text(const ASN1_TIME* t) {
+  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
+  ASN1_TIME_print(bio.get(), t);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio.get(), &data);
+  return std::string(data, static_cast<size_t>(n));
+}
+
+Finding finding(std::string code, int depth, X509* x, std::string expected, std::string found,
+                std::string hint) {
+  Finding f;
+  f.code = std::move(code);
+  f.depth = depth;
+  if (x) {
+    f.subject = subject_of(x);
+    f.serial = serial_of(x);
+  }
+  f.expected = std::move(expected);
+  f.found = std::move(found);
+  f.hint = std::move(hint);
+  return f;
+}
+
+std::string dns_sans(X509* x) {
+  std::string out;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+    if (g->type == GEN_DNS) {
+      const ASN1_STRING* s = g->d.dNSName;
+      out += (out.empty() ? "" : ", ") +
+             std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                         static_cast<size_t>(ASN1_STRING_length(s)));
+    }
+  }
+  GENERAL_NAMES_free(names);
+  return out.empty() ? "no DNS SAN" : out;
+}
+
+// The finding for OpenSSL's verdict on one explicit path.
+Finding explain(int err, int depth, X509* x, const Options& o) {
+  const std::string why = X509_verify_cert_error_string(err);
+  switch (err) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+      return finding("expired", depth, x, "valid at the verification time",
+                     "notAfter " + time_text(X509_get0_notAfter(x)),
+                     depth == 0 ? "renew the certificate" : "the CA certificate expired: install its successor");
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return finding("not_yet_valid", depth, x, "valid at the verification time",
+                     "notBefore " + time_text(X509_get0_notBefore(x)),
+                     "check the clocks of this host and the CA (skew), or wait");
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+      return finding("missing_issuer", depth, x, "its issuer among the intermediates or anchors",
+                     "no certificate for issuer " + name_text(X509_get_issuer_name(x)),
+                     "send the intermediate with it (chain.pem, not cert.pem)");
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+      return finding("untrusted_root", depth, x, "a chain to a trusted anchor",
+                     "self-signed " + subject_of(x), "trust this root, or get a certificate from a trusted CA");
+    case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+      return finding("pathlen_exceeded", depth, x, "pathLenConstraint respected", why,
+                     "the CA hierarchy is deeper than a CA allows");
+    case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+      return finding("chain_too_long", depth, x, "at most " + std::to_string(o.max_depth) + " intermediates",
+                     why, "shorten the chain or raise the depth limit");
+    case X509_V_ERR_PERMITTED_VIOLATION:
+    case X509_V_ERR_EXCLUDED_VIOLATION:
+    case X509_V_ERR_SUBTREE_MINMAX:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX:
+    case X509_V_ERR_UNSUPPORTED_NAME_SYNTAX:
+      return finding("name_constraint_violation", depth, x, "names inside the CA's name constraints", why,
+                     "the CA may not certify this name");
+    case X509_V_ERR_INVALID_PURPOSE:
+      return finding("eku_mismatch", depth, x,
+                     o.purpose == Purpose::kServer ? "serverAuth" : "clientAuth", why,
+                     "use a certificate issued for this purpose");
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return finding("hostname_mismatch", 0, x, o.dns_name ? *o.dns_name : o.ip.value_or(""),
+                     dns_sans(x), "the certificate does not name this host (SANs only, never the CN)");
+    case X509_V_ERR_CERT_REVOKED:
+      return finding("revoked", depth, x, "not revoked", "on the issuer's CRL",
+                     depth == 0 ? "issue a new certificate" : "the CA was revoked");
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+      return finding("revocation_unavailable", depth, x, "a current CRL from its issuer", why,
+                     "fetch the issuer's current CRL");
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+    case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
+      return finding("bad_signature", depth, x, "a signature by its issuer", why,
+                     "the certificate was not signed by this issuer (wrong or re-keyed CA)");
+    case X509_V_ERR_EE_KEY_TOO_SMALL:
+    case X509_V_ERR_CA_KEY_TOO_SMALL:
+      return finding("weak_key", depth, x, "at least 112-bit security (RSA 2048, P-256)", why,
+                     "reissue with a stronger key");
+    case X509_V_ERR_CA_MD_TOO_WEAK:
+      return finding("weak_signature", depth, x, "SHA-256 or better", why, "reissue with SHA-256");
+    case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
+      return finding("unknown_critical_extension", depth, x, "only understood critical extensions", why,
+                     "the CA added a critical extension relying parties cannot process");
+    case X509_V_ERR_INVALID_CA:
+    case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
+      return finding("not_a_ca", depth, x, "CA:TRUE and keyCertSign", why,
+                     "the issuer is not a CA certificate");
+    default:
+      return finding("invalid", depth, x, "a valid path", why, "see the finding's detail");
+  }
+}
+
+struct Builder {
+  const std::vector<Cert>& intermediates;
+  const std::vector<Cert>& anchors;
+  const std::vector<ossl::X509CrlPtr>& crls;
+  const Options& options;
+  Result& result;
+  int signature_checks = 0;
+  std::optional<Finding> first_failure;
+  X509* dead_end = nullptr;
+  size_t dead_end_depth = 0;
+  std::vector<const Cert*> path;  // leaf first
+
+  bool budget_left() const {
+    return result.paths_tried < kMaxPathsTried && signature_checks < kMaxSignatureChecks;
+  }
+
+  // Candidate issuers of `child` among `pool`: the subject names `child`'s
+  // issuer; those whose SKI matches its AKI first.
+  std::vector<const Cert*> issuers(X509* child, const std::vector<Cert>& pool) {
+    std::vector<const Cert*> first, rest;
+    const ASN1_OCTET_STRING* akid = X509_get0_authority_key_id(child);
+    for (const auto& c : pool) {
+      if (X509_NAME_cmp(X509_get_subject_name(c.x509.get()), X509_get_issuer_name(child)) != 0) continue;
+      if (std::find(path.begin(), path.end(), &c) != path.end()) continue;  // no loops
+      const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(c.x509.get());
+      (akid && skid && ASN1_OCTET_STRING_cmp(akid, skid) == 0 ? first : rest).push_back(&c);
+    }
+    first.insert(first.end(), rest.begin(), rest.end());
+    return first;
+  }
+
+  bool check_path(const Cert& anchor) {
+    ++result.paths_tried;
+    StorePtr store(X509_STORE_new());
+    X509_STORE_add_cert(store.get(), anchor.x509.get());
+    for (const auto& crl : crls) X509_STORE_add_crl(store.get(), crl.get());
+    StackPtr untrusted(sk_X509_new_null());
+    for (size_t i = 1; i < path.size(); ++i) sk_X509_push(untrusted.get(), path[i]->x509.get());
+    StoreCtxPtr ctx(X509_STORE_CTX_new());
+    if (!X509_STORE_CTX_init(ctx.get(), store.get(), path[0]->x509.get(), untrusted.get())) {
+      ERR_clear_error();
+      return false;
+    }
+    X509_VERIFY_PARAM* p = X509_STORE_CTX_get0_param(ctx.get());
+    unsigned long flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN;
+    if (!crls.empty()) flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+    X509_VERIFY_PARAM_set_flags(p, flags);
+    X509_VERIFY_PARAM_set_time(p, options.at.time_since_epoch().count());
+    X509_VERIFY_PARAM_set_depth(p, options.max_depth);
+    X509_VERIFY_PARAM_set_auth_level(p, 2);
+    if (options.purpose == Purpose::kServer) X509_VERIFY_PARAM_set_purpose(p, X509_PURPOSE_SSL_SERVER);
+    if (options.purpose == Purpose::kClient) X509_VERIFY_PARAM_set_purpose(p, X509_PURPOSE_SSL_CLIENT);
+    X509_VERIFY_PARAM_set_hostflags(
+        p, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    if (options.dns_name) X509_VERIFY_PARAM_set1_host(p, options.dns_name->c_str(), 0);
+    if (options.ip) X509_VERIFY_PARAM_set1_ip_asc(p, options.ip->c_str());
+    const int ok = X509_verify_cert(ctx.get());
+    ERR_clear_error();
+    if (ok == 1) {
+      result.chain.clear();
+      for (const auto* c : path) result.chain.push_back(c->der);
+      if (path.back() != &anchor) result.chain.push_back(anchor.der);
+      return true;
+    }
+    const int err = X509_STORE_CTX_get_error(ctx.get());
+    const int depth = X509_STORE_CTX_get_error_depth(ctx.get());
+    X509* at = X509_STORE_CTX_get_current_cert(ctx.get());
+    if (!first_failure) first_failure = explain(err, depth, at ? at : path[0]->x509.get(), options);
+    return false;
+  }
+
+  // Extends `path` (ending in its deepest certificate) towards an anchor.
+  bool extend() {
+    if (!budget_left()) return false;
+    X509* tip = path.back()->x509.get();
+    // The tip itself is a trust anchor (the same certificate).
+    for (const auto& a : anchors) {
+      if (a.der == path.back()->der) return check_path(a);
+    }
+    for (const Cert* a : issuers(tip, anchors)) {
+      ++signature_checks;
+      if (check_path(*a)) return true;
+      if (!budget_left()) return false;
+    }
+    if (static_cast<int>(path.size()) > options.max_depth) return false;
+    auto candidates = issuers(tip, intermediates);
+    if (candidates.empty() && issuers(tip, anchors).empty() &&
+        (!dead_end || path.size() > dead_end_depth + 1)) {
+      dead_end = tip;  // the deepest certificate whose issuer nobody supplied
+      dead_end_depth = path.size() - 1;
+    }
+    for (const Cert* c : candidates) {
+      ++signature_checks;
+      path.push_back(c);
+      if (extend()) return true;
+      path.pop_back();
+      if (!budget_left()) return false;
+    }
+    return false;
+  }
+};
+
+}  // namespace
+
+Result verify(const Bytes& leaf_der, const std::vector<Bytes>& intermediate_ders,
+              const std::vector<Bytes>& anchor_ders, const Options& options) {
+  Result result;
+  auto leaf = parse(leaf_der);
+  if (!leaf) {
+    result.findings.push_back(finding("malformed_certificate", 0, nullptr, "a DER X.509 certificate",
+                                      std::to_string(leaf_der.size()) + " bytes that do not parse",
+                                      "check the file: PEM or DER of one certificate"));
+    return result;
+  }
+  std::vector<Cert> intermediates, anchors;
+  auto load = [&](const std::vector<Bytes>& ders, std::vector<Cert>& out, const char* what) {
+    for (size_t i = 0; i < ders.size(); ++i) {
+      if (auto c = parse(ders[i])) {
+        out.push_back(std::move(*c));
+      } else {
+        Finding f = finding("malformed_certificate", -1, nullptr, "a DER X.509 certificate",
+                            std::string(what) + " #" + std::to_string(i + 1) + " does not parse",
+                            "it was ignored");
+        f.severity = Severity::kWarning;
+        result.findings.push_back(std::move(f));
+      }
+    }
+  };
+  load(intermediate_ders, intermediates, "intermediate");
+  load(anchor_ders, anchors, "trust anchor");
+  std::vector<ossl::X509CrlPtr> crls;
+  for (size_t i = 0; i < options.crls.size(); ++i) {
+    const unsigned char* p = options.crls[i].data();
+    X509_CRL* c = d2i_X509_CRL(nullptr, &p, static_cast<long>(options.crls[i].size()));
+    ERR_clear_error();
+    if (c) {
+      crls.emplace_back(c);
+    } else {
+      result.findings.push_back(finding("malformed_crl", -1, nullptr, "a DER CRL",
+                                        "CRL #" + std::to_string(i + 1) + " does not parse",
+                                        "revocation cannot be checked with it"));
+    }
+  }
+  Builder b{intermediates, anchors, crls, options, result, 0, std::nullopt, nullptr, 0, {&*leaf}};
+  if (b.extend()) {
+    result.valid = true;
+    return result;
+  }
+  if (b.first_failure) {
+    result.findings.push_back(std::move(*b.first_failure));
+  } else if (!b.budget_left()) {
+    result.findings.push_back(finding("path_budget_exhausted", -1, nullptr,
+                                      "a path within " + std::to_string(kMaxPathsTried) + " attempts",
+                                      "none found", "the intermediates form too many candidate paths"));
+  } else {
+    // No anchor reachable: name the deepest certificate whose issuer is missing.
+    X509* at = b.dead_end ? b.dead_end : leaf->x509.get();
+    result.findings.push_back(finding(
+        "missing_issuer", static_cast<int>(b.dead_end_depth), at,
+        "a path to one of the trust anchors",
+        "no certificate for issuer " + name_text(X509_get_issuer_name(at)),
+        b.dead_end_depth == 0 ? "send the intermediates with the certificate (chain.pem, not "
+                                "cert.pem), or trust the CA that issued it"
+                              : "send the missing intermediate, or trust the CA that issued it"));
+  }
+  return result;
+}
+
+}  // namespace herald::verify
