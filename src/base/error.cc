@@ -8,7 +8,7 @@ namespace {
 // Exit codes: distinct per code, from 64 (sysexits.h range, then 79-80 for the
 // API-only classes), never 77 (CTest and automake read 77 as "skipped").
 // docs/cli.md lists them.
-constexpr std::array<ErrorMapping, 16> kMappings{{
+constexpr std::array<ErrorMapping, 17> kMappings{{
     {ErrorCode::kInvalidArgument, "invalid-argument", 64, 400},
     {ErrorCode::kMalformedInput, "malformed-input", 65, 400},
     {ErrorCode::kNotFound, "not-found", 66, 404},
@@ -25,6 +25,7 @@ constexpr std::array<ErrorMapping, 16> kMappings{{
     {ErrorCode::kUnauthenticated, "unauthenticated", 72, 401},
     {ErrorCode::kForbidden, "forbidden", 79, 403},
     {ErrorCode::kRateLimited, "rate-limited", 80, 429},
+    {ErrorCode::kNotValid, "not-valid", 81, 422},
 }};
 
 }  // namespace

@@ -30,6 +30,7 @@ enum class ErrorCode {
   kUnauthenticated,  // API caller without valid credentials
   kForbidden,        // API caller not allowed to do this
   kRateLimited,      // too many requests; retry later
+  kNotValid,         // a verified certificate is not valid (herald verify)
 };
 
 struct Error {

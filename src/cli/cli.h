@@ -28,6 +28,7 @@ void add_inventory_commands(CLI::App& app, Context& ctx);  // list, show
 void add_serve_commands(CLI::App& app, Context& ctx);      // serve, token
 void add_renew_commands(CLI::App& app, Context& ctx);      // renew (client of serve)
 void add_acme_commands(CLI::App& app, Context& ctx);       // acme eab
+void add_verify_commands(CLI::App& app, Context& ctx);     // verify
 
 // Adds --dir to a subcommand.
 void add_dir_option(CLI::App& cmd, Context& ctx);

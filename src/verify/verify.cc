@@ -98,6 +98,22 @@ std::string dns_sans(X509* x) {
   return out.empty() ? "no DNS SAN" : out;
 }
 
+std::string eku_text(X509* x) {
+  const uint32_t xku = X509_get_extended_key_usage(x);
+  if (xku == UINT32_MAX) return "no extended key usage (any purpose)";
+  std::string out;
+  auto add = [&](uint32_t bit, const char* name) {
+    if (xku & bit) out += (out.empty() ? "" : ", ") + std::string(name);
+  };
+  add(XKU_SSL_SERVER, "serverAuth");
+  add(XKU_SSL_CLIENT, "clientAuth");
+  add(XKU_SMIME, "emailProtection");
+  add(XKU_CODE_SIGN, "codeSigning");
+  add(XKU_OCSP_SIGN, "OCSPSigning");
+  add(XKU_TIMESTAMP, "timeStamping");
+  return out.empty() ? "other extended key usages" : "extended key usage " + out;
+}
+
 // The finding for OpenSSL's verdict on one explicit path.
 Finding explain(int err, int depth, X509* x, const Options& o) {
   const std::string why = X509_verify_cert_error_string(err);
@@ -135,8 +151,10 @@ Finding explain(int err, int depth, X509* x, const Options& o) {
                      "the CA may not certify this name");
     case X509_V_ERR_INVALID_PURPOSE:
       return finding("eku_mismatch", depth, x,
-                     o.purpose == Purpose::kServer ? "serverAuth" : "clientAuth", why,
-                     "use a certificate issued for this purpose");
+                     o.purpose == Purpose::kServer ? "serverAuth" : "clientAuth", eku_text(x),
+                     o.purpose == Purpose::kServer
+                         ? "this is not a server certificate: use one issued with serverAuth"
+                         : "this is not a client certificate: use one issued with clientAuth");
     case X509_V_ERR_HOSTNAME_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
       return finding("hostname_mismatch", 0, x, o.dns_name ? *o.dns_name : o.ip.value_or(""),
