@@ -542,7 +542,7 @@ int main(int argc, char** argv) {
               limbo_path.c_str(), parse_ms, run_ms);
   std::printf("validation_time null -> %s\n\n", kNullTimeText);
   std::printf("%-30s %5s  %-16s", "prefix", "cases", "herald agr dis skp");
-  for (const auto& b : baselines) std::printf("  | %-16.16s", b.name.c_str());
+  for (size_t b = 0; b < baselines.size(); ++b) std::printf("  | [%zu] %-11.11s", b + 1, baselines[b].name.c_str());
   std::printf("\n");
   auto print_row = [&](const std::string& name, const std::vector<Tally>& row) {
     std::printf("%-30s %5d  %s", name.c_str(), row[0].total, ("      " + fmt_tally(row[0])).c_str());
@@ -552,6 +552,9 @@ int main(int argc, char** argv) {
   for (const auto& p : order) print_row(p, by_prefix[p]);
   print_row("total", total);
   std::printf("(columns per validator: agreed, disagreed, skipped)\n");
+  for (size_t b = 0; b < baselines.size(); ++b) {
+    std::printf("[%zu] %s (%s)\n", b + 1, baselines[b].name.c_str(), baseline_paths[b].c_str());
+  }
 
   // Slowest cases.
   std::vector<const CaseResult*> by_time;
