@@ -1,5 +1,6 @@
 #include "verify/verify.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -9,6 +10,7 @@
 #include <string>
 
 #include "ossl/ossl.h"
+#include "x509/san.h"
 
 namespace herald::verify {
 
@@ -191,6 +193,187 @@ Finding explain(int err, int depth, X509* x, const Options& o) {
   }
 }
 
+// RFC 5280 §4.1.2.5: valid from notBefore through notAfter, both inclusive.
+// Checked by Herald for every certificate of the path (OpenSSL treats
+// notAfter itself as expired), so each one out of its window gets a finding.
+void check_times(const std::vector<X509*>& path, const Options& o, std::vector<Finding>& out) {
+  const time_t at = static_cast<time_t>(o.at.time_since_epoch().count());
+  for (size_t d = 0; d < path.size(); ++d) {
+    X509* x = path[d];
+    int day = 0, sec = 0;
+    // diff(from, to) > 0 means to is later than from.
+    if (ASN1_TIME_diff(&day, &sec, nullptr, X509_get0_notBefore(x)) != 1) {
+      out.push_back(finding("malformed_certificate", static_cast<int>(d), x, "a valid notBefore",
+                            "an unreadable time", "reissue the certificate"));
+      continue;
+    }
+    ossl::Asn1TimePtr now(ASN1_TIME_set(nullptr, at));
+    if (ASN1_TIME_compare(X509_get0_notBefore(x), now.get()) > 0) {
+      out.push_back(finding("not_yet_valid", static_cast<int>(d), x, "valid at " + time_text(now.get()),
+                            "notBefore " + time_text(X509_get0_notBefore(x)),
+                            "check the clocks of this host and the CA (skew), or wait"));
+    }
+    if (ASN1_TIME_compare(X509_get0_notAfter(x), now.get()) < 0) {
+      out.push_back(finding("expired", static_cast<int>(d), x, "valid at " + time_text(now.get()),
+                            "notAfter " + time_text(X509_get0_notAfter(x)),
+                            d == 0 ? "renew the certificate"
+                                   : "the CA certificate expired: install its successor"));
+    }
+  }
+}
+
+// Herald's own checks where OpenSSL 3.0 is silent (docs/conformance.md), on a
+// path OpenSSL accepted; `path` is leaf first, anchor last.
+void check_extra(const std::vector<X509*>& path, const Options& o, std::vector<Finding>& out) {
+  for (size_t d = 0; d < path.size(); ++d) {
+    X509* x = path[d];
+    const bool anchor = d + 1 == path.size();
+    // Serial numbers: positive, at most 20 octets (RFC 5280 §4.1.2.2).
+    const ASN1_INTEGER* serial = X509_get0_serialNumber(x);
+    bool zero = true;
+    for (int i = 0; i < serial->length; ++i) zero = zero && serial->data[i] == 0;
+    if (!anchor && (serial->type == V_ASN1_NEG_INTEGER || zero || serial->length > 20)) {
+      out.push_back(finding("invalid_serial", static_cast<int>(d), x,
+                            "a positive serial number of at most 20 octets",
+                            serial->type == V_ASN1_NEG_INTEGER ? "a negative serial"
+                            : zero                              ? "serial 0"
+                                   : std::to_string(serial->length) + " octets",
+                            "reissue the certificate (RFC 5280 §4.1.2.2)"));
+    }
+    // Keys: no DSA; RSA moduli a whole number of octets.
+    EVP_PKEY* key = X509_get0_pubkey(x);
+    if (key && EVP_PKEY_is_a(key, "DSA")) {
+      out.push_back(finding("weak_key", static_cast<int>(d), x, "an RSA, EC or Ed25519 key",
+                            "a DSA key", "reissue with an EC P-256 key"));
+    } else if (key && EVP_PKEY_is_a(key, "RSA") && EVP_PKEY_get_bits(key) % 8 != 0) {
+      out.push_back(finding("weak_key", static_cast<int>(d), x,
+                            "an RSA modulus of a whole number of octets",
+                            std::to_string(EVP_PKEY_get_bits(key)) + " bits",
+                            "reissue with a standard RSA key size"));
+    }
+    // Extensions that are present must decode.
+    for (int nid : {NID_info_access, NID_subject_alt_name, NID_authority_key_identifier,
+                    NID_crl_distribution_points}) {
+      int crit = 0;
+      void* v = X509_get_ext_d2i(x, nid, &crit, nullptr);
+      ERR_clear_error();
+      if (!v && crit != -1) {
+        out.push_back(finding("malformed_extension", static_cast<int>(d), x,
+                              std::string("a well-formed ") + OBJ_nid2sn(nid), "one that does not decode",
+                              "reissue the certificate"));
+      }
+      if (nid == NID_info_access) AUTHORITY_INFO_ACCESS_free(static_cast<AUTHORITY_INFO_ACCESS*>(v));
+      if (nid == NID_subject_alt_name) GENERAL_NAMES_free(static_cast<GENERAL_NAMES*>(v));
+      if (nid == NID_authority_key_identifier) AUTHORITY_KEYID_free(static_cast<AUTHORITY_KEYID*>(v));
+      if (nid == NID_crl_distribution_points) CRL_DIST_POINTS_free(static_cast<CRL_DIST_POINTS*>(v));
+    }
+  }
+  // Extension rules of RFC 5280 §4.2 that OpenSSL 3.0 does not enforce.
+  for (size_t d = 0; d < path.size(); ++d) {
+    X509* x = path[d];
+    const bool self_issued =
+        X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0;
+    auto bad = [&](std::string code, std::string expected, std::string found) {
+      out.push_back(finding(std::move(code), static_cast<int>(d), x, std::move(expected),
+                            std::move(found), "reissue the certificate"));
+    };
+    // §4.2.1.1: the AKI's keyIdentifier MUST be there except in self-signed
+    // certificates; Herald also refuses authorityCertIssuer/SerialNumber
+    // and, in a self-signed one, a key identifier other than its own SKI.
+    int crit = 0;
+    auto* akid = static_cast<AUTHORITY_KEYID*>(
+        X509_get_ext_d2i(x, NID_authority_key_identifier, &crit, nullptr));
+    ERR_clear_error();
+    const bool is_anchor = d + 1 == path.size();  // trust anchors are trusted as they are
+    if (!akid && !self_issued && crit == -1 && !is_anchor) {
+      bad("aki_missing", "an authority key identifier (RFC 5280 §4.2.1.1)", "none");
+    }
+    if (akid) {
+      if (!akid->keyid) bad("aki_invalid", "an AKI with a keyIdentifier", "none in the AKI");
+      if (akid->issuer || akid->serial)
+        bad("aki_invalid", "an AKI with a keyIdentifier only", "authorityCertIssuer/SerialNumber");
+      const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(x);
+      if (self_issued && akid->keyid && skid && ASN1_OCTET_STRING_cmp(akid->keyid, skid) != 0 &&
+          X509_check_issued(x, x) == X509_V_OK) {
+        bad("aki_invalid", "the AKI of a self-signed certificate equal to its SKI", "another key id");
+      }
+      AUTHORITY_KEYID_free(akid);
+    }
+    // §4.2.1.10: name constraints only in CA certificates, critical, and
+    // never empty.
+    auto* nc = static_cast<NAME_CONSTRAINTS*>(
+        X509_get_ext_d2i(x, NID_name_constraints, &crit, nullptr));
+    ERR_clear_error();
+    if (nc) {
+      if (!X509_check_ca(x)) bad("name_constraints_invalid", "name constraints only in a CA", "in an end entity");
+      if (crit != 1) bad("name_constraints_invalid", "critical name constraints", "non-critical");
+      if (sk_GENERAL_SUBTREE_num(nc->permittedSubtrees) <= 0 &&
+          sk_GENERAL_SUBTREE_num(nc->excludedSubtrees) <= 0) {
+        bad("name_constraints_invalid", "permitted or excluded subtrees", "neither");
+      }
+      NAME_CONSTRAINTS_free(nc);
+    }
+    // §4.2.1.11: policy constraints MUST be critical.
+    auto* pc = static_cast<POLICY_CONSTRAINTS*>(
+        X509_get_ext_d2i(x, NID_policy_constraints, &crit, nullptr));
+    ERR_clear_error();
+    if (pc) {
+      if (crit != 1) bad("policy_constraints_invalid", "critical policy constraints", "non-critical");
+      POLICY_CONSTRAINTS_free(pc);
+    }
+  }
+  // A TLS server's end-entity certificate with an EKU: it names serverAuth
+  // itself (anyExtendedKeyUsage alone is not enough) and is not critical
+  // (CABF BR 7.1.2.3, as webpki and pyca/cryptography check). No EKU at all
+  // means any purpose (RFC 5280 §4.2.1.12; limbo's webpki:: cases disagree).
+  X509* ee = path.front();
+  if (o.purpose == Purpose::kServer && !X509_check_ca(ee)) {
+    int crit = 0;
+    auto* eku = static_cast<EXTENDED_KEY_USAGE*>(
+        X509_get_ext_d2i(ee, NID_ext_key_usage, &crit, nullptr));
+    ERR_clear_error();
+    bool server_auth = false;
+    for (int i = 0; eku && i < sk_ASN1_OBJECT_num(eku); ++i) {
+      server_auth = server_auth || OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) == NID_server_auth;
+    }
+    if (eku && !server_auth) {
+      out.push_back(finding("eku_mismatch", 0, ee, "serverAuth in the extended key usage",
+                            eku ? eku_text(ee) : "no extended key usage",
+                            "use a certificate issued for TLS servers (EKU serverAuth)"));
+    } else if (crit == 1) {
+      out.push_back(finding("eku_mismatch", 0, ee, "a non-critical extended key usage",
+                            "a critical one", "reissue the certificate"));
+    }
+    EXTENDED_KEY_USAGE_free(eku);
+  }
+  // The leaf's DNS SANs must be host names (RFC 5280 §4.2.1.6, LDH; a
+  // wildcard only as the whole leftmost label). The CN is never matched, so
+  // it is not checked against them (limbo's webpki::cn cases disagree).
+  X509* leaf = path.front();
+  int crit = 0;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, &crit, nullptr));
+  ERR_clear_error();
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+    if (g->type == GEN_DNS) {
+      const ASN1_STRING* str = g->d.ia5;
+      std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(str)),
+                    static_cast<size_t>(ASN1_STRING_length(str)));
+      if (!x509::is_valid_dns_name(v, true)) {
+        out.push_back(finding("malformed_san", 0, leaf, "DNS SANs that are host names",
+                              "'" + v + "'", "reissue with valid DNS names"));
+      }
+    }
+  }
+  const bool has_subject = X509_NAME_entry_count(X509_get_subject_name(leaf)) > 0;
+  if (names && crit == 1 && has_subject) {
+    out.push_back(finding("san_critical_with_subject", 0, leaf,
+                          "a non-critical SAN when the subject is not empty (RFC 5280 §4.2.1.6)",
+                          "a critical SAN", "reissue the certificate"));
+  }
+  GENERAL_NAMES_free(names);
+}
+
 struct Builder {
   const std::vector<Cert>& intermediates;
   const std::vector<Cert>& anchors;
@@ -236,9 +419,14 @@ struct Builder {
     }
     X509_VERIFY_PARAM* p = X509_STORE_CTX_get0_param(ctx.get());
     unsigned long flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN;
-    if (!crls.empty()) flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+    if (!crls.empty()) {
+      flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
+    } else {
+      flags |= X509_V_FLAG_NO_CHECK_TIME;  // check_times, notAfter inclusive
+    }
     X509_VERIFY_PARAM_set_flags(p, flags);
-    X509_VERIFY_PARAM_set_time(p, options.at.time_since_epoch().count());
+    // (set_time would override NO_CHECK_TIME: OpenSSL reads the time only for CRLs.)
+    if (!crls.empty()) X509_VERIFY_PARAM_set_time(p, options.at.time_since_epoch().count());
     X509_VERIFY_PARAM_set_depth(p, options.max_depth);
     X509_VERIFY_PARAM_set_auth_level(p, 2);
     if (options.purpose == Purpose::kServer) X509_VERIFY_PARAM_set_purpose(p, X509_PURPOSE_SSL_SERVER);
@@ -246,9 +434,29 @@ struct Builder {
     X509_VERIFY_PARAM_set_hostflags(
         p, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     if (options.dns_name) X509_VERIFY_PARAM_set1_host(p, options.dns_name->c_str(), 0);
-    if (options.ip) X509_VERIFY_PARAM_set1_ip_asc(p, options.ip->c_str());
+    if (options.ip && X509_VERIFY_PARAM_set1_ip_asc(p, options.ip->c_str()) != 1) {
+      ERR_clear_error();
+      if (!first_failure) {
+        first_failure = finding("hostname_mismatch", 0, path[0]->x509.get(), *options.ip,
+                                "not an IP address", "give the address in its usual form");
+      }
+      return false;
+    }
+    if (options.email) X509_VERIFY_PARAM_set1_email(p, options.email->c_str(), 0);
     const int ok = X509_verify_cert(ctx.get());
     ERR_clear_error();
+    std::vector<X509*> xs;
+    for (const auto* c : path) xs.push_back(c->x509.get());
+    if (path.back() != &anchor) xs.push_back(anchor.x509.get());
+    std::vector<Finding> own;
+    if (ok == 1) {
+      if (crls.empty()) check_times(xs, options, own);
+      check_extra(xs, options, own);
+      if (!own.empty()) {
+        if (!first_failure) first_failure = own.front();
+        return false;
+      }
+    }
     if (ok == 1) {
       result.chain.clear();
       for (const auto* c : path) result.chain.push_back(c->der);

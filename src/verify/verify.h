@@ -32,6 +32,7 @@ struct Options {
   Purpose purpose = Purpose::kAny;
   std::optional<std::string> dns_name;  // a host name the leaf must carry as a DNS SAN
   std::optional<std::string> ip;        // an IP address it must carry as an IP SAN
+  std::optional<std::string> email;     // an e-mail address it must carry as an rfc822Name SAN
   int max_depth = 8;                    // intermediates allowed between leaf and anchor
   std::vector<Bytes> crls;              // DER; when given, every certificate of the path is checked
 };

@@ -282,7 +282,7 @@ CaseResult run_case(const json& tc, TimePoint null_time) {
   if (tc.contains("expected_peer_names") && tc["expected_peer_names"].is_array()) {
     for (const auto& n : tc["expected_peer_names"]) names.push_back(n);
   }
-  std::vector<std::string> dns, ips, unsupported;
+  std::vector<std::string> dns, ips, emails, unsupported;
   for (const auto& n : names) {
     std::string k = n.value("kind", std::string());
     std::string v = n.value("value", std::string());
@@ -290,13 +290,15 @@ CaseResult run_case(const json& tc, TimePoint null_time) {
       dns.push_back(v);
     } else if (k == "IP") {
       ips.push_back(v);
+    } else if (k == "RFC822") {
+      emails.push_back(v);
     } else {
       unsupported.push_back(k + " " + v);
     }
   }
 
   // One call per DNS/IP name (pairwise), at least one call.
-  size_t calls = std::max<size_t>({1, dns.size(), ips.size()});
+  size_t calls = std::max<size_t>({1, dns.size(), ips.size(), emails.size()});
   bool all_valid = true;
   std::string first_failure;
   size_t chain_len = 0;
@@ -306,6 +308,7 @@ CaseResult run_case(const json& tc, TimePoint null_time) {
     hv::Options o = base;
     if (i < dns.size()) o.dns_name = dns[i];
     if (i < ips.size()) o.ip = ips[i];
+    if (i < emails.size()) o.email = emails[i];
     hv::Result res;
     try {
       res = hv::verify(leaf.front(), intermediates, anchors, o);
@@ -331,7 +334,7 @@ CaseResult run_case(const json& tc, TimePoint null_time) {
     std::string names_text = join(unsupported, ", ");
     if (all_valid) {
       first_failure = "unsupported_peer_name: " + names_text +
-                      " cannot be checked (Options has dns_name and ip only); the path is otherwise valid";
+                      " cannot be checked (Options has dns_name, ip and email only); the path is otherwise valid";
     } else {
       notes.insert(notes.begin(), "unsupported_peer_name " + names_text + " not checked");
     }
