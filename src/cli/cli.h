@@ -29,6 +29,7 @@ void add_serve_commands(CLI::App& app, Context& ctx);      // serve, token
 void add_renew_commands(CLI::App& app, Context& ctx);      // renew (client of serve)
 void add_acme_commands(CLI::App& app, Context& ctx);       // acme eab
 void add_verify_commands(CLI::App& app, Context& ctx);     // verify
+void add_probe_commands(CLI::App& app, Context& ctx);      // probe (TLS client + verify)
 
 // Adds --dir to a subcommand.
 void add_dir_option(CLI::App& cmd, Context& ctx);
