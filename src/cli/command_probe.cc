@@ -19,6 +19,7 @@
 
 #include "base/fs.h"
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "ossl/ossl.h"
 #include "server/config.h"
 #include "verify/verify.h"
@@ -184,10 +185,7 @@ Status run_probe(Context& ctx, const ProbeFlags& f) {
                                 {"issuer", certs[i].issuer()},
                                 {"not_after", format_time(certs[i].not_after())}});
     }
-    for (const auto& fd2 : r.findings) {
-      j["findings"].push_back({{"code", fd2.code}, {"depth", fd2.depth}, {"subject", fd2.subject},
-                               {"expected", fd2.expected}, {"found", fd2.found}, {"hint", fd2.hint}});
-    }
+    for (const auto& fd2 : r.findings) j["findings"].push_back(finding_json(fd2));
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << f.target << " (" << name << "): " << protocol << ", " << cipher << "\n"
@@ -198,12 +196,7 @@ Status run_probe(Context& ctx, const ProbeFlags& f) {
     }
     for (const auto& n : notes) std::cout << "note: " << n << "\n";
     std::cout << (r.valid ? "valid" : "NOT VALID") << " for " << name << " (server)\n";
-    for (const auto& fd2 : r.findings) {
-      std::cout << "error " << fd2.code;
-      if (fd2.depth >= 0) std::cout << " at depth " << fd2.depth;
-      if (!fd2.subject.empty()) std::cout << " (" << fd2.subject << ")";
-      std::cout << ": expected " << fd2.expected << "; found " << fd2.found << "\n  -> " << fd2.hint << "\n";
-    }
+    for (const auto& fd2 : r.findings) std::cout << finding_text(fd2);
   }
   if (r.valid) return {};
   return make_error(ErrorCode::kNotValid, "the server's certificate is not valid for " + name + " (" +

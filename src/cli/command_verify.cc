@@ -9,6 +9,7 @@
 
 #include "base/fs.h"
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "ossl/ossl.h"
 #include "verify/verify.h"
 #include "x509/certificate.h"
@@ -79,17 +80,6 @@ Result<TimePoint> parse_at(const std::string& s) {
   }
   if (*rest != '\0') return bad();
   return TimePoint{std::chrono::seconds(static_cast<int64_t>(timegm(&tm)) - offset)};
-}
-
-nlohmann::json finding_json(const verify::Finding& f) {
-  return {{"code", f.code},
-          {"severity", f.severity == verify::Severity::kError ? "error" : "warning"},
-          {"depth", f.depth},
-          {"subject", f.subject},
-          {"serial", f.serial},
-          {"expected", f.expected},
-          {"found", f.found},
-          {"hint", f.hint}};
 }
 
 Status run_verify(Context& ctx, const VerifyFlags& f) {
@@ -169,13 +159,7 @@ Status run_verify(Context& ctx, const VerifyFlags& f) {
                 << "  until " << format_time(chain[i].not_after())
                 << (i + 1 == chain.size() ? "  (trust anchor)" : "") << "\n";
     }
-    for (const auto& fd : r.findings) {
-      std::cout << (fd.severity == verify::Severity::kError ? "error " : "warning ") << fd.code;
-      if (fd.depth >= 0) std::cout << " at depth " << fd.depth;
-      if (!fd.subject.empty()) std::cout << " (" << fd.subject << ")";
-      std::cout << ": expected " << fd.expected << "; found " << fd.found << "\n  -> " << fd.hint
-                << "\n";
-    }
+    for (const auto& fd : r.findings) std::cout << finding_text(fd);
   }
   if (r.valid) return {};
   const std::string code = r.findings.empty() ? "invalid" : r.findings.front().code;

@@ -62,4 +62,22 @@ std::string record_text(const store::CertRecord& r, TimePoint now) {
 
 void warn(const std::string& message) { std::cerr << "herald: warning: " << message << "\n"; }
 
+nlohmann::json finding_json(const verify::Finding& f) {
+  return {{"code", f.code},
+          {"severity", f.severity == verify::Severity::kError ? "error" : "warning"},
+          {"depth", f.depth},
+          {"subject", f.subject},
+          {"serial", f.serial},
+          {"expected", f.expected},
+          {"found", f.found},
+          {"hint", f.hint}};
+}
+
+std::string finding_text(const verify::Finding& f) {
+  std::string out = (f.severity == verify::Severity::kError ? "error " : "warning ") + f.code;
+  if (f.depth >= 0) out += " at depth " + std::to_string(f.depth);
+  if (!f.subject.empty()) out += " (" + f.subject + ")";
+  return out + ": expected " + f.expected + "; found " + f.found + "\n  -> " + f.hint + "\n";
+}
+
 }  // namespace herald::cli
