@@ -95,6 +95,9 @@ struct Listener;
 class SessionBase {
  public:
   virtual ~SessionBase() = default;
+  // A strong reference, or null once the session's destruction has begun
+  // (its destructor waits for the registry's lock to unregister it).
+  virtual std::shared_ptr<SessionBase> alive() = 0;
   virtual void on_server_stop() = 0;
 };
 
@@ -255,6 +258,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
   }
 
+  std::shared_ptr<SessionBase> alive() override { return this->weak_from_this().lock(); }
   void on_server_stop() override {
     auto self = this->shared_from_this();
     asio::post(stream_.get_executor(), [self] {
@@ -593,10 +597,14 @@ void Server::Impl::begin_stop() {
   }
   for (auto& t : timers) t->cancel();
   if (signals) signals->cancel();
-  std::vector<SessionBase*> live;
+  // Strong references taken under the lock: a session whose last reference
+  // is dropping on another thread is skipped, never touched after it is gone.
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard lock(mu);
-    live.assign(sessions.begin(), sessions.end());
+    for (auto* s : sessions) {
+      if (auto p = s->alive()) live.push_back(std::move(p));
+    }
     // In-flight requests get this long to finish before the io threads stop.
     // When the last session ends the timer is cancelled; either way every
     // context stops then.
@@ -604,7 +612,8 @@ void Server::Impl::begin_stop() {
     force_stop->async_wait([this](beast::error_code) { stop_all(); });
     if (sessions.empty()) force_stop->cancel();
   }
-  for (auto* s : live) s->on_server_stop();
+  for (auto& s : live) s->on_server_stop();
+  live.clear();  // outside the lock: a last reference may end a session, which takes it
 }
 
 void Server::Impl::wait_signal() {
