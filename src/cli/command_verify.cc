@@ -129,6 +129,7 @@ Status run_verify(Context& ctx, const VerifyFlags& f) {
   for (const auto& path : f.crls) {
     HERALD_TRY(auto crls, read_objects(path, "X509 CRL"));
     o.crls.insert(o.crls.end(), crls.begin(), crls.end());
+    o.revocation = verify::RevocationPolicy::kHard;
   }
   const auto r = verify::verify(leaf_file.front(), intermediates, anchors, o);
 

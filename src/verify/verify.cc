@@ -10,6 +10,8 @@
 #include <string>
 
 #include "ossl/ossl.h"
+#include "verify/finding_util.h"
+#include "verify/revocation.h"
 #include "x509/san.h"
 
 namespace herald::verify {
@@ -39,49 +41,10 @@ std::optional<Cert> parse(const Bytes& der) {
   return Cert{ossl::X509Ptr(x), der};
 }
 
-std::string subject_of(X509* x) {
-  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(bio.get(), X509_get_subject_name(x), 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(n));
-}
-
-std::string name_text(const X509_NAME* name) {
-  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
-  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(n));
-}
-
-std::string serial_of(X509* x) {
-  const ASN1_INTEGER* s = X509_get0_serialNumber(x);
-  return to_hex(std::span(s->data, static_cast<size_t>(s->length)), true);
-}
-
-std::string time_text(const ASN1_TIME* t) {
-  ossl::BioPtr bio(BIO_new(BIO_s_mem()));
-  ASN1_TIME_print(bio.get(), t);
-  char* data = nullptr;
-  long n = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, static_cast<size_t>(n));
-}
-
-Finding finding(std::string code, int depth, X509* x, std::string expected, std::string found,
-                std::string hint) {
-  Finding f;
-  f.code = std::move(code);
-  f.depth = depth;
-  if (x) {
-    f.subject = subject_of(x);
-    f.serial = serial_of(x);
-  }
-  f.expected = std::move(expected);
-  f.found = std::move(found);
-  f.hint = std::move(hint);
-  return f;
-}
+using detail::finding;
+using detail::name_text;
+using detail::subject_of;
+using detail::time_text;
 
 std::string dns_sans(X509* x) {
   std::string out;
@@ -377,11 +340,12 @@ void check_extra(const std::vector<X509*>& path, const Options& o, std::vector<F
 struct Builder {
   const std::vector<Cert>& intermediates;
   const std::vector<Cert>& anchors;
-  const std::vector<ossl::X509CrlPtr>& crls;
+  const detail::RevocationSources& sources;
   const Options& options;
   Result& result;
   int signature_checks = 0;
   std::optional<Finding> first_failure;
+  std::vector<Finding> warnings;  // of the last path that passed OpenSSL
   X509* dead_end = nullptr;
   size_t dead_end_depth = 0;
   std::vector<const Cert*> path;  // leaf first
@@ -409,7 +373,6 @@ struct Builder {
     ++result.paths_tried;
     StorePtr store(X509_STORE_new());
     X509_STORE_add_cert(store.get(), anchor.x509.get());
-    for (const auto& crl : crls) X509_STORE_add_crl(store.get(), crl.get());
     StackPtr untrusted(sk_X509_new_null());
     for (size_t i = 1; i < path.size(); ++i) sk_X509_push(untrusted.get(), path[i]->x509.get());
     StoreCtxPtr ctx(X509_STORE_CTX_new());
@@ -418,15 +381,10 @@ struct Builder {
       return false;
     }
     X509_VERIFY_PARAM* p = X509_STORE_CTX_get0_param(ctx.get());
-    unsigned long flags = X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN;
-    if (!crls.empty()) {
-      flags |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL;
-    } else {
-      flags |= X509_V_FLAG_NO_CHECK_TIME;  // check_times, notAfter inclusive
-    }
-    X509_VERIFY_PARAM_set_flags(p, flags);
-    // (set_time would override NO_CHECK_TIME: OpenSSL reads the time only for CRLs.)
-    if (!crls.empty()) X509_VERIFY_PARAM_set_time(p, options.at.time_since_epoch().count());
+    // Times are Herald's (check_times: notAfter inclusive), revocation is
+    // revocation.cc's; set_time would override NO_CHECK_TIME.
+    X509_VERIFY_PARAM_set_flags(
+        p, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_NO_CHECK_TIME);
     X509_VERIFY_PARAM_set_depth(p, options.max_depth);
     X509_VERIFY_PARAM_set_auth_level(p, 2);
     if (options.purpose == Purpose::kServer) X509_VERIFY_PARAM_set_purpose(p, X509_PURPOSE_SSL_SERVER);
@@ -450,8 +408,20 @@ struct Builder {
     if (path.back() != &anchor) xs.push_back(anchor.x509.get());
     std::vector<Finding> own;
     if (ok == 1) {
-      if (crls.empty()) check_times(xs, options, own);
+      check_times(xs, options, own);
       check_extra(xs, options, own);
+      if (options.revocation != RevocationPolicy::kOff) {
+        detail::check_revocation(xs, sources, options, own);
+      }
+      warnings.clear();
+      for (auto it = own.begin(); it != own.end();) {
+        if (it->severity == Severity::kWarning) {
+          warnings.push_back(std::move(*it));
+          it = own.erase(it);
+        } else {
+          ++it;
+        }
+      }
       if (!own.empty()) {
         if (!first_failure) first_failure = own.front();
         return false;
@@ -529,22 +499,11 @@ Result verify(const Bytes& leaf_der, const std::vector<Bytes>& intermediate_ders
   };
   load(intermediate_ders, intermediates, "intermediate");
   load(anchor_ders, anchors, "trust anchor");
-  std::vector<ossl::X509CrlPtr> crls;
-  for (size_t i = 0; i < options.crls.size(); ++i) {
-    const unsigned char* p = options.crls[i].data();
-    X509_CRL* c = d2i_X509_CRL(nullptr, &p, static_cast<long>(options.crls[i].size()));
-    ERR_clear_error();
-    if (c) {
-      crls.emplace_back(c);
-    } else {
-      result.findings.push_back(finding("malformed_crl", -1, nullptr, "a DER CRL",
-                                        "CRL #" + std::to_string(i + 1) + " does not parse",
-                                        "revocation cannot be checked with it"));
-    }
-  }
-  Builder b{intermediates, anchors, crls, options, result, 0, std::nullopt, nullptr, 0, {&*leaf}};
+  const auto sources = detail::parse_sources(options, result.findings);
+  Builder b{intermediates, anchors, sources, options, result, 0, std::nullopt, {}, nullptr, 0, {&*leaf}};
   if (b.extend()) {
     result.valid = true;
+    for (auto& w : b.warnings) result.findings.push_back(std::move(w));
     return result;
   }
   if (b.first_failure) {

@@ -27,6 +27,13 @@ namespace herald::verify {
 
 enum class Purpose { kAny, kServer, kClient };
 
+// What to do about revocation (CRLs and OCSP responses in Options):
+// kOff: not checked (CRLs and responses ignored); kSoft: a certificate found
+// revoked is an error, one whose status no usable CRL or response covers is a
+// warning; kHard: that is an error too. Every certificate of the path except
+// the trust anchor is checked.
+enum class RevocationPolicy { kOff, kSoft, kHard };
+
 struct Options {
   TimePoint at;
   Purpose purpose = Purpose::kAny;
@@ -34,7 +41,10 @@ struct Options {
   std::optional<std::string> ip;        // an IP address it must carry as an IP SAN
   std::optional<std::string> email;     // an e-mail address it must carry as an rfc822Name SAN
   int max_depth = 8;                    // intermediates allowed between leaf and anchor
-  std::vector<Bytes> crls;              // DER; when given, every certificate of the path is checked
+  std::vector<Bytes> crls;              // DER
+  std::vector<Bytes> ocsp_responses;    // DER OCSPResponse, for any certificate of the path
+  std::optional<Bytes> ocsp_nonce;      // when one was sent: responses must echo it
+  RevocationPolicy revocation = RevocationPolicy::kOff;
 };
 
 enum class Severity { kError, kWarning };
