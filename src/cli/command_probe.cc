@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "base/fs.h"
@@ -135,7 +136,9 @@ Status run_probe(Context& ctx, const ProbeFlags& f) {
   const unsigned char* ocsp = nullptr;
   long ocsp_len = SSL_get_tlsext_status_ocsp_resp(ssl.get(), &ocsp);
   std::string stapled = "none";
+  std::optional<Bytes> stapled_der;
   if (ocsp && ocsp_len > 0) {
+    stapled_der = Bytes(ocsp, ocsp + ocsp_len);
     const unsigned char* p = ocsp;
     OCSP_RESPONSE* r = d2i_OCSP_RESPONSE(nullptr, &p, ocsp_len);
     stapled = r ? std::string("present, ") + std::to_string(ocsp_len) + " bytes, response status " +
@@ -173,8 +176,18 @@ Status run_probe(Context& ctx, const ProbeFlags& f) {
   } else {
     o.dns_name = name;
   }
-  const auto r = verify::verify(presented.front(),
-                                std::vector<Bytes>(presented.begin() + 1, presented.end()), anchors, o);
+  // A stapled response is judged (soft: a revoked status is an error, an
+  // unusable staple a warning). It can only speak for the leaf, so the CA
+  // certificates' "no revocation source" warnings are left out.
+  if (stapled_der) {
+    o.ocsp_responses.push_back(*stapled_der);
+    o.revocation = verify::RevocationPolicy::kSoft;
+  }
+  auto r = verify::verify(presented.front(), std::vector<Bytes>(presented.begin() + 1, presented.end()),
+                          anchors, o);
+  std::erase_if(r.findings, [](const verify::Finding& fd) {
+    return fd.code == "revocation_unavailable" && fd.severity == verify::Severity::kWarning && fd.depth > 0;
+  });
   if (f.json) {
     nlohmann::json j{{"target", f.target}, {"name", name}, {"protocol", protocol}, {"cipher", cipher},
                      {"stapled_ocsp", stapled}, {"valid", r.valid}, {"presented", nlohmann::json::array()},

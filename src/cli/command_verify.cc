@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "cli/cli.h"
 #include "cli/output.h"
+#include "cli/revocation_fetch.h"
 #include "ossl/ossl.h"
 #include "verify/verify.h"
 #include "x509/certificate.h"
@@ -24,6 +25,9 @@ struct VerifyFlags {
   std::vector<std::string> chain;
   std::vector<std::string> trust;
   std::vector<std::string> crls;
+  bool crl_fetch = false;
+  bool ocsp = false;
+  std::string revocation;  // hard | soft | off; "" = hard with any source, else off
   std::string purpose;
   std::string host;
   std::string ip;
@@ -129,9 +133,48 @@ Status run_verify(Context& ctx, const VerifyFlags& f) {
   for (const auto& path : f.crls) {
     HERALD_TRY(auto crls, read_objects(path, "X509 CRL"));
     o.crls.insert(o.crls.end(), crls.begin(), crls.end());
-    o.revocation = verify::RevocationPolicy::kHard;
   }
-  const auto r = verify::verify(leaf_file.front(), intermediates, anchors, o);
+  const bool any_source = !f.crls.empty() || f.crl_fetch || f.ocsp;
+  if (f.revocation.empty()) {
+    o.revocation = any_source ? verify::RevocationPolicy::kHard : verify::RevocationPolicy::kOff;
+  } else if (f.revocation == "hard") {
+    o.revocation = verify::RevocationPolicy::kHard;
+  } else if (f.revocation == "soft") {
+    o.revocation = verify::RevocationPolicy::kSoft;
+  } else if (f.revocation == "off") {
+    o.revocation = verify::RevocationPolicy::kOff;
+  } else {
+    return make_error(ErrorCode::kInvalidArgument, "--revocation must be hard, soft or off");
+  }
+  // Fetching needs the path (which certificates, which issuer): a first
+  // verification without revocation builds it, the second one judges it with
+  // what was fetched. Nothing is fetched for a path that is invalid anyway.
+  Fetched fetched;
+  if ((f.crl_fetch || f.ocsp) && o.revocation != verify::RevocationPolicy::kOff) {
+    verify::Options path_only = o;
+    path_only.revocation = verify::RevocationPolicy::kOff;
+    const auto first = verify::verify(leaf_file.front(), intermediates, anchors, path_only);
+    if (first.valid) {
+      fetched = fetch_revocation(first.chain, FetchWhat{f.crl_fetch, f.ocsp});
+      o.crls.insert(o.crls.end(), fetched.crls.begin(), fetched.crls.end());
+      o.ocsp_responses = fetched.ocsp_responses;
+      o.ocsp_nonce = fetched.nonce;
+    }
+  }
+  auto r = verify::verify(leaf_file.front(), intermediates, anchors, o);
+  // A certificate left uncovered because its fetch failed says so in its own
+  // finding (the first finding of an invalid result is its reason); every
+  // fetch failure is also listed after the verdict's findings.
+  for (auto& fd : r.findings) {
+    if (fd.code != "revocation_unavailable") continue;
+    for (const auto& p : fetched.problems) {
+      if (p.depth != fd.depth) continue;
+      fd.found += "; fetching " + p.expected + ": " + p.found;
+      fd.hint = p.hint;
+      break;
+    }
+  }
+  for (auto& p : fetched.problems) r.findings.push_back(std::move(p));
 
   std::vector<x509::Certificate> chain;
   for (const auto& der : r.chain) {
@@ -147,6 +190,7 @@ Status run_verify(Context& ctx, const VerifyFlags& f) {
                             {"not_after", format_time(chain[i].not_after())}});
     }
     for (const auto& fd : r.findings) j["findings"].push_back(finding_json(fd));
+    if (f.crl_fetch || f.ocsp) j["fetched"] = fetched.log;
     std::cout << j.dump(2) << "\n";
   } else {
     std::cout << (r.valid ? "valid" : "NOT VALID") << " at " << format_time(o.at);
@@ -160,6 +204,7 @@ Status run_verify(Context& ctx, const VerifyFlags& f) {
                 << "  until " << format_time(chain[i].not_after())
                 << (i + 1 == chain.size() ? "  (trust anchor)" : "") << "\n";
     }
+    for (const auto& line : fetched.log) std::cout << "fetched " << line << "\n";
     for (const auto& fd : r.findings) std::cout << finding_text(fd);
   }
   if (r.valid) return {};
@@ -176,7 +221,7 @@ void add_verify_commands(CLI::App& app, Context& ctx) {
       "Verify a certificate chain for a use, and explain every problem found. Builds a path from "
       "CERT through the intermediates (any order, extras allowed) to a trust anchor, checks it "
       "(RFC 5280: validity, CA constraints, path length, key usage, EKU, name constraints, "
-      "signatures, key strength, CRLs) and matches --host/--ip against the SANs only. Exit 0 when "
+      "signatures, key strength, revocation by CRL and OCSP) and matches --host/--ip against the SANs only. Exit 0 when "
       "valid, 81 when not (docs/cli.md).");
   add_dir_option(*cmd, ctx);
   cmd->add_option("CERT", f->cert,
@@ -194,7 +239,19 @@ void add_verify_commands(CLI::App& app, Context& ctx) {
                   "Verification time: RFC 3339 (2021-01-01T00:00:00Z) or seconds since 1970 "
                   "(default: now)");
   cmd->add_option("--crl", f->crls, "CRLs (PEM or DER; repeatable): every certificate of the path "
-                                    "is then checked against its issuer's CRL");
+                                    "is then checked against its issuer's CRL")
+      ->check(CLI::ExistingFile);
+  cmd->add_flag("--crl-fetch", f->crl_fetch,
+                "Fetch each certificate's CRL from its CRL distribution points (http:// only, 5 s "
+                "timeouts, 10 MiB cap)");
+  cmd->add_flag("--ocsp", f->ocsp,
+                "Ask each certificate's OCSP responder (AIA, http:// only) with a nonce (5 s timeouts, "
+                "1 MiB cap); a certificate without a responder has its CRL fetched instead");
+  cmd->add_option("--revocation", f->revocation,
+                  "hard | soft | off: soft lets a certificate whose revocation status is unknown "
+                  "pass with a warning (a revoked one never passes). Default: hard when --crl, "
+                  "--crl-fetch or --ocsp is given, off otherwise")
+      ->check(CLI::IsMember({"hard", "soft", "off"}));
   cmd->add_option("--max-depth", f->max_depth, "Intermediates allowed between CERT and the anchor")
       ->check(CLI::Range(0, 32));
   cmd->add_flag("--json", f->json, "Print the verdict, chain and findings as JSON");

@@ -3,9 +3,13 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 
+#include <algorithm>
+#include <cctype>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -136,6 +140,103 @@ Result<Response> https_request(const std::string& method, const std::string& url
   res.body = std::move(parser.get().body());
   tcp_layer.expires_after(std::chrono::seconds(2));
   (void)run([&](auto h) { stream.async_shutdown(h); });  // best effort
+  return res;
+}
+
+Result<Response> http_request(const std::string& method, const std::string& url,
+                              const std::vector<std::pair<std::string, std::string>>& headers,
+                              const std::string& body, std::chrono::seconds timeout, size_t max_body) {
+  if (url.size() < 8 || !std::equal(url.begin(), url.begin() + 7, "http://", [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == b;
+      }))
+    return make_error(ErrorCode::kInvalidArgument, "not an http:// URL: " + url);
+  std::string rest = url.substr(7);
+  auto end = rest.find_first_of("/?#");
+  std::string authority = rest.substr(0, end);
+  std::string target = end == std::string::npos ? "/" : rest.substr(end);
+  if (auto hash = target.find('#'); hash != std::string::npos) target.resize(hash);
+  if (target.empty() || target[0] != '/') target.insert(0, "/");
+  if (authority.empty() || authority.find('@') != std::string::npos)
+    return make_error(ErrorCode::kInvalidArgument, "no usable host in " + url);
+  std::string host = authority, port = "80";
+  if (auto colon = authority.rfind(':'); colon != std::string::npos && authority.back() != ']') {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (host.empty() || port.empty() || port.find_first_not_of("0123456789") != std::string::npos)
+    return make_error(ErrorCode::kInvalidArgument, "no usable host or port in " + url);
+
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  auto run = [&ioc](auto&& start) {
+    beast::error_code out;
+    start([&out](beast::error_code e, auto&&...) { out = e; });
+    ioc.restart();
+    ioc.run();
+    return out;
+  };
+  auto timed_out = [](const beast::error_code& e) {
+    return e == beast::error::timeout || e == asio::error::operation_aborted;
+  };
+  // Resolution under the same deadline as the connection.
+  tcp::resolver resolver(ioc);
+  tcp::resolver::results_type endpoints;
+  asio::steady_timer timer(ioc, timeout);
+  timer.async_wait([&resolver](beast::error_code e) {
+    if (!e) resolver.cancel();
+  });
+  resolver.async_resolve(host, port, [&](beast::error_code e, tcp::resolver::results_type r) {
+    ec = e;
+    endpoints = std::move(r);
+    timer.cancel();
+  });
+  ioc.run();
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot resolve " + host + ": " +
+                                          (timed_out(ec) ? "timed out" : ec.message()));
+  }
+  stream.expires_after(timeout);
+  ec = run([&](auto h) { stream.async_connect(endpoints, h); });
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot connect to " + authority + ": " +
+                                          (timed_out(ec) ? "timed out after " + std::to_string(timeout.count()) + " s"
+                                                         : ec.message()));
+  }
+  http::request<http::string_body> req{http::string_to_verb(method), target, 11};
+  req.set(http::field::host, authority);
+  req.set(http::field::user_agent, "herald");
+  req.set(http::field::connection, "close");
+  for (const auto& [k, v] : headers) req.set(k, v);
+  req.body() = body;
+  req.prepare_payload();
+  stream.expires_after(timeout);
+  ec = run([&](auto h) { http::async_write(stream, req, h); });
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot send the request to " + authority + ": " +
+                                          (timed_out(ec) ? "timed out" : ec.message()));
+  }
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(max_body);
+  parser.header_limit(16 * 1024);
+  ec = run([&](auto h) { http::async_read(stream, buffer, parser, h); });
+  if (ec == http::error::body_limit) {
+    return make_error(ErrorCode::kIo, "the response from " + authority + " is larger than " +
+                                          std::to_string(max_body) + " bytes");
+  }
+  if (ec) {
+    return make_error(ErrorCode::kIo, "cannot read the response from " + authority + ": " +
+                                          (timed_out(ec) ? "timed out after " + std::to_string(timeout.count()) + " s"
+                                                         : ec.message()));
+  }
+  Response res;
+  res.status = static_cast<int>(parser.get().result_int());
+  for (const auto& f : parser.get())
+    res.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+  res.body = std::move(parser.get().body());
+  stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   return res;
 }
 

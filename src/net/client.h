@@ -24,4 +24,14 @@ struct ClientTls {
     const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
     const ClientTls& tls, std::chrono::seconds timeout = std::chrono::seconds(30));
 
+// `url`: http://HOST[:PORT]/path, plain HTTP/1.1, one request, no redirect
+// followed (a 3xx is returned as it is). The connection must be made within
+// `timeout`, and the response read within `timeout` of the request being
+// sent. A body over `max_body` bytes is an error (kIo), never truncated.
+// For fetching CRLs and OCSP responses named in certificates.
+[[nodiscard]] Result<Response> http_request(
+    const std::string& method, const std::string& url,
+    const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
+    std::chrono::seconds timeout, size_t max_body);
+
 }  // namespace herald::net

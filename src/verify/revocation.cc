@@ -582,7 +582,7 @@ void check_revocation(const std::vector<X509*>& path, const RevocationSources& s
       for (const auto& r : rejected) reasons.push_back(r.found);
       reasons.insert(reasons.end(), general.begin(), general.end());
       if (reasons.empty()) {
-        found = "no CRL or OCSP response from its issuer was given";
+        found = "no CRL or OCSP response from its issuer";
       } else {
         found = "none usable: ";
         for (size_t i = 0; i < reasons.size() && i < 3; ++i) found += (i ? "; " : "") + reasons[i];
