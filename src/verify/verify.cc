@@ -7,7 +7,10 @@
 
 #include <algorithm>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "ossl/ossl.h"
 #include "verify/finding_util.h"
@@ -25,20 +28,32 @@ struct StackDeleter {
 };
 using StackPtr = std::unique_ptr<STACK_OF(X509), StackDeleter>;
 
+// A parsed certificate and the SHA-256 of its DER (the cache key).
 struct Cert {
   ossl::X509Ptr x509;
   Bytes der;
+  std::string hash;  // raw
 };
+using CertRef = std::shared_ptr<const Cert>;
 
-std::optional<Cert> parse(const Bytes& der) {
+std::string hash_of(const Bytes& der) {
+  auto h = ossl::sha256(der);
+  return h ? std::string(h->begin(), h->end()) : std::string();
+}
+
+std::shared_ptr<Cert> parse(const Bytes& der, std::string hash = {}) {
   const unsigned char* p = der.data();
   X509* x = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
   ERR_clear_error();
   if (!x || p != der.data() + der.size()) {
     X509_free(x);
-    return std::nullopt;
+    return nullptr;
   }
-  return Cert{ossl::X509Ptr(x), der};
+  auto c = std::make_shared<Cert>();
+  c->x509.reset(x);
+  c->der = der;
+  c->hash = hash.empty() ? hash_of(der) : std::move(hash);
+  return c;
 }
 
 using detail::finding;
@@ -328,6 +343,43 @@ void check_extra(const std::vector<X509*>& path, const Options& o, std::vector<F
       }
     }
   }
+  // A URI the caller asked for (e.g. a SPIFFE ID): one of the URI SANs, exactly.
+  if (o.uri) {
+    std::string uris;
+    bool match = false;
+    for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+      const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+      if (g->type != GEN_URI) continue;
+      std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.uniformResourceIdentifier)),
+                    static_cast<size_t>(ASN1_STRING_length(g->d.uniformResourceIdentifier)));
+      match = match || v == *o.uri;
+      uris += (uris.empty() ? "" : ", ") + v;
+    }
+    if (!match) {
+      out.push_back(finding("uri_mismatch", 0, leaf, *o.uri, uris.empty() ? "no URI SAN" : uris,
+                            "the certificate does not carry this URI / SPIFFE ID as a SAN"));
+    }
+  }
+  // EKUs the caller requires: each listed by the leaf (anyExtendedKeyUsage
+  // does not stand in for a named one); no EKU extension means any purpose.
+  if (!o.ekus.empty()) {
+    auto* eku = static_cast<EXTENDED_KEY_USAGE*>(X509_get_ext_d2i(leaf, NID_ext_key_usage, nullptr, nullptr));
+    ERR_clear_error();
+    for (const auto& want : o.ekus) {
+      if (!eku) break;
+      bool present = false;
+      for (int i = 0; i < sk_ASN1_OBJECT_num(eku); ++i) {
+        char buf[128];
+        OBJ_obj2txt(buf, sizeof buf, sk_ASN1_OBJECT_value(eku, i), 1);
+        present = present || want == buf;
+      }
+      if (!present) {
+        out.push_back(finding("eku_mismatch", 0, leaf, "extended key usage " + want, eku_text(leaf),
+                              "use a certificate issued with this extended key usage"));
+      }
+    }
+    EXTENDED_KEY_USAGE_free(eku);
+  }
   const bool has_subject = X509_NAME_entry_count(X509_get_subject_name(leaf)) > 0;
   if (names && crit == 1 && has_subject) {
     out.push_back(finding("san_critical_with_subject", 0, leaf,
@@ -337,15 +389,126 @@ void check_extra(const std::vector<X509*>& path, const Options& o, std::vector<F
   GENERAL_NAMES_free(names);
 }
 
+// What the verify callback and the signature step need during one
+// X509_verify_cert call (its app data).
+struct PathContext {
+  const std::vector<const Cert*>* certs;  // the path, leaf first, anchor last
+  struct SignatureMemo* memo;
+  std::vector<std::pair<int, int>> errors;  // (error, depth), every one OpenSSL reported
+  std::vector<X509*> error_certs;
+};
+
+// Signatures already checked: (child hash, issuer hash). Bounded; starts
+// afresh when full.
+struct SignatureMemo {
+  std::mutex mu;
+  std::unordered_set<std::string> ok;
+  uint64_t hits = 0;
+  bool known(const Cert& child, const Cert& issuer) {
+    std::lock_guard lock(mu);
+    const bool found = ok.count(child.hash + issuer.hash) > 0;
+    hits += found ? 1 : 0;
+    return found;
+  }
+  void remember(const Cert& child, const Cert& issuer) {
+    std::lock_guard lock(mu);
+    if (ok.size() >= Verifier::kCachedSignatures) ok.clear();
+    ok.insert(child.hash + issuer.hash);
+  }
+};
+
+const Cert* cert_of(const PathContext& pc, X509* x) {
+  for (const Cert* c : *pc.certs) {
+    if (c->x509.get() == x) return c;
+  }
+  return nullptr;
+}
+
+// Replaces OpenSSL's internal_verify (X509_STORE_set_verify): the same
+// checks (the issuer may sign certificates; each signature verifies; the
+// anchor's own signature is not checked), with signatures already checked
+// remembered. Times are Herald's own (check_times), as NO_CHECK_TIME makes
+// them for OpenSSL.
+int check_signatures(X509_STORE_CTX* ctx) {
+  auto* pc = static_cast<PathContext*>(X509_STORE_CTX_get_app_data(ctx));
+  STACK_OF(X509)* chain = X509_STORE_CTX_get0_chain(ctx);
+  X509_STORE_CTX_verify_cb cb = X509_STORE_CTX_get_verify_cb(ctx);
+  const int n = sk_X509_num(chain);
+  auto report = [&](int err, int depth, X509* x) {
+    X509_STORE_CTX_set_error(ctx, err);
+    X509_STORE_CTX_set_error_depth(ctx, depth);
+    X509_STORE_CTX_set_current_cert(ctx, x);
+    return cb(0, ctx);
+  };
+  for (int i = n - 2; i >= 0; --i) {
+    X509* xi = sk_X509_value(chain, i + 1);
+    X509* xs = sk_X509_value(chain, i);
+    const uint32_t xs_flags = X509_get_extension_flags(xs);
+    const bool ku = (X509_get_extension_flags(xi) & EXFLAG_KUSAGE) != 0;
+    const uint32_t usage = X509_get_key_usage(xi);
+    if ((xs_flags & EXFLAG_PROXY) != 0) {
+      if (ku && !(usage & KU_DIGITAL_SIGNATURE) &&
+          !report(X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE, i + 1, xi)) {
+        return 0;
+      }
+    } else if (ku && !(usage & KU_KEY_CERT_SIGN) && !report(X509_V_ERR_KEYUSAGE_NO_CERTSIGN, i + 1, xi)) {
+      return 0;
+    }
+    EVP_PKEY* key = X509_get0_pubkey(xi);
+    if (!key) {
+      ERR_clear_error();
+      if (!report(X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY, i + 1, xi)) return 0;
+      continue;
+    }
+    const Cert* child = pc ? cert_of(*pc, xs) : nullptr;
+    const Cert* issuer = pc ? cert_of(*pc, xi) : nullptr;
+    bool ok = false;
+    if (child && issuer && pc->memo && pc->memo->known(*child, *issuer)) {
+      ok = true;
+    } else {
+      ok = X509_verify(xs, key) > 0;
+      ERR_clear_error();
+      if (ok && child && issuer && pc->memo) pc->memo->remember(*child, *issuer);
+    }
+    if (!ok && !report(X509_V_ERR_CERT_SIGNATURE_FAILURE, i, xs)) return 0;
+  }
+  return 1;
+}
+
+// Records every error OpenSSL finds on the path and lets it go on, so all of
+// them become findings.
+int record_errors(int ok, X509_STORE_CTX* ctx) {
+  if (ok) return 1;
+  auto* pc = static_cast<PathContext*>(X509_STORE_CTX_get_app_data(ctx));
+  const int err = X509_STORE_CTX_get_error(ctx);
+  const int depth = X509_STORE_CTX_get_error_depth(ctx);
+  X509* x = X509_STORE_CTX_get_current_cert(ctx);
+  if (!pc) return 0;
+  for (const auto& [e, d] : pc->errors) {
+    if (e == err && d == depth) return 1;
+  }
+  pc->errors.emplace_back(err, depth);
+  pc->error_certs.push_back(x);
+  return 1;
+}
+
+void add_unique(std::vector<Finding>& out, Finding f) {
+  for (const auto& g : out) {
+    if (g.code == f.code && g.depth == f.depth) return;
+  }
+  out.push_back(std::move(f));
+}
+
 struct Builder {
-  const std::vector<Cert>& intermediates;
-  const std::vector<Cert>& anchors;
+  const std::vector<CertRef>& intermediates;
+  const std::vector<CertRef>& anchors;
   const detail::RevocationSources& sources;
   const Options& options;
+  SignatureMemo* memo;
   Result& result;
   int signature_checks = 0;
-  std::optional<Finding> first_failure;
-  std::vector<Finding> warnings;  // of the last path that passed OpenSSL
+  std::optional<std::vector<Finding>> failure;  // of the first path that failed
+  std::vector<Finding> warnings;                // of the last path that passed OpenSSL
   X509* dead_end = nullptr;
   size_t dead_end_depth = 0;
   std::vector<const Cert*> path;  // leaf first
@@ -356,23 +519,31 @@ struct Builder {
 
   // Candidate issuers of `child` among `pool`: the subject names `child`'s
   // issuer; those whose SKI matches its AKI first.
-  std::vector<const Cert*> issuers(X509* child, const std::vector<Cert>& pool) {
+  std::vector<const Cert*> issuers(X509* child, const std::vector<CertRef>& pool) {
     std::vector<const Cert*> first, rest;
     const ASN1_OCTET_STRING* akid = X509_get0_authority_key_id(child);
     for (const auto& c : pool) {
-      if (X509_NAME_cmp(X509_get_subject_name(c.x509.get()), X509_get_issuer_name(child)) != 0) continue;
-      if (std::find(path.begin(), path.end(), &c) != path.end()) continue;  // no loops
-      const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(c.x509.get());
-      (akid && skid && ASN1_OCTET_STRING_cmp(akid, skid) == 0 ? first : rest).push_back(&c);
+      if (X509_NAME_cmp(X509_get_subject_name(c->x509.get()), X509_get_issuer_name(child)) != 0) continue;
+      if (std::find(path.begin(), path.end(), c.get()) != path.end()) continue;  // no loops
+      const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(c->x509.get());
+      (akid && skid && ASN1_OCTET_STRING_cmp(akid, skid) == 0 ? first : rest).push_back(c.get());
     }
     first.insert(first.end(), rest.begin(), rest.end());
     return first;
   }
 
+  void fail(std::vector<Finding> findings) {
+    if (!failure) failure = std::move(findings);
+  }
+
   bool check_path(const Cert& anchor) {
     ++result.paths_tried;
+    std::vector<const Cert*> certs = path;
+    if (path.back() != &anchor) certs.push_back(&anchor);
     StorePtr store(X509_STORE_new());
     X509_STORE_add_cert(store.get(), anchor.x509.get());
+    X509_STORE_set_verify(store.get(), check_signatures);
+    X509_STORE_set_verify_cb(store.get(), record_errors);
     StackPtr untrusted(sk_X509_new_null());
     for (size_t i = 1; i < path.size(); ++i) sk_X509_push(untrusted.get(), path[i]->x509.get());
     StoreCtxPtr ctx(X509_STORE_CTX_new());
@@ -380,6 +551,8 @@ struct Builder {
       ERR_clear_error();
       return false;
     }
+    PathContext pc{&certs, memo, {}, {}};
+    X509_STORE_CTX_set_app_data(ctx.get(), &pc);
     X509_VERIFY_PARAM* p = X509_STORE_CTX_get0_param(ctx.get());
     // Times are Herald's (check_times: notAfter inclusive), revocation is
     // revocation.cc's; set_time would override NO_CHECK_TIME.
@@ -394,50 +567,51 @@ struct Builder {
     if (options.dns_name) X509_VERIFY_PARAM_set1_host(p, options.dns_name->c_str(), 0);
     if (options.ip && X509_VERIFY_PARAM_set1_ip_asc(p, options.ip->c_str()) != 1) {
       ERR_clear_error();
-      if (!first_failure) {
-        first_failure = finding("hostname_mismatch", 0, path[0]->x509.get(), *options.ip,
-                                "not an IP address", "give the address in its usual form");
-      }
+      fail({finding("hostname_mismatch", 0, path[0]->x509.get(), *options.ip, "not an IP address",
+                    "give the address in its usual form")});
       return false;
     }
     if (options.email) X509_VERIFY_PARAM_set1_email(p, options.email->c_str(), 0);
     const int ok = X509_verify_cert(ctx.get());
-    ERR_clear_error();
+      ERR_clear_error();
     std::vector<X509*> xs;
-    for (const auto* c : path) xs.push_back(c->x509.get());
-    if (path.back() != &anchor) xs.push_back(anchor.x509.get());
+    for (const auto* c : certs) xs.push_back(c->x509.get());
+    std::vector<Finding> found;
+    for (size_t i = 0; i < pc.errors.size(); ++i) {
+      X509* at = pc.error_certs[i] ? pc.error_certs[i] : path[0]->x509.get();
+      add_unique(found, explain(pc.errors[i].first, pc.errors[i].second, at, options));
+    }
+      if (ok != 1 && found.empty()) {
+      const int err = X509_STORE_CTX_get_error(ctx.get());
+      X509* at = X509_STORE_CTX_get_current_cert(ctx.get());
+      found.push_back(explain(err == X509_V_OK ? X509_V_ERR_UNSPECIFIED : err,
+                              X509_STORE_CTX_get_error_depth(ctx.get()), at ? at : path[0]->x509.get(),
+                              options));
+    }
     std::vector<Finding> own;
-    if (ok == 1) {
-      check_times(xs, options, own);
-      check_extra(xs, options, own);
-      if (options.revocation != RevocationPolicy::kOff) {
-        detail::check_revocation(xs, sources, options, own);
-      }
-      warnings.clear();
-      for (auto it = own.begin(); it != own.end();) {
-        if (it->severity == Severity::kWarning) {
-          warnings.push_back(std::move(*it));
-          it = own.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      if (!own.empty()) {
-        if (!first_failure) first_failure = own.front();
-        return false;
+    check_times(xs, options, own);
+    check_extra(xs, options, own);
+    if (found.empty() && own.empty() && options.revocation != RevocationPolicy::kOff) {
+      detail::check_revocation(xs, sources, options, own);
+    }
+    std::vector<Finding> path_warnings;
+    for (auto& f : own) {
+      if (f.severity == Severity::kWarning) {
+        path_warnings.push_back(std::move(f));
+      } else {
+        add_unique(found, std::move(f));
       }
     }
-    if (ok == 1) {
-      result.chain.clear();
-      for (const auto* c : path) result.chain.push_back(c->der);
-      if (path.back() != &anchor) result.chain.push_back(anchor.der);
-      return true;
+    if (!found.empty()) {
+      std::stable_sort(found.begin(), found.end(),
+                       [](const Finding& a, const Finding& b) { return a.depth < b.depth; });
+      fail(std::move(found));
+      return false;
     }
-    const int err = X509_STORE_CTX_get_error(ctx.get());
-    const int depth = X509_STORE_CTX_get_error_depth(ctx.get());
-    X509* at = X509_STORE_CTX_get_current_cert(ctx.get());
-    if (!first_failure) first_failure = explain(err, depth, at ? at : path[0]->x509.get(), options);
-    return false;
+    warnings = std::move(path_warnings);
+    result.chain.clear();
+    for (const auto* c : certs) result.chain.push_back(c->der);
+    return true;
   }
 
   // Extends `path` (ending in its deepest certificate) towards an anchor.
@@ -446,7 +620,7 @@ struct Builder {
     X509* tip = path.back()->x509.get();
     // The tip itself is a trust anchor (the same certificate).
     for (const auto& a : anchors) {
-      if (a.der == path.back()->der) return check_path(a);
+      if (a->der == path.back()->der) return check_path(*a);
     }
     for (const Cert* a : issuers(tip, anchors)) {
       ++signature_checks;
@@ -471,43 +645,104 @@ struct Builder {
   }
 };
 
+Finding ignored(const char* what, size_t i) {
+  Finding f = finding("malformed_certificate", -1, nullptr, "a DER X.509 certificate",
+                      std::string(what) + " #" + std::to_string(i + 1) + " does not parse",
+                      "it was ignored");
+  f.severity = Severity::kWarning;
+  return f;
+}
+
 }  // namespace
 
-Result verify(const Bytes& leaf_der, const std::vector<Bytes>& intermediate_ders,
-              const std::vector<Bytes>& anchor_ders, const Options& options) {
+struct Verifier::State {
+  Settings settings;
+  std::vector<CertRef> anchors;
+  std::vector<Finding> anchor_warnings;
+  SignatureMemo memo;
+  std::mutex mu;  // guards certs and the counters
+  std::unordered_map<std::string, CertRef> certs;
+  Stats stats;
+
+  // The certificate of `der`, parsed once while it stays in the cache.
+  CertRef cached(const Bytes& der) {
+    if (!settings.cache) {
+      std::lock_guard lock(mu);
+      ++stats.parsed;
+      return parse(der);
+    }
+    std::string h = hash_of(der);
+    {
+      std::lock_guard lock(mu);
+      if (auto it = certs.find(h); it != certs.end()) {
+        ++stats.cert_cache_hits;
+        return it->second;
+      }
+    }
+    CertRef c = parse(der, h);
+    if (!c) return nullptr;
+    std::lock_guard lock(mu);
+    ++stats.parsed;
+    if (certs.size() >= kCachedCertificates) certs.clear();
+    certs.emplace(std::move(h), c);
+    return c;
+  }
+};
+
+Verifier::Verifier(const std::vector<Bytes>& anchors) : Verifier(anchors, Settings{}) {}
+
+Verifier::Verifier(const std::vector<Bytes>& anchors, Settings settings)
+    : state_(std::make_unique<State>()) {
+  state_->settings = settings;
+  for (size_t i = 0; i < anchors.size(); ++i) {
+    if (auto c = parse(anchors[i])) {
+      state_->anchors.push_back(std::move(c));
+    } else {
+      state_->anchor_warnings.push_back(ignored("trust anchor", i));
+    }
+  }
+}
+
+Verifier::~Verifier() = default;
+
+Verifier::Stats Verifier::stats() const {
+  std::lock_guard lock(state_->mu);
+  Stats s = state_->stats;
+  std::lock_guard memo_lock(state_->memo.mu);
+  s.signature_cache_hits = state_->memo.hits;
+  return s;
+}
+
+Result Verifier::verify(const Bytes& leaf_der, const std::vector<Bytes>& intermediate_ders,
+                        const Options& options) const {
   Result result;
-  auto leaf = parse(leaf_der);
+  result.findings = state_->anchor_warnings;
+  CertRef leaf = state_->cached(leaf_der);
   if (!leaf) {
     result.findings.push_back(finding("malformed_certificate", 0, nullptr, "a DER X.509 certificate",
                                       std::to_string(leaf_der.size()) + " bytes that do not parse",
                                       "check the file: PEM or DER of one certificate"));
     return result;
   }
-  std::vector<Cert> intermediates, anchors;
-  auto load = [&](const std::vector<Bytes>& ders, std::vector<Cert>& out, const char* what) {
-    for (size_t i = 0; i < ders.size(); ++i) {
-      if (auto c = parse(ders[i])) {
-        out.push_back(std::move(*c));
-      } else {
-        Finding f = finding("malformed_certificate", -1, nullptr, "a DER X.509 certificate",
-                            std::string(what) + " #" + std::to_string(i + 1) + " does not parse",
-                            "it was ignored");
-        f.severity = Severity::kWarning;
-        result.findings.push_back(std::move(f));
-      }
+  std::vector<CertRef> intermediates;
+  for (size_t i = 0; i < intermediate_ders.size(); ++i) {
+    if (auto c = state_->cached(intermediate_ders[i])) {
+      intermediates.push_back(std::move(c));
+    } else {
+      result.findings.push_back(ignored("intermediate", i));
     }
-  };
-  load(intermediate_ders, intermediates, "intermediate");
-  load(anchor_ders, anchors, "trust anchor");
+  }
   const auto sources = detail::parse_sources(options, result.findings);
-  Builder b{intermediates, anchors, sources, options, result, 0, std::nullopt, {}, nullptr, 0, {&*leaf}};
+  Builder b{intermediates, state_->anchors, sources, options,
+            state_->settings.cache ? &state_->memo : nullptr, result};
+  b.path.push_back(leaf.get());
   if (b.extend()) {
     result.valid = true;
     for (auto& w : b.warnings) result.findings.push_back(std::move(w));
     return result;
   }
-  if (b.first_failure) {
-    result.findings.push_back(std::move(*b.first_failure));
+  if (b.failure) {
+    for (auto& f : *b.failure) result.findings.push_back(std::move(f));
   } else if (!b.budget_left()) {
     result.findings.push_back(finding("path_budget_exhausted", -1, nullptr,
                                       "a path within " + std::to_string(kMaxPathsTried) + " attempts",
@@ -524,6 +759,12 @@ Result verify(const Bytes& leaf_der, const std::vector<Bytes>& intermediate_ders
                               : "send the missing intermediate, or trust the CA that issued it"));
   }
   return result;
+}
+
+Result verify(const Bytes& leaf, const std::vector<Bytes>& intermediates,
+              const std::vector<Bytes>& anchors, const Options& options) {
+  Verifier v(anchors, Verifier::Settings{.cache = false});
+  return v.verify(leaf, intermediates, options);
 }
 
 }  // namespace herald::verify

@@ -16,6 +16,7 @@
 // expected, what was found, and one line of what to do.
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -40,6 +41,8 @@ struct Options {
   std::optional<std::string> dns_name;  // a host name the leaf must carry as a DNS SAN
   std::optional<std::string> ip;        // an IP address it must carry as an IP SAN
   std::optional<std::string> email;     // an e-mail address it must carry as an rfc822Name SAN
+  std::optional<std::string> uri;       // a URI (e.g. a SPIFFE ID) it must carry as a URI SAN, exactly
+  std::vector<std::string> ekus;        // dotted OIDs the leaf's EKU must list (no EKU = any purpose)
   int max_depth = 8;                    // intermediates allowed between leaf and anchor
   std::vector<Bytes> crls;              // DER
   std::vector<Bytes> ocsp_responses;    // DER OCSPResponse, for any certificate of the path
@@ -72,8 +75,44 @@ constexpr int kMaxSignatureChecks = 1024;
 
 // Verifies `leaf` (DER) with `intermediates` (DER, any order, extras allowed)
 // up to one of `anchors` (DER). Malformed input ends in a finding
-// ("malformed_certificate"), never an exception.
+// ("malformed_certificate"), never an exception. Parses everything afresh:
+// for many verifications against the same anchors use Verifier.
 [[nodiscard]] Result verify(const Bytes& leaf, const std::vector<Bytes>& intermediates,
                             const std::vector<Bytes>& anchors, const Options& options);
+
+// A verifier for many chains against the same trust anchors, as a TLS server
+// or proxy needs: the anchors are parsed once; certificates (leaves and
+// intermediates) are kept parsed by the SHA-256 of their DER, at most
+// kCachedCertificates (then the cache starts afresh), and a signature, once
+// checked for a (certificate, issuer) pair, is not checked again. Everything
+// else (times, names, purpose, constraints, revocation) is checked at every
+// call. Verdicts and findings are verify()'s; the conformance harness checks
+// that on every x509-limbo case. Thread-safe.
+class Verifier {
+ public:
+  static constexpr size_t kCachedCertificates = 4096;
+  static constexpr size_t kCachedSignatures = 65536;
+
+  struct Settings {
+    bool cache = true;  // false: parse and check everything afresh (what verify() does)
+  };
+  explicit Verifier(const std::vector<Bytes>& anchors);
+  Verifier(const std::vector<Bytes>& anchors, Settings settings);
+  ~Verifier();
+  Verifier(const Verifier&) = delete;
+  Verifier& operator=(const Verifier&) = delete;
+
+  [[nodiscard]] Result verify(const Bytes& leaf, const std::vector<Bytes>& intermediates,
+                              const Options& options) const;
+
+  struct Stats {
+    uint64_t parsed = 0, cert_cache_hits = 0, signature_cache_hits = 0;
+  };
+  [[nodiscard]] Stats stats() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace herald::verify

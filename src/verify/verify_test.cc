@@ -137,8 +137,12 @@ TEST_F(VerifyTest, ExpiredAndNotYetValid) {
   auto r = verify(leaf, intermediates(), {root()}, o);
   EXPECT_EQ(codes(r), "expired");
   EXPECT_EQ(r.findings[0].depth, 0);
+  // Before the whole hierarchy was issued: one finding per certificate,
+  // leaf first.
   o.at = clock_.now() - std::chrono::hours(1);
-  EXPECT_EQ(codes(verify(leaf, intermediates(), {root()}, o)), "not_yet_valid");
+  auto early = verify(leaf, intermediates(), {root()}, o);
+  EXPECT_EQ(codes(early), "not_yet_valid,not_yet_valid,not_yet_valid,not_yet_valid");
+  for (size_t d = 0; d < early.findings.size(); ++d) EXPECT_EQ(early.findings[d].depth, static_cast<int>(d));
 }
 
 TEST_F(VerifyTest, ForeignAnchorAndGarbage) {

@@ -199,6 +199,16 @@ std::vector<std::string> strings_of(const json& tc, const char* key) {
   return out;
 }
 
+// Cases where the caching Verifier (fast leaves, remembered signatures)
+// disagreed with the reference verify(): each one a bug, so the test fails.
+std::vector<std::string> g_fast_mismatches;
+
+std::string codes_of(const hv::Result& r) {
+  std::string out = r.valid ? "valid" : "invalid";
+  for (const auto& f : r.findings) out += " " + f.code + "@" + std::to_string(f.depth);
+  return out;
+}
+
 CaseResult run_case(const json& tc, TimePoint null_time) {
   CaseResult r;
   r.id = tc.value("id", std::string("(no id)"));
@@ -313,6 +323,17 @@ CaseResult run_case(const json& tc, TimePoint null_time) {
     hv::Result res;
     try {
       res = hv::verify(leaf.front(), intermediates, anchors, o);
+      // The same case through the caching Verifier, twice (cold, then with
+      // its caches warm): verdict and findings must be the reference's.
+      hv::Verifier fast(anchors);
+      for (int round = 0; round < 2; ++round) {
+        auto f = fast.verify(leaf.front(), intermediates, o);
+        if (codes_of(f) != codes_of(res)) {
+          g_fast_mismatches.push_back(tc.value("id", std::string("?")) + ": reference " + codes_of(res) +
+                                      ", Verifier " + codes_of(f));
+          break;
+        }
+      }
     } catch (const std::exception& e) {
       r.ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
       return harness_failure(std::string("exception from herald::verify::verify: ") + e.what());
@@ -622,6 +643,8 @@ int main(int argc, char** argv) {
     }
   }
   if (slow > 0) ++failures;
+  for (const auto& m : g_fast_mismatches) std::printf("FAIL: Verifier differs from verify(): %s\n", m.c_str());
+  if (!g_fast_mismatches.empty()) ++failures;
   std::printf("\nherald agrees on %d of %d cases", total[0].agreed, total[0].total);
   if (floor) {
     std::printf(" (floor %ld)\n", *floor);
