@@ -163,18 +163,25 @@ Status run_verify(Context& ctx, const VerifyFlags& f) {
   }
   auto r = verify::verify(leaf_file.front(), intermediates, anchors, o);
   // A certificate left uncovered because its fetch failed says so in its own
-  // finding (the first finding of an invalid result is its reason); every
-  // fetch failure is also listed after the verdict's findings.
+  // finding (the first finding of an invalid result is its reason); the
+  // other fetch failures follow the verdict's findings as warnings.
+  std::vector<bool> folded(fetched.problems.size(), false);
   for (auto& fd : r.findings) {
     if (fd.code != "revocation_unavailable") continue;
-    for (const auto& p : fetched.problems) {
+    for (size_t i = 0; i < fetched.problems.size(); ++i) {
+      const auto& p = fetched.problems[i];
       if (p.depth != fd.depth) continue;
-      fd.found += "; fetching " + p.expected + ": " + p.found;
+      const std::string failed = p.expected + ": " + p.found;
+      fd.found = fd.found == "no CRL or OCSP response from its issuer" ? "nothing fetched: " + failed
+                                                                       : fd.found + "; fetching " + failed;
       fd.hint = p.hint;
+      folded[i] = true;
       break;
     }
   }
-  for (auto& p : fetched.problems) r.findings.push_back(std::move(p));
+  for (size_t i = 0; i < fetched.problems.size(); ++i) {
+    if (!folded[i]) r.findings.push_back(std::move(fetched.problems[i]));
+  }
 
   std::vector<x509::Certificate> chain;
   for (const auto& der : r.chain) {
