@@ -19,7 +19,8 @@ namespace {
 bool is_http(const std::string& url) {
   if (url.size() < 8) return false;
   std::string scheme = url.substr(0, 7);
-  std::transform(scheme.begin(), scheme.end(), scheme.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   return scheme == "http://";
 }
 
@@ -40,7 +41,8 @@ std::string printable(const std::string& s) {
 std::vector<std::string> crl_urls(X509* x) {
   std::vector<std::string> out;
   std::unique_ptr<CRL_DIST_POINTS, ossl::Deleter<CRL_DIST_POINTS_free>> cdps(
-      static_cast<CRL_DIST_POINTS*>(X509_get_ext_d2i(x, NID_crl_distribution_points, nullptr, nullptr)));
+      static_cast<CRL_DIST_POINTS*>(
+          X509_get_ext_d2i(x, NID_crl_distribution_points, nullptr, nullptr)));
   ERR_clear_error();
   for (int i = 0; cdps && i < sk_DIST_POINT_num(cdps.get()); ++i) {
     const DIST_POINT* dp = sk_DIST_POINT_value(cdps.get(), i);
@@ -89,7 +91,8 @@ class Fetcher {
  public:
   explicit Fetcher(Fetched& out) : out_(out) {}
 
-  void problem(int depth, const Cert& c, std::string expected, std::string found, std::string hint) {
+  void problem(int depth, const Cert& c, std::string expected, std::string found,
+               std::string hint) {
     verify::Finding f;
     f.code = "revocation_fetch_failed";
     f.severity = verify::Severity::kWarning;
@@ -114,17 +117,19 @@ class Fetcher {
     for (const auto& url : urls) {
       if (tried == kMaxUrlsPerCertificate) break;
       if (!is_http(url)) {
-        problem(depth, c, "an http:// CRL URL", "skipped " + printable(url), "only http:// CRL URLs are fetched");
+        problem(depth, c, "an http:// CRL URL", "skipped " + printable(url),
+                "only http:// CRL URLs are fetched");
         continue;
       }
       ++tried;
       if (fetched_crl_urls_.count(url)) return;  // the same CRL serves several certificates
-      auto res = net::http_request("GET", url, {{"Accept", "application/pkix-crl"}}, "", kFetchTimeout,
-                                   kMaxCrlBytes);
+      auto res = net::http_request("GET", url, {{"Accept", "application/pkix-crl"}}, "",
+                                   kFetchTimeout, kMaxCrlBytes);
       const std::string u = printable(url);
       if (!res) {
-        problem(depth, c, "a CRL from " + u, res.error().message,
-                "check that the CA's CRL service is reachable from here (herald serve publishes it)");
+        problem(
+            depth, c, "a CRL from " + u, res.error().message,
+            "check that the CA's CRL service is reachable from here (herald serve publishes it)");
         continue;
       }
       if (res->status != 200) {
@@ -133,14 +138,16 @@ class Fetcher {
         continue;
       }
       std::vector<Bytes> crls;
-      std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(res->body.data()), res->body.size());
+      std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(res->body.data()),
+                                     res->body.size());
       if (ossl::looks_like_pem(bytes)) {
         if (auto blocks = ossl::pem_blocks(res->body, "X509 CRL")) crls = std::move(*blocks);
       } else if (!bytes.empty()) {
         crls.emplace_back(bytes.begin(), bytes.end());
       }
       if (crls.empty()) {
-        problem(depth, c, "a CRL (PEM or DER) from " + u, std::to_string(res->body.size()) + " bytes that are not one",
+        problem(depth, c, "a CRL (PEM or DER) from " + u,
+                std::to_string(res->body.size()) + " bytes that are not one",
                 "check the URL: it does not serve a CRL");
         continue;
       }
@@ -167,12 +174,14 @@ class Fetcher {
         problem(depth, c, "an OCSP request", "OpenSSL could not build one", "report this as a bug");
         return true;
       }
-      auto res = net::http_request("POST", url, {{"Content-Type", "application/ocsp-request"},
-                                                 {"Accept", "application/ocsp-response"}},
-                                   std::string(request.begin(), request.end()), kFetchTimeout, kMaxOcspBytes);
+      auto res = net::http_request(
+          "POST", url,
+          {{"Content-Type", "application/ocsp-request"}, {"Accept", "application/ocsp-response"}},
+          std::string(request.begin(), request.end()), kFetchTimeout, kMaxOcspBytes);
       if (!res) {
         problem(depth, c, "an OCSP response from " + u, res.error().message,
-                "check that the CA's OCSP responder is reachable from here (herald serve answers OCSP)");
+                "check that the CA's OCSP responder is reachable from here (herald serve answers "
+                "OCSP)");
         continue;
       }
       if (res->status != 200) {
@@ -181,11 +190,13 @@ class Fetcher {
         continue;
       }
       const unsigned char* p = reinterpret_cast<const unsigned char*>(res->body.data());
-      ossl::OcspResponsePtr parsed(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(res->body.size())));
+      ossl::OcspResponsePtr parsed(
+          d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(res->body.size())));
       ERR_clear_error();
       if (!parsed) {
         problem(depth, c, "a DER OCSP response from " + u,
-                std::to_string(res->body.size()) + " bytes that are not one", "check the responder URL");
+                std::to_string(res->body.size()) + " bytes that are not one",
+                "check the responder URL");
         continue;
       }
       out_.log.push_back("OCSP " + u + " (" + std::to_string(res->body.size()) + " bytes)");
@@ -204,7 +215,8 @@ class Fetcher {
       ERR_clear_error();
       return {};
     }
-    if (out_.nonce && OCSP_request_add1_nonce(req.get(), out_.nonce->data(), static_cast<int>(out_.nonce->size())) != 1) {
+    if (out_.nonce && OCSP_request_add1_nonce(req.get(), out_.nonce->data(),
+                                              static_cast<int>(out_.nonce->size())) != 1) {
       ERR_clear_error();
       return {};
     }

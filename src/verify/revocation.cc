@@ -19,9 +19,9 @@ namespace herald::verify::detail {
 
 namespace {
 
-constexpr int64_t kOcspSkew = 5 * 60;                  // thisUpdate may be this far ahead of `at`
-constexpr int64_t kOcspMaxAgeNoNext = 7 * 24 * 3600;   // thisUpdate age accepted without nextUpdate
-constexpr int kMaxResponderCerts = 16;                 // certificates looked at in one response
+constexpr int64_t kOcspSkew = 5 * 60;                 // thisUpdate may be this far ahead of `at`
+constexpr int64_t kOcspMaxAgeNoNext = 7 * 24 * 3600;  // thisUpdate age accepted without nextUpdate
+constexpr int kMaxResponderCerts = 16;                // certificates looked at in one response
 
 std::optional<int64_t> unix_of(const ASN1_TIME* t) {
   if (!t) return std::nullopt;
@@ -76,8 +76,9 @@ Outcome unusable(std::string expected, std::string found, std::string hint) {
 // ---- CRLs (RFC 5280 §5, §6.3.3) ----
 
 bool crl_ext_understood(int nid) {
-  return nid == NID_crl_number || nid == NID_authority_key_identifier || nid == NID_issuer_alt_name ||
-         nid == NID_issuing_distribution_point || nid == NID_delta_crl;
+  return nid == NID_crl_number || nid == NID_authority_key_identifier ||
+         nid == NID_issuer_alt_name || nid == NID_issuing_distribution_point ||
+         nid == NID_delta_crl;
 }
 
 // The X509_NAME a relative distribution point name stands for (RFC 5280
@@ -117,7 +118,8 @@ bool dp_names_match(DIST_POINT_NAME* cert_dp, DIST_POINT_NAME* idp_dp, const X50
     const X509_NAME* b = dp_dirname(idp_dp, issuer);
     return a && b && X509_NAME_cmp(a, b) == 0;
   }
-  if (cert_dp->type == 1) return gens_hold_dirname(idp_dp->name.fullname, dp_dirname(cert_dp, issuer));
+  if (cert_dp->type == 1)
+    return gens_hold_dirname(idp_dp->name.fullname, dp_dirname(cert_dp, issuer));
   return gens_hold_dirname(cert_dp->name.fullname, dp_dirname(idp_dp, issuer));
 }
 
@@ -126,22 +128,27 @@ bool dp_names_match(DIST_POINT_NAME* cert_dp, DIST_POINT_NAME* idp_dp, const X50
 std::string idp_scope_refusal(X509_CRL* crl, X509* cert, bool& unreadable) {
   int crit = -1;
   std::unique_ptr<ISSUING_DIST_POINT, ossl::Deleter<ISSUING_DIST_POINT_free>> idp(
-      static_cast<ISSUING_DIST_POINT*>(X509_CRL_get_ext_d2i(crl, NID_issuing_distribution_point, &crit, nullptr)));
+      static_cast<ISSUING_DIST_POINT*>(
+          X509_CRL_get_ext_d2i(crl, NID_issuing_distribution_point, &crit, nullptr)));
   if (!idp) {
     ERR_clear_error();
     if (crit == -1) return "";
     unreadable = true;
     return "an unreadable or repeated issuingDistributionPoint extension";
   }
-  if (idp->indirectCRL) return "an indirect CRL (issuingDistributionPoint indirectCRL), which Herald does not support";
+  if (idp->indirectCRL)
+    return "an indirect CRL (issuingDistributionPoint indirectCRL), which Herald does not support";
   if (idp->onlyattr) return "a CRL of attribute certificates only";
   if (idp->onlysomereasons) return "a CRL for some revocation reasons only (onlySomeReasons)";
   const bool is_ca = (X509_get_extension_flags(cert) & EXFLAG_CA) != 0;
-  if (idp->onlyuser && is_ca) return "a CRL of end-entity certificates only, and this is a CA certificate";
-  if (idp->onlyCA && !is_ca) return "a CRL of CA certificates only, and this is an end-entity certificate";
+  if (idp->onlyuser && is_ca)
+    return "a CRL of end-entity certificates only, and this is a CA certificate";
+  if (idp->onlyCA && !is_ca)
+    return "a CRL of CA certificates only, and this is an end-entity certificate";
   if (!idp->distpoint) return "";
   std::unique_ptr<CRL_DIST_POINTS, ossl::Deleter<CRL_DIST_POINTS_free>> cdps(
-      static_cast<CRL_DIST_POINTS*>(X509_get_ext_d2i(cert, NID_crl_distribution_points, nullptr, nullptr)));
+      static_cast<CRL_DIST_POINTS*>(
+          X509_get_ext_d2i(cert, NID_crl_distribution_points, nullptr, nullptr)));
   ERR_clear_error();
   if (!cdps) return "a CRL for one distribution point, and the certificate names none";
   const X509_NAME* issuer = X509_CRL_get_issuer(crl);
@@ -159,18 +166,21 @@ Outcome check_crl(X509_CRL* crl, size_t index, X509* cert, X509* issuer, int64_t
   const std::string issuer_subject = subject_of(issuer);
   // keyUsage: a CA without the extension may sign CRLs (RFC 5280 §4.2.1.3
   // constrains only what the extension asserts).
-  if ((X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) && !(X509_get_key_usage(issuer) & KU_CRL_SIGN)) {
-    return unusable("an issuer whose keyUsage has cRLSign", label + ": its issuer " + issuer_subject +
-                                                                " may not sign CRLs (keyUsage without cRLSign)",
-                    "reissue the CA certificate with cRLSign, or publish the CRL with a key that has it");
+  if ((X509_get_extension_flags(issuer) & EXFLAG_KUSAGE) &&
+      !(X509_get_key_usage(issuer) & KU_CRL_SIGN)) {
+    return unusable(
+        "an issuer whose keyUsage has cRLSign",
+        label + ": its issuer " + issuer_subject + " may not sign CRLs (keyUsage without cRLSign)",
+        "reissue the CA certificate with cRLSign, or publish the CRL with a key that has it");
   }
   EVP_PKEY* key = X509_get0_pubkey(issuer);
   const int sig = key ? X509_CRL_verify(crl, key) : 0;
   ERR_clear_error();
   if (sig != 1) {
-    return unusable("a CRL signed by " + issuer_subject,
-                    label + ": its signature does not verify with the key of " + issuer_subject,
-                    "the CRL is corrupted, forged or from another key of the CA: fetch it again from the CA");
+    return unusable(
+        "a CRL signed by " + issuer_subject,
+        label + ": its signature does not verify with the key of " + issuer_subject,
+        "the CRL is corrupted, forged or from another key of the CA: fetch it again from the CA");
   }
   bool delta = false;
   for (int i = 0; i < X509_CRL_get_ext_count(crl); ++i) {
@@ -178,13 +188,15 @@ Outcome check_crl(X509_CRL* crl, size_t index, X509* cert, X509* issuer, int64_t
     const int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
     if (nid == NID_delta_crl) delta = true;
     if (X509_EXTENSION_get_critical(ext) && !crl_ext_understood(nid)) {
-      return unusable("only CRL extensions Herald understands marked critical",
-                      label + ": critical extension " + oid_text(X509_EXTENSION_get_object(ext)),
-                      "the CA marks an extension critical that relying parties cannot process: fix the CA");
+      return unusable(
+          "only CRL extensions Herald understands marked critical",
+          label + ": critical extension " + oid_text(X509_EXTENSION_get_object(ext)),
+          "the CA marks an extension critical that relying parties cannot process: fix the CA");
     }
   }
   if (delta) {
-    return unusable("a complete CRL", label + ": a delta CRL (deltaCRLIndicator); Herald does not support delta CRLs",
+    return unusable("a complete CRL",
+                    label + ": a delta CRL (deltaCRLIndicator); Herald does not support delta CRLs",
                     "give the issuer's complete (base) CRL");
   }
   int crit = -1;
@@ -192,43 +204,53 @@ Outcome check_crl(X509_CRL* crl, size_t index, X509* cert, X509* issuer, int64_t
       static_cast<ASN1_INTEGER*>(X509_CRL_get_ext_d2i(crl, NID_crl_number, &crit, nullptr)));
   ERR_clear_error();
   if (!number) {
-    return unusable("a CRL number (RFC 5280 §5.2.3)",
-                    label + (crit == -1 ? ": no CRL number" : ": an unreadable or repeated CRL number"),
-                    "the CA must put a CRL number in every CRL: fix its CRL generation");
+    return unusable(
+        "a CRL number (RFC 5280 §5.2.3)",
+        label + (crit == -1 ? ": no CRL number" : ": an unreadable or repeated CRL number"),
+        "the CA must put a CRL number in every CRL: fix its CRL generation");
   }
   if (crit == 1) {
-    return unusable("a non-critical CRL number (RFC 5280 §5.2.3)", label + ": the CRL number is marked critical",
+    return unusable("a non-critical CRL number (RFC 5280 §5.2.3)",
+                    label + ": the CRL number is marked critical",
                     "the CA must mark the CRL number non-critical: fix its CRL generation");
   }
   const auto this_update = unix_of(X509_CRL_get0_lastUpdate(crl));
   if (!this_update) {
-    return unusable("a readable thisUpdate", label + ": thisUpdate does not parse", "fetch the CRL again from the CA");
+    return unusable("a readable thisUpdate", label + ": thisUpdate does not parse",
+                    "fetch the CRL again from the CA");
   }
   if (*this_update > at) {
     return unusable("thisUpdate at or before " + when(at),
-                    label + ": issued " + when(*this_update) + ", " + span_text(*this_update - at) + " in the future",
+                    label + ": issued " + when(*this_update) + ", " + span_text(*this_update - at) +
+                        " in the future",
                     "check the clocks here and on the CA: the CRL is not valid for another " +
                         span_text(*this_update - at));
   }
   const ASN1_TIME* next_raw = X509_CRL_get0_nextUpdate(crl);
   if (!next_raw) {
-    return unusable("a nextUpdate (RFC 5280 §5.1.2.5)", label + ": no nextUpdate, so it can never be current",
+    return unusable("a nextUpdate (RFC 5280 §5.1.2.5)",
+                    label + ": no nextUpdate, so it can never be current",
                     "the CA must set nextUpdate on its CRLs: fix its CRL generation");
   }
   const auto next_update = unix_of(next_raw);
   if (!next_update) {
-    return unusable("a readable nextUpdate", label + ": nextUpdate does not parse", "fetch the CRL again from the CA");
+    return unusable("a readable nextUpdate", label + ": nextUpdate does not parse",
+                    "fetch the CRL again from the CA");
   }
   if (*next_update < at) {
     return unusable("nextUpdate at or after " + when(at),
-                    label + ": expired " + span_text(at - *next_update) + " ago (nextUpdate " + when(*next_update) + ")",
-                    "the CA's CRL publishing is stuck: re-sign and publish its CRL (herald crl), then fetch it again");
+                    label + ": expired " + span_text(at - *next_update) + " ago (nextUpdate " +
+                        when(*next_update) + ")",
+                    "the CA's CRL publishing is stuck: re-sign and publish its CRL (herald crl), "
+                    "then fetch it again");
   }
   bool unreadable_idp = false;
   if (std::string why = idp_scope_refusal(crl, cert, unreadable_idp); !why.empty()) {
-    return unusable(unreadable_idp ? "a readable issuingDistributionPoint" : "a CRL whose scope covers the certificate",
-                    label + ": " + why,
-                    "give the issuer's complete CRL for this certificate (from its CRL distribution point)");
+    return unusable(
+        unreadable_idp ? "a readable issuingDistributionPoint"
+                       : "a CRL whose scope covers the certificate",
+        label + ": " + why,
+        "give the issuer's complete CRL for this certificate (from its CRL distribution point)");
   }
   // One pass over the entries: understood critical extensions only, no
   // certificateIssuer (indirect CRLs are not supported), and the serial.
@@ -241,13 +263,16 @@ Outcome check_crl(X509_CRL* crl, size_t index, X509* cert, X509* issuer, int64_t
       X509_EXTENSION* ext = X509_REVOKED_get_ext(e, j);
       const int nid = OBJ_obj2nid(X509_EXTENSION_get_object(ext));
       if (nid == NID_certificate_issuer) {
-        return unusable("a direct CRL", label + ": an entry names a certificateIssuer (an indirect CRL)",
+        return unusable("a direct CRL",
+                        label + ": an entry names a certificateIssuer (an indirect CRL)",
                         "Herald does not support indirect CRLs: give the issuer's own CRL");
       }
       if (X509_EXTENSION_get_critical(ext) && nid != NID_crl_reason && nid != NID_invalidity_date) {
-        return unusable("only entry extensions Herald understands marked critical",
-                        label + ": an entry has critical extension " + oid_text(X509_EXTENSION_get_object(ext)),
-                        "the CA marks an entry extension critical that relying parties cannot process: fix the CA");
+        return unusable(
+            "only entry extensions Herald understands marked critical",
+            label + ": an entry has critical extension " + oid_text(X509_EXTENSION_get_object(ext)),
+            "the CA marks an entry extension critical that relying parties cannot process: fix the "
+            "CA");
       }
     }
     if (!hit && ASN1_INTEGER_cmp(X509_REVOKED_get0_serialNumber(e), serial) == 0) hit = e;
@@ -255,16 +280,20 @@ Outcome check_crl(X509_CRL* crl, size_t index, X509* cert, X509* issuer, int64_t
   if (!hit) return {Verdict::kGood, {}, {}, {}};
   long reason = -1;
   int rcrit = -1;
-  if (auto* r = static_cast<ASN1_ENUMERATED*>(X509_REVOKED_get_ext_d2i(hit, NID_crl_reason, &rcrit, nullptr))) {
+  if (auto* r = static_cast<ASN1_ENUMERATED*>(
+          X509_REVOKED_get_ext_d2i(hit, NID_crl_reason, &rcrit, nullptr))) {
     reason = ASN1_ENUMERATED_get(r);
     ASN1_ENUMERATED_free(r);
   }
   ERR_clear_error();
-  if (reason == static_cast<long>(x509::RevocationReason::kRemoveFromCrl)) return {Verdict::kGood, {}, {}, {}};
+  if (reason == static_cast<long>(x509::RevocationReason::kRemoveFromCrl))
+    return {Verdict::kGood, {}, {}, {}};
   const auto date = unix_of(X509_REVOKED_get0_revocationDate(hit));
-  return {Verdict::kRevoked, {},
-          "revoked " + (date ? when(*date) : std::string("(unreadable date)")) + ", reason " + reason_text(reason) +
-              " (" + label + " of " + name_text(X509_CRL_get_issuer(crl)) + ")",
+  return {Verdict::kRevoked,
+          {},
+          "revoked " + (date ? when(*date) : std::string("(unreadable date)")) + ", reason " +
+              reason_text(reason) + " (" + label + " of " + name_text(X509_CRL_get_issuer(crl)) +
+              ")",
           {}};
 }
 
@@ -337,21 +366,25 @@ Outcome check_ocsp(OCSP_BASICRESP* bs, size_t index, X509* cert, X509* issuer, i
     }
   }
   if (!signer) {
-    return unusable("a response signed by " + issuer_subject + " or its delegated responder",
-                    label + ": signed by a responder that is neither the issuer nor a certificate in the response",
-                    "the responder must answer with the issuer's key or include its responder certificate");
+    return unusable(
+        "a response signed by " + issuer_subject + " or its delegated responder",
+        label +
+            ": signed by a responder that is neither the issuer nor a certificate in the response",
+        "the responder must answer with the issuer's key or include its responder certificate");
   }
   if (signer != issuer) {
     EVP_PKEY* ikey = X509_get0_pubkey(issuer);
-    const bool issued = X509_NAME_cmp(X509_get_issuer_name(signer), X509_get_subject_name(issuer)) == 0 && ikey &&
-                        X509_verify(signer, ikey) == 1;
+    const bool issued =
+        X509_NAME_cmp(X509_get_issuer_name(signer), X509_get_subject_name(issuer)) == 0 && ikey &&
+        X509_verify(signer, ikey) == 1;
     ERR_clear_error();
     const std::string rs = subject_of(signer);
     if (!issued) {
-      return unusable("a delegated responder certified by " + issuer_subject,
-                      label + ": responder " + rs + " is not certified by " + issuer_subject,
-                      "a delegated responder must be certified by the CA that issued the certificate (RFC 6960 "
-                      "§4.2.2.2)");
+      return unusable(
+          "a delegated responder certified by " + issuer_subject,
+          label + ": responder " + rs + " is not certified by " + issuer_subject,
+          "a delegated responder must be certified by the CA that issued the certificate (RFC 6960 "
+          "§4.2.2.2)");
     }
     if (!(X509_get_extension_flags(signer) & EXFLAG_XKUSAGE) ||
         !(X509_get_extended_key_usage(signer) & XKU_OCSP_SIGN)) {
@@ -369,9 +402,10 @@ Outcome check_ocsp(OCSP_BASICRESP* bs, size_t index, X509* cert, X509* issuer, i
     }
   }
   EVP_PKEY* skey = X509_get0_pubkey(signer);
-  const int ok = skey ? ASN1_item_verify(ASN1_ITEM_rptr(OCSP_RESPDATA), OCSP_resp_get0_tbs_sigalg(bs),
-                                         OCSP_resp_get0_signature(bs), OCSP_resp_get0_respdata(bs), skey)
-                      : 0;
+  const int ok =
+      skey ? ASN1_item_verify(ASN1_ITEM_rptr(OCSP_RESPDATA), OCSP_resp_get0_tbs_sigalg(bs),
+                              OCSP_resp_get0_signature(bs), OCSP_resp_get0_respdata(bs), skey)
+           : 0;
   ERR_clear_error();
   if (ok != 1) {
     return unusable("a response signature by " + subject_of(signer),
@@ -380,18 +414,22 @@ Outcome check_ocsp(OCSP_BASICRESP* bs, size_t index, X509* cert, X509* issuer, i
   }
   for (int i = 0; i < OCSP_BASICRESP_get_ext_count(bs); ++i) {
     X509_EXTENSION* ext = OCSP_BASICRESP_get_ext(bs, i);
-    if (X509_EXTENSION_get_critical(ext) && OBJ_obj2nid(X509_EXTENSION_get_object(ext)) != NID_id_pkix_OCSP_Nonce) {
+    if (X509_EXTENSION_get_critical(ext) &&
+        OBJ_obj2nid(X509_EXTENSION_get_object(ext)) != NID_id_pkix_OCSP_Nonce) {
       return unusable("only response extensions Herald understands marked critical",
                       label + ": critical extension " + oid_text(X509_EXTENSION_get_object(ext)),
-                      "the responder marks an extension critical that clients cannot process: fix the responder");
+                      "the responder marks an extension critical that clients cannot process: fix "
+                      "the responder");
     }
   }
   for (int i = 0; i < OCSP_SINGLERESP_get_ext_count(single); ++i) {
     X509_EXTENSION* ext = OCSP_SINGLERESP_get_ext(single, i);
     if (X509_EXTENSION_get_critical(ext)) {
-      return unusable("no critical singleExtensions",
-                      label + ": critical single extension " + oid_text(X509_EXTENSION_get_object(ext)),
-                      "the responder marks an extension critical that clients cannot process: fix the responder");
+      return unusable(
+          "no critical singleExtensions",
+          label + ": critical single extension " + oid_text(X509_EXTENSION_get_object(ext)),
+          "the responder marks an extension critical that clients cannot process: fix the "
+          "responder");
     }
   }
   if (options.ocsp_nonce) {
@@ -399,11 +437,13 @@ Outcome check_ocsp(OCSP_BASICRESP* bs, size_t index, X509* cert, X509* issuer, i
     X509_EXTENSION* ext = at_nonce >= 0 ? OCSP_BASICRESP_get_ext(bs, at_nonce) : nullptr;
     if (!ext) {
       return unusable("the nonce that was sent", label + ": carries no nonce",
-                      "the responder ignores nonces, or a cache answered: retry, or check what sits in between");
+                      "the responder ignores nonces, or a cache answered: retry, or check what "
+                      "sits in between");
     }
     if (!nonce_matches(X509_EXTENSION_get_data(ext), *options.ocsp_nonce)) {
       return unusable("the nonce that was sent", label + ": carries another nonce",
-                      "the response answers another request (a replay or a shared cache): ask the responder again");
+                      "the response answers another request (a replay or a shared cache): ask the "
+                      "responder again");
     }
   }
   int reason = -1;
@@ -411,20 +451,23 @@ Outcome check_ocsp(OCSP_BASICRESP* bs, size_t index, X509* cert, X509* issuer, i
   const int status = OCSP_single_get0_status(single, &reason, &rev_time, &this_upd, &next_upd);
   const auto tu = unix_of(this_upd);
   if (!tu) {
-    return unusable("a readable thisUpdate", label + ": thisUpdate does not parse", "ask the responder again");
+    return unusable("a readable thisUpdate", label + ": thisUpdate does not parse",
+                    "ask the responder again");
   }
   if (*tu > at + kOcspSkew) {
-    return unusable("thisUpdate at or before " + when(at) + " (5 min skew allowed)",
-                    label + ": produced for " + when(*tu) + ", " + span_text(*tu - at) + " in the future",
-                    "check the clocks here and on the responder");
+    return unusable(
+        "thisUpdate at or before " + when(at) + " (5 min skew allowed)",
+        label + ": produced for " + when(*tu) + ", " + span_text(*tu - at) + " in the future",
+        "check the clocks here and on the responder");
   }
   if (next_upd) {
     const auto nu = unix_of(next_upd);
     if (!nu || *nu < at) {
-      return unusable("nextUpdate at or after " + when(at),
-                      label + (nu ? ": expired " + span_text(at - *nu) + " ago (nextUpdate " + when(*nu) + ")"
-                                  : ": nextUpdate does not parse"),
-                      "the responder serves stale answers: check that it re-signs its responses");
+      return unusable(
+          "nextUpdate at or after " + when(at),
+          label + (nu ? ": expired " + span_text(at - *nu) + " ago (nextUpdate " + when(*nu) + ")"
+                      : ": nextUpdate does not parse"),
+          "the responder serves stale answers: check that it re-signs its responses");
     }
   } else if (at - *tu > kOcspMaxAgeNoNext) {
     return unusable("without nextUpdate, a thisUpdate at most 7 days old",
@@ -434,29 +477,41 @@ Outcome check_ocsp(OCSP_BASICRESP* bs, size_t index, X509* cert, X509* issuer, i
   if (status == V_OCSP_CERTSTATUS_GOOD) return {Verdict::kGood, {}, {}, {}};
   if (status == V_OCSP_CERTSTATUS_REVOKED) {
     const auto rt = unix_of(rev_time);
-    return {Verdict::kRevoked, {},
-            "revoked " + (rt ? when(*rt) : std::string("(unreadable date)")) + ", reason " + reason_text(reason) +
-                " (" + label + ")",
+    return {Verdict::kRevoked,
+            {},
+            "revoked " + (rt ? when(*rt) : std::string("(unreadable date)")) + ", reason " +
+                reason_text(reason) + " (" + label + ")",
             {}};
   }
-  return unusable("good or revoked", label + ": status unknown (the responder does not know this certificate)",
-                  "ask the OCSP responder of the CA that issued it (its AIA), or the CA does not know it issued it");
+  return unusable("good or revoked",
+                  label + ": status unknown (the responder does not know this certificate)",
+                  "ask the OCSP responder of the CA that issued it (its AIA), or the CA does not "
+                  "know it issued it");
 }
 
 const char* ocsp_status_name(int s) {
   switch (s) {
-    case OCSP_RESPONSE_STATUS_MALFORMEDREQUEST: return "malformedRequest";
-    case OCSP_RESPONSE_STATUS_INTERNALERROR: return "internalError";
-    case OCSP_RESPONSE_STATUS_TRYLATER: return "tryLater";
-    case OCSP_RESPONSE_STATUS_SIGREQUIRED: return "sigRequired";
-    case OCSP_RESPONSE_STATUS_UNAUTHORIZED: return "unauthorized";
-    case OCSP_RESPONSE_STATUS_SUCCESSFUL: return "successful";
-    default: return "an unknown status";
+    case OCSP_RESPONSE_STATUS_MALFORMEDREQUEST:
+      return "malformedRequest";
+    case OCSP_RESPONSE_STATUS_INTERNALERROR:
+      return "internalError";
+    case OCSP_RESPONSE_STATUS_TRYLATER:
+      return "tryLater";
+    case OCSP_RESPONSE_STATUS_SIGREQUIRED:
+      return "sigRequired";
+    case OCSP_RESPONSE_STATUS_UNAUTHORIZED:
+      return "unauthorized";
+    case OCSP_RESPONSE_STATUS_SUCCESSFUL:
+      return "successful";
+    default:
+      return "an unknown status";
   }
 }
 
-Finding warning(std::string code, int depth, X509* x, std::string expected, std::string found, std::string hint) {
-  Finding f = finding(std::move(code), depth, x, std::move(expected), std::move(found), std::move(hint));
+Finding warning(std::string code, int depth, X509* x, std::string expected, std::string found,
+                std::string hint) {
+  Finding f =
+      finding(std::move(code), depth, x, std::move(expected), std::move(found), std::move(hint));
   f.severity = Severity::kWarning;
   return f;
 }
@@ -469,23 +524,27 @@ RevocationSources parse_sources(const Options& options, std::vector<Finding>& ou
   for (size_t i = 0; i < options.crls.size(); ++i) {
     const std::string label = "CRL #" + std::to_string(i + 1);
     if (s.crls.size() == kMaxRevocationSources) {
-      out.push_back(warning("malformed_crl", -1, nullptr, "at most " + std::to_string(kMaxRevocationSources) + " CRLs",
-                            std::to_string(options.crls.size()) + " CRLs", "the CRLs from " + label + " on were ignored"));
+      out.push_back(warning("malformed_crl", -1, nullptr,
+                            "at most " + std::to_string(kMaxRevocationSources) + " CRLs",
+                            std::to_string(options.crls.size()) + " CRLs",
+                            "the CRLs from " + label + " on were ignored"));
       break;
     }
     const auto& der = options.crls[i];
     const unsigned char* p = der.data();
-    X509_CRL* c = der.size() > static_cast<size_t>(LONG_MAX) ? nullptr
-                                                            : d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()));
+    X509_CRL* c = der.size() > static_cast<size_t>(LONG_MAX)
+                      ? nullptr
+                      : d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()));
     ERR_clear_error();
     if (c && p == der.data() + der.size()) {
       s.crls.emplace_back(c);
       s.crl_index.push_back(i + 1);
     } else {
       X509_CRL_free(c);
-      out.push_back(warning("malformed_crl", -1, nullptr, "a DER CRL",
-                            label + " (" + std::to_string(der.size()) + " bytes) does not parse",
-                            "revocation cannot be checked with it: give the CRL file as PEM or DER"));
+      out.push_back(
+          warning("malformed_crl", -1, nullptr, "a DER CRL",
+                  label + " (" + std::to_string(der.size()) + " bytes) does not parse",
+                  "revocation cannot be checked with it: give the CRL file as PEM or DER"));
     }
   }
   for (size_t i = 0; i < options.ocsp_responses.size(); ++i) {
@@ -511,7 +570,8 @@ RevocationSources parse_sources(const Options& options, std::vector<Finding>& ou
       continue;
     }
     po.status = OCSP_response_status(po.response.get());
-    if (po.status == OCSP_RESPONSE_STATUS_SUCCESSFUL) po.basic.reset(OCSP_response_get1_basic(po.response.get()));
+    if (po.status == OCSP_RESPONSE_STATUS_SUCCESSFUL)
+      po.basic.reset(OCSP_response_get1_basic(po.response.get()));
     ERR_clear_error();
     s.ocsp.push_back(std::move(po));
     s.ocsp_index.push_back(i + 1);
@@ -532,10 +592,12 @@ void check_revocation(const std::vector<X509*>& path, const RevocationSources& s
     std::string why = po.status == OCSP_RESPONSE_STATUS_SUCCESSFUL
                           ? label + ": successful, but without a readable BasicOCSPResponse"
                           : label + ": the responder answered " + ocsp_status_name(po.status);
-    out.push_back(warning("ocsp_unusable", -1, nullptr, "a successful response", why,
-                          po.status == OCSP_RESPONSE_STATUS_TRYLATER || po.status == OCSP_RESPONSE_STATUS_INTERNALERROR
-                              ? "the responder is not ready: ask again later, and check the CA's OCSP service"
-                              : "the request was refused: check the responder URL (the certificate's AIA)"));
+    out.push_back(
+        warning("ocsp_unusable", -1, nullptr, "a successful response", why,
+                po.status == OCSP_RESPONSE_STATUS_TRYLATER ||
+                        po.status == OCSP_RESPONSE_STATUS_INTERNALERROR
+                    ? "the responder is not ready: ask again later, and check the CA's OCSP service"
+                    : "the request was refused: check the responder URL (the certificate's AIA)"));
     general.push_back(std::move(why));
   }
   std::vector<bool> crl_used(sources.crls.size(), false), ocsp_used(sources.ocsp.size(), false);
@@ -548,11 +610,14 @@ void check_revocation(const std::vector<X509*>& path, const RevocationSources& s
     std::vector<Finding> rejected;
     auto take = [&](const Outcome& o, const char* code) {
       switch (o.verdict) {
-        case Verdict::kNotForThis: return false;
+        case Verdict::kNotForThis:
+          return false;
         case Verdict::kUnusable:
           rejected.push_back(warning(code, d, cert, o.expected, o.found, o.hint));
           return true;
-        case Verdict::kGood: covered = true; return true;
+        case Verdict::kGood:
+          covered = true;
+          return true;
         case Verdict::kRevoked:
           covered = true;
           if (!revoked) revoked = o.found;
@@ -561,20 +626,24 @@ void check_revocation(const std::vector<X509*>& path, const RevocationSources& s
       return false;
     };
     for (size_t k = 0; k < sources.crls.size(); ++k) {
-      if (take(check_crl(sources.crls[k].get(), sources.crl_index[k], cert, issuer, at), "crl_unusable"))
+      if (take(check_crl(sources.crls[k].get(), sources.crl_index[k], cert, issuer, at),
+               "crl_unusable"))
         crl_used[k] = true;
     }
     for (size_t k = 0; k < sources.ocsp.size(); ++k) {
       if (!sources.ocsp[k].basic) continue;
-      if (take(check_ocsp(sources.ocsp[k].basic.get(), sources.ocsp_index[k], cert, issuer, at, options),
+      if (take(check_ocsp(sources.ocsp[k].basic.get(), sources.ocsp_index[k], cert, issuer, at,
+                          options),
                "ocsp_unusable"))
         ocsp_used[k] = true;
     }
     if (revoked) {
-      out.push_back(finding("revoked", d, cert, "not revoked", *revoked,
-                            depth == 0 ? "replace the certificate: issue a new one (with a new key if it was "
-                                         "compromised)"
-                                       : "this CA certificate was revoked: reissue everything under it from a valid CA"));
+      out.push_back(finding(
+          "revoked", d, cert, "not revoked", *revoked,
+          depth == 0
+              ? "replace the certificate: issue a new one (with a new key if it was "
+                "compromised)"
+              : "this CA certificate was revoked: reissue everything under it from a valid CA"));
     }
     if (!covered && options.revocation != RevocationPolicy::kOff) {
       std::string found;
@@ -588,10 +657,12 @@ void check_revocation(const std::vector<X509*>& path, const RevocationSources& s
         for (size_t i = 0; i < reasons.size() && i < 3; ++i) found += (i ? "; " : "") + reasons[i];
         if (reasons.size() > 3) found += "; and " + std::to_string(reasons.size() - 3) + " more";
       }
-      Finding f = finding("revocation_unavailable", d, cert, "a current CRL or OCSP response from its issuer", found,
-                          !rejected.empty() ? rejected.front().hint
-                                            : "fetch its issuer's CRL or OCSP response (herald verify --crl-fetch "
-                                              "or --ocsp)");
+      Finding f = finding(
+          "revocation_unavailable", d, cert, "a current CRL or OCSP response from its issuer",
+          found,
+          !rejected.empty() ? rejected.front().hint
+                            : "fetch its issuer's CRL or OCSP response (herald verify --crl-fetch "
+                              "or --ocsp)");
       if (options.revocation == RevocationPolicy::kSoft) f.severity = Severity::kWarning;
       out.push_back(std::move(f));
     }
@@ -600,17 +671,19 @@ void check_revocation(const std::vector<X509*>& path, const RevocationSources& s
   for (size_t k = 0; k < sources.crls.size(); ++k) {
     if (crl_used[k]) continue;
     X509_CRL* crl = sources.crls[k].get();
-    out.push_back(warning("crl_unusable", -1, nullptr, "a CRL from the issuer of a certificate of the path",
-                          "CRL #" + std::to_string(sources.crl_index[k]) + " is issued by " +
-                              name_text(X509_CRL_get_issuer(crl)) + ", which issued no certificate of the path",
-                          "it was ignored: give the CRL of the CA that issued the certificate"));
+    out.push_back(warning(
+        "crl_unusable", -1, nullptr, "a CRL from the issuer of a certificate of the path",
+        "CRL #" + std::to_string(sources.crl_index[k]) + " is issued by " +
+            name_text(X509_CRL_get_issuer(crl)) + ", which issued no certificate of the path",
+        "it was ignored: give the CRL of the CA that issued the certificate"));
   }
   for (size_t k = 0; k < sources.ocsp.size(); ++k) {
     if (ocsp_used[k] || !sources.ocsp[k].basic) continue;
-    out.push_back(warning("ocsp_unusable", -1, nullptr, "a response about a certificate of the path",
-                          "OCSP response #" + std::to_string(sources.ocsp_index[k]) +
-                              " answers for no certificate of the path (other serials or issuer)",
-                          "it was ignored: ask the responder named in the certificate's AIA about this certificate"));
+    out.push_back(warning(
+        "ocsp_unusable", -1, nullptr, "a response about a certificate of the path",
+        "OCSP response #" + std::to_string(sources.ocsp_index[k]) +
+            " answers for no certificate of the path (other serials or issuer)",
+        "it was ignored: ask the responder named in the certificate's AIA about this certificate"));
   }
 }
 

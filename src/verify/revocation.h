@@ -79,7 +79,7 @@
 namespace herald::verify::detail {
 
 constexpr size_t kMaxRevocationSources = 64;  // CRLs, and OCSP responses, per verify()
-constexpr int kMaxSingleResponses = 256;       // per OCSP response
+constexpr int kMaxSingleResponses = 256;      // per OCSP response
 
 struct ParsedOcsp {
   ossl::OcspResponsePtr response;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <functional>
 
 #include "ca/authority.h"
 #include "ca/hierarchy.h"
@@ -54,8 +55,9 @@ const Finding* find(const Result& r, const std::string& code) {
 std::string dump(const Result& r) {
   std::string out;
   for (const auto& f : r.findings) {
-    out += f.code + (f.severity == Severity::kWarning ? " (warning)" : "") + " [" + std::to_string(f.depth) +
-           "] found: " + f.found + " | expected: " + f.expected + " | hint: " + f.hint + "\n";
+    out += f.code + (f.severity == Severity::kWarning ? " (warning)" : "") + " [" +
+           std::to_string(f.depth) + "] found: " + f.found + " | expected: " + f.expected +
+           " | hint: " + f.hint + "\n";
   }
   return out;
 }
@@ -76,16 +78,18 @@ class RevocationTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    inv_ = std::move(*store::SqliteInventory::open(dir_ / "herald.db", store::OpenMode::kCreate, clock_));
+    inv_ = std::move(
+        *store::SqliteInventory::open(dir_ / "herald.db", store::OpenMode::kCreate, clock_));
     config_.policy = policy::default_policy();
     ca::HierarchyOptions o;
     o.organization = "Revocation";
     h_ = std::make_unique<ca::Hierarchy>(std::move(*ca::create_hierarchy(clock_, o)));
     const Serial root = h_->root.cert.serial();
     ASSERT_TRUE(inv_->insert(ca::record_of(h_->root.cert, root, "root-ca", clock_.now())));
-    ASSERT_TRUE(inv_->insert(ca::record_of(h_->intermediate.cert, root, "intermediate-ca", clock_.now())));
-    ASSERT_TRUE(inv_->insert(
-        ca::record_of(h_->issuing.cert, h_->intermediate.cert.serial(), "issuing-ca", clock_.now())));
+    ASSERT_TRUE(
+        inv_->insert(ca::record_of(h_->intermediate.cert, root, "intermediate-ca", clock_.now())));
+    ASSERT_TRUE(inv_->insert(ca::record_of(h_->issuing.cert, h_->intermediate.cert.serial(),
+                                           "issuing-ca", clock_.now())));
     signer_ = signer_of(h_->issuing.key.get());
     inter_signer_ = signer_of(h_->intermediate.key.get());
     root_signer_ = signer_of(h_->root.key.get());
@@ -95,7 +99,8 @@ class RevocationTest : public ::testing::Test {
     auto rpub = keys::public_key_of(**rkey);
     auto issued = authority_->issue_ocsp_signer(*rpub, 7 * 24h);
     ASSERT_TRUE(issued) << issued.error().describe();
-    responder_cert_ = std::make_unique<x509::Certificate>(std::move(*x509::Certificate::from_der(issued->record.der)));
+    responder_cert_ = std::make_unique<x509::Certificate>(
+        std::move(*x509::Certificate::from_der(issued->record.der)));
     responder_key_ = std::move(*rkey);
     responder_signer_ = signer_of(responder_key_.get());
   }
@@ -131,16 +136,19 @@ class RevocationTest : public ::testing::Test {
   }
   // The CRLs that cover the two CA certificates below the root.
   std::vector<Bytes> ca_crls() {
-    auto i = ca::generate_crl(clock_, *inv_, *inter_signer_, h_->intermediate.cert, "intermediate", 24h);
+    auto i =
+        ca::generate_crl(clock_, *inv_, *inter_signer_, h_->intermediate.cert, "intermediate", 24h);
     auto r = ca::generate_crl(clock_, *inv_, *root_signer_, h_->root.cert, "root", 24h);
     EXPECT_TRUE(i && r);
     return {i->der, r->der};
   }
 
   Bytes ocsp(const Serial& serial, ca::OcspStatus status, std::optional<Bytes> nonce = std::nullopt,
-             bool by_issuer = false, std::chrono::seconds validity = 1h, ca::OcspHash hash = ca::OcspHash::kSha256) {
-    ca::OcspResponder r = by_issuer ? ca::OcspResponder{*signer_, h_->issuing.cert, h_->issuing.cert}
-                                    : ca::OcspResponder{*responder_signer_, *responder_cert_, h_->issuing.cert};
+             bool by_issuer = false, std::chrono::seconds validity = 1h,
+             ca::OcspHash hash = ca::OcspHash::kSha256) {
+    ca::OcspResponder r =
+        by_issuer ? ca::OcspResponder{*signer_, h_->issuing.cert, h_->issuing.cert}
+                  : ca::OcspResponder{*responder_signer_, *responder_cert_, h_->issuing.cert};
     auto id = ca::cert_id_for(h_->issuing.cert, serial, hash);
     EXPECT_TRUE(id);
     auto der = ca::sign_ocsp_response(r, {{*id, status}}, nonce, clock_.now(), validity);
@@ -151,12 +159,13 @@ class RevocationTest : public ::testing::Test {
   // An OCSP response for `leaf` signed by an arbitrary certificate and key
   // (included in the response), for the responders Herald refuses to make.
   Bytes raw_ocsp(const Leaf& leaf, X509* signer_cert, EVP_PKEY* key) {
-    ossl::OcspCertIdPtr id(OCSP_cert_to_id(EVP_sha1(), leaf_x509(leaf).get(), &h_->issuing.cert.x509()));
+    ossl::OcspCertIdPtr id(
+        OCSP_cert_to_id(EVP_sha1(), leaf_x509(leaf).get(), &h_->issuing.cert.x509()));
     ossl::OcspBasicRespPtr bs(OCSP_BASICRESP_new());
     ossl::Asn1TimePtr now(ASN1_TIME_set(nullptr, clock_.now().time_since_epoch().count()));
     ossl::Asn1TimePtr next(ASN1_TIME_set(nullptr, (clock_.now() + 1h).time_since_epoch().count()));
-    EXPECT_TRUE(OCSP_basic_add1_status(bs.get(), id.get(), V_OCSP_CERTSTATUS_GOOD, 0, nullptr, now.get(),
-                                       next.get()));
+    EXPECT_TRUE(OCSP_basic_add1_status(bs.get(), id.get(), V_OCSP_CERTSTATUS_GOOD, 0, nullptr,
+                                       now.get(), next.get()));
     EXPECT_EQ(OCSP_basic_sign(bs.get(), signer_cert, key, EVP_sha256(), nullptr, 0), 1);
     ossl::OcspResponsePtr resp(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs.get()));
     unsigned char* p = nullptr;
@@ -199,7 +208,8 @@ class RevocationTest : public ::testing::Test {
     return o;
   }
   Result run(const Leaf& leaf, const Options& o) {
-    return verify(leaf.der, {h_->issuing.cert.der(), h_->intermediate.cert.der()}, {h_->root.cert.der()}, o);
+    return verify(leaf.der, {h_->issuing.cert.der(), h_->intermediate.cert.der()},
+                  {h_->root.cert.der()}, o);
   }
   void revoke(const Serial& s, x509::RevocationReason reason) {
     auto r = ca::revoke(clock_, *inv_, s, reason);
@@ -241,7 +251,8 @@ TEST_F(RevocationTest, RevokedByCrlNamesReasonAndDate) {
   ASSERT_EQ(codes(r), "revoked") << dump(r);
   EXPECT_EQ(r.findings[0].depth, 0);
   EXPECT_NE(r.findings[0].found.find("keyCompromise"), std::string::npos) << r.findings[0].found;
-  EXPECT_NE(r.findings[0].found.find(format_time(clock_.now())), std::string::npos) << r.findings[0].found;
+  EXPECT_NE(r.findings[0].found.find(format_time(clock_.now())), std::string::npos)
+      << r.findings[0].found;
   // Soft: a revoked certificate is still an error.
   o.revocation = RevocationPolicy::kSoft;
   EXPECT_EQ(codes(run(leaf, o)), "revoked");
@@ -286,7 +297,8 @@ TEST_F(RevocationTest, NoSourceIsHardErrorSoftWarningOffNothing) {
   auto hard = run(leaf, opts(RevocationPolicy::kHard));
   EXPECT_FALSE(hard.valid);
   // Every certificate below the anchor is uncovered.
-  ASSERT_EQ(errors(hard), "revocation_unavailable,revocation_unavailable,revocation_unavailable") << dump(hard);
+  ASSERT_EQ(errors(hard), "revocation_unavailable,revocation_unavailable,revocation_unavailable")
+      << dump(hard);
   EXPECT_EQ(hard.findings[0].depth, 0);
   EXPECT_NE(hard.findings[0].hint.find("--crl-fetch"), std::string::npos);
   auto soft = run(leaf, opts(RevocationPolicy::kSoft));
@@ -312,7 +324,8 @@ TEST_F(RevocationTest, ExpiredCrlSaysHowLongAgo) {
   ASSERT_NE(first_error(r), nullptr) << dump(r);
   EXPECT_EQ(first_error(r)->code, "revocation_unavailable") << dump(r);
   EXPECT_NE(first_error(r)->found.find("expired 3 h ago"), std::string::npos) << dump(r);
-  EXPECT_NE(first_error(r)->hint.find("publishing is stuck"), std::string::npos) << first_error(r)->hint;
+  EXPECT_NE(first_error(r)->hint.find("publishing is stuck"), std::string::npos)
+      << first_error(r)->hint;
   o.revocation = RevocationPolicy::kSoft;
   auto soft = run(leaf, o);
   EXPECT_TRUE(soft.valid);
@@ -346,7 +359,9 @@ TEST_F(RevocationTest, CrlWithBadSignatureIsUnusable) {
 
 TEST_F(RevocationTest, CrlWithoutNextUpdateOrNumberIsUnusable) {
   Leaf leaf = issue("web.internal");
-  auto make = [&](bool next_update, bool number) { return hand_crl(h_->issuing.key.get(), next_update, number); };
+  auto make = [&](bool next_update, bool number) {
+    return hand_crl(h_->issuing.key.get(), next_update, number);
+  };
   Options o = opts();
   o.crls = ca_crls();
   o.crls.push_back(make(true, true));
@@ -363,29 +378,138 @@ TEST_F(RevocationTest, CrlWithoutNextUpdateOrNumberIsUnusable) {
   EXPECT_NE(first_error(r)->found.find("no CRL number"), std::string::npos) << dump(r);
 }
 
-TEST_F(RevocationTest, CrlScopedToCaCertificatesDoesNotCoverALeaf) {
-  Leaf leaf = issue("web.internal");
+// A CRL of the issuing CA whose issuingDistributionPoint `scope` sets.
+Bytes idp_crl(const ca::Hierarchy& h, TimePoint now,
+              const std::function<void(ISSUING_DIST_POINT&)>& scope) {
   ossl::X509CrlPtr crl(X509_CRL_new());
   X509_CRL_set_version(crl.get(), 1);
-  X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(&h_->issuing.cert.x509()));
-  ossl::Asn1TimePtr t(ASN1_TIME_set(nullptr, (clock_.now() - 1h).time_since_epoch().count()));
-  ossl::Asn1TimePtr n(ASN1_TIME_set(nullptr, (clock_.now() + 1h).time_since_epoch().count()));
+  X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(&h.issuing.cert.x509()));
+  ossl::Asn1TimePtr t(ASN1_TIME_set(nullptr, (now - 1h).time_since_epoch().count()));
+  ossl::Asn1TimePtr n(ASN1_TIME_set(nullptr, (now + 1h).time_since_epoch().count()));
   X509_CRL_set1_lastUpdate(crl.get(), t.get());
   X509_CRL_set1_nextUpdate(crl.get(), n.get());
   ossl::Asn1IntegerPtr num(ASN1_INTEGER_new());
   ASN1_INTEGER_set(num.get(), 1);
   X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, num.get(), 0, 0);
-  std::unique_ptr<ISSUING_DIST_POINT, ossl::Deleter<ISSUING_DIST_POINT_free>> idp(ISSUING_DIST_POINT_new());
-  idp->onlyCA = 0xff;
+  std::unique_ptr<ISSUING_DIST_POINT, ossl::Deleter<ISSUING_DIST_POINT_free>> idp(
+      ISSUING_DIST_POINT_new());
+  scope(*idp);
   X509_CRL_add1_ext_i2d(crl.get(), NID_issuing_distribution_point, idp.get(), 1, 0);
-  ASSERT_GT(X509_CRL_sign(crl.get(), h_->issuing.key.get(), EVP_sha256()), 0);
+  EXPECT_GT(X509_CRL_sign(crl.get(), h.issuing.key.get(), EVP_sha256()), 0);
+  return der_of_crl(crl.get());
+}
+
+// An issuingDistributionPoint naming `uri` as its distributionPoint.
+void idp_uri(ISSUING_DIST_POINT& idp, const std::string& uri) {
+  idp.distpoint = DIST_POINT_NAME_new();
+  idp.distpoint->type = 0;
+  idp.distpoint->name.fullname = GENERAL_NAMES_new();
+  GENERAL_NAME* g = GENERAL_NAME_new();
+  ASN1_IA5STRING* s = ASN1_IA5STRING_new();
+  ASN1_STRING_set(s, uri.data(), static_cast<int>(uri.size()));
+  GENERAL_NAME_set0_value(g, GEN_URI, s);
+  sk_GENERAL_NAME_push(idp.distpoint->name.fullname, g);
+}
+
+TEST_F(RevocationTest, CrlScopeIsHonoured) {
+  Leaf leaf = issue("web.internal");  // no CDP: the test CA has no base URL
+  Options o = opts();
+  auto judge = [&](const std::function<void(ISSUING_DIST_POINT&)>& scope) {
+    o.crls = ca_crls();
+    o.crls.push_back(idp_crl(*h_, clock_.now(), scope));
+    return run(leaf, o);
+  };
+  auto refused = [&](const Result& r, const std::string& why) {
+    const Finding* e = first_error(r);
+    ASSERT_NE(e, nullptr) << dump(r);
+    EXPECT_EQ(e->code, "revocation_unavailable") << dump(r);
+    EXPECT_NE(e->found.find(why), std::string::npos) << dump(r);
+  };
+  refused(judge([](ISSUING_DIST_POINT& i) { i.onlyCA = 0xff; }), "CA certificates only");
+  refused(judge([](ISSUING_DIST_POINT& i) { i.indirectCRL = 0xff; }), "indirect CRL");
+  refused(judge([](ISSUING_DIST_POINT& i) { i.onlyattr = 0xff; }), "attribute certificates");
+  refused(judge([](ISSUING_DIST_POINT& i) {
+            i.onlysomereasons = ASN1_BIT_STRING_new();
+            ASN1_BIT_STRING_set_bit(i.onlysomereasons, 1, 1);
+          }),
+          "some revocation reasons");
+  refused(judge([](ISSUING_DIST_POINT& i) { idp_uri(i, "http://ca.test/crl/a.crl"); }),
+          "certificate names none");
+  auto user = judge([](ISSUING_DIST_POINT& i) { i.onlyuser = 0xff; });
+  EXPECT_TRUE(user.valid) << dump(user);
+
+  // With a CDP in the certificate: the IDP must name it.
+  config_.ca.base_url = "http://ca.test";
+  Leaf with_cdp = issue("cdp.internal");
+  auto judge_cdp = [&](const std::string& uri) {
+    o.crls = ca_crls();
+    o.crls.push_back(idp_crl(*h_, clock_.now(), [&](ISSUING_DIST_POINT& i) { idp_uri(i, uri); }));
+    return run(with_cdp, o);
+  };
+  auto same = judge_cdp("http://ca.test/crl/issuing.crl");
+  EXPECT_TRUE(same.valid) << dump(same);
+  refused(judge_cdp("http://ca.test/crl/other.crl"), "does not name");
+}
+
+TEST_F(RevocationTest, ResponderMustBeIncludedOrTheIssuer) {
+  Leaf leaf = issue("web.internal");
+  ossl::OcspCertIdPtr id(
+      OCSP_cert_to_id(EVP_sha256(), leaf_x509(leaf).get(), &h_->issuing.cert.x509()));
+  ossl::OcspBasicRespPtr bs(OCSP_BASICRESP_new());
+  ossl::Asn1TimePtr now(ASN1_TIME_set(nullptr, clock_.now().time_since_epoch().count()));
+  ASSERT_TRUE(OCSP_basic_add1_status(bs.get(), id.get(), V_OCSP_CERTSTATUS_GOOD, 0, nullptr,
+                                     now.get(), nullptr));
+  // The delegated responder, but its certificate left out.
+  ASSERT_EQ(OCSP_basic_sign(bs.get(), &responder_cert_->x509(), responder_key_.get(), EVP_sha256(),
+                            nullptr, OCSP_NOCERTS | OCSP_RESPID_KEY),
+            1);
+  ossl::OcspResponsePtr resp(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs.get()));
+  unsigned char* p = nullptr;
+  int n = i2d_OCSP_RESPONSE(resp.get(), &p);
   Options o = opts();
   o.crls = ca_crls();
-  o.crls.push_back(der_of_crl(crl.get()));
+  o.ocsp_responses = {Bytes(p, p + n)};
+  OPENSSL_free(p);
   auto r = run(leaf, o);
   ASSERT_NE(first_error(r), nullptr) << dump(r);
-  EXPECT_EQ(first_error(r)->code, "revocation_unavailable") << dump(r);
-  EXPECT_NE(first_error(r)->found.find("CA certificates only"), std::string::npos) << dump(r);
+  EXPECT_NE(first_error(r)->found.find("neither the issuer nor a certificate in the response"),
+            std::string::npos)
+      << dump(r);
+  // The same responder with its certificate included is accepted.
+  o.ocsp_responses = {raw_ocsp(leaf, &responder_cert_->x509(), responder_key_.get())};
+  EXPECT_TRUE(run(leaf, o).valid);
+}
+
+TEST_F(RevocationTest, ResponseWithoutNextUpdateIsGoodForSevenDays) {
+  Leaf leaf = issue("web.internal");
+  ossl::OcspCertIdPtr id(
+      OCSP_cert_to_id(EVP_sha1(), leaf_x509(leaf).get(), &h_->issuing.cert.x509()));
+  ossl::OcspBasicRespPtr bs(OCSP_BASICRESP_new());
+  ossl::Asn1TimePtr now(ASN1_TIME_set(nullptr, clock_.now().time_since_epoch().count()));
+  ASSERT_TRUE(OCSP_basic_add1_status(bs.get(), id.get(), V_OCSP_CERTSTATUS_GOOD, 0, nullptr,
+                                     now.get(), nullptr));
+  ASSERT_EQ(OCSP_basic_sign(bs.get(), &h_->issuing.cert.x509(), h_->issuing.key.get(), EVP_sha256(),
+                            nullptr, 0),
+            1);
+  ossl::OcspResponsePtr resp(OCSP_response_create(OCSP_RESPONSE_STATUS_SUCCESSFUL, bs.get()));
+  unsigned char* p = nullptr;
+  int n = i2d_OCSP_RESPONSE(resp.get(), &p);
+  Options o = opts();
+  o.ocsp_responses = {Bytes(p, p + n)};
+  OPENSSL_free(p);
+  clock_.set(clock_.now() + 6 * 24h);  // CA CRLs current then
+  o.crls = ca_crls();
+  o.at = clock_.now();
+  auto six = run(leaf, o);
+  EXPECT_TRUE(six.valid) << dump(six);
+  clock_.set(clock_.now() + 2 * 24h);
+  o.crls = ca_crls();
+  o.at = clock_.now();
+  auto eight = run(leaf, o);
+  ASSERT_NE(first_error(eight), nullptr) << dump(eight);
+  EXPECT_NE(first_error(eight)->found.find("no nextUpdate and thisUpdate 8 d ago"),
+            std::string::npos)
+      << dump(eight);
 }
 
 TEST_F(RevocationTest, GoodAndRevokedByOcsp) {
@@ -402,7 +526,8 @@ TEST_F(RevocationTest, GoodAndRevokedByOcsp) {
   EXPECT_TRUE(by_ca.valid) << dump(by_ca);
 
   const TimePoint when = clock_.now() - 2h;
-  o.ocsp_responses = {ocsp(leaf.serial, {ca::OcspStatus::Kind::kRevoked, when, x509::RevocationReason::kSuperseded})};
+  o.ocsp_responses = {ocsp(
+      leaf.serial, {ca::OcspStatus::Kind::kRevoked, when, x509::RevocationReason::kSuperseded})};
   auto r = run(leaf, o);
   EXPECT_FALSE(r.valid);
   ASSERT_EQ(codes(r), "revoked") << dump(r);
@@ -512,7 +637,8 @@ TEST_F(RevocationTest, GarbageInputsAreWarningsNeverCrashes) {
   Leaf leaf = issue("web.internal");
   Options o = opts(RevocationPolicy::kSoft);
   o.crls = {Bytes{}, Bytes{0x30, 0x03, 0x02, 0x01}, Bytes(5000, 0x30)};
-  o.ocsp_responses = {Bytes{}, Bytes{0x30, 0x80}, ca::ocsp_error_response(OCSP_RESPONSE_STATUS_TRYLATER)};
+  o.ocsp_responses = {Bytes{}, Bytes{0x30, 0x80},
+                      ca::ocsp_error_response(OCSP_RESPONSE_STATUS_TRYLATER)};
   // A real CRL with trailing bytes is malformed too.
   Bytes trailing = issuing_crl();
   trailing.push_back(0);

@@ -14,8 +14,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace herald;
   namespace rc = revocation_chain;
   static const Bytes leaf(std::begin(rc::kLeaf), std::end(rc::kLeaf));
-  static const std::vector<Bytes> intermediates{Bytes(std::begin(rc::kIssuing), std::end(rc::kIssuing)),
-                                                Bytes(std::begin(rc::kIntermediate), std::end(rc::kIntermediate))};
+  static const std::vector<Bytes> intermediates{
+      Bytes(std::begin(rc::kIssuing), std::end(rc::kIssuing)),
+      Bytes(std::begin(rc::kIntermediate), std::end(rc::kIntermediate))};
   static const std::vector<Bytes> anchors{Bytes(std::begin(rc::kRoot), std::end(rc::kRoot))};
   verify::Options o;
   o.at = TimePoint{std::chrono::seconds(rc::kAt)};
