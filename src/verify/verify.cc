@@ -2,10 +2,12 @@
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <ctime>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -28,17 +30,56 @@ struct StackDeleter {
 };
 using StackPtr = std::unique_ptr<STACK_OF(X509), StackDeleter>;
 
-// A parsed certificate and the SHA-256 of its DER (the cache key).
+void cert_rules(X509* x, bool anchor, std::vector<Finding>& out);
+int check_signatures(X509_STORE_CTX* ctx);
+int record_errors(int ok, X509_STORE_CTX* ctx);
+
+// A parsed certificate, the SHA-256 of its DER (the cache key), its validity
+// in seconds since 1970, and Herald's rules on it alone (cert_rules), worked
+// out once whichever path it is on.
 struct Cert {
   ossl::X509Ptr x509;
   Bytes der;
   std::string hash;  // raw
+  bool times_ok = false;
+  int64_t not_before = 0, not_after = 0;
+
+  const std::vector<Finding>& rules(bool anchor) const {
+    std::call_once(rules_once[anchor], [&] { cert_rules(x509.get(), anchor, rules_found[anchor]); });
+    return rules_found[anchor];
+  }
+
+  // A store holding this certificate alone as the trust anchor, with
+  // Herald's signature step and error recording; made once, shared.
+  X509_STORE* anchor_store() const {
+    std::call_once(store_once, [&] {
+      store.reset(X509_STORE_new());
+      X509_STORE_add_cert(store.get(), x509.get());
+      X509_STORE_set_verify(store.get(), check_signatures);
+      X509_STORE_set_verify_cb(store.get(), record_errors);
+    });
+    return store.get();
+  }
+
+ private:
+  mutable std::once_flag store_once;
+  mutable std::unique_ptr<X509_STORE, ossl::Deleter<X509_STORE_free>> store;
+  mutable std::once_flag rules_once[2];
+  mutable std::vector<Finding> rules_found[2];  // [is the anchor]
 };
 using CertRef = std::shared_ptr<const Cert>;
 
 std::string hash_of(const Bytes& der) {
-  auto h = ossl::sha256(der);
-  return h ? std::string(h->begin(), h->end()) : std::string();
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(der.data(), der.size(), md);
+  return std::string(reinterpret_cast<const char*>(md), sizeof md);
+}
+
+bool seconds_of(const ASN1_TIME* t, int64_t& out) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(t, &tm) != 1) return false;
+  out = static_cast<int64_t>(timegm(&tm));
+  return true;
 }
 
 std::shared_ptr<Cert> parse(const Bytes& der, std::string hash = {}) {
@@ -53,6 +94,9 @@ std::shared_ptr<Cert> parse(const Bytes& der, std::string hash = {}) {
   c->x509.reset(x);
   c->der = der;
   c->hash = hash.empty() ? hash_of(der) : std::move(hash);
+  c->times_ok = seconds_of(X509_get0_notBefore(x), c->not_before) &&
+                seconds_of(X509_get0_notAfter(x), c->not_after);
+  ERR_clear_error();
   return c;
 }
 
@@ -171,41 +215,53 @@ Finding explain(int err, int depth, X509* x, const Options& o) {
   }
 }
 
+// "4 min", "3 h", "12 days": how far a time is, for findings.
+std::string how_long(int64_t seconds) {
+  if (seconds < 120) return std::to_string(seconds) + " s";
+  if (seconds < 2 * 3600) return std::to_string(seconds / 60) + " min";
+  if (seconds < 2 * 86400) return std::to_string(seconds / 3600) + " h";
+  return std::to_string(seconds / 86400) + " days";
+}
+
 // RFC 5280 §4.1.2.5: valid from notBefore through notAfter, both inclusive.
 // Checked by Herald for every certificate of the path (OpenSSL treats
 // notAfter itself as expired), so each one out of its window gets a finding.
-void check_times(const std::vector<X509*>& path, const Options& o, std::vector<Finding>& out) {
-  const time_t at = static_cast<time_t>(o.at.time_since_epoch().count());
+void check_times(const std::vector<const Cert*>& path, const Options& o, std::vector<Finding>& out) {
+  const int64_t at = o.at.time_since_epoch().count();
   for (size_t d = 0; d < path.size(); ++d) {
-    X509* x = path[d];
-    int day = 0, sec = 0;
-    // diff(from, to) > 0 means to is later than from.
-    if (ASN1_TIME_diff(&day, &sec, nullptr, X509_get0_notBefore(x)) != 1) {
-      out.push_back(finding("malformed_certificate", static_cast<int>(d), x, "a valid notBefore",
+    const Cert& c = *path[d];
+    X509* x = c.x509.get();
+    if (!c.times_ok) {
+      out.push_back(finding("malformed_certificate", static_cast<int>(d), x, "a valid notBefore and notAfter",
                             "an unreadable time", "reissue the certificate"));
       continue;
     }
-    ossl::Asn1TimePtr now(ASN1_TIME_set(nullptr, at));
-    if (ASN1_TIME_compare(X509_get0_notBefore(x), now.get()) > 0) {
-      out.push_back(finding("not_yet_valid", static_cast<int>(d), x, "valid at " + time_text(now.get()),
-                            "notBefore " + time_text(X509_get0_notBefore(x)),
-                            "check the clocks of this host and the CA (skew), or wait"));
-    }
-    if (ASN1_TIME_compare(X509_get0_notAfter(x), now.get()) < 0) {
-      out.push_back(finding("expired", static_cast<int>(d), x, "valid at " + time_text(now.get()),
-                            "notAfter " + time_text(X509_get0_notAfter(x)),
-                            d == 0 ? "renew the certificate"
-                                   : "the CA certificate expired: install its successor"));
+    if (c.not_before > at || c.not_after < at) {
+      ossl::Asn1TimePtr now(ASN1_TIME_set(nullptr, static_cast<time_t>(at)));
+      if (c.not_before > at) {
+        out.push_back(finding("not_yet_valid", static_cast<int>(d), x, "valid at " + time_text(now.get()),
+                              "notBefore " + time_text(X509_get0_notBefore(x)) + ", " +
+                                  how_long(c.not_before - at) + " later",
+                              "check the clocks of this host and the CA (skew), or wait"));
+      }
+      if (c.not_after < at) {
+        out.push_back(finding("expired", static_cast<int>(d), x, "valid at " + time_text(now.get()),
+                              "notAfter " + time_text(X509_get0_notAfter(x)) + ", " +
+                                  how_long(at - c.not_after) + " earlier",
+                              d == 0 ? "renew the certificate"
+                                     : "the CA certificate expired: install its successor"));
+      }
     }
   }
 }
 
-// Herald's own checks where OpenSSL 3.0 is silent (docs/conformance.md), on a
-// path OpenSSL accepted; `path` is leaf first, anchor last.
-void check_extra(const std::vector<X509*>& path, const Options& o, std::vector<Finding>& out) {
-  for (size_t d = 0; d < path.size(); ++d) {
-    X509* x = path[d];
-    const bool anchor = d + 1 == path.size();
+// Herald's own checks where OpenSSL 3.0 is silent (docs/conformance.md) that
+// depend on one certificate alone and on whether it is the trust anchor;
+// findings at depth 0 (the caller sets the depth). Computed once per cached
+// certificate (Cert::rules).
+void cert_rules(X509* x, bool anchor, std::vector<Finding>& out) {
+  const int d = 0;
+  {
     // Serial numbers: positive, at most 20 octets (RFC 5280 §4.1.2.2).
     const ASN1_INTEGER* serial = X509_get0_serialNumber(x);
     bool zero = true;
@@ -247,8 +303,7 @@ void check_extra(const std::vector<X509*>& path, const Options& o, std::vector<F
     }
   }
   // Extension rules of RFC 5280 §4.2 that OpenSSL 3.0 does not enforce.
-  for (size_t d = 0; d < path.size(); ++d) {
-    X509* x = path[d];
+  {
     const bool self_issued =
         X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0;
     auto bad = [&](std::string code, std::string expected, std::string found) {
@@ -262,7 +317,7 @@ void check_extra(const std::vector<X509*>& path, const Options& o, std::vector<F
     auto* akid = static_cast<AUTHORITY_KEYID*>(
         X509_get_ext_d2i(x, NID_authority_key_identifier, &crit, nullptr));
     ERR_clear_error();
-    const bool is_anchor = d + 1 == path.size();  // trust anchors are trusted as they are
+    const bool is_anchor = anchor;  // trust anchors are trusted as they are
     if (!akid && !self_issued && crit == -1 && !is_anchor) {
       bad("aki_missing", "an authority key identifier (RFC 5280 §4.2.1.1)", "none");
     }
@@ -300,11 +355,14 @@ void check_extra(const std::vector<X509*>& path, const Options& o, std::vector<F
       POLICY_CONSTRAINTS_free(pc);
     }
   }
+}
+
+// Herald's own checks on the leaf, for the use asked (Options).
+void check_leaf(X509* ee, const Options& o, std::vector<Finding>& out) {
   // A TLS server's end-entity certificate with an EKU: it names serverAuth
   // itself (anyExtendedKeyUsage alone is not enough) and is not critical
   // (CABF BR 7.1.2.3, as webpki and pyca/cryptography check). No EKU at all
   // means any purpose (RFC 5280 §4.2.1.12; limbo's webpki:: cases disagree).
-  X509* ee = path.front();
   if (o.purpose == Purpose::kServer && !X509_check_ca(ee)) {
     int crit = 0;
     auto* eku = static_cast<EXTENDED_KEY_USAGE*>(
@@ -327,7 +385,7 @@ void check_extra(const std::vector<X509*>& path, const Options& o, std::vector<F
   // The leaf's DNS SANs must be host names (RFC 5280 §4.2.1.6, LDH; a
   // wildcard only as the whole leftmost label). The CN is never matched, so
   // it is not checked against them (limbo's webpki::cn cases disagree).
-  X509* leaf = path.front();
+  X509* leaf = ee;
   int crit = 0;
   auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, &crit, nullptr));
   ERR_clear_error();
@@ -540,14 +598,10 @@ struct Builder {
     ++result.paths_tried;
     std::vector<const Cert*> certs = path;
     if (path.back() != &anchor) certs.push_back(&anchor);
-    StorePtr store(X509_STORE_new());
-    X509_STORE_add_cert(store.get(), anchor.x509.get());
-    X509_STORE_set_verify(store.get(), check_signatures);
-    X509_STORE_set_verify_cb(store.get(), record_errors);
     StackPtr untrusted(sk_X509_new_null());
     for (size_t i = 1; i < path.size(); ++i) sk_X509_push(untrusted.get(), path[i]->x509.get());
     StoreCtxPtr ctx(X509_STORE_CTX_new());
-    if (!X509_STORE_CTX_init(ctx.get(), store.get(), path[0]->x509.get(), untrusted.get())) {
+    if (!X509_STORE_CTX_init(ctx.get(), anchor.anchor_store(), path[0]->x509.get(), untrusted.get())) {
       ERR_clear_error();
       return false;
     }
@@ -589,8 +643,14 @@ struct Builder {
                               options));
     }
     std::vector<Finding> own;
-    check_times(xs, options, own);
-    check_extra(xs, options, own);
+    check_times(certs, options, own);
+    for (size_t d = 0; d < certs.size(); ++d) {
+      for (Finding f : certs[d]->rules(d + 1 == certs.size())) {
+        f.depth = static_cast<int>(d);
+        own.push_back(std::move(f));
+      }
+    }
+    check_leaf(xs.front(), options, own);
     if (found.empty() && own.empty() && options.revocation != RevocationPolicy::kOff) {
       detail::check_revocation(xs, sources, options, own);
     }
