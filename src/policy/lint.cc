@@ -25,8 +25,13 @@ unsigned key_usage_mask(const ASN1_BIT_STRING* ku) {
 
 std::vector<Finding> lint_certificate(X509& x, const LintTarget& target) {
   std::vector<Finding> out;
-  auto error = [&](std::string code, std::string message) {
-    out.push_back({std::move(code), Severity::kError, std::move(message)});
+  auto error = [&](std::string code, std::string rule) {
+    Finding f;
+    f.code = std::move(code);
+    f.expected = std::move(rule);
+    f.found = "not so in the certificate to be signed";
+    f.hint = "the profile or the certificate builder produced this: issuance refused; report it";
+    out.push_back(std::move(f));
   };
 
   if (X509_get_version(&x) != X509_VERSION_3)
@@ -165,7 +170,7 @@ Status lint_gate(X509& tbs, const LintTarget& target) {
   std::string msg;
   for (const auto& f : findings) {
     if (f.severity != Severity::kError) continue;
-    msg += (msg.empty() ? "" : "; ") + f.code + ": " + f.message;
+    msg += (msg.empty() ? "" : "; ") + f.code + ": " + f.expected;
   }
   if (msg.empty()) return {};
   return make_error(ErrorCode::kLintFailed, "pre-issuance lint failed: " + msg);

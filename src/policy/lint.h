@@ -10,16 +10,14 @@
 #include "base/error.h"
 #include "ossl/ossl.h"
 #include "policy/profile.h"
+#include "x509/finding.h"
 
 namespace herald::policy {
 
-enum class Severity { kWarning, kError };
-
-struct Finding {
-  std::string code;  // "serial.not_positive", "san.missing", ...
-  Severity severity = Severity::kError;
-  std::string message;  // what was expected and what was found
-};
+// The findings type of path verification too (x509/finding.h): codes such
+// as "serial.not_positive", "san.missing"; `expected` says the rule.
+using Severity = x509::Severity;
+using Finding = x509::Finding;
 
 enum class CertKind { kLeaf, kRootCa, kSubordinateCa };
 

@@ -23,6 +23,7 @@
 
 #include "base/clock.h"
 #include "base/encoding.h"
+#include "x509/finding.h"
 
 namespace herald::verify {
 
@@ -50,18 +51,9 @@ struct Options {
   RevocationPolicy revocation = RevocationPolicy::kOff;
 };
 
-enum class Severity { kError, kWarning };
-
-struct Finding {
-  std::string code;  // stable: "expired", "missing_issuer", "hostname_mismatch", ...
-  Severity severity = Severity::kError;
-  int depth = 0;          // 0 = the leaf; -1 = not about one certificate
-  std::string subject;    // of the certificate concerned (RFC 2253)
-  std::string serial;     // hex
-  std::string expected;
-  std::string found;
-  std::string hint;       // one line of what to do
-};
+// Findings are the type the pre-issuance lint also reports (x509/finding.h).
+using Severity = x509::Severity;
+using Finding = x509::Finding;
 
 struct Result {
   bool valid = false;
