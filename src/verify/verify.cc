@@ -210,6 +210,39 @@ Finding explain(int err, int depth, X509* x, const Options& o) {
     case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
       return finding("not_a_ca", depth, x, "CA:TRUE and keyCertSign", why,
                      "the issuer is not a CA certificate");
+    case X509_V_ERR_MISSING_AUTHORITY_KEY_IDENTIFIER:
+      return finding("aki_missing", depth, x, "an authority key identifier (RFC 5280 §4.2.1.1)", why,
+                     "reissue the certificate");
+    case X509_V_ERR_MISSING_SUBJECT_KEY_IDENTIFIER:
+      return finding("ski_missing", depth, x, "a subject key identifier in a CA (RFC 5280 §4.2.1.2)", why,
+                     "reissue the CA certificate");
+    case X509_V_ERR_CA_BCONS_NOT_CRITICAL:
+    case X509_V_ERR_CA_CERT_MISSING_KEY_USAGE:
+    case X509_V_ERR_PATHLEN_INVALID_FOR_NON_CA:
+    case X509_V_ERR_PATHLEN_WITHOUT_KU_KEY_CERT_SIGN:
+    case X509_V_ERR_KU_KEY_CERT_SIGN_INVALID_FOR_NON_CA:
+    case X509_V_ERR_INVALID_NON_CA:
+      return finding("ca_extensions_invalid", depth, x,
+                     "basicConstraints and keyUsage consistent (RFC 5280 §4.2.1.3, §4.2.1.9)", why,
+                     "reissue the certificate");
+    case X509_V_ERR_EMPTY_SUBJECT_ALT_NAME:
+    case X509_V_ERR_EMPTY_SUBJECT_SAN_NOT_CRITICAL:
+    case X509_V_ERR_SUBJECT_NAME_EMPTY:
+    case X509_V_ERR_ISSUER_NAME_EMPTY:
+      return finding("malformed_name", depth, x, "a subject or a critical SAN, a non-empty issuer", why,
+                     "reissue the certificate");
+    case X509_V_ERR_AUTHORITY_KEY_IDENTIFIER_CRITICAL:
+    case X509_V_ERR_SUBJECT_KEY_IDENTIFIER_CRITICAL:
+    case X509_V_ERR_INVALID_EXTENSION:
+    case X509_V_ERR_EXTENSIONS_REQUIRE_VERSION_3:
+      return finding("malformed_extension", depth, x, "extensions as RFC 5280 §4.2 defines them", why,
+                     "reissue the certificate");
+    case X509_V_ERR_SIGNATURE_ALGORITHM_MISMATCH:
+    case X509_V_ERR_SIGNATURE_ALGORITHM_INCONSISTENCY:
+      return finding("bad_signature", depth, x, "the same signature algorithm inside and outside the TBS", why,
+                     "reissue the certificate");
+    case X509_V_ERR_EC_KEY_EXPLICIT_PARAMS:
+      return finding("weak_key", depth, x, "an EC key on a named curve", why, "reissue with a P-256 key");
     default:
       return finding("invalid", depth, x, "a valid path", why, "see the finding's detail");
   }

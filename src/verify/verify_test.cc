@@ -5,6 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <openssl/x509v3.h>
+
+#include <chrono>
 #include <filesystem>
 
 #include "ca/authority.h"
@@ -171,6 +174,180 @@ TEST_F(VerifyTest, DepthLimit) {
   EXPECT_FALSE(r.valid);
   o.max_depth = 2;
   EXPECT_TRUE(verify(leaf, intermediates(), {root()}, o).valid);
+}
+
+// --- Hostile inputs: each ends in a finding within bounded time. ---
+
+// A certificate named `subject`, issued under `issuer_name` with `issuer_key`
+// (any extensions as OpenSSL config strings), DER.
+Bytes make_cert(const std::string& subject, const std::string& issuer_name, EVP_PKEY* issuer_key,
+                EVP_PKEY* subject_key, bool ca, const std::vector<std::pair<int, std::string>>& extra = {}) {
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  static long serial = 1000;
+  ASN1_INTEGER_set(X509_get_serialNumber(x), ++serial);
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  auto set_name = [](X509_NAME* n, const std::string& cn) {
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn.c_str()), -1,
+                               -1, 0);
+  };
+  set_name(X509_get_subject_name(x), subject);
+  set_name(X509_get_issuer_name(x), issuer_name);
+  X509_set_pubkey(x, subject_key);
+  // Every certificate here has the same key, so the AKI is the SKI of
+  // the certificate itself (the context's issuer is the certificate).
+  X509V3_CTX ctx;
+  X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
+  std::vector<std::pair<int, std::string>> exts = {
+      {NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE"},
+      {NID_key_usage, ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature"},
+      {NID_subject_key_identifier, "hash"},
+      {NID_authority_key_identifier, "keyid:always"}};
+  if (!ca) exts.push_back({NID_subject_alt_name, "DNS:" + subject});
+  exts.insert(exts.end(), extra.begin(), extra.end());
+  for (const auto& [nid, value] : exts) {
+    X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+    EXPECT_NE(e, nullptr) << value;
+    if (e) X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+  }
+  X509_sign(x, issuer_key, EVP_sha256());
+  unsigned char* p = nullptr;
+  const int n = i2d_X509(x, &p);
+  Bytes der(p, p + n);
+  OPENSSL_free(p);
+  X509_free(x);
+  return der;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+class HostileTest : public ::testing::Test {
+ protected:
+  void SetUp() override { key_ = EVP_EC_gen("P-256"); }
+  void TearDown() override { EVP_PKEY_free(key_); }
+  Options server(const std::string& host) {
+    Options o;
+    o.at = TimePoint{std::chrono::seconds(std::time(nullptr))};
+    o.purpose = Purpose::kServer;
+    o.dns_name = host;
+    return o;
+  }
+  EVP_PKEY* key_ = nullptr;  // one key for every certificate: the tests are about names and paths
+};
+
+TEST_F(HostileTest, ChainOfAThousandCertificates) {
+  // root <- ca999 <- ... <- ca0 <- leaf: far deeper than any depth limit.
+  Bytes root = make_cert("root", "root", key_, key_, true);
+  std::vector<Bytes> cas;
+  for (int i = 0; i < 1000; ++i) {
+    cas.push_back(make_cert("ca" + std::to_string(i), i == 999 ? "root" : "ca" + std::to_string(i + 1), key_,
+                            key_, true));
+  }
+  Bytes leaf = make_cert("web.internal", "ca0", key_, key_, false);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = verify(leaf, cas, {root}, server("web.internal"));
+  EXPECT_LT(seconds_since(t0), 10.0);
+  EXPECT_FALSE(r.valid);
+  ASSERT_FALSE(r.findings.empty());
+  // The path was cut at the depth limit: nothing was trusted.
+  EXPECT_TRUE(r.chain.empty());
+}
+
+TEST_F(HostileTest, AThousandCandidateIssuersExhaustTheBudget) {
+  // 1,000 CAs with the same name, none leading to the anchor: the builder
+  // stops after kMaxPathsTried paths / kMaxSignatureChecks checks.
+  Bytes root = make_cert("root", "root", key_, key_, true);
+  std::vector<Bytes> cas;
+  for (int i = 0; i < 1000; ++i) cas.push_back(make_cert("twin", "twin", key_, key_, true));
+  Bytes leaf = make_cert("web.internal", "twin", key_, key_, false);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = verify(leaf, cas, {root}, server("web.internal"));
+  EXPECT_LT(seconds_since(t0), 10.0);
+  EXPECT_FALSE(r.valid);
+  EXPECT_LE(r.paths_tried, kMaxPathsTried);
+  ASSERT_FALSE(r.findings.empty());
+}
+
+TEST_F(HostileTest, LoopOfCrossSignedCas) {
+  // A issued by B, B issued by A, the leaf by A: no anchor is reachable and
+  // the builder never revisits a certificate on its path.
+  Bytes root = make_cert("root", "root", key_, key_, true);
+  Bytes a = make_cert("A", "B", key_, key_, true);
+  Bytes b = make_cert("B", "A", key_, key_, true);
+  Bytes leaf = make_cert("web.internal", "A", key_, key_, false);
+  auto r = verify(leaf, {a, b}, {root}, server("web.internal"));
+  EXPECT_FALSE(r.valid);
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_EQ(r.findings.front().code, "missing_issuer");
+  // Cross-signed both ways and also by the root: the path A <- root is found.
+  Bytes a_by_root = make_cert("A", "root", key_, key_, true);
+  auto ok = verify(leaf, {a, b, a_by_root}, {root}, server("web.internal"));
+  EXPECT_TRUE(ok.valid) << (ok.findings.empty() ? "" : ok.findings.front().code);
+}
+
+TEST_F(HostileTest, NameConstraintWithTenThousandSubtrees) {
+  std::string permitted = "critical,";
+  for (int i = 0; i < 10000; ++i) permitted += (i ? "," : "") + std::string("permitted;DNS:d") + std::to_string(i) + ".example";
+  Bytes root = make_cert("root", "root", key_, key_, true);
+  Bytes ca = make_cert("ca", "root", key_, key_, true, {{NID_name_constraints, permitted}});
+  Bytes inside = make_cert("d9999.example", "ca", key_, key_, false);
+  Bytes outside = make_cert("elsewhere.example", "ca", key_, key_, false);
+  auto t0 = std::chrono::steady_clock::now();
+  auto good = verify(inside, {ca}, {root}, server("d9999.example"));
+  auto bad = verify(outside, {ca}, {root}, server("elsewhere.example"));
+  EXPECT_LT(seconds_since(t0), 10.0);
+  EXPECT_TRUE(good.valid) << (good.findings.empty() ? "" : good.findings.front().code);
+  EXPECT_FALSE(bad.valid);
+  ASSERT_FALSE(bad.findings.empty());
+  EXPECT_EQ(bad.findings.front().code, "name_constraint_violation");
+}
+
+TEST_F(HostileTest, VerifierCachesAgreeWithVerify) {
+  // The caching Verifier gives verify()'s verdicts, cold and warm, valid and not.
+  Bytes root = make_cert("root", "root", key_, key_, true);
+  Bytes ca = make_cert("ca", "root", key_, key_, true);
+  Bytes leaf = make_cert("web.internal", "ca", key_, key_, false);
+  Verifier v({root});
+  for (int round = 0; round < 3; ++round) {
+    for (const std::string host : {"web.internal", "db.internal"}) {
+      auto a = v.verify(leaf, {ca}, server(host));
+      auto b = verify(leaf, {ca}, {root}, server(host));
+      EXPECT_EQ(a.valid, b.valid) << host;
+      ASSERT_EQ(a.findings.size(), b.findings.size()) << host;
+      for (size_t i = 0; i < a.findings.size(); ++i) EXPECT_EQ(a.findings[i].code, b.findings[i].code);
+    }
+  }
+  EXPECT_GT(v.stats().cert_cache_hits, 0u);
+  EXPECT_GT(v.stats().signature_cache_hits, 0u);
+  // A certificate whose signature does not verify is refused every time,
+  // however often it is presented (a failed check is never remembered).
+  EVP_PKEY* other = EVP_EC_gen("P-256");
+  Bytes forged = make_cert("web.internal", "ca", other, key_, false);
+  EVP_PKEY_free(other);
+  for (int i = 0; i < 3; ++i) {
+    auto r = v.verify(forged, {ca}, server("web.internal"));
+    EXPECT_FALSE(r.valid);
+    ASSERT_FALSE(r.findings.empty());
+    EXPECT_EQ(r.findings.front().code, "bad_signature");
+  }
+}
+
+TEST_F(VerifyTest, UriSanAndRequiredEku) {
+  Bytes leaf = issue(policy::Profile::kServer, "web.internal");
+  Options o = server("web.internal");
+  o.uri = "spiffe://example.org/ns/web";
+  auto r = verify(leaf, intermediates(), {root()}, o);
+  EXPECT_FALSE(r.valid);
+  EXPECT_EQ(codes(r), "uri_mismatch");
+  o.uri.reset();
+  o.ekus = {"1.3.6.1.5.5.7.3.1"};  // serverAuth: present
+  EXPECT_TRUE(verify(leaf, intermediates(), {root()}, o).valid);
+  o.ekus = {"1.3.6.1.5.5.7.3.3"};  // codeSigning: absent
+  EXPECT_EQ(codes(verify(leaf, intermediates(), {root()}, o)), "eku_mismatch");
 }
 
 }  // namespace
