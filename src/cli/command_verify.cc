@@ -31,6 +31,8 @@ struct VerifyFlags {
   std::string purpose;
   std::string host;
   std::string ip;
+  std::string uri;
+  std::vector<std::string> ekus;
   std::string at;
   int max_depth = 8;
   bool json = false;
@@ -128,6 +130,17 @@ Status run_verify(Context& ctx, const VerifyFlags& f) {
     if (x509::ip_octets(f.ip).empty())
       return make_error(ErrorCode::kInvalidArgument, "--ip '" + f.ip + "' is not an IP address");
     o.ip = f.ip;
+  }
+  if (!f.uri.empty()) o.uri = f.uri;
+  for (const auto& e : f.ekus) {
+    ossl::Asn1ObjectPtr obj(OBJ_txt2obj(e.c_str(), 0));
+    if (!obj) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--eku '" + e + "': give an OID (1.3.6.1.5.5.7.3.2) or a name (clientAuth)");
+    }
+    char dotted[128];
+    OBJ_obj2txt(dotted, sizeof dotted, obj.get(), 1);
+    o.ekus.push_back(dotted);
   }
   o.max_depth = f.max_depth;
   for (const auto& path : f.crls) {
@@ -228,7 +241,7 @@ void add_verify_commands(CLI::App& app, Context& ctx) {
       "Verify a certificate chain for a use, and explain every problem found. Builds a path from "
       "CERT through the intermediates (any order, extras allowed) to a trust anchor, checks it "
       "(RFC 5280: validity, CA constraints, path length, key usage, EKU, name constraints, "
-      "signatures, key strength, revocation by CRL and OCSP) and matches --host/--ip against the SANs only. Exit 0 when "
+      "signatures, key strength, revocation by CRL and OCSP) and matches --host/--ip/--uri against the SANs only. Exit 0 when "
       "valid, 81 when not (docs/cli.md).");
   add_dir_option(*cmd, ctx);
   cmd->add_option("CERT", f->cert,
@@ -242,6 +255,12 @@ void add_verify_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--purpose", f->purpose, "server | client (default: the path only, any EKU)");
   auto* host = cmd->add_option("--host", f->host, "DNS name the certificate must carry (a SAN)");
   cmd->add_option("--ip", f->ip, "IP address the certificate must carry (a SAN)")->excludes(host);
+  cmd->add_option("--uri", f->uri,
+                  "URI the certificate must carry as a URI SAN, exactly (a SPIFFE ID: "
+                  "spiffe://example.org/ns/web)");
+  cmd->add_option("--eku", f->ekus,
+                  "Extended key usage the certificate must list, by name (clientAuth) or OID "
+                  "(repeatable; a certificate without the extension serves any purpose)");
   cmd->add_option("--at", f->at,
                   "Verification time: RFC 3339 (2021-01-01T00:00:00Z) or seconds since 1970 "
                   "(default: now)");

@@ -85,6 +85,18 @@ cat "$D/crl/issuing.crl" "$D/crl/intermediate.crl" "$D/crl/root.crl" >"$T/crls.p
 ossl fail -crl_check_all -CRLfile "$T/crls.pem" -purpose sslserver -CAfile "$ROOT" -untrusted "$T/web.inter.pem" "$T/web/cert.pem"
 hv notrevoked 0 "$T/alice/chain.pem" --trust "$ROOT" --purpose client "${crls[@]}"
 
+step "a SPIFFE workload: --uri matches the URI SAN exactly; --eku"
+"$HERALD" issue --dir "$D" --profile spiffe --san uri:spiffe://herald.internal/ns/web --out-dir "$T/spiffe" >/dev/null 2>&1 || fail "issue spiffe"
+hv spiffe_ok 0 "$T/spiffe/chain.pem" --trust "$ROOT" --purpose client --uri spiffe://herald.internal/ns/web --eku clientAuth
+hv spiffe_other 81 "$T/spiffe/chain.pem" --trust "$ROOT" --purpose client --uri spiffe://herald.internal/ns/db
+[[ $CODE == uri_mismatch && $OUT == *"found spiffe://herald.internal/ns/web"* ]] || fail "spiffe mismatch: $OUT"
+hv spiffe_prefix 81 "$T/spiffe/chain.pem" --trust "$ROOT" --uri spiffe://herald.internal/ns/we
+[[ $CODE == uri_mismatch ]] || fail "a prefix of the SPIFFE ID must not match: $OUT"
+hv spiffe_eku 81 "$T/spiffe/chain.pem" --trust "$ROOT" --eku codeSigning
+[[ $CODE == eku_mismatch ]] || fail "--eku codeSigning: $OUT"
+expect_fail "$HERALD" verify "$T/spiffe/chain.pem" --trust "$ROOT" --eku not-an-eku
+err_mentions "--eku" "an unknown --eku"
+
 step "a foreign root; bad input"
 "$HERALD" ca init --dir "$T/other" --org Other >/dev/null 2>&1 || fail "second ca init"
 hv foreign 81 "$T/alice/chain.pem" --trust "$T/other/ca/root.pem" --purpose client
