@@ -214,35 +214,35 @@ Outcome check_crl(X509_CRL* crl, size_t index, X509* cert, X509* issuer, int64_t
                     label + ": the CRL number is marked critical",
                     "the CA must mark the CRL number non-critical: fix its CRL generation");
   }
+  // Not current: unusable to show a certificate is good, but a revocation
+  // it lists still stands (revocation is final, RFC 5280 §3.3; only
+  // certificateHold may be lifted), so the entries are still read.
+  std::optional<Outcome> stale;
   const auto this_update = unix_of(X509_CRL_get0_lastUpdate(crl));
-  if (!this_update) {
-    return unusable("a readable thisUpdate", label + ": thisUpdate does not parse",
-                    "fetch the CRL again from the CA");
-  }
-  if (*this_update > at) {
-    return unusable("thisUpdate at or before " + when(at),
-                    label + ": issued " + when(*this_update) + ", " + span_text(*this_update - at) +
-                        " in the future",
-                    "check the clocks here and on the CA: the CRL is not valid for another " +
-                        span_text(*this_update - at));
-  }
   const ASN1_TIME* next_raw = X509_CRL_get0_nextUpdate(crl);
-  if (!next_raw) {
-    return unusable("a nextUpdate (RFC 5280 §5.1.2.5)",
-                    label + ": no nextUpdate, so it can never be current",
-                    "the CA must set nextUpdate on its CRLs: fix its CRL generation");
-  }
   const auto next_update = unix_of(next_raw);
-  if (!next_update) {
-    return unusable("a readable nextUpdate", label + ": nextUpdate does not parse",
-                    "fetch the CRL again from the CA");
-  }
-  if (*next_update < at) {
-    return unusable("nextUpdate at or after " + when(at),
-                    label + ": expired " + span_text(at - *next_update) + " ago (nextUpdate " +
-                        when(*next_update) + ")",
-                    "the CA's CRL publishing is stuck: re-sign and publish its CRL (herald crl), "
-                    "then fetch it again");
+  if (!this_update) {
+    stale = unusable("a readable thisUpdate", label + ": thisUpdate does not parse",
+                     "fetch the CRL again from the CA");
+  } else if (*this_update > at) {
+    stale = unusable("thisUpdate at or before " + when(at),
+                     label + ": issued " + when(*this_update) + ", " +
+                         span_text(*this_update - at) + " in the future",
+                     "check the clocks here and on the CA: the CRL is not valid for another " +
+                         span_text(*this_update - at));
+  } else if (!next_raw) {
+    stale = unusable("a nextUpdate (RFC 5280 §5.1.2.5)",
+                     label + ": no nextUpdate, so it can never be current",
+                     "the CA must set nextUpdate on its CRLs: fix its CRL generation");
+  } else if (!next_update) {
+    stale = unusable("a readable nextUpdate", label + ": nextUpdate does not parse",
+                     "fetch the CRL again from the CA");
+  } else if (*next_update < at) {
+    stale = unusable("nextUpdate at or after " + when(at),
+                     label + ": expired " + span_text(at - *next_update) + " ago (nextUpdate " +
+                         when(*next_update) + ")",
+                     "the CA's CRL publishing is stuck: re-sign and publish its CRL (herald crl), "
+                     "then fetch it again");
   }
   bool unreadable_idp = false;
   if (std::string why = idp_scope_refusal(crl, cert, unreadable_idp); !why.empty()) {
@@ -277,7 +277,10 @@ Outcome check_crl(X509_CRL* crl, size_t index, X509* cert, X509* issuer, int64_t
     }
     if (!hit && ASN1_INTEGER_cmp(X509_REVOKED_get0_serialNumber(e), serial) == 0) hit = e;
   }
-  if (!hit) return {Verdict::kGood, {}, {}, {}};
+  if (!hit) {
+    if (stale) return *stale;
+    return {Verdict::kGood, {}, {}, {}};
+  }
   long reason = -1;
   int rcrit = -1;
   if (auto* r = static_cast<ASN1_ENUMERATED*>(
@@ -286,14 +289,19 @@ Outcome check_crl(X509_CRL* crl, size_t index, X509* cert, X509* issuer, int64_t
     ASN1_ENUMERATED_free(r);
   }
   ERR_clear_error();
-  if (reason == static_cast<long>(x509::RevocationReason::kRemoveFromCrl))
+  const bool hold_or_removed =
+      reason == static_cast<long>(x509::RevocationReason::kRemoveFromCrl) ||
+      reason == static_cast<long>(x509::RevocationReason::kCertificateHold);
+  if (stale && hold_or_removed) return *stale;  // a hold may have been lifted since
+  if (reason == static_cast<long>(x509::RevocationReason::kRemoveFromCrl)) {
     return {Verdict::kGood, {}, {}, {}};
+  }
   const auto date = unix_of(X509_REVOKED_get0_revocationDate(hit));
   return {Verdict::kRevoked,
           {},
           "revoked " + (date ? when(*date) : std::string("(unreadable date)")) + ", reason " +
               reason_text(reason) + " (" + label + " of " + name_text(X509_CRL_get_issuer(crl)) +
-              ")",
+              (stale ? "; that CRL is not current, but a revocation is final" : "") + ")",
           {}};
 }
 
@@ -432,6 +440,23 @@ Outcome check_ocsp(OCSP_BASICRESP* bs, size_t index, X509* cert, X509* issuer, i
           "responder");
     }
   }
+  int reason = -1;
+  ASN1_GENERALIZEDTIME *rev_time = nullptr, *this_upd = nullptr, *next_upd = nullptr;
+  const int status = OCSP_single_get0_status(single, &reason, &rev_time, &this_upd, &next_upd);
+  // An authentic revoked status stands whatever its age or nonce: revocation
+  // is final (RFC 6960 §2.2; only certificateHold may be lifted).
+  auto revoked_outcome = [&] {
+    const auto rt = unix_of(rev_time);
+    return Outcome{Verdict::kRevoked,
+                   {},
+                   "revoked " + (rt ? when(*rt) : std::string("(unreadable date)")) + ", reason " +
+                       reason_text(reason) + " (" + label + ")",
+                   {}};
+  };
+  if (status == V_OCSP_CERTSTATUS_REVOKED &&
+      reason != static_cast<int>(x509::RevocationReason::kCertificateHold)) {
+    return revoked_outcome();
+  }
   if (options.ocsp_nonce) {
     const int at_nonce = OCSP_BASICRESP_get_ext_by_NID(bs, NID_id_pkix_OCSP_Nonce, -1);
     X509_EXTENSION* ext = at_nonce >= 0 ? OCSP_BASICRESP_get_ext(bs, at_nonce) : nullptr;
@@ -446,9 +471,6 @@ Outcome check_ocsp(OCSP_BASICRESP* bs, size_t index, X509* cert, X509* issuer, i
                       "responder again");
     }
   }
-  int reason = -1;
-  ASN1_GENERALIZEDTIME *rev_time = nullptr, *this_upd = nullptr, *next_upd = nullptr;
-  const int status = OCSP_single_get0_status(single, &reason, &rev_time, &this_upd, &next_upd);
   const auto tu = unix_of(this_upd);
   if (!tu) {
     return unusable("a readable thisUpdate", label + ": thisUpdate does not parse",
@@ -475,14 +497,7 @@ Outcome check_ocsp(OCSP_BASICRESP* bs, size_t index, X509* cert, X509* issuer, i
                     "ask the responder for a fresh answer");
   }
   if (status == V_OCSP_CERTSTATUS_GOOD) return {Verdict::kGood, {}, {}, {}};
-  if (status == V_OCSP_CERTSTATUS_REVOKED) {
-    const auto rt = unix_of(rev_time);
-    return {Verdict::kRevoked,
-            {},
-            "revoked " + (rt ? when(*rt) : std::string("(unreadable date)")) + ", reason " +
-                reason_text(reason) + " (" + label + ")",
-            {}};
-  }
+  if (status == V_OCSP_CERTSTATUS_REVOKED) return revoked_outcome();
   return unusable("good or revoked",
                   label + ": status unknown (the responder does not know this certificate)",
                   "ask the OCSP responder of the CA that issued it (its AIA), or the CA does not "

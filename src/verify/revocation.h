@@ -40,7 +40,11 @@
 //   5280 §6.3.3 (b)(2)(i)); a certificate distribution point limited to some
 //   reasons, or naming a cRLIssuer, is not served either.
 // An entry with the certificate's serial means revoked (removeFromCRL: not
-// revoked; certificateHold: revoked, on hold).
+// revoked; certificateHold: revoked, on hold). A CRL that is authentic but
+// not current (the time checks above) cannot show a certificate is good,
+// but an entry on it other than certificateHold still means revoked:
+// revocation is final (RFC 5280 §3.3), so a stale CRL cannot un-revoke a
+// certificate under kSoft.
 //
 // An OCSP response is usable for a certificate when (RFC 6960):
 // - responseStatus is successful and it holds a BasicOCSPResponse;
@@ -60,7 +64,9 @@
 //   content of the DER OCTET STRING there (RFC 9654 §2.1);
 // - it has no critical response or single extension other than the nonce.
 // good covers the certificate, revoked is an error `revoked`, unknown
-// leaves it uncovered (with an `ocsp_unusable` warning).
+// leaves it uncovered (with an `ocsp_unusable` warning). As for CRLs, an
+// authentic revoked status (signature, signer and critical extensions
+// checked) counts whatever its times or nonce, except certificateHold.
 //
 // Bad input: at most kMaxRevocationSources CRLs and as many responses are
 // looked at, at most kMaxSingleResponses SingleResponses per response;

@@ -335,6 +335,43 @@ TEST_F(RevocationTest, ExpiredCrlSaysHowLongAgo) {
   EXPECT_NE(w->found.find("expired 3 h ago"), std::string::npos);
 }
 
+TEST_F(RevocationTest, StaleSourcesCannotUnrevoke) {
+  Leaf leaf = issue("web.internal");
+  revoke(leaf.serial, x509::RevocationReason::kKeyCompromise);
+  Options o = opts(RevocationPolicy::kSoft);
+  o.crls.push_back(issuing_crl(24h));
+  o.ocsp_responses = {
+      ocsp(leaf.serial,
+           {ca::OcspStatus::Kind::kRevoked, clock_.now(), x509::RevocationReason::kKeyCompromise},
+           std::nullopt, false, 1h)};
+  o.ocsp_nonce = Bytes{1, 2, 3};   // and the response carries no nonce
+  clock_.set(clock_.now() + 30h);  // both expired, the leaf still within its validity
+  o.at = clock_.now();
+  auto crls = ca_crls();
+  o.crls.insert(o.crls.end(), crls.begin(), crls.end());
+  auto r = run(leaf, o);
+  EXPECT_FALSE(r.valid);
+  ASSERT_NE(first_error(r), nullptr) << dump(r);
+  EXPECT_EQ(first_error(r)->code, "revoked") << dump(r);
+  // The CRL alone says so too, and that it is not current.
+  o.ocsp_responses.clear();
+  r = run(leaf, o);
+  ASSERT_NE(first_error(r), nullptr) << dump(r);
+  EXPECT_EQ(first_error(r)->code, "revoked") << dump(r);
+  EXPECT_NE(first_error(r)->found.find("not current"), std::string::npos) << dump(r);
+  // A stale hold, though, may have been lifted: not revoked, just unknown.
+  Leaf held = issue("held.internal");
+  clock_.set(clock_.now() - 30h);
+  revoke(held.serial, x509::RevocationReason::kCertificateHold);
+  o.crls[0] = issuing_crl(24h);
+  clock_.set(clock_.now() + 30h);
+  auto h = run(held, o);
+  EXPECT_TRUE(h.valid) << dump(h);  // soft
+  const Finding* w = find(h, "revocation_unavailable");
+  ASSERT_NE(w, nullptr) << dump(h);
+  EXPECT_NE(w->found.find("expired"), std::string::npos) << dump(h);
+}
+
 TEST_F(RevocationTest, CrlWithBadSignatureIsUnusable) {
   Leaf leaf = issue("web.internal");
   revoke(leaf.serial, x509::RevocationReason::kKeyCompromise);
