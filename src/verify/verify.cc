@@ -6,6 +6,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include <strings.h>
+
 #include <algorithm>
 #include <ctime>
 #include <memory>
@@ -350,8 +352,8 @@ void cert_rules(X509* x, bool anchor, std::vector<Finding>& out) {
     auto* akid = static_cast<AUTHORITY_KEYID*>(
         X509_get_ext_d2i(x, NID_authority_key_identifier, &crit, nullptr));
     ERR_clear_error();
-    const bool is_anchor = anchor;  // trust anchors are trusted as they are
-    if (!akid && !self_issued && crit == -1 && !is_anchor) {
+    // A trust anchor is exempt: it is trusted as it is (RFC 5280 §6.1.1(d)).
+    if (!akid && !self_issued && crit == -1 && !anchor) {
       bad("aki_missing", "an authority key identifier (RFC 5280 §4.2.1.1)", "none");
     }
     if (akid) {
@@ -360,7 +362,7 @@ void cert_rules(X509* x, bool anchor, std::vector<Finding>& out) {
         bad("aki_invalid", "an AKI with a keyIdentifier only", "authorityCertIssuer/SerialNumber");
       const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(x);
       if (self_issued && akid->keyid && skid && ASN1_OCTET_STRING_cmp(akid->keyid, skid) != 0 &&
-          X509_check_issued(x, x) == X509_V_OK) {
+          X509_get0_pubkey(x) && X509_verify(x, X509_get0_pubkey(x)) == 1) {
         bad("aki_invalid", "the AKI of a self-signed certificate equal to its SKI", "another key id");
       }
       AUTHORITY_KEYID_free(akid);
@@ -377,6 +379,19 @@ void cert_rules(X509* x, bool anchor, std::vector<Finding>& out) {
           sk_GENERAL_SUBTREE_num(nc->excludedSubtrees) <= 0) {
         bad("name_constraints_invalid", "permitted or excluded subtrees", "neither");
       }
+      // A dNSName subtree is a host name: "example.com" covers it and its
+      // subdomains; a leading period is the URI form (§4.2.1.10).
+      for (auto* subtrees : {nc->permittedSubtrees, nc->excludedSubtrees}) {
+        for (int i = 0; i < sk_GENERAL_SUBTREE_num(subtrees); ++i) {
+          const GENERAL_NAME* base = sk_GENERAL_SUBTREE_value(subtrees, i)->base;
+          if (base->type == GEN_DNS && ASN1_STRING_length(base->d.dNSName) > 0 &&
+              ASN1_STRING_get0_data(base->d.dNSName)[0] == '.') {
+            bad("name_constraints_invalid", "dNSName subtrees as host names (example.com)",
+                "a leading period");
+            break;
+          }
+        }
+      }
       NAME_CONSTRAINTS_free(nc);
     }
     // §4.2.1.11: policy constraints MUST be critical.
@@ -390,12 +405,79 @@ void cert_rules(X509* x, bool anchor, std::vector<Finding>& out) {
   }
 }
 
+// A wildcard DNS SAN "*.D" stands for every "L.D": a CA on the path that
+// excludes one of those names ("bar.D") cannot have allowed the wildcard
+// (OpenSSL compares the wildcard as a literal name). RFC 5280 and RFC 9525
+// leave this open; Herald refuses, as limbo's cve-2025-61727 asks.
+void check_wildcards(const std::vector<X509*>& path, std::vector<Finding>& out) {
+  X509* leaf = path.front();
+  std::vector<std::string> wildcards;
+  auto* names = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(leaf, NID_subject_alt_name, nullptr, nullptr));
+  ERR_clear_error();
+  for (int i = 0; names && i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* g = sk_GENERAL_NAME_value(names, i);
+    if (g->type != GEN_DNS) continue;
+    std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.dNSName)),
+                  static_cast<size_t>(ASN1_STRING_length(g->d.dNSName)));
+    if (v.size() > 2 && v.compare(0, 2, "*.") == 0) wildcards.push_back(v.substr(1));  // ".D"
+  }
+  GENERAL_NAMES_free(names);
+  if (wildcards.empty()) return;
+  for (size_t d = 1; d < path.size(); ++d) {
+    if (X509_get_ext_by_NID(path[d], NID_name_constraints, -1) < 0) continue;
+    auto* nc = static_cast<NAME_CONSTRAINTS*>(X509_get_ext_d2i(path[d], NID_name_constraints, nullptr, nullptr));
+    ERR_clear_error();
+    for (int i = 0; nc && i < sk_GENERAL_SUBTREE_num(nc->excludedSubtrees); ++i) {
+      const GENERAL_NAME* base = sk_GENERAL_SUBTREE_value(nc->excludedSubtrees, i)->base;
+      if (base->type != GEN_DNS) continue;
+      std::string e(reinterpret_cast<const char*>(ASN1_STRING_get0_data(base->d.dNSName)),
+                    static_cast<size_t>(ASN1_STRING_length(base->d.dNSName)));
+      for (const auto& w : wildcards) {
+        // e = "L" + w with L one non-empty label.
+        if (e.size() > w.size() && strcasecmp(e.c_str() + (e.size() - w.size()), w.c_str()) == 0 &&
+            e.find('.') == e.size() - w.size()) {
+          out.push_back(finding("name_constraint_violation", 0, leaf,
+                                "no name excluded by the CA at depth " + std::to_string(d),
+                                "*" + w + " covers the excluded " + e,
+                                "the CA may not certify this wildcard: issue the names one by one"));
+        }
+      }
+    }
+    NAME_CONSTRAINTS_free(nc);
+  }
+}
+
 // Herald's own checks on the leaf, for the use asked (Options).
 void check_leaf(X509* ee, const Options& o, std::vector<Finding>& out) {
   // A TLS server's end-entity certificate with an EKU: it names serverAuth
   // itself (anyExtendedKeyUsage alone is not enough) and is not critical
   // (CABF BR 7.1.2.3, as webpki and pyca/cryptography check). No EKU at all
   // means any purpose (RFC 5280 §4.2.1.12; limbo's webpki:: cases disagree).
+  // A CA certificate in the leaf position: its EKU, when present, names the
+  // purpose (OpenSSL's purpose check is waived for it: record_errors).
+  const bool ca_leaf = (X509_get_extension_flags(ee) & EXFLAG_CA) != 0 &&
+                       (!(X509_get_extension_flags(ee) & EXFLAG_KUSAGE) ||
+                        (X509_get_key_usage(ee) & KU_KEY_CERT_SIGN));
+  if (ca_leaf && o.purpose != Purpose::kAny) {
+    const int want = o.purpose == Purpose::kServer ? NID_server_auth : NID_client_auth;
+    auto* eku = static_cast<EXTENDED_KEY_USAGE*>(X509_get_ext_d2i(ee, NID_ext_key_usage, nullptr, nullptr));
+    ERR_clear_error();
+    bool named = false;
+    for (int i = 0; eku && i < sk_ASN1_OBJECT_num(eku); ++i) {
+      named = named || OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i)) == want;
+    }
+    if (eku && !named) {
+      out.push_back(finding("eku_mismatch", 0, ee, o.purpose == Purpose::kServer ? "serverAuth" : "clientAuth",
+                            eku_text(ee), "use a certificate issued for this purpose"));
+    }
+    EXTENDED_KEY_USAGE_free(eku);
+  }
+  // A TLS server's end entity asserting cA without keyCertSign (CABF BR
+  // 7.1.2.7.8: cA MUST be FALSE in a subscriber certificate).
+  if (o.purpose == Purpose::kServer && !ca_leaf && (X509_get_extension_flags(ee) & EXFLAG_CA) != 0) {
+    out.push_back(finding("ca_extensions_invalid", 0, ee, "cA FALSE in a server certificate",
+                          "cA TRUE without keyCertSign", "reissue the certificate with CA:FALSE"));
+  }
   if (o.purpose == Purpose::kServer && !X509_check_ca(ee)) {
     int crit = 0;
     auto* eku = static_cast<EXTENDED_KEY_USAGE*>(
@@ -431,6 +513,17 @@ void check_leaf(X509* ee, const Options& o, std::vector<Finding>& out) {
       if (!x509::is_valid_dns_name(v, true)) {
         out.push_back(finding("malformed_san", 0, leaf, "DNS SANs that are host names",
                               "'" + v + "'", "reissue with valid DNS names"));
+      }
+    }
+    // An rfc822Name is one mailbox, local-part@domain (RFC 5280 §4.2.1.6).
+    if (g->type == GEN_EMAIL) {
+      std::string v(reinterpret_cast<const char*>(ASN1_STRING_get0_data(g->d.rfc822Name)),
+                    static_cast<size_t>(ASN1_STRING_length(g->d.rfc822Name)));
+      const size_t at = v.find('@');
+      if (at == std::string::npos || at == 0 || v.find('@', at + 1) != std::string::npos ||
+          !x509::is_valid_dns_name(v.substr(at + 1), false)) {
+        out.push_back(finding("malformed_san", 0, leaf, "e-mail SANs of the form local@domain", "'" + v + "'",
+                              "reissue with valid e-mail addresses"));
       }
     }
   }
@@ -568,6 +661,15 @@ int check_signatures(X509_STORE_CTX* ctx) {
 
 // Records every error OpenSSL finds on the path and lets it go on, so all of
 // them become findings.
+// The path's leaf is a CA certificate able to sign certificates (cA and,
+// when keyUsage is present, keyCertSign).
+bool leaf_is_ca(const PathContext* pc) {
+  if (pc->certs->empty()) return false;
+  X509* leaf = pc->certs->front()->x509.get();
+  const bool ku = (X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) != 0;
+  return (X509_get_extension_flags(leaf) & EXFLAG_CA) != 0 && (!ku || (X509_get_key_usage(leaf) & KU_KEY_CERT_SIGN));
+}
+
 int record_errors(int ok, X509_STORE_CTX* ctx) {
   if (ok) return 1;
   auto* pc = static_cast<PathContext*>(X509_STORE_CTX_get_app_data(ctx));
@@ -575,6 +677,16 @@ int record_errors(int ok, X509_STORE_CTX* ctx) {
   const int depth = X509_STORE_CTX_get_error_depth(ctx);
   X509* x = X509_STORE_CTX_get_current_cert(ctx);
   if (!pc) return 0;
+  // A CA certificate in the leaf position (RFC 5280 makes no stipulation
+  // about it): OpenSSL's TLS purpose asks its keyUsage for a handshake key;
+  // check_leaf judges its EKU instead.
+  if (err == X509_V_ERR_INVALID_PURPOSE && depth == 0 && leaf_is_ca(pc)) return 1;
+  // OpenSSL's X509_STRICT wants keyUsage in every CA, the trust anchor too;
+  // an anchor is trusted as it is (RFC 5280 §6.1.1(d)).
+  if (err == X509_V_ERR_CA_CERT_MISSING_KEY_USAGE && x && x == pc->certs->back()->x509.get() &&
+      depth > 0) {
+    return 1;
+  }
   for (const auto& [e, d] : pc->errors) {
     if (e == err && d == depth) return 1;
   }
@@ -603,6 +715,16 @@ struct Builder {
   X509* dead_end = nullptr;
   size_t dead_end_depth = 0;
   std::vector<const Cert*> path;  // leaf first
+
+  // Intermediates on the path (not the leaf) whose subject is their issuer.
+  int self_issued_intermediates() const {
+    int n = 0;
+    for (size_t i = 1; i < path.size(); ++i) {
+      X509* x = path[i]->x509.get();
+      n += X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0 ? 1 : 0;
+    }
+    return n;
+  }
 
   bool budget_left() const {
     return result.paths_tried < kMaxPathsTried && signature_checks < kMaxSignatureChecks;
@@ -645,7 +767,9 @@ struct Builder {
     // revocation.cc's; set_time would override NO_CHECK_TIME.
     X509_VERIFY_PARAM_set_flags(
         p, X509_V_FLAG_X509_STRICT | X509_V_FLAG_PARTIAL_CHAIN | X509_V_FLAG_NO_CHECK_TIME);
-    X509_VERIFY_PARAM_set_depth(p, options.max_depth);
+    // Self-issued intermediates do not count against the depth (RFC 5280
+    // §6.1.4(l)); OpenSSL counts every certificate, so it is told more.
+    X509_VERIFY_PARAM_set_depth(p, options.max_depth + self_issued_intermediates());
     X509_VERIFY_PARAM_set_auth_level(p, 2);
     if (options.purpose == Purpose::kServer) X509_VERIFY_PARAM_set_purpose(p, X509_PURPOSE_SSL_SERVER);
     if (options.purpose == Purpose::kClient) X509_VERIFY_PARAM_set_purpose(p, X509_PURPOSE_SSL_CLIENT);
@@ -684,6 +808,7 @@ struct Builder {
       }
     }
     check_leaf(xs.front(), options, own);
+    check_wildcards(xs, own);
     if (found.empty() && own.empty() && options.revocation != RevocationPolicy::kOff) {
       detail::check_revocation(xs, sources, options, own);
     }
@@ -720,7 +845,7 @@ struct Builder {
       if (check_path(*a)) return true;
       if (!budget_left()) return false;
     }
-    if (static_cast<int>(path.size()) > options.max_depth) return false;
+    if (static_cast<int>(path.size()) - self_issued_intermediates() > options.max_depth) return false;
     auto candidates = issuers(tip, intermediates);
     if (candidates.empty() && issuers(tip, anchors).empty() &&
         (!dead_end || path.size() > dead_end_depth + 1)) {
