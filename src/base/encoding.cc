@@ -62,29 +62,40 @@ int b64_value(char c) {
 }
 }  // namespace
 
-std::string base64url_encode(std::span<const uint8_t> bytes) {
+namespace {
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+std::string base64_with(std::span<const uint8_t> bytes, const char* alphabet, bool pad) {
   std::string out;
   out.reserve((bytes.size() + 2) / 3 * 4);
   size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
     uint32_t v = bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
-    out += kB64Url[v >> 18];
-    out += kB64Url[(v >> 12) & 63];
-    out += kB64Url[(v >> 6) & 63];
-    out += kB64Url[v & 63];
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    out += alphabet[v & 63];
   }
   if (bytes.size() - i == 1) {
     uint32_t v = bytes[i] << 16;
-    out += kB64Url[v >> 18];
-    out += kB64Url[(v >> 12) & 63];
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+    if (pad) out += "==";
   } else if (bytes.size() - i == 2) {
     uint32_t v = bytes[i] << 16 | bytes[i + 1] << 8;
-    out += kB64Url[v >> 18];
-    out += kB64Url[(v >> 12) & 63];
-    out += kB64Url[(v >> 6) & 63];
+    out += alphabet[v >> 18];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    if (pad) out += '=';
   }
   return out;
 }
+}  // namespace
+
+std::string base64url_encode(std::span<const uint8_t> bytes) {
+  return base64_with(bytes, kB64Url, false);
+}
+
+std::string base64_encode(std::span<const uint8_t> bytes) { return base64_with(bytes, kB64, true); }
 
 Result<Bytes> base64url_decode(std::string_view text) {
   if (text.size() % 4 == 1) {

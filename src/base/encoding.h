@@ -1,5 +1,5 @@
 #pragma once
-// Hex and base64url codecs over byte strings.
+// Hex, base64url and base64 codecs over byte strings.
 
 #include <cstdint>
 #include <span>
@@ -21,5 +21,7 @@ using Bytes = std::vector<uint8_t>;
 
 [[nodiscard]] std::string base64url_encode(std::span<const uint8_t> bytes);
 [[nodiscard]] Result<Bytes> base64url_decode(std::string_view text);
+// Standard base64 with padding (RFC 4648 §4), e.g. for JWK "x5c" (RFC 7517 §4.7).
+[[nodiscard]] std::string base64_encode(std::span<const uint8_t> bytes);
 
 }  // namespace herald

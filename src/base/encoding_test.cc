@@ -29,6 +29,17 @@ TEST(Base64Url, RoundTripsAllLengths) {
   EXPECT_EQ(base64url_encode(Bytes{0xfb, 0xff}), "-_8");
 }
 
+TEST(Base64, StandardAlphabetWithPadding) {
+  // RFC 4648 §10 test vectors.
+  const char* in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+  const char* out[] = {"", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
+  for (int i = 0; i < 7; ++i) {
+    std::string_view s(in[i]);
+    EXPECT_EQ(base64_encode(Bytes(s.begin(), s.end())), out[i]);
+  }
+  EXPECT_EQ(base64_encode(Bytes{0xfb, 0xff}), "+/8=");
+}
+
 TEST(Base64Url, RejectsMalformed) {
   EXPECT_FALSE(base64url_decode("a"));
   EXPECT_FALSE(base64url_decode("ab+/"));
