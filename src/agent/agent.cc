@@ -1,0 +1,221 @@
+#include "agent/agent.h"
+
+#include <algorithm>
+
+#include "base/fs.h"
+#include "keys/private_key.h"
+
+namespace herald::agent {
+
+using std::chrono::seconds;
+
+namespace {
+
+void note_error(PassResult& out, const Error& e) {
+  ++out.failures;
+  if (!out.first_error) out.first_error = e;
+}
+
+Result<std::string> read_token(const std::filesystem::path& file) {
+  HERALD_TRY(auto text, fs::read_file(file, 16 * 1024));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  if (text.empty()) {
+    return make_error(ErrorCode::kInvalidArgument, "the token file " + file.string() + " is empty");
+  }
+  return text;
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig cfg, const Clock& clock, LogFn log)
+    : cfg_(std::move(cfg)), clock_(clock), log_(std::move(log)), rng_(std::random_device{}()) {
+  for (auto& c : cfg_.certs) managed_.push_back(Managed{c});
+}
+
+void Agent::log(const std::string& who, const std::string& msg) {
+  log_(format_time(clock_.now()) + " " + who + ": " + msg);
+}
+
+Status Agent::start() {
+  for (auto& m : managed_) {
+    const std::string who = m.cfg.paths.cert.string();
+    HERALD_TRY_VOID(check_writable(m.cfg.paths));
+    HERALD_TRY(auto r, repair(m.cfg.paths));
+    if (r == RepairResult::kRolledForward) {
+      log(who, "finished an interrupted write: the new certificate and key are in place");
+      m.reload_pending = m.cfg.reload.has_value();
+    } else if (r == RepairResult::kDiscarded) {
+      log(who, "discarded an incomplete write: the previous certificate and key are kept");
+    }
+  }
+  if (cfg_.trust_bundle) {
+    std::filesystem::path dir = cfg_.trust_bundle->parent_path();
+    Paths probe{*cfg_.trust_bundle, *cfg_.trust_bundle, {}, {}, {}};
+    HERALD_TRY_VOID(check_writable(probe));
+    (void)dir;
+  }
+  return {};
+}
+
+PassResult Agent::pass() {
+  const TimePoint now = clock_.now();
+  PassResult out;
+  out.next = now + seconds(3600);
+  for (auto& m : managed_) pass_one(m, now, out);
+  if (cfg_.trust_bundle) {
+    if (out.renewed > 0 || now >= bundle_at_) refresh_bundle(now, out);
+    out.next = std::min(out.next, bundle_at_);
+  }
+  return out;
+}
+
+Result<Issued> Agent::obtain(const Managed& m, const Current& cur, EVP_PKEY& key) {
+  HERALD_TRY(auto csr, make_csr(key, m.cfg.id));
+  std::string mtls_failure;
+  if (cur.state == DiskState::kValid) {
+    auto r = renew_with_cert(cfg_.server, cur.cert_pem, cur.key_pem, csr);
+    if (r) return *r;
+    if (!cfg_.token_file) return tl::unexpected(r.error().error);
+    mtls_failure = r.error().error.message;
+  } else if (!cfg_.token_file) {
+    return make_error(ErrorCode::kUnauthenticated,
+                      "no valid certificate on disk (" + cur.why +
+                          ") and no --token-file to obtain one with");
+  }
+  HERALD_TRY(auto token, read_token(*cfg_.token_file));
+  if (!mtls_failure.empty()) {
+    log(m.cfg.paths.cert.string(),
+        "renewal over mutual TLS failed (" + mtls_failure + "); trying the token");
+  }
+  auto r = sign_with_token(cfg_.server, token, m.cfg.id, csr);
+  if (!r) return tl::unexpected(r.error().error);
+  return *r;
+}
+
+bool Agent::do_reload(Managed& m, TimePoint now, PassResult& out) {
+  const std::string who = m.cfg.paths.cert.string();
+  auto r = run_reload(*m.cfg.reload, m.cfg.reload_timeout);
+  if (r && r->ok) {
+    log(who, "reload command: " + r->describe());
+    m.reload_pending = false;
+    m.reload_failures = 0;
+    return true;
+  }
+  m.reload_pending = true;
+  ++m.reload_failures;
+  m.reload_retry_at = next_retry(cfg_.backoff, m.reload_failures, now, std::nullopt);
+  std::string why = r ? r->describe() : r.error().message;
+  log(who, "reload command failed: " + why + " (the new files stay in place); next attempt at " +
+               format_time(m.reload_retry_at));
+  note_error(out, Error{ErrorCode::kIo, "reload command failed: " + why, {}});
+  return false;
+}
+
+void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
+  const std::string who = m.cfg.paths.cert.string();
+  Current cur = read_current(m.cfg.paths, now);
+  std::optional<TimePoint> due_at;
+  if (cur.state == DiskState::kValid) {
+    if (m.jitter_serial != cur.serial) {
+      m.jitter_serial = cur.serial;
+      m.jitter_draw = std::uniform_real_distribution<double>(-1.0, 1.0)(rng_);
+    }
+    due_at = renewal_time(lifetime_of(cur.not_before, cur.not_after, cur.obtained), m.cfg.rule,
+                          m.jitter_draw);
+  }
+  const bool due = !due_at || now >= *due_at;
+  if (!due) {
+    if (m.reload_pending && now >= m.reload_retry_at) do_reload(m, now, out);
+    out.next = std::min(out.next, *due_at);
+    if (m.reload_pending) out.next = std::min(out.next, m.reload_retry_at);
+    m.failures = 0;
+    return;
+  }
+  if (m.failures > 0 && now < m.retry_at) {  // backing off
+    out.next = std::min(out.next, m.retry_at);
+    return;
+  }
+  const std::string before =
+      cur.state == DiskState::kValid ? "certificate " + cur.serial + " due" : cur.why;
+  auto key = keys::generate_key(m.cfg.key_type);
+  Result<Issued> issued = key ? Result<Issued>() : tl::unexpected(key.error());
+  std::string key_pem;
+  if (key) {
+    auto pem = keys::private_key_pem(**key);
+    if (!pem) {
+      issued = tl::unexpected(pem.error());
+    } else {
+      key_pem = std::move(*pem);
+      issued = obtain(m, cur, **key);
+    }
+  }
+  Status installed;
+  if (issued) {
+    installed = install(m.cfg.paths, Material{issued->cert_pem, issued->chain_pem, key_pem});
+  }
+  if (!issued || !installed) {
+    const Error& e = !issued ? issued.error() : installed.error();
+    ++m.failures;
+    std::optional<TimePoint> valid_until;
+    if (cur.state == DiskState::kValid) valid_until = cur.not_after;
+    m.retry_at = next_retry(cfg_.backoff, m.failures, now, valid_until);
+    out.next = std::min(out.next, m.retry_at);
+    note_error(out, e);
+    log(who, "renewal failed (attempt " + std::to_string(m.failures) + ", " + before +
+                 "): " + e.describe() + "; " +
+                 (valid_until ? "current certificate " + cur.serial + " kept, valid until " +
+                                    format_time(*valid_until)
+                              : std::string("no valid certificate in place")) +
+                 "; next attempt at " + format_time(m.retry_at));
+    return;
+  }
+  m.failures = 0;
+  ++out.renewed;
+  Current now_cur = read_current(m.cfg.paths, now);
+  TimePoint next = now + seconds(60);
+  if (now_cur.state == DiskState::kValid) {
+    m.jitter_serial = now_cur.serial;
+    m.jitter_draw = std::uniform_real_distribution<double>(-1.0, 1.0)(rng_);
+    next = renewal_time(lifetime_of(now_cur.not_before, now_cur.not_after, now_cur.obtained),
+                        m.cfg.rule, m.jitter_draw);
+  }
+  log(who, std::string(cur.state == DiskState::kValid ? "renewed " + cur.serial + " -> "
+                                                      : "obtained ") +
+               issued->serial + " (new key), valid until " + format_time(now_cur.not_after) +
+               "; next renewal at " + format_time(next));
+  out.next = std::min(out.next, next);
+  if (m.cfg.reload) {
+    if (!do_reload(m, now, out)) out.next = std::min(out.next, m.reload_retry_at);
+  }
+}
+
+void Agent::refresh_bundle(TimePoint now, PassResult& out) {
+  const std::string who = cfg_.trust_bundle->string();
+  auto b = fetch_trust_bundle(cfg_.server, bundle_etag_);
+  if (!b) {
+    ++bundle_failures_;
+    bundle_at_ = next_retry(cfg_.backoff, bundle_failures_, now, std::nullopt);
+    note_error(out, b.error());
+    log(who, "trust bundle refresh failed: " + b.error().describe() + "; next attempt at " +
+                 format_time(bundle_at_));
+    return;
+  }
+  bundle_failures_ = 0;
+  bundle_at_ = now + cfg_.trust_bundle_interval;
+  if (b->not_modified) return;
+  auto current = fs::read_file(*cfg_.trust_bundle, 16 << 20);
+  bundle_etag_ = b->etag;
+  if (current && *current == b->pem) return;
+  auto st = write_atomic(*cfg_.trust_bundle, b->pem, fs::kPublic);
+  if (!st) {
+    bundle_etag_.clear();
+    note_error(out, st.error());
+    log(who, "cannot write the trust bundle: " + st.error().describe());
+    return;
+  }
+  log(who, "trust bundle updated from " + b->source);
+}
+
+}  // namespace herald::agent

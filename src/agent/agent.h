@@ -1,0 +1,92 @@
+#pragma once
+// The renewal agent: for each managed certificate, decide whether it is due
+// (schedule.h), obtain a new one for a new local key (client.h), install it
+// crash-safely (files.h) and run the reload action (reload.h); keep a trust
+// bundle file current. One pass at a time; the caller sleeps in between.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "agent/client.h"
+#include "agent/files.h"
+#include "agent/reload.h"
+#include "agent/schedule.h"
+#include "base/clock.h"
+#include "keys/key_type.h"
+
+namespace herald::agent {
+
+struct CertConfig {
+  Paths paths;
+  Identity id;
+  keys::KeyType key_type = keys::KeyType::kEcP256;
+  RenewalRule rule;
+  std::optional<std::string> reload;  // shell command
+  std::chrono::milliseconds reload_timeout{30000};
+};
+
+struct AgentConfig {
+  ServerRef server;
+  std::optional<std::filesystem::path> token_file;  // bearer token for POST /v1/sign
+  BackoffRule backoff;
+  std::optional<std::filesystem::path> trust_bundle;
+  std::chrono::seconds trust_bundle_interval{600};
+  std::vector<CertConfig> certs;
+};
+
+// One line per event, without a trailing newline. Never a key or a token.
+using LogFn = std::function<void(const std::string&)>;
+
+struct PassResult {
+  TimePoint next;      // when the next pass is useful
+  int renewed = 0;     // certificates replaced in this pass
+  int failures = 0;    // renewals, reloads or bundle refreshes that failed
+  std::optional<Error> first_error;
+};
+
+class Agent {
+ public:
+  Agent(AgentConfig cfg, const Clock& clock, LogFn log);
+
+  // Before the first pass: finish or discard an interrupted write of each
+  // certificate (files.h) and check that every directory is writable.
+  [[nodiscard]] Status start();
+
+  // Renews what is due (or whose files are missing, unreadable, mismatched
+  // or expired) unless a backoff is in force, retries failed reloads, and
+  // refreshes the trust bundle when it is time.
+  PassResult pass();
+
+ private:
+  struct Managed {
+    CertConfig cfg;
+    int failures = 0;
+    TimePoint retry_at{};
+    bool reload_pending = false;
+    int reload_failures = 0;
+    TimePoint reload_retry_at{};
+    std::string jitter_serial;
+    double jitter_draw = 0;
+  };
+  void pass_one(Managed& m, TimePoint now, PassResult& out);
+  Result<Issued> obtain(const Managed& m, const Current& cur, EVP_PKEY& key);
+  bool do_reload(Managed& m, TimePoint now, PassResult& out);
+  void refresh_bundle(TimePoint now, PassResult& out);
+  void log(const std::string& who, const std::string& msg);
+
+  AgentConfig cfg_;
+  const Clock& clock_;
+  LogFn log_;
+  std::vector<Managed> managed_;
+  std::mt19937_64 rng_;
+  std::string bundle_etag_;
+  TimePoint bundle_at_{};
+  int bundle_failures_ = 0;
+};
+
+}  // namespace herald::agent

@@ -1,0 +1,177 @@
+#include "agent/client.h"
+
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <strings.h>
+
+#include <nlohmann/json.hpp>
+
+#include "net/client.h"
+#include "ossl/ossl.h"
+#include "x509/certificate.h"
+
+namespace herald::agent {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr auto kTimeout = std::chrono::seconds(20);
+
+std::string header_of(const net::Response& r, const char* name) {
+  for (const auto& [k, v] : r.headers) {
+    if (::strcasecmp(k.c_str(), name) == 0) return v;
+  }
+  return "";
+}
+
+CallError unreachable(Error e) { return CallError{std::move(e), false}; }
+
+// A non-201 answer: the problem's detail, kept to one line.
+CallError refused_by(const std::string& what, const net::Response& r) {
+  auto body = json::parse(r.body, nullptr, false);
+  std::string detail = body.is_object() && body.contains("detail") && body["detail"].is_string()
+                           ? body["detail"].get<std::string>()
+                           : r.body.substr(0, 200);
+  ErrorCode code = r.status == 401   ? ErrorCode::kUnauthenticated
+                   : r.status == 403 ? ErrorCode::kForbidden
+                   : r.status == 429 ? ErrorCode::kRateLimited
+                   : r.status >= 500 ? ErrorCode::kIo
+                                     : ErrorCode::kPolicyViolation;
+  if (body.is_object() && body.contains("type") && body["type"].is_string()) {
+    std::string type = body["type"].get<std::string>();
+    if (type.ends_with(":policy-violation") || type.ends_with(":lint-failed")) {
+      code = ErrorCode::kPolicyViolation;
+    } else if (type.ends_with(":invalid-argument") || type.ends_with(":malformed-input")) {
+      code = ErrorCode::kInvalidArgument;
+    }
+  }
+  Error e{code, what + " refused (HTTP " + std::to_string(r.status) + "): " + detail, {}};
+  return CallError{std::move(e), r.status >= 400 && r.status < 500 && r.status != 429};
+}
+
+CallResult<Issued> parse_issued(const std::string& what, const net::Response& r) {
+  if (r.status != 201) return tl::unexpected(refused_by(what, r));
+  auto body = json::parse(r.body, nullptr, false);
+  if (!body.is_object() || !body.contains("certificate") || !body["certificate"].is_string() ||
+      !body.contains("chain") || !body["chain"].is_string()) {
+    return tl::unexpected(unreachable(
+        Error{ErrorCode::kMalformedInput, what + ": the answer is not an issued certificate", {}}));
+  }
+  Issued out;
+  out.cert_pem = body["certificate"].get<std::string>();
+  std::string chain = body["chain"].get<std::string>();
+  out.chain_pem = chain.starts_with(out.cert_pem) ? chain.substr(out.cert_pem.size()) : chain;
+  if (body.contains("serial") && body["serial"].is_string()) out.serial = body["serial"];
+  if (body.contains("not_after") && body["not_after"].is_string()) out.not_after = body["not_after"];
+  auto certs = x509::Certificate::from_pem(out.cert_pem);
+  if (!certs) return tl::unexpected(unreachable(certs.error()));
+  return out;
+}
+
+}  // namespace
+
+Result<Bytes> make_csr(EVP_PKEY& key, const Identity& id) {
+  ossl::X509ReqPtr req(X509_REQ_new());
+  if (!req) return ossl::error(ErrorCode::kCrypto, "cannot allocate a CSR");
+  X509_REQ_set_version(req.get(), 0);
+  if (!id.cn.empty() &&
+      X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), "CN", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(id.cn.c_str()), -1, -1,
+                                 0) != 1) {
+    return ossl::error(ErrorCode::kInvalidArgument, "cannot set the common name");
+  }
+  if (!id.sans.empty()) {
+    HERALD_TRY(auto names, x509::to_general_names(id.sans));
+    X509_EXTENSION* ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, names.get());
+    if (!ext) return ossl::error(ErrorCode::kCrypto, "cannot encode the SANs");
+    STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
+    sk_X509_EXTENSION_push(exts, ext);
+    int rc = X509_REQ_add_extensions(req.get(), exts);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    if (rc != 1) return ossl::error(ErrorCode::kCrypto, "cannot add the SANs to the CSR");
+  }
+  const bool ed = EVP_PKEY_get_base_id(&key) == EVP_PKEY_ED25519;
+  if (X509_REQ_set_pubkey(req.get(), &key) != 1 ||
+      X509_REQ_sign(req.get(), &key, ed ? nullptr : EVP_sha256()) <= 0) {
+    return ossl::error(ErrorCode::kCrypto, "cannot sign the CSR");
+  }
+  unsigned char* p = nullptr;
+  int len = i2d_X509_REQ(req.get(), &p);
+  if (len <= 0) return ossl::error(ErrorCode::kCrypto, "cannot encode the CSR");
+  Bytes out(p, p + len);
+  OPENSSL_free(p);
+  return out;
+}
+
+CallResult<Issued> sign_with_token(const ServerRef& s, const std::string& token,
+                                   const Identity& id, const Bytes& csr_der) {
+  // PEM so that the JSON body stays text.
+  std::string csr_pem = "-----BEGIN CERTIFICATE REQUEST-----\n";
+  {
+    std::string b64 = base64_encode(csr_der);
+    for (size_t i = 0; i < b64.size(); i += 64) csr_pem += b64.substr(i, 64) + "\n";
+  }
+  csr_pem += "-----END CERTIFICATE REQUEST-----\n";
+  json body = {{"csr", csr_pem}, {"profile", id.profile}};
+  if (id.ttl) body["ttl"] = *id.ttl;
+  net::ClientTls tls{s.trust_pem, "", ""};
+  auto r = net::https_request("POST", s.url + "/v1/sign",
+                              {{"Content-Type", "application/json"},
+                               {"Authorization", "Bearer " + token}},
+                              body.dump(), tls, kTimeout);
+  if (!r) return tl::unexpected(unreachable(r.error()));
+  return parse_issued("POST /v1/sign", *r);
+}
+
+CallResult<Issued> renew_with_cert(const ServerRef& s, const std::string& cert_pem,
+                                   const std::string& key_pem, const Bytes& csr_der) {
+  net::ClientTls tls{s.trust_pem, cert_pem, key_pem};
+  auto r = net::https_request("POST", s.url + "/v1/renew",
+                              {{"Content-Type", "application/pkcs10"}},
+                              std::string(csr_der.begin(), csr_der.end()), tls, kTimeout);
+  if (!r) {
+    // A TLS alert for our certificate is a refusal too; we cannot tell it
+    // from a network failure reliably, so the caller may still fall back.
+    return tl::unexpected(unreachable(r.error()));
+  }
+  return parse_issued("POST /v1/renew", *r);
+}
+
+Result<Bundle> fetch_trust_bundle(const ServerRef& s, const std::string& etag) {
+  net::ClientTls tls{s.trust_pem, "", ""};
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!etag.empty()) headers.emplace_back("If-None-Match", etag);
+  HERALD_TRY(auto r, net::https_request("GET", s.url + "/v1/trust/bundle", headers, "", tls,
+                                        kTimeout));
+  Bundle b;
+  if (r.status == 304) {
+    b.not_modified = true;
+    b.etag = etag;
+    b.source = "/v1/trust/bundle";
+    return b;
+  }
+  if (r.status == 200) {
+    HERALD_TRY(auto certs, x509::Certificate::from_pem(r.body));
+    (void)certs;
+    b.pem = r.body;
+    b.etag = header_of(r, "ETag");
+    b.source = "/v1/trust/bundle";
+    return b;
+  }
+  if (r.status != 404) {
+    return make_error(ErrorCode::kIo, "GET /v1/trust/bundle: HTTP " + std::to_string(r.status));
+  }
+  HERALD_TRY(auto root, net::https_request("GET", s.url + "/ca/root.crt", {}, "", tls, kTimeout));
+  if (root.status != 200) {
+    return make_error(ErrorCode::kIo, "GET /ca/root.crt: HTTP " + std::to_string(root.status));
+  }
+  HERALD_TRY(auto cert, x509::Certificate::from_der(
+                            std::span(reinterpret_cast<const uint8_t*>(root.body.data()),
+                                      root.body.size())));
+  b.pem = cert.pem();
+  b.source = "/ca/root.crt";
+  return b;
+}
+
+}  // namespace herald::agent

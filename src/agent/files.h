@@ -1,0 +1,84 @@
+#pragma once
+// Writing a certificate and its key so that a crash at any moment leaves a
+// usable, matching pair.
+//
+// The scheme (install()):
+//  1. every new file is written as TARGET.new through a temporary file
+//     (.TARGET.tmp.XXXXXX: write, fsync, rename), the key with mode 0600;
+//     CERT.new is written last, so its existence means every .new is complete;
+//     then the directories are fsynced;
+//  2. the current files are kept as TARGET.prev (a hard link, or a copy);
+//  3. commit: rename(FULLCHAIN.new), rename(CHAIN.new), rename(KEY.new) and,
+//     last, rename(CERT.new) over their targets; fsync the directories.
+//     CERT.new present = a commit in progress;
+//  4. read cert and key back from disk and check that they match.
+//
+// A crash during 1 or 2 leaves the old files in place (a new key without its
+// CERT.new is discarded by repair()). A crash during 3 can leave the new key
+// beside the old certificate for the length of a rename; repair(), run by
+// the agent before anything else, rolls such a commit forward: CERT.new is
+// complete and matches KEY.new (or KEY, if already renamed), so the remaining
+// renames are finished. Whatever the crash point, after repair() the files
+// are the old pair or the new pair, never a mix.
+//
+// A reader that wants one atomic file (no window at all) can use the
+// combined file: key + certificate + chain in one PEM, replaced by a single
+// rename (nginx reads both ssl_certificate and ssl_certificate_key from it).
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/error.h"
+
+namespace herald::agent {
+
+struct Paths {
+  std::filesystem::path cert;                     // the leaf
+  std::filesystem::path key;                      // its private key, 0600
+  std::optional<std::filesystem::path> chain;     // issuing + intermediate
+  std::optional<std::filesystem::path> fullchain;  // leaf + issuing + intermediate
+  std::optional<std::filesystem::path> combined;  // key + leaf + chain, 0600
+};
+
+struct Material {
+  std::string cert_pem;   // leaf
+  std::string chain_pem;  // intermediates
+  std::string key_pem;    // unencrypted PKCS#8 PEM
+};
+
+// Writes `data` to `path` atomically (temporary file in the same directory,
+// fsync, rename, fsync of the directory) with `mode`.
+[[nodiscard]] Status write_atomic(const std::filesystem::path& path, std::string_view data,
+                                  std::filesystem::perms mode);
+
+// Installs `m` as described above. Refuses (and writes nothing) if the
+// certificate does not match the key.
+[[nodiscard]] Status install(const Paths& p, const Material& m);
+
+enum class RepairResult { kNothing, kRolledForward, kDiscarded };
+// Finishes or discards an interrupted install() (see above); removes
+// leftover temporary files.
+[[nodiscard]] Result<RepairResult> repair(const Paths& p);
+
+// Fails with kIo if a file cannot be created in each directory of `p`.
+[[nodiscard]] Status check_writable(const Paths& p);
+
+// The certificate and key on disk.
+enum class DiskState { kValid, kMissing, kUnreadable, kMismatch, kExpired };
+struct Current {
+  DiskState state = DiskState::kMissing;
+  std::string why;  // for anything but kValid
+  std::string cert_pem, key_pem;  // as read (cert file content, key PEM)
+  std::string serial;
+  TimePoint not_before{}, not_after{};
+  std::optional<TimePoint> obtained;  // the certificate file's mtime
+};
+[[nodiscard]] Current read_current(const Paths& p, TimePoint now);
+
+// Whether the first certificate in `cert_pem` holds the public key of `key_pem`.
+[[nodiscard]] Result<bool> pair_matches(std::string_view cert_pem, std::string_view key_pem);
+
+}  // namespace herald::agent
