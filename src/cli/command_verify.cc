@@ -220,7 +220,13 @@ Status run_verify(Context& ctx, const VerifyFlags& f) {
     std::cout << "\n";
     if (!chain.empty()) std::cout << "chain:\n";
     for (size_t i = 0; i < chain.size(); ++i) {
-      std::cout << "  " << i << "  " << chain[i].subject() << "  serial " << chain[i].serial().hex()
+      // An empty subject (a SPIFFE workload): name it by its first SAN.
+      std::string who = chain[i].subject();
+      if (who.empty()) {
+        auto sans = chain[i].sans();
+        who = sans.empty() ? "(empty subject)" : "(empty subject; SAN " + sans.front().to_string() + ")";
+      }
+      std::cout << "  " << i << "  " << who << "  serial " << chain[i].serial().hex()
                 << "  until " << format_time(chain[i].not_after())
                 << (i + 1 == chain.size() ? "  (trust anchor)" : "") << "\n";
     }
