@@ -51,10 +51,9 @@ Status Agent::start() {
     }
   }
   if (cfg_.trust_bundle) {
-    std::filesystem::path dir = cfg_.trust_bundle->parent_path();
-    Paths probe{*cfg_.trust_bundle, *cfg_.trust_bundle, {}, {}, {}};
+    Paths probe;
+    probe.cert = probe.key = *cfg_.trust_bundle;
     HERALD_TRY_VOID(check_writable(probe));
-    (void)dir;
   }
   return {};
 }

@@ -59,7 +59,6 @@ bool present(const stdfs::path& p) {
 std::vector<stdfs::path> targets(const Paths& p) {
   std::vector<stdfs::path> out;
   if (p.combined) out.push_back(*p.combined);
-  if (p.fullchain) out.push_back(*p.fullchain);
   if (p.chain) out.push_back(*p.chain);
   out.push_back(p.key);
   out.push_back(p.cert);
@@ -154,8 +153,7 @@ Status install(const Paths& p, const Material& m) {
   std::string fullchain = m.cert_pem + m.chain_pem;
   auto content = [&](const stdfs::path& t) -> std::pair<std::string, stdfs::perms> {
     if (p.combined && t == *p.combined) return {m.key_pem + fullchain, fs::kPrivate};
-    if (p.fullchain && t == *p.fullchain) return {fullchain, fs::kPublic};
-    if (p.chain && t == *p.chain) return {m.chain_pem, fs::kPublic};
+    if (p.chain && t == *p.chain) return {fullchain, fs::kPublic};
     if (t == p.key) return {m.key_pem, fs::kPrivate};
     return {m.cert_pem, fs::kPublic};
   };

@@ -8,7 +8,7 @@
 //     CERT.new is written last, so its existence means every .new is complete;
 //     then the directories are fsynced;
 //  2. the current files are kept as TARGET.prev (a hard link, or a copy);
-//  3. commit: rename(FULLCHAIN.new), rename(CHAIN.new), rename(KEY.new) and,
+//  3. commit: rename(COMBINED.new), rename(CHAIN.new), rename(KEY.new) and,
 //     last, rename(CERT.new) over their targets; fsync the directories.
 //     CERT.new present = a commit in progress;
 //  4. read cert and key back from disk and check that they match.
@@ -38,8 +38,7 @@ namespace herald::agent {
 struct Paths {
   std::filesystem::path cert;                     // the leaf
   std::filesystem::path key;                      // its private key, 0600
-  std::optional<std::filesystem::path> chain;     // issuing + intermediate
-  std::optional<std::filesystem::path> fullchain;  // leaf + issuing + intermediate
+  std::optional<std::filesystem::path> chain;     // leaf + issuing + intermediate (as `herald issue`)
   std::optional<std::filesystem::path> combined;  // key + leaf + chain, 0600
 };
 

@@ -57,7 +57,6 @@ class Files : public ::testing::Test {
     paths_.cert = dir_ / "cert.pem";
     paths_.key = dir_ / "key.pem";
     paths_.chain = dir_ / "chain.pem";
-    paths_.fullchain = dir_ / "fullchain.pem";
   }
   void TearDown() override { stdfs::remove_all(dir_); }
   std::string read(const stdfs::path& p) { return fs::read_file(p).value_or("<missing>"); }
@@ -77,8 +76,7 @@ TEST_F(Files, InstallWritesEveryFileAndKeepsThePreviousPair) {
   ASSERT_TRUE(install(paths_, {a.cert, "CHAIN\n", a.key}));
   EXPECT_EQ(read(paths_.cert), a.cert);
   EXPECT_EQ(read(paths_.key), a.key);
-  EXPECT_EQ(read(*paths_.chain), "CHAIN\n");
-  EXPECT_EQ(read(*paths_.fullchain), a.cert + "CHAIN\n");
+  EXPECT_EQ(read(*paths_.chain), a.cert + "CHAIN\n");
   struct stat st{};
   ASSERT_EQ(::stat(paths_.key.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
@@ -127,8 +125,7 @@ TEST_F(Files, RepairDiscardsANewKeyWithoutItsCertificate) {
 TEST_F(Files, RepairRollsForwardACompleteSetOfNewFiles) {
   Pair a = make_pair_pem(), b = make_pair_pem();
   ASSERT_TRUE(install(paths_, {a.cert, "C\n", a.key}));
-  write(dir_ / "fullchain.pem.new", b.cert + "C\n");
-  write(dir_ / "chain.pem.new", "C\n");
+  write(dir_ / "chain.pem.new", b.cert + "C\n");
   write(dir_ / "key.pem.new", b.key);
   write(dir_ / "cert.pem.new", b.cert);
   auto r = repair(paths_);
@@ -136,7 +133,7 @@ TEST_F(Files, RepairRollsForwardACompleteSetOfNewFiles) {
   EXPECT_EQ(*r, RepairResult::kRolledForward);
   EXPECT_EQ(read(paths_.cert), b.cert);
   EXPECT_EQ(read(paths_.key), b.key);
-  EXPECT_EQ(read(*paths_.fullchain), b.cert + "C\n");
+  EXPECT_EQ(read(*paths_.chain), b.cert + "C\n");
   EXPECT_TRUE(on_disk_matches());
 }
 
