@@ -8,6 +8,7 @@
 //   DIR/secrets/{root,intermediate,issuing}.pass   quick-start passphrases, 0600, folder 0700
 //   DIR/crl/{root,intermediate,issuing}.crl (DER) and .pem
 //   DIR/trust/                           trust package for relying parties
+//   DIR/partners/                        partner roots this CA trusts (datadir/partners.h)
 //   DIR/issued/<SERIAL>/                 default output of `herald issue`
 //
 // DIR is --dir, else $HERALD_HOME, else ./herald-data.
@@ -43,6 +44,7 @@ class DataDir {
   [[nodiscard]] std::filesystem::path crl_path(ca::CaLevel l, bool pem) const;
   [[nodiscard]] std::filesystem::path trust_dir() const { return root_ / "trust"; }
   [[nodiscard]] std::filesystem::path issued_dir() const { return root_ / "issued"; }
+  [[nodiscard]] std::filesystem::path partners_dir() const { return root_ / "partners"; }
 
   // True if any part of a hierarchy is present (init must refuse).
   [[nodiscard]] bool has_hierarchy() const;

@@ -176,7 +176,10 @@ Status write_trust_package(const fsys::path& dir, const x509::Certificate& root,
       "ca-bundle.pem     intermediate + root, for software that wants one file\n"
       "*.crl             current CRLs (DER): root.crl and intermediate.crl revoke CA\n"
       "                  certificates, issuing.crl revokes leaf certificates\n"
-      "endpoints.json    where to fetch fresh CRLs and OCSP answers\n"));
+      "endpoints.json    where to fetch fresh CRLs and OCSP answers\n"
+      "manifest.json     all of the above for programs: roots and intermediates with\n"
+      "                  their SHA-256 fingerprints and validity, CRL and OCSP URLs, and\n"
+      "                  the SHA-256 of every file (added by `herald trust export`)\n"));
   return {};
 }
 

@@ -136,6 +136,7 @@ Status App::init(const ServeOptions& o) {
   HERALD_TRY_VOID(issue_ocsp_signer());
   HERALD_TRY_VOID(refresh_crl());
   HERALD_TRY_VOID(load_offline_crls());
+  HERALD_TRY_VOID(refresh_trust_bundles(true));
 
   // Every unexpired certificate of the issuing CA gets pre-signed OCSP
   // answers; tick() works through the backlog so start-up stays fast.
@@ -276,7 +277,8 @@ Status App::reload() {
     provisioners_ = std::make_shared<const ServerConfig>(std::move(server_config));
     jwk_keys_ = std::move(jwk_keys);
   }
-  return load_offline_crls();
+  HERALD_TRY_VOID(load_offline_crls());
+  return refresh_trust_bundles(true);
 }
 
 Result<std::shared_ptr<const App::JwkKeys>> App::load_jwk_keys(const ServerConfig& cfg) const {
@@ -402,6 +404,13 @@ void App::tick() {
     presign_backlog_.resize(presign_backlog_.size() - n);
   }
   for (const auto& s : todo) (void)presign(s);
+  // Trust bundles: rebuilt when the root or the partner manifest changed
+  // (two stat() calls; a failed rebuild is reported once per change).
+  if (auto s = refresh_trust_bundles(false); !s) {
+    std::cerr << "herald serve: cannot rebuild the trust bundles (still serving the previous "
+                 "ones): "
+              << s.error().describe() << "\n";
+  }
   // ACME: expired orders and authorizations (every few seconds, in batches).
   acme_->housekeeping();
   // 4. The server's own certificates, at two thirds of their lifetime.
@@ -467,6 +476,14 @@ bool App::route_public(const net::Request& req, net::Response& res) {
   if (get && p == "/v1/ca/trust-package") {
     get_trust_package(res);
     return done("ca");
+  }
+  if (get && p == "/v1/trust/bundle") {
+    get_trust_bundle(req, res);
+    return done("trust");
+  }
+  if (get && p == "/v1/spiffe/bundle") {
+    get_spiffe_bundle(req, res);
+    return done("trust");
   }
   if (get && p == "/healthz") {
     healthz(res);

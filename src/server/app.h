@@ -3,9 +3,11 @@
 // inventory, OCSP, CRL) behind thin HTTP handlers:
 //
 //   HTTPS (listen):       /v1/sign /v1/renew /v1/revoke /v1/certs[/{serial}]
-//                         /v1/ca/chain /v1/ca/trust-package, and everything below
+//                         /v1/ca/chain /v1/ca/trust-package /v1/trust/bundle
+//                         /v1/spiffe/bundle, and everything below
 //   HTTP  (http_listen):  /ocsp /crl/{issuing,intermediate,root}.crl
 //                         /ca/{root,intermediate,issuing}.crt /healthz /readyz /metrics
+//                         /v1/ca/chain /v1/ca/trust-package /v1/trust/bundle /v1/spiffe/bundle
 //
 // The online server only ever loads the issuing CA key. Revocations made by
 // any process sharing the inventory are followed through its revocation feed
@@ -108,6 +110,13 @@ class App {
   void api_get(const net::Request& req, net::Response& res, std::string_view serial);
   void get_chain(net::Response& res);
   void get_trust_package(net::Response& res);
+  // Trust bundles (trust_endpoints.cc): the PEM of the own root and the
+  // partner roots, and the SPIFFE bundle of the own root; built once and
+  // rebuilt only when DIR/ca/root.pem or DIR/partners/partners.json changes
+  // (checked by tick()) or on reload. `force` rebuilds whatever the files.
+  void get_trust_bundle(const net::Request& req, net::Response& res);
+  void get_spiffe_bundle(const net::Request& req, net::Response& res);
+  [[nodiscard]] Status refresh_trust_bundles(bool force);
   void get_ca_cert(net::Response& res, std::string_view name);
   void get_crl(const net::Request& req, net::Response& res, std::string_view name);
   void ocsp(const net::Request& req, net::Response& res);
@@ -198,6 +207,16 @@ class App {
   // (unknown serials through unknown_answers_); nullptr over the budget.
   [[nodiscard]] Result<std::shared_ptr<const ca::CachedOcspResponse>> single_answer(
       const ca::OcspCertId& id, TimePoint now);
+
+  struct TrustBundles {
+    std::string stamp;  // what the files looked like when built
+    std::string pem, pem_etag;
+    std::string spiffe, spiffe_etag;
+  };
+  static constexpr std::chrono::seconds kTrustBundleMaxAge{300};
+  std::mutex trust_mu_;
+  std::shared_ptr<const TrustBundles> trust_bundles_;
+  std::string trust_failed_stamp_;  // under trust_mu_: the files of the last failed rebuild
 
   mutable std::mutex crl_mu_;
   std::shared_ptr<const Crl> issuing_crl_;

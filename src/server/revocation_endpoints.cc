@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/fs.h"
+#include "datadir/trust_package.h"
 #include "server/app.h"
 #include "server/problem.h"
 
@@ -227,47 +228,11 @@ void App::get_chain(net::Response& res) {
   res.set_header("Content-Type", "application/pem-certificate-chain");
 }
 
-namespace {
-// A minimal ustar archive (POSIX.1-1988) of regular files.
-void tar_add(std::string& out, const std::string& name, std::string_view data, TimePoint mtime) {
-  char h[512] = {};
-  std::snprintf(h, 100, "%s", name.c_str());
-  std::snprintf(h + 100, 8, "%07o", 0644);
-  std::snprintf(h + 108, 8, "%07o", 0);
-  std::snprintf(h + 116, 8, "%07o", 0);
-  std::snprintf(h + 124, 12, "%011llo", static_cast<unsigned long long>(data.size()));
-  std::snprintf(h + 136, 12, "%011llo",
-                static_cast<unsigned long long>(mtime.time_since_epoch().count()));
-  h[156] = '0';
-  std::memcpy(h + 257, "ustar", 6);
-  std::memcpy(h + 263, "00", 2);
-  std::memset(h + 148, ' ', 8);
-  unsigned sum = 0;
-  for (unsigned char c : h) sum += c;
-  std::snprintf(h + 148, 8, "%06o", sum);
-  h[155] = ' ';
-  out.append(h, 512);
-  out.append(data);
-  out.append((512 - data.size() % 512) % 512, '\0');
-}
-}  // namespace
-
 void App::get_trust_package(net::Response& res) {
-  std::error_code ec;
-  std::vector<std::filesystem::path> files;
-  for (const auto& e : std::filesystem::directory_iterator(dir_.trust_dir(), ec)) {
-    if (e.is_regular_file()) files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
-  std::string tar;
-  for (const auto& f : files) {
-    auto data = fs::read_file(f);
-    if (!data) return problem(res, data.error());
-    tar_add(tar, "herald-trust/" + f.filename().string(), *data, clock_.now());
-  }
-  tar.append(1024, '\0');
+  auto tar = datadir::trust_package_archive(dir_, clock_.now());
+  if (!tar) return problem(res, tar.error());
   res.status = 200;
-  res.body = std::move(tar);
+  res.body = std::move(*tar);
   res.set_header("Content-Type", "application/x-tar");
   res.set_header("Content-Disposition", "attachment; filename=\"herald-trust.tar\"");
 }

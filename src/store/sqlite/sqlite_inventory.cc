@@ -257,6 +257,33 @@ Result<int> SqliteInventory::schema_version() {
   return static_cast<int>(s.integer(0));
 }
 
+Status SqliteInventory::record_audit(std::string_view action, const std::string& detail) {
+  const std::string act(action);
+  return write([&](Connection& c) -> Status {
+    Stmt a(c, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, ?, NULL, ?)");
+    a.bind(1, secs(clock_.now()));
+    a.bind(2, act);
+    a.bind(3, detail);
+    if (!a.ok() || a.step() != SQLITE_DONE) return c.error("cannot write audit log");
+    return {};
+  });
+}
+
+Result<std::vector<std::pair<TimePoint, std::string>>> SqliteInventory::audit_entries(
+    std::string_view action) {
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt q(c, "SELECT at, detail FROM audit_log WHERE action = ? ORDER BY id");
+  q.bind(1, std::string(action));
+  std::vector<std::pair<TimePoint, std::string>> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    out.emplace_back(TimePoint(std::chrono::seconds(q.integer(0))), q.text(1));
+  }
+  if (!q.ok() || rc != SQLITE_DONE) return c.error("cannot read audit log");
+  return out;
+}
+
 Status SqliteInventory::migrate() {
   Connection& c = *writer_;
   {

@@ -80,6 +80,13 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
   [[nodiscard]] Result<AcmePurged> acme_purge_expired(TimePoint now, TimePoint created_before,
                                                       size_t batch) override;
 
+  // An audit-log entry for an operator action that concerns no certificate
+  // of the inventory (e.g. "trust_import"); `detail` is a JSON object.
+  [[nodiscard]] Status record_audit(std::string_view action, const std::string& detail);
+  // The audit log's entries for `action`, oldest first, as (at, detail).
+  [[nodiscard]] Result<std::vector<std::pair<TimePoint, std::string>>> audit_entries(
+      std::string_view action);
+
   [[nodiscard]] Result<int> schema_version();
   static constexpr int kSchemaVersion = 9;
 
