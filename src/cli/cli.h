@@ -31,6 +31,7 @@ void add_agent_commands(CLI::App& app, Context& ctx);      // agent (renewal dae
 void add_acme_commands(CLI::App& app, Context& ctx);       // acme eab
 void add_verify_commands(CLI::App& app, Context& ctx);     // verify
 void add_probe_commands(CLI::App& app, Context& ctx);      // probe (TLS client + verify)
+void add_trust_commands(CLI::App& app, Context& ctx);      // trust export|import|list|remove
 
 // Adds --dir to a subcommand.
 void add_dir_option(CLI::App& cmd, Context& ctx);
