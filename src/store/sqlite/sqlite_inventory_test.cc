@@ -169,7 +169,8 @@ TEST(SqliteAcme, AccountsOrdersAuthzsAndEab) {
   EXPECT_EQ(inv->acme_update_account("zz", "thumb9", "{}").error().code, ErrorCode::kNotFound);
 
   ASSERT_TRUE(inv->acme_insert_order(
-      {"o1", "a1", "{\"s\":\"pending\"}", {{"z1", "{\"s\":1}"}, {"z2", "{\"s\":2}"}}, {}, t}, {}));
+      {"o1", "a1", "{\"s\":\"pending\"}", {{"z1", "{\"s\":1}"}, {"z2", "{\"s\":2}"}}, {}, t},
+      {}));
   EXPECT_EQ((*inv->acme_authz("z2"))->data, "{\"s\":2}");
   // Both documents change in one transaction...
   ASSERT_TRUE(inv->acme_transact([](AcmeTxn& t) -> Status {
@@ -179,11 +180,9 @@ TEST(SqliteAcme, AccountsOrdersAuthzsAndEab) {
   EXPECT_EQ((*inv->acme_order("o1"))->data, "{\"s\":\"ready\"}");
   // One unknown row fails the pair and changes nothing.
   EXPECT_EQ(inv->acme_transact([](AcmeTxn& t) -> Status {
-                 HERALD_TRY_VOID(t.put_authz({"z2", "{\"s\":7}"}));
-                 return t.put_order({"nope", "{}"});
-               })
-                .error()
-                .code,
+              HERALD_TRY_VOID(t.put_authz({"z2", "{\"s\":7}"}));
+              return t.put_order({"nope", "{}"});
+            }).error().code,
             ErrorCode::kNotFound);
   EXPECT_EQ((*inv->acme_authz("z2"))->data, "{\"s\":2}");
   EXPECT_EQ(*inv->acme_orders_of("a1", 10), std::vector<std::string>{"o1"});
@@ -278,21 +277,18 @@ TEST(SqliteAcme, PendingOrdersPerAccountAreCapped) {
   ASSERT_TRUE(inv->acme_insert_account("a2", "acme", "thumb2", "{}", t));
   const AcmeOrderLimits limits{std::chrono::hours(1), 0, 0, 3};
   auto doc = [](const char* status, int64_t expires) {
-    return std::string("{\"status\":\"") + status +
-           "\",\"expires_unix\":" + std::to_string(expires) + "}";
+    return std::string("{\"status\":\"") + status + "\",\"expires_unix\":" +
+           std::to_string(expires) + "}";
   };
   const int64_t now = 100000;
-  ASSERT_TRUE(inv->acme_insert_order(
-      {"p1", "a1", doc("pending", now + 500), {{"zp1", "{}"}}, {}, t}, limits));
+  ASSERT_TRUE(inv->acme_insert_order({"p1", "a1", doc("pending", now + 500), {{"zp1", "{}"}}, {}, t}, limits));
   ASSERT_TRUE(inv->acme_insert_order({"p2", "a1", doc("ready", now + 900), {}, {}, t}, limits));
   ASSERT_TRUE(inv->acme_insert_order({"p3", "a1", doc("pending", now + 86400), {}, {}, t}, limits));
   // Neither an expired pending order nor a valid or invalid one counts.
-  ASSERT_TRUE(inv->acme_insert_order(
-      {"x1", "a1", doc("pending", now - 1), {}, {}, t - std::chrono::hours(23)}, {}));
+  ASSERT_TRUE(inv->acme_insert_order({"x1", "a1", doc("pending", now - 1), {}, {}, t - std::chrono::hours(23)}, {}));
   ASSERT_TRUE(inv->acme_insert_order({"x2", "a1", doc("valid", now + 500), {}, {}, t}, {}));
   ASSERT_TRUE(inv->acme_insert_order({"x3", "a1", doc("invalid", now + 500), {}, {}, t}, {}));
-  auto refused = inv->acme_insert_order(
-      {"p4", "a1", doc("pending", now + 86400), {{"zp4", "{}"}}, {"dns:p4"}, t}, limits);
+  auto refused = inv->acme_insert_order({"p4", "a1", doc("pending", now + 86400), {{"zp4", "{}"}}, {"dns:p4"}, t}, limits);
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kRateLimited);
   EXPECT_NE(refused.error().message.find("3 pending orders (limit 3)"), std::string::npos)
@@ -305,9 +301,7 @@ TEST(SqliteAcme, PendingOrdersPerAccountAreCapped) {
   EXPECT_FALSE(*inv->acme_authz("zp4"));
   // Another account is not affected; an order that ends makes room.
   EXPECT_TRUE(inv->acme_insert_order({"q1", "a2", doc("pending", now + 500), {}, {}, t}, limits));
-  ASSERT_TRUE(inv->acme_transact([&](AcmeTxn& txn) {
-    return txn.put_order({"p2", doc("invalid", now + 900)});
-  }));
+  ASSERT_TRUE(inv->acme_transact([&](AcmeTxn& txn) { return txn.put_order({"p2", doc("invalid", now + 900)}); }));
   EXPECT_TRUE(inv->acme_insert_order({"p4", "a1", doc("pending", now + 86400), {}, {}, t}, limits));
   // The count reads the partial index of open orders, not every order of the account.
   sqlite3* db = nullptr;
@@ -345,21 +339,15 @@ TEST(SqliteAcme, PurgeDeletesExpiredOrdersInBatches) {
   const int64_t base = 1000000;
   for (int i = 0; i < 5; ++i) {
     const std::string id = "old" + std::to_string(i);
-    ASSERT_TRUE(inv->acme_insert_order({id,
-                                        "a1",
-                                        doc(base + 100),
-                                        {{"z" + id + "a", "{}"}, {"z" + id + "b", "{}"}},
-                                        {"dns:" + id + ".example", "dns:shared.example"},
-                                        t0 + std::chrono::seconds(i)},
-                                       {}));
+    ASSERT_TRUE(inv->acme_insert_order(
+        {id, "a1", doc(base + 100), {{"z" + id + "a", "{}"}, {"z" + id + "b", "{}"}},
+         {"dns:" + id + ".example", "dns:shared.example"}, t0 + std::chrono::seconds(i)},
+        {}));
   }
   // Created as long ago, but not expired (a longer lifetime back then).
-  ASSERT_TRUE(inv->acme_insert_order(
-      {"long", "a1", doc(base + 1000000), {{"zlong", "{}"}}, {"dns:long"}, t0}, {}));
+  ASSERT_TRUE(inv->acme_insert_order({"long", "a1", doc(base + 1000000), {{"zlong", "{}"}}, {"dns:long"}, t0}, {}));
   // Recent: created after the cut-off, even if expired.
-  ASSERT_TRUE(inv->acme_insert_order(
-      {"new", "a1", doc(base + 100), {{"znew", "{}"}}, {"dns:new"}, t0 + std::chrono::seconds(600)},
-      {}));
+  ASSERT_TRUE(inv->acme_insert_order({"new", "a1", doc(base + 100), {{"znew", "{}"}}, {"dns:new"}, t0 + std::chrono::seconds(600)}, {}));
   const TimePoint now = t0 + std::chrono::seconds(1000), cutoff = t0 + std::chrono::seconds(500);
   auto first = inv->acme_purge_expired(now, cutoff, 2);
   ASSERT_TRUE(first) << first.error().describe();
@@ -388,8 +376,7 @@ TEST(SqliteAcme, PurgeDeletesExpiredOrdersInBatches) {
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM acme_order_identifiers", -1, &st, nullptr),
-            SQLITE_OK);
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM acme_order_identifiers", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int(st, 0), 2);
   sqlite3_finalize(st);
@@ -412,17 +399,11 @@ TEST(SqliteAcme, OrderRateLimitsAreExactUnderConcurrencyAndDurable) {
     threads.emplace_back([&, w] {
       for (int i = 0; i < 4; ++i) {
         const std::string id = "r" + std::to_string(w) + "-" + std::to_string(i);
-        auto s = inv->acme_insert_order({id,
-                                         w % 2 ? "a1" : "a2",
-                                         "{}",
-                                         {{"z" + id, "{}"}},
-                                         {"dns:busy.example", "dns:" + id},
-                                         t},
-                                        limits);
-        if (s)
-          ++ok;
-        else if (s.error().code == ErrorCode::kRateLimited)
-          ++limited;
+        auto s = inv->acme_insert_order(
+            {id, w % 2 ? "a1" : "a2", "{}", {{"z" + id, "{}"}}, {"dns:busy.example", "dns:" + id}, t},
+            limits);
+        if (s) ++ok;
+        else if (s.error().code == ErrorCode::kRateLimited) ++limited;
       }
     });
   }
@@ -451,13 +432,9 @@ TEST(SqliteAcme, OrderRateLimitsAreExactUnderConcurrencyAndDurable) {
                 .error()
                 .code,
             ErrorCode::kRateLimited);
-  EXPECT_TRUE(inv->acme_insert_order({"later",
-                                      "a1",
-                                      "{}",
-                                      {},
-                                      {"dns:busy.example"},
-                                      t + std::chrono::hours(1) + std::chrono::seconds(1)},
-                                     limits));
+  EXPECT_TRUE(inv->acme_insert_order(
+      {"later", "a1", "{}", {}, {"dns:busy.example"}, t + std::chrono::hours(1) + std::chrono::seconds(1)},
+      limits));
   // Per account: a2 may create 2 more with a limit of (its orders so far) + 2.
   const auto a2_count = static_cast<int64_t>(inv->acme_orders_of("a2", 100)->size());
   const AcmeOrderLimits per_account{std::chrono::hours(1), a2_count + 2, 0};
