@@ -278,7 +278,13 @@ Status App::reload() {
     jwk_keys_ = std::move(jwk_keys);
   }
   HERALD_TRY_VOID(load_offline_crls());
-  return refresh_trust_bundles(true);
+  // The trust bundles do not fail the reload: the previous ones stay served.
+  if (auto s = refresh_trust_bundles(true); !s) {
+    std::cerr << "herald serve: cannot rebuild the trust bundles (still serving the previous "
+                 "ones): "
+              << s.error().describe() << "\n";
+  }
+  return {};
 }
 
 Result<std::shared_ptr<const App::JwkKeys>> App::load_jwk_keys(const ServerConfig& cfg) const {

@@ -169,6 +169,23 @@ expect_fail "$HERALD" trust remove --dir "$D" third
 err_mentions 'no partner' "removing an unknown partner"
 ok "import published within a second, removal withdrawn, ETag follows the content"
 
+step "a partner file replaced by hand: the server keeps the last good bundle and says why"
+cp "$D/partners/partner.pem" "$T/partner.saved.pem"
+cp "$TROOT" "$D/partners/partner.pem"
+kill -HUP "$SERVE_PID"
+for _ in $(seq 50); do grep -q 'cannot rebuild the trust bundles' "$SERVE_LOG" && break; sleep 0.1; done
+grep -q 'cannot rebuild the trust bundles.*SHA-256' "$SERVE_LOG" || fail "no log line for the tampered partner file: $(tail -5 "$SERVE_LOG")"
+curl -sS --fail -o "$T/bundle4.pem" "$PUB/v1/trust/bundle" || fail "bundle after tampering"
+cmp -s "$T/bundle4.pem" "$T/bundle.pem" || fail "a tampered partner file changed the served bundle"
+expect_fail "$HERALD" trust list --dir "$D"
+err_mentions 'manifest records' "trust list reports the tampered file"
+cp "$T/partner.saved.pem" "$D/partners/partner.pem"
+kill -HUP "$SERVE_PID"
+sleep 0.5
+assert_healthy "SIGHUP after repair"
+"$HERALD" trust list --dir "$D" >/dev/null || fail "trust list after the repair"
+ok "tampering refused by server and CLI alike, the last good bundle kept"
+
 step "/v1/spiffe/bundle: a SPIFFE trust bundle (JWKS) of our root"
 curl -sS --fail -D "$T/hs" -o "$T/spiffe.json" "$PUB/v1/spiffe/bundle" || fail "GET /v1/spiffe/bundle failed"
 grep -qi '^content-type: application/json' "$T/hs" || fail "SPIFFE bundle content type: $(cat "$T/hs")"
