@@ -32,8 +32,10 @@ Result<Bytes> parse_sha256_fingerprint(std::string_view text) {
       break;
     }
   }
+  size_t digits = 0;
+  for (char c : t) digits += c != ':';
   auto bytes = from_hex(t);
-  if (!bytes || bytes->size() != 32) {
+  if (!bytes || bytes->size() != 32 || digits != 64) {
     return make_error(ErrorCode::kInvalidArgument, "not a SHA-256 fingerprint: '" +
                                                        std::string(text) +
                                                        "' (64 hex digits, ':' separators allowed)");

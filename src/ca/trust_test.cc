@@ -103,6 +103,7 @@ TEST(Fingerprint, ParsesCommonSpellings) {
   ASSERT_TRUE(p);
   EXPECT_EQ(*p, Bytes(32, 0xab));
   EXPECT_FALSE(parse_sha256_fingerprint(std::string(62, 'a')));  // 31 bytes
+  EXPECT_FALSE(parse_sha256_fingerprint(std::string(63, 'a')));  // not padded to 32 bytes
   EXPECT_FALSE(parse_sha256_fingerprint(std::string(40, 'a')));  // a SHA-1
   EXPECT_FALSE(parse_sha256_fingerprint(std::string(64, 'g')));
   EXPECT_FALSE(parse_sha256_fingerprint(""));

@@ -31,7 +31,8 @@ ok "partner root $(fingerprint "$PROOT")"
 step "trust export: the package with its manifest"
 "$HERALD" trust export --dir "$D" --out "$T/pkg.tar" >"$T/export.log" || fail "trust export failed"
 grep -q "$(fingerprint "$ROOT")" "$T/export.log" || fail "export did not print the root's SHA-256: $(cat "$T/export.log")"
-mkdir "$T/pkg" && tar -xf "$T/pkg.tar" -C "$T/pkg" || fail "the export is not a tar archive"
+mkdir "$T/pkg"
+tar -xf "$T/pkg.tar" -C "$T/pkg" || fail "the export is not a tar archive"
 for f in root.pem intermediate.pem ca-bundle.pem endpoints.json fingerprints.txt README.txt manifest.json root.crl; do
   [[ -s $T/pkg/herald-trust/$f ]] || fail "the package lacks $f: $(tar -tf "$T/pkg.tar" | tr '\n' ' ')"
 done
