@@ -45,6 +45,7 @@ struct Cert {
   std::string hash;  // raw
   bool times_ok = false;
   int64_t not_before = 0, not_after = 0;
+  unsigned long subject_hash = 0, issuer_hash = 0;  // of the canonical names (path building)
 
   const std::vector<Finding>& rules(bool anchor) const {
     std::call_once(rules_once[anchor], [&] { cert_rules(x509.get(), anchor, rules_found[anchor]); });
@@ -98,6 +99,8 @@ std::shared_ptr<Cert> parse(const Bytes& der, std::string hash = {}) {
   c->hash = hash.empty() ? hash_of(der) : std::move(hash);
   c->times_ok = seconds_of(X509_get0_notBefore(x), c->not_before) &&
                 seconds_of(X509_get0_notAfter(x), c->not_after);
+  c->subject_hash = X509_subject_name_hash(x);
+  c->issuer_hash = X509_issuer_name_hash(x);
   ERR_clear_error();
   return c;
 }
@@ -702,9 +705,19 @@ void add_unique(std::vector<Finding>& out, Finding f) {
   out.push_back(std::move(f));
 }
 
+// Certificates indexed by subject name, for finding issuers without
+// comparing against every one (a peer may send a thousand).
+struct Pool {
+  std::unordered_multimap<unsigned long, const Cert*> by_subject;
+  explicit Pool(const std::vector<CertRef>& certs) {
+    for (const auto& c : certs) by_subject.emplace(c->subject_hash, c.get());
+  }
+};
+
 struct Builder {
-  const std::vector<CertRef>& intermediates;
-  const std::vector<CertRef>& anchors;
+  const Pool& intermediates;
+  const Pool& anchors;
+  const std::vector<CertRef>& anchor_list;
   const detail::RevocationSources& sources;
   const Options& options;
   SignatureMemo* memo;
@@ -716,14 +729,17 @@ struct Builder {
   size_t dead_end_depth = 0;
   std::vector<const Cert*> path;  // leaf first
 
-  // Intermediates on the path (not the leaf) whose subject is their issuer.
+  // Intermediates on the path (not the leaf) whose subject is their issuer,
+  // which do not count against the depth, up to max_depth of them: the path
+  // never grows past twice the depth (a peer may send a thousand self-issued
+  // certificates).
   int self_issued_intermediates() const {
     int n = 0;
     for (size_t i = 1; i < path.size(); ++i) {
       X509* x = path[i]->x509.get();
       n += X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(x)) == 0 ? 1 : 0;
     }
-    return n;
+    return std::min(n, options.max_depth);
   }
 
   bool budget_left() const {
@@ -732,14 +748,17 @@ struct Builder {
 
   // Candidate issuers of `child` among `pool`: the subject names `child`'s
   // issuer; those whose SKI matches its AKI first.
-  std::vector<const Cert*> issuers(X509* child, const std::vector<CertRef>& pool) {
+  std::vector<const Cert*> issuers(const Cert& child, const Pool& pool) {
     std::vector<const Cert*> first, rest;
-    const ASN1_OCTET_STRING* akid = X509_get0_authority_key_id(child);
-    for (const auto& c : pool) {
-      if (X509_NAME_cmp(X509_get_subject_name(c->x509.get()), X509_get_issuer_name(child)) != 0) continue;
-      if (std::find(path.begin(), path.end(), c.get()) != path.end()) continue;  // no loops
+    X509* x = child.x509.get();
+    const ASN1_OCTET_STRING* akid = X509_get0_authority_key_id(x);
+    auto [begin, end] = pool.by_subject.equal_range(child.issuer_hash);
+    for (auto it = begin; it != end; ++it) {
+      const Cert* c = it->second;
+      if (X509_NAME_cmp(X509_get_subject_name(c->x509.get()), X509_get_issuer_name(x)) != 0) continue;
+      if (std::find(path.begin(), path.end(), c) != path.end()) continue;  // no loops
       const ASN1_OCTET_STRING* skid = X509_get0_subject_key_id(c->x509.get());
-      (akid && skid && ASN1_OCTET_STRING_cmp(akid, skid) == 0 ? first : rest).push_back(c.get());
+      (akid && skid && ASN1_OCTET_STRING_cmp(akid, skid) == 0 ? first : rest).push_back(c);
     }
     first.insert(first.end(), rest.begin(), rest.end());
     return first;
@@ -835,10 +854,10 @@ struct Builder {
   // Extends `path` (ending in its deepest certificate) towards an anchor.
   bool extend() {
     if (!budget_left()) return false;
-    X509* tip = path.back()->x509.get();
+    const Cert& tip = *path.back();
     // The tip itself is a trust anchor (the same certificate).
-    for (const auto& a : anchors) {
-      if (a->der == path.back()->der) return check_path(*a);
+    for (const auto& a : anchor_list) {
+      if (a->hash == tip.hash) return check_path(*a);
     }
     for (const Cert* a : issuers(tip, anchors)) {
       ++signature_checks;
@@ -849,7 +868,7 @@ struct Builder {
     auto candidates = issuers(tip, intermediates);
     if (candidates.empty() && issuers(tip, anchors).empty() &&
         (!dead_end || path.size() > dead_end_depth + 1)) {
-      dead_end = tip;  // the deepest certificate whose issuer nobody supplied
+      dead_end = tip.x509.get();  // the deepest certificate whose issuer nobody supplied
       dead_end_depth = path.size() - 1;
     }
     for (const Cert* c : candidates) {
@@ -876,10 +895,12 @@ Finding ignored(const char* what, size_t i) {
 struct Verifier::State {
   Settings settings;
   std::vector<CertRef> anchors;
+  Pool anchor_pool{{}};
   std::vector<Finding> anchor_warnings;
   SignatureMemo memo;
   std::mutex mu;  // guards certs and the counters
   std::unordered_map<std::string, CertRef> certs;
+  size_t cached_bytes = 0;  // DER bytes of `certs`
   Stats stats;
 
   // The certificate of `der`, parsed once while it stays in the cache.
@@ -901,8 +922,14 @@ struct Verifier::State {
     if (!c) return nullptr;
     std::lock_guard lock(mu);
     ++stats.parsed;
-    if (certs.size() >= kCachedCertificates) certs.clear();
-    certs.emplace(std::move(h), c);
+    // Bounded by count and by bytes (a peer chooses what it presents): a
+    // certificate above kMaxCachedCertificateBytes is used, not kept.
+    if (der.size() > kMaxCachedCertificateBytes) return c;
+    if (certs.size() >= kCachedCertificates || cached_bytes + der.size() > kCachedBytes) {
+      certs.clear();
+      cached_bytes = 0;
+    }
+    if (certs.emplace(std::move(h), c).second) cached_bytes += der.size();
     return c;
   }
 };
@@ -919,6 +946,7 @@ Verifier::Verifier(const std::vector<Bytes>& anchors, Settings settings)
       state_->anchor_warnings.push_back(ignored("trust anchor", i));
     }
   }
+  state_->anchor_pool = Pool(state_->anchors);
 }
 
 Verifier::~Verifier() = default;
@@ -951,7 +979,8 @@ Result Verifier::verify(const Bytes& leaf_der, const std::vector<Bytes>& interme
     }
   }
   const auto sources = detail::parse_sources(options, result.findings);
-  Builder b{intermediates, state_->anchors, sources, options,
+  const Pool intermediate_pool(intermediates);
+  Builder b{intermediate_pool, state_->anchor_pool, state_->anchors, sources, options,
             state_->settings.cache ? &state_->memo : nullptr, result};
   b.path.push_back(leaf.get());
   if (b.extend()) {

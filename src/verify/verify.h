@@ -75,7 +75,8 @@ constexpr int kMaxSignatureChecks = 1024;
 // A verifier for many chains against the same trust anchors, as a TLS server
 // or proxy needs: the anchors are parsed once; certificates (leaves and
 // intermediates) are kept parsed by the SHA-256 of their DER, at most
-// kCachedCertificates (then the cache starts afresh), and a signature, once
+// kCachedCertificates and kCachedBytes of DER (then the cache starts afresh;
+// a certificate above kMaxCachedCertificateBytes is not kept), and a signature, once
 // checked for a (certificate, issuer) pair, is not checked again. Everything
 // else (times, names, purpose, constraints, revocation) is checked at every
 // call. Verdicts and findings are verify()'s; the conformance harness checks
@@ -83,6 +84,8 @@ constexpr int kMaxSignatureChecks = 1024;
 class Verifier {
  public:
   static constexpr size_t kCachedCertificates = 4096;
+  static constexpr size_t kCachedBytes = 8 << 20;               // DER bytes kept parsed
+  static constexpr size_t kMaxCachedCertificateBytes = 16 << 10;  // larger ones are not kept
   static constexpr size_t kCachedSignatures = 65536;
 
   struct Settings {

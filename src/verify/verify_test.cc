@@ -7,6 +7,7 @@
 
 #include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 
@@ -204,7 +205,9 @@ Bytes make_cert(const std::string& subject, const std::string& issuer_name, EVP_
       {NID_key_usage, ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature"},
       {NID_subject_key_identifier, "hash"},
       {NID_authority_key_identifier, "keyid:always"}};
-  if (!ca) exts.push_back({NID_subject_alt_name, "DNS:" + subject});
+  const bool own_san = std::any_of(extra.begin(), extra.end(),
+                                   [](const auto& e) { return e.first == NID_subject_alt_name; });
+  if (!ca && !own_san) exts.push_back({NID_subject_alt_name, "DNS:" + subject});
   exts.insert(exts.end(), extra.begin(), extra.end());
   for (const auto& [nid, value] : exts) {
     X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
@@ -250,7 +253,7 @@ TEST_F(HostileTest, ChainOfAThousandCertificates) {
   Bytes leaf = make_cert("web.internal", "ca0", key_, key_, false);
   auto t0 = std::chrono::steady_clock::now();
   auto r = verify(leaf, cas, {root}, server("web.internal"));
-  EXPECT_LT(seconds_since(t0), 10.0);
+  EXPECT_LT(seconds_since(t0), 30.0);  // bounded, with room for ASan on a shared machine
   EXPECT_FALSE(r.valid);
   ASSERT_FALSE(r.findings.empty());
   // The path was cut at the depth limit: nothing was trusted.
@@ -266,7 +269,7 @@ TEST_F(HostileTest, AThousandCandidateIssuersExhaustTheBudget) {
   Bytes leaf = make_cert("web.internal", "twin", key_, key_, false);
   auto t0 = std::chrono::steady_clock::now();
   auto r = verify(leaf, cas, {root}, server("web.internal"));
-  EXPECT_LT(seconds_since(t0), 10.0);
+  EXPECT_LT(seconds_since(t0), 30.0);  // bounded, with room for ASan on a shared machine
   EXPECT_FALSE(r.valid);
   EXPECT_LE(r.paths_tried, kMaxPathsTried);
   ASSERT_FALSE(r.findings.empty());
@@ -299,7 +302,7 @@ TEST_F(HostileTest, NameConstraintWithTenThousandSubtrees) {
   auto t0 = std::chrono::steady_clock::now();
   auto good = verify(inside, {ca}, {root}, server("d9999.example"));
   auto bad = verify(outside, {ca}, {root}, server("elsewhere.example"));
-  EXPECT_LT(seconds_since(t0), 10.0);
+  EXPECT_LT(seconds_since(t0), 30.0);  // bounded, with room for ASan on a shared machine
   EXPECT_TRUE(good.valid) << (good.findings.empty() ? "" : good.findings.front().code);
   EXPECT_FALSE(bad.valid);
   ASSERT_FALSE(bad.findings.empty());
@@ -334,6 +337,21 @@ TEST_F(HostileTest, VerifierCachesAgreeWithVerify) {
     ASSERT_FALSE(r.findings.empty());
     EXPECT_EQ(r.findings.front().code, "bad_signature");
   }
+}
+
+TEST_F(HostileTest, LargeCertificatesAreNotKeptInTheCache) {
+  // A peer chooses what it presents: a 20 kB leaf is verified, never kept.
+  Bytes root = make_cert("root", "root", key_, key_, true);
+  Bytes ca = make_cert("ca", "root", key_, key_, true);
+  std::string sans = "DNS:web.internal";
+  for (int i = 0; i < 1000; ++i) sans += ",DNS:host-" + std::to_string(i) + ".example.internal";
+  Bytes big = make_cert("web.internal", "ca", key_, key_, false, {{NID_subject_alt_name, sans}});
+  ASSERT_GT(big.size(), Verifier::kMaxCachedCertificateBytes);
+  Verifier v({root});
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(v.verify(big, {ca}, server("web.internal")).valid);
+  // The CA is parsed once and then found; the big leaf is parsed every time.
+  EXPECT_EQ(v.stats().parsed, 4u);
+  EXPECT_EQ(v.stats().cert_cache_hits, 2u);
 }
 
 TEST_F(VerifyTest, UriSanAndRequiredEku) {
