@@ -217,6 +217,9 @@ class App {
   std::mutex trust_mu_;
   std::shared_ptr<const TrustBundles> trust_bundles_;
   std::string trust_failed_stamp_;  // under trust_mu_: the files of the last failed rebuild
+  std::mutex trust_package_mu_;  // GET /v1/ca/trust-package, rebuilt at most once a second
+  std::shared_ptr<const std::string> trust_package_;
+  std::chrono::steady_clock::time_point trust_package_at_{};
 
   mutable std::mutex crl_mu_;
   std::shared_ptr<const Crl> issuing_crl_;

@@ -229,10 +229,24 @@ void App::get_chain(net::Response& res) {
 }
 
 void App::get_trust_package(net::Response& res) {
-  auto tar = datadir::trust_package_archive(dir_, clock_.now());
-  if (!tar) return problem(res, tar.error());
+  // Built at most about once a second whatever the request rate (it reads
+  // and hashes DIR/trust/, whose CRLs change on every revocation).
+  const auto now = std::chrono::steady_clock::now();
+  std::shared_ptr<const std::string> tar;
+  {
+    std::lock_guard lock(trust_package_mu_);
+    if (trust_package_ && now - trust_package_at_ < std::chrono::seconds(1)) tar = trust_package_;
+  }
+  if (!tar) {
+    auto built = datadir::trust_package_archive(dir_, clock_.now());
+    if (!built) return problem(res, built.error());
+    tar = std::make_shared<const std::string>(std::move(*built));
+    std::lock_guard lock(trust_package_mu_);
+    trust_package_ = tar;
+    trust_package_at_ = now;
+  }
   res.status = 200;
-  res.body = std::move(*tar);
+  res.body = *tar;
   res.set_header("Content-Type", "application/x-tar");
   res.set_header("Content-Disposition", "attachment; filename=\"herald-trust.tar\"");
 }
