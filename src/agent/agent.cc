@@ -76,7 +76,7 @@ Result<Issued> Agent::obtain(const Managed& m, const Current& cur, EVP_PKEY& key
   if (cur.state == DiskState::kValid) {
     auto r = renew_with_cert(cfg_.server, cur.cert_pem, cur.key_pem, csr);
     if (r) return *r;
-    if (!cfg_.token_file) return tl::unexpected(r.error().error);
+    if (!cfg_.token_file || !r.error().refused) return tl::unexpected(r.error().error);
     mtls_failure = r.error().error.message;
   } else if (!cfg_.token_file) {
     return make_error(ErrorCode::kUnauthenticated,
@@ -152,7 +152,8 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   }
   Status installed;
   if (issued) {
-    installed = install(m.cfg.paths, Material{issued->cert_pem, issued->chain_pem, key_pem});
+    installed = install(m.cfg.paths, Material{issued->cert_pem, issued->chain_pem, key_pem},
+                        m.cfg.write_step_delay);
   }
   if (!issued || !installed) {
     const Error& e = !issued ? issued.error() : installed.error();

@@ -28,6 +28,7 @@ struct CertConfig {
   RenewalRule rule;
   std::optional<std::string> reload;  // shell command
   std::chrono::milliseconds reload_timeout{30000};
+  std::chrono::milliseconds write_step_delay{0};  // tests only (files.h install())
 };
 
 struct AgentConfig {

@@ -131,9 +131,11 @@ CallResult<Issued> renew_with_cert(const ServerRef& s, const std::string& cert_p
                               {{"Content-Type", "application/pkcs10"}},
                               std::string(csr_der.begin(), csr_der.end()), tls, kTimeout);
   if (!r) {
-    // A TLS alert for our certificate is a refusal too; we cannot tell it
-    // from a network failure reliably, so the caller may still fall back.
-    return tl::unexpected(unreachable(r.error()));
+    // The server unreachable: no point in another credential. A failed TLS
+    // handshake may be the server refusing our certificate: a refusal.
+    const std::string& m = r.error().message;
+    const bool network = m.starts_with("cannot connect") || m.starts_with("cannot resolve");
+    return tl::unexpected(CallError{r.error(), !network});
   }
   return parse_issued("POST /v1/renew", *r);
 }

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <set>
+#include <thread>
 
 #include "base/fs.h"
 #include "keys/private_key.h"
@@ -144,7 +145,10 @@ Status check_writable(const Paths& p) {
   return {};
 }
 
-Status install(const Paths& p, const Material& m) {
+Status install(const Paths& p, const Material& m, std::chrono::milliseconds step_delay) {
+  auto pause = [&] {
+    if (step_delay.count() > 0) std::this_thread::sleep_for(step_delay);
+  };
   HERALD_TRY(bool ok, pair_matches(m.cert_pem, m.key_pem));
   if (!ok) {
     return make_error(ErrorCode::kConflict,
@@ -166,11 +170,18 @@ Status install(const Paths& p, const Material& m) {
       for (const auto& u : all) ::unlink(with_suffix(u, ".new").c_str());
       return st;
     }
+    pause();
   }
   // 2. the previous files, for rollback.
-  for (const auto& t : all) HERALD_TRY_VOID(keep_prev(t));
+  for (const auto& t : all) {
+    HERALD_TRY_VOID(keep_prev(t));
+    pause();
+  }
   // 3. commit, CERT last.
-  for (const auto& t : all) HERALD_TRY_VOID(rename_file(with_suffix(t, ".new"), t));
+  for (const auto& t : all) {
+    HERALD_TRY_VOID(rename_file(with_suffix(t, ".new"), t));
+    pause();
+  }
   for (const auto& d : dirs_of(p)) HERALD_TRY_VOID(fsync_dir(d));
   // 4. check what is on disk now.
   HERALD_TRY(auto cert_on_disk, fs::read_file(p.cert, 1 << 20));

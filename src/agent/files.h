@@ -25,6 +25,7 @@
 // combined file: key + certificate + chain in one PEM, replaced by a single
 // rename (nginx reads both ssl_certificate and ssl_certificate_key from it).
 
+#include <chrono>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -55,7 +56,10 @@ struct Material {
 
 // Installs `m` as described above. Refuses (and writes nothing) if the
 // certificate does not match the key.
-[[nodiscard]] Status install(const Paths& p, const Material& m);
+// `step_delay` (tests only) pauses after every step of the scheme, so that a
+// test can kill the process in the middle of a write.
+[[nodiscard]] Status install(const Paths& p, const Material& m,
+                             std::chrono::milliseconds step_delay = {});
 
 enum class RepairResult { kNothing, kRolledForward, kDiscarded };
 // Finishes or discards an interrupted install() (see above); removes

@@ -24,6 +24,7 @@ struct AgentFlags {
   std::string reload_timeout = "30s", retry_min = "5s", retry_max = "5m",
               trust_bundle_interval = "10m";
   bool once = false;
+  int test_write_delay_ms = 0;
 };
 
 Result<std::chrono::seconds> positive_duration(const std::string& flag, const std::string& v) {
@@ -97,6 +98,7 @@ Result<agent::AgentConfig> build_config(const AgentFlags& f) {
   c.reload = f.reload;
   HERALD_TRY(auto rt, positive_duration("--reload-timeout", f.reload_timeout));
   c.reload_timeout = rt;
+  c.write_step_delay = std::chrono::milliseconds(f.test_write_delay_ms);
   cfg.certs.push_back(std::move(c));
   return cfg;
 }
@@ -187,6 +189,8 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--retry-max", f->retry_max, "Cap of the doubling delay")->capture_default_str();
   cmd->add_flag("--once", f->once, "Renew if due, then exit (for cron and CI)");
+  // Tests only: pause N ms after each step of a write, to kill -9 the agent mid-write.
+  cmd->add_option("--test-write-delay-ms", f->test_write_delay_ms)->group("");
   cmd->callback([&ctx, f] { ctx.result = run_agent(ctx, *f); });
 }
 
