@@ -4,7 +4,8 @@
 #    GET /v1/ca/trust-package) with a manifest.json whose fingerprints, URLs
 #    and file hashes agree with the files;
 #  - `herald trust import` refuses a wrong fingerprint (naming both values), a
-#    leaf, an expired root, an RSA-1024 root, an invalid and a reused name,
+#    leaf, an expired and a not-yet-valid root, an RSA-1024 root, an EC root
+#    with explicit curve parameters, our own root, an invalid and a reused name,
 #    and records a good partner root (audit log, `trust list`);
 #  - `herald serve` publishes own + partner roots at /v1/trust/bundle with an
 #    ETag (If-None-Match -> 304) and Cache-Control, follows imports and
@@ -91,6 +92,17 @@ openssl req -x509 -newkey rsa:1024 -nodes -keyout "$T/weak.key" -sha256 -subj "/
   -config "$T/ca.cnf" -extensions ca -out "$T/weak.pem" 2>/dev/null || fail "cannot make an RSA-1024 root"
 expect_fail "$HERALD" trust import "$T/weak.pem" --dir "$D" --name weak --fingerprint "$(fingerprint "$T/weak.pem")"
 err_mentions 'weak key: RSA 1024' "an RSA-1024 root"
+faketime "$(date -u -d '+2 days' '+%Y-%m-%d %H:%M:%S')" openssl req -x509 -new -key "$T/old.key" -sha256 \
+  -subj "/O=Future/CN=Future Root" -days 30 -config "$T/ca.cnf" -extensions ca -out "$T/future.pem" 2>/dev/null ||
+  fail "cannot make a not-yet-valid root with faketime"
+expect_fail "$HERALD" trust import "$T/future.pem" --dir "$D" --name future --fingerprint "$(fingerprint "$T/future.pem")"
+err_mentions 'not yet valid' "a root valid from the day after tomorrow"
+openssl ecparam -name prime256v1 -param_enc explicit -genkey -noout -out "$T/explicit.key" 2>/dev/null
+openssl req -x509 -new -key "$T/explicit.key" -sha256 -subj "/CN=Explicit Curve Root" -days 30 \
+  -config "$T/ca.cnf" -extensions ca -out "$T/explicit.pem" 2>/dev/null || fail "cannot make an explicit-curve root"
+openssl x509 -in "$T/explicit.pem" -noout -text | grep -q 'Field Type: prime-field' || fail "the explicit-curve root has a named curve"
+expect_fail "$HERALD" trust import "$T/explicit.pem" --dir "$D" --name explicit --fingerprint "$(fingerprint "$T/explicit.pem")"
+err_mentions 'explicit curve parameters' "an EC root with explicit curve parameters"
 expect_fail "$HERALD" trust import "$PROOT" --dir "$D" --name ../evil --fingerprint "$PFP"
 err_mentions 'invalid partner name' "a name that is a path"
 expect_fail "$HERALD" trust import "$ROOT" --dir "$D" --name self --fingerprint "$(fingerprint "$ROOT")"
