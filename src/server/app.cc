@@ -137,6 +137,7 @@ Status App::init(const ServeOptions& o) {
   HERALD_TRY_VOID(refresh_crl());
   HERALD_TRY_VOID(load_offline_crls());
   HERALD_TRY_VOID(refresh_trust_bundles(true));
+  register_trust_metrics();
 
   // Every unexpired certificate of the issuing CA gets pre-signed OCSP
   // answers; tick() works through the backlog so start-up stays fast.

@@ -117,6 +117,9 @@ class App {
   void get_trust_bundle(const net::Request& req, net::Response& res);
   void get_spiffe_bundle(const net::Request& req, net::Response& res);
   [[nodiscard]] Status refresh_trust_bundles(bool force);
+  // herald_trust_anchor_not_after_seconds{kind,name}: when each published
+  // root expires, from the bundles in memory.
+  void register_trust_metrics();
   void get_ca_cert(net::Response& res, std::string_view name);
   void get_crl(const net::Request& req, net::Response& res, std::string_view name);
   void ocsp(const net::Request& req, net::Response& res);
@@ -212,6 +215,12 @@ class App {
     std::string stamp;  // what the files looked like when built
     std::string pem, pem_etag;
     std::string spiffe, spiffe_etag;
+    struct Anchor {
+      std::string kind;  // "own" | "partner"
+      std::string name;  // the root's subject for own roots, the partner's name
+      TimePoint not_after;
+    };
+    std::vector<Anchor> anchors;
   };
   static constexpr std::chrono::seconds kTrustBundleMaxAge{300};
   std::mutex trust_mu_;

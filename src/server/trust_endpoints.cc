@@ -43,6 +43,8 @@ Status App::refresh_trust_bundles(bool force) {
     std::vector<x509::Certificate> all = own;
     for (auto& p : list) all.push_back(p.cert);
     auto b = std::make_shared<TrustBundles>();
+    for (const auto& c : own) b->anchors.push_back({"own", c.subject(), c.not_after()});
+    for (const auto& p : list) b->anchors.push_back({"partner", p.name, p.cert.not_after()});
     b->stamp = stamp;
     b->pem = ca::pem_bundle(all);
     b->pem_etag = ca::content_etag(b->pem);
@@ -63,6 +65,26 @@ Status App::refresh_trust_bundles(bool force) {
   trust_failed_stamp_.clear();
   trust_bundles_ = std::move(*built);
   return {};
+}
+
+void App::register_trust_metrics() {
+  registry_.gauge_callback(
+      "herald_trust_anchor_not_after_seconds",
+      "When each root in /v1/trust/bundle expires (Unix time): this CA's own and the partners'",
+      {"kind", "name"}, [this] {
+        std::shared_ptr<const TrustBundles> b;
+        {
+          std::lock_guard lock(trust_mu_);
+          b = trust_bundles_;
+        }
+        std::vector<obs::CallbackSample> out;
+        if (!b) return out;
+        for (const auto& a : b->anchors) {
+          out.push_back(
+              {{a.kind, a.name}, static_cast<double>(a.not_after.time_since_epoch().count())});
+        }
+        return out;
+      });
 }
 
 namespace {

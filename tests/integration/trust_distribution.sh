@@ -144,6 +144,11 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -H 'If-None-Match: "stale"' "$PUB
 [[ $code == 200 ]] || fail "If-None-Match with another tag gave $code, expected 200"
 curl -sS --fail --cacert "$ROOT" -o "$T/bundle.https.pem" "$API/v1/trust/bundle" || fail "GET over HTTPS failed"
 cmp -s "$T/bundle.pem" "$T/bundle.https.pem" || fail "HTTP and HTTPS bundles differ"
+curl -sS --fail -o "$T/metrics.txt" "$PUB/metrics" || fail "GET /metrics failed"
+PNA=$(date -u -d "$(openssl x509 -in "$PROOT" -noout -enddate | cut -d= -f2)" +%s)
+grep -E "^herald_trust_anchor_not_after_seconds\{kind=\"partner\",name=\"partner\"\} $PNA(\.0+)?$" "$T/metrics.txt" >/dev/null ||
+  fail "no expiry metric for the partner root (expected $PNA): $(grep herald_trust_anchor "$T/metrics.txt" || true)"
+grep -q '^herald_trust_anchor_not_after_seconds{kind="own",' "$T/metrics.txt" || fail "no expiry metric for our root"
 ok "ETag $ETAG, 304 on If-None-Match, same over HTTPS"
 
 step "partner side: the bundle verifies the partner's certificates, not a third CA's"
