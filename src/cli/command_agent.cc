@@ -1,13 +1,15 @@
-// herald agent: keep a certificate renewed on the machine that uses it
-// (src/agent/, docs/agent.md).
+// herald agent: keep certificates renewed on the machine that uses them
+// (src/agent/, docs/agent.md); herald agent status: what is on disk.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
-#include <cmath>
 #include <ctime>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "agent/agent.h"
+#include "agent/config.h"
 #include "base/duration.h"
 #include "base/fs.h"
 #include "cli/cli.h"
@@ -17,90 +19,52 @@ namespace herald::cli {
 namespace {
 
 struct AgentFlags {
-  std::string server, trust, profile, cn, key_type = "ec-p256", cert, key;
-  std::vector<std::string> sans;
-  std::optional<std::string> token_file, ttl, chain, combined, reload, trust_bundle;
-  double renew_at = 0.66, jitter = 0.05;
-  std::string reload_timeout = "30s", retry_min = "5s", retry_max = "5m",
-              trust_bundle_interval = "10m";
+  agent::AgentSpec agent;
+  agent::CertSpec cert;
+  std::optional<std::string> config;
   bool once = false;
-  int test_write_delay_ms = 0;
 };
 
-Result<std::chrono::seconds> positive_duration(const std::string& flag, const std::string& v) {
-  auto d = parse_duration(v);
-  if (!d || d->count() <= 0) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      flag + " '" + v + "' is not a positive duration (e.g. 30s, 5m)");
-  }
-  return *d;
+struct StatusFlags {
+  std::optional<std::string> config, cert, key;
+  double renew_at = 0.66;
+  bool json = false;
+};
+
+Result<agent::ParsedConfig> load_config_file(const std::string& path) {
+  HERALD_TRY(auto text, fs::read_file(path, 1 << 20));
+  return agent::parse_config(text, path);
 }
 
 Result<agent::AgentConfig> build_config(const AgentFlags& f) {
-  agent::AgentConfig cfg;
-  std::string url = f.server;
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  if (!url.starts_with("https://")) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "--server must be https://HOST:PORT of herald serve, not '" + f.server + "'");
+  if (f.config) {
+    if (!f.cert.cert.empty() || !f.cert.key.empty() || !f.cert.profile.empty() ||
+        !f.agent.server.empty() || !f.agent.trust.empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "--config holds everything: give either --config or the one-certificate "
+                        "flags (--server, --trust, --profile, --cert, --key, ...), not both");
+    }
+    HERALD_TRY(auto parsed, load_config_file(*f.config));
+    std::vector<agent::CertConfig> certs;
+    for (auto& spec : parsed.certs) {
+      spec.test_write_delay_ms = f.cert.test_write_delay_ms;
+      HERALD_TRY(auto c, agent::make_cert_config(spec));
+      certs.push_back(std::move(c));
+    }
+    return agent::make_agent_config(parsed.agent, std::move(certs));
   }
-  cfg.server.url = url;
-  HERALD_TRY(cfg.server.trust_pem, fs::read_file(f.trust, 1 << 20));
-  if (f.token_file) {
-    // Read now only to fail early; it is read again at each use (rotation).
-    HERALD_TRY(auto t, fs::read_file(*f.token_file, 16 * 1024));
-    (void)t;
-    cfg.token_file = *f.token_file;
-  }
-  if (!(f.renew_at > 0 && f.renew_at < 1)) {
-    return make_error(ErrorCode::kInvalidArgument, "--renew-at must be between 0 and 1 (exclusive)");
-  }
-  if (!(f.jitter >= 0 && f.jitter < 0.5)) {
-    return make_error(ErrorCode::kInvalidArgument, "--jitter must be in [0, 0.5)");
-  }
-  HERALD_TRY(cfg.backoff.min, positive_duration("--retry-min", f.retry_min));
-  HERALD_TRY(cfg.backoff.max, positive_duration("--retry-max", f.retry_max));
-  if (cfg.backoff.max < cfg.backoff.min) cfg.backoff.max = cfg.backoff.min;
-  if (f.trust_bundle) cfg.trust_bundle = *f.trust_bundle;
-  HERALD_TRY(cfg.trust_bundle_interval,
-             positive_duration("--trust-bundle-interval", f.trust_bundle_interval));
-
-  agent::CertConfig c;
-  c.paths.cert = f.cert;
-  c.paths.key = f.key;
-  if (f.chain) c.paths.chain = *f.chain;
-  if (f.combined) c.paths.combined = *f.combined;
-  if (c.paths.cert == c.paths.key) {
-    return make_error(ErrorCode::kInvalidArgument, "--cert and --key must be different files");
-  }
-  HERALD_TRY(c.key_type, keys::parse_key_type(f.key_type));
-  c.id.profile = f.profile;
-  c.id.cn = f.cn;
-  c.id.ttl = f.ttl;
-  if (f.ttl) HERALD_TRY_VOID(positive_duration("--ttl", *f.ttl));
-  for (const auto& s : f.sans) {
-    HERALD_TRY(auto list, x509::parse_san_list(s));
-    c.id.sans.insert(c.id.sans.end(), list.begin(), list.end());
-  }
-  // A server certificate's CN must be among its SANs: add it, as `herald issue` does.
-  if (f.profile == "server" && !f.cn.empty()) {
-    auto san = x509::parse_san("ip:" + f.cn);
-    if (!san) san = x509::parse_san("dns:" + f.cn);
-    if (san && std::find(c.id.sans.begin(), c.id.sans.end(), *san) == c.id.sans.end()) {
-      c.id.sans.insert(c.id.sans.begin(), *san);
+  for (auto [flag, value] : {std::pair{"--server", &f.agent.server}, {"--trust", &f.agent.trust},
+                             {"--profile", &f.cert.profile}, {"--cert", &f.cert.cert},
+                             {"--key", &f.cert.key}}) {
+    if (value->empty()) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string(flag) + " is required (or --config agent.toml)");
     }
   }
-  if (f.cn.empty() && c.id.sans.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "give the certificate a name: --cn and/or --san");
-  }
-  c.rule.renew_at = f.renew_at;
-  c.rule.jitter = f.jitter;
-  c.reload = f.reload;
-  HERALD_TRY(auto rt, positive_duration("--reload-timeout", f.reload_timeout));
-  c.reload_timeout = rt;
-  c.write_step_delay = std::chrono::milliseconds(f.test_write_delay_ms);
-  cfg.certs.push_back(std::move(c));
-  return cfg;
+  HERALD_TRY(auto c, agent::make_cert_config(f.cert));
+  std::vector<agent::CertConfig> certs;
+  certs.push_back(std::move(c));
+  return agent::make_agent_config(f.agent, std::move(certs));
 }
 
 Status run_agent(Context& ctx, const AgentFlags& f) {
@@ -113,6 +77,8 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
   sigaddset(&stop, SIGINT);
   if (!f.once) ::sigprocmask(SIG_BLOCK, &stop, nullptr);
 
+  const size_t n = cfg.certs.size();
+  const std::string server = cfg.server.url;
   agent::Agent a(std::move(cfg), *ctx.clock,
                  [](const std::string& line) { std::cerr << "herald agent: " << line << "\n"; });
   HERALD_TRY_VOID(a.start());
@@ -121,8 +87,8 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
     if (r.first_error) return tl::unexpected(*r.first_error);
     return {};
   }
-  std::cerr << "herald agent: managing " << f.cert << " (server " << f.server
-            << "); SIGTERM or SIGINT stops\n";
+  std::cerr << "herald agent: managing " << n << " certificate" << (n == 1 ? "" : "s")
+            << " with " << server << "; SIGTERM or SIGINT stops\n";
   for (;;) {
     auto r = a.pass();
     auto wait = r.next - ctx.clock->now();
@@ -138,13 +104,92 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
   }
 }
 
+std::string in_words(std::chrono::seconds d) {
+  if (d.count() <= 0) return "now";
+  return "in " + format_duration(d);
+}
+
+Status run_status(Context& ctx, const StatusFlags& f) {
+  std::vector<agent::CertSpec> specs;
+  if (f.config) {
+    HERALD_TRY(auto parsed, load_config_file(*f.config));
+    specs = std::move(parsed.certs);
+  } else if (f.cert && f.key) {
+    agent::CertSpec s;
+    s.cert = *f.cert;
+    s.key = *f.key;
+    s.renew_at = f.renew_at;
+    specs.push_back(std::move(s));
+  } else {
+    return make_error(ErrorCode::kInvalidArgument, "give --config agent.toml, or --cert and --key");
+  }
+  const TimePoint now = ctx.clock->now();
+  nlohmann::json out = nlohmann::json::array();
+  int not_valid = 0;
+  for (const auto& s : specs) {
+    agent::Paths p;
+    p.cert = s.cert;
+    p.key = s.key;
+    auto cur = agent::read_current(p, now);
+    static constexpr const char* kStates[] = {"valid", "missing", "unreadable", "mismatch",
+                                              "expired"};
+    nlohmann::json j = {{"cert", s.cert}, {"key", s.key},
+                        {"state", kStates[static_cast<int>(cur.state)]}};
+    struct stat st{};
+    const bool pending = ::stat((s.cert + ".new").c_str(), &st) == 0;
+    if (pending) j["interrupted_write"] = true;
+    if (cur.state != agent::DiskState::kValid) {
+      ++not_valid;
+      j["why"] = cur.why;
+      j["next_renewal"] = "now";
+    }
+    if (!cur.serial.empty()) {
+      j["serial"] = cur.serial;
+      j["not_after"] = format_time(cur.not_after);
+      j["expires_in_seconds"] = (cur.not_after - now).count();
+    }
+    if (cur.state == agent::DiskState::kValid) {
+      auto due = agent::renewal_time(agent::lifetime_of(cur.not_before, cur.not_after, cur.obtained),
+                                     {.renew_at = s.renew_at, .jitter = 0}, 0);
+      j["next_renewal"] = format_time(due);
+      j["next_renewal_note"] = "at renew_at " + std::to_string(s.renew_at).substr(0, 4) +
+                               " of the lifetime, before jitter";
+    }
+    out.push_back(j);
+  }
+  if (f.json) {
+    std::cout << out.dump(2) << "\n";
+  } else {
+    for (const auto& j : out) {
+      std::cout << j["cert"].get<std::string>() << ": " << j["state"].get<std::string>();
+      if (j.contains("serial")) {
+        std::cout << ", serial " << j["serial"].get<std::string>() << ", expires "
+                  << j["not_after"].get<std::string>() << " ("
+                  << in_words(std::chrono::seconds(j["expires_in_seconds"].get<int64_t>())) << ")";
+      }
+      if (j.contains("why")) std::cout << " (" << j["why"].get<std::string>() << ")";
+      std::cout << "; next renewal " << j["next_renewal"].get<std::string>();
+      if (j.contains("interrupted_write")) {
+        std::cout << "; an interrupted write will be finished at the agent's next start";
+      }
+      std::cout << "\n";
+    }
+  }
+  if (not_valid > 0) {
+    return make_error(ErrorCode::kNotValid, std::to_string(not_valid) + " of " +
+                                                std::to_string(out.size()) +
+                                                " certificates are not valid on disk");
+  }
+  return {};
+}
+
 }  // namespace
 
 void add_agent_commands(CLI::App& app, Context& ctx) {
   auto f = std::make_shared<AgentFlags>();
   auto* cmd = app.add_subcommand(
       "agent",
-      "Keep one certificate renewed on this machine. Generates a new key locally at every\n"
+      "Keep certificates renewed on this machine. Generates a new key locally at every\n"
       "renewal (it never leaves the machine), obtains the first certificate with POST /v1/sign\n"
       "and a bearer token, renews over mutual TLS with the current certificate (POST /v1/renew;\n"
       "the token again if that is refused or the certificate expired), writes the files\n"
@@ -152,46 +197,73 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
       "--renew-at of the lifetime +- --jitter; at once when the files are missing, unreadable,\n"
       "not a matching pair or expired. Failures back off from --retry-min doubling to\n"
       "--retry-max, never past the current certificate's expiry. Logs go to stderr.\n"
-      "With --once: renew if due and exit (0: done or nothing due). See docs/agent.md.");
-  cmd->add_option("--server", f->server, "https://HOST:PORT of herald serve")->required();
-  cmd->add_option("--trust", f->trust, "Trust anchor(s) for the server's TLS certificate (PEM)")
-      ->required();
-  cmd->add_option("--token-file", f->token_file,
+      "One certificate with flags, or several with --config agent.toml (docs/agent.md).\n"
+      "With --once: renew what is due and exit (0: done or nothing due).");
+  cmd->add_option("--config", f->config,
+                  "agent.toml: server, trust, token_file, ... and [[certificate]] tables");
+  cmd->add_option("--server", f->agent.server, "https://HOST:PORT of herald serve");
+  cmd->add_option("--trust", f->agent.trust,
+                  "Trust anchor(s) for the server's TLS certificate (PEM)");
+  cmd->add_option("--token-file", f->agent.token_file,
                   "Bearer token (herald token add) for the first certificate, and whenever the "
                   "current one cannot renew itself; re-read at each use");
-  cmd->add_option("--profile", f->profile, "server | client | spiffe")->required();
-  cmd->add_option("--cn", f->cn, "Subject common name (server: also a DNS/IP SAN)");
-  cmd->add_option("--san", f->sans, "SANs: dns:NAME, ip:ADDR, uri:URI (comma-separated, repeatable)");
-  cmd->add_option("--key-type", f->key_type, std::string(keys::kKeyTypeChoices))
+  cmd->add_option("--profile", f->cert.profile, "server | client | spiffe");
+  cmd->add_option("--cn", f->cert.cn, "Subject common name (server: also a DNS/IP SAN)");
+  cmd->add_option("--san", f->cert.sans,
+                  "SANs: dns:NAME, ip:ADDR, uri:URI (comma-separated, repeatable)");
+  cmd->add_option("--key-type", f->cert.key_type, std::string(keys::kKeyTypeChoices))
       ->capture_default_str();
-  cmd->add_option("--ttl", f->ttl, "Lifetime to ask for, e.g. 2m, 24h (default: the profile's)");
-  cmd->add_option("--cert", f->cert, "Certificate file to keep current (leaf, PEM)")->required();
-  cmd->add_option("--key", f->key, "Its private key (PEM, mode 0600)")->required();
-  cmd->add_option("--chain", f->chain, "Also write leaf + issuing + intermediate here");
-  cmd->add_option("--combined", f->combined,
+  cmd->add_option("--ttl", f->cert.ttl,
+                  "Lifetime to ask for at first issuance, e.g. 2m, 24h (default: the profile's; "
+                  "a renewal keeps the lifetime)");
+  cmd->add_option("--cert", f->cert.cert, "Certificate file to keep current (leaf, PEM)");
+  cmd->add_option("--key", f->cert.key, "Its private key (PEM, mode 0600)");
+  cmd->add_option("--chain", f->cert.chain, "Also write leaf + issuing + intermediate here");
+  cmd->add_option("--combined", f->cert.combined,
                   "Also write key + leaf + chain in one file (0600), replaced by one rename");
-  cmd->add_option("--renew-at", f->renew_at, "Share of the lifetime after which to renew")
+  cmd->add_option("--renew-at", f->cert.renew_at, "Share of the lifetime after which to renew")
       ->capture_default_str();
-  cmd->add_option("--jitter", f->jitter, "+- this share of the lifetime, random per certificate")
+  cmd->add_option("--jitter", f->cert.jitter,
+                  "+- this share of the lifetime, random per certificate")
       ->capture_default_str();
-  cmd->add_option("--reload", f->reload,
+  cmd->add_option("--reload", f->cert.reload,
                   "Command run with /bin/sh -c after new files are written (e.g. 'nginx -s "
                   "reload'); a failure is logged and retried, the files stay");
-  cmd->add_option("--reload-timeout", f->reload_timeout,
+  cmd->add_option("--reload-timeout", f->cert.reload_timeout,
                   "Kill the reload command's process group after this long")
       ->capture_default_str();
-  cmd->add_option("--trust-bundle", f->trust_bundle,
+  cmd->add_option("--trust-bundle", f->agent.trust_bundle,
                   "Keep this file current with the CA's trust bundle (GET /v1/trust/bundle, else "
                   "the root from /ca/root.crt); rewritten only when it changes");
-  cmd->add_option("--trust-bundle-interval", f->trust_bundle_interval, "How often to poll it")
+  cmd->add_option("--trust-bundle-interval", f->agent.trust_bundle_interval,
+                  "How often to poll it")
       ->capture_default_str();
-  cmd->add_option("--retry-min", f->retry_min, "First delay after a failure")
+  cmd->add_option("--retry-min", f->agent.retry_min, "First delay after a failure")
       ->capture_default_str();
-  cmd->add_option("--retry-max", f->retry_max, "Cap of the doubling delay")->capture_default_str();
-  cmd->add_flag("--once", f->once, "Renew if due, then exit (for cron and CI)");
+  cmd->add_option("--retry-max", f->agent.retry_max, "Cap of the doubling delay")
+      ->capture_default_str();
+  cmd->add_flag("--once", f->once, "Renew what is due, then exit (for cron and CI)");
   // Tests only: pause N ms after each step of a write, to kill -9 the agent mid-write.
-  cmd->add_option("--test-write-delay-ms", f->test_write_delay_ms)->group("");
-  cmd->callback([&ctx, f] { ctx.result = run_agent(ctx, *f); });
+  cmd->add_option("--test-write-delay-ms", f->cert.test_write_delay_ms)->group("");
+
+  auto sf = std::make_shared<StatusFlags>();
+  auto* status = cmd->add_subcommand(
+      "status",
+      "Print each managed certificate as it is on disk: state (valid, missing, unreadable,\n"
+      "mismatch, expired), serial, expiry and the next renewal time (before jitter).\n"
+      "Exit 0 when every certificate is valid.");
+  status->add_option("--config", sf->config, "The agent's agent.toml");
+  status->add_option("--cert", sf->cert, "Or one certificate file");
+  status->add_option("--key", sf->key, "... and its key");
+  status->add_option("--renew-at", sf->renew_at, "Share of the lifetime (with --cert)")
+      ->capture_default_str();
+  status->add_flag("--json", sf->json, "JSON output");
+  status->callback([&ctx, sf] { ctx.result = run_status(ctx, *sf); });
+
+  cmd->callback([&ctx, f, status] {
+    if (status->parsed()) return;
+    ctx.result = run_agent(ctx, *f);
+  });
 }
 
 }  // namespace herald::cli
