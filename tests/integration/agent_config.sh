@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Proves `herald agent --config agent.toml` and `herald agent status`:
+#  - one process manages two certificates (a server and a client one) from
+#    [[certificate]] tables: --once obtains both; status says "missing"
+#    before (exit 81) and "valid" with serials after (exit 0, and --json);
+#  - as a daemon it renews both (--renew-at 0.1 of a 1-minute lifetime),
+#    runs each one's reload command, and exits 0 on SIGTERM;
+#  - a misspelt key is refused with FILE:LINE, and --config with the
+#    one-certificate flags is refused.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$IT_DIR/serve_lib.sh"
+need_tool openssl curl python3
+
+step "ca init, herald serve, a token, agent.toml with two certificates"
+serve_init "$T/pki"
+new_token "$D" admin >"$T/token"
+serve_start "$D"
+M="$T/m"
+mkdir -p "$M"
+cat >"$T/agent.toml" <<TOML
+server = "$API"
+trust = "$ROOT"
+token_file = "$T/token"
+retry_min = "1s"
+
+[[certificate]]
+profile = "server"
+cn = "web.internal"
+sans = ["ip:127.0.0.1"]
+ttl = "1m"
+renew_at = 0.1
+jitter = 0.0
+cert = "$M/web.pem"
+key = "$M/web.key"
+chain = "$M/web.chain.pem"
+reload = "echo web >> $T/reloads"
+
+[[certificate]]
+profile = "client"
+cn = "billing"
+key_type = "ed25519"
+ttl = "1m"
+renew_at = 0.1
+jitter = 0.0
+cert = "$M/billing.pem"
+key = "$M/billing.key"
+reload = "echo billing >> $T/reloads"
+TOML
+ok "$T/agent.toml"
+
+step "status before: both missing, exit 81"
+rc=0
+"$HERALD" agent status --config "$T/agent.toml" >"$T/status0.txt" 2>&1 || rc=$?
+[[ $rc == 81 ]] || fail "status exited $rc, expected 81:$(printf '\n%s' "$(cat "$T/status0.txt")")"
+[[ $(grep -c ': missing' "$T/status0.txt") == 2 ]] || fail "status does not say both are missing: $(cat "$T/status0.txt")"
+ok "$(head -1 "$T/status0.txt")"
+
+step "--once obtains both"
+"$HERALD" agent --config "$T/agent.toml" --once 2>"$T/once.log" || fail "agent --once failed:$(printf '\n%s' "$(cat "$T/once.log")")"
+for n in web billing; do
+  [[ $(openssl x509 -in "$M/$n.pem" -noout -pubkey) == "$(openssl pkey -in "$M/$n.key" -pubout)" ]] || fail "$n: pair mismatch"
+  [[ $(stat -c %a "$M/$n.key") == 600 ]] || fail "$n.key is not 0600"
+done
+openssl verify -x509_strict -CAfile "$ROOT" -untrusted "$ISSUING" -untrusted "$INTER" -purpose sslclient "$M/billing.pem" >/dev/null ||
+  fail "the client certificate does not verify"
+openssl x509 -in "$M/billing.pem" -noout -text | grep -q ED25519 || fail "billing's key is not Ed25519"
+[[ $(sort "$T/reloads" | tr '\n' ' ') == "billing web " ]] || fail "reloads: $(cat "$T/reloads")"
+ok "web.pem and billing.pem (Ed25519), one reload each"
+
+step "status after: both valid, exit 0; --json"
+"$HERALD" agent status --config "$T/agent.toml" >"$T/status1.txt" || fail "status exited non-zero: $(cat "$T/status1.txt")"
+[[ $(grep -c ': valid, serial ' "$T/status1.txt") == 2 ]] || fail "status: $(cat "$T/status1.txt")"
+"$HERALD" agent status --config "$T/agent.toml" --json >"$T/status.json"
+python3 - "$T/status.json" "$(cert_serial "$M/web.pem")" <<'PY' || fail "status --json is wrong: $(cat "$T/status.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [x["state"] for x in d] == ["valid", "valid"], d
+assert d[0]["serial"].lstrip("0") == sys.argv[2], (d[0]["serial"], sys.argv[2])
+assert 0 < d[0]["expires_in_seconds"] <= 60, d
+PY
+sed 's/^/   | /' "$T/status1.txt"
+
+step "the daemon renews both and reloads each; SIGTERM exits 0"
+web0=$(cert_serial "$M/web.pem")
+bill0=$(cert_serial "$M/billing.pem")
+"$HERALD" agent --config "$T/agent.toml" 2>"$T/daemon.log" &
+AGENT_PID=$!
+bg_track "$AGENT_PID"
+for i in $(seq 300); do
+  (($(grep -c ' renewed ' "$T/daemon.log" || true) >= 2)) && break
+  ((i < 300)) || fail "no two renewals in 30 s:$(printf '\n%s' "$(cat "$T/daemon.log")")"
+  sleep 0.1
+done
+kill -TERM "$AGENT_PID"
+wait "$AGENT_PID" || fail "the agent did not exit 0 on SIGTERM:$(printf '\n%s' "$(tail -3 "$T/daemon.log")")"
+[[ $(cert_serial "$M/web.pem") != "$web0" && $(cert_serial "$M/billing.pem") != "$bill0" ]] ||
+  fail "not both renewed:$(printf '\n%s' "$(cat "$T/daemon.log")")"
+[[ $(grep -c . "$T/reloads") -ge 4 ]] || fail "reloads: $(cat "$T/reloads")"
+ok "web $web0 -> $(cert_serial "$M/web.pem"), billing $bill0 -> $(cert_serial "$M/billing.pem")"
+
+step "bad configuration"
+printf 'server = "%s"\ntrust = "%s"\n[[certificate]]\ncert = "a"\nkey = "b"\nrenew_at = 0.5\nreload_timout = "1s"\n' "$API" "$ROOT" >"$T/bad.toml"
+expect_fail "$HERALD" agent --config "$T/bad.toml" --once
+err_mentions 'bad.toml:7: unknown key .certificate.reload_timout' "misspelt key"
+expect_fail "$HERALD" agent --config "$T/agent.toml" --cert x.pem --once
+err_mentions 'either --config or' "--config with --cert"
+expect_fail "$HERALD" agent --server "$API" --trust "$ROOT" --cert x.pem --key x.key --once
+err_mentions '--profile is required' "no profile"
+
+step "PASS agent_config"
