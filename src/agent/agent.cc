@@ -4,6 +4,7 @@
 
 #include "base/fs.h"
 #include "keys/private_key.h"
+#include "obs/metrics.h"
 
 namespace herald::agent {
 
@@ -32,6 +33,43 @@ Result<std::string> read_token(const std::filesystem::path& file) {
 Agent::Agent(AgentConfig cfg, const Clock& clock, LogFn log)
     : cfg_(std::move(cfg)), clock_(clock), log_(std::move(log)), rng_(std::random_device{}()) {
   for (auto& c : cfg_.certs) managed_.push_back(Managed{c});
+}
+
+void Agent::attach_metrics(obs::Registry& r) {
+  renewals_ = &r.counter("herald_agent_renewals", "Renewal attempts by certificate and result",
+                         {"cert", "result"});
+  reloads_ = &r.counter("herald_agent_reloads", "Reload commands run, by certificate and result",
+                        {"cert", "result"});
+  bundles_ = &r.counter("herald_agent_trust_bundle_refreshes", "Trust bundle polls by result",
+                        {"result"});
+  last_success_ = &r.gauge("herald_agent_last_success_timestamp_seconds",
+                           "Unix time of the last successful renewal", {"cert"});
+  next_renewal_ = &r.gauge("herald_agent_next_renewal_timestamp_seconds",
+                           "Unix time of the next planned renewal or retry", {"cert"});
+  r.gauge_callback("herald_agent_certificate_expiry_seconds",
+                   "Seconds until the certificate on disk expires (negative: expired)", {"cert"},
+                   [this] {
+                     std::vector<obs::CallbackSample> out;
+                     const TimePoint now = clock_.now();
+                     std::lock_guard lock(expiry_mu_);
+                     for (const auto& [cert, t] : not_after_) {
+                       out.push_back({{cert}, static_cast<double>((t - now).count())});
+                     }
+                     return out;
+                   });
+}
+
+void Agent::count(obs::Family<obs::Counter>* f, const std::string& cert, bool ok) {
+  if (f) f->with({cert, ok ? "success" : "failure"}).inc();
+}
+
+void Agent::record_not_after(const std::string& cert, std::optional<TimePoint> t) {
+  std::lock_guard lock(expiry_mu_);
+  if (t) {
+    not_after_[cert] = *t;
+  } else {
+    not_after_.erase(cert);
+  }
 }
 
 void Agent::log(const std::string& who, const std::string& msg) {
@@ -96,6 +134,7 @@ Result<Issued> Agent::obtain(const Managed& m, const Current& cur, EVP_PKEY& key
 bool Agent::do_reload(Managed& m, TimePoint now, PassResult& out) {
   const std::string who = m.cfg.paths.cert.string();
   auto r = run_reload(*m.cfg.reload, m.cfg.reload_timeout);
+  count(reloads_, who, r && r->ok);
   if (r && r->ok) {
     log(who, "reload command: " + r->describe());
     m.reload_pending = false;
@@ -115,6 +154,7 @@ bool Agent::do_reload(Managed& m, TimePoint now, PassResult& out) {
 void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   const std::string who = m.cfg.paths.cert.string();
   Current cur = read_current(m.cfg.paths, now);
+  record_not_after(who, cur.serial.empty() ? std::nullopt : std::optional(cur.not_after));
   std::optional<TimePoint> due_at;
   if (cur.state == DiskState::kValid) {
     if (m.jitter_serial != cur.serial) {
@@ -130,6 +170,7 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     out.next = std::min(out.next, *due_at);
     if (m.reload_pending) out.next = std::min(out.next, m.reload_retry_at);
     m.failures = 0;
+    if (next_renewal_) next_renewal_->with({who}).set(static_cast<double>(due_at->time_since_epoch().count()));
     return;
   }
   if (m.failures > 0 && now < m.retry_at) {  // backing off
@@ -163,6 +204,10 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     m.retry_at = next_retry(cfg_.backoff, m.failures, now, valid_until);
     out.next = std::min(out.next, m.retry_at);
     note_error(out, e);
+    count(renewals_, who, false);
+    if (next_renewal_) {
+      next_renewal_->with({who}).set(static_cast<double>(m.retry_at.time_since_epoch().count()));
+    }
     log(who, "renewal failed (attempt " + std::to_string(m.failures) + ", " + before +
                  "): " + e.describe() + "; " +
                  (valid_until ? "current certificate " + cur.serial + " kept, valid until " +
@@ -173,7 +218,10 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   }
   m.failures = 0;
   ++out.renewed;
+  count(renewals_, who, true);
+  if (last_success_) last_success_->with({who}).set(static_cast<double>(now.time_since_epoch().count()));
   Current now_cur = read_current(m.cfg.paths, now);
+  record_not_after(who, now_cur.serial.empty() ? std::nullopt : std::optional(now_cur.not_after));
   TimePoint next = now + seconds(60);
   if (now_cur.state == DiskState::kValid) {
     m.jitter_serial = now_cur.serial;
@@ -186,6 +234,7 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
                issued->serial + " (new key), valid until " + format_time(now_cur.not_after) +
                "; next renewal at " + format_time(next));
   out.next = std::min(out.next, next);
+  if (next_renewal_) next_renewal_->with({who}).set(static_cast<double>(next.time_since_epoch().count()));
   if (m.cfg.reload) {
     if (!do_reload(m, now, out)) out.next = std::min(out.next, m.reload_retry_at);
   }
@@ -194,6 +243,7 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
 void Agent::refresh_bundle(TimePoint now, PassResult& out) {
   const std::string who = cfg_.trust_bundle->string();
   auto b = fetch_trust_bundle(cfg_.server, bundle_etag_);
+  if (bundles_) bundles_->with({b ? "success" : "failure"}).inc();
   if (!b) {
     ++bundle_failures_;
     bundle_at_ = next_retry(cfg_.backoff, bundle_failures_, now, std::nullopt);

@@ -7,6 +7,8 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -18,6 +20,14 @@
 #include "agent/schedule.h"
 #include "base/clock.h"
 #include "keys/key_type.h"
+
+namespace herald::obs {
+class Registry;
+class Counter;
+class Gauge;
+template <typename Series>
+class Family;
+}  // namespace herald::obs
 
 namespace herald::agent {
 
@@ -38,6 +48,7 @@ struct AgentConfig {
   std::optional<std::filesystem::path> trust_bundle;
   std::chrono::seconds trust_bundle_interval{600};
   std::vector<CertConfig> certs;
+  std::optional<std::string> metrics_listen;  // HOST:PORT for GET /metrics (served by the CLI)
 };
 
 // One line per event, without a trailing newline. Never a key or a token.
@@ -63,6 +74,15 @@ class Agent {
   // refreshes the trust bundle when it is time.
   PassResult pass();
 
+  // Counts into `r` (which must outlive the agent; call before start()):
+  // herald_agent_renewals_total{cert,result}, herald_agent_reloads_total{cert,result},
+  // herald_agent_last_success_timestamp_seconds{cert},
+  // herald_agent_next_renewal_timestamp_seconds{cert},
+  // herald_agent_trust_bundle_refreshes_total{result}, and at scrape time
+  // herald_agent_certificate_expiry_seconds{cert} (negative once expired;
+  // absent while no certificate is on disk). `cert` is the certificate path.
+  void attach_metrics(obs::Registry& r);
+
  private:
   struct Managed {
     CertConfig cfg;
@@ -85,6 +105,15 @@ class Agent {
   LogFn log_;
   std::vector<Managed> managed_;
   std::mt19937_64 rng_;
+  obs::Family<obs::Counter>* renewals_ = nullptr;
+  obs::Family<obs::Counter>* reloads_ = nullptr;
+  obs::Family<obs::Counter>* bundles_ = nullptr;
+  obs::Family<obs::Gauge>* last_success_ = nullptr;
+  obs::Family<obs::Gauge>* next_renewal_ = nullptr;
+  std::mutex expiry_mu_;
+  std::map<std::string, TimePoint> not_after_;  // by certificate path, for the scrape
+  void count(obs::Family<obs::Counter>* f, const std::string& cert, bool ok);
+  void record_not_after(const std::string& cert, std::optional<TimePoint> t);
   std::string bundle_etag_;
   TimePoint bundle_at_{};
   int bundle_failures_ = 0;

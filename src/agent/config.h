@@ -10,6 +10,7 @@
 //   trust_bundle_interval = "10m"           # optional
 //   retry_min = "5s"                        # optional
 //   retry_max = "5m"                        # optional
+//   metrics_listen = "127.0.0.1:9479"       # optional: GET /metrics
 //   [[certificate]]                         # one table per certificate
 //   profile = "server"
 //   cn = "web.internal"
@@ -38,7 +39,7 @@ struct CertSpec {
 
 struct AgentSpec {
   std::string server, trust;  // URL, trust anchor file
-  std::optional<std::string> token_file, trust_bundle;
+  std::optional<std::string> token_file, trust_bundle, metrics_listen;
   std::string retry_min = "5s", retry_max = "5m", trust_bundle_interval = "10m";
 };
 

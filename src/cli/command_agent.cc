@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <ctime>
 #include <iostream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "agent/agent.h"
@@ -13,6 +14,9 @@
 #include "base/duration.h"
 #include "base/fs.h"
 #include "cli/cli.h"
+#include "net/server.h"
+#include "obs/metrics.h"
+#include "server/config.h"
 
 namespace herald::cli {
 
@@ -45,6 +49,7 @@ Result<agent::AgentConfig> build_config(const AgentFlags& f) {
                         "flags (--server, --trust, --profile, --cert, --key, ...), not both");
     }
     HERALD_TRY(auto parsed, load_config_file(*f.config));
+    if (f.agent.metrics_listen) parsed.agent.metrics_listen = f.agent.metrics_listen;
     std::vector<agent::CertConfig> certs;
     for (auto& spec : parsed.certs) {
       spec.test_write_delay_ms = f.cert.test_write_delay_ms;
@@ -79,8 +84,39 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
 
   const size_t n = cfg.certs.size();
   const std::string server = cfg.server.url;
+  const auto metrics_listen = cfg.metrics_listen;
   agent::Agent a(std::move(cfg), *ctx.clock,
                  [](const std::string& line) { std::cerr << "herald agent: " << line << "\n"; });
+  // GET /metrics on a local port, served by one I/O thread (created after
+  // the signals are blocked, so it never takes SIGTERM itself).
+  obs::Registry registry;
+  std::unique_ptr<net::Server> metrics;
+  std::thread metrics_thread;
+  struct StopMetrics {
+    std::unique_ptr<net::Server>& srv;
+    std::thread& t;
+    ~StopMetrics() {
+      if (srv) srv->stop();
+      if (t.joinable()) t.join();
+    }
+  } stop_metrics{metrics, metrics_thread};
+  if (metrics_listen && !f.once) {
+    HERALD_TRY(auto ep, server::parse_endpoint(*metrics_listen));
+    a.attach_metrics(registry);
+    metrics = std::make_unique<net::Server>(1);
+    auto handler = [&registry](const net::Request& req, net::Response& res) {
+      if (req.path != "/metrics" || (req.method != "GET" && req.method != "HEAD")) {
+        res.status = 404;
+        res.body = "only GET /metrics here\n";
+        return;
+      }
+      res.body = registry.render();
+      res.set_header("Content-Type", "text/plain; version=0.0.4");
+    };
+    HERALD_TRY(auto port, metrics->listen(ep.host, ep.port, nullptr, handler, net::Limits{}));
+    std::cerr << "herald agent: metrics on http://" << ep.host << ":" << port << "/metrics\n";
+    metrics_thread = std::thread([&metrics] { metrics->run(); });
+  }
   HERALD_TRY_VOID(a.start());
   if (f.once) {
     auto r = a.pass();
@@ -242,6 +278,9 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--retry-max", f->agent.retry_max, "Cap of the doubling delay")
       ->capture_default_str();
+  cmd->add_option("--metrics-listen", f->agent.metrics_listen,
+                  "Serve Prometheus metrics (expiry seconds, renewals and reloads by result) on "
+                  "GET http://HOST:PORT/metrics, e.g. 127.0.0.1:9479 (not with --once)");
   cmd->add_flag("--once", f->once, "Renew what is due, then exit (for cron and CI)");
   // Tests only: pause N ms after each step of a write, to kill -9 the agent mid-write.
   cmd->add_option("--test-write-delay-ms", f->cert.test_write_delay_ms)->group("");

@@ -4,13 +4,15 @@
 #    [[certificate]] tables: --once obtains both; status says "missing"
 #    before (exit 81) and "valid" with serials after (exit 0, and --json);
 #  - as a daemon it renews both (--renew-at 0.1 of a 1-minute lifetime),
-#    runs each one's reload command, and exits 0 on SIGTERM;
+#    runs each one's reload command, serves GET /metrics (expiry seconds per
+#    certificate, renewals and reloads by result; promtool check metrics
+#    accepts it), and exits 0 on SIGTERM;
 #  - a misspelt key is refused with FILE:LINE, and --config with the
 #    one-certificate flags is refused.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$IT_DIR/serve_lib.sh"
-need_tool openssl curl python3
+need_tool openssl curl python3 promtool
 
 step "ca init, herald serve, a token, agent.toml with two certificates"
 serve_init "$T/pki"
@@ -84,7 +86,8 @@ sed 's/^/   | /' "$T/status1.txt"
 step "the daemon renews both and reloads each; SIGTERM exits 0"
 web0=$(cert_serial "$M/web.pem")
 bill0=$(cert_serial "$M/billing.pem")
-"$HERALD" agent --config "$T/agent.toml" 2>"$T/daemon.log" &
+MPORT=$(free_port)
+"$HERALD" agent --config "$T/agent.toml" --metrics-listen "127.0.0.1:$MPORT" 2>"$T/daemon.log" &
 AGENT_PID=$!
 bg_track "$AGENT_PID"
 for i in $(seq 300); do
@@ -92,6 +95,23 @@ for i in $(seq 300); do
   ((i < 300)) || fail "no two renewals in 30 s:$(printf '\n%s' "$(cat "$T/daemon.log")")"
   sleep 0.1
 done
+curl -sS --fail --max-time 10 -o "$T/metrics.txt" "http://127.0.0.1:$MPORT/metrics" || fail "GET /metrics failed"
+promtool check metrics <"$T/metrics.txt" >"$T/promtool.out" 2>&1 || fail "promtool check metrics:$(printf '\n%s' "$(cat "$T/promtool.out")")"
+python3 - "$T/metrics.txt" "$M" <<'PY' || fail "metrics are wrong:$(printf '\n%s' "$(grep herald_agent "$T/metrics.txt")")"
+import re, sys
+text, m = open(sys.argv[1]).read(), sys.argv[2]
+def val(name, labels):
+    mm = re.search(re.escape(name + "{" + labels + "}") + r" (\S+)", text)
+    assert mm, (name, labels)
+    return float(mm.group(1))
+for n in ("web", "billing"):
+    cert = f'cert="{m}/{n}.pem"'
+    assert 0 < val("herald_agent_certificate_expiry_seconds", cert) <= 60
+    assert val("herald_agent_renewals_total", cert + ',result="success"') >= 1
+    assert val("herald_agent_reloads_total", cert + ',result="success"') >= 1
+    assert val("herald_agent_next_renewal_timestamp_seconds", cert) > 1.7e9
+PY
+ok "GET /metrics: $(grep -c '^herald_agent' "$T/metrics.txt") herald_agent samples, promtool accepts them"
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID" || fail "the agent did not exit 0 on SIGTERM:$(printf '\n%s' "$(tail -3 "$T/daemon.log")")"
 [[ $(cert_serial "$M/web.pem") != "$web0" && $(cert_serial "$M/billing.pem") != "$bill0" ]] ||
