@@ -17,6 +17,7 @@
 #include <unordered_set>
 
 #include "ossl/ossl.h"
+#include "verify/fast_leaf.h"
 #include "verify/finding_util.h"
 #include "verify/revocation.h"
 #include "x509/san.h"
@@ -591,17 +592,19 @@ struct SignatureMemo {
   std::mutex mu;
   std::unordered_set<std::string> ok;
   uint64_t hits = 0;
-  bool known(const Cert& child, const Cert& issuer) {
+  bool known(const std::string& child_hash, const std::string& issuer_hash) {
     std::lock_guard lock(mu);
-    const bool found = ok.count(child.hash + issuer.hash) > 0;
+    const bool found = ok.count(child_hash + issuer_hash) > 0;
     hits += found ? 1 : 0;
     return found;
   }
-  void remember(const Cert& child, const Cert& issuer) {
+  void remember(const std::string& child_hash, const std::string& issuer_hash) {
     std::lock_guard lock(mu);
     if (ok.size() >= Verifier::kCachedSignatures) ok.clear();
-    ok.insert(child.hash + issuer.hash);
+    ok.insert(child_hash + issuer_hash);
   }
+  bool known(const Cert& child, const Cert& issuer) { return known(child.hash, issuer.hash); }
+  void remember(const Cert& child, const Cert& issuer) { remember(child.hash, issuer.hash); }
 };
 
 const Cert* cert_of(const PathContext& pc, X509* x) {
@@ -728,6 +731,7 @@ struct Builder {
   X509* dead_end = nullptr;
   size_t dead_end_depth = 0;
   std::vector<const Cert*> path;  // leaf first
+  std::vector<const Cert*> valid_path;  // the path found, leaf first, anchor last
 
   // Intermediates on the path (not the leaf) whose subject is their issuer,
   // which do not count against the depth, up to max_depth of them: the path
@@ -848,6 +852,7 @@ struct Builder {
     warnings = std::move(path_warnings);
     result.chain.clear();
     for (const auto* c : certs) result.chain.push_back(c->der);
+    valid_path = certs;
     return true;
   }
 
@@ -904,13 +909,87 @@ struct Verifier::State {
   Stats stats;
 
   // The certificate of `der`, parsed once while it stays in the cache.
-  CertRef cached(const Bytes& der) {
+  // CA parts of paths found valid, by the issuing CA's subject (DER) and the
+  // purpose: what a new leaf from the same CA needs (fast_leaf.h).
+  struct KnownPath {
+    detail::KnownIssuer issuer;
+    std::vector<CertRef> certs;  // issuing CA first, anchor last (keeps the keys alive)
+  };
+  std::mutex known_mu;
+  std::unordered_map<std::string, std::shared_ptr<const KnownPath>> known;
+  static constexpr size_t kKnownPaths = 1024;
+
+  static std::string known_key(const Bytes& issuer_subject, Purpose purpose) {
+    return std::string(1, static_cast<char>(purpose)) + std::string(issuer_subject.begin(), issuer_subject.end());
+  }
+
+  std::shared_ptr<const KnownPath> known_path(const Bytes& issuer_subject, Purpose purpose) {
+    std::lock_guard lock(known_mu);
+    auto it = known.find(known_key(issuer_subject, purpose));
+    return it == known.end() ? nullptr : it->second;
+  }
+
+  // After a valid path from the full check: remember its CA part when a new
+  // leaf's verdict depends on nothing in it but its times and its issuer
+  // (no name constraints, no policy extensions, an EC issuing key with an
+  // SKI).
+  void remember(const std::vector<const Cert*>& path, const std::vector<CertRef>& pool, Purpose purpose) {
+    if (!settings.cache || path.size() < 2) return;
+    auto kp = std::make_shared<KnownPath>();
+    kp->issuer.not_before = INT64_MIN;
+    kp->issuer.not_after = INT64_MAX;
+    for (size_t i = 1; i < path.size(); ++i) {
+      X509* x = path[i]->x509.get();
+      for (int nid : {NID_name_constraints, NID_certificate_policies, NID_policy_constraints,
+                      NID_policy_mappings, NID_inhibit_any_policy}) {
+        if (X509_get_ext_by_NID(x, nid, -1) >= 0) return;
+      }
+      if (!path[i]->times_ok) return;
+      kp->issuer.not_before = std::max(kp->issuer.not_before, path[i]->not_before);
+      kp->issuer.not_after = std::min(kp->issuer.not_after, path[i]->not_after);
+      // Keep the certificates alive with the entry.
+      CertRef ref;
+      for (const auto& c : pool) {
+        if (c.get() == path[i]) ref = c;
+      }
+      for (const auto& c : anchors) {
+        if (c.get() == path[i]) ref = c;
+      }
+      if (!ref) return;
+      kp->certs.push_back(std::move(ref));
+    }
+    X509* issuer = path[1]->x509.get();
+    EVP_PKEY* key = X509_get0_pubkey(issuer);
+    const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(issuer);
+    ERR_clear_error();
+    if (!key || !EVP_PKEY_is_a(key, "EC") || !ski || X509_NAME_entry_count(X509_get_subject_name(issuer)) == 0) {
+      return;
+    }
+    unsigned char* der = nullptr;
+    const int n = i2d_X509_NAME(X509_get_subject_name(issuer), &der);
+    if (n <= 0) return;
+    kp->issuer.subject_der.assign(der, der + n);
+    OPENSSL_free(der);
+    kp->issuer.ski.assign(ski->data, ski->data + ski->length);
+    kp->issuer.key = key;
+    kp->issuer.intermediates = static_cast<int>(path.size()) - 2;
+    std::lock_guard lock(known_mu);
+    if (known.size() >= kKnownPaths) known.clear();
+    known[known_key(kp->issuer.subject_der, purpose)] = std::move(kp);
+  }
+
+  bool is_cached(const std::string& hash) {
+    std::lock_guard lock(mu);
+    return certs.count(hash) > 0;
+  }
+
+  CertRef cached(const Bytes& der, std::string h = {}) {
     if (!settings.cache) {
       std::lock_guard lock(mu);
       ++stats.parsed;
       return parse(der);
     }
-    std::string h = hash_of(der);
+    if (h.empty()) h = hash_of(der);
     {
       std::lock_guard lock(mu);
       if (auto it = certs.find(h); it != certs.end()) {
@@ -963,13 +1042,6 @@ Result Verifier::verify(const Bytes& leaf_der, const std::vector<Bytes>& interme
                         const Options& options) const {
   Result result;
   result.findings = state_->anchor_warnings;
-  CertRef leaf = state_->cached(leaf_der);
-  if (!leaf) {
-    result.findings.push_back(finding("malformed_certificate", 0, nullptr, "a DER X.509 certificate",
-                                      std::to_string(leaf_der.size()) + " bytes that do not parse",
-                                      "check the file: PEM or DER of one certificate"));
-    return result;
-  }
   std::vector<CertRef> intermediates;
   for (size_t i = 0; i < intermediate_ders.size(); ++i) {
     if (auto c = state_->cached(intermediate_ders[i])) {
@@ -977,6 +1049,44 @@ Result Verifier::verify(const Bytes& leaf_der, const std::vector<Bytes>& interme
     } else {
       result.findings.push_back(ignored("intermediate", i));
     }
+  }
+  // A new leaf from a CA whose part of the path was verified before, all of
+  // that part presented: the leaf step alone (fast_leaf.h), accept-only.
+  // (A leaf already parsed and cached is quicker through the full path,
+  // whose signatures are remembered.)
+  std::string leaf_hash;
+  if (state_->settings.cache && state_->settings.fast_leaf && result.findings.empty()) {
+    leaf_hash = hash_of(leaf_der);
+    auto kp = state_->is_cached(leaf_hash) ? nullptr
+                                           : state_->known_path(detail::issuer_name_der(leaf_der), options.purpose);
+    if (kp) {
+      bool presented = true;
+      for (size_t i = 0; i + 1 < kp->certs.size() && presented; ++i) {
+        presented = std::any_of(intermediates.begin(), intermediates.end(),
+                                [&](const CertRef& c) { return c->hash == kp->certs[i]->hash; });
+      }
+      const std::string& issuer_hash = kp->certs.front()->hash;
+      const bool signature_known = presented && state_->memo.known(leaf_hash, issuer_hash);
+      if (presented && detail::fast_leaf_valid(leaf_der, kp->issuer, options, !signature_known)) {
+        if (!signature_known) state_->memo.remember(leaf_hash, issuer_hash);
+        {
+          std::lock_guard lock(state_->mu);
+          ++state_->stats.fast_leaves;
+        }
+        result.valid = true;
+        result.paths_tried = 1;
+        result.chain.push_back(leaf_der);
+        for (const auto& c : kp->certs) result.chain.push_back(c->der);
+        return result;
+      }
+    }
+  }
+  CertRef leaf = state_->cached(leaf_der, leaf_hash);
+  if (!leaf) {
+    result.findings.push_back(finding("malformed_certificate", 0, nullptr, "a DER X.509 certificate",
+                                      std::to_string(leaf_der.size()) + " bytes that do not parse",
+                                      "check the file: PEM or DER of one certificate"));
+    return result;
   }
   const auto sources = detail::parse_sources(options, result.findings);
   const Pool intermediate_pool(intermediates);
@@ -986,6 +1096,7 @@ Result Verifier::verify(const Bytes& leaf_der, const std::vector<Bytes>& interme
   if (b.extend()) {
     result.valid = true;
     for (auto& w : b.warnings) result.findings.push_back(std::move(w));
+    if (result.findings.empty()) state_->remember(b.valid_path, intermediates, options.purpose);
     return result;
   }
   if (b.failure) {

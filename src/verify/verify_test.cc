@@ -347,11 +347,213 @@ TEST_F(HostileTest, LargeCertificatesAreNotKeptInTheCache) {
   for (int i = 0; i < 1000; ++i) sans += ",DNS:host-" + std::to_string(i) + ".example.internal";
   Bytes big = make_cert("web.internal", "ca", key_, key_, false, {{NID_subject_alt_name, sans}});
   ASSERT_GT(big.size(), Verifier::kMaxCachedCertificateBytes);
-  Verifier v({root});
+  Verifier v({root}, Verifier::Settings{.cache = true, .fast_leaf = false});
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(v.verify(big, {ca}, server("web.internal")).valid);
   // The CA is parsed once and then found; the big leaf is parsed every time.
   EXPECT_EQ(v.stats().parsed, 4u);
   EXPECT_EQ(v.stats().cert_cache_hits, 2u);
+}
+
+// --- The Verifier's fast leaf step (fast_leaf.h) against verify(). ---
+
+struct LeafSpec {
+  std::string subject = "web.internal";
+  std::vector<std::pair<int, std::string>> exts;  // as OpenSSL config strings; "!" prefix: critical raw below
+  long not_before = -3600, not_after = 86400;    // seconds from now
+  long serial = 0;                                // 0: a counter
+  EVP_PKEY* key = nullptr;                        // the leaf's key (default: the CA's)
+  EVP_PKEY* signer = nullptr;                     // default: the CA's key
+  bool utf8_issuer = false;                       // the issuer name as UTF8String (same name, other bytes)
+  int duplicate_nid = 0;                          // add this extension twice
+};
+
+class FastLeafTest : public HostileTest {
+ protected:
+  Bytes make_leaf(const LeafSpec& spec) {
+    X509* x = X509_new();
+    X509_set_version(x, 2);
+    static long counter = 50000;
+    ASN1_INTEGER_set(X509_get_serialNumber(x), spec.serial ? spec.serial : ++counter);
+    X509_gmtime_adj(X509_getm_notBefore(x), spec.not_before);
+    X509_gmtime_adj(X509_getm_notAfter(x), spec.not_after);
+    if (!spec.subject.empty()) {
+      X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                                 reinterpret_cast<const unsigned char*>(spec.subject.c_str()), -1, -1, 0);
+    }
+    X509_NAME_add_entry_by_NID(X509_get_issuer_name(x), NID_commonName,
+                               spec.utf8_issuer ? V_ASN1_UTF8STRING : MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("ca"), -1, -1, 0);
+    X509_set_pubkey(x, spec.key ? spec.key : key_);
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, ca_x509_, x, nullptr, nullptr, 0);
+    for (const auto& [nid, value] : spec.exts) {
+      X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+      EXPECT_NE(e, nullptr) << OBJ_nid2sn(nid) << " " << value;
+      if (e) X509_add_ext(x, e, -1);
+      if (e && nid == spec.duplicate_nid) X509_add_ext(x, e, -1);
+      X509_EXTENSION_free(e);
+    }
+    X509_sign(x, spec.signer ? spec.signer : key_, EVP_sha256());
+    unsigned char* p = nullptr;
+    const int n = i2d_X509(x, &p);
+    Bytes der(p, p + n);
+    OPENSSL_free(p);
+    X509_free(x);
+    return der;
+  }
+  static std::vector<std::pair<int, std::string>> plain(std::string san = "DNS:web.internal",
+                                                        std::string eku = "serverAuth",
+                                                        std::string ku = "critical,digitalSignature") {
+    std::vector<std::pair<int, std::string>> e = {{NID_basic_constraints, "critical,CA:FALSE"},
+                                                  {NID_subject_key_identifier, "hash"},
+                                                  {NID_authority_key_identifier, "keyid:always"}};
+    if (!ku.empty()) e.push_back({NID_key_usage, ku});
+    if (!eku.empty()) e.push_back({NID_ext_key_usage, eku});
+    if (!san.empty()) e.push_back({NID_subject_alt_name, san});
+    return e;
+  }
+  void SetUp() override {
+    HostileTest::SetUp();
+    root_ = make_cert("root", "root", key_, key_, true);
+    ca_ = make_cert("ca", "root", key_, key_, true);
+    const unsigned char* p = ca_.data();
+    ca_x509_ = d2i_X509(nullptr, &p, static_cast<long>(ca_.size()));
+  }
+  void TearDown() override {
+    X509_free(ca_x509_);
+    HostileTest::TearDown();
+  }
+  static std::string codes_of(const Result& r) {
+    std::string out = r.valid ? "valid" : "invalid";
+    for (const auto& f : r.findings) out += " " + f.code + "@" + std::to_string(f.depth);
+    return out;
+  }
+  Bytes root_, ca_;
+  X509* ca_x509_ = nullptr;
+};
+
+TEST_F(FastLeafTest, AgreesWithVerifyOnEveryVariant) {
+  EVP_PKEY* other = EVP_EC_gen("P-256");
+  EVP_PKEY* p384 = EVP_EC_gen("P-384");
+  EVP_PKEY* rsa = EVP_RSA_gen(2048);
+  std::vector<std::pair<std::string, LeafSpec>> variants;
+  auto add = [&](std::string name, LeafSpec s) { variants.emplace_back(std::move(name), std::move(s)); };
+  LeafSpec good;
+  good.exts = plain();
+  add("good", good);
+  {
+    LeafSpec s = good; s.exts = plain("DNS:web.internal", "clientAuth"); add("eku client", s);
+    s.exts = plain("DNS:web.internal", "critical,serverAuth"); add("eku critical", s);
+    s.exts = plain("DNS:web.internal", ""); add("no eku", s);
+    s.exts = plain("DNS:web.internal", "serverAuth,clientAuth"); add("eku both", s);
+    s.exts = plain("DNS:web.internal", "anyExtendedKeyUsage"); add("eku any", s);
+    s.exts = plain("DNS:web.internal", "serverAuth", "critical,digitalSignature,keyCertSign"); add("ku certsign", s);
+    s.exts = plain("DNS:web.internal", "serverAuth", "critical,keyEncipherment"); add("ku encipher", s);
+    s.exts = plain("DNS:web.internal", "serverAuth", "critical,cRLSign"); add("ku crlsign", s);
+    s.exts = plain("DNS:web.internal", "serverAuth", ""); add("no ku", s);
+    s.exts = plain("DNS:*.internal"); add("wildcard", s);
+    s.exts = plain("DNS:WEB.Internal"); add("upper case", s);
+    s.exts = plain("critical,DNS:web.internal"); add("san critical", s);
+    s.exts = plain("DNS:web..internal"); add("bad dns", s);
+    s.exts = plain("DNS:web.internal,email:a@b@example.com"); add("bad email", s);
+    s.exts = plain("DNS:web.internal,email:ops@example.com"); add("good email", s);
+    s.exts = plain("DNS:web.internal,IP:10.0.0.5"); add("ip", s);
+    s.exts = plain("URI:spiffe://example.org/ns/web"); add("uri only", s);
+    s.exts = plain("DNS:web.internal,URI:spiffe://example.org/ns/web"); add("dns and uri", s);
+    s.exts = plain(""); add("no san", s);
+    s.exts = plain("DNS:web.internal,otherName:1.2.3.4;UTF8:x"); add("othername", s);
+  }
+  {
+    LeafSpec s = good;
+    s.exts = plain();
+    s.exts[0] = {NID_basic_constraints, "critical,CA:TRUE"}; add("ca true", s);
+    s.exts.erase(s.exts.begin()); add("no bc", s);
+    s = good; s.exts.erase(s.exts.begin() + 2); add("no aki", s);
+    s = good; s.exts.push_back({NID_netscape_comment, "hello"}); add("unknown ext", s);
+    s = good; s.exts.push_back({NID_issuer_alt_name, "DNS:ca.example"}); add("issuer alt name", s);
+    s = good; s.exts.push_back({NID_netscape_comment, "critical,hello"}); add("unknown critical ext", s);
+    s = good; s.exts.push_back({NID_info_access, "OCSP;URI:http://127.0.0.1/ocsp"});
+    s.exts.push_back({NID_crl_distribution_points, "URI:http://127.0.0.1/crl"}); add("aia cdp", s);
+    s = good; s.duplicate_nid = NID_subject_alt_name; add("duplicate san", s);
+    s = good; s.not_after = -60; add("expired", s);
+    s = good; s.not_before = 3600; add("not yet valid", s);
+    s = good; s.signer = other; add("bad signature", s);
+    s = good; s.key = p384; add("p384 key", s);
+    s = good; s.key = rsa; add("rsa key", s);
+    s = good; s.serial = -5; add("negative serial", s);
+    s = good; s.utf8_issuer = true; add("utf8 issuer", s);
+    s = good; s.subject = ""; s.exts = plain("critical,DNS:web.internal"); add("empty subject", s);
+    s = good; s.subject = "ca"; add("self-issued name", s);
+  }
+  std::vector<std::pair<std::string, Options>> uses;
+  auto use = [&](std::string name, Options o) { uses.emplace_back(std::move(name), std::move(o)); };
+  Options base = server("web.internal");
+  use("server web", base);
+  Options o = base; o.dns_name = "other.internal"; use("server other", o);
+  o = base; o.dns_name = "WEB.internal"; use("server upper", o);
+  o = base; o.dns_name.reset(); o.purpose = Purpose::kClient; use("client", o);
+  o = base; o.dns_name.reset(); o.purpose = Purpose::kAny; use("any", o);
+  o = base; o.dns_name.reset(); o.ip = "10.0.0.5"; use("server ip", o);
+  o = base; o.dns_name.reset(); o.purpose = Purpose::kClient; o.uri = "spiffe://example.org/ns/web"; use("client uri", o);
+  o = base; o.ekus = {"1.3.6.1.5.5.7.3.2"}; use("server + clientAuth eku", o);
+  o = base; o.max_depth = 0; use("depth 0", o);
+  o = base; o.at = o.at + std::chrono::hours(24 * 3650); use("in ten years", o);
+
+  Bytes warm = make_leaf(good);
+  int compared = 0;
+  for (const auto& [use_name, opts] : uses) {
+    Verifier v({root_});
+    // A valid chain from this CA for this use: its CA part becomes known.
+    Options warm_opts = opts;
+    warm_opts.dns_name = opts.dns_name ? std::optional<std::string>("web.internal") : std::nullopt;
+    warm_opts.ip.reset();
+    warm_opts.uri.reset();
+    warm_opts.ekus.clear();
+    warm_opts.at = base.at;
+    warm_opts.max_depth = 8;
+    (void)v.verify(warm, {ca_}, warm_opts);
+    for (const auto& [name, spec] : variants) {
+      Bytes leaf = make_leaf(spec);
+      for (int round = 0; round < 2; ++round) {  // the second time the leaf's signature is remembered
+        auto fast = v.verify(leaf, {ca_}, opts);
+        auto ref = verify(leaf, {ca_}, {root_}, opts);
+        EXPECT_EQ(codes_of(fast), codes_of(ref)) << name << " / " << use_name << " / round " << round;
+        ++compared;
+      }
+    }
+    if (use_name == "server web") {
+      EXPECT_GT(v.stats().fast_leaves, 5u) << "the fast step was not taken";
+    }
+  }
+  EXPECT_GT(compared, 500);
+  EVP_PKEY_free(other);
+  EVP_PKEY_free(p384);
+  EVP_PKEY_free(rsa);
+}
+
+TEST_F(FastLeafTest, NeedsTheCaPartPresented) {
+  LeafSpec good;
+  good.exts = plain();
+  Bytes a = make_leaf(good), b = make_leaf(good), c = make_leaf(good);
+  Verifier v({root_});
+  EXPECT_TRUE(v.verify(a, {ca_}, server("web.internal")).valid);
+  // The CA is known now, but a chain that does not present it is incomplete.
+  auto r = v.verify(b, {}, server("web.internal"));
+  EXPECT_FALSE(r.valid);
+  ASSERT_FALSE(r.findings.empty());
+  EXPECT_EQ(r.findings.front().code, "missing_issuer");
+  EXPECT_EQ(v.stats().fast_leaves, 0u);
+  auto ok = v.verify(c, {ca_}, server("web.internal"));
+  EXPECT_TRUE(ok.valid);
+  ASSERT_EQ(ok.chain.size(), 3u);  // leaf, CA, root
+  EXPECT_EQ(ok.chain[0], c);
+  EXPECT_EQ(v.stats().fast_leaves, 1u);
+  // Revocation asked: the full path, never the fast step.
+  Options o = server("web.internal");
+  o.revocation = RevocationPolicy::kSoft;
+  Bytes d = make_leaf(good);
+  (void)v.verify(d, {ca_}, o);
+  EXPECT_EQ(v.stats().fast_leaves, 1u);
 }
 
 TEST_F(VerifyTest, UriSanAndRequiredEku) {
