@@ -40,8 +40,8 @@ void Agent::attach_metrics(obs::Registry& r) {
                          {"cert", "result"});
   reloads_ = &r.counter("herald_agent_reloads", "Reload commands run, by certificate and result",
                         {"cert", "result"});
-  bundles_ = &r.counter("herald_agent_trust_bundle_refreshes", "Trust bundle polls by result",
-                        {"result"});
+  bundles_ =
+      &r.counter("herald_agent_trust_bundle_refreshes", "Trust bundle polls by result", {"result"});
   last_success_ = &r.gauge("herald_agent_last_success_timestamp_seconds",
                            "Unix time of the last successful renewal", {"cert"});
   next_renewal_ = &r.gauge("herald_agent_next_renewal_timestamp_seconds",
@@ -117,9 +117,8 @@ Result<Issued> Agent::obtain(const Managed& m, const Current& cur, EVP_PKEY& key
     if (!cfg_.token_file || !r.error().refused) return tl::unexpected(r.error().error);
     mtls_failure = r.error().error.message;
   } else if (!cfg_.token_file) {
-    return make_error(ErrorCode::kUnauthenticated,
-                      "no valid certificate on disk (" + cur.why +
-                          ") and no --token-file to obtain one with");
+    return make_error(ErrorCode::kUnauthenticated, "no valid certificate on disk (" + cur.why +
+                                                       ") and no --token-file to obtain one with");
   }
   HERALD_TRY(auto token, read_token(*cfg_.token_file));
   if (!mtls_failure.empty()) {
@@ -170,7 +169,8 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     out.next = std::min(out.next, *due_at);
     if (m.reload_pending) out.next = std::min(out.next, m.reload_retry_at);
     m.failures = 0;
-    if (next_renewal_) next_renewal_->with({who}).set(static_cast<double>(due_at->time_since_epoch().count()));
+    if (next_renewal_)
+      next_renewal_->with({who}).set(static_cast<double>(due_at->time_since_epoch().count()));
     return;
   }
   if (m.failures > 0 && now < m.retry_at) {  // backing off
@@ -219,7 +219,8 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   m.failures = 0;
   ++out.renewed;
   count(renewals_, who, true);
-  if (last_success_) last_success_->with({who}).set(static_cast<double>(now.time_since_epoch().count()));
+  if (last_success_)
+    last_success_->with({who}).set(static_cast<double>(now.time_since_epoch().count()));
   Current now_cur = read_current(m.cfg.paths, now);
   record_not_after(who, now_cur.serial.empty() ? std::nullopt : std::optional(now_cur.not_after));
   TimePoint next = now + seconds(60);
@@ -229,12 +230,13 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     next = renewal_time(lifetime_of(now_cur.not_before, now_cur.not_after, now_cur.obtained),
                         m.cfg.rule, m.jitter_draw);
   }
-  log(who, std::string(cur.state == DiskState::kValid ? "renewed " + cur.serial + " -> "
-                                                      : "obtained ") +
-               issued->serial + " (new key), valid until " + format_time(now_cur.not_after) +
-               "; next renewal at " + format_time(next));
+  log(who,
+      std::string(cur.state == DiskState::kValid ? "renewed " + cur.serial + " -> " : "obtained ") +
+          issued->serial + " (new key), valid until " + format_time(now_cur.not_after) +
+          "; next renewal at " + format_time(next));
   out.next = std::min(out.next, next);
-  if (next_renewal_) next_renewal_->with({who}).set(static_cast<double>(next.time_since_epoch().count()));
+  if (next_renewal_)
+    next_renewal_->with({who}).set(static_cast<double>(next.time_since_epoch().count()));
   if (m.cfg.reload) {
     if (!do_reload(m, now, out)) out.next = std::min(out.next, m.reload_retry_at);
   }

@@ -55,9 +55,9 @@ struct AgentConfig {
 using LogFn = std::function<void(const std::string&)>;
 
 struct PassResult {
-  TimePoint next;      // when the next pass is useful
-  int renewed = 0;     // certificates replaced in this pass
-  int failures = 0;    // renewals, reloads or bundle refreshes that failed
+  TimePoint next;    // when the next pass is useful
+  int renewed = 0;   // certificates replaced in this pass
+  int failures = 0;  // renewals, reloads or bundle refreshes that failed
   std::optional<Error> first_error;
 };
 

@@ -63,7 +63,8 @@ CallResult<Issued> parse_issued(const std::string& what, const net::Response& r)
   std::string chain = body["chain"].get<std::string>();
   out.chain_pem = chain.starts_with(out.cert_pem) ? chain.substr(out.cert_pem.size()) : chain;
   if (body.contains("serial") && body["serial"].is_string()) out.serial = body["serial"];
-  if (body.contains("not_after") && body["not_after"].is_string()) out.not_after = body["not_after"];
+  if (body.contains("not_after") && body["not_after"].is_string())
+    out.not_after = body["not_after"];
   auto certs = x509::Certificate::from_pem(out.cert_pem);
   if (!certs) return tl::unexpected(unreachable(certs.error()));
   return out;
@@ -104,8 +105,8 @@ Result<Bytes> make_csr(EVP_PKEY& key, const Identity& id) {
   return out;
 }
 
-CallResult<Issued> sign_with_token(const ServerRef& s, const std::string& token,
-                                   const Identity& id, const Bytes& csr_der) {
+CallResult<Issued> sign_with_token(const ServerRef& s, const std::string& token, const Identity& id,
+                                   const Bytes& csr_der) {
   // PEM so that the JSON body stays text.
   std::string csr_pem = "-----BEGIN CERTIFICATE REQUEST-----\n";
   {
@@ -116,10 +117,10 @@ CallResult<Issued> sign_with_token(const ServerRef& s, const std::string& token,
   json body = {{"csr", csr_pem}, {"profile", id.profile}};
   if (id.ttl) body["ttl"] = *id.ttl;
   net::ClientTls tls{s.trust_pem, "", ""};
-  auto r = net::https_request("POST", s.url + "/v1/sign",
-                              {{"Content-Type", "application/json"},
-                               {"Authorization", "Bearer " + token}},
-                              body.dump(), tls, kTimeout);
+  auto r = net::https_request(
+      "POST", s.url + "/v1/sign",
+      {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + token}}, body.dump(),
+      tls, kTimeout);
   if (!r) return tl::unexpected(unreachable(r.error()));
   return parse_issued("POST /v1/sign", *r);
 }
@@ -127,8 +128,7 @@ CallResult<Issued> sign_with_token(const ServerRef& s, const std::string& token,
 CallResult<Issued> renew_with_cert(const ServerRef& s, const std::string& cert_pem,
                                    const std::string& key_pem, const Bytes& csr_der) {
   net::ClientTls tls{s.trust_pem, cert_pem, key_pem};
-  auto r = net::https_request("POST", s.url + "/v1/renew",
-                              {{"Content-Type", "application/pkcs10"}},
+  auto r = net::https_request("POST", s.url + "/v1/renew", {{"Content-Type", "application/pkcs10"}},
                               std::string(csr_der.begin(), csr_der.end()), tls, kTimeout);
   if (!r) {
     // The server unreachable: no point in another credential. A failed TLS
@@ -144,8 +144,8 @@ Result<Bundle> fetch_trust_bundle(const ServerRef& s, const std::string& etag) {
   net::ClientTls tls{s.trust_pem, "", ""};
   std::vector<std::pair<std::string, std::string>> headers;
   if (!etag.empty()) headers.emplace_back("If-None-Match", etag);
-  HERALD_TRY(auto r, net::https_request("GET", s.url + "/v1/trust/bundle", headers, "", tls,
-                                        kTimeout));
+  HERALD_TRY(auto r,
+             net::https_request("GET", s.url + "/v1/trust/bundle", headers, "", tls, kTimeout));
   Bundle b;
   if (r.status == 304) {
     b.not_modified = true;
@@ -168,9 +168,8 @@ Result<Bundle> fetch_trust_bundle(const ServerRef& s, const std::string& etag) {
   if (root.status != 200) {
     return make_error(ErrorCode::kIo, "GET /ca/root.crt: HTTP " + std::to_string(root.status));
   }
-  HERALD_TRY(auto cert, x509::Certificate::from_der(
-                            std::span(reinterpret_cast<const uint8_t*>(root.body.data()),
-                                      root.body.size())));
+  HERALD_TRY(auto cert, x509::Certificate::from_der(std::span(
+                            reinterpret_cast<const uint8_t*>(root.body.data()), root.body.size())));
   b.pem = cert.pem();
   b.source = "/ca/root.crt";
   return b;

@@ -24,7 +24,7 @@ struct Identity {
 };
 
 struct ServerRef {
-  std::string url;       // https://HOST:PORT, no trailing slash
+  std::string url;        // https://HOST:PORT, no trailing slash
   std::string trust_pem;  // anchors for the server's TLS certificate
 };
 

@@ -82,9 +82,9 @@ Result<AgentConfig> make_agent_config(const AgentSpec& s, std::vector<CertConfig
   std::string url = s.server;
   while (!url.empty() && url.back() == '/') url.pop_back();
   if (!url.starts_with("https://")) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "the server must be https://HOST:PORT of herald serve, not '" + s.server +
-                          "'");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "the server must be https://HOST:PORT of herald serve, not '" + s.server + "'");
   }
   cfg.server.url = url;
   if (s.trust.empty()) {
@@ -108,9 +108,9 @@ Result<AgentConfig> make_agent_config(const AgentSpec& s, std::vector<CertConfig
   std::set<std::filesystem::path> seen;
   for (const auto& c : certs) {
     if (!seen.insert(c.paths.cert).second || !seen.insert(c.paths.key).second) {
-      return make_error(ErrorCode::kInvalidArgument,
-                        "two certificates share the file " + c.paths.cert.string() + " or " +
-                            c.paths.key.string());
+      return make_error(ErrorCode::kInvalidArgument, "two certificates share the file " +
+                                                         c.paths.cert.string() + " or " +
+                                                         c.paths.key.string());
     }
   }
   cfg.certs = std::move(certs);
@@ -122,9 +122,9 @@ Result<ParsedConfig> parse_config(std::string_view text, const std::string& orig
   try {
     root = toml::parse(text, origin);
   } catch (const toml::parse_error& e) {
-    return make_error(ErrorCode::kMalformedInput,
-                      origin + ":" + std::to_string(e.source().begin.line) + ": " +
-                          std::string(e.description()));
+    return make_error(
+        ErrorCode::kMalformedInput,
+        origin + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
   }
   auto at = [&](const toml::node& n, const std::string& what) {
     return make_error(ErrorCode::kMalformedInput,

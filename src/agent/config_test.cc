@@ -52,12 +52,13 @@ TEST(AgentConfig, RefusesWhatItDoesNotKnow) {
   ASSERT_FALSE(unknown);
   EXPECT_NE(unknown.error().message.find("a.toml:1: unknown key 'srever'"), std::string::npos)
       << unknown.error().message;
-  auto bad_cert = parse_config("[[certificate]]\ncert=\"a\"\nkey=\"b\"\nreload_timout=\"1s\"\n", "a");
+  auto bad_cert =
+      parse_config("[[certificate]]\ncert=\"a\"\nkey=\"b\"\nreload_timout=\"1s\"\n", "a");
   ASSERT_FALSE(bad_cert);
   EXPECT_NE(bad_cert.error().message.find("certificate.reload_timout"), std::string::npos);
-  EXPECT_FALSE(parse_config("server = \"x\"\n", "a"));              // nothing to manage
+  EXPECT_FALSE(parse_config("server = \"x\"\n", "a"));               // nothing to manage
   EXPECT_FALSE(parse_config("[[certificate]]\ncert=\"a\"\n", "a"));  // no key
-  EXPECT_FALSE(parse_config("server = [\n", "a"));                  // TOML syntax
+  EXPECT_FALSE(parse_config("server = [\n", "a"));                   // TOML syntax
   EXPECT_FALSE(parse_config("[[certificate]]\ncert=\"a\"\nkey=\"b\"\nrenew_at=\"x\"\n", "a"));
 }
 

@@ -52,7 +52,7 @@ Status rename_file(const stdfs::path& from, const stdfs::path& to) {
 }
 
 bool present(const stdfs::path& p) {
-  struct stat st{};
+  struct stat st {};
   return ::lstat(p.c_str(), &st) == 0;
 }
 
@@ -81,8 +81,9 @@ Status keep_prev(const stdfs::path& target) {
   if (::link(target.c_str(), tmp.c_str()) != 0) {
     std::error_code ec;
     stdfs::copy_file(target, tmp, stdfs::copy_options::overwrite_existing, ec);
-    if (ec) return make_error(ErrorCode::kIo, "cannot keep " + target.string() + " as .prev: " +
-                                                  ec.message());
+    if (ec)
+      return make_error(ErrorCode::kIo,
+                        "cannot keep " + target.string() + " as .prev: " + ec.message());
   }
   return rename_file(tmp, prev);
 }
@@ -238,8 +239,8 @@ Current read_current(const Paths& p, TimePoint now) {
   Current c;
   if (!present(p.cert) || !present(p.key)) {
     c.state = DiskState::kMissing;
-    c.why = present(p.cert) ? p.key.string() + " does not exist"
-                           : p.cert.string() + " does not exist";
+    c.why =
+        present(p.cert) ? p.key.string() + " does not exist" : p.cert.string() + " does not exist";
     return c;
   }
   auto cert_pem = fs::read_file(p.cert, 1 << 20);
@@ -267,7 +268,7 @@ Current read_current(const Paths& p, TimePoint now) {
   c.serial = leaf.serial().hex();
   c.not_before = leaf.not_before();
   c.not_after = leaf.not_after();
-  struct stat st{};
+  struct stat st {};
   if (::stat(p.cert.c_str(), &st) == 0) {
     c.obtained = TimePoint(std::chrono::seconds(st.st_mtim.tv_sec));
   }

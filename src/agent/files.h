@@ -37,9 +37,9 @@
 namespace herald::agent {
 
 struct Paths {
-  std::filesystem::path cert;                     // the leaf
-  std::filesystem::path key;                      // its private key, 0600
-  std::optional<std::filesystem::path> chain;     // leaf + issuing + intermediate (as `herald issue`)
+  std::filesystem::path cert;                  // the leaf
+  std::filesystem::path key;                   // its private key, 0600
+  std::optional<std::filesystem::path> chain;  // leaf + issuing + intermediate (as `herald issue`)
   std::optional<std::filesystem::path> combined;  // key + leaf + chain, 0600
 };
 
@@ -73,7 +73,7 @@ enum class RepairResult { kNothing, kRolledForward, kDiscarded };
 enum class DiskState { kValid, kMissing, kUnreadable, kMismatch, kExpired };
 struct Current {
   DiskState state = DiskState::kMissing;
-  std::string why;  // for anything but kValid
+  std::string why;                // for anything but kValid
   std::string cert_pem, key_pem;  // as read (cert file content, key PEM)
   std::string serial;
   TimePoint not_before{}, not_after{};

@@ -77,7 +77,7 @@ TEST_F(Files, InstallWritesEveryFileAndKeepsThePreviousPair) {
   EXPECT_EQ(read(paths_.cert), a.cert);
   EXPECT_EQ(read(paths_.key), a.key);
   EXPECT_EQ(read(*paths_.chain), a.cert + "CHAIN\n");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(paths_.key.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   ASSERT_EQ(::stat(paths_.cert.c_str(), &st), 0);
@@ -92,8 +92,9 @@ TEST_F(Files, InstallWritesEveryFileAndKeepsThePreviousPair) {
   EXPECT_FALSE(stdfs::exists(dir_ / "cert.pem.new"));
   EXPECT_FALSE(stdfs::exists(dir_ / "key.pem.new"));
 
-  auto cur = read_current(paths_, TimePoint(std::chrono::floor<std::chrono::seconds>(
-                                      std::chrono::system_clock::now())));
+  auto cur = read_current(
+      paths_,
+      TimePoint(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now())));
   EXPECT_EQ(cur.state, DiskState::kValid) << cur.why;
   EXPECT_TRUE(cur.obtained.has_value());
 }

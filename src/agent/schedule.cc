@@ -7,8 +7,7 @@ namespace herald::agent {
 
 using std::chrono::seconds;
 
-Lifetime lifetime_of(TimePoint not_before, TimePoint not_after,
-                     std::optional<TimePoint> obtained) {
+Lifetime lifetime_of(TimePoint not_before, TimePoint not_after, std::optional<TimePoint> obtained) {
   TimePoint start = not_before;
   if (obtained && *obtained > start) start = std::min(*obtained, not_after);
   return {start, not_after};

@@ -33,7 +33,7 @@ struct RenewalRule {
                                      double jitter_draw);
 
 struct BackoffRule {
-  std::chrono::seconds min{5};   // delay after the first failure
+  std::chrono::seconds min{5};    // delay after the first failure
   std::chrono::seconds max{300};  // cap of the doubling
 };
 

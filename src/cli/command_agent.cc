@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <ctime>
 #include <iostream>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "agent/agent.h"
 #include "agent/config.h"
@@ -58,8 +58,10 @@ Result<agent::AgentConfig> build_config(const AgentFlags& f) {
     }
     return agent::make_agent_config(parsed.agent, std::move(certs));
   }
-  for (auto [flag, value] : {std::pair{"--server", &f.agent.server}, {"--trust", &f.agent.trust},
-                             {"--profile", &f.cert.profile}, {"--cert", &f.cert.cert},
+  for (auto [flag, value] : {std::pair{"--server", &f.agent.server},
+                             {"--trust", &f.agent.trust},
+                             {"--profile", &f.cert.profile},
+                             {"--cert", &f.cert.cert},
                              {"--key", &f.cert.key}}) {
     if (value->empty()) {
       return make_error(ErrorCode::kInvalidArgument,
@@ -123,8 +125,8 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
     if (r.first_error) return tl::unexpected(*r.first_error);
     return {};
   }
-  std::cerr << "herald agent: managing " << n << " certificate" << (n == 1 ? "" : "s")
-            << " with " << server << "; SIGTERM or SIGINT stops\n";
+  std::cerr << "herald agent: managing " << n << " certificate" << (n == 1 ? "" : "s") << " with "
+            << server << "; SIGTERM or SIGINT stops\n";
   for (;;) {
     auto r = a.pass();
     auto wait = r.next - ctx.clock->now();
@@ -169,9 +171,9 @@ Status run_status(Context& ctx, const StatusFlags& f) {
     auto cur = agent::read_current(p, now);
     static constexpr const char* kStates[] = {"valid", "missing", "unreadable", "mismatch",
                                               "expired"};
-    nlohmann::json j = {{"cert", s.cert}, {"key", s.key},
-                        {"state", kStates[static_cast<int>(cur.state)]}};
-    struct stat st{};
+    nlohmann::json j = {
+        {"cert", s.cert}, {"key", s.key}, {"state", kStates[static_cast<int>(cur.state)]}};
+    struct stat st {};
     const bool pending = ::stat((s.cert + ".new").c_str(), &st) == 0;
     if (pending) j["interrupted_write"] = true;
     if (cur.state != agent::DiskState::kValid) {
@@ -185,8 +187,9 @@ Status run_status(Context& ctx, const StatusFlags& f) {
       j["expires_in_seconds"] = (cur.not_after - now).count();
     }
     if (cur.state == agent::DiskState::kValid) {
-      auto due = agent::renewal_time(agent::lifetime_of(cur.not_before, cur.not_after, cur.obtained),
-                                     {.renew_at = s.renew_at, .jitter = 0}, 0);
+      auto due =
+          agent::renewal_time(agent::lifetime_of(cur.not_before, cur.not_after, cur.obtained),
+                              {.renew_at = s.renew_at, .jitter = 0}, 0);
       j["next_renewal"] = format_time(due);
       j["next_renewal_note"] = "at renew_at " + std::to_string(s.renew_at).substr(0, 4) +
                                " of the lifetime, before jitter";
@@ -271,8 +274,7 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--trust-bundle", f->agent.trust_bundle,
                   "Keep this file current with the CA's trust bundle (GET /v1/trust/bundle, else "
                   "the root from /ca/root.crt); rewritten only when it changes");
-  cmd->add_option("--trust-bundle-interval", f->agent.trust_bundle_interval,
-                  "How often to poll it")
+  cmd->add_option("--trust-bundle-interval", f->agent.trust_bundle_interval, "How often to poll it")
       ->capture_default_str();
   cmd->add_option("--retry-min", f->agent.retry_min, "First delay after a failure")
       ->capture_default_str();
