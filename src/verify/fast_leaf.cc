@@ -188,6 +188,13 @@ bool fast_leaf_valid(const Bytes& d, const KnownIssuer& ca, const Options& o, bo
     } else {
       return false;
     }
+    // Uncompressed or compressed encodings only (no hybrid, no infinity).
+    const size_t field = curve == NID_X9_62_prime256v1 ? 32 : curve == NID_secp384r1 ? 48 : 66;
+    const size_t n = bits.len - 1;
+    const uint8_t form = d[bits.content() + 1];
+    if (!((form == 0x04 && n == 1 + 2 * field) || ((form == 0x02 || form == 0x03) && n == 1 + field))) {
+      return false;
+    }
     const EC_GROUP* g = group(curve);
     Owned<EC_POINT> point(EC_POINT_new(g), EC_POINT_free);
     if (!point || EC_POINT_oct2point(g, point.get(), d.data() + bits.content() + 1, bits.len - 1, nullptr) != 1 ||
