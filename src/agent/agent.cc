@@ -108,10 +108,37 @@ PassResult Agent::pass() {
   return out;
 }
 
-Result<Issued> Agent::obtain(const Managed& m, const Current& cur, EVP_PKEY& key) {
+std::optional<std::string> Agent::identity_change(const Managed& m, const Current& cur) const {
+  if (cur.state != DiskState::kValid) return {};
+  std::string have = cur.cn;
+  for (const auto& s : cur.sans) have += "|" + s;
+  if (m.identity_accepted == have) return {};
+  std::vector<std::string> want;
+  for (const auto& s : m.cfg.id.sans) want.push_back(s.to_string());
+  std::sort(want.begin(), want.end());
+  want.erase(std::unique(want.begin(), want.end()), want.end());
+  if (want == cur.sans && m.cfg.id.cn == cur.cn) return {};
+  auto join = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+    return out;
+  };
+  return "the certificate has CN '" + cur.cn + "' and SANs [" + join(cur.sans) +
+         "], the configuration CN '" + m.cfg.id.cn + "' and SANs [" + join(want) + "]";
+}
+
+Result<Issued> Agent::obtain(const Managed& m, const Current& cur, EVP_PKEY& key,
+                             const std::optional<std::string>& changed) {
   HERALD_TRY(auto csr, make_csr(key, m.cfg.id));
   std::string mtls_failure;
-  if (cur.state == DiskState::kValid) {
+  if (changed) {
+    // A renewal would keep the old names: only the token can change them.
+    if (!cfg_.token_file) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "the names changed (" + *changed +
+                            "), and a renewal keeps the old ones: a --token-file is needed");
+    }
+  } else if (cur.state == DiskState::kValid) {
     auto r = renew_with_cert(cfg_.server, cur.cert_pem, cur.key_pem, csr);
     if (r) return *r;
     if (!cfg_.token_file || !r.error().refused) return tl::unexpected(r.error().error);
@@ -163,7 +190,8 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     due_at = renewal_time(lifetime_of(cur.not_before, cur.not_after, cur.obtained), m.cfg.rule,
                           m.jitter_draw);
   }
-  const bool due = !due_at || now >= *due_at;
+  const auto changed = identity_change(m, cur);
+  const bool due = !due_at || now >= *due_at || changed.has_value();
   if (!due) {
     if (m.reload_pending && now >= m.reload_retry_at) do_reload(m, now, out);
     out.next = std::min(out.next, *due_at);
@@ -177,8 +205,9 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     out.next = std::min(out.next, m.retry_at);
     return;
   }
-  const std::string before =
-      cur.state == DiskState::kValid ? "certificate " + cur.serial + " due" : cur.why;
+  const std::string before = changed                          ? "names changed: " + *changed
+                             : cur.state == DiskState::kValid ? "certificate " + cur.serial + " due"
+                                                              : cur.why;
   auto key = keys::generate_key(m.cfg.key_type);
   Result<Issued> issued = key ? Result<Issued>() : tl::unexpected(key.error());
   std::string key_pem;
@@ -188,7 +217,7 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
       issued = tl::unexpected(pem.error());
     } else {
       key_pem = std::move(*pem);
-      issued = obtain(m, cur, **key);
+      issued = obtain(m, cur, **key, changed);
     }
   }
   Status installed;
@@ -223,6 +252,15 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     last_success_->with({who}).set(static_cast<double>(now.time_since_epoch().count()));
   Current now_cur = read_current(m.cfg.paths, now);
   record_not_after(who, now_cur.serial.empty() ? std::nullopt : std::optional(now_cur.not_after));
+  if (changed) {
+    if (auto still = identity_change(m, now_cur)) {
+      std::string have = now_cur.cn;
+      for (const auto& s : now_cur.sans) have += "|" + s;
+      m.identity_accepted = have;
+      log(who, "the CA issued names that differ from the configuration (" + *still +
+                   "); keeping them until the configuration changes");
+    }
+  }
   TimePoint next = now + seconds(60);
   if (now_cur.state == DiskState::kValid) {
     m.jitter_serial = now_cur.serial;
@@ -230,10 +268,11 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     next = renewal_time(lifetime_of(now_cur.not_before, now_cur.not_after, now_cur.obtained),
                         m.cfg.rule, m.jitter_draw);
   }
-  log(who,
-      std::string(cur.state == DiskState::kValid ? "renewed " + cur.serial + " -> " : "obtained ") +
-          issued->serial + " (new key), valid until " + format_time(now_cur.not_after) +
-          "; next renewal at " + format_time(next));
+  log(who, std::string(changed ? "names changed, obtained with the token: " : "") +
+               std::string(cur.state == DiskState::kValid ? "renewed " + cur.serial + " -> "
+                                                          : "obtained ") +
+               issued->serial + " (new key), valid until " + format_time(now_cur.not_after) +
+               "; next renewal at " + format_time(next));
   out.next = std::min(out.next, next);
   if (next_renewal_)
     next_renewal_->with({who}).set(static_cast<double>(next.time_since_epoch().count()));

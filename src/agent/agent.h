@@ -93,9 +93,16 @@ class Agent {
     TimePoint reload_retry_at{};
     std::string jitter_serial;
     double jitter_draw = 0;
+    // A certificate whose names differ from the configuration is replaced
+    // with the token (a renewal keeps the old names); if the CA issues the
+    // same names again, they are accepted (by CN and SANs), not looped on.
+    std::optional<std::string> identity_accepted;
   };
+  [[nodiscard]] std::optional<std::string> identity_change(const Managed& m,
+                                                           const Current& cur) const;
   void pass_one(Managed& m, TimePoint now, PassResult& out);
-  Result<Issued> obtain(const Managed& m, const Current& cur, EVP_PKEY& key);
+  Result<Issued> obtain(const Managed& m, const Current& cur, EVP_PKEY& key,
+                        const std::optional<std::string>& changed);
   bool do_reload(Managed& m, TimePoint now, PassResult& out);
   void refresh_bundle(TimePoint now, PassResult& out);
   void log(const std::string& who, const std::string& msg);

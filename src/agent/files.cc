@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
@@ -266,6 +267,9 @@ Current read_current(const Paths& p, TimePoint now) {
   c.cert_pem = std::move(*cert_pem);
   c.key_pem = std::move(*key_pem);
   c.serial = leaf.serial().hex();
+  c.cn = leaf.common_name();
+  for (const auto& s : leaf.sans()) c.sans.push_back(s.to_string());
+  std::sort(c.sans.begin(), c.sans.end());
   c.not_before = leaf.not_before();
   c.not_after = leaf.not_after();
   struct stat st {};

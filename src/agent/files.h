@@ -76,6 +76,8 @@ struct Current {
   std::string why;                // for anything but kValid
   std::string cert_pem, key_pem;  // as read (cert file content, key PEM)
   std::string serial;
+  std::string cn;                 // subject CN
+  std::vector<std::string> sans;  // "dns:x", sorted
   TimePoint not_before{}, not_after{};
   std::optional<TimePoint> obtained;  // the certificate file's mtime
 };

@@ -7,6 +7,8 @@
 #    runs each one's reload command, serves GET /metrics (expiry seconds per
 #    certificate, renewals and reloads by result; promtool check metrics
 #    accepts it), and exits 0 on SIGTERM;
+#  - a name added in agent.toml replaces that certificate at once (a renewal
+#    would keep the old names), with the token, and only that one;
 #  - a misspelt key is refused with FILE:LINE, and --config with the
 #    one-certificate flags is refused.
 set -euo pipefail
@@ -118,6 +120,20 @@ wait "$AGENT_PID" || fail "the agent did not exit 0 on SIGTERM:$(printf '\n%s' "
   fail "not both renewed:$(printf '\n%s' "$(cat "$T/daemon.log")")"
 [[ $(grep -c . "$T/reloads") -ge 4 ]] || fail "reloads: $(cat "$T/reloads")"
 ok "web $web0 -> $(cert_serial "$M/web.pem"), billing $bill0 -> $(cert_serial "$M/billing.pem")"
+
+step "a name added to agent.toml: --once replaces that certificate at once (with the token), not for the other"
+web1=$(cert_serial "$M/web.pem")
+sed -i 's|^sans = \["ip:127.0.0.1"\]|sans = ["ip:127.0.0.1", "dns:api.web.internal"]|' "$T/agent.toml"
+grep -q 'api.web.internal' "$T/agent.toml" || fail "sed did not change agent.toml"
+"$HERALD" agent --config "$T/agent.toml" --once 2>"$T/names.log" || fail "agent --once failed:$(printf '\n%s' "$(cat "$T/names.log")")"
+grep -q 'names changed' "$T/names.log" || fail "no 'names changed' line:$(printf '\n%s' "$(cat "$T/names.log")")"
+openssl x509 -in "$M/web.pem" -noout -ext subjectAltName | grep -q 'DNS:api.web.internal' || fail "the new name is not in web.pem"
+[[ $(cert_serial "$M/web.pem") != "$web1" ]] || fail "web.pem was not replaced"
+# (billing.pem may be renewed as due meanwhile, but not for its names)
+grep -q 'billing.pem: names changed' "$T/names.log" && fail "billing.pem's names were judged changed:$(printf '\n%s' "$(cat "$T/names.log")")"
+"$HERALD" agent --config "$T/agent.toml" --once 2>"$T/names2.log" || fail "second agent --once failed"
+grep -q 'names changed' "$T/names2.log" && fail "the names still differ after the reissue:$(printf '\n%s' "$(cat "$T/names2.log")")"
+ok "web.pem now has DNS:api.web.internal; billing.pem's names unchanged; a second pass sees no change"
 
 step "bad configuration"
 printf 'server = "%s"\ntrust = "%s"\n[[certificate]]\ncert = "a"\nkey = "b"\nrenew_at = 0.5\nreload_timout = "1s"\n' "$API" "$ROOT" >"$T/bad.toml"
