@@ -82,6 +82,7 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGHUP);  // a pass now (e.g. after replacing the token file)
   if (!f.once) ::sigprocmask(SIG_BLOCK, &stop, nullptr);
 
   const size_t n = cfg.certs.size();
@@ -126,7 +127,7 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
     return {};
   }
   std::cerr << "herald agent: managing " << n << " certificate" << (n == 1 ? "" : "s") << " with "
-            << server << "; SIGTERM or SIGINT stops\n";
+            << server << "; SIGTERM or SIGINT stops, SIGHUP checks now\n";
   for (;;) {
     auto r = a.pass();
     auto wait = r.next - ctx.clock->now();
@@ -139,6 +140,7 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
                 << ": stopping (files are complete)\n";
       return {};
     }
+    if (sig == SIGHUP) std::cerr << "herald agent: SIGHUP: checking every certificate now\n";
   }
 }
 

@@ -6,7 +6,7 @@
 #  - as a daemon it renews both (--renew-at 0.1 of a 1-minute lifetime),
 #    runs each one's reload command, serves GET /metrics (expiry seconds per
 #    certificate, renewals and reloads by result; promtool check metrics
-#    accepts it), and exits 0 on SIGTERM;
+#    accepts it), survives SIGHUP (a pass now), and exits 0 on SIGTERM;
 #  - a name added in agent.toml replaces that certificate at once (a renewal
 #    would keep the old names), with the token, and only that one;
 #  - a misspelt key is refused with FILE:LINE, and --config with the
@@ -114,6 +114,14 @@ for n in ("web", "billing"):
     assert val("herald_agent_next_renewal_timestamp_seconds", cert) > 1.7e9
 PY
 ok "GET /metrics: $(grep -c '^herald_agent' "$T/metrics.txt") herald_agent samples, promtool accepts them"
+kill -HUP "$AGENT_PID"
+for i in $(seq 100); do
+  grep -q 'SIGHUP: checking' "$T/daemon.log" && break
+  ((i < 100)) || fail "no SIGHUP line in 10 s"
+  sleep 0.1
+done
+kill -0 "$AGENT_PID" 2>/dev/null || fail "SIGHUP ended the agent"
+ok "SIGHUP: a pass now, still running"
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID" || fail "the agent did not exit 0 on SIGTERM:$(printf '\n%s' "$(tail -3 "$T/daemon.log")")"
 [[ $(cert_serial "$M/web.pem") != "$web0" && $(cert_serial "$M/billing.pem") != "$bill0" ]] ||
