@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "agent/ocsp_check.h"
 #include "base/fs.h"
 #include "keys/private_key.h"
 #include "obs/metrics.h"
@@ -177,6 +178,32 @@ bool Agent::do_reload(Managed& m, TimePoint now, PassResult& out) {
   return false;
 }
 
+bool Agent::revoked_per_ocsp(Managed& m, const Current& cur, TimePoint now) {
+  const std::string who = m.cfg.paths.cert.string();
+  m.ocsp_next = now + cfg_.revocation_check;
+  if (ca_chain_pem_.empty()) {
+    auto chain = fetch_ca_chain(cfg_.server);
+    if (!chain) {
+      log(who, "revocation check skipped: " + chain.error().describe() + "; next at " +
+                   format_time(m.ocsp_next));
+      return false;
+    }
+    ca_chain_pem_ = *chain;
+  }
+  auto st = ocsp_status(cur.cert_pem, ca_chain_pem_, cfg_.server.trust_pem, now);
+  if (!st) {
+    ca_chain_pem_.clear();  // perhaps a new issuing CA: fetch it again next time
+    log(who, "revocation check failed: " + st.error().describe() + "; next at " +
+                 format_time(m.ocsp_next));
+    return false;
+  }
+  if (*st == OcspStatus::kRevoked) {
+    log(who, "certificate " + cur.serial + " is revoked (OCSP): replacing it now");
+    return true;
+  }
+  return false;
+}
+
 void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   const std::string who = m.cfg.paths.cert.string();
   Current cur = read_current(m.cfg.paths, now);
@@ -191,12 +218,18 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
                           m.jitter_draw);
   }
   const auto changed = identity_change(m, cur);
-  const bool due = !due_at || now >= *due_at || changed.has_value();
+  bool revoked = false;
+  if (due_at && now < *due_at && !changed && cfg_.revocation_check.count() > 0 &&
+      now >= m.ocsp_next) {
+    revoked = revoked_per_ocsp(m, cur, now);
+  }
+  const bool due = !due_at || now >= *due_at || changed.has_value() || revoked;
   if (!due) {
     if (m.reload_pending && now >= m.reload_retry_at) do_reload(m, now, out);
     out.next = std::min(out.next, *due_at);
     if (m.reload_pending) out.next = std::min(out.next, m.reload_retry_at);
     m.failures = 0;
+    if (cfg_.revocation_check.count() > 0) out.next = std::min(out.next, m.ocsp_next);
     if (next_renewal_)
       next_renewal_->with({who}).set(static_cast<double>(due_at->time_since_epoch().count()));
     return;
@@ -205,7 +238,8 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     out.next = std::min(out.next, m.retry_at);
     return;
   }
-  const std::string before = changed                          ? "names changed: " + *changed
+  const std::string before = changed   ? "names changed: " + *changed
+                             : revoked ? "certificate " + cur.serial + " revoked"
                              : cur.state == DiskState::kValid ? "certificate " + cur.serial + " due"
                                                               : cur.why;
   auto key = keys::generate_key(m.cfg.key_type);
@@ -274,6 +308,10 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
                issued->serial + " (new key), valid until " + format_time(now_cur.not_after) +
                "; next renewal at " + format_time(next));
   out.next = std::min(out.next, next);
+  if (cfg_.revocation_check.count() > 0) {
+    m.ocsp_next = now + cfg_.revocation_check;
+    out.next = std::min(out.next, m.ocsp_next);
+  }
   if (next_renewal_)
     next_renewal_->with({who}).set(static_cast<double>(next.time_since_epoch().count()));
   if (m.cfg.reload) {

@@ -48,6 +48,9 @@ struct AgentConfig {
   std::optional<std::filesystem::path> trust_bundle;
   std::chrono::seconds trust_bundle_interval{600};
   std::vector<CertConfig> certs;
+  // How often to ask the certificate's OCSP responder whether it was
+  // revoked (a revoked certificate is replaced at once); 0: never.
+  std::chrono::seconds revocation_check{300};
   std::optional<std::string> metrics_listen;  // HOST:PORT for GET /metrics (served by the CLI)
 };
 
@@ -97,7 +100,10 @@ class Agent {
     // with the token (a renewal keeps the old names); if the CA issues the
     // same names again, they are accepted (by CN and SANs), not looped on.
     std::optional<std::string> identity_accepted;
+    TimePoint ocsp_next{};
   };
+  // Whether the current certificate is revoked per OCSP (errors logged: false).
+  bool revoked_per_ocsp(Managed& m, const Current& cur, TimePoint now);
   [[nodiscard]] std::optional<std::string> identity_change(const Managed& m,
                                                            const Current& cur) const;
   void pass_one(Managed& m, TimePoint now, PassResult& out);
@@ -122,6 +128,7 @@ class Agent {
   void count(obs::Family<obs::Counter>* f, const std::string& cert, bool ok);
   void record_not_after(const std::string& cert, std::optional<TimePoint> t);
   std::string bundle_etag_;
+  std::string ca_chain_pem_;  // GET /v1/ca/chain, for OCSP requests
   TimePoint bundle_at_{};
   int bundle_failures_ = 0;
 };

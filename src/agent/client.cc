@@ -140,6 +140,17 @@ CallResult<Issued> renew_with_cert(const ServerRef& s, const std::string& cert_p
   return parse_issued("POST /v1/renew", *r);
 }
 
+Result<std::string> fetch_ca_chain(const ServerRef& s) {
+  net::ClientTls tls{s.trust_pem, "", ""};
+  HERALD_TRY(auto r, net::https_request("GET", s.url + "/v1/ca/chain", {}, "", tls, kTimeout));
+  if (r.status != 200) {
+    return make_error(ErrorCode::kIo, "GET /v1/ca/chain: HTTP " + std::to_string(r.status));
+  }
+  HERALD_TRY(auto certs, x509::Certificate::from_pem(r.body));
+  (void)certs;
+  return r.body;
+}
+
 Result<Bundle> fetch_trust_bundle(const ServerRef& s, const std::string& etag) {
   net::ClientTls tls{s.trust_pem, "", ""};
   std::vector<std::pair<std::string, std::string>> headers;

@@ -54,6 +54,9 @@ using CallResult = tl::expected<T, CallError>;
 [[nodiscard]] CallResult<Issued> renew_with_cert(const ServerRef& s, const std::string& cert_pem,
                                                  const std::string& key_pem, const Bytes& csr_der);
 
+// GET /v1/ca/chain: issuing + intermediate (PEM), for OCSP requests.
+[[nodiscard]] Result<std::string> fetch_ca_chain(const ServerRef& s);
+
 struct Bundle {
   bool not_modified = false;
   std::string pem;

@@ -102,6 +102,11 @@ Result<AgentConfig> make_agent_config(const AgentSpec& s, std::vector<CertConfig
   if (cfg.backoff.max < cfg.backoff.min) cfg.backoff.max = cfg.backoff.min;
   if (s.trust_bundle) cfg.trust_bundle = *s.trust_bundle;
   cfg.metrics_listen = s.metrics_listen;
+  if (s.revocation_check == "off") {
+    cfg.revocation_check = std::chrono::seconds(0);
+  } else {
+    HERALD_TRY(cfg.revocation_check, positive_duration("revocation-check", s.revocation_check));
+  }
   HERALD_TRY(cfg.trust_bundle_interval,
              positive_duration("trust-bundle-interval", s.trust_bundle_interval));
   if (certs.empty()) return make_error(ErrorCode::kInvalidArgument, "no certificate to manage");
@@ -156,6 +161,8 @@ Result<ParsedConfig> parse_config(std::string_view text, const std::string& orig
       HERALD_TRY(out.agent.retry_min, str(v, key));
     } else if (key == "retry_max") {
       HERALD_TRY(out.agent.retry_max, str(v, key));
+    } else if (key == "revocation_check") {
+      HERALD_TRY(out.agent.revocation_check, str(v, key));
     } else if (key == "metrics_listen") {
       HERALD_TRY(out.agent.metrics_listen, str(v, key));
     } else {

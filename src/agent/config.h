@@ -11,6 +11,7 @@
 //   retry_min = "5s"                        # optional
 //   retry_max = "5m"                        # optional
 //   metrics_listen = "127.0.0.1:9479"       # optional: GET /metrics
+//   revocation_check = "5m"                 # optional: OCSP poll, or "off"
 //   [[certificate]]                         # one table per certificate
 //   profile = "server"
 //   cn = "web.internal"
@@ -41,6 +42,7 @@ struct AgentSpec {
   std::string server, trust;  // URL, trust anchor file
   std::optional<std::string> token_file, trust_bundle, metrics_listen;
   std::string retry_min = "5s", retry_max = "5m", trust_bundle_interval = "10m";
+  std::string revocation_check = "5m";  // or "off"
 };
 
 // Checks every value and reads the trust anchors (and the token file once,

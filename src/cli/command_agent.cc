@@ -282,6 +282,10 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
       ->capture_default_str();
   cmd->add_option("--retry-max", f->agent.retry_max, "Cap of the doubling delay")
       ->capture_default_str();
+  cmd->add_option("--revocation-check", f->agent.revocation_check,
+                  "Ask the certificate's OCSP responder this often whether it was revoked; a "
+                  "revoked certificate is replaced at once ('off' to never ask)")
+      ->capture_default_str();
   cmd->add_option("--metrics-listen", f->agent.metrics_listen,
                   "Serve Prometheus metrics (expiry seconds, renewals and reloads by result) on "
                   "GET http://HOST:PORT/metrics, e.g. 127.0.0.1:9479 (not with --once)");

@@ -9,6 +9,9 @@
 #    accepts it), survives SIGHUP (a pass now), and exits 0 on SIGTERM;
 #  - a name added in agent.toml replaces that certificate at once (a renewal
 #    would keep the old names), with the token, and only that one;
+#  - a certificate revoked on the CA is replaced within seconds: the agent
+#    polls the OCSP responder named in it (--revocation-check 1s), the
+#    mTLS renewal is refused, the token is used;
 #  - a misspelt key is refused with FILE:LINE, and --config with the
 #    one-certificate flags is refused.
 set -euo pipefail
@@ -142,6 +145,34 @@ grep -q 'billing.pem: names changed' "$T/names.log" && fail "billing.pem's names
 "$HERALD" agent --config "$T/agent.toml" --once 2>"$T/names2.log" || fail "second agent --once failed"
 grep -q 'names changed' "$T/names2.log" && fail "the names still differ after the reissue:$(printf '\n%s' "$(cat "$T/names2.log")")"
 ok "web.pem now has DNS:api.web.internal; billing.pem's names unchanged; a second pass sees no change"
+
+step "a certificate revoked on the CA is replaced within seconds (OCSP poll every 1 s)"
+R="$T/r"
+mkdir -p "$R"
+"$HERALD" agent --server "$API" --trust "$ROOT" --token-file "$T/token" --profile server --cn rev.internal \
+  --ttl 1m --renew-at 0.9 --cert "$R/cert.pem" --key "$R/key.pem" --revocation-check 1s 2>"$T/rev.log" &
+REV_PID=$!
+bg_track "$REV_PID"
+for i in $(seq 300); do
+  grep -q ' obtained ' "$T/rev.log" && break
+  ((i < 300)) || fail "no certificate within 30 s:$(printf '\n%s' "$(cat "$T/rev.log")")"
+  sleep 0.1
+done
+sleep 1.5  # at least one OCSP check that says good
+grep -q 'revocation check failed' "$T/rev.log" && fail "the OCSP check failed:$(printf '\n%s' "$(cat "$T/rev.log")")"
+R0=$(cert_serial "$R/cert.pem")
+"$HERALD" revoke --dir "$D" "$R0" --reason keyCompromise >/dev/null
+start=$SECONDS
+for i in $(seq 300); do
+  [[ -s $R/cert.pem && $(cert_serial "$R/cert.pem") != "$R0" ]] && grep -q ' renewed ' "$T/rev.log" && break
+  ((i < 300)) || fail "the revoked certificate was not replaced within 30 s:$(printf '\n%s' "$(cat "$T/rev.log")")"
+  sleep 0.1
+done
+grep -q "is revoked (OCSP): replacing it now" "$T/rev.log" || fail "no OCSP revocation line:$(printf '\n%s' "$(cat "$T/rev.log")")"
+grep -q 'trying the token' "$T/rev.log" || fail "the replacement did not fall back to the token"
+kill -TERM "$REV_PID"
+wait "$REV_PID" || fail "the agent did not exit 0 on SIGTERM"
+ok "$R0 revoked -> $(cert_serial "$R/cert.pem") after $((SECONDS - start)) s (mTLS renewal refused, token used)"
 
 step "bad configuration"
 printf 'server = "%s"\ntrust = "%s"\n[[certificate]]\ncert = "a"\nkey = "b"\nrenew_at = 0.5\nreload_timout = "1s"\n' "$API" "$ROOT" >"$T/bad.toml"
