@@ -160,12 +160,12 @@ step "bad input: a reload that fails or hangs (the new files stay, the exit is n
 agent_args "$W"
 sleep 1.1  # due at --renew-at 0.01
 before=$(cert_serial "$W/cert.pem")
-agent_fails "$T/bad4.log" "failing reload" "${ARGS[@]}" --renew-at 0.01 --reload 'echo boom >&2; exit 3' --once
+agent_fails "$T/bad4.log" "failing reload" "${ARGS[@]}" --renew-at 0.01 --jitter 0 --reload 'echo boom >&2; exit 3' --once
 grep -q 'reload command failed: exit 3' "$T/bad4.log" || fail "no 'reload command failed: exit 3' line:$(printf '\n%s' "$(cat "$T/bad4.log")")"
 pair_ok "$W" && [[ $(cert_serial "$W/cert.pem") != "$before" ]] || fail "the renewed files are not in place after a failed reload"
 sleep 1.1
 start=$SECONDS
-agent_fails "$T/bad5.log" "hanging reload" "${ARGS[@]}" --renew-at 0.01 --reload 'sleep 60' --reload-timeout 2s --once
+agent_fails "$T/bad5.log" "hanging reload" "${ARGS[@]}" --renew-at 0.01 --jitter 0 --reload 'sleep 60' --reload-timeout 2s --once
 ((SECONDS - start < 20)) || fail "a hanging reload held the agent $((SECONDS - start)) s (timeout 2 s)"
 grep -q 'reload command failed: timed out' "$T/bad5.log" || fail "no timeout line:$(printf '\n%s' "$(cat "$T/bad5.log")")"
 pair_ok "$W" || fail "the pair does not match after a hanging reload"
@@ -177,7 +177,7 @@ S=$(cert_serial "$W/cert.pem")
 sleep 1.1
 sum=$(cat "$W/cert.pem" "$W/key.pem" "$W/chain.pem" | sha256sum)
 agent_fails "$T/bad6.log" "revoked, no token" --server "$API" --trust "$ROOT" --profile server --cn svc.internal \
-  --san ip:127.0.0.1 --cert "$W/cert.pem" --key "$W/key.pem" --chain "$W/chain.pem" --renew-at 0.01 --once
+  --san ip:127.0.0.1 --cert "$W/cert.pem" --key "$W/key.pem" --chain "$W/chain.pem" --renew-at 0.01 --jitter 0 --once
 grep -qi 'revoked\|refused\|renew' <<<"$ERR" || fail "the error does not say why: $ERR"
 [[ $(cat "$W/cert.pem" "$W/key.pem" "$W/chain.pem" | sha256sum) == "$sum" ]] || fail "the files changed after a refusal"
 ok "refused; cert, key and chain unchanged"
