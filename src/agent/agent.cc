@@ -206,7 +206,7 @@ bool Agent::revoked_per_ocsp(Managed& m, const Current& cur, TimePoint now) {
 
 void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   const std::string who = m.cfg.paths.cert.string();
-  Current cur = read_current(m.cfg.paths, now);
+  Current cur = read_current_cached(m.cfg.paths, now, m.on_disk);
   record_not_after(who, cur.serial.empty() ? std::nullopt : std::optional(cur.not_after));
   std::optional<TimePoint> due_at;
   if (cur.state == DiskState::kValid) {

@@ -89,6 +89,7 @@ class Agent {
  private:
   struct Managed {
     CertConfig cfg;
+    CurrentCache on_disk;  // the files as last read (read again when they change)
     int failures = 0;
     TimePoint retry_at{};
     bool reload_pending = false;

@@ -290,4 +290,36 @@ Current read_current(const Paths& p, TimePoint now) {
   return c;
 }
 
+namespace {
+// "" when a file cannot be stat'ed (then nothing is cached).
+std::string stamp_of(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+         std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+         std::to_string(st.st_ctim.tv_sec) + "." + std::to_string(st.st_ctim.tv_nsec);
+}
+}  // namespace
+
+Current read_current_cached(const Paths& p, TimePoint now, CurrentCache& cache) {
+  const std::string cert = stamp_of(p.cert), key = stamp_of(p.key);
+  const std::string stamp = cert.empty() || key.empty() ? std::string() : cert + "|" + key;
+  const bool timed = cache.current.state == DiskState::kValid || cache.current.state == DiskState::kExpired;
+  if (!stamp.empty() && stamp == cache.stamp && timed) {
+    Current c = cache.current;
+    if (now >= c.not_after) {
+      c.state = DiskState::kExpired;
+      c.why = "certificate " + c.serial + " has expired";
+    } else {
+      c.state = DiskState::kValid;
+      c.why.clear();
+    }
+    return c;
+  }
+  Current c = read_current(p, now);
+  cache.stamp = stamp;
+  cache.current = c;
+  return c;
+}
+
 }  // namespace herald::agent

@@ -184,6 +184,28 @@ TEST_F(Files, ReadCurrentSaysWhatIsWrong) {
   EXPECT_EQ(read_current(paths_, now).state, DiskState::kUnreadable);
 }
 
+TEST_F(Files, ReadCurrentCachedSeesEveryChange) {
+  const TimePoint now(std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+  CurrentCache cache;
+  EXPECT_EQ(read_current_cached(paths_, now, cache).state, DiskState::kMissing);
+  Pair a = make_pair_pem(), b = make_pair_pem();
+  write(paths_.cert, a.cert);
+  write(paths_.key, a.key);
+  auto first = read_current_cached(paths_, now, cache);
+  ASSERT_EQ(first.state, DiskState::kValid);
+  EXPECT_EQ(read_current_cached(paths_, now, cache).serial, first.serial);  // unchanged files: the cache
+  EXPECT_EQ(read_current_cached(paths_, now + std::chrono::hours(48), cache).state, DiskState::kExpired);
+  EXPECT_EQ(read_current_cached(paths_, now, cache).state, DiskState::kValid);
+  // A new pair written (as the agent does: new files renamed in) is read again.
+  write(paths_.key, b.key);
+  EXPECT_EQ(read_current_cached(paths_, now, cache).state, DiskState::kMismatch);
+  write(paths_.cert, b.cert);
+  auto second = read_current_cached(paths_, now, cache);
+  EXPECT_EQ(second.state, DiskState::kValid);
+  EXPECT_NE(second.cert_pem, first.cert_pem);
+  EXPECT_EQ(second.cert_pem, b.cert);
+}
+
 TEST_F(Files, UnwritableDirectoryIsReported) {
   Paths p = paths_;
   p.cert = "/proc/herald-no/cert.pem";
