@@ -4,7 +4,7 @@
 # build): the agent's CPU (share of one core) and resident memory, sampled
 # every 5 s for DURATION seconds (default 720: the first issuance of all of
 # them, then every one renewed at ~2/3 of its lifetime), and the renewals
-# it made. Usage: N=1000 TTL=10m DURATION=720 bench/agent_scale.sh
+# it made. Usage: N=1000 TTL=10m DURATION=720 [AGENT_EXTRA='revocation_check = "off"'] bench/agent_scale.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/build/release/src/cli/herald
@@ -18,7 +18,7 @@ trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 SP=$(port) HP=$(port) MP=$(port)
 
-echo "# $(date -u +%FT%TZ) $(openssl version | cut -d' ' -f1-2), $(nproc) cores; N=$N TTL=$TTL DURATION=${DURATION}s"
+echo "# $(date -u +%FT%TZ) $(openssl version | cut -d' ' -f1-2), $(nproc) cores; N=$N TTL=$TTL DURATION=${DURATION}s ${AGENT_EXTRA:-}"
 "$bin" ca init --dir "$D" >/dev/null 2>&1
 sed -i 's/^issuance_rate_per_second = .*/issuance_rate_per_second = 1000000/' "$D/herald.toml"
 "$bin" token add --dir "$D" --provisioner admin >"$T/token" 2>/dev/null
@@ -32,6 +32,7 @@ mkdir -p "$T/certs"
   echo "trust = \"$D/ca/root.pem\""
   echo "token_file = \"$T/token\""
   echo "metrics_listen = \"127.0.0.1:$MP\""
+  [[ -n ${AGENT_EXTRA:-} ]] && echo "$AGENT_EXTRA"
   for i in $(seq 1 "$N"); do
     echo "[[certificate]]"
     echo "profile = \"server\""
