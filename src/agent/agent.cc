@@ -6,6 +6,7 @@
 #include "base/fs.h"
 #include "keys/private_key.h"
 #include "obs/metrics.h"
+#include "ossl/ossl.h"
 
 namespace herald::agent {
 
@@ -190,7 +191,11 @@ bool Agent::revoked_per_ocsp(Managed& m, const Current& cur, TimePoint now) {
     }
     ca_chain_pem_ = *chain;
   }
-  auto st = ocsp_status(cur.cert_pem, ca_chain_pem_, cfg_.server.trust_pem, now);
+  if (!ocsp_verifier_) {
+    auto anchors = ossl::pem_blocks(cfg_.server.trust_pem, "CERTIFICATE");
+    ocsp_verifier_ = std::make_unique<verify::Verifier>(anchors ? *anchors : std::vector<Bytes>{});
+  }
+  auto st = ocsp_status(cur.cert_pem, ca_chain_pem_, *ocsp_verifier_, now);
   if (!st) {
     ca_chain_pem_.clear();  // perhaps a new issuing CA: fetch it again next time
     log(who, "revocation check failed: " + st.error().describe() + "; next at " +

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -20,6 +21,7 @@
 #include "agent/schedule.h"
 #include "base/clock.h"
 #include "keys/key_type.h"
+#include "verify/verify.h"
 
 namespace herald::obs {
 class Registry;
@@ -130,6 +132,7 @@ class Agent {
   void record_not_after(const std::string& cert, std::optional<TimePoint> t);
   std::string bundle_etag_;
   std::string ca_chain_pem_;  // GET /v1/ca/chain, for OCSP requests
+  std::unique_ptr<verify::Verifier> ocsp_verifier_;  // the trust anchors, for judging OCSP answers
   TimePoint bundle_at_{};
   int bundle_failures_ = 0;
 };

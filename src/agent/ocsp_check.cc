@@ -18,10 +18,9 @@ constexpr size_t kMaxResponse = 1 << 20;
 }  // namespace
 
 Result<OcspStatus> ocsp_status(const std::string& leaf_pem, const std::string& chain_pem,
-                               const std::string& trust_pem, TimePoint now) {
+                               const verify::Verifier& verifier, TimePoint now) {
   HERALD_TRY(auto leaves, x509::Certificate::from_pem(leaf_pem));
   HERALD_TRY(auto chain, x509::Certificate::from_pem(chain_pem));
-  HERALD_TRY(auto anchors, x509::Certificate::from_pem(trust_pem));
   X509& leaf = leaves.front().x509();
   X509& issuer = chain.front().x509();
 
@@ -61,52 +60,29 @@ Result<OcspStatus> ocsp_status(const std::string& leaf_pem, const std::string& c
   if (res.status != 200) {
     return make_error(ErrorCode::kIo, "OCSP " + url + ": HTTP " + std::to_string(res.status));
   }
-  const auto* p = reinterpret_cast<const unsigned char*>(res.body.data());
-  ossl::OcspResponsePtr resp(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(res.body.size())));
-  if (!resp)
-    return ossl::error(ErrorCode::kMalformedInput, "OCSP " + url + ": not an OCSP response");
-  if (OCSP_response_status(resp.get()) != OCSP_RESPONSE_STATUS_SUCCESSFUL) {
-    return make_error(
-        ErrorCode::kIo,
-        "OCSP " + url + ": status " + OCSP_response_status_str(OCSP_response_status(resp.get())));
-  }
-  ossl::OcspBasicRespPtr basic(OCSP_response_get1_basic(resp.get()));
-  if (!basic) return ossl::error(ErrorCode::kMalformedInput, "OCSP " + url + ": no basic response");
 
-  std::unique_ptr<X509_STORE, ossl::Deleter<X509_STORE_free>> store(X509_STORE_new());
-  ossl::X509StackPtr untrusted(sk_X509_new_null());
-  if (!store || !untrusted) return ossl::error(ErrorCode::kCrypto, "cannot allocate a store");
-  for (const auto& a : anchors) X509_STORE_add_cert(store.get(), &a.x509());
-  for (const auto& c : chain) {
-    X509_up_ref(&c.x509());
-    sk_X509_push(untrusted.get(), &c.x509());
+  // The verification library judges the answer for the whole path.
+  verify::Options o;
+  o.at = now;
+  o.ocsp_responses = {Bytes(res.body.begin(), res.body.end())};
+  o.revocation = verify::RevocationPolicy::kSoft;
+  std::vector<Bytes> intermediates;
+  for (const auto& c : chain) intermediates.push_back(c.der());
+  const auto r = verifier.verify(leaves.front().der(), intermediates, o);
+  std::string unusable;
+  for (const auto& f : r.findings) {
+    if (f.code == "revoked" && f.depth == 0) return OcspStatus::kRevoked;  // revocation is final
+    if (f.depth == 0 && f.code == "revocation_unavailable") unusable = f.found;
   }
-  X509_VERIFY_PARAM_set_time(X509_STORE_get0_param(store.get()),
-                             static_cast<time_t>(now.time_since_epoch().count()));
-  if (OCSP_basic_verify(basic.get(), untrusted.get(), store.get(), 0) <= 0) {
-    return ossl::error(ErrorCode::kBadSignature, "OCSP " + url + ": the response does not verify");
+  if (!r.valid) {
+    const std::string why = r.findings.empty() ? "invalid" : r.findings.front().code + ": " + r.findings.front().found;
+    return make_error(ErrorCode::kNotValid, "the certificate's path is not valid (" + why + ")");
   }
-  int status = -1, reason = 0;
-  ASN1_GENERALIZEDTIME *rev = nullptr, *thisupd = nullptr, *nextupd = nullptr;
-  if (OCSP_resp_find_status(basic.get(), id.get(), &status, &reason, &rev, &thisupd, &nextupd) !=
-      1) {
-    return make_error(ErrorCode::kMalformedInput,
-                      "OCSP " + url + ": no status for this certificate in the response");
+  if (!unusable.empty()) {
+    if (unusable.find("unknown") != std::string::npos) return OcspStatus::kUnknown;
+    return make_error(ErrorCode::kNotValid, "OCSP " + url + ": " + unusable);
   }
-  if (status == V_OCSP_CERTSTATUS_REVOKED) return OcspStatus::kRevoked;  // revocation is final
-  ossl::Asn1TimePtr at(ASN1_TIME_set(nullptr, static_cast<time_t>(now.time_since_epoch().count())));
-  // Current within 5 minutes of clock skew (compared with `now`, not the wall clock).
-  if (at && thisupd && ASN1_TIME_compare(thisupd, at.get()) > 0) {
-    ossl::Asn1TimePtr skew(
-        ASN1_TIME_set(nullptr, static_cast<time_t>(now.time_since_epoch().count()) + 300));
-    if (skew && ASN1_TIME_compare(thisupd, skew.get()) > 0) {
-      return make_error(ErrorCode::kNotValid, "OCSP " + url + ": the response is not yet valid");
-    }
-  }
-  if (at && nextupd && ASN1_TIME_compare(nextupd, at.get()) < 0) {
-    return make_error(ErrorCode::kNotValid, "OCSP " + url + ": the response is stale");
-  }
-  return status == V_OCSP_CERTSTATUS_GOOD ? OcspStatus::kGood : OcspStatus::kUnknown;
+  return OcspStatus::kGood;
 }
 
 }  // namespace herald::agent
