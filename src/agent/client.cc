@@ -9,6 +9,7 @@
 #include "net/client.h"
 #include "ossl/ossl.h"
 #include "x509/certificate.h"
+#include "x509/csr.h"
 
 namespace herald::agent {
 
@@ -72,38 +73,7 @@ CallResult<Issued> parse_issued(const std::string& what, const net::Response& r)
 
 }  // namespace
 
-Result<Bytes> make_csr(EVP_PKEY& key, const Identity& id) {
-  ossl::X509ReqPtr req(X509_REQ_new());
-  if (!req) return ossl::error(ErrorCode::kCrypto, "cannot allocate a CSR");
-  X509_REQ_set_version(req.get(), 0);
-  if (!id.cn.empty() &&
-      X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), "CN", MBSTRING_UTF8,
-                                 reinterpret_cast<const unsigned char*>(id.cn.c_str()), -1, -1,
-                                 0) != 1) {
-    return ossl::error(ErrorCode::kInvalidArgument, "cannot set the common name");
-  }
-  if (!id.sans.empty()) {
-    HERALD_TRY(auto names, x509::to_general_names(id.sans));
-    X509_EXTENSION* ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, names.get());
-    if (!ext) return ossl::error(ErrorCode::kCrypto, "cannot encode the SANs");
-    STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
-    sk_X509_EXTENSION_push(exts, ext);
-    int rc = X509_REQ_add_extensions(req.get(), exts);
-    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
-    if (rc != 1) return ossl::error(ErrorCode::kCrypto, "cannot add the SANs to the CSR");
-  }
-  const bool ed = EVP_PKEY_get_base_id(&key) == EVP_PKEY_ED25519;
-  if (X509_REQ_set_pubkey(req.get(), &key) != 1 ||
-      X509_REQ_sign(req.get(), &key, ed ? nullptr : EVP_sha256()) <= 0) {
-    return ossl::error(ErrorCode::kCrypto, "cannot sign the CSR");
-  }
-  unsigned char* p = nullptr;
-  int len = i2d_X509_REQ(req.get(), &p);
-  if (len <= 0) return ossl::error(ErrorCode::kCrypto, "cannot encode the CSR");
-  Bytes out(p, p + len);
-  OPENSSL_free(p);
-  return out;
-}
+Result<Bytes> make_csr(EVP_PKEY& key, const Identity& id) { return x509::make_csr(key, id.cn, id.sans); }
 
 CallResult<Issued> sign_with_token(const ServerRef& s, const std::string& token, const Identity& id,
                                    const Bytes& csr_der) {

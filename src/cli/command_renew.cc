@@ -12,6 +12,7 @@
 #include "net/client.h"
 #include "server/config.h"
 #include "x509/certificate.h"
+#include "x509/csr.h"
 
 namespace herald::cli {
 
@@ -31,24 +32,6 @@ Result<keys::KeyType> same_type(const keys::KeyInfo& k) {
   return t;
 }
 
-Result<Bytes> csr_for(EVP_PKEY& key, const std::string& cn) {
-  ossl::X509ReqPtr req(X509_REQ_new());
-  if (!cn.empty()) {
-    X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), "CN", MBSTRING_UTF8,
-                               reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
-  }
-  const bool ed = EVP_PKEY_get_base_id(&key) == EVP_PKEY_ED25519;
-  if (X509_REQ_set_pubkey(req.get(), &key) != 1 ||
-      X509_REQ_sign(req.get(), &key, ed ? nullptr : EVP_sha256()) <= 0) {
-    return ossl::error(ErrorCode::kCrypto, "cannot build the CSR");
-  }
-  unsigned char* p = nullptr;
-  int len = i2d_X509_REQ(req.get(), &p);
-  if (len <= 0) return ossl::error(ErrorCode::kCrypto, "cannot encode the CSR");
-  Bytes out(p, p + len);
-  OPENSSL_free(p);
-  return out;
-}
 
 Status run_renew(Context& ctx, const RenewFlags& f) {
   auto dir = datadir::DataDir::resolve(ctx.dir);
@@ -80,7 +63,7 @@ Status run_renew(Context& ctx, const RenewFlags& f) {
 
   HERALD_TRY(auto type, same_type(certs.front().key_info()));
   HERALD_TRY(auto new_key, keys::generate_key(type));
-  HERALD_TRY(auto csr, csr_for(*new_key, certs.front().common_name()));
+  HERALD_TRY(auto csr, x509::make_csr(*new_key, certs.front().common_name()));
   net::ClientTls tls{ca_pem, cert_pem, plain_old_key};
   HERALD_TRY(auto res, net::https_request("POST", server + "/v1/renew",
                                           {{"Content-Type", "application/pkcs10"}},

@@ -1,8 +1,11 @@
 #include "x509/csr.h"
 
+#include <openssl/x509v3.h>
+
 #include <algorithm>
 
 #include "base/der.h"
+#include "ossl/ossl.h"
 #include "x509/name.h"
 
 namespace herald::x509 {
@@ -235,6 +238,39 @@ Status verify_csr_signature(const Csr& csr) {
                       "CSR signature does not verify (no proof of possession of the private key)");
   }
   return {};
+}
+
+Result<Bytes> make_csr(EVP_PKEY& key, const std::string& cn, const std::vector<San>& sans) {
+  ossl::X509ReqPtr req(X509_REQ_new());
+  if (!req) return ossl::error(ErrorCode::kCrypto, "cannot allocate a CSR");
+  X509_REQ_set_version(req.get(), 0);
+  if (!cn.empty() &&
+      X509_NAME_add_entry_by_txt(X509_REQ_get_subject_name(req.get()), "CN", MBSTRING_UTF8,
+                                 reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
+                                 0) != 1) {
+    return ossl::error(ErrorCode::kInvalidArgument, "cannot set the common name");
+  }
+  if (!sans.empty()) {
+    HERALD_TRY(auto names, to_general_names(sans));
+    X509_EXTENSION* ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, names.get());
+    if (!ext) return ossl::error(ErrorCode::kCrypto, "cannot encode the SANs");
+    STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
+    sk_X509_EXTENSION_push(exts, ext);
+    int rc = X509_REQ_add_extensions(req.get(), exts);
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    if (rc != 1) return ossl::error(ErrorCode::kCrypto, "cannot add the SANs to the CSR");
+  }
+  const bool ed = EVP_PKEY_get_base_id(&key) == EVP_PKEY_ED25519;
+  if (X509_REQ_set_pubkey(req.get(), &key) != 1 ||
+      X509_REQ_sign(req.get(), &key, ed ? nullptr : EVP_sha256()) <= 0) {
+    return ossl::error(ErrorCode::kCrypto, "cannot sign the CSR");
+  }
+  unsigned char* p = nullptr;
+  int len = i2d_X509_REQ(req.get(), &p);
+  if (len <= 0) return ossl::error(ErrorCode::kCrypto, "cannot encode the CSR");
+  Bytes out(p, p + len);
+  OPENSSL_free(p);
+  return out;
 }
 
 }  // namespace herald::x509

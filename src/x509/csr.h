@@ -49,4 +49,9 @@ struct Csr {
 [[nodiscard]] Result<Csr> parse_csr(std::span<const uint8_t> pem_or_der);
 [[nodiscard]] Status verify_csr_signature(const Csr& csr);
 
+// A DER CSR for `key` (the clients' side: herald renew, herald agent): the
+// CN when not empty, the SANs as a requested extension, signed with SHA-256
+// (Ed25519: no digest).
+[[nodiscard]] Result<Bytes> make_csr(EVP_PKEY& key, const std::string& cn, const std::vector<San>& sans = {});
+
 }  // namespace herald::x509

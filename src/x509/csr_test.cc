@@ -94,3 +94,31 @@ TEST(Csr, GarbagePemIsMalformed) {
 
 }  // namespace
 }  // namespace herald::x509
+
+namespace herald::x509 {
+namespace {
+
+// make_csr (what herald renew and herald agent send) parses back to what was asked.
+TEST(Csr, MakeCsrRoundTrips) {
+  for (auto type : {keys::KeyType::kEcP256, keys::KeyType::kEd25519}) {
+    auto key = keys::generate_key(type);
+    ASSERT_TRUE(key);
+    auto der = make_csr(**key, "web.internal", {*parse_san("dns:web.internal"), *parse_san("ip:10.0.0.5")});
+    ASSERT_TRUE(der) << der.error().describe();
+    auto csr = parse_csr(*der);
+    ASSERT_TRUE(csr) << csr.error().describe();
+    EXPECT_TRUE(verify_csr_signature(*csr));
+    EXPECT_EQ(csr->common_name, "web.internal");
+    ASSERT_EQ(csr->requested_sans.size(), 2u);
+    EXPECT_EQ(csr->requested_sans[1].to_string(), "ip:10.0.0.5");
+    auto bare = make_csr(**key, "");
+    ASSERT_TRUE(bare);
+    auto parsed = parse_csr(*bare);
+    ASSERT_TRUE(parsed);
+    EXPECT_EQ(parsed->common_name, "");
+    EXPECT_TRUE(parsed->requested_sans.empty());
+  }
+}
+
+}  // namespace
+}  // namespace herald::x509
