@@ -17,20 +17,6 @@ ROOT="$D/ca/root.pem"
 split_pem "$T/web/chain.pem" "$T/webchain"  # webchain.1 = leaf, .2 issuing, .3 intermediate
 cat "$T/webchain.2.pem" "$T/webchain.3.pem" >"$T/web.inter.pem"
 
-# hv NAME EXPECTED_EXIT [args...]: runs herald verify (text and --json);
-# $OUT is the text output, $CODE the first finding's code.
-hv() {
-  local name=$1 want=$2 rc=0
-  shift 2
-  "$HERALD" verify "$@" >"$T/$name.out" 2>"$T/$name.err" || rc=$?
-  OUT=$(cat "$T/$name.out")
-  [[ $rc == "$want" ]] || fail "$name: herald verify exited $rc, expected $want:$(printf '\n%s\n%s' "$OUT" "$(cat "$T/$name.err")")"
-  rc=0
-  "$HERALD" verify "$@" --json >"$T/$name.json" 2>/dev/null || rc=$?
-  [[ $rc == "$want" ]] || fail "$name --json: exit $rc, expected $want"
-  CODE=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["findings"][0]["code"] if d["findings"] else ("valid" if d["valid"] else "none"))' "$T/$name.json")
-  printf '   %s: exit %s, %s\n' "$name" "$rc" "$CODE"
-}
 # ossl EXPECT(ok|fail) [openssl verify args...]
 ossl() {
   local want=$1 rc=0

@@ -23,20 +23,6 @@ CRL_URL=$(openssl x509 -in "$T/web/cert.pem" -noout -ext crlDistributionPoints |
 [[ $OCSP_URL == "$PUB/ocsp" && $CRL_URL == "$PUB/crl/issuing.crl" ]] || fail "AIA/CDP not as expected: '$OCSP_URL' '$CRL_URL'"
 ok "serial $SERIAL, OCSP $OCSP_URL, CRL $CRL_URL"
 
-# hv NAME EXPECTED_EXIT [args...]: herald verify, text then --json; $OUT is
-# the text, $CODE the first finding's code ("valid" when none).
-hv() {
-  local name=$1 want=$2 rc=0
-  shift 2
-  "$HERALD" verify "$@" >"$T/$name.out" 2>"$T/$name.err" || rc=$?
-  OUT=$(cat "$T/$name.out")
-  [[ $rc == "$want" ]] || fail "$name: herald verify exited $rc, expected $want:$(printf '\n%s\n%s' "$OUT" "$(cat "$T/$name.err")")"
-  rc=0
-  "$HERALD" verify "$@" --json >"$T/$name.json" 2>/dev/null || rc=$?
-  [[ $rc == "$want" ]] || fail "$name --json: exit $rc, expected $want"
-  CODE=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["findings"][0]["code"] if d["findings"] else ("valid" if d["valid"] else "none"))' "$T/$name.json")
-  printf '   %s: exit %s, %s\n' "$name" "$rc" "$CODE"
-}
 args=("$T/web/chain.pem" --trust "$ROOT" --purpose server --host web.internal)
 
 step "good: --ocsp (OCSP for the leaf, CRLs for the CAs) and --crl-fetch: valid, exit 0"
