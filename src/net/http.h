@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -33,6 +36,8 @@ struct Request {
   [[nodiscard]] std::string query_param(std::string_view name) const;
 };
 
+class Deferred;
+
 struct Response {
   int status = 200;
   std::vector<std::pair<std::string, std::string>> headers;
@@ -40,6 +45,52 @@ struct Response {
   bool close = false;  // close the connection after this response
 
   void set_header(std::string name, std::string value);
+
+  // Answers later: the handler returns without an answer (status, headers
+  // and body of this Response are then ignored) and whoever holds the
+  // returned handle answers from any thread with Deferred::complete(). A
+  // deferred request holds no I/O or worker thread; its connection waits
+  // without read or idle timeout, watching for the peer to go away. Call at
+  // most once per request (a second call returns the same handle).
+  [[nodiscard]] std::shared_ptr<Deferred> defer();
+  [[nodiscard]] const std::shared_ptr<Deferred>& deferred() const { return deferred_; }
+
+ private:
+  std::shared_ptr<Deferred> deferred_;
+};
+
+// The answer to a deferred request (Response::defer), thread-safe. It ends
+// exactly once: completed by its holder, or cancelled by the server because
+// the peer closed the connection or the server is stopping (the server then
+// answers 503 with "Connection: close" itself). After that, complete() is a
+// no-op that returns false.
+class Deferred {
+ public:
+  // Sends `res` as the answer (any thread; the write happens on the
+  // connection's own thread). False if the request had already ended.
+  bool complete(Response res);
+  // Whether complete() can still take effect.
+  [[nodiscard]] bool open() const;
+  // `fn` runs once if the request is cancelled (never after complete()), on
+  // a network thread and under no lock of this object, so it may call back
+  // into whoever holds the handle; if it was cancelled already, `fn` runs
+  // now, on the caller's thread. Lets a holder drop its state (a waiter
+  // slot) as soon as the client is gone. One callback; a later call replaces it.
+  void on_cancel(std::function<void()> fn);
+
+  // The server's side (net/server.cc). attach: where complete() delivers
+  // (an answer completed before attach is delivered by attach itself).
+  // cancel: ends the request without an answer; false if it had ended.
+  void attach(std::function<void(Response)> deliver);
+  bool cancel();
+
+ private:
+  enum class State { kOpen, kDone, kCancelled };
+  mutable std::mutex mu_;
+  State state_ = State::kOpen;
+  std::optional<Response> early_;  // completed before attach()
+  std::function<void(Response)> deliver_;
+  std::function<void()> on_cancel_;
 };
 
 using Handler = std::function<void(const Request&, Response&)>;

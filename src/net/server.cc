@@ -86,6 +86,71 @@ void Response::set_header(std::string name, std::string value) {
   headers.emplace_back(std::move(name), std::move(value));
 }
 
+std::shared_ptr<Deferred> Response::defer() {
+  if (!deferred_) deferred_ = std::make_shared<Deferred>();
+  return deferred_;
+}
+
+bool Deferred::complete(Response res) {
+  std::function<void(Response)> deliver;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ != State::kOpen) return false;
+    state_ = State::kDone;
+    on_cancel_ = nullptr;
+    if (!deliver_) {
+      early_ = std::move(res);
+      return true;
+    }
+    deliver = std::move(deliver_);
+  }
+  deliver(std::move(res));
+  return true;
+}
+
+bool Deferred::open() const {
+  std::lock_guard lock(mu_);
+  return state_ == State::kOpen;
+}
+
+void Deferred::on_cancel(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kOpen) {
+      on_cancel_ = std::move(fn);
+      return;
+    }
+    if (state_ == State::kDone) return;
+  }
+  if (fn) fn();  // cancelled already
+}
+
+void Deferred::attach(std::function<void(Response)> deliver) {
+  std::optional<Response> early;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ == State::kOpen) {
+      deliver_ = std::move(deliver);
+      return;
+    }
+    if (state_ == State::kDone && early_) early.swap(early_);
+  }
+  if (early) deliver(std::move(*early));
+}
+
+bool Deferred::cancel() {
+  std::function<void()> fn;
+  {
+    std::lock_guard lock(mu_);
+    if (state_ != State::kOpen) return false;
+    state_ = State::kCancelled;
+    deliver_ = nullptr;
+    fn = std::move(on_cancel_);
+  }
+  if (fn) fn();
+  return true;
+}
+
 // ---------------------------------------------------------------- server internals
 
 namespace {
@@ -240,6 +305,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     listener_->opened();
   }
   ~Session() override {
+    // A deferred request still open (the contexts stopped under it): its
+    // holder's complete() must not reach this session any more.
+    if (deferred_) deferred_->cancel();
     listener_->server.remove(this);
     listener_->closed();
   }
@@ -262,6 +330,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void on_server_stop() override {
     auto self = this->shared_from_this();
     asio::post(stream_.get_executor(), [self] {
+      if (self->waiting_) return self->stop_waiting();
       if (!self->in_flight_) beast::get_lowest_layer(self->stream_).cancel();
     });
   }
@@ -379,12 +448,128 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
                    Response res = self->call_handler(req);
                    asio::post(self->stream_.get_executor(),
                               [self, res = std::move(res), keep_alive, head, version]() mutable {
-                                self->write(std::move(res), keep_alive, head, version);
+                                self->respond(std::move(res), keep_alive, head, version);
                               });
                  });
       return;
     }
-    write(call_handler(req), keep_alive, head, version);
+    respond(call_handler(req), keep_alive, head, version);
+  }
+
+  void respond(Response res, bool keep_alive, bool head, unsigned version) {
+    if (auto d = res.deferred()) return wait_for(std::move(d), keep_alive, head, version);
+    write(std::move(res), keep_alive, head, version);
+  }
+
+  // ------------------------------------------------ deferred answers
+  //
+  // While a deferred request waits, the connection has no read or idle
+  // timeout; a read is kept pending on it (the "watch") so that a peer that
+  // closes or resets the connection cancels the request at once. Bytes the
+  // peer sends meanwhile (a pipelined request) are kept in buffer_, within
+  // the request caps. When the answer is written on a kept-alive
+  // connection, the watch goes on as the wait for the next request's first
+  // byte, bounded by idle_timeout (idle_timer_, since the stream's own
+  // timer cannot be set on a read already pending).
+  void wait_for(std::shared_ptr<Deferred> d, bool keep_alive, bool head, unsigned version) {
+    deferred_ = d;
+    waiting_ = true;
+    pending_ = Pending{keep_alive, head, version};
+    beast::get_lowest_layer(stream_).expires_never();
+    watch();
+    std::weak_ptr<Session> weak = this->weak_from_this();
+    auto ex = stream_.get_executor();
+    d->attach([weak, ex](Response r) {
+      asio::post(ex, [weak, r = std::move(r)]() mutable {
+        if (auto self = weak.lock()) self->on_deferred(std::move(r));
+      });
+    });
+    if (listener_->server.stopping) stop_waiting();
+  }
+
+  void watch() {
+    watching_ = true;
+    auto self = this->shared_from_this();
+    stream_.async_read_some(buffer_.prepare(kFirstRead),
+                            [self](beast::error_code ec, std::size_t n) { self->on_watch(ec, n); });
+  }
+
+  void on_watch(beast::error_code ec, std::size_t n) {
+    watching_ = false;
+    idle_phase_ = false;
+    if (idle_timer_) idle_timer_->cancel();
+    if (!ec) buffer_.commit(n);
+    if (resume_) {  // answered, kept alive, and a pipelined request is already here
+      resume_ = false;
+      if (ec && ec != asio::error::operation_aborted) return close();
+      return read(false);
+    }
+    const bool too_much = buffer_.size() > listener_->limits.max_header_bytes +
+                                               listener_->limits.max_body_bytes;
+    if (ec || close_after_watch_ || too_much) {
+      close_after_watch_ = false;
+      if (waiting_) {  // the peer went away before the answer: cancel the request
+        waiting_ = false;
+        if (deferred_) deferred_->cancel();
+        deferred_.reset();
+      }
+      if (writing_) {  // the write's handler closes
+        peer_gone_ = true;
+        return;
+      }
+      return close();
+    }
+    if (waiting_ || writing_) return watch();
+    read(false);  // the answer is written: these are the next request's first bytes
+  }
+
+  // The holder completed the request (posted to this connection's thread).
+  void on_deferred(Response r) {
+    if (!waiting_) return;  // cancelled meanwhile
+    waiting_ = false;
+    deferred_.reset();
+    write(std::move(r), pending_.keep_alive, pending_.head, pending_.version);
+  }
+
+  // Server stop: a waiting request is answered 503 and the connection closed.
+  void stop_waiting() {
+    if (!waiting_) return;
+    if (deferred_) deferred_->cancel();
+    Response r;
+    r.status = 503;
+    r.body = problem_body(503, "unavailable", "the server is stopping");
+    r.set_header("Content-Type", "application/problem+json");
+    r.set_header("Retry-After", "1");
+    r.close = true;
+    on_deferred(std::move(r));
+  }
+
+  // The answer to a deferred request is written while the watch is pending.
+  void after_deferred_write(beast::error_code ec) {
+    beast::error_code ignored;
+    if (ec || peer_gone_ || !res_.keep_alive() || listener_->server.stopping) {
+      close_after_watch_ = true;
+      beast::get_lowest_layer(stream_).socket().cancel(ignored);
+      return;
+    }
+    if (buffer_.size() > 0) {
+      resume_ = true;
+      beast::get_lowest_layer(stream_).socket().cancel(ignored);
+      return;
+    }
+    idle_phase_ = true;
+    if (!idle_timer_) idle_timer_.emplace(stream_.get_executor());
+    idle_timer_->expires_after(listener_->limits.idle_timeout);
+    const uint64_t gen = ++idle_gen_;
+    std::weak_ptr<Session> weak = this->weak_from_this();  // the watch read keeps the session
+    idle_timer_->async_wait([weak, gen](beast::error_code wait_ec) {
+      auto self = weak.lock();
+      if (wait_ec || !self || gen != self->idle_gen_ || !self->idle_phase_ || !self->watching_)
+        return;
+      self->close_after_watch_ = true;
+      beast::error_code ignored2;
+      beast::get_lowest_layer(self->stream_).socket().cancel(ignored2);
+    });
   }
 
   Response call_handler(const Request& req) {
@@ -414,8 +599,12 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     if (head) res_.body().clear();  // HEAD: the GET answer's headers (and Content-Length), no body
     beast::get_lowest_layer(stream_).expires_after(listener_->limits.read_timeout);
     auto self = this->shared_from_this();
+    writing_ = true;
     http::async_write(stream_, res_, [self](beast::error_code ec, std::size_t) {
       self->in_flight_ = false;
+      self->writing_ = false;
+      if (self->watching_) return self->after_deferred_write(ec);
+      if (self->peer_gone_) return self->close();
       if (!ec && self->linger_) return self->linger();
       if (ec || !self->res_.keep_alive()) return self->close();
       self->read(false);
@@ -461,7 +650,24 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   std::vector<Bytes> peer_chain_;
   bool peer_verified_ = false;
   bool in_flight_ = false;
+  bool writing_ = false;
   bool linger_ = false;
+  // A deferred request (wait_for()).
+  struct Pending {
+    bool keep_alive = true;
+    bool head = false;
+    unsigned version = 11;
+  };
+  std::shared_ptr<Deferred> deferred_;
+  Pending pending_;
+  bool waiting_ = false;            // deferred and not answered yet
+  bool watching_ = false;           // the watch read is pending
+  bool close_after_watch_ = false;  // close once the watch read ends
+  bool resume_ = false;             // read the next request once the watch read ends
+  bool peer_gone_ = false;
+  bool idle_phase_ = false;  // answered, kept alive, the watch waits for the next request
+  uint64_t idle_gen_ = 0;
+  std::optional<asio::steady_timer> idle_timer_;
   std::size_t lingered_ = 0;
   std::array<char, 16 * 1024> linger_buf_{};
 };

@@ -4,6 +4,11 @@
 // body and header caps, read and idle timeouts (a slow client cannot hold a
 // worker), and a graceful stop: listeners close, in-flight requests finish
 // and get "Connection: close", then run() returns.
+//
+// A handler may answer later (Response::defer, net/http.h): the request then
+// holds no thread while it waits (a long poll), its connection has no read
+// or idle timeout meanwhile, a peer that closes cancels it, and stop()
+// answers every waiting request 503 with "Connection: close".
 
 #include <atomic>
 #include <cstdint>

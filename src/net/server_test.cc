@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -438,6 +439,226 @@ TEST_F(ServerTest, Tls) {
   PEM_write_bio_PrivateKey(ob.get(), other.get(), nullptr, nullptr, 0, nullptr, nullptr);
   bad.key_pem = ossl::bio_to_string(*ob);
   EXPECT_FALSE((*holder)->reload(bad));
+}
+
+// ---------------------------------------------------------------- deferred answers
+
+// A server whose handler defers every request to /wait and hands the handle
+// to the test; /now answers at once.
+class DeferredTest : public ::testing::Test {
+ protected:
+  void start(Limits limits = {}, int workers = 0, std::shared_ptr<TlsContextHolder> tls = nullptr,
+             bool complete_at_once = false) {
+    server_ = std::make_unique<Server>(2, workers);
+    auto port = server_->listen(
+        "127.0.0.1", 0, std::move(tls),
+        [this, complete_at_once](const Request& req, Response& res) {
+          if (req.path != "/wait") {
+            res.body = "now " + req.path;
+            return;
+          }
+          auto d = res.defer();
+          d->on_cancel([this] { ++cancelled_; });
+          if (complete_at_once) {
+            Response r;
+            r.body = "early";
+            EXPECT_TRUE(d->complete(std::move(r)));
+            return;
+          }
+          std::lock_guard lock(mu_);
+          waiting_.push_back(std::move(d));
+        },
+        limits, workers > 0 ? Dispatch::kWorkers : Dispatch::kInline);
+    ASSERT_TRUE(port) << port.error().describe();
+    port_ = *port;
+    thread_ = std::thread([this] { server_->run(); });
+  }
+  void TearDown() override {
+    if (server_) server_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  // The first deferred request's handle, once its handler has run.
+  std::shared_ptr<Deferred> next_waiting(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      {
+        std::lock_guard lock(mu_);
+        if (!waiting_.empty()) {
+          auto d = waiting_.front();
+          waiting_.erase(waiting_.begin());
+          return d;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return nullptr;
+  }
+  static Response text(std::string body) {
+    Response r;
+    r.set_header("Content-Type", "text/plain");
+    r.body = std::move(body);
+    return r;
+  }
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+  uint16_t port_ = 0;
+  std::mutex mu_;
+  std::vector<std::shared_ptr<Deferred>> waiting_;
+  std::atomic<int> cancelled_{0};
+};
+
+const std::string kWait = "GET /wait HTTP/1.1\r\nHost: h\r\n\r\n";
+const std::string kNow = "GET /now HTTP/1.1\r\nHost: h\r\n\r\n";
+
+TEST_F(DeferredTest, CompletedFromAnotherThreadOutlivingTheReadAndIdleTimeouts) {
+  Limits l;
+  l.read_timeout = std::chrono::seconds(1);
+  l.idle_timeout = std::chrono::seconds(1);
+  start(l);
+  int fd = connect_to(port_);
+  ASSERT_GE(fd, 0);
+  ::send(fd, kWait.data(), kWait.size(), MSG_NOSIGNAL);
+  auto d = next_waiting();
+  ASSERT_NE(d, nullptr);
+  EXPECT_TRUE(d->open());
+  // Longer than both timeouts: a waiting request is not cut off.
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_EQ(read_response(fd, std::chrono::milliseconds(10)), "");
+  std::thread completer([d] { EXPECT_TRUE(d->complete(text("answered"))); });
+  completer.join();
+  auto out = read_response(fd, std::chrono::seconds(2));
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_NE(out.find("answered"), std::string::npos) << out;
+  EXPECT_FALSE(d->open());
+  EXPECT_FALSE(d->complete(text("twice")));
+  // The connection stays alive for the next request, deferred or not.
+  ::send(fd, kNow.data(), kNow.size(), MSG_NOSIGNAL);
+  out = read_response(fd, std::chrono::seconds(2));
+  EXPECT_NE(out.find("now /now"), std::string::npos) << out;
+  ::send(fd, kWait.data(), kWait.size(), MSG_NOSIGNAL);
+  auto d2 = next_waiting();
+  ASSERT_NE(d2, nullptr);
+  EXPECT_TRUE(d2->complete(text("second")));
+  out = read_response(fd, std::chrono::seconds(2));
+  EXPECT_NE(out.find("second"), std::string::npos) << out;
+  // After an answered wait, an idle connection is closed after idle_timeout.
+  auto closed_after = time_to_close(fd, std::chrono::seconds(5));
+  EXPECT_LT(closed_after, std::chrono::seconds(3));
+  EXPECT_GE(closed_after, std::chrono::milliseconds(700));
+  ::close(fd);
+  EXPECT_EQ(cancelled_, 0);
+}
+
+TEST_F(DeferredTest, PipelinedRequestWaitsForTheDeferredAnswer) {
+  start();
+  int fd = connect_to(port_);
+  ASSERT_GE(fd, 0);
+  const std::string two = kWait + kNow;
+  ::send(fd, two.data(), two.size(), MSG_NOSIGNAL);
+  auto d = next_waiting();
+  ASSERT_NE(d, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(d->complete(text("first")));
+  auto out = read_response(fd, std::chrono::seconds(2));
+  EXPECT_NE(out.find("first"), std::string::npos) << out;
+  std::string rest = out.substr(out.find("first") + 5);
+  if (rest.find("now /now") == std::string::npos) rest += read_response(fd, std::chrono::seconds(2));
+  EXPECT_NE(rest.find("now /now"), std::string::npos) << rest;
+  ::close(fd);
+}
+
+TEST_F(DeferredTest, PeerDisconnectCancelsAndCompletionBecomesANoOp) {
+  start();
+  int fd = connect_to(port_);
+  ASSERT_GE(fd, 0);
+  ::send(fd, kWait.data(), kWait.size(), MSG_NOSIGNAL);
+  auto d = next_waiting();
+  ASSERT_NE(d, nullptr);
+  ::close(fd);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (cancelled_ == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(cancelled_, 1);
+  EXPECT_FALSE(d->open());
+  EXPECT_FALSE(d->complete(text("too late")));
+  // A callback registered after the cancel runs at once.
+  std::atomic<bool> ran{false};
+  d->on_cancel([&ran] { ran = true; });
+  EXPECT_TRUE(ran);
+  // The server goes on serving.
+  auto out = roundtrip(port_, "GET /now HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_NE(out.find("now /now"), std::string::npos) << out;
+}
+
+TEST_F(DeferredTest, StopAnswersWaitingRequests503AndReturns) {
+  start({}, 2);  // on the worker pool: the handler returns before anyone answers
+  int fds[2];
+  for (int& fd : fds) {
+    fd = connect_to(port_);
+    ASSERT_GE(fd, 0);
+    ::send(fd, kWait.data(), kWait.size(), MSG_NOSIGNAL);
+  }
+  auto d1 = next_waiting();
+  auto d2 = next_waiting();
+  ASSERT_NE(d1, nullptr);
+  ASSERT_NE(d2, nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  server_->stop();
+  for (int fd : fds) {
+    auto out = read_response(fd, std::chrono::seconds(3));
+    EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
+    EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
+    EXPECT_LT(time_to_close(fd, std::chrono::seconds(3)), std::chrono::seconds(3));
+    ::close(fd);
+  }
+  thread_.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(cancelled_, 2);
+  EXPECT_FALSE(d1->complete(text("after stop")));
+  EXPECT_FALSE(d2->open());
+}
+
+TEST_F(DeferredTest, CompletedBeforeTheHandlerReturns) {
+  start({}, 2, nullptr, /*complete_at_once=*/true);
+  auto out = roundtrip(port_, "GET /wait HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 200", 0), 0u) << out;
+  EXPECT_NE(out.find("early"), std::string::npos) << out;
+}
+
+TEST_F(DeferredTest, OverTlsWithKeepAlive) {
+  ossl::EvpPkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+  ossl::X509Ptr cert(X509_new());
+  X509_set_version(cert.get(), X509_VERSION_3);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(cert.get()), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
+  X509_set_issuer_name(cert.get(), X509_get_subject_name(cert.get()));
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), -60);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+  X509_set_pubkey(cert.get(), key.get());
+  X509_sign(cert.get(), key.get(), EVP_sha256());
+  ossl::BioPtr cb(BIO_new(BIO_s_mem())), kb(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(cb.get(), cert.get());
+  PEM_write_bio_PrivateKey(kb.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  auto holder = TlsContextHolder::create({ossl::bio_to_string(*cb), ossl::bio_to_string(*kb), ""});
+  ASSERT_TRUE(holder) << holder.error().describe();
+  start({}, 2, *holder);
+  std::thread answer([this] {
+    auto d = next_waiting();
+    ASSERT_NE(d, nullptr);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    EXPECT_TRUE(d->complete(text("tls-deferred ")));
+  });
+  // One curl, two requests on one connection: the deferred one, then one more.
+  const std::string base = "https://127.0.0.1:" + std::to_string(port_);
+  std::string cmd = "curl -sk --max-time 10 " + base + "/wait " + base + "/now -w ' %{num_connects}'";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[256] = {};
+  size_t n = fread(buf, 1, sizeof buf - 1, p);
+  ::pclose(p);
+  answer.join();
+  EXPECT_EQ(std::string(buf, n), "tls-deferred  1now /now 0");
 }
 
 }  // namespace
