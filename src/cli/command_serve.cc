@@ -70,6 +70,9 @@ Status run_serve(Context& ctx, const ServeFlags& f) {
               << "\n";
   });
   srv.every(std::chrono::milliseconds(200), [a] { a->tick(); });
+  // GET /v1/revocations: revocations by other processes reach the long polls
+  // within 100 ms (its own task: tick() may spend a while on a CRL).
+  srv.every(std::chrono::milliseconds(100), [a] { a->follow_feed(); });
   auto host = [](const server::Endpoint& e, uint16_t port) {
     return (e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host) + ":" +
            std::to_string(port);

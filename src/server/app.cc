@@ -101,6 +101,7 @@ Status App::init(const ServeOptions& o) {
                            obs::latency_buckets());
   http_requests_ = &registry_.counter("herald_http_requests",
                                       "HTTP requests by route class and status", {"route", "code"});
+  init_feed();
   auto expiring = [this](std::chrono::hours within) {
     const TimePoint now = clock_.now();
     auto n = inventory_->count_expiring(now, now + within);
@@ -364,6 +365,11 @@ void App::queue_presign(const Serial& serial) {
 }
 
 void App::on_revocation_change(const Serial& serial) {
+  refresh_revocation(serial);
+  feed_wake();
+}
+
+void App::refresh_revocation(const Serial& serial) {
   ocsp_cache_.erase(serial);
   unknown_answers_.erase(serial);
   if (auto s = presign(serial); !s) {
@@ -378,7 +384,7 @@ void App::tick() {
   // 1. Follow revocations from any process sharing the inventory.
   if (auto events = inventory_->revocations_since(last_revocation_id_, 1000); events) {
     for (const auto& e : *events) {
-      on_revocation_change(e.serial);
+      refresh_revocation(e.serial);
       last_revocation_id_ = e.id;
     }
   }
@@ -510,6 +516,10 @@ bool App::route_public(const net::Request& req, net::Response& res) {
 bool App::route_api(const net::Request& req, net::Response& res) {
   const std::string& p = req.path;
   if (!p.starts_with("/v1/") || p.starts_with("/v1/ca/")) return false;
+  if (p == "/v1/revocations") {  // counted by result in herald_feed_responses
+    api_revocations(req, res);
+    return true;
+  }
   if (p == "/v1/sign" && req.method == "POST") {
     api_sign(req, res);
   } else if (p == "/v1/renew" && req.method == "POST") {

@@ -3,6 +3,7 @@
 // inventory, OCSP, CRL) behind thin HTTP handlers:
 //
 //   HTTPS (listen):       /v1/sign /v1/renew /v1/revoke /v1/certs[/{serial}]
+//                         /v1/revocations (the revocation feed, mTLS)
 //                         /v1/ca/chain /v1/ca/trust-package /v1/trust/bundle
 //                         /v1/spiffe/bundle, and everything below
 //   HTTP  (http_listen):  /ocsp /crl/{issuing,intermediate,root}.crl
@@ -31,6 +32,7 @@
 #include "net/tls.h"
 #include "obs/metrics.h"
 #include "server/config.h"
+#include "server/feed.h"
 
 namespace herald::server {
 
@@ -58,6 +60,11 @@ class App {
   // CRL and OCSP responses before they go stale, renew the server's own
   // TLS and OCSP-signing certificates. Never throws.
   void tick();
+  // The revocation feed's follower (every 100 ms, feed_endpoints.cc): wakes
+  // the long polls of GET /v1/revocations when another process sharing the
+  // inventory revoked something, and ends the waits that ran out. Cheap when
+  // nobody waits (nothing) and otherwise (one indexed query). Never throws.
+  void follow_feed();
   // SIGHUP: re-read herald.toml (policy, provisioners) and the offline CRLs.
   [[nodiscard]] Status reload();
 
@@ -134,7 +141,22 @@ class App {
   [[nodiscard]] Status presign(const Serial& serial, bool sha256 = false);
   void queue_presign(const Serial& serial);
   [[nodiscard]] Result<ca::OcspStatus> ocsp_status(const Serial& serial);
+  // A revocation-state change made here (REST, ACME): OCSP, CRL and the
+  // feed's waiters at once. refresh_revocation: the first two only (the
+  // feed follows changes of other processes itself).
   void on_revocation_change(const Serial& serial);
+  void refresh_revocation(const Serial& serial);
+
+  // The revocation feed (feed_endpoints.cc).
+  struct FeedPage {
+    std::string json;
+    const char* result;  // "events" or "empty", for herald_feed_responses
+  };
+  void init_feed();
+  void api_revocations(const net::Request& req, net::Response& res);
+  [[nodiscard]] Result<FeedPage> feed_page(int64_t since);
+  void answer_feed_waiters(std::vector<FeedWaiters::Waiter> woken);
+  void feed_wake();
 
   // API caller authentication.
   // A copy: a reload may replace the configuration meanwhile.
@@ -253,6 +275,8 @@ class App {
   obs::Family<obs::Counter>* signer_errors_ = nullptr;
   obs::Family<obs::Histogram>* store_latency_ = nullptr;
   obs::Family<obs::Counter>* http_requests_ = nullptr;
+  obs::Family<obs::Counter>* feed_responses_ = nullptr;
+  std::unique_ptr<FeedWaiters> feed_waiters_;
 };
 
 }  // namespace herald::server

@@ -240,7 +240,7 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
         check_keys(c, *t, "server",
                    {"listen", "http_listen", "threads", "worker_threads", "max_body_bytes", "max_header_bytes",
                     "read_timeout", "idle_timeout", "max_connections", "issuance_rate_per_second", "ocsp_validity",
-                    "crl_validity", "tls_names"}));
+                    "crl_validity", "tls_names", "feed_max_waiters", "feed_max_waiters_per_client"}));
     for (auto [key, ep] :
          {std::pair{"listen", &cfg.listen}, std::pair{"http_listen", &cfg.http_listen}}) {
       if (const toml::node* v = t->get(key)) {
@@ -273,6 +273,14 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
     if (const toml::node* v = t->get("max_connections")) {
       HERALD_TRY(auto n, get_int(c, *v, "server.max_connections", 1, 1 << 20));
       cfg.max_connections = static_cast<size_t>(n);
+    }
+    if (const toml::node* v = t->get("feed_max_waiters")) {
+      HERALD_TRY(auto n, get_int(c, *v, "server.feed_max_waiters", 0, 1 << 20));
+      cfg.feed_max_waiters = static_cast<size_t>(n);
+    }
+    if (const toml::node* v = t->get("feed_max_waiters_per_client")) {
+      HERALD_TRY(auto n, get_int(c, *v, "server.feed_max_waiters_per_client", 0, 1024));
+      cfg.feed_max_waiters_per_client = static_cast<size_t>(n);
     }
     if (const toml::node* v = t->get("ocsp_validity")) {
       HERALD_TRY(cfg.ocsp_validity, get_duration(c, *v, "server.ocsp_validity"));

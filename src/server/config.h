@@ -86,6 +86,10 @@ struct ServerConfig {
   // Open connections per listener; at the cap a listener stops accepting until
   // one closes. herald serve lowers it to fit the descriptor limit.
   size_t max_connections = 4096;
+  // GET /v1/revocations long polls waiting at once: in all, and per client
+  // certificate; 429 beyond.
+  size_t feed_max_waiters = 1024;
+  size_t feed_max_waiters_per_client = 4;
   double issuance_rate_per_second = 100;  // per client address, burst twice that
   std::chrono::seconds ocsp_validity{24 * 3600};
   std::chrono::seconds crl_validity{24 * 3600};
