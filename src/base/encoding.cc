@@ -97,6 +97,28 @@ std::string base64url_encode(std::span<const uint8_t> bytes) {
 
 std::string base64_encode(std::span<const uint8_t> bytes) { return base64_with(bytes, kB64, true); }
 
+Result<Bytes> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) {
+    return make_error(ErrorCode::kMalformedInput, "malformed base64: length not a multiple of 4");
+  }
+  size_t pad = 0;
+  while (pad < 2 && pad < text.size() && text[text.size() - 1 - pad] == '=') ++pad;
+  std::string body(text.substr(0, text.size() - pad));
+  for (char& c : body) {
+    if (c == '-' || c == '_' || c == '=') {
+      return make_error(ErrorCode::kMalformedInput, "malformed base64: bad character");
+    }
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  if (body.size() % 4 == 1) {
+    return make_error(ErrorCode::kMalformedInput, "malformed base64: impossible length");
+  }
+  auto out = base64url_decode(body);
+  if (!out) return make_error(ErrorCode::kMalformedInput, "malformed base64: " + out.error().message.substr(out.error().message.find(':') + 2));
+  return out;
+}
+
 Result<Bytes> base64url_decode(std::string_view text) {
   if (text.size() % 4 == 1) {
     return make_error(ErrorCode::kMalformedInput, "malformed base64url: impossible length");

@@ -23,5 +23,8 @@ using Bytes = std::vector<uint8_t>;
 [[nodiscard]] Result<Bytes> base64url_decode(std::string_view text);
 // Standard base64 with padding (RFC 4648 §4), e.g. for JWK "x5c" (RFC 7517 §4.7).
 [[nodiscard]] std::string base64_encode(std::span<const uint8_t> bytes);
+// Its strict inverse: the '+' '/' alphabet, length a multiple of 4, at most
+// two '=' and only at the end, zero padding bits; nothing else (no spaces).
+[[nodiscard]] Result<Bytes> base64_decode(std::string_view text);
 
 }  // namespace herald

@@ -40,6 +40,20 @@ TEST(Base64, StandardAlphabetWithPadding) {
   EXPECT_EQ(base64_encode(Bytes{0xfb, 0xff}), "+/8=");
 }
 
+TEST(Base64, DecodesStrictly) {
+  for (size_t n = 0; n < 40; ++n) {
+    Bytes b(n);
+    for (size_t i = 0; i < n; ++i) b[i] = static_cast<uint8_t>(i * 37 + 250);
+    auto back = base64_decode(base64_encode(b));
+    ASSERT_TRUE(back) << n;
+    EXPECT_EQ(*back, b);
+  }
+  EXPECT_EQ(*base64_decode("+/8="), (Bytes{0xfb, 0xff}));
+  for (const char* bad : {"+/8", "-_8=", "AB==", "A===", "AA=A", "AA AA", "====", "AA==AA=="}) {
+    EXPECT_FALSE(base64_decode(bad)) << bad;
+  }
+}
+
 TEST(Base64Url, RejectsMalformed) {
   EXPECT_FALSE(base64url_decode("a"));
   EXPECT_FALSE(base64url_decode("ab+/"));

@@ -221,6 +221,61 @@ Result<std::string> spiffe_bundle_json(const std::vector<x509::Certificate>& roo
   return doc.dump(2) + "\n";
 }
 
+Result<ParsedSpiffeBundle> parse_spiffe_bundle(std::string_view text) {
+  auto bad = [](const std::string& why) {
+    return make_error(ErrorCode::kMalformedInput, "SPIFFE bundle: " + why);
+  };
+  if (text.size() > (1u << 20)) return bad("larger than 1 MiB");
+  nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return bad("not a JSON object");
+  if (!doc.contains("keys") || !doc["keys"].is_array()) return bad("no \"keys\" array");
+  const auto& keys = doc["keys"];
+  if (keys.size() > 256) return bad("more than 256 keys");
+  ParsedSpiffeBundle out;
+  if (doc.contains("spiffe_refresh_hint")) {
+    const auto& h = doc["spiffe_refresh_hint"];
+    if (!h.is_number_integer() || h.get<int64_t>() <= 0 || h.get<int64_t>() > (int64_t{1} << 32)) {
+      return bad("spiffe_refresh_hint must be a positive integer (seconds)");
+    }
+    out.refresh_hint = std::chrono::seconds(h.get<int64_t>());
+  }
+  if (doc.contains("spiffe_sequence")) {
+    const auto& q = doc["spiffe_sequence"];
+    if (!q.is_number_unsigned() && !(q.is_number_integer() && q.get<int64_t>() >= 0)) {
+      return bad("spiffe_sequence must be a non-negative integer");
+    }
+    out.sequence = q.get<uint64_t>();
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto& k = keys[i];
+    const std::string at = "key " + std::to_string(i) + ": ";
+    if (!k.is_object()) return bad(at + "not a JSON object");
+    if (!k.contains("use") || !k["use"].is_string()) return bad(at + "no \"use\"");
+    if (k["use"] != "x509-svid") continue;
+    if (!k.contains("x5c") || !k["x5c"].is_array() || k["x5c"].size() != 1 ||
+        !k["x5c"][0].is_string()) {
+      return bad(at + "an x509-svid key needs exactly one \"x5c\" certificate");
+    }
+    auto der = base64_decode(k["x5c"][0].get<std::string>());
+    if (!der) return bad(at + "x5c: " + der.error().message);
+    auto cert = x509::Certificate::from_der(*der);
+    if (!cert) return bad(at + "x5c: " + cert.error().message);
+    if (X509_check_ca(&cert->x509()) != 1) return bad(at + "x5c is not a CA certificate");
+    // The JWK's own parameters must describe the certificate's key.
+    auto expected = x509_svid_jwk(*cert);
+    if (!expected) return bad(at + expected.error().message);
+    for (const auto& [name, value] : expected->items()) {
+      if (name == "use" || name == "x5c") continue;
+      if (!k.contains(name) || k[name] != value) {
+        return bad(at + "\"" + name + "\" does not match the x5c certificate's key");
+      }
+    }
+    out.authorities.push_back(std::move(*cert));
+  }
+  if (out.authorities.empty()) return bad("no x509-svid authority in it");
+  return out;
+}
+
 std::string pem_bundle(const std::vector<x509::Certificate>& certs) {
   std::string out;
   for (const auto& c : certs) out += c.pem();

@@ -62,6 +62,23 @@ struct SpiffeBundleOptions {
 [[nodiscard]] Result<std::string> spiffe_bundle_json(const std::vector<x509::Certificate>& roots,
                                                      const SpiffeBundleOptions& options);
 
+// A SPIFFE bundle as another trust domain publishes it (untrusted input;
+// fuzz target tests/fuzz/spiffe_bundle_fuzz.cc): at most 1 MiB, a JSON
+// object with "keys", an array of at most 256 JWK objects. Keys whose "use"
+// is "x509-svid" must carry exactly one "x5c" entry, standard base64 of a
+// certificate that is a CA (basicConstraints cA) and whose public key equals
+// the JWK's (kty and parameters as x509_svid_jwk writes them); other uses
+// (jwt-svid) are skipped. spiffe_refresh_hint, if present, must be a
+// positive integer; spiffe_sequence a non-negative one. A bundle without any
+// x509-svid authority is refused (kMalformedInput): an empty or broken
+// bundle must never replace a good one.
+struct ParsedSpiffeBundle {
+  std::vector<x509::Certificate> authorities;  // in the bundle's order
+  std::optional<std::chrono::seconds> refresh_hint;
+  std::optional<uint64_t> sequence;
+};
+[[nodiscard]] Result<ParsedSpiffeBundle> parse_spiffe_bundle(std::string_view json);
+
 // The certificates' PEM, concatenated in order.
 [[nodiscard]] std::string pem_bundle(const std::vector<x509::Certificate>& certs);
 

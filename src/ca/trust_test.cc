@@ -278,6 +278,61 @@ TEST(SpiffeBundle, Ed25519IsAnOkpKey) {
   EXPECT_EQ(base64url_decode((*jwk)["x"].get<std::string>())->size(), 32u);
 }
 
+TEST(SpiffeBundleParse, RoundTripsWhatHeraldPublishes) {
+  auto k1 = ec_key("P-384");
+  auto k2 = keys::generate_key(keys::KeyType::kEd25519);
+  ASSERT_TRUE(k2);
+  auto r1 = root_for(*k1);
+  auto r2 = make_cert(**k2, "Second Root", true, kNow - 24h, kNow + 24h * 365);
+  auto text = spiffe_bundle_json({r1, r2}, {std::chrono::seconds(300), 9});
+  ASSERT_TRUE(text);
+  // A jwt-svid key beside them is skipped, not refused.
+  auto doc = nlohmann::json::parse(*text);
+  doc["keys"].push_back({{"use", "jwt-svid"}, {"kty", "EC"}, {"kid", "k"}});
+  auto parsed = parse_spiffe_bundle(doc.dump());
+  ASSERT_TRUE(parsed) << parsed.error().describe();
+  ASSERT_EQ(parsed->authorities.size(), 2u);
+  EXPECT_EQ(parsed->authorities[0].der(), r1.der());
+  EXPECT_EQ(parsed->authorities[1].der(), r2.der());
+  EXPECT_EQ(parsed->refresh_hint, std::chrono::seconds(300));
+  EXPECT_EQ(parsed->sequence, 9u);
+}
+
+TEST(SpiffeBundleParse, RefusesWhatCouldReplaceAGoodBundleWithABadOne) {
+  auto k1 = ec_key("P-256");
+  auto k2 = ec_key("P-256");
+  auto root = root_for(*k1);
+  auto leaf = make_cert(*k1, "leaf", false, kNow - 24h, kNow + 24h);
+  auto good = nlohmann::json::parse(*spiffe_bundle_json({root}, {}));
+  auto refuse = [](const nlohmann::json& d, const char* why) {
+    auto r = parse_spiffe_bundle(d.dump());
+    EXPECT_FALSE(r) << why;
+    if (!r) {
+      EXPECT_EQ(r.error().code, ErrorCode::kMalformedInput) << why;
+      EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+    }
+  };
+  refuse(nlohmann::json::object({{"keys", nlohmann::json::array()}}), "no x509-svid authority");
+  refuse(nlohmann::json::array(), "not a JSON object");
+  auto d = good;
+  d["keys"][0]["x"] = nlohmann::json::parse(*spiffe_bundle_json({root_for(*k2)}, {}))["keys"][0]["x"];
+  refuse(d, "does not match");
+  d = good;
+  d["keys"][0]["x5c"] = nlohmann::json::array({base64_encode(leaf.der())});
+  d["keys"][0]["x"] = nlohmann::json::parse(*x509_svid_jwk(leaf).map([](auto j) { return j.dump(); }))["x"];
+  refuse(d, "not a CA");
+  d = good;
+  d["keys"][0]["x5c"] = nlohmann::json::array({"not base64!"});
+  refuse(d, "base64");
+  d = good;
+  d["keys"][0]["x5c"].push_back(d["keys"][0]["x5c"][0]);
+  refuse(d, "exactly one");
+  d = good;
+  d["spiffe_refresh_hint"] = -5;
+  refuse(d, "spiffe_refresh_hint");
+  EXPECT_FALSE(parse_spiffe_bundle("{\"keys\": [" + std::string(300, '{') ));
+}
+
 TEST(Etag, MatchesListsStarAndWeakTags) {
   const std::string tag = content_etag("bundle");
   EXPECT_EQ(tag.size(), 34u);

@@ -1,5 +1,4 @@
 // herald issue | sign
-#include <openssl/pkcs12.h>
 
 #include <iostream>
 
@@ -9,6 +8,7 @@
 #include "cli/session.h"
 #include "keys/private_key.h"
 #include "x509/csr.h"
+#include "x509/pkcs12.h"
 
 namespace herald::cli {
 
@@ -44,25 +44,6 @@ Result<std::optional<std::chrono::seconds>> parse_ttl(const std::optional<std::s
   if (!ttl) return std::optional<std::chrono::seconds>();
   HERALD_TRY(auto d, parse_duration(*ttl));
   return std::optional<std::chrono::seconds>(d);
-}
-
-Result<std::string> make_p12(EVP_PKEY& key, const x509::Certificate& leaf, const Session& s,
-                             const std::string& pass, const std::string& name) {
-  ossl::X509StackPtr cas(sk_X509_new_null());
-  for (const auto* c : {&*s.issuing, &*s.intermediate}) {
-    X509_up_ref(&c->x509());
-    sk_X509_push(cas.get(), &c->x509());
-  }
-  // OpenSSL 3 defaults: PBES2 (PBKDF2) with AES-256-CBC for key and certs, HMAC-SHA256 MAC.
-  ossl::Pkcs12Ptr p12(
-      PKCS12_create(pass.c_str(), name.c_str(), &key, &leaf.x509(), cas.get(), 0, 0, 0, 0, 0));
-  if (!p12) return ossl::error(ErrorCode::kCrypto, "cannot build PKCS#12 bundle");
-  unsigned char* der = nullptr;
-  int len = i2d_PKCS12(p12.get(), &der);
-  if (len <= 0) return ossl::error(ErrorCode::kCrypto, "cannot encode PKCS#12 bundle");
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
 }
 
 Status run_issue(Context& ctx, const IssueFlags& f) {
@@ -135,7 +116,7 @@ Status run_issue(Context& ctx, const IssueFlags& f) {
       HERALD_TRY_VOID(fs::write_file(out / "bundle.p12.pass", *p12_pass + "\n", fs::kPrivate));
     }
     HERALD_TRY(auto leaf, x509::Certificate::from_der(issued.record.der));
-    HERALD_TRY(auto p12, make_p12(*key, leaf, *s, *p12_pass, f.cn));
+    HERALD_TRY(auto p12, x509::make_pkcs12(*key, leaf, {&*s->issuing, &*s->intermediate}, *p12_pass, f.cn));
     HERALD_TRY_VOID(fs::write_file(out / "bundle.p12", p12, fs::kPrivate));
   }
 

@@ -11,6 +11,7 @@
 #include "cli/output.h"
 #include "cli/session.h"
 #include "keys/jws.h"
+#include "keys/one_time_token.h"
 #include "keys/private_key.h"
 #include "net/server.h"
 #include "server/app.h"
@@ -201,19 +202,12 @@ Status run_token_mint(Context& ctx, const TokenFlags& f) {
       start = comma + 1;
     }
   }
-  HERALD_TRY(auto jti, ossl::random_bytes(16));
-  const int64_t now = ctx.clock->now().time_since_epoch().count();
   const std::string aud = f.aud.value_or("https://" + cfg.tls_names.front() + ":" +
                                          std::to_string(cfg.listen.port) + "/v1/sign");
-  nlohmann::json payload = {{"iss", f.provisioner},
-                            {"aud", aud},
-                            {"iat", now},
-                            {"nbf", now},
-                            {"exp", now + ttl.count()},
-                            {"jti", to_hex(jti, false)},
-                            {"sans", sans}};
-  if (!f.cn.empty()) payload["sub"] = f.cn;
-  HERALD_TRY(auto token, keys::sign_compact_jws({{"typ", "JWT"}}, payload, *key));
+  HERALD_TRY(auto token,
+             keys::mint_one_time_token(
+                 *key, {.provisioner = f.provisioner, .audience = aud, .cn = f.cn, .sans = sans, .ttl = ttl},
+                 ctx.clock->now()));
   std::cout << token << "\n";
   return {};
 }
