@@ -7,6 +7,7 @@
 #include "keys/private_key.h"
 #include "obs/metrics.h"
 #include "ossl/ossl.h"
+#include "x509/pkcs12.h"
 
 namespace herald::agent {
 
@@ -19,15 +20,21 @@ void note_error(PassResult& out, const Error& e) {
   if (!out.first_error) out.first_error = e;
 }
 
-Result<std::string> read_token(const std::filesystem::path& file) {
-  HERALD_TRY(auto text, fs::read_file(file, 16 * 1024));
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
-    text.pop_back();
+// The PKCS#12 file's content: the new key, the leaf and the chain.
+Result<std::string> pkcs12_of(const CertConfig& c, EVP_PKEY& key, const Issued& issued) {
+  std::string password;
+  if (c.pkcs12_password_file) {
+    HERALD_TRY(password, fs::read_passphrase_file(*c.pkcs12_password_file));
   }
-  if (text.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "the token file " + file.string() + " is empty");
+  HERALD_TRY(auto leaf, x509::Certificate::from_pem(issued.cert_pem));
+  std::vector<x509::Certificate> chain;
+  if (!issued.chain_pem.empty()) {
+    HERALD_TRY(chain, x509::Certificate::from_pem(issued.chain_pem));
   }
-  return text;
+  std::vector<const x509::Certificate*> cas;
+  for (const auto& c2 : chain) cas.push_back(&c2);
+  return x509::make_pkcs12(key, leaf.front(), cas, password,
+                           c.id.cn.empty() ? c.paths.cert.filename().string() : c.id.cn);
 }
 
 }  // namespace
@@ -35,6 +42,7 @@ Result<std::string> read_token(const std::filesystem::path& file) {
 Agent::Agent(AgentConfig cfg, const Clock& clock, LogFn log)
     : cfg_(std::move(cfg)), clock_(clock), log_(std::move(log)), rng_(std::random_device{}()) {
   for (auto& c : cfg_.certs) managed_.push_back(Managed{c});
+  federation_.resize(cfg_.spiffe_bundles.size());
 }
 
 void Agent::attach_metrics(obs::Registry& r) {
@@ -85,7 +93,7 @@ Status Agent::start() {
     HERALD_TRY(auto r, repair(m.cfg.paths));
     if (r == RepairResult::kRolledForward) {
       log(who, "finished an interrupted write: the new certificate and key are in place");
-      m.reload_pending = m.cfg.reload.has_value();
+      m.reload_pending = m.cfg.has_reload();
     } else if (r == RepairResult::kDiscarded) {
       log(who, "discarded an incomplete write: the previous certificate and key are kept");
     }
@@ -93,6 +101,11 @@ Status Agent::start() {
   if (cfg_.trust_bundle) {
     Paths probe;
     probe.cert = probe.key = *cfg_.trust_bundle;
+    HERALD_TRY_VOID(check_writable(probe));
+  }
+  for (const auto& b : cfg_.spiffe_bundles) {
+    Paths probe;
+    probe.cert = probe.key = b.file;
     HERALD_TRY_VOID(check_writable(probe));
   }
   return {};
@@ -106,6 +119,10 @@ PassResult Agent::pass() {
   if (cfg_.trust_bundle) {
     if (out.renewed > 0 || now >= bundle_at_) refresh_bundle(now, out);
     out.next = std::min(out.next, bundle_at_);
+  }
+  for (size_t i = 0; i < federation_.size(); ++i) {
+    if (now >= federation_[i].next) refresh_spiffe_bundle(i, now, out);
+    out.next = std::min(out.next, federation_[i].next);
   }
   return out;
 }
@@ -131,40 +148,67 @@ std::optional<std::string> Agent::identity_change(const Managed& m, const Curren
 
 Result<Issued> Agent::obtain(const Managed& m, const Current& cur, EVP_PKEY& key,
                              const std::optional<std::string>& changed) {
+  const std::string who = m.cfg.paths.cert.string();
   HERALD_TRY(auto csr, make_csr(key, m.cfg.id));
-  std::string mtls_failure;
+  Source* source = cfg_.source.get();
   if (changed) {
-    // A renewal would keep the old names: only the token can change them.
-    if (!cfg_.token_file) {
+    // A renewal would keep the old names: only the source can change them.
+    if (!source) {
       return make_error(ErrorCode::kInvalidArgument,
                         "the names changed (" + *changed +
-                            "), and a renewal keeps the old ones: a --token-file is needed");
+                            "), and a renewal keeps the old ones: a --token-file, --ott-key or "
+                            "--acme is needed");
     }
-  } else if (cur.state == DiskState::kValid) {
+  } else if (cur.state == DiskState::kValid && (!source || source->renews_over_mtls())) {
     auto r = renew_with_cert(cfg_.server, cur.cert_pem, cur.key_pem, csr);
     if (r) return *r;
-    if (!cfg_.token_file || !r.error().refused) return tl::unexpected(r.error().error);
-    mtls_failure = r.error().error.message;
-  } else if (!cfg_.token_file) {
-    return make_error(ErrorCode::kUnauthenticated, "no valid certificate on disk (" + cur.why +
-                                                       ") and no --token-file to obtain one with");
+    if (!source || !r.error().refused) return tl::unexpected(r.error().error);
+    log(who, "renewal over mutual TLS failed (" + r.error().error.message + "); trying " +
+                 source->describe());
+  } else if (!source) {
+    return make_error(ErrorCode::kUnauthenticated,
+                      "no valid certificate on disk (" + cur.why +
+                          ") and no --token-file, --ott-key or --acme to obtain one with");
   }
-  HERALD_TRY(auto token, read_token(*cfg_.token_file));
-  if (!mtls_failure.empty()) {
-    log(m.cfg.paths.cert.string(),
-        "renewal over mutual TLS failed (" + mtls_failure + "); trying the token");
-  }
-  auto r = sign_with_token(cfg_.server, token, m.cfg.id, csr);
+  auto r = source->obtain(m.cfg.id, key, csr, [&](const std::string& line) { log(who, line); });
   if (!r) return tl::unexpected(r.error().error);
   return *r;
 }
 
+TimePoint Agent::due_time(Managed& m, const Current& cur, TimePoint now) {
+  if (m.jitter_serial != cur.serial) {
+    m.jitter_serial = cur.serial;
+    m.jitter_draw = std::uniform_real_distribution<double>(-1.0, 1.0)(rng_);
+  }
+  if (cfg_.source) {
+    if (auto w = cfg_.source->renewal_window(cur.cert_pem, now); w && w->start <= w->end) {
+      // RFC 9773 §4.2: a uniformly random time inside the window (the same
+      // draw as the jitter, so it stays put between passes).
+      const auto span = w->end - w->start;
+      const TimePoint at =
+          w->start + std::chrono::duration_cast<seconds>(span * ((m.jitter_draw + 1) / 2));
+      const std::string text = "the CA suggests renewing " + cur.serial + " between " +
+                               format_time(w->start) + " and " + format_time(w->end) +
+                               " (ARI); renewing at " + format_time(at) +
+                               (w->explanation_url ? " (" + *w->explanation_url + ")" : "");
+      if (text != m.window_logged) {
+        m.window_logged = text;
+        log(m.cfg.paths.cert.string(), text);
+      }
+      return at;
+    }
+  }
+  return renewal_time(lifetime_of(cur.not_before, cur.not_after, cur.obtained), m.cfg.rule,
+                      m.jitter_draw);
+}
+
 bool Agent::do_reload(Managed& m, TimePoint now, PassResult& out) {
   const std::string who = m.cfg.paths.cert.string();
-  auto r = run_reload(*m.cfg.reload, m.cfg.reload_timeout);
+  auto r = m.cfg.reload_pid_file ? signal_pid_file(*m.cfg.reload_pid_file, *m.cfg.reload_signal)
+                                 : run_reload(*m.cfg.reload, m.cfg.reload_timeout);
   count(reloads_, who, r && r->ok);
   if (r && r->ok) {
-    log(who, "reload command: " + r->describe());
+    log(who, std::string(m.cfg.reload_pid_file ? "reload: " : "reload command: ") + r->describe());
     m.reload_pending = false;
     m.reload_failures = 0;
     return true;
@@ -173,15 +217,44 @@ bool Agent::do_reload(Managed& m, TimePoint now, PassResult& out) {
   ++m.reload_failures;
   m.reload_retry_at = next_retry(cfg_.backoff, m.reload_failures, now, std::nullopt);
   std::string why = r ? r->describe() : r.error().message;
-  log(who, "reload command failed: " + why + " (the new files stay in place); next attempt at " +
+  log(who, std::string(m.cfg.reload_pid_file ? "reload failed: " : "reload command failed: ") +
+               why + " (the new files stay in place); next attempt at " +
                format_time(m.reload_retry_at));
-  note_error(out, Error{ErrorCode::kIo, "reload command failed: " + why, {}});
+  note_error(out, Error{ErrorCode::kIo,
+                        std::string(m.cfg.reload_pid_file ? "reload failed: " : "reload command failed: ") + why,
+                        {}});
   return false;
+}
+
+verify::Verifier& Agent::verifier_for_ocsp() {
+  if (!ocsp_verifier_) {
+    auto anchors = ossl::pem_blocks(cfg_.server.trust_pem, "CERTIFICATE");
+    ocsp_verifier_ = std::make_unique<verify::Verifier>(anchors ? *anchors : std::vector<Bytes>{});
+  }
+  return *ocsp_verifier_;
 }
 
 bool Agent::revoked_per_ocsp(Managed& m, const Current& cur, TimePoint now) {
   const std::string who = m.cfg.paths.cert.string();
   m.ocsp_next = now + cfg_.revocation_check;
+  if (ca_chain_pem_.empty() && cfg_.server.url.empty()) {
+    // ACME without herald serve: the issuer comes from the chain file.
+    auto chain = m.cfg.paths.chain ? fs::read_file(*m.cfg.paths.chain, 1 << 20)
+                                   : Result<std::string>(tl::unexpected(Error{
+                                         ErrorCode::kNotFound, "no chain file to find the issuer in", {}}));
+    if (!chain) {
+      log(who, "revocation check skipped: " + chain.error().describe() + "; next at " +
+                   format_time(m.ocsp_next));
+      return false;
+    }
+    auto st = ocsp_status(cur.cert_pem, *chain, verifier_for_ocsp(), now);
+    if (st && *st == OcspStatus::kRevoked) {
+      log(who, "certificate " + cur.serial + " is revoked (OCSP): replacing it now");
+      return true;
+    }
+    if (!st) log(who, "revocation check failed: " + st.error().describe());
+    return false;
+  }
   if (ca_chain_pem_.empty()) {
     auto chain = fetch_ca_chain(cfg_.server);
     if (!chain) {
@@ -191,11 +264,7 @@ bool Agent::revoked_per_ocsp(Managed& m, const Current& cur, TimePoint now) {
     }
     ca_chain_pem_ = *chain;
   }
-  if (!ocsp_verifier_) {
-    auto anchors = ossl::pem_blocks(cfg_.server.trust_pem, "CERTIFICATE");
-    ocsp_verifier_ = std::make_unique<verify::Verifier>(anchors ? *anchors : std::vector<Bytes>{});
-  }
-  auto st = ocsp_status(cur.cert_pem, ca_chain_pem_, *ocsp_verifier_, now);
+  auto st = ocsp_status(cur.cert_pem, ca_chain_pem_, verifier_for_ocsp(), now);
   if (!st) {
     ca_chain_pem_.clear();  // perhaps a new issuing CA: fetch it again next time
     log(who, "revocation check failed: " + st.error().describe() + "; next at " +
@@ -214,14 +283,7 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   Current cur = read_current_cached(m.cfg.paths, now, m.on_disk);
   record_not_after(who, cur.serial.empty() ? std::nullopt : std::optional(cur.not_after));
   std::optional<TimePoint> due_at;
-  if (cur.state == DiskState::kValid) {
-    if (m.jitter_serial != cur.serial) {
-      m.jitter_serial = cur.serial;
-      m.jitter_draw = std::uniform_real_distribution<double>(-1.0, 1.0)(rng_);
-    }
-    due_at = renewal_time(lifetime_of(cur.not_before, cur.not_after, cur.obtained), m.cfg.rule,
-                          m.jitter_draw);
-  }
+  if (cur.state == DiskState::kValid) due_at = due_time(m, cur, now);
   const auto changed = identity_change(m, cur);
   bool revoked = false;
   if (due_at && now < *due_at && !changed && cfg_.revocation_check.count() > 0 &&
@@ -261,8 +323,16 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   }
   Status installed;
   if (issued) {
-    installed = install(m.cfg.paths, Material{issued->cert_pem, issued->chain_pem, key_pem},
-                        m.cfg.write_step_delay);
+    Material material{issued->cert_pem, issued->chain_pem, key_pem, {}};
+    if (m.cfg.paths.pkcs12) {
+      auto p12 = pkcs12_of(m.cfg, **key, *issued);
+      if (p12) {
+        material.pkcs12 = std::move(*p12);
+      } else {
+        installed = tl::unexpected(p12.error());
+      }
+    }
+    if (installed) installed = install(m.cfg.paths, material, m.cfg.write_step_delay);
   }
   if (!issued || !installed) {
     const Error& e = !issued ? issued.error() : installed.error();
@@ -301,13 +371,8 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     }
   }
   TimePoint next = now + seconds(60);
-  if (now_cur.state == DiskState::kValid) {
-    m.jitter_serial = now_cur.serial;
-    m.jitter_draw = std::uniform_real_distribution<double>(-1.0, 1.0)(rng_);
-    next = renewal_time(lifetime_of(now_cur.not_before, now_cur.not_after, now_cur.obtained),
-                        m.cfg.rule, m.jitter_draw);
-  }
-  log(who, std::string(changed ? "names changed, obtained with the token: " : "") +
+  if (now_cur.state == DiskState::kValid) next = due_time(m, now_cur, now);
+  log(who, std::string(changed ? "names changed, obtained anew: " : "") +
                std::string(cur.state == DiskState::kValid ? "renewed " + cur.serial + " -> "
                                                           : "obtained ") +
                issued->serial + " (new key), valid until " + format_time(now_cur.not_after) +
@@ -319,7 +384,7 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   }
   if (next_renewal_)
     next_renewal_->with({who}).set(static_cast<double>(next.time_since_epoch().count()));
-  if (m.cfg.reload) {
+  if (m.cfg.has_reload()) {
     if (!do_reload(m, now, out)) out.next = std::min(out.next, m.reload_retry_at);
   }
 }
@@ -350,6 +415,40 @@ void Agent::refresh_bundle(TimePoint now, PassResult& out) {
     return;
   }
   log(who, "trust bundle updated from " + b->source);
+}
+
+void Agent::refresh_spiffe_bundle(size_t i, TimePoint now, PassResult& out) {
+  const FederatedBundle& b = cfg_.spiffe_bundles[i];
+  Federation& st = federation_[i];
+  const std::string who = b.file.string();
+  auto f = fetch_spiffe_bundle(b.url, b.trust_pem, st.etag);
+  if (bundles_) bundles_->with({f ? "success" : "failure"}).inc();
+  if (!f) {
+    ++st.failures;
+    st.next = next_retry(cfg_.backoff, st.failures, now, std::nullopt);
+    note_error(out, f.error());
+    log(who, "SPIFFE bundle " + b.url + " not refreshed: " + f.error().describe() +
+                 " (the file keeps the last good bundle); next attempt at " + format_time(st.next));
+    return;
+  }
+  st.failures = 0;
+  auto every = b.interval.value_or(f->refresh_hint.value_or(seconds(300)));
+  every = std::clamp(every, seconds(30), seconds(86400));
+  if (b.interval) every = *b.interval;
+  st.next = now + every;
+  if (f->not_modified) return;
+  st.etag = f->etag;
+  auto current = fs::read_file(b.file, 16 << 20);
+  if (current && *current == f->pem) return;
+  if (auto w = write_atomic(b.file, f->pem, fs::kPublic); !w) {
+    st.etag.clear();
+    note_error(out, w.error());
+    log(who, "cannot write the SPIFFE bundle: " + w.error().describe());
+    return;
+  }
+  log(who, "SPIFFE bundle from " + b.url + " written: " + std::to_string(f->authorities) +
+               " X.509 authorit" + (f->authorities == 1 ? "y" : "ies") + "; next refresh at " +
+               format_time(st.next));
 }
 
 }  // namespace herald::agent

@@ -19,6 +19,7 @@
 #include "agent/files.h"
 #include "agent/reload.h"
 #include "agent/schedule.h"
+#include "agent/source.h"
 #include "base/clock.h"
 #include "keys/key_type.h"
 #include "verify/verify.h"
@@ -40,15 +41,35 @@ struct CertConfig {
   RenewalRule rule;
   std::optional<std::string> reload;  // shell command
   std::chrono::milliseconds reload_timeout{30000};
+  // Or a signal to the process in a PID file (reload.h signal_pid_file).
+  std::optional<int> reload_signal;
+  std::optional<std::string> reload_pid_file;
+  // The PKCS#12 file's password (paths.pkcs12), read at each write.
+  std::optional<std::filesystem::path> pkcs12_password_file;
+  [[nodiscard]] bool has_reload() const { return reload.has_value() || reload_pid_file.has_value(); }
   std::chrono::milliseconds write_step_delay{0};  // tests only (files.h install())
 };
 
+// Another trust domain's SPIFFE bundle endpoint, kept as a PEM file of its
+// X.509 authorities (federation: this workload then trusts that domain's
+// SVIDs). Polled at the bundle's spiffe_refresh_hint (clamped to 30 s..1 d),
+// or `interval` when set.
+struct FederatedBundle {
+  std::string url;        // https://.../v1/spiffe/bundle (or any SPIFFE bundle endpoint)
+  std::string trust_pem;  // anchors for that endpoint's TLS certificate
+  std::filesystem::path file;
+  std::optional<std::chrono::seconds> interval;
+};
+
 struct AgentConfig {
-  ServerRef server;
-  std::optional<std::filesystem::path> token_file;  // bearer token for POST /v1/sign
+  ServerRef server;  // herald serve: mTLS renewal, CA chain, trust bundle (empty url with ACME)
+  // How to obtain a certificate when a renewal over mutual TLS is not
+  // possible or not wanted (source.h); null: renew over mTLS only.
+  std::shared_ptr<Source> source;
   BackoffRule backoff;
   std::optional<std::filesystem::path> trust_bundle;
   std::chrono::seconds trust_bundle_interval{600};
+  std::vector<FederatedBundle> spiffe_bundles;
   std::vector<CertConfig> certs;
   // How often to ask the certificate's OCSP responder whether it was
   // revoked (a revoked certificate is replaced at once); 0: never.
@@ -104,9 +125,14 @@ class Agent {
     // same names again, they are accepted (by CN and SANs), not looped on.
     std::optional<std::string> identity_accepted;
     TimePoint ocsp_next{};
+    std::string window_logged;  // the last ARI window logged, to log each once
   };
+  // When the current certificate is due: inside the CA's ARI window if it
+  // offers one, else at the configured share of its lifetime.
+  TimePoint due_time(Managed& m, const Current& cur, TimePoint now);
   // Whether the current certificate is revoked per OCSP (errors logged: false).
   bool revoked_per_ocsp(Managed& m, const Current& cur, TimePoint now);
+  verify::Verifier& verifier_for_ocsp();
   [[nodiscard]] std::optional<std::string> identity_change(const Managed& m,
                                                            const Current& cur) const;
   void pass_one(Managed& m, TimePoint now, PassResult& out);
@@ -114,6 +140,13 @@ class Agent {
                         const std::optional<std::string>& changed);
   bool do_reload(Managed& m, TimePoint now, PassResult& out);
   void refresh_bundle(TimePoint now, PassResult& out);
+  struct Federation {
+    std::string etag;
+    TimePoint next{};
+    int failures = 0;
+  };
+  std::vector<Federation> federation_;  // one per cfg_.spiffe_bundles
+  void refresh_spiffe_bundle(size_t i, TimePoint now, PassResult& out);
   void log(const std::string& who, const std::string& msg);
 
   AgentConfig cfg_;

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ca/trust.h"
 #include "net/client.h"
 #include "ossl/ossl.h"
 #include "x509/certificate.h"
@@ -154,6 +155,29 @@ Result<Bundle> fetch_trust_bundle(const ServerRef& s, const std::string& etag) {
   b.pem = cert.pem();
   b.source = "/ca/root.crt";
   return b;
+}
+
+Result<SpiffeFetch> fetch_spiffe_bundle(const std::string& url, const std::string& trust_pem,
+                                        const std::string& etag) {
+  net::ClientTls tls{trust_pem, "", ""};
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!etag.empty()) headers.emplace_back("If-None-Match", etag);
+  HERALD_TRY(auto r, net::https_request("GET", url, headers, "", tls, kTimeout));
+  SpiffeFetch f;
+  if (r.status == 304) {
+    f.not_modified = true;
+    f.etag = etag;
+    return f;
+  }
+  if (r.status != 200) {
+    return make_error(ErrorCode::kIo, "GET " + url + ": HTTP " + std::to_string(r.status));
+  }
+  HERALD_TRY(auto parsed, ca::parse_spiffe_bundle(r.body));
+  f.pem = ca::pem_bundle(parsed.authorities);
+  f.authorities = parsed.authorities.size();
+  f.refresh_hint = parsed.refresh_hint;
+  f.etag = header_of(r, "ETag");
+  return f;
 }
 
 }  // namespace herald::agent

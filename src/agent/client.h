@@ -6,6 +6,7 @@
 
 #include <openssl/evp.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,5 +67,19 @@ struct Bundle {
 // GET /v1/trust/bundle (If-None-Match: etag); on a 404 (an older server),
 // the root certificate from GET /ca/root.crt as PEM.
 [[nodiscard]] Result<Bundle> fetch_trust_bundle(const ServerRef& s, const std::string& etag);
+
+// GET a SPIFFE trust bundle endpoint of another trust domain (`url`, its
+// TLS certificate checked against `trust_pem`), If-None-Match `etag`; the
+// body is checked with ca::parse_spiffe_bundle and turned into PEM.
+struct SpiffeFetch {
+  bool not_modified = false;
+  std::string pem;  // the x509-svid authorities
+  size_t authorities = 0;
+  std::string etag;
+  std::optional<std::chrono::seconds> refresh_hint;
+};
+[[nodiscard]] Result<SpiffeFetch> fetch_spiffe_bundle(const std::string& url,
+                                                      const std::string& trust_pem,
+                                                      const std::string& etag);
 
 }  // namespace herald::agent

@@ -60,6 +60,7 @@ bool present(const stdfs::path& p) {
 // Every file the scheme writes, CERT last.
 std::vector<stdfs::path> targets(const Paths& p) {
   std::vector<stdfs::path> out;
+  if (p.pkcs12) out.push_back(*p.pkcs12);
   if (p.combined) out.push_back(*p.combined);
   if (p.chain) out.push_back(*p.chain);
   out.push_back(p.key);
@@ -91,7 +92,8 @@ Status keep_prev(const stdfs::path& target) {
 
 }  // namespace
 
-Status write_atomic(const stdfs::path& path, std::string_view data, stdfs::perms mode) {
+Status write_atomic(const stdfs::path& path, std::string_view data, stdfs::perms mode,
+                    const Ownership& owner) {
   const stdfs::path dir = dir_of(path);
   std::string tmpl = (dir / ("." + path.filename().string() + ".tmp.XXXXXX")).string();
   int fd = ::mkstemp(tmpl.data());
@@ -103,6 +105,11 @@ Status write_atomic(const stdfs::path& path, std::string_view data, stdfs::perms
     return tl::unexpected(io_error(what, path, err));
   };
   if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) return fail("cannot chmod");
+  if ((owner.uid || owner.gid) &&
+      ::fchown(fd, owner.uid ? *owner.uid : static_cast<uid_t>(-1),
+               owner.gid ? *owner.gid : static_cast<gid_t>(-1)) != 0) {
+    return fail("cannot chown (owner and group need root or CAP_CHOWN)");
+  }
   size_t off = 0;
   while (off < data.size()) {
     ssize_t n = ::write(fd, data.data() + off, data.size() - off);
@@ -158,16 +165,17 @@ Status install(const Paths& p, const Material& m, std::chrono::milliseconds step
   }
   std::string fullchain = m.cert_pem + m.chain_pem;
   auto content = [&](const stdfs::path& t) -> std::pair<std::string, stdfs::perms> {
-    if (p.combined && t == *p.combined) return {m.key_pem + fullchain, fs::kPrivate};
+    if (p.pkcs12 && t == *p.pkcs12) return {m.pkcs12, p.key_mode};
+    if (p.combined && t == *p.combined) return {m.key_pem + fullchain, p.key_mode};
     if (p.chain && t == *p.chain) return {fullchain, fs::kPublic};
-    if (t == p.key) return {m.key_pem, fs::kPrivate};
+    if (t == p.key) return {m.key_pem, p.key_mode};
     return {m.cert_pem, fs::kPublic};
   };
   const auto all = targets(p);
   // 1. TARGET.new for each, CERT.new last.
   for (const auto& t : all) {
     auto [data, mode] = content(t);
-    auto st = write_atomic(with_suffix(t, ".new"), data, mode);
+    auto st = write_atomic(with_suffix(t, ".new"), data, mode, p.owner);
     if (!st) {
       for (const auto& u : all) ::unlink(with_suffix(u, ".new").c_str());
       return st;

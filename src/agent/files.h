@@ -25,6 +25,8 @@
 // combined file: key + certificate + chain in one PEM, replaced by a single
 // rename (nginx reads both ssl_certificate and ssl_certificate_key from it).
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -36,23 +38,37 @@
 
 namespace herald::agent {
 
+// Who owns the written files (chown needs root or CAP_CHOWN); unset: the
+// agent's user and group.
+struct Ownership {
+  std::optional<uid_t> uid;
+  std::optional<gid_t> gid;
+};
+
 struct Paths {
   std::filesystem::path cert;                  // the leaf
-  std::filesystem::path key;                   // its private key, 0600
+  std::filesystem::path key;                   // its private key, key_mode
   std::optional<std::filesystem::path> chain;  // leaf + issuing + intermediate (as `herald issue`)
-  std::optional<std::filesystem::path> combined;  // key + leaf + chain, 0600
+  std::optional<std::filesystem::path> combined;  // key + leaf + chain, key_mode
+  std::optional<std::filesystem::path> pkcs12;    // key + leaf + chain, PKCS#12, key_mode
+  Ownership owner;
+  // Of the files holding the key; never readable by others.
+  std::filesystem::perms key_mode = std::filesystem::perms::owner_read |
+                                    std::filesystem::perms::owner_write;
 };
 
 struct Material {
   std::string cert_pem;   // leaf
   std::string chain_pem;  // intermediates
   std::string key_pem;    // unencrypted PKCS#8 PEM
+  std::string pkcs12;     // DER, when Paths::pkcs12 is set
 };
 
 // Writes `data` to `path` atomically (temporary file in the same directory,
-// fsync, rename, fsync of the directory) with `mode`.
+// fsync, rename, fsync of the directory) with `mode` and `owner`.
 [[nodiscard]] Status write_atomic(const std::filesystem::path& path, std::string_view data,
-                                  std::filesystem::perms mode);
+                                  std::filesystem::perms mode, const Ownership& owner = {});
+
 
 // Installs `m` as described above. Refuses (and writes nothing) if the
 // certificate does not match the key.

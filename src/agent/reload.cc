@@ -14,6 +14,9 @@ namespace herald::agent {
 using namespace std::chrono;
 
 std::string ReloadOutcome::describe() const {
+  if (sent_signal != 0) {
+    return "signal " + std::to_string(sent_signal) + " sent to process " + std::to_string(pid);
+  }
   const std::string in = " in " + std::to_string(took.count()) + " ms";
   if (timed_out) return "timed out after " + std::to_string(took.count()) + " ms (killed)";
   if (signal != 0) return "killed by signal " + std::to_string(signal) + in;
@@ -76,6 +79,58 @@ Result<ReloadOutcome> run_reload(const std::string& command, milliseconds timeou
   } else if (WIFSIGNALED(status)) {
     out.signal = WTERMSIG(status);
   }
+  return out;
+}
+
+Result<int> parse_signal_name(const std::string& name) {
+  std::string n = name.starts_with("SIG") ? name.substr(3) : name;
+  static constexpr std::pair<const char*, int> kSignals[] = {
+      {"HUP", SIGHUP},   {"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"TERM", SIGTERM},
+      {"INT", SIGINT},   {"QUIT", SIGQUIT}, {"WINCH", SIGWINCH}};
+  for (const auto& [text, number] : kSignals) {
+    if (n == text) return number;
+  }
+  return make_error(ErrorCode::kInvalidArgument,
+                    "reload signal '" + name + "': one of HUP, USR1, USR2, TERM, INT, QUIT, WINCH");
+}
+
+Result<ReloadOutcome> signal_pid_file(const std::string& pid_file, int sig) {
+  const auto t0 = steady_clock::now();
+  int fd = ::open(pid_file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    return make_error(ErrorCode::kIo,
+                      "cannot read the PID file " + pid_file + ": " + std::strerror(errno));
+  }
+  char buf[32];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return make_error(ErrorCode::kIo, "the PID file " + pid_file + " is empty");
+  buf[n] = 0;
+  std::string text(buf, static_cast<size_t>(n));
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ' || text.back() == '\r')) {
+    text.pop_back();
+  }
+  long pid = 0;
+  bool digits = !text.empty() && text.size() <= 10;
+  for (char c : text) {
+    if (c < '0' || c > '9') digits = false;
+  }
+  if (digits) pid = std::stol(text);
+  if (!digits || pid <= 1 || pid > 4194304) {
+    return make_error(ErrorCode::kMalformedInput,
+                      "the PID file " + pid_file + " does not hold a process id > 1");
+  }
+  if (::kill(static_cast<pid_t>(pid), sig) != 0) {
+    return make_error(ErrorCode::kIo, "cannot send signal " + std::to_string(sig) + " to process " +
+                                          std::to_string(pid) + " (from " + pid_file +
+                                          "): " + std::strerror(errno));
+  }
+  ReloadOutcome out;
+  out.ok = true;
+  out.exit_code = 0;
+  out.took = duration_cast<milliseconds>(steady_clock::now() - t0);
+  out.sent_signal = sig;
+  out.pid = static_cast<int>(pid);
   return out;
 }
 

@@ -14,6 +14,8 @@ struct ReloadOutcome {
   int exit_code = -1;  // when it exited
   int signal = 0;      // when a signal ended it
   std::chrono::milliseconds took{0};
+  int sent_signal = 0;  // signal_pid_file(): the signal sent, and to whom
+  int pid = 0;
   [[nodiscard]] std::string describe() const;  // "exit 0 in 12 ms", "timed out after 30 s", ...
 };
 
@@ -23,5 +25,15 @@ struct ReloadOutcome {
 // the command could not be started at all.
 [[nodiscard]] Result<ReloadOutcome> run_reload(const std::string& command,
                                                std::chrono::milliseconds timeout);
+
+// The other reload action: a signal to the process whose PID is in
+// `pid_file` (nginx -s reload is SIGHUP to the master in /run/nginx.pid).
+// Fails when the file is missing or malformed, names PID <= 1, or the
+// process does not exist (or is not ours to signal). Never runs a shell.
+[[nodiscard]] Result<ReloadOutcome> signal_pid_file(const std::string& pid_file, int signal);
+
+// "HUP", "SIGHUP", "USR1", "USR2", "TERM", "INT", "QUIT", "WINCH" -> number;
+// kInvalidArgument for anything else.
+[[nodiscard]] Result<int> parse_signal_name(const std::string& name);
 
 }  // namespace herald::agent

@@ -24,6 +24,8 @@ namespace {
 
 struct AgentFlags {
   agent::AgentSpec agent;
+  agent::AcmeSpec acme;  // used when --acme is given
+  agent::SpiffeBundleSpec spiffe;  // used when --spiffe-bundle is given
   agent::CertSpec cert;
   std::optional<std::string> config;
   bool once = false;
@@ -40,10 +42,12 @@ Result<agent::ParsedConfig> load_config_file(const std::string& path) {
   return agent::parse_config(text, path);
 }
 
-Result<agent::AgentConfig> build_config(const AgentFlags& f) {
+Result<agent::AgentConfig> build_config(const AgentFlags& f, const Clock& clock) {
   if (f.config) {
     if (!f.cert.cert.empty() || !f.cert.key.empty() || !f.cert.profile.empty() ||
-        !f.agent.server.empty() || !f.agent.trust.empty()) {
+        !f.agent.server.empty() || !f.agent.trust.empty() || f.agent.token_file ||
+        f.agent.provisioner || f.agent.ott_key || !f.acme.directory.empty() ||
+        !f.spiffe.url.empty()) {
       return make_error(ErrorCode::kInvalidArgument,
                         "--config holds everything: give either --config or the one-certificate "
                         "flags (--server, --trust, --profile, --cert, --key, ...), not both");
@@ -56,13 +60,15 @@ Result<agent::AgentConfig> build_config(const AgentFlags& f) {
       HERALD_TRY(auto c, agent::make_cert_config(spec));
       certs.push_back(std::move(c));
     }
-    return agent::make_agent_config(parsed.agent, std::move(certs));
+    return agent::make_agent_config(parsed.agent, std::move(certs), clock);
   }
+  const bool acme = !f.acme.directory.empty();
   for (auto [flag, value] : {std::pair{"--server", &f.agent.server},
                              {"--trust", &f.agent.trust},
                              {"--profile", &f.cert.profile},
                              {"--cert", &f.cert.cert},
                              {"--key", &f.cert.key}}) {
+    if (acme && (value == &f.agent.server || value == &f.agent.trust)) continue;
     if (value->empty()) {
       return make_error(ErrorCode::kInvalidArgument,
                         std::string(flag) + " is required (or --config agent.toml)");
@@ -71,11 +77,14 @@ Result<agent::AgentConfig> build_config(const AgentFlags& f) {
   HERALD_TRY(auto c, agent::make_cert_config(f.cert));
   std::vector<agent::CertConfig> certs;
   certs.push_back(std::move(c));
-  return agent::make_agent_config(f.agent, std::move(certs));
+  agent::AgentSpec spec = f.agent;
+  if (acme) spec.acme = f.acme;
+  if (!f.spiffe.url.empty() || !f.spiffe.file.empty()) spec.spiffe_bundles.push_back(f.spiffe);
+  return agent::make_agent_config(spec, std::move(certs), clock);
 }
 
 Status run_agent(Context& ctx, const AgentFlags& f) {
-  HERALD_TRY(auto cfg, build_config(f));
+  HERALD_TRY(auto cfg, build_config(f, *ctx.clock));
   // SIGTERM/SIGINT end the loop; they are blocked here and waited for with
   // sigtimedwait() between passes (the reload command gets a clean mask).
   sigset_t stop;
@@ -231,9 +240,12 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
   auto* cmd = app.add_subcommand(
       "agent",
       "Keep certificates renewed on this machine. Generates a new key locally at every\n"
-      "renewal (it never leaves the machine), obtains the first certificate with POST /v1/sign\n"
-      "and a bearer token, renews over mutual TLS with the current certificate (POST /v1/renew;\n"
-      "the token again if that is refused or the certificate expired), writes the files\n"
+      "renewal (it never leaves the machine). Obtains the first certificate with POST /v1/sign\n"
+      "and a bearer token (--token-file) or a one-time token it signs with a jwk provisioner's\n"
+      "key (--provisioner --ott-key), and renews over mutual TLS with the current certificate\n"
+      "(POST /v1/renew; the token again if that is refused or the certificate expired). Or\n"
+      "obtains and renews every certificate over ACME (--acme DIRECTORY_URL, Herald's or any\n"
+      "RFC 8555 CA; inside the CA's ARI window when it offers one). Writes the files\n"
       "crash-safely (key 0600, previous pair kept as .prev) and runs --reload. Renews at\n"
       "--renew-at of the lifetime +- --jitter; at once when the files are missing, unreadable,\n"
       "not a matching pair or expired. Failures back off from --retry-min doubling to\n"
@@ -248,6 +260,33 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--token-file", f->agent.token_file,
                   "Bearer token (herald token add) for the first certificate, and whenever the "
                   "current one cannot renew itself; re-read at each use");
+  cmd->add_option("--provisioner", f->agent.provisioner,
+                  "A jwk provisioner's name: sign a one-time token for each request (with --ott-key)");
+  cmd->add_option("--ott-key", f->agent.ott_key,
+                  "The jwk provisioner's private key (PEM; herald token keygen made it)");
+  cmd->add_option("--ott-password-file", f->agent.ott_password_file,
+                  "Passphrase of an encrypted --ott-key");
+  cmd->add_option("--acme", f->acme.directory,
+                  "Obtain and renew over ACME from this directory URL (https://.../directory); "
+                  "--server is then optional (trust bundle, OCSP chain)");
+  cmd->add_option("--acme-account-key", f->acme.account_key,
+                  "The ACME account key (created, P-256, 0600, if missing; default: "
+                  "herald-acme-account.key beside --cert)");
+  cmd->add_option("--acme-email", f->acme.email, "Contact e-mail of the ACME account");
+  cmd->add_option("--acme-challenge", f->acme.challenge,
+                  "http-01 (a listener on --acme-http-listen while validating), webroot "
+                  "(--acme-webroot) or dns-01 (--acme-dns-hook)")
+      ->capture_default_str();
+  cmd->add_option("--acme-http-listen", f->acme.http_listen,
+                  "HOST:PORT for http-01 (up only while an order is validated)")
+      ->capture_default_str();
+  cmd->add_option("--acme-webroot", f->acme.webroot,
+                  "Write WEBROOT/.well-known/acme-challenge/TOKEN for the web server to serve");
+  cmd->add_option("--acme-dns-hook", f->acme.dns_hook,
+                  "dns-01: run 'HOOK present|cleanup NAME VALUE' to set and remove the TXT record");
+  cmd->add_option("--acme-eab-kid", f->acme.eab_kid, "External Account Binding key id");
+  cmd->add_option("--acme-eab-hmac-key-file", f->acme.eab_hmac_key_file,
+                  "External Account Binding HMAC key (base64url) in a file");
   cmd->add_option("--profile", f->cert.profile, "server | client | spiffe");
   cmd->add_option("--cn", f->cert.cn, "Subject common name (server: also a DNS/IP SAN)");
   cmd->add_option("--san", f->cert.sans,
@@ -262,6 +301,15 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--chain", f->cert.chain, "Also write leaf + issuing + intermediate here");
   cmd->add_option("--combined", f->cert.combined,
                   "Also write key + leaf + chain in one file (0600), replaced by one rename");
+  cmd->add_option("--pkcs12", f->cert.pkcs12,
+                  "Also write key + leaf + chain as PKCS#12 here (with --pkcs12-password-file)");
+  cmd->add_option("--pkcs12-password-file", f->cert.pkcs12_password_file,
+                  "The PKCS#12 file's password, read at each write");
+  cmd->add_option("--owner", f->cert.owner, "Owner of the written files (user name or id; root only)");
+  cmd->add_option("--group", f->cert.group, "Group of the written files (name or id; root only)");
+  cmd->add_option("--key-mode", f->cert.key_mode,
+                  "Mode of the files holding the key: 0600, 0640, 0400 or 0440")
+      ->capture_default_str();
   cmd->add_option("--renew-at", f->cert.renew_at, "Share of the lifetime after which to renew")
       ->capture_default_str();
   cmd->add_option("--jitter", f->cert.jitter,
@@ -270,6 +318,11 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--reload", f->cert.reload,
                   "Command run with /bin/sh -c after new files are written (e.g. 'nginx -s "
                   "reload'); a failure is logged and retried, the files stay");
+  cmd->add_option("--reload-signal", f->cert.reload_signal,
+                  "Instead of --reload: send this signal (HUP, USR1, ...) to the process in "
+                  "--reload-pid-file");
+  cmd->add_option("--reload-pid-file", f->cert.reload_pid_file,
+                  "PID file of the process to signal (e.g. /run/nginx.pid)");
   cmd->add_option("--reload-timeout", f->cert.reload_timeout,
                   "Kill the reload command's process group after this long")
       ->capture_default_str();
@@ -278,6 +331,12 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
                   "the root from /ca/root.crt); rewritten only when it changes");
   cmd->add_option("--trust-bundle-interval", f->agent.trust_bundle_interval, "How often to poll it")
       ->capture_default_str();
+  cmd->add_option("--spiffe-bundle", f->spiffe.url,
+                  "Also keep another trust domain's SPIFFE bundle (https://.../v1/spiffe/bundle) "
+                  "as PEM in --spiffe-bundle-file (TLS checked with --spiffe-bundle-trust)");
+  cmd->add_option("--spiffe-bundle-trust", f->spiffe.trust,
+                  "Anchors for the SPIFFE bundle endpoint's TLS certificate");
+  cmd->add_option("--spiffe-bundle-file", f->spiffe.file, "Where to write its X.509 authorities");
   cmd->add_option("--retry-min", f->agent.retry_min, "First delay after a failure")
       ->capture_default_str();
   cmd->add_option("--retry-max", f->agent.retry_max, "Cap of the doubling delay")
