@@ -7,6 +7,7 @@
 #include <cctype>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -23,10 +24,34 @@ namespace http = beast::http;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+// abort_ runs under the lock: disarm() (at the end of the request, before
+// its io_context goes away) waits for an abort in progress.
+void CancelToken::cancel() {
+  std::lock_guard lock(mu_);
+  cancelled_ = true;
+  if (abort_) abort_();
+}
+
+bool CancelToken::cancelled() const {
+  std::lock_guard lock(mu_);
+  return cancelled_;
+}
+
+void CancelToken::arm(std::function<void()> abort) {
+  std::lock_guard lock(mu_);
+  abort_ = std::move(abort);
+  if (cancelled_) abort_();
+}
+
+void CancelToken::disarm() {
+  std::lock_guard lock(mu_);
+  abort_ = nullptr;
+}
+
 Result<Response> https_request(const std::string& method, const std::string& url,
                                const std::vector<std::pair<std::string, std::string>>& headers,
                                const std::string& body, const ClientTls& tls,
-                               std::chrono::seconds timeout) {
+                               std::chrono::seconds timeout, CancelToken* cancel) {
   if (!url.starts_with("https://"))
     return make_error(ErrorCode::kInvalidArgument, "not an https:// URL: " + url);
   std::string rest = url.substr(8);
@@ -52,8 +77,15 @@ Result<Response> https_request(const std::string& method, const std::string& url
     ++anchors;
   }
   ossl::clear_errors();
-  if (anchors == 0)
+  const bool blank = tls.ca_pem.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (anchors == 0 && blank && tls.empty_ca == ClientTls::EmptyCa::kSystemDefault) {
+    if (SSL_CTX_set_default_verify_paths(c) != 1) {
+      ossl::clear_errors();
+      return make_error(ErrorCode::kIo, "cannot load the system's trusted CA certificates");
+    }
+  } else if (anchors == 0) {
     return make_error(ErrorCode::kMalformedInput, "no CA certificate to verify the server with");
+  }
   SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
   if (!tls.cert_pem.empty()) {
     auto cb = ossl::mem_bio(tls.cert_pem);
@@ -91,20 +123,40 @@ Result<Response> https_request(const std::string& method, const std::string& url
   // asynchronously to completion, under one deadline for the whole exchange.
   auto& tcp_layer = beast::get_lowest_layer(stream);
   tcp_layer.expires_after(timeout);
-  auto run = [&ioc](auto&& start) {
+  // A cancel() from another thread posts the socket's cancel into this
+  // io_context, so the step in progress (or the next one) ends with
+  // operation_aborted; disarmed before the stream goes away.
+  struct Disarm {
+    CancelToken* t;
+    ~Disarm() {
+      if (t) t->disarm();
+    }
+  } disarm{cancel};
+  if (cancel) {
+    cancel->arm([&ioc, &tcp_layer] { asio::post(ioc, [&tcp_layer] { tcp_layer.cancel(); }); });
+  }
+  auto cancelled = [cancel] { return cancel && cancel->cancelled(); };
+  auto run = [&ioc, &cancelled](auto&& start) {
     beast::error_code out;
+    if (cancelled()) return beast::error_code(asio::error::operation_aborted);
     start([&out](beast::error_code e, auto&&...) { out = e; });
     ioc.restart();
     ioc.run();
+    if (!out && cancelled()) out = asio::error::operation_aborted;
     return out;
   };
   auto timed_out = [&](const beast::error_code& e) { return e == beast::error::timeout; };
+  auto aborted = [&](const beast::error_code& e) {
+    return e == asio::error::operation_aborted && cancelled();
+  };
   ec = run([&](auto h) { tcp_layer.async_connect(endpoints, h); });
+  if (aborted(ec)) return make_error(ErrorCode::kIo, "cancelled");
   if (ec) {
     return make_error(ErrorCode::kIo, "cannot connect to " + authority + ": " +
                                           (timed_out(ec) ? "timed out" : ec.message()));
   }
   ec = run([&](auto h) { stream.async_handshake(asio::ssl::stream_base::client, h); });
+  if (aborted(ec)) return make_error(ErrorCode::kIo, "cancelled");
   if (ec) {
     long v = SSL_get_verify_result(ssl);
     return make_error(ErrorCode::kIo,
@@ -119,6 +171,7 @@ Result<Response> https_request(const std::string& method, const std::string& url
   req.body() = body;
   req.prepare_payload();
   ec = run([&](auto h) { http::async_write(stream, req, h); });
+  if (aborted(ec)) return make_error(ErrorCode::kIo, "cancelled");
   if (ec) {
     return make_error(ErrorCode::kIo, "cannot send the request: " +
                                           (timed_out(ec) ? "timed out" : ec.message()));
@@ -127,6 +180,7 @@ Result<Response> https_request(const std::string& method, const std::string& url
   http::response_parser<http::string_body> parser;
   parser.body_limit(4 << 20);
   ec = run([&](auto h) { http::async_read(stream, buffer, parser, h); });
+  if (aborted(ec)) return make_error(ErrorCode::kIo, "cancelled");
   if (ec) {
     return make_error(ErrorCode::kIo, "cannot read the response: " +
                                           (timed_out(ec) ? "timed out after " +
@@ -139,7 +193,7 @@ Result<Response> https_request(const std::string& method, const std::string& url
     res.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
   res.body = std::move(parser.get().body());
   tcp_layer.expires_after(std::chrono::seconds(2));
-  (void)run([&](auto h) { stream.async_shutdown(h); });  // best effort
+  if (!cancelled()) (void)run([&](auto h) { stream.async_shutdown(h); });  // best effort
   return res;
 }
 

@@ -136,5 +136,22 @@ TEST(HttpRequest, ClosedPortIsAConnectError) {
   EXPECT_NE(r.error().message.find("cannot connect"), std::string::npos) << r.error().message;
 }
 
+// An empty CA list is refused before connecting, unless the caller asks for
+// the system's default anchors (ClientTls::EmptyCa::kSystemDefault): then the
+// connection is made and the TLS handshake decides (here it fails, the peer
+// speaking plain HTTP).
+TEST(HttpsRequest, EmptyCaRefusedUnlessSystemDefault) {
+  RawServer s(reply(200, "x"));
+  const std::string url = "https" + s.url("/").substr(4);
+  auto refused = https_request("GET", url, {}, "", ClientTls{}, 5s);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("no CA certificate"), std::string::npos) << refused.error().message;
+  ClientTls system;
+  system.empty_ca = ClientTls::EmptyCa::kSystemDefault;
+  auto r = https_request("GET", url, {}, "", system, 5s);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("TLS handshake"), std::string::npos) << r.error().message;
+}
+
 }  // namespace
 }  // namespace herald::net
