@@ -22,18 +22,6 @@ T_START=$(now_us)
 
 # ---------------------------------------------------------------- helpers
 
-# alloc_port VAR: a free TCP port distinct from every port taken so far.
-TAKEN_PORTS=" "
-alloc_port() {
-  local p
-  while :; do
-    p=$(free_port)
-    [[ $TAKEN_PORTS != *" $p "* ]] && break
-  done
-  TAKEN_PORTS+="$p "
-  printf -v "$1" '%s' "$p"
-}
-
 # set_acme_option DIR KEY VALUE: replace or add `KEY = VALUE` in the [acme] table.
 set_acme_option() {
   python3 - "$1/herald.toml" "$2" "$3" <<'EOF' || fail "cannot set acme.$2 in $1/herald.toml"
@@ -148,11 +136,8 @@ cert_rows() { row_count "$D"; }
 
 step "a hierarchy with the 'acme' and a 'narrow' ACME provisioner; challtestsrv; the server"
 serve_init "$T/d"
-for v in HTTPS_PORT HTTP_PORT; do TAKEN_PORTS+="${!v} "; done
 alloc_port H01
 alloc_port TLS01
-alloc_port DNS_PORT
-alloc_port MGMT_PORT
 alloc_port DEAD_PORT # nothing ever listens here
 set_acme_option "$D" validation_timeout '"3s"'
 cat >>"$D/herald.toml" <<'EOF'
@@ -167,33 +152,7 @@ DIR_URL="https://127.0.0.1:$HTTPS_PORT/acme/acme/directory"
 NARROW_URL="https://127.0.0.1:$HTTPS_PORT/acme/narrow/directory"
 export REQUESTS_CA_BUNDLE="$ROOT" LEGO_CA_CERTIFICATES="$ROOT"
 
-pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" \
-  -http01 "" -https01 "" -tlsalpn01 "" -management "127.0.0.1:$MGMT_PORT" >"$T/challtestsrv.log" 2>&1 &
-CHALL_PID=$!
-bg_track "$CHALL_PID"
-# Up when its management API answers and its DNS server gives 127.0.0.1 for any name.
-dns_a_ok() {
-  python3 - "$DNS_PORT" "$1" <<'EOF'
-import socket, struct, sys
-port, name = int(sys.argv[1]), sys.argv[2]
-q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
-q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.settimeout(0.5)
-s.sendto(q, ("127.0.0.1", port))
-r = s.recv(4096)
-sys.exit(0 if r[:2] == q[:2] and struct.unpack(">H", r[6:8])[0] >= 1 and b"\x00\x04\x7f\x00\x00\x01" in r[len(q):] else 1)
-EOF
-}
-for i in $(seq 100); do
-  kill -0 "$CHALL_PID" 2>/dev/null || fail "pebble-challtestsrv exited: $(cat "$T/challtestsrv.log")"
-  if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$MGMT_PORT/" 2>/dev/null || true) != 000 ]] &&
-    dns_a_ok probe.example.test 2>/dev/null; then
-    break
-  fi
-  ((i < 100)) || fail "pebble-challtestsrv did not come up: $(cat "$T/challtestsrv.log")"
-  sleep 0.1
-done
+challtestsrv_start
 ok "challtestsrv: DNS on 127.0.0.1:$DNS_PORT, management on $MGMT_PORT"
 
 ACME_FLAGS=(--acme-http01-port "$H01" --acme-tlsalpn01-port "$TLS01" --acme-dns-resolver "127.0.0.1:$DNS_PORT")

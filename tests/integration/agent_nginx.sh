@@ -50,83 +50,16 @@ step "herald agent --once again: nothing due, nothing changes"
 ok "still $FIRST"
 
 step "start nginx on the agent's files"
-NG="$T/nginx"
-mkdir -p "$NG/logs" "$NG/tmp"
-NGINX_PORT=$(free_port)
-while [[ $NGINX_PORT == "$HTTPS_PORT" || $NGINX_PORT == "$HTTP_PORT" ]]; do NGINX_PORT=$(free_port); done
-cat >"$NG/nginx.conf" <<NGINX
-daemon off;
-worker_processes 1;
-pid $NG/nginx.pid;
-error_log $NG/logs/error.log notice;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path $NG/tmp/body;
-  proxy_temp_path $NG/tmp/proxy;
-  fastcgi_temp_path $NG/tmp/fastcgi;
-  uwsgi_temp_path $NG/tmp/uwsgi;
-  scgi_temp_path $NG/tmp/scgi;
-  server {
-    listen 127.0.0.1:$NGINX_PORT ssl;
-    ssl_certificate $W/chain.pem;
-    ssl_certificate_key $W/key.pem;
-    location / { return 200 "ok\n"; }
-  }
-}
-NGINX
-NGINX_CMD=(nginx -c "$NG/nginx.conf" -p "$NG/" -e stderr)
-"${NGINX_CMD[@]}" -t >"$NG/t.log" 2>&1 || fail "nginx -t:$(printf '\n%s' "$(cat "$NG/t.log")")"
-"${NGINX_CMD[@]}" >"$NG/stdout.log" 2>&1 &
-NGINX_PID=$!
-bg_track "$NGINX_PID"
-for i in $(seq 300); do
-  kill -0 "$NGINX_PID" 2>/dev/null || fail "nginx exited:$(printf '\n%s' "$(cat "$NG/stdout.log" "$NG/logs/error.log" 2>/dev/null)")"
-  [[ -s $NG/nginx.pid ]] && curl -s -o /dev/null --max-time 5 --cacert "$ROOT" "https://127.0.0.1:$NGINX_PORT/" && break
-  ((i < 300)) || fail "nginx did not answer within 30 s"
-  sleep 0.1
-done
+nginx_tls_start "$W/chain.pem" "$W/key.pem"
 ok "nginx pid $NGINX_PID on 127.0.0.1:$NGINX_PORT"
 
 step "herald agent as a daemon (--renew-at 0.1: a renewal every ~12 s) reloading nginx"
-RELOAD="nginx -c $NG/nginx.conf -p $NG/ -e stderr -s reload"
-"$HERALD" agent "${AGENT_ARGS[@]}" --renew-at 0.1 --jitter 0.02 --reload "$RELOAD" --reload-timeout 20s \
+"$HERALD" agent "${AGENT_ARGS[@]}" --renew-at 0.1 --jitter 0.02 --reload "$NGINX_RELOAD" --reload-timeout 20s \
   2>"$T/agent.log" &
 AGENT_PID=$!
 bg_track "$AGENT_PID"
 
-# One TLS handshake with a new connection: verified against the root for
-# 127.0.0.1; prints the served certificate's serial, or fails.
-handshake() {
-  local out
-  out=$(openssl s_client -connect "127.0.0.1:$NGINX_PORT" -CAfile "$ROOT" -verify_return_error \
-    -verify_ip 127.0.0.1 -no_ign_eof </dev/null 2>"$T/hs.err") || return 1
-  grep -q 'Verify return code: 0 (ok)' <<<"$out" || return 1
-  openssl x509 -noout -serial <<<"$out" | cut -d= -f2 | tr -d ':' | sed 's/^0*//'
-  openssl x509 <<<"$out" >"$T/seen.pem.tmp" && mv "$T/seen.pem.tmp" "$T/seen.pem"
-}
-
-HANDSHAKES=0
-FAILED=0
-declare -A SEEN=()
-ORDER=()
-deadline=$((SECONDS + 150))
-while ((SECONDS < deadline)); do
-  if s=$(handshake); then
-    HANDSHAKES=$((HANDSHAKES + 1))
-    if [[ -z ${SEEN[$s]:-} ]]; then
-      SEEN[$s]=1
-      ORDER+=("$s")
-      cp "$T/seen.pem" "$T/served.$s.pem"
-      printf '   served: %s (after %d handshakes)\n' "$s" "$HANDSHAKES"
-    fi
-  else
-    FAILED=$((FAILED + 1))
-    printf '   FAILED handshake %d: %s\n' "$((HANDSHAKES + FAILED))" "$(head -3 "$T/hs.err" | tr '\n' ' ')"
-  fi
-  ((${#ORDER[@]} >= 4)) && break
-  kill -0 "$AGENT_PID" 2>/dev/null || fail "the agent exited:$(printf '\n%s' "$(cat "$T/agent.log")")"
-done
+handshake_loop 4 150 "$AGENT_PID" "$T/agent.log"
 ok "$HANDSHAKES handshakes, $FAILED failed, ${#ORDER[@]} distinct certificates served"
 ((FAILED == 0)) || fail "$FAILED handshakes failed while the agent renewed and reloaded:$(printf '\n%s' "$(cat "$T/agent.log")")"
 ((${#ORDER[@]} >= 4)) || fail "nginx's serial changed only $((${#ORDER[@]} - 1)) times in 150 s:$(printf '\n%s' "$(cat "$T/agent.log")")"

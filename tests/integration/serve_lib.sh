@@ -275,3 +275,127 @@ ocsp_query() {
   OCSP_OUT=$(openssl ocsp -url "$PUB/ocsp" -timeout 30 -issuer "$ISSUING" -cert "$leaf" -CAfile "$T/root+intermediate.pem" "$@" 2>&1) ||
     OCSP_RC=$?
 }
+
+# alloc_port VAR: a free TCP port distinct from every port taken so far
+# (HTTPS_PORT and HTTP_PORT included once pick_ports ran).
+TAKEN_PORTS=" "
+alloc_port() {
+  local p
+  while :; do
+    p=$(free_port)
+    [[ $TAKEN_PORTS != *" $p "* && $p != "${HTTPS_PORT:-}" && $p != "${HTTP_PORT:-}" ]] && break
+  done
+  TAKEN_PORTS+="$p "
+  printf -v "$1" '%s' "$p"
+}
+
+# challtestsrv_start: pebble-challtestsrv as a DNS server answering every name
+# with 127.0.0.1 (on $DNS_PORT) and serving the TXT records set through its
+# management API (on $MGMT_PORT, POST /set-txt and /clear-txt); waits until
+# both answer.
+challtestsrv_start() {
+  alloc_port DNS_PORT
+  alloc_port MGMT_PORT
+  pebble-challtestsrv -defaultIPv4 127.0.0.1 -defaultIPv6 "" -dns01 "127.0.0.1:$DNS_PORT" \
+    -http01 "" -https01 "" -tlsalpn01 "" -management "127.0.0.1:$MGMT_PORT" >"$T/challtestsrv.log" 2>&1 &
+  CHALL_PID=$!
+  bg_track "$CHALL_PID"
+  local i
+  for i in $(seq 100); do
+    kill -0 "$CHALL_PID" 2>/dev/null || fail "pebble-challtestsrv exited: $(cat "$T/challtestsrv.log")"
+    if [[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$MGMT_PORT/" 2>/dev/null || true) != 000 ]] &&
+      _dns_a_ok probe.example.test 2>/dev/null; then
+      return 0
+    fi
+    ((i < 100)) || fail "pebble-challtestsrv did not come up: $(cat "$T/challtestsrv.log")"
+    sleep 0.1
+  done
+}
+# _dns_a_ok NAME: the DNS server on $DNS_PORT gives 127.0.0.1 for NAME.
+_dns_a_ok() {
+  python3 - "$DNS_PORT" "$1" <<'PY'
+import socket, struct, sys
+port, name = int(sys.argv[1]), sys.argv[2]
+q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+s.sendto(q, ("127.0.0.1", port))
+r = s.recv(4096)
+sys.exit(0 if r[:2] == q[:2] and struct.unpack(">H", r[6:8])[0] >= 1 and b"\x00\x04\x7f\x00\x00\x01" in r[len(q):] else 1)
+PY
+}
+
+# nginx_tls_start CERT_CHAIN KEY: nginx (one worker) serving HTTPS on
+# 127.0.0.1:$NGINX_PORT (allocated) with these files, in $NG; waits until it
+# answers (verified against $ROOT). $NGINX_RELOAD is the reload command line
+# (nginx's log shows each SIGHUP as "signal 1 (SIGHUP) received").
+nginx_tls_start() {
+  local chain=$1 key=$2 i
+  NG="$T/nginx"
+  mkdir -p "$NG/logs" "$NG/tmp"
+  alloc_port NGINX_PORT
+  cat >"$NG/nginx.conf" <<NGINX
+daemon off;
+worker_processes 1;
+pid $NG/nginx.pid;
+error_log $NG/logs/error.log notice;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path $NG/tmp/body;
+  proxy_temp_path $NG/tmp/proxy;
+  fastcgi_temp_path $NG/tmp/fastcgi;
+  uwsgi_temp_path $NG/tmp/uwsgi;
+  scgi_temp_path $NG/tmp/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT ssl;
+    ssl_certificate $chain;
+    ssl_certificate_key $key;
+    location / { return 200 "ok\n"; }
+  }
+}
+NGINX
+  local cmd=(nginx -c "$NG/nginx.conf" -p "$NG/" -e stderr)
+  "${cmd[@]}" -t >"$NG/t.log" 2>&1 || fail "nginx -t:$(printf '\n%s' "$(cat "$NG/t.log")")"
+  "${cmd[@]}" >"$NG/stdout.log" 2>&1 &
+  NGINX_PID=$!
+  bg_track "$NGINX_PID"
+  NGINX_RELOAD="nginx -c $NG/nginx.conf -p $NG/ -e stderr -s reload"
+  for i in $(seq 300); do
+    kill -0 "$NGINX_PID" 2>/dev/null || fail "nginx exited:$(printf '\n%s' "$(cat "$NG/stdout.log" "$NG/logs/error.log" 2>/dev/null)")"
+    [[ -s $NG/nginx.pid ]] && curl -s -o /dev/null --max-time 5 --cacert "$ROOT" "https://127.0.0.1:$NGINX_PORT/" && break
+    ((i < 300)) || fail "nginx did not answer within 30 s"
+    sleep 0.1
+  done
+}
+
+# handshake_loop WANT SECONDS WATCH_PID LOG: new TLS connections to nginx in a
+# loop (openssl s_client, verified against $ROOT for 127.0.0.1) until WANT
+# distinct certificates were served or SECONDS passed; WATCH_PID (the agent)
+# must stay alive (else LOG is shown). Sets HANDSHAKES, FAILED and ORDER (the
+# serials in the order served; each certificate in $T/served.SERIAL.pem).
+handshake_loop() {
+  local want=$1 limit=$2 watch=$3 log=$4 s out deadline
+  HANDSHAKES=0 FAILED=0 ORDER=()
+  local -A seen=()
+  deadline=$((SECONDS + limit))
+  while ((SECONDS < deadline)); do
+    if out=$(openssl s_client -connect "127.0.0.1:$NGINX_PORT" -CAfile "$ROOT" -verify_return_error \
+      -verify_ip 127.0.0.1 -no_ign_eof </dev/null 2>"$T/hs.err") && grep -q 'Verify return code: 0 (ok)' <<<"$out"; then
+      HANDSHAKES=$((HANDSHAKES + 1))
+      s=$(openssl x509 -noout -serial <<<"$out" | cut -d= -f2 | tr -d ':' | sed 's/^0*//')
+      if [[ -z ${seen[$s]:-} ]]; then
+        seen[$s]=1
+        ORDER+=("$s")
+        openssl x509 <<<"$out" >"$T/served.$s.pem"
+        printf '   served: %s (after %d handshakes, %d s)\n' "$s" "$HANDSHAKES" "$((limit - deadline + SECONDS))"
+      fi
+    else
+      FAILED=$((FAILED + 1))
+      printf '   FAILED handshake %d: %s\n' "$((HANDSHAKES + FAILED))" "$(head -3 "$T/hs.err" | tr '\n' ' ')"
+    fi
+    ((${#ORDER[@]} >= want)) && break
+    kill -0 "$watch" 2>/dev/null || fail "the agent exited:$(printf '\n%s' "$(cat "$log")")"
+  done
+}
