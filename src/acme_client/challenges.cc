@@ -35,18 +35,22 @@ class Http01Standalone final : public Solver {
     HERALD_TRY_VOID(cleanup());
     auto colon = listen_.rfind(':');
     if (colon == std::string::npos || colon + 1 >= listen_.size())
-      return make_error(ErrorCode::kInvalidArgument, "the http-01 listen address '" + listen_ + "' is not HOST:PORT");
+      return make_error(ErrorCode::kInvalidArgument,
+                        "the http-01 listen address '" + listen_ + "' is not HOST:PORT");
     std::string host = listen_.substr(0, colon);
-    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
     unsigned long port = 0;
     const std::string port_text = listen_.substr(colon + 1);
     if (port_text.find_first_not_of("0123456789") != std::string::npos || port_text.size() > 5 ||
         (port = std::stoul(port_text)) > 65535 || host.empty()) {
-      return make_error(ErrorCode::kInvalidArgument, "the http-01 listen address '" + listen_ + "' is not HOST:PORT");
+      return make_error(ErrorCode::kInvalidArgument,
+                        "the http-01 listen address '" + listen_ + "' is not HOST:PORT");
     }
     auto answers = std::make_shared<std::map<std::string, std::string>>();
     for (const auto& t : tasks) {
-      if (!safe_token(t.token)) return make_error(ErrorCode::kMalformedInput, "a challenge token is not base64url");
+      if (!safe_token(t.token))
+        return make_error(ErrorCode::kMalformedInput, "a challenge token is not base64url");
       (*answers)[std::string(kChallengePath) + t.token] = t.key_authorization;
     }
     auto server = std::make_unique<net::Server>(1);
@@ -69,7 +73,8 @@ class Http01Standalone final : public Solver {
     };
     auto bound = server->listen(host, static_cast<uint16_t>(port), nullptr, handler, limits);
     if (!bound) {
-      return make_error(ErrorCode::kIo, "cannot listen on " + listen_ + " for http-01: " + bound.error().message);
+      return make_error(ErrorCode::kIo,
+                        "cannot listen on " + listen_ + " for http-01: " + bound.error().message);
     }
     port_ = *bound;
     server_ = std::move(server);
@@ -110,7 +115,8 @@ class Http01Webroot final : public Solver {
     const auto dir = root_ / ".well-known" / "acme-challenge";
     std::error_code ec;
     if (!std::filesystem::is_directory(root_, ec))
-      return make_error(ErrorCode::kNotFound, "the webroot " + root_.string() + " is not a directory");
+      return make_error(ErrorCode::kNotFound,
+                        "the webroot " + root_.string() + " is not a directory");
     if (!std::filesystem::is_directory(dir, ec)) {
       for (const auto& d : {root_ / ".well-known", dir}) {
         if (std::filesystem::is_directory(d, ec)) continue;
@@ -118,10 +124,12 @@ class Http01Webroot final : public Solver {
       }
     }
     for (const auto& t : tasks) {
-      if (!safe_token(t.token)) return make_error(ErrorCode::kMalformedInput, "a challenge token is not base64url");
+      if (!safe_token(t.token))
+        return make_error(ErrorCode::kMalformedInput, "a challenge token is not base64url");
       const auto file = dir / t.token;
       written_.push_back(file);  // before writing: a half-written file is removed too
-      HERALD_TRY_VOID(fs::write_file(file, t.key_authorization, fs::kPublic, fs::Overwrite::kReplace));
+      HERALD_TRY_VOID(
+          fs::write_file(file, t.key_authorization, fs::kPublic, fs::Overwrite::kReplace));
     }
     return {};
   }
@@ -158,7 +166,8 @@ class Dns01Hook final : public Solver {
     HERALD_TRY_VOID(cleanup());
     for (const auto& t : tasks) {
       if (t.identifier.type != "dns")
-        return make_error(ErrorCode::kInvalidArgument, "dns-01 cannot prove " + t.identifier.describe());
+        return make_error(ErrorCode::kInvalidArgument,
+                          "dns-01 cannot prove " + t.identifier.describe());
       std::string domain = t.identifier.value;
       if (domain.starts_with("*.")) domain = domain.substr(2);
       HERALD_TRY(auto value, dns01_txt_value(t.key_authorization));
@@ -187,13 +196,15 @@ class Dns01Hook final : public Solver {
   };
 
   Status run(const char* verb, const Record& r) {
-    const std::string cmd = hook_ + " " + verb + " " + shell_quote(r.name) + " " + shell_quote(r.value);
+    const std::string cmd =
+        hook_ + " " + verb + " " + shell_quote(r.name) + " " + shell_quote(r.value);
     auto out = runner_(cmd, timeout_);
-    if (!out) return make_error(out.error().code, "the dns-01 hook (" + std::string(verb) + " " + r.name +
-                                                      ") could not run: " + out.error().message);
+    if (!out)
+      return make_error(out.error().code, "the dns-01 hook (" + std::string(verb) + " " + r.name +
+                                              ") could not run: " + out.error().message);
     if (!out->ok) {
-      return make_error(ErrorCode::kIo,
-                        "the dns-01 hook failed (" + std::string(verb) + " " + r.name + "): " + out->what);
+      return make_error(ErrorCode::kIo, "the dns-01 hook failed (" + std::string(verb) + " " +
+                                            r.name + "): " + out->what);
     }
     return {};
   }

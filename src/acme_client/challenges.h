@@ -60,10 +60,11 @@ struct HookOutcome {
   bool ok = false;
   std::string what;
 };
-using HookRunner =
-    std::function<Result<HookOutcome>(const std::string& command, std::chrono::milliseconds timeout)>;
+using HookRunner = std::function<Result<HookOutcome>(const std::string& command,
+                                                     std::chrono::milliseconds timeout)>;
 // `hook` is a shell command line; NAME and VALUE are appended single-quoted.
-[[nodiscard]] std::unique_ptr<Solver> make_dns01_hook(std::string hook, std::chrono::milliseconds timeout,
+[[nodiscard]] std::unique_ptr<Solver> make_dns01_hook(std::string hook,
+                                                      std::chrono::milliseconds timeout,
                                                       HookRunner runner);
 
 // "'it''s'" quoting for /bin/sh: the text inside single quotes, each ' as '\''.

@@ -39,7 +39,9 @@ std::string join(const std::vector<Identifier>& ids) {
 }
 
 std::string ms_since(std::chrono::steady_clock::time_point t0) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+          .count();
   char buf[32];
   std::snprintf(buf, sizeof buf, "%lld.%03lld s", static_cast<long long>(ms / 1000),
                 static_cast<long long>(ms % 1000));
@@ -53,7 +55,8 @@ std::string ms_since(std::chrono::steady_clock::time_point t0) {
 Result<json> eab_binding(const std::string& kid, const Bytes& hmac_key, const json& account_jwk,
                          const std::string& new_account_url) {
   if (kid.empty() || hmac_key.empty())
-    return make_error(ErrorCode::kInvalidArgument, "an External Account Binding needs a key id and an HMAC key");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "an External Account Binding needs a key id and an HMAC key");
   const json header = {{"alg", "HS256"}, {"kid", kid}, {"url", new_account_url}};
   const std::string h = header.dump(), p = account_jwk.dump();
   const std::string protected_b64 =
@@ -114,9 +117,14 @@ Client::Client(std::string directory_url, Transport transport, Sleep sleep, cons
       sleep_(std::move(sleep)),
       clock_(clock) {}
 
-std::chrono::seconds Client::Deadline::left() const {
-  auto l = std::chrono::duration_cast<std::chrono::seconds>(at - std::chrono::steady_clock::now());
-  return l < 0s ? 0s : l;
+std::chrono::milliseconds Client::Deadline::left() const {
+  auto l = std::chrono::duration_cast<std::chrono::milliseconds>(at - std::chrono::steady_clock::now());
+  return l < 0ms ? 0ms : l;
+}
+
+std::chrono::seconds Client::Deadline::request_timeout() const {
+  // Whole seconds (what the transport takes), at least 1, at most kRequestTimeout.
+  return std::clamp(std::chrono::ceil<std::chrono::seconds>(left()), 1s, kRequestTimeout);
 }
 
 AcmeResult<Directory> Client::directory() {
@@ -125,18 +133,19 @@ AcmeResult<Directory> Client::directory() {
     return tl::unexpected(AcmeError{s.error(), true});
   auto r = transport_("GET", directory_url_, {}, "", kRequestTimeout);
   if (!r) {
-    return tl::unexpected(failure(r.error().code, "ACME directory " + directory_url_ +
-                                                      " unreachable: " + r.error().message));
+    return tl::unexpected(failure(
+        r.error().code, "ACME directory " + directory_url_ + " unreachable: " + r.error().message));
   }
   if (r->status != 200) {
-    return tl::unexpected(failure(ErrorCode::kIo, "ACME directory " + directory_url_ + ": HTTP " +
-                                                      std::to_string(r->status),
-                                  r->status >= 400 && r->status < 500 && r->status != 429));
+    return tl::unexpected(failure(
+        ErrorCode::kIo, "ACME directory " + directory_url_ + ": HTTP " + std::to_string(r->status),
+        r->status >= 400 && r->status < 500 && r->status != 429));
   }
   auto d = parse_directory(r->body);
   if (!d) {
     return tl::unexpected(failure(ErrorCode::kMalformedInput,
-                                  "ACME directory " + directory_url_ + ": " + d.error().message, true));
+                                  "ACME directory " + directory_url_ + ": " + d.error().message,
+                                  true));
   }
   directory_ = *d;
   return *d;
@@ -155,12 +164,14 @@ AcmeResult<std::string> Client::nonce(const Deadline& d) {
   }
   HERALD_TRY(auto dir, directory());
   // GET (204) rather than HEAD: the same nonce, and no body to skip (§7.2).
-  auto r = transport_("GET", dir.new_nonce, {}, "", std::min(kRequestTimeout, std::max(d.left(), 1s)));
+  auto r =
+      transport_("GET", dir.new_nonce, {}, "", d.request_timeout());
   if (!r) return tl::unexpected(failure(r.error().code, "newNonce: " + r.error().message));
   std::string n = header_of(*r, "Replay-Nonce");
   if (!valid_nonce(n)) {
-    return tl::unexpected(failure(ErrorCode::kMalformedInput,
-                                  "newNonce: HTTP " + std::to_string(r->status) + " without a usable Replay-Nonce"));
+    return tl::unexpected(
+        failure(ErrorCode::kMalformedInput,
+                "newNonce: HTTP " + std::to_string(r->status) + " without a usable Replay-Nonce"));
   }
   return n;
 }
@@ -170,7 +181,8 @@ AcmeError Client::problem_error(const std::string& what, const net::Response& r)
   std::string why = p ? p->describe() : "(no problem document: " + clean(r.body, 120) + ")";
   const std::string type = p ? p->acme_type() : "";
   ErrorCode code = r.status >= 500 ? ErrorCode::kIo : ErrorCode::kPolicyViolation;
-  if (type == "unauthorized" || type == "externalAccountRequired" || type == "accountDoesNotExist") {
+  if (type == "unauthorized" || type == "externalAccountRequired" ||
+      type == "accountDoesNotExist") {
     code = ErrorCode::kUnauthenticated;
   } else if (type == "rateLimited" || r.status == 429) {
     code = ErrorCode::kRateLimited;
@@ -180,18 +192,20 @@ AcmeError Client::problem_error(const std::string& what, const net::Response& r)
   } else if (type == "serverInternal") {
     code = ErrorCode::kIo;
   }
-  const bool refused = r.status >= 400 && r.status < 500 && r.status != 429 && type != "rateLimited" &&
-                       type != "badNonce";
+  const bool refused = r.status >= 400 && r.status < 500 && r.status != 429 &&
+                       type != "rateLimited" && type != "badNonce";
   std::string msg = what + " refused (HTTP " + std::to_string(r.status) + "): " + why;
-  if (auto ra = parse_retry_after(header_of(r, "Retry-After"), clock_.now()); ra && code == ErrorCode::kRateLimited)
+  if (auto ra = parse_retry_after(header_of(r, "Retry-After"), clock_.now());
+      ra && code == ErrorCode::kRateLimited)
     msg += " (retry after " + std::to_string(ra->count()) + " s)";
   return failure(code, msg, refused);
 }
 
-AcmeResult<net::Response> Client::post(EVP_PKEY& key, const std::string& url, const std::string& payload,
-                                       const std::string& what, const Deadline& d, bool use_jwk) {
+AcmeResult<net::Response> Client::post(EVP_PKEY& key, const std::string& url,
+                                       const std::string& payload, const std::string& what,
+                                       const Deadline& d, bool use_jwk) {
   for (int attempt = 0;; ++attempt) {
-    if (d.left() <= 0s) {
+    if (d.left() <= 0ms) {
       return tl::unexpected(failure(ErrorCode::kIo, what + ": the order's time is up"));
     }
     HERALD_TRY(auto n, nonce(d));
@@ -206,7 +220,7 @@ AcmeResult<net::Response> Client::post(EVP_PKEY& key, const std::string& url, co
     auto body = acme::sign_jws_request(header, payload, key);
     if (!body) return tl::unexpected(not_refused(body.error()));
     auto r = transport_("POST", url, {{"Content-Type", "application/jose+json"}}, *body,
-                        std::min(kRequestTimeout, std::max(d.left(), 1s)));
+                        d.request_timeout());
     if (!r) return tl::unexpected(failure(r.error().code, what + ": " + r.error().message));
     take_nonce(*r);
     if (r->status == 400 && attempt == 0) {
@@ -224,7 +238,8 @@ void Client::wait_before_poll(const net::Response& r, const Deadline& d, int att
   } else {
     wait = std::min<std::chrono::milliseconds>(250ms * (1 << std::min(attempt, 5)), 5s);
   }
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(d.at - std::chrono::steady_clock::now());
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      d.at - std::chrono::steady_clock::now());
   if (left < wait) wait = std::max(left, 0ms);
   sleep_(wait);
 }
@@ -239,19 +254,22 @@ AcmeResult<std::string> Client::account(EVP_PKEY& key, const AccountOptions& opt
   auto jwk = acme::key_to_jwk(key);
   if (!jwk) return tl::unexpected(not_refused(jwk.error()));
   if (dir.external_account_required && !opts.eab_kid) {
-    return tl::unexpected(failure(ErrorCode::kUnauthenticated,
-                                  "the ACME server requires an External Account Binding: configure "
-                                  "eab_kid and eab_hmac_key_file (--acme-eab-kid, --acme-eab-hmac-key-file)",
-                                  true));
+    return tl::unexpected(
+        failure(ErrorCode::kUnauthenticated,
+                "the ACME server requires an External Account Binding: configure "
+                "eab_kid and eab_hmac_key_file (--acme-eab-kid, --acme-eab-hmac-key-file)",
+                true));
   }
   auto accept = [&](const net::Response& r) -> AcmeResult<std::string> {
     std::string loc = header_of(r, "Location");
-    if (auto s = check_url(loc, "the account's Location"); !s) return tl::unexpected(not_refused(s.error()));
+    if (auto s = check_url(loc, "the account's Location"); !s)
+      return tl::unexpected(not_refused(s.error()));
     auto st = parse_account_status(r.body);
     if (!st) return tl::unexpected(not_refused(st.error()));
     if (*st != AcmeStatus::kValid) {
-      return tl::unexpected(failure(ErrorCode::kUnauthenticated,
-                                    "the ACME account " + loc + " is " + std::string(status_name(*st)), true));
+      return tl::unexpected(
+          failure(ErrorCode::kUnauthenticated,
+                  "the ACME account " + loc + " is " + std::string(status_name(*st)), true));
     }
     account_url_ = loc;
     account_thumbprint_ = *thumb;
@@ -259,11 +277,13 @@ AcmeResult<std::string> Client::account(EVP_PKEY& key, const AccountOptions& opt
   };
   if (opts.eab_kid) {
     // A binding key makes one account: once it exists, find it without the binding.
-    auto r = post(key, dir.new_account, json{{"onlyReturnExisting", true}}.dump(), "newAccount", d, true);
+    auto r = post(key, dir.new_account, json{{"onlyReturnExisting", true}}.dump(), "newAccount", d,
+                  true);
     if (!r) return tl::unexpected(r.error());
     if (r->status == 200) return accept(*r);
     auto p = parse_problem(r->body);
-    if (!p || p->acme_type() != "accountDoesNotExist") return tl::unexpected(problem_error("newAccount", *r));
+    if (!p || p->acme_type() != "accountDoesNotExist")
+      return tl::unexpected(problem_error("newAccount", *r));
   }
   json payload = {{"termsOfServiceAgreed", true}};
   if (opts.email) payload["contact"] = json::array({"mailto:" + *opts.email});
@@ -297,7 +317,8 @@ AcmeResult<std::string> Client::obtain(EVP_PKEY& account_key, const AccountOptio
                           "newOrder for " + names, d));
   if (r.status != 201) return tl::unexpected(problem_error("newOrder for " + names, r));
   const std::string order_url = header_of(r, "Location");
-  if (auto s = check_url(order_url, "the order's Location"); !s) return tl::unexpected(not_refused(s.error()));
+  if (auto s = check_url(order_url, "the order's Location"); !s)
+    return tl::unexpected(not_refused(s.error()));
   auto order = parse_order(r.body);
   if (!order) return tl::unexpected(not_refused(order.error()));
   log("ACME order " + order_url + " for " + names + " (account " + kid + ")");
@@ -347,7 +368,8 @@ AcmeResult<std::string> Client::obtain(EVP_PKEY& account_key, const AccountOptio
                                     false));
     }
     if (p.respond) {
-      tasks.push_back({a->identifier, a->wildcard, ch->token, key_authorization(ch->token, *thumb)});
+      tasks.push_back(
+          {a->identifier, a->wildcard, ch->token, key_authorization(ch->token, *thumb)});
     }
     pending.push_back(std::move(p));
   }
@@ -360,7 +382,8 @@ AcmeResult<std::string> Client::obtain(EVP_PKEY& account_key, const AccountOptio
     void run() {
       if (!armed) return;
       armed = false;
-      if (auto c = s.cleanup(); !c) log("cleaning up " + s.type() + " failed: " + c.error().message);
+      if (auto c = s.cleanup(); !c)
+        log("cleaning up " + s.type() + " failed: " + c.error().message);
     }
     ~CleanupGuard() { run(); }
   } guard{solver, log};
@@ -372,8 +395,10 @@ AcmeResult<std::string> Client::obtain(EVP_PKEY& account_key, const AccountOptio
   }
   for (const auto& p : pending) {
     if (!p.respond) continue;
-    HERALD_TRY(auto cr, post(account_key, p.challenge_url, "{}", "the challenge for " + p.id.describe(), d));
-    if (cr.status != 200) return tl::unexpected(problem_error("the challenge for " + p.id.describe(), cr));
+    HERALD_TRY(auto cr,
+               post(account_key, p.challenge_url, "{}", "the challenge for " + p.id.describe(), d));
+    if (cr.status != 200)
+      return tl::unexpected(problem_error("the challenge for " + p.id.describe(), cr));
   }
   for (const auto& p : pending) {
     const std::string who = "authorization for " + p.id.describe();
@@ -392,15 +417,17 @@ AcmeResult<std::string> Client::obtain(EVP_PKEY& account_key, const AccountOptio
           if (c.error && (why.empty() || c.type == solver.type())) why = c.error->describe();
         }
         return tl::unexpected(failure(ErrorCode::kPolicyViolation,
-                                      who + " is invalid" + (why.empty() ? "" : ": " + why), false));
+                                      who + " is invalid" + (why.empty() ? "" : ": " + why),
+                                      false));
       }
       if (a->status != AcmeStatus::kPending) {
         return tl::unexpected(failure(ErrorCode::kPolicyViolation,
                                       who + " is " + std::string(status_name(a->status)), false));
       }
-      if (d.left() <= 0s) {
-        return tl::unexpected(failure(ErrorCode::kIo, "timed out after " + std::to_string(order_timeout.count()) +
-                                                          " s waiting for the " + who + " (still pending)"));
+      if (d.left() <= 0ms) {
+        return tl::unexpected(
+            failure(ErrorCode::kIo, "timed out after " + std::to_string(order_timeout.count()) +
+                                        " s waiting for the " + who + " (still pending)"));
       }
       wait_before_poll(ar, d, attempt);
     }
@@ -413,15 +440,16 @@ AcmeResult<std::string> Client::obtain(EVP_PKEY& account_key, const AccountOptio
     for (int attempt = 0;; ++attempt) {
       if (o.status == want || o.status == AcmeStatus::kValid) return o;
       if (o.status == AcmeStatus::kInvalid) {
-        return tl::unexpected(failure(ErrorCode::kPolicyViolation,
-                                      "the order for " + names + " is invalid" +
-                                          (o.error ? ": " + o.error->describe() : ""),
-                                      false));
+        return tl::unexpected(failure(
+            ErrorCode::kPolicyViolation,
+            "the order for " + names + " is invalid" + (o.error ? ": " + o.error->describe() : ""),
+            false));
       }
-      if (d.left() <= 0s) {
-        return tl::unexpected(failure(ErrorCode::kIo, "timed out after " + std::to_string(order_timeout.count()) +
-                                                          " s waiting for the order for " + names + " (" +
-                                                          std::string(status_name(o.status)) + ")"));
+      if (d.left() <= 0ms) {
+        return tl::unexpected(
+            failure(ErrorCode::kIo, "timed out after " + std::to_string(order_timeout.count()) +
+                                        " s waiting for the order for " + names + " (" +
+                                        std::string(status_name(o.status)) + ")"));
       }
       wait_before_poll(prev, d, attempt);
       HERALD_TRY(auto orr, post(account_key, order_url, "", "the order " + order_url, d));
@@ -448,20 +476,25 @@ AcmeResult<std::string> Client::obtain(EVP_PKEY& account_key, const AccountOptio
     HERALD_TRY(order, poll_order(std::move(*parsed), fr, AcmeStatus::kValid));
   }
   if (!order->certificate) {
-    return tl::unexpected(failure(ErrorCode::kMalformedInput, "the order for " + names + " has no certificate URL"));
+    return tl::unexpected(
+        failure(ErrorCode::kMalformedInput, "the order for " + names + " has no certificate URL"));
   }
 
   // The certificate (POST-as-GET), PEM chain.
-  HERALD_TRY(auto cr, post(account_key, *order->certificate, "", "the certificate " + *order->certificate, d));
-  if (cr.status != 200) return tl::unexpected(problem_error("the certificate " + *order->certificate, cr));
+  HERALD_TRY(auto cr, post(account_key, *order->certificate, "",
+                           "the certificate " + *order->certificate, d));
+  if (cr.status != 200)
+    return tl::unexpected(problem_error("the certificate " + *order->certificate, cr));
   const std::string ctype = header_of(cr, "Content-Type");
   if (!ctype.starts_with("application/pem-certificate-chain") ||
       cr.body.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-    return tl::unexpected(failure(ErrorCode::kMalformedInput,
-                                  "the certificate " + *order->certificate + " is not a PEM chain (Content-Type '" +
-                                      clean(ctype, 80) + "')"));
+    return tl::unexpected(
+        failure(ErrorCode::kMalformedInput, "the certificate " + *order->certificate +
+                                                " is not a PEM chain (Content-Type '" +
+                                                clean(ctype, 80) + "')"));
   }
-  log("ACME order " + order_url + " valid, certificate " + *order->certificate + " (" + ms_since(t0) + ")");
+  log("ACME order " + order_url + " valid, certificate " + *order->certificate + " (" +
+      ms_since(t0) + ")");
   return cr.body;
 }
 
@@ -472,7 +505,8 @@ AcmeResult<std::optional<RenewalInfo>> Client::renewal_info(const Bytes& cert_de
   auto id = ari_cert_id_of(cert_der);
   if (!id) return tl::unexpected(AcmeError{id.error(), true});
   const TimePoint now = clock_.now();
-  for (auto it = ari_.begin(); it != ari_.end();) it = it->second.until <= now ? ari_.erase(it) : std::next(it);
+  for (auto it = ari_.begin(); it != ari_.end();)
+    it = it->second.until <= now ? ari_.erase(it) : std::next(it);
   if (ari_.size() > 1000) ari_.clear();
   if (auto it = ari_.find(*id); it != ari_.end()) {
     if (it->second.error) return tl::unexpected(*it->second.error);
@@ -489,7 +523,8 @@ AcmeResult<std::optional<RenewalInfo>> Client::renewal_info(const Bytes& cert_de
     e.error = failure(ErrorCode::kIo, "renewalInfo " + url + ": HTTP " + std::to_string(r->status) +
                                           (r->status >= 400 ? ": " + clean(r->body, 200) : ""));
   } else if (auto info = parse_renewal_info(r->body); !info) {
-    e.error = failure(ErrorCode::kMalformedInput, "renewalInfo " + url + ": " + info.error().message);
+    e.error =
+        failure(ErrorCode::kMalformedInput, "renewalInfo " + url + ": " + info.error().message);
   } else {
     e.info = *info;
   }

@@ -31,11 +31,10 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "acme_client/challenges.h"
 #include "acme_client/messages.h"
@@ -98,7 +97,8 @@ class Client {
   // lines go to `log`.
   [[nodiscard]] AcmeResult<std::string> obtain(EVP_PKEY& account_key, const AccountOptions& opts,
                                                const Bytes& csr_der, Solver& solver,
-                                               std::chrono::seconds order_timeout, const LogFn& log);
+                                               std::chrono::seconds order_timeout,
+                                               const LogFn& log);
 
   // RFC 9773 for the certificate `cert_der`: nullopt when the directory has
   // no renewalInfo. Answers are kept until their Retry-After; a failure is
@@ -109,7 +109,8 @@ class Client {
   using Headers = std::vector<std::pair<std::string, std::string>>;
   struct Deadline {
     std::chrono::steady_clock::time_point at;
-    [[nodiscard]] std::chrono::seconds left() const;
+    [[nodiscard]] std::chrono::milliseconds left() const;
+    [[nodiscard]] std::chrono::seconds request_timeout() const;
   };
   // A signed POST to `url` (payload "" = POST-as-GET); badNonce retried once.
   AcmeResult<net::Response> post(EVP_PKEY& key, const std::string& url, const std::string& payload,

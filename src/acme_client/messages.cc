@@ -78,7 +78,8 @@ Result<std::string> req_url(const json& o, const char* name, const std::string& 
   return s;
 }
 
-Result<std::optional<std::string>> opt_url(const json& o, const char* name, const std::string& where) {
+Result<std::optional<std::string>> opt_url(const json& o, const char* name,
+                                           const std::string& where) {
   HERALD_TRY(auto s, opt_string(o, name, where, kMaxUrlSize));
   if (s) {
     HERALD_TRY_VOID(check_url(*s, where + " " + name));
@@ -86,11 +87,13 @@ Result<std::optional<std::string>> opt_url(const json& o, const char* name, cons
   return s;
 }
 
-Result<AcmeStatus> status_of(const json& o, const std::string& where, std::initializer_list<AcmeStatus> allowed) {
+Result<AcmeStatus> status_of(const json& o, const std::string& where,
+                             std::initializer_list<AcmeStatus> allowed) {
   HERALD_TRY(auto s, req_string(o, "status", where, 64));
-  static constexpr AcmeStatus kAll[] = {AcmeStatus::kPending, AcmeStatus::kReady,       AcmeStatus::kProcessing,
-                                    AcmeStatus::kValid,   AcmeStatus::kInvalid,     AcmeStatus::kDeactivated,
-                                    AcmeStatus::kExpired, AcmeStatus::kRevoked};
+  static constexpr AcmeStatus kAll[] = {AcmeStatus::kPending,    AcmeStatus::kReady,
+                                        AcmeStatus::kProcessing, AcmeStatus::kValid,
+                                        AcmeStatus::kInvalid,    AcmeStatus::kDeactivated,
+                                        AcmeStatus::kExpired,    AcmeStatus::kRevoked};
   for (AcmeStatus st : kAll) {
     if (status_name(st) == s && std::find(allowed.begin(), allowed.end(), st) != allowed.end())
       return st;
@@ -104,7 +107,8 @@ Result<Identifier> identifier_of(const json& o, const std::string& where) {
   HERALD_TRY(id.type, req_string(o, "type", where + " identifier", 32));
   HERALD_TRY(id.value, req_string(o, "value", where + " identifier", kMaxIdentifierSize));
   for (char c : id.type + id.value) {
-    if (c <= 0x20 || c >= 0x7f) return malformed(where + ": identifier with a non-printable character");
+    if (c <= 0x20 || c >= 0x7f)
+      return malformed(where + ": identifier with a non-printable character");
   }
   return id;
 }
@@ -160,8 +164,9 @@ Result<Challenge> challenge_of(const json& o, const std::string& where) {
   HERALD_TRY(c.type, req_string(o, "type", where, 64));
   c.type = clean(c.type, 64);
   HERALD_TRY(c.url, req_url(o, "url", where));
-  HERALD_TRY(c.status, status_of(o, where, {AcmeStatus::kPending, AcmeStatus::kProcessing, AcmeStatus::kValid,
-                                           AcmeStatus::kInvalid}));
+  HERALD_TRY(c.status, status_of(o, where,
+                                 {AcmeStatus::kPending, AcmeStatus::kProcessing, AcmeStatus::kValid,
+                                  AcmeStatus::kInvalid}));
   HERALD_TRY(auto token, opt_string(o, "token", where, kMaxTokenSize));
   if (token) {
     // §8.1: base64url, at least 128 bits of entropy (22 characters).
@@ -198,14 +203,22 @@ bool digits(std::string_view s, size_t pos, size_t n, int& out) {
 
 std::string_view status_name(AcmeStatus s) {
   switch (s) {
-    case AcmeStatus::kPending: return "pending";
-    case AcmeStatus::kReady: return "ready";
-    case AcmeStatus::kProcessing: return "processing";
-    case AcmeStatus::kValid: return "valid";
-    case AcmeStatus::kInvalid: return "invalid";
-    case AcmeStatus::kDeactivated: return "deactivated";
-    case AcmeStatus::kExpired: return "expired";
-    case AcmeStatus::kRevoked: return "revoked";
+    case AcmeStatus::kPending:
+      return "pending";
+    case AcmeStatus::kReady:
+      return "ready";
+    case AcmeStatus::kProcessing:
+      return "processing";
+    case AcmeStatus::kValid:
+      return "valid";
+    case AcmeStatus::kInvalid:
+      return "invalid";
+    case AcmeStatus::kDeactivated:
+      return "deactivated";
+    case AcmeStatus::kExpired:
+      return "expired";
+    case AcmeStatus::kRevoked:
+      return "revoked";
   }
   return "?";
 }
@@ -257,7 +270,8 @@ Status check_url(std::string_view url, std::string_view what) {
       return malformed(std::string(what) + " URL has a space or a non-ASCII character");
   }
   auto host_end = url.find_first_of("/?#", 8);
-  std::string_view authority = url.substr(8, host_end == std::string_view::npos ? url.npos : host_end - 8);
+  std::string_view authority =
+      url.substr(8, host_end == std::string_view::npos ? url.npos : host_end - 8);
   if (authority.empty() || authority.find('@') != std::string_view::npos)
     return malformed(std::string(what) + " URL has no usable host: " + clean(url, 200));
   return {};
@@ -283,7 +297,8 @@ Result<Directory> parse_directory(std::string_view body) {
     HERALD_TRY(auto tos, opt_string(*m, "termsOfService", w + " meta", kMaxUrlSize));
     if (tos) d.terms_of_service = clean(*tos, kMaxUrlSize);
     if (auto e = m->find("externalAccountRequired"); e != m->end()) {
-      if (!e->is_boolean()) return malformed("the directory's externalAccountRequired is not a boolean");
+      if (!e->is_boolean())
+        return malformed("the directory's externalAccountRequired is not a boolean");
       d.external_account_required = e->get<bool>();
     }
   }
@@ -294,8 +309,9 @@ Result<Order> parse_order(std::string_view body) {
   HERALD_TRY(auto j, parse_json(body, "the order"));
   const std::string w = "the order";
   Order o;
-  HERALD_TRY(o.status, status_of(j, w, {AcmeStatus::kPending, AcmeStatus::kReady, AcmeStatus::kProcessing,
-                                        AcmeStatus::kValid, AcmeStatus::kInvalid}));
+  HERALD_TRY(o.status, status_of(j, w,
+                                 {AcmeStatus::kPending, AcmeStatus::kReady, AcmeStatus::kProcessing,
+                                  AcmeStatus::kValid, AcmeStatus::kInvalid}));
   auto ids = j.find("identifiers");
   if (ids == j.end() || !ids->is_array() || ids->empty())
     return malformed(w + ": \"identifiers\" is not a non-empty array");
@@ -305,7 +321,8 @@ Result<Order> parse_order(std::string_view body) {
     o.identifiers.push_back(std::move(id));
   }
   auto authz = j.find("authorizations");
-  if (authz == j.end() || !authz->is_array()) return malformed(w + ": \"authorizations\" is not an array");
+  if (authz == j.end() || !authz->is_array())
+    return malformed(w + ": \"authorizations\" is not an array");
   if (authz->size() > kMaxArray) return malformed(w + ": too many authorizations");
   for (const auto& a : *authz) {
     if (!a.is_string()) return malformed(w + ": an authorization URL is not a string");
@@ -328,8 +345,10 @@ Result<Authorization> parse_authorization(std::string_view body) {
   auto id = j.find("identifier");
   if (id == j.end()) return malformed(w + ": no \"identifier\"");
   HERALD_TRY(a.identifier, identifier_of(*id, w));
-  HERALD_TRY(a.status, status_of(j, w, {AcmeStatus::kPending, AcmeStatus::kValid, AcmeStatus::kInvalid,
-                                        AcmeStatus::kDeactivated, AcmeStatus::kExpired, AcmeStatus::kRevoked}));
+  HERALD_TRY(a.status,
+             status_of(j, w,
+                       {AcmeStatus::kPending, AcmeStatus::kValid, AcmeStatus::kInvalid,
+                        AcmeStatus::kDeactivated, AcmeStatus::kExpired, AcmeStatus::kRevoked}));
   auto ch = j.find("challenges");
   if (ch == j.end() || !ch->is_array()) return malformed(w + ": \"challenges\" is not an array");
   if (ch->size() > kMaxChallenges) return malformed(w + ": too many challenges");
@@ -356,7 +375,8 @@ Result<Problem> parse_problem(std::string_view body) {
 
 Result<AcmeStatus> parse_account_status(std::string_view body) {
   HERALD_TRY(auto j, parse_json(body, "the account"));
-  return status_of(j, "the account", {AcmeStatus::kValid, AcmeStatus::kDeactivated, AcmeStatus::kRevoked});
+  return status_of(j, "the account",
+                   {AcmeStatus::kValid, AcmeStatus::kDeactivated, AcmeStatus::kRevoked});
 }
 
 Result<RenewalInfo> parse_renewal_info(std::string_view body) {
@@ -407,8 +427,9 @@ Result<TimePoint> parse_rfc3339(std::string_view s) {
     return bad();
   }
   if (pos != s.size()) return bad();
-  const int64_t secs = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 +
-                       h * 3600 + mi * 60 + std::min(se, 59) - offset;
+  const int64_t secs =
+      days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d)) * 86400 + h * 3600 +
+      mi * 60 + std::min(se, 59) - offset;
   return TimePoint(std::chrono::seconds(secs));
 }
 
@@ -426,15 +447,17 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view v, TimePo
   static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
   int d, y, h, mi, se;
   if (v.size() != 29 || v[3] != ',' || v[4] != ' ' || !digits(v, 5, 2, d) || v[7] != ' ' ||
-      v[11] != ' ' || !digits(v, 12, 4, y) || v[16] != ' ' || !digits(v, 17, 2, h) || v[19] != ':' ||
-      !digits(v, 20, 2, mi) || v[22] != ':' || !digits(v, 23, 2, se) || v.substr(25) != " GMT") {
+      v[11] != ' ' || !digits(v, 12, 4, y) || v[16] != ' ' || !digits(v, 17, 2, h) ||
+      v[19] != ':' || !digits(v, 20, 2, mi) || v[22] != ':' || !digits(v, 23, 2, se) ||
+      v.substr(25) != " GMT") {
     return std::nullopt;
   }
   auto m = kMonths.find(v.substr(8, 3));
   if (m == std::string_view::npos || m % 3 != 0 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
     return std::nullopt;
-  const int64_t t = days_from_civil(y, static_cast<unsigned>(m / 3 + 1), static_cast<unsigned>(d)) * 86400 +
-                    h * 3600 + mi * 60 + std::min(se, 59);
+  const int64_t t =
+      days_from_civil(y, static_cast<unsigned>(m / 3 + 1), static_cast<unsigned>(d)) * 86400 +
+      h * 3600 + mi * 60 + std::min(se, 59);
   const int64_t delta = t - now.time_since_epoch().count();
   return std::chrono::seconds(delta > 0 ? delta : 0);
 }
@@ -446,12 +469,14 @@ std::string key_authorization(std::string_view token, std::string_view thumbprin
 Result<std::string> dns01_txt_value(std::string_view key_authorization) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (EVP_Digest(key_authorization.data(), key_authorization.size(), md, &len, EVP_sha256(), nullptr) != 1)
+  if (EVP_Digest(key_authorization.data(), key_authorization.size(), md, &len, EVP_sha256(),
+                 nullptr) != 1)
     return ossl::error(ErrorCode::kCrypto, "SHA-256 failed");
   return base64url_encode(std::span<const uint8_t>(md, len));
 }
 
-std::string ari_cert_id(std::span<const uint8_t> key_identifier, std::span<const uint8_t> serial_content) {
+std::string ari_cert_id(std::span<const uint8_t> key_identifier,
+                        std::span<const uint8_t> serial_content) {
   return base64url_encode(key_identifier) + "." + base64url_encode(serial_content);
 }
 

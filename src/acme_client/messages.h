@@ -44,7 +44,16 @@ struct Directory {
 };
 
 // The states of §7.1.6; which ones an object may be in is checked per type.
-enum class AcmeStatus { kPending, kReady, kProcessing, kValid, kInvalid, kDeactivated, kExpired, kRevoked };
+enum class AcmeStatus {
+  kPending,
+  kReady,
+  kProcessing,
+  kValid,
+  kInvalid,
+  kDeactivated,
+  kExpired,
+  kRevoked
+};
 [[nodiscard]] std::string_view status_name(AcmeStatus s);
 
 // RFC 8555 §9.7.7 "dns", RFC 8738 "ip".
@@ -84,17 +93,18 @@ struct Order {
 
 // §7.1.5 / §8.
 struct Challenge {
-  std::string type;                  // any string; this client uses http-01 and dns-01
+  std::string type;  // any string; this client uses http-01 and dns-01
   std::string url;
   AcmeStatus status = AcmeStatus::kPending;  // pending, processing, valid, invalid
-  std::string token;                 // "" for types without one; base64url if present
+  std::string token;                         // "" for types without one; base64url if present
   std::optional<Problem> error;
 };
 
 // §7.1.4.
 struct Authorization {
   Identifier identifier;
-  AcmeStatus status = AcmeStatus::kPending;  // pending, valid, invalid, deactivated, expired, revoked
+  AcmeStatus status =
+      AcmeStatus::kPending;  // pending, valid, invalid, deactivated, expired, revoked
   std::vector<Challenge> challenges;
   bool wildcard = false;
 };

@@ -31,8 +31,7 @@ void sleep_for(std::chrono::milliseconds ms) { std::this_thread::sleep_for(ms); 
 class AcmeSource final : public Source {
  public:
   AcmeSource(AcmeSettings s, const Clock& clock)
-      : s_(std::move(s)),
-        client_(s_.directory_url, transport(s_.trust_pem), sleep_for, clock) {}
+      : s_(std::move(s)), client_(s_.directory_url, transport(s_.trust_pem), sleep_for, clock) {}
 
   std::string describe() const override { return "ACME at " + s_.directory_url; }
   bool renews_over_mtls() const override { return false; }
@@ -72,8 +71,10 @@ class AcmeSource final : public Source {
     tls.ca_pem = trust_pem;
     tls.empty_ca = net::ClientTls::EmptyCa::kSystemDefault;
     return [tls](const std::string& method, const std::string& url,
-                 const std::vector<std::pair<std::string, std::string>>& headers, const std::string& body,
-                 std::chrono::seconds timeout) { return net::https_request(method, url, headers, body, tls, timeout); };
+                 const std::vector<std::pair<std::string, std::string>>& headers,
+                 const std::string& body, std::chrono::seconds timeout) {
+      return net::https_request(method, url, headers, body, tls, timeout);
+    };
   }
 
   // The account key: read, or created (P-256, 0600) when the file is missing.
@@ -82,7 +83,8 @@ class AcmeSource final : public Source {
     if (!std::filesystem::exists(s_.account_key, ec)) {
       HERALD_TRY(auto key, keys::generate_key(keys::KeyType::kEcP256));
       HERALD_TRY(auto pem, keys::private_key_pem(*key));
-      if (auto parent = s_.account_key.parent_path(); !parent.empty() && !std::filesystem::exists(parent, ec)) {
+      if (auto parent = s_.account_key.parent_path();
+          !parent.empty() && !std::filesystem::exists(parent, ec)) {
         HERALD_TRY_VOID(fs::make_dir(parent, fs::kPrivateDir));
       }
       HERALD_TRY_VOID(fs::write_file(s_.account_key, pem, fs::kPrivate, fs::Overwrite::kRefuse));
@@ -92,21 +94,25 @@ class AcmeSource final : public Source {
     HERALD_TRY(auto pem, fs::read_file(s_.account_key, 64 * 1024));
     auto key = keys::decrypt_private_key(pem, "");
     if (!key) {
-      return make_error(ErrorCode::kMalformedInput, "the ACME account key " + s_.account_key.string() +
-                                                        " is not an unencrypted private key: " + key.error().message);
+      return make_error(ErrorCode::kMalformedInput,
+                        "the ACME account key " + s_.account_key.string() +
+                            " is not an unencrypted private key: " + key.error().message);
     }
     return std::move(*key);
   }
 
   Result<Bytes> read_eab_key() {
     if (!s_.eab_hmac_key_file)
-      return make_error(ErrorCode::kInvalidArgument, "an EAB key id needs an HMAC key file (eab_hmac_key_file)");
+      return make_error(ErrorCode::kInvalidArgument,
+                        "an EAB key id needs an HMAC key file (eab_hmac_key_file)");
     HERALD_TRY(auto text, fs::read_file(*s_.eab_hmac_key_file, 4096));
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' '))
+      text.pop_back();
     auto key = base64url_decode(text);
     if (!key || key->empty()) {
-      return make_error(ErrorCode::kMalformedInput,
-                        "the EAB HMAC key in " + s_.eab_hmac_key_file->string() + " is not base64url");
+      return make_error(
+          ErrorCode::kMalformedInput,
+          "the EAB HMAC key in " + s_.eab_hmac_key_file->string() + " is not base64url");
     }
     return std::move(*key);
   }
@@ -118,7 +124,8 @@ class AcmeSource final : public Source {
       case AcmeSettings::Challenge::kDns01Hook:
         return acme_client::make_dns01_hook(
             s_.dns_hook, s_.hook_timeout,
-            [](const std::string& cmd, std::chrono::milliseconds timeout) -> Result<acme_client::HookOutcome> {
+            [](const std::string& cmd,
+               std::chrono::milliseconds timeout) -> Result<acme_client::HookOutcome> {
               HERALD_TRY(auto out, run_reload(cmd, timeout));
               return acme_client::HookOutcome{out.ok, out.describe()};
             });
@@ -130,7 +137,9 @@ class AcmeSource final : public Source {
 
   // The PEM chain: leaf first (its key must be ours), then the CA certificates.
   static CallResult<Issued> to_issued(const std::string& pem, EVP_PKEY& key) {
-    auto bad = [](std::string m) { return tl::unexpected(CallError{Error{ErrorCode::kMalformedInput, std::move(m), {}}, false}); };
+    auto bad = [](std::string m) {
+      return tl::unexpected(CallError{Error{ErrorCode::kMalformedInput, std::move(m), {}}, false});
+    };
     auto certs = x509::Certificate::from_pem(pem);
     if (!certs || certs->empty()) return bad("the ACME certificate chain cannot be read");
     const auto& leaf = certs->front();

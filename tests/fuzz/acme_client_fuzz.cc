@@ -56,7 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 4:
       if (auto p = parse_problem(body)) {
         for (char ch : p->describe()) {
-          if (ch < 0x20 || ch >= 0x7f) std::abort();  // nothing but printable text reaches a log line
+          if (ch < 0x20 || ch >= 0x7f)
+            std::abort();  // nothing but printable text reaches a log line
         }
       }
       break;

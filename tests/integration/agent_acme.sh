@@ -17,7 +17,9 @@
 #     certificate (the same as GET renewal-info/<certID> answers) and renews
 #     inside it;
 #  4. bad input: an unreachable directory, a name the ACME provisioner
-#     refuses (rejectedIdentifier): a clear error, the files untouched.
+#     refuses (rejectedIdentifier), a challenge the CA cannot validate
+#     (connection): a clear error naming the identifier and the problem
+#     type, the files untouched, the http-01 listener closed.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$IT_DIR/serve_lib.sh"
@@ -187,6 +189,19 @@ grep -qE "newOrder for dns:bad\.example\.test refused \(HTTP 400\): urn:ietf:par
 [[ $(files_sum "$W") == "$SUM" ]] || fail "the files changed after a refused order"
 ok "refused name (exit $rc): $(grep -oE 'newOrder for .*' "$T/narrow.log" | head -1 | cut -c1-200)"
 
+# The validator dials 127.0.0.1:$H01, where nothing listens (the agent's listener is elsewhere).
+alloc_port WRONG_H01
+rc=0
+"$HERALD" agent --acme "$DIR_URL" --trust "$ROOT" --acme-http-listen "127.0.0.1:$WRONG_H01" \
+  --profile server --cn unproven.example.test --cert "$W/cert.pem" --key "$W/key.pem" --chain "$W/chain.pem" --once \
+  2>"$T/unproven.log" || rc=$?
+((rc != 0 && rc < 126)) || fail "an unprovable name: exit $rc:$(printf '\n%s' "$(cat "$T/unproven.log")")"
+grep -qE "authorization for dns:unproven\.example\.test is invalid: urn:ietf:params:acme:error:connection: .*127\.0\.0\.1:$H01" "$T/unproven.log" ||
+  fail "the error does not name the identifier, the problem type and the address dialled:$(printf '\n%s' "$(cat "$T/unproven.log")")"
+curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$WRONG_H01/" && fail "the http-01 listener is still up after a failed order"
+[[ $(files_sum "$W") == "$SUM" ]] || fail "the files changed after a failed validation"
+ok "failed validation (exit $rc): $(grep -oE 'authorization for .*' "$T/unproven.log" | head -1 | cut -c1-200)"
+
 # ---------------------------------------------------------------- 2. pebble
 
 step "2. pebble (its TLS certificate from Herald), challtestsrv as its DNS"
@@ -251,6 +266,12 @@ for n in dns.example.test www.dns.example.test; do
     grep -qx "$v _acme-challenge.$n" "$T/txt-hook.calls" || fail "the hook did not run '$v _acme-challenge.$n': $(cat "$T/txt-hook.calls")"
   done
 done
+# pebble 2.4 offers no renewalInfo: then no ARI window, the agent's own schedule.
+if curl -sf --max-time 5 --cacert "$ROOT" "$PEBBLE_DIR" | grep -q renewalInfo; then
+  grep -q '(ARI)' "$T/pebble-dns.log" || fail "pebble offers renewalInfo, but no ARI window was logged"
+else
+  grep -q '(ARI)' "$T/pebble-dns.log" && fail "an ARI window was logged, but pebble offers no renewalInfo"
+fi
 PEBBLE_DNS=$(order_time "$T/pebble-dns.log")
 ok "dns.example.test + www: issued by pebble, matches its key, hook present+cleanup for both names; order took $PEBBLE_DNS"
 
