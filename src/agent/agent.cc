@@ -45,6 +45,37 @@ Agent::Agent(AgentConfig cfg, const Clock& clock, LogFn log)
   federation_.resize(cfg_.spiffe_bundles.size());
 }
 
+Agent::~Agent() { stop_feed(); }
+
+void Agent::start_feed(std::function<void()> wake) {
+  if (!cfg_.revocation_feed || cfg_.server.url.empty() || watch_) return;
+  wake_ = std::move(wake);
+  RevocationWatch::Hooks hooks;
+  hooks.credentials = [this]() -> std::optional<RevocationWatch::Credentials> {
+    std::lock_guard lock(feed_mu_);
+    if (!feed_creds_) return std::nullopt;
+    return RevocationWatch::Credentials{feed_creds_->first, feed_creds_->second};
+  };
+  hooks.revoked = [this](const std::string& serial) {
+    bool ours;
+    {
+      std::lock_guard lock(feed_mu_);
+      ours = managed_serials_.count(serial) > 0;
+      if (ours) revoked_serials_.insert(serial);
+    }
+    if (ours && wake_) wake_();
+  };
+  hooks.log = [this](const std::string& line) { log("revocation feed", line); };
+  watch_ = std::make_unique<RevocationWatch>(cfg_.server, std::move(hooks));
+  watch_->start();
+}
+
+void Agent::stop_feed() {
+  if (watch_) watch_->stop();
+}
+
+bool Agent::feed_connected() const { return watch_ && watch_->connected(); }
+
 void Agent::attach_metrics(obs::Registry& r) {
   renewals_ = &r.counter("herald_agent_renewals", "Renewal attempts by certificate and result",
                          {"cert", "result"});
@@ -116,6 +147,22 @@ PassResult Agent::pass() {
   PassResult out;
   out.next = now + seconds(3600);
   for (auto& m : managed_) pass_one(m, now, out);
+  if (watch_) {
+    // What the feed's thread needs: the serials to watch for, and a valid
+    // certificate of ours to authenticate with.
+    std::set<std::string> serials;
+    std::optional<std::pair<std::string, std::string>> creds;
+    for (const auto& m : managed_) {
+      const Current& c = m.on_disk.current;
+      if (c.state != DiskState::kValid) continue;
+      serials.insert(c.serial);
+      if (!creds) creds.emplace(c.cert_pem, c.key_pem);
+    }
+    std::lock_guard lock(feed_mu_);
+    managed_serials_ = std::move(serials);
+    feed_creds_ = std::move(creds);
+    std::erase_if(revoked_serials_, [&](const std::string& s) { return !managed_serials_.count(s); });
+  }
   if (cfg_.trust_bundle) {
     if (out.renewed > 0 || now >= bundle_at_) refresh_bundle(now, out);
     out.next = std::min(out.next, bundle_at_);
@@ -286,8 +333,16 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   if (cur.state == DiskState::kValid) due_at = due_time(m, cur, now);
   const auto changed = identity_change(m, cur);
   bool revoked = false;
-  if (due_at && now < *due_at && !changed && cfg_.revocation_check.count() > 0 &&
-      now >= m.ocsp_next) {
+  if (cur.state == DiskState::kValid && watch_) {
+    std::lock_guard lock(feed_mu_);
+    if (revoked_serials_.count(cur.serial)) {
+      revoked = true;
+      log(who, "certificate " + cur.serial + " is revoked (the CA's revocation feed): replacing it now");
+    }
+  }
+  const bool feed = feed_connected();
+  if (!revoked && due_at && now < *due_at && !changed && cfg_.revocation_check.count() > 0 &&
+      now >= m.ocsp_next && !feed) {
     revoked = revoked_per_ocsp(m, cur, now);
   }
   const bool due = !due_at || now >= *due_at || changed.has_value() || revoked;
@@ -296,7 +351,7 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
     out.next = std::min(out.next, *due_at);
     if (m.reload_pending) out.next = std::min(out.next, m.reload_retry_at);
     m.failures = 0;
-    if (cfg_.revocation_check.count() > 0) out.next = std::min(out.next, m.ocsp_next);
+    if (cfg_.revocation_check.count() > 0 && !feed) out.next = std::min(out.next, m.ocsp_next);
     if (next_renewal_)
       next_renewal_->with({who}).set(static_cast<double>(due_at->time_since_epoch().count()));
     return;
@@ -360,6 +415,7 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   if (last_success_)
     last_success_->with({who}).set(static_cast<double>(now.time_since_epoch().count()));
   Current now_cur = read_current(m.cfg.paths, now);
+  m.on_disk = CurrentCache{"", now_cur};  // what is on disk now (read again next pass)
   record_not_after(who, now_cur.serial.empty() ? std::nullopt : std::optional(now_cur.not_after));
   if (changed) {
     if (auto still = identity_change(m, now_cur)) {

@@ -12,12 +12,14 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "agent/client.h"
 #include "agent/files.h"
 #include "agent/reload.h"
+#include "agent/revocation_watch.h"
 #include "agent/schedule.h"
 #include "agent/source.h"
 #include "base/clock.h"
@@ -74,6 +76,9 @@ struct AgentConfig {
   // How often to ask the certificate's OCSP responder whether it was
   // revoked (a revoked certificate is replaced at once); 0: never.
   std::chrono::seconds revocation_check{300};
+  // Follow the CA's revocation feed (revocation_watch.h) in daemon mode;
+  // OCSP polling then only runs while the feed is not followed.
+  bool revocation_feed = true;
   std::optional<std::string> metrics_listen;  // HOST:PORT for GET /metrics (served by the CLI)
 };
 
@@ -99,6 +104,15 @@ class Agent {
   // or expired) unless a backoff is in force, retries failed reloads, and
   // refreshes the trust bundle when it is time.
   PassResult pass();
+
+  // Daemon mode: follow the CA's revocation feed on a thread of its own
+  // (when configured and there is a server); `wake` is called (on that
+  // thread) when a managed certificate was revoked, so the caller runs a
+  // pass now. Stopped by stop_feed() or the destructor.
+  void start_feed(std::function<void()> wake);
+  void stop_feed();
+  [[nodiscard]] bool feed_connected() const;
+  ~Agent();
 
   // Counts into `r` (which must outlive the agent; call before start()):
   // herald_agent_renewals_total{cert,result}, herald_agent_reloads_total{cert,result},
@@ -166,6 +180,13 @@ class Agent {
   std::string bundle_etag_;
   std::string ca_chain_pem_;  // GET /v1/ca/chain, for OCSP requests
   std::unique_ptr<verify::Verifier> ocsp_verifier_;  // the trust anchors, for judging OCSP answers
+  // Shared with the feed's thread, under feed_mu_.
+  mutable std::mutex feed_mu_;
+  std::set<std::string> revoked_serials_;  // reported by the feed, not yet replaced
+  std::set<std::string> managed_serials_;  // on disk now
+  std::optional<std::pair<std::string, std::string>> feed_creds_;  // cert, key
+  std::function<void()> wake_;
+  std::unique_ptr<RevocationWatch> watch_;
   TimePoint bundle_at_{};
   int bundle_failures_ = 0;
 };

@@ -272,6 +272,11 @@ Result<AgentConfig> make_agent_config(const AgentSpec& s, std::vector<CertConfig
   } else {
     HERALD_TRY(cfg.revocation_check, positive_duration("revocation-check", s.revocation_check));
   }
+  if (s.revocation_feed != "on" && s.revocation_feed != "off") {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "revocation-feed '" + s.revocation_feed + "': on or off");
+  }
+  cfg.revocation_feed = s.revocation_feed == "on";
   HERALD_TRY(cfg.trust_bundle_interval,
              positive_duration("trust-bundle-interval", s.trust_bundle_interval));
   if (certs.empty()) return make_error(ErrorCode::kInvalidArgument, "no certificate to manage");
@@ -385,6 +390,8 @@ Result<ParsedConfig> parse_config(std::string_view text, const std::string& orig
       HERALD_TRY(out.agent.retry_max, str(v, key));
     } else if (key == "revocation_check") {
       HERALD_TRY(out.agent.revocation_check, str(v, key));
+    } else if (key == "revocation_feed") {
+      HERALD_TRY(out.agent.revocation_feed, str(v, key));
     } else if (key == "metrics_listen") {
       HERALD_TRY(out.agent.metrics_listen, str(v, key));
     } else {

@@ -14,6 +14,7 @@
 //   retry_max = "5m"                        # optional
 //   metrics_listen = "127.0.0.1:9479"       # optional: GET /metrics
 //   revocation_check = "5m"                 # optional: OCSP poll, or "off"
+//   revocation_feed = "on"                  # optional: follow the CA's feed (daemon)
 //   [[spiffe_bundle]]                       # optional, repeatable: federation
 //   url = "https://partner:8443/v1/spiffe/bundle"  trust = "partner-root.pem"
 //   file = "/etc/herald/partner-bundle.pem"        # interval = "5m" (default: the hint)
@@ -73,6 +74,7 @@ struct AgentSpec {
   std::vector<SpiffeBundleSpec> spiffe_bundles;
   std::string retry_min = "5s", retry_max = "5m", trust_bundle_interval = "10m";
   std::string revocation_check = "5m";  // or "off"
+  std::string revocation_feed = "on";   // or "off"
 };
 
 // Checks every value and reads the trust anchors (and the token file once,

@@ -2,6 +2,7 @@
 // (src/agent/, docs/agent.md); herald agent status: what is on disk.
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <ctime>
@@ -91,7 +92,8 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
   sigemptyset(&stop);
   sigaddset(&stop, SIGTERM);
   sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGHUP);  // a pass now (e.g. after replacing the token file)
+  sigaddset(&stop, SIGHUP);   // a pass now (e.g. after replacing the token file)
+  sigaddset(&stop, SIGUSR1);  // internal: the revocation feed reported one of ours
   if (!f.once) ::sigprocmask(SIG_BLOCK, &stop, nullptr);
 
   const size_t n = cfg.certs.size();
@@ -135,6 +137,7 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
     if (r.first_error) return tl::unexpected(*r.first_error);
     return {};
   }
+  a.start_feed([] { ::kill(::getpid(), SIGUSR1); });
   std::cerr << "herald agent: managing " << n << " certificate" << (n == 1 ? "" : "s") << " with "
             << server << "; SIGTERM or SIGINT stops, SIGHUP checks now\n";
   for (;;) {
@@ -145,6 +148,7 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
     timespec ts{static_cast<time_t>(wait.count()), 0};
     int sig = ::sigtimedwait(&stop, nullptr, &ts);
     if (sig == SIGTERM || sig == SIGINT) {
+      a.stop_feed();
       std::cerr << "herald agent: " << (sig == SIGTERM ? "SIGTERM" : "SIGINT")
                 << ": stopping (files are complete)\n";
       return {};
@@ -344,6 +348,11 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--revocation-check", f->agent.revocation_check,
                   "Ask the certificate's OCSP responder this often whether it was revoked; a "
                   "revoked certificate is replaced at once ('off' to never ask)")
+      ->capture_default_str();
+  cmd->add_option("--revocation-feed", f->agent.revocation_feed,
+                  "Follow the CA's revocation feed (GET /v1/revocations, a long poll over mutual "
+                  "TLS with a managed certificate): a revoked certificate is replaced within about "
+                  "a second, and OCSP is asked only while the feed is unavailable (on | off)")
       ->capture_default_str();
   cmd->add_option("--metrics-listen", f->agent.metrics_listen,
                   "Serve Prometheus metrics (expiry seconds, renewals and reloads by result) on "

@@ -39,7 +39,8 @@ std::string detail_of(const std::string& body) {
 }  // namespace
 
 Result<Page> poll_revocations(const std::string& server_url, const net::ClientTls& tls,
-                              std::optional<int64_t> since, std::chrono::seconds wait) {
+                              std::optional<int64_t> since, std::chrono::seconds wait,
+                              net::CancelToken* cancel) {
   std::string base = server_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   if (!base.starts_with("https://"))
@@ -48,7 +49,7 @@ Result<Page> poll_revocations(const std::string& server_url, const net::ClientTl
   std::string url = base + "/v1/revocations?wait=" + std::to_string(wait.count());
   if (since) url += "&since=" + std::to_string(*since);
   HERALD_TRY(auto res, net::https_request("GET", url, {{"Accept", "application/json"}}, "", tls,
-                                          wait + kPollMargin));
+                                          wait + kPollMargin, cancel));
   if (res.status != 200) {
     const std::string detail = detail_of(res.body);
     Error e{code_for_status(res.status),

@@ -27,10 +27,12 @@ inline constexpr std::chrono::seconds kPollMargin{15};
 // (0 to 60 s; the server caps it). Times out after wait + kPollMargin.
 // Errors: connection/TLS (kIo), 401 (kUnauthenticated), 429 (kRateLimited,
 // context retry_after), other statuses with the problem's detail, and a
-// page that does not parse (kMalformedInput).
+// page that does not parse (kMalformedInput). `cancel` aborts the poll from
+// another thread (a follower that is stopping).
 [[nodiscard]] Result<Page> poll_revocations(const std::string& server_url,
                                             const net::ClientTls& tls,
                                             std::optional<int64_t> since,
-                                            std::chrono::seconds wait);
+                                            std::chrono::seconds wait,
+                                            net::CancelToken* cancel = nullptr);
 
 }  // namespace herald::feed

@@ -153,5 +153,32 @@ TEST(HttpsRequest, EmptyCaRefusedUnlessSystemDefault) {
   EXPECT_NE(r.error().message.find("TLS handshake"), std::string::npos) << r.error().message;
 }
 
+// A request waiting on a silent server (the TLS handshake never answered)
+// ends at once when another thread cancels it, long before its timeout; a
+// token cancelled beforehand stops the next request before it connects.
+TEST(HttpsRequest, CancelAbortsARequestInFlight) {
+  RawServer s("", true);
+  const std::string url = "https" + s.url("/v1/revocations").substr(4);
+  ClientTls tls;
+  tls.empty_ca = ClientTls::EmptyCa::kSystemDefault;
+  CancelToken cancel;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(300ms);
+    cancel.cancel();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = https_request("GET", url, {}, "", tls, 60s, &cancel);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  canceller.join();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().message, "cancelled");
+  EXPECT_GE(took, 250ms);
+  EXPECT_LT(took, 10s);
+  EXPECT_TRUE(cancel.cancelled());
+  auto again = https_request("GET", url, {}, "", tls, 60s, &cancel);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().message, "cancelled");
+}
+
 }  // namespace
 }  // namespace herald::net

@@ -10,8 +10,11 @@
 #  - a name added in agent.toml replaces that certificate at once (a renewal
 #    would keep the old names), with the token, and only that one;
 #  - a certificate revoked on the CA is replaced within seconds: the agent
-#    polls the OCSP responder named in it (--revocation-check 1s), the
-#    mTLS renewal is refused, the token is used;
+#    polls the OCSP responder named in it (--revocation-check 1s, the feed
+#    off), the mTLS renewal is refused, the token is used;
+#  - and with the CA's revocation feed instead (OCSP polling off): the
+#    agent long-polls GET /v1/revocations with its own certificate and
+#    replaces a certificate `herald revoke` revoked, the time measured;
 #  - a misspelt key is refused with FILE:LINE, and --config with the
 #    one-certificate flags is refused.
 set -euo pipefail
@@ -150,7 +153,8 @@ step "a certificate revoked on the CA is replaced within seconds (OCSP poll ever
 R="$T/r"
 mkdir -p "$R"
 "$HERALD" agent --server "$API" --trust "$ROOT" --token-file "$T/token" --profile server --cn rev.internal \
-  --ttl 1m --renew-at 0.9 --cert "$R/cert.pem" --key "$R/key.pem" --revocation-check 1s 2>"$T/rev.log" &
+  --ttl 1m --renew-at 0.9 --cert "$R/cert.pem" --key "$R/key.pem" --revocation-check 1s \
+  --revocation-feed off 2>"$T/rev.log" &
 REV_PID=$!
 bg_track "$REV_PID"
 for i in $(seq 300); do
@@ -169,10 +173,46 @@ for i in $(seq 300); do
   sleep 0.1
 done
 grep -q "is revoked (OCSP): replacing it now" "$T/rev.log" || fail "no OCSP revocation line:$(printf '\n%s' "$(cat "$T/rev.log")")"
-grep -q 'trying the token' "$T/rev.log" || fail "the replacement did not fall back to the token"
+grep -q 'trying the bearer token' "$T/rev.log" || fail "the replacement did not fall back to the token"
 kill -TERM "$REV_PID"
 wait "$REV_PID" || fail "the agent did not exit 0 on SIGTERM"
 ok "$R0 revoked -> $(cert_serial "$R/cert.pem") after $((SECONDS - start)) s (mTLS renewal refused, token used)"
+
+step "with the revocation feed (no OCSP polling): a revoked certificate is replaced at once"
+F="$T/f"
+mkdir -p "$F"
+"$HERALD" agent --server "$API" --trust "$ROOT" --token-file "$T/token" --profile server --cn feed.internal \
+  --ttl 1m --renew-at 0.9 --cert "$F/cert.pem" --key "$F/key.pem" --revocation-check off 2>"$T/feed.log" &
+FEED_PID=$!
+bg_track "$FEED_PID"
+for i in $(seq 300); do
+  grep -q 'following the CA.s revocation feed' "$T/feed.log" && break
+  ((i < 300)) || fail "the agent did not follow the feed within 30 s:$(printf '\n%s' "$(cat "$T/feed.log")")"
+  sleep 0.1
+done
+sleep 0.5  # the first long poll is in place
+F0=$(cert_serial "$F/cert.pem")
+t0=$(now_us)
+"$HERALD" revoke --dir "$D" "$F0" --reason keyCompromise >/dev/null
+for i in $(seq 600); do
+  grep -q "certificate $F0 is revoked (the CA's revocation feed)" "$T/feed.log" 2>/dev/null && break
+  ((i < 600)) || fail "the feed did not report the revocation within 30 s:$(printf '\n%s' "$(cat "$T/feed.log")")"
+  sleep 0.01
+done
+t1=$(now_us)
+for i in $(seq 300); do
+  [[ -s $F/cert.pem && $(cert_serial "$F/cert.pem") != "$F0" ]] && break
+  ((i < 300)) || fail "the revoked certificate was not replaced within 30 s:$(printf '\n%s' "$(cat "$T/feed.log")")"
+  sleep 0.05
+done
+t2=$(now_us)
+grep -q 'is revoked (OCSP)' "$T/feed.log" && fail "OCSP was asked although the feed was followed"
+(( (t1 - t0) < 3000000 )) || fail "the feed took $(secs $((t1 - t0))) s to report the revocation"
+kill -TERM "$FEED_PID"
+t3=$(now_us)
+wait "$FEED_PID" || fail "the agent did not exit 0 on SIGTERM while long-polling"
+(( ($(now_us) - t3) < 5000000 )) || fail "SIGTERM took $(secs $(($(now_us) - t3))) s with a long poll open"
+ok "herald revoke -> the agent knew after $(secs $((t1 - t0))) s, new certificate on disk after $(secs $((t2 - t0))) s; SIGTERM mid-poll: exit 0"
 
 step "bad configuration"
 printf 'server = "%s"\ntrust = "%s"\n[[certificate]]\ncert = "a"\nkey = "b"\nrenew_at = 0.5\nreload_timout = "1s"\n' "$API" "$ROOT" >"$T/bad.toml"

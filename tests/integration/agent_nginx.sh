@@ -78,7 +78,7 @@ nginx_reloads=$(grep -c 'signal 1 (SIGHUP) received' "$NG/logs/error.log" || tru
 ((renewed >= 3)) || fail "the agent logged $renewed renewals:$(printf '\n%s' "$(cat "$T/agent.log")")"
 ((reloads >= renewed)) || fail "$renewed renewals but $reloads successful reloads"
 ((nginx_reloads >= 3)) || fail "nginx's log shows $nginx_reloads reloads:$(printf '\n%s' "$(tail -20 "$NG/logs/error.log")")"
-if grep -q 'renewal failed\|trying the token' "$T/agent.log"; then
+if grep -q 'renewal failed\|trying the bearer token' "$T/agent.log"; then
   fail "a renewal failed or fell back to the token:$(printf '\n%s' "$(cat "$T/agent.log")")"
 fi
 ok "$renewed renewals (mutual TLS), $reloads reloads by the agent, $nginx_reloads SIGHUPs in nginx's log"

@@ -68,7 +68,7 @@ for i in $(seq 400); do
   sleep 0.1
 done
 grep 'renewal failed' "$T/backoff.log" | head -4 | sed 's/^/   | /'
-grep -q 'trying the token' "$T/backoff.log" && fail "the agent fell back to the token although the CA was unreachable, not refusing"
+grep -q 'trying the bearer token' "$T/backoff.log" && fail "the agent fell back to the token although the CA was unreachable, not refusing"
 [[ $(cert_serial "$W/cert.pem") == "$S0" ]] && pair_ok "$W" || fail "the files changed while the CA was down"
 grep -q "renewal failed (attempt 1, .*current certificate 0*$S0 kept, valid until .*next attempt at" "$T/backoff.log" ||
   fail "the failure line lacks the reason, the kept certificate or the next attempt"
