@@ -61,7 +61,7 @@ class Http01Standalone final : public Solver {
     limits.max_connections = 64;
     auto handler = [answers](const net::Request& req, net::Response& res) {
       auto it = answers->find(req.path);
-      if ((req.method != "GET" && req.method != "HEAD") || it == answers->end()) {
+      if (req.method != "GET" || it == answers->end()) {
         res.status = 404;
         res.body = "not found\n";
         res.set_header("Content-Type", "text/plain");

@@ -7,7 +7,9 @@
 #     certificate while the agent, as a daemon, renews it over ACME and
 #     reloads nginx; a client opening new connections sees >= 3 certificates
 #     (>= 2 renewals) with zero failed handshakes, each verified by openssl;
-#     nginx's log shows the reloads;
+#     nginx's log shows the reloads; a provisioner requiring External
+#     Account Binding is refused without one and served with one (and the
+#     account found again once the binding key is spent);
 #  2. pebble: dns-01 through a hook script that sets and clears the TXT
 #     record with pebble-challtestsrv's management API, then http-01 webroot
 #     (a plain web server on pebble's http-01 port serving the webroot): each
@@ -51,6 +53,7 @@ old = 'name = "acme"\ntype = "acme"\nprofiles = ["server"]\n'
 assert old in s, "no acme provisioner"
 s = s.replace(old, old + 'ttl = "2m"\n')
 s += '\n[[provisioners]]\nname = "narrow"\ntype = "acme"\nallowed_dns = ["*.allowed.test"]\nallow_ip = false\n'
+s += '\n[[provisioners]]\nname = "partners"\ntype = "acme"\nrequire_eab = true\n'
 open(p, "w").write(s)
 EOF
 serve_start "$D" --acme-http01-port "$H01" --acme-dns-resolver "127.0.0.1:$DNS_PORT"
@@ -164,6 +167,31 @@ wait "$AGENT_PID" || rc=$?
 ((rc == 0)) || fail "the agent exited $rc on SIGTERM"
 cert_matches_key "$W/cert.pem" "$W/key.pem"
 ok "exit 0, matching pair"
+
+step "1. External Account Binding: a provisioner that requires it"
+E="$T/eab"
+mkdir -p "$E"
+"$HERALD" acme eab add --dir "$D" --provisioner partners --json >"$T/eab.json" 2>/dev/null || fail "herald acme eab add"
+json_get "$T/eab.json" 'd["hmac_key"]' >"$E/hmac.key"
+chmod 600 "$E/hmac.key"
+EAB=(agent --acme "$API/acme/partners/directory" --trust "$ROOT" --acme-http-listen "127.0.0.1:$H01"
+  --acme-account-key "$E/account.key" --profile server --cn eab.example.test
+  --cert "$E/cert.pem" --key "$E/key.pem" --chain "$E/chain.pem" --once)
+rc=0
+"$HERALD" "${EAB[@]}" 2>"$T/eab-none.log" || rc=$?
+((rc != 0 && rc < 126)) || fail "no binding: exit $rc"
+grep -q 'requires an External Account Binding' "$T/eab-none.log" || fail "no binding: $(cat "$T/eab-none.log")"
+"$HERALD" "${EAB[@]}" --acme-eab-kid "$(json_get "$T/eab.json" 'd["kid"]')" --acme-eab-hmac-key-file "$E/hmac.key" \
+  2>"$T/eab.log" || fail "with the binding:$(printf '\n%s' "$(cat "$T/eab.log")")"
+cert_matches_key "$E/cert.pem" "$E/key.pem"
+# The binding key is spent: the next order finds the account by its key alone.
+rm "$E/cert.pem" "$E/key.pem" "$E/chain.pem"
+"$HERALD" "${EAB[@]}" --acme-eab-kid "$(json_get "$T/eab.json" 'd["kid"]')" --acme-eab-hmac-key-file "$E/hmac.key" \
+  2>"$T/eab2.log" || fail "again with the spent binding:$(printf '\n%s' "$(cat "$T/eab2.log")")"
+cert_matches_key "$E/cert.pem" "$E/key.pem"
+[[ $(grep -oE 'account https://[^)]*' "$T/eab.log") == "$(grep -oE 'account https://[^)]*' "$T/eab2.log")" ]] ||
+  fail "the second order used another account"
+ok "refused without a binding; with it, an account and a certificate; the same account again once the key is spent"
 
 # ---------------------------------------------------------------- 4. bad input
 
