@@ -44,7 +44,8 @@ Result<Page> poll_revocations(const std::string& server_url, const net::ClientTl
   std::string base = server_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   if (!base.starts_with("https://"))
-    return make_error(ErrorCode::kInvalidArgument, "the feed's server URL must be https://HOST:PORT");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "the feed's server URL must be https://HOST:PORT");
   if (wait.count() < 0) wait = std::chrono::seconds(0);
   std::string url = base + "/v1/revocations?wait=" + std::to_string(wait.count());
   if (since) url += "&since=" + std::to_string(*since);

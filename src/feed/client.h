@@ -30,8 +30,7 @@ inline constexpr std::chrono::seconds kPollMargin{15};
 // page that does not parse (kMalformedInput). `cancel` aborts the poll from
 // another thread (a follower that is stopping).
 [[nodiscard]] Result<Page> poll_revocations(const std::string& server_url,
-                                            const net::ClientTls& tls,
-                                            std::optional<int64_t> since,
+                                            const net::ClientTls& tls, std::optional<int64_t> since,
                                             std::chrono::seconds wait,
                                             net::CancelToken* cancel = nullptr);
 

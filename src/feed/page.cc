@@ -106,7 +106,8 @@ Result<Revocation> parse_entry(const json& e, size_t index) {
   if (!idv || *idv == 0) return bad(at + ".id is not a positive integer");
   r.id = *idv;
   auto serial = e.find("serial");
-  if (serial == e.end() || !serial->is_string() || !hex_serial(serial->get_ref<const std::string&>()))
+  if (serial == e.end() || !serial->is_string() ||
+      !hex_serial(serial->get_ref<const std::string&>()))
     return bad(at + ".serial is not 1 to 40 hex digits");
   auto parsed = Serial::parse(serial->get_ref<const std::string&>());
   if (!parsed) return bad(at + ".serial: " + parsed.error().message);

@@ -67,24 +67,25 @@ TEST(FeedPage, RefusesWhatDepartsFromTheFormat) {
       "",
       "[]",
       "nope",
-      R"({"revocations":[]})",                                       // no next
-      R"({"next":1})",                                               // no revocations
-      R"({"revocations":{},"next":1})",                              // not an array
-      R"({"revocations":[],"next":-1})",                             // negative
-      R"({"revocations":[],"next":1.5})",                            // not an integer
-      R"({"revocations":[],"next":"1"})",                            // a string
-      R"({"revocations":[],"next":18446744073709551615})",           // over int64
-      R"({"revocations":[],"next":1,"reset":1})",                    // reset not a bool
+      R"({"revocations":[]})",                              // no next
+      R"({"next":1})",                                      // no revocations
+      R"({"revocations":{},"next":1})",                     // not an array
+      R"({"revocations":[],"next":-1})",                    // negative
+      R"({"revocations":[],"next":1.5})",                   // not an integer
+      R"({"revocations":[],"next":"1"})",                   // a string
+      R"({"revocations":[],"next":18446744073709551615})",  // over int64
+      R"({"revocations":[],"next":1,"reset":1})",           // reset not a bool
       R"({"revocations":[{"id":6,"serial":"01","status":"revoked"}],"next":6,"reset":true})",
-      R"({"revocations":[1],"next":6})",                             // entry not an object
-      R"({"revocations":[{"serial":"01","status":"revoked"}],"next":6})",          // no id
-      R"({"revocations":[{"id":0,"serial":"01","status":"revoked"}],"next":6})",   // id 0
-      R"({"revocations":[{"id":5,"serial":"01","status":"revoked"}],"next":6})",   // not after since
+      R"({"revocations":[1],"next":6})",                                   // entry not an object
+      R"({"revocations":[{"serial":"01","status":"revoked"}],"next":6})",  // no id
+      R"({"revocations":[{"id":0,"serial":"01","status":"revoked"}],"next":6})",  // id 0
+      R"({"revocations":[{"id":5,"serial":"01","status":"revoked"}],"next":6})",  // not after since
       R"({"revocations":[{"id":7,"serial":"01","status":"revoked"},{"id":7,"serial":"02","status":"revoked"}],"next":7})",
       R"({"revocations":[{"id":8,"serial":"01","status":"revoked"},{"id":7,"serial":"02","status":"revoked"}],"next":8})",
-      R"({"revocations":[{"id":7,"serial":"01","status":"revoked"}],"next":6})",   // next before last
-      R"({"revocations":[],"next":4})",                                            // next before since
-      R"({"revocations":[{"id":7,"serial":"0G","status":"revoked"}],"next":7})",   // not hex
+      R"({"revocations":[{"id":7,"serial":"01","status":"revoked"}],"next":6})",  // next before
+                                                                                  // last
+      R"({"revocations":[],"next":4})",  // next before since
+      R"({"revocations":[{"id":7,"serial":"0G","status":"revoked"}],"next":7})",  // not hex
       R"({"revocations":[{"id":7,"serial":"0A:1B","status":"revoked"}],"next":7})",
       R"({"revocations":[{"id":7,"serial":"","status":"revoked"}],"next":7})",
       R"({"revocations":[{"id":7,"serial":"00112233445566778899001122334455667788990","status":"revoked"}],"next":7})",
@@ -98,7 +99,7 @@ TEST(FeedPage, RefusesWhatDepartsFromTheFormat) {
       R"({"revocations":[{"id":7,"serial":"01","status":"revoked","revoked_at":"2025-02-29T10:00:00Z"}],"next":7})",
       R"({"revocations":[{"id":7,"serial":"01","status":"revoked","revoked_at":"2026-12-06T24:00:00Z"}],"next":7})",
       R"({"revocations":[{"id":7,"serial":"01","status":"revoked","revoked_at":1}],"next":7})",
-      R"({"revocations":[],"next":7,"x":[[[[[[[[[1]]]]]]]]]})",   // too deep
+      R"({"revocations":[],"next":7,"x":[[[[[[[[[1]]]]]]]]]})",  // too deep
   };
   for (const char* b : bad) {
     auto p = parse_page(b, 5);

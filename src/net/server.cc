@@ -504,8 +504,8 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       if (ec && ec != asio::error::operation_aborted) return close();
       return read(false);
     }
-    const bool too_much = buffer_.size() > listener_->limits.max_header_bytes +
-                                               listener_->limits.max_body_bytes;
+    const bool too_much =
+        buffer_.size() > listener_->limits.max_header_bytes + listener_->limits.max_body_bytes;
     if (ec || close_after_watch_ || too_much) {
       close_after_watch_ = false;
       if (waiting_) {  // the peer went away before the answer: cancel the request

@@ -1,18 +1,17 @@
 #include "net/server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
-
-#include <cstring>
 #include <netinet/in.h>
 #include <openssl/pem.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <thread>
@@ -478,7 +477,8 @@ class DeferredTest : public ::testing::Test {
     if (thread_.joinable()) thread_.join();
   }
   // The first deferred request's handle, once its handler has run.
-  std::shared_ptr<Deferred> next_waiting(std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  std::shared_ptr<Deferred> next_waiting(
+      std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       {
@@ -562,7 +562,8 @@ TEST_F(DeferredTest, PipelinedRequestWaitsForTheDeferredAnswer) {
   auto out = read_response(fd, std::chrono::seconds(2));
   EXPECT_NE(out.find("first"), std::string::npos) << out;
   std::string rest = out.substr(out.find("first") + 5);
-  if (rest.find("now /now") == std::string::npos) rest += read_response(fd, std::chrono::seconds(2));
+  if (rest.find("now /now") == std::string::npos)
+    rest += read_response(fd, std::chrono::seconds(2));
   EXPECT_NE(rest.find("now /now"), std::string::npos) << rest;
   ::close(fd);
 }
@@ -651,7 +652,8 @@ TEST_F(DeferredTest, OverTlsWithKeepAlive) {
   });
   // One curl, two requests on one connection: the deferred one, then one more.
   const std::string base = "https://127.0.0.1:" + std::to_string(port_);
-  std::string cmd = "curl -sk --max-time 10 " + base + "/wait " + base + "/now -w ' %{num_connects}'";
+  std::string cmd =
+      "curl -sk --max-time 10 " + base + "/wait " + base + "/now -w ' %{num_connects}'";
   FILE* p = ::popen(cmd.c_str(), "r");
   ASSERT_NE(p, nullptr);
   char buf[256] = {};

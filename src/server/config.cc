@@ -238,9 +238,10 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
     if (!t) return c.at(*n, "server must be a table");
     HERALD_TRY_VOID(
         check_keys(c, *t, "server",
-                   {"listen", "http_listen", "threads", "worker_threads", "max_body_bytes", "max_header_bytes",
-                    "read_timeout", "idle_timeout", "max_connections", "issuance_rate_per_second", "ocsp_validity",
-                    "crl_validity", "tls_names", "feed_max_waiters", "feed_max_waiters_per_client"}));
+                   {"listen", "http_listen", "threads", "worker_threads", "max_body_bytes",
+                    "max_header_bytes", "read_timeout", "idle_timeout", "max_connections",
+                    "issuance_rate_per_second", "ocsp_validity", "crl_validity", "tls_names",
+                    "feed_max_waiters", "feed_max_waiters_per_client"}));
     for (auto [key, ep] :
          {std::pair{"listen", &cfg.listen}, std::pair{"http_listen", &cfg.http_listen}}) {
       if (const toml::node* v = t->get(key)) {

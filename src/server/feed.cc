@@ -33,9 +33,9 @@ Result<FeedQuery> parse_feed_query(std::string_view since, std::string_view wait
   if (!wait.empty()) {
     auto w = parse_decimal(wait, 9);
     if (!w)
-      return make_error(ErrorCode::kInvalidArgument,
-                        "wait must be a number of seconds (0 to " +
-                            std::to_string(kFeedMaxWait.count()) + ")");
+      return make_error(
+          ErrorCode::kInvalidArgument,
+          "wait must be a number of seconds (0 to " + std::to_string(kFeedMaxWait.count()) + ")");
     q.wait = std::min(std::chrono::seconds(*w), kFeedMaxWait);
   }
   return q;
@@ -61,8 +61,7 @@ std::string feed_page_json(const std::vector<FeedEntry>& entries, int64_t next) 
 }
 
 std::string feed_reset_json(int64_t newest) {
-  return nlohmann::json{
-      {"revocations", nlohmann::json::array()}, {"next", newest}, {"reset", true}}
+  return nlohmann::json{{"revocations", nlohmann::json::array()}, {"next", newest}, {"reset", true}}
       .dump();
 }
 

@@ -74,10 +74,10 @@ class FeedWaiters {
     std::shared_ptr<net::Deferred> answer;
   };
   enum class Admit {
-    kWaiting,          // registered; `id` set
-    kNewer,            // a change newer than `since` is known: answer now
+    kWaiting,           // registered; `id` set
+    kNewer,             // a change newer than `since` is known: answer now
     kTooManyForClient,  // per_client reached
-    kTooMany,          // max_waiters reached
+    kTooMany,           // max_waiters reached
   };
 
   FeedWaiters(Limits limits, int64_t newest) : limits_(limits), newest_(newest) {}

@@ -29,11 +29,10 @@ void App::init_feed() {
       "Revocation feed answers by result (events, empty, start, reset, unauthenticated, "
       "rate-limited, invalid, error) and waits abandoned by the client (cancelled)",
       {"result"});
-  registry_.gauge_callback("herald_feed_waiting", "Revocation feed requests waiting (long poll)",
-                           {}, [this] {
-                             return std::vector<obs::CallbackSample>{
-                                 {{}, static_cast<double>(feed_waiters_->size())}};
-                           });
+  registry_.gauge_callback(
+      "herald_feed_waiting", "Revocation feed requests waiting (long poll)", {}, [this] {
+        return std::vector<obs::CallbackSample>{{{}, static_cast<double>(feed_waiters_->size())}};
+      });
 }
 
 Result<App::FeedPage> App::feed_page(int64_t since) {
@@ -100,8 +99,8 @@ void App::api_revocations(const net::Request& req, net::Response& res) {
     feed_responses_->with({result}).inc();
   };
   if (req.method != "GET" && req.method != "HEAD") {
-    return fail(Error{ErrorCode::kInvalidArgument, "method " + req.method + " not allowed on " +
-                                                       req.path + " (GET)",
+    return fail(Error{ErrorCode::kInvalidArgument,
+                      "method " + req.method + " not allowed on " + req.path + " (GET)",
                       {}},
                 "invalid", 405);
   }
@@ -139,8 +138,8 @@ void App::api_revocations(const net::Request& req, net::Response& res) {
   // Nothing newer: wait for a change or the end of the wait, holding no thread.
   auto answer = res.defer();
   uint64_t id = 0;
-  const auto admit = feed_waiters_->add(
-      since, client->serial.hex(), std::chrono::steady_clock::now() + query->wait, answer, id);
+  const auto admit = feed_waiters_->add(since, client->serial.hex(),
+                                        std::chrono::steady_clock::now() + query->wait, answer, id);
   net::Response now;
   switch (admit) {
     case FeedWaiters::Admit::kWaiting:

@@ -42,7 +42,8 @@ TEST(FeedPage, JsonShape) {
             nlohmann::json::parse(R"({"id":7,"serial":"0A1B","status":"revoked",
               "reason":"keyCompromise","revoked_at":"2023-11-14T22:13:20Z"})"));
   EXPECT_EQ(j["revocations"][1]["status"], "on-hold");
-  EXPECT_EQ(j["revocations"][2], nlohmann::json::parse(R"({"id":9,"serial":"0A1B","status":"valid"})"));
+  EXPECT_EQ(j["revocations"][2],
+            nlohmann::json::parse(R"({"id":9,"serial":"0A1B","status":"valid"})"));
   EXPECT_EQ(nlohmann::json::parse(feed_page_json({}, 5)),
             nlohmann::json::parse(R"({"revocations":[],"next":5})"));
   EXPECT_EQ(nlohmann::json::parse(feed_reset_json(3)),
@@ -90,7 +91,8 @@ TEST(FeedWaiters, NewerChangesWakeAndRefuseToWait) {
   EXPECT_EQ(w.size(), 0u);
   EXPECT_EQ(w.newest(), 11);
   // The per-client counts were released with them.
-  for (int i = 0; i < 4; ++i) EXPECT_EQ(w.add(11, "a", later, handle(), id), FeedWaiters::Admit::kWaiting);
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(w.add(11, "a", later, handle(), id), FeedWaiters::Admit::kWaiting);
 }
 
 TEST(FeedWaiters, ExpireTakesOnlyTheEndedWaits) {
