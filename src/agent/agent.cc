@@ -50,11 +50,11 @@ Agent::~Agent() { stop_feed(); }
 void Agent::start_feed(std::function<void()> wake) {
   if (!cfg_.revocation_feed || cfg_.server.url.empty() || watch_) return;
   wake_ = std::move(wake);
-  RevocationWatch::Hooks hooks;
-  hooks.credentials = [this]() -> std::optional<RevocationWatch::Credentials> {
+  feed::Follower::Hooks hooks;
+  hooks.credentials = [this]() -> std::optional<feed::Follower::Credentials> {
     std::lock_guard lock(feed_mu_);
     if (!feed_creds_) return std::nullopt;
-    return RevocationWatch::Credentials{feed_creds_->first, feed_creds_->second};
+    return feed::Follower::Credentials{feed_creds_->first, feed_creds_->second};
   };
   hooks.revoked = [this](const std::string& serial) {
     bool ours;
@@ -66,7 +66,7 @@ void Agent::start_feed(std::function<void()> wake) {
     if (ours && wake_) wake_();
   };
   hooks.log = [this](const std::string& line) { log("revocation feed", line); };
-  watch_ = std::make_unique<RevocationWatch>(cfg_.server, std::move(hooks));
+  watch_ = std::make_unique<feed::Follower>(cfg_.server.url, cfg_.server.trust_pem, std::move(hooks));
   watch_->start();
 }
 

@@ -19,10 +19,10 @@
 #include "agent/client.h"
 #include "agent/files.h"
 #include "agent/reload.h"
-#include "agent/revocation_watch.h"
 #include "agent/schedule.h"
 #include "agent/source.h"
 #include "base/clock.h"
+#include "feed/follower.h"
 #include "keys/key_type.h"
 #include "verify/verify.h"
 
@@ -76,7 +76,7 @@ struct AgentConfig {
   // How often to ask the certificate's OCSP responder whether it was
   // revoked (a revoked certificate is replaced at once); 0: never.
   std::chrono::seconds revocation_check{300};
-  // Follow the CA's revocation feed (revocation_watch.h) in daemon mode;
+  // Follow the CA's revocation feed (feed/follower.h) in daemon mode;
   // OCSP polling then only runs while the feed is not followed.
   bool revocation_feed = true;
   std::optional<std::string> metrics_listen;  // HOST:PORT for GET /metrics (served by the CLI)
@@ -186,7 +186,7 @@ class Agent {
   std::set<std::string> managed_serials_;  // on disk now
   std::optional<std::pair<std::string, std::string>> feed_creds_;  // cert, key
   std::function<void()> wake_;
-  std::unique_ptr<RevocationWatch> watch_;
+  std::unique_ptr<feed::Follower> watch_;
   TimePoint bundle_at_{};
   int bundle_failures_ = 0;
 };
