@@ -18,6 +18,8 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr auto kRequestTimeout = std::chrono::seconds(30);
+// ARI is asked from the agent's pass: a slow answer must not hold it long.
+constexpr auto kAriTimeout = std::chrono::seconds(10);
 
 std::string header_of(const net::Response& r, const char* name) {
   for (const auto& [k, v] : r.headers) {
@@ -118,7 +120,8 @@ Client::Client(std::string directory_url, Transport transport, Sleep sleep, cons
       clock_(clock) {}
 
 std::chrono::milliseconds Client::Deadline::left() const {
-  auto l = std::chrono::duration_cast<std::chrono::milliseconds>(at - std::chrono::steady_clock::now());
+  auto l =
+      std::chrono::duration_cast<std::chrono::milliseconds>(at - std::chrono::steady_clock::now());
   return l < 0ms ? 0ms : l;
 }
 
@@ -164,8 +167,7 @@ AcmeResult<std::string> Client::nonce(const Deadline& d) {
   }
   HERALD_TRY(auto dir, directory());
   // GET (204) rather than HEAD: the same nonce, and no body to skip (§7.2).
-  auto r =
-      transport_("GET", dir.new_nonce, {}, "", d.request_timeout());
+  auto r = transport_("GET", dir.new_nonce, {}, "", d.request_timeout());
   if (!r) return tl::unexpected(failure(r.error().code, "newNonce: " + r.error().message));
   std::string n = header_of(*r, "Replay-Nonce");
   if (!valid_nonce(n)) {
@@ -500,11 +502,20 @@ AcmeResult<std::string> Client::obtain(EVP_PKEY& account_key, const AccountOptio
 
 AcmeResult<std::optional<RenewalInfo>> Client::renewal_info(const Bytes& cert_der) {
   std::lock_guard lock(mu_);
-  HERALD_TRY(auto dir, directory());
-  if (!dir.renewal_info) return std::optional<RenewalInfo>{};
+  const TimePoint now = clock_.now();
+  // The agent asks at every pass: a directory that cannot be fetched is not
+  // asked for again for a minute (a dead CA must not stall every pass).
+  if (directory_error_ && now < directory_error_->first)
+    return tl::unexpected(directory_error_->second);
+  auto dir = directory();
+  if (!dir) {
+    directory_error_.emplace(now + 60s, dir.error());
+    return tl::unexpected(dir.error());
+  }
+  directory_error_.reset();
+  if (!dir->renewal_info) return std::optional<RenewalInfo>{};
   auto id = ari_cert_id_of(cert_der);
   if (!id) return tl::unexpected(AcmeError{id.error(), true});
-  const TimePoint now = clock_.now();
   for (auto it = ari_.begin(); it != ari_.end();)
     it = it->second.until <= now ? ari_.erase(it) : std::next(it);
   if (ari_.size() > 1000) ari_.clear();
@@ -512,10 +523,10 @@ AcmeResult<std::optional<RenewalInfo>> Client::renewal_info(const Bytes& cert_de
     if (it->second.error) return tl::unexpected(*it->second.error);
     return it->second.info;
   }
-  std::string url = *dir.renewal_info;
+  std::string url = *dir->renewal_info;
   if (!url.ends_with("/")) url += "/";
   url += *id;
-  auto r = transport_("GET", url, {}, "", kRequestTimeout);
+  auto r = transport_("GET", url, {}, "", kAriTimeout);
   AriEntry e;
   if (!r) {
     e.error = failure(r.error().code, "renewalInfo " + url + ": " + r.error().message);

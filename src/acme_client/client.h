@@ -101,8 +101,9 @@ class Client {
                                                const LogFn& log);
 
   // RFC 9773 for the certificate `cert_der`: nullopt when the directory has
-  // no renewalInfo. Answers are kept until their Retry-After; a failure is
-  // kept for a minute (and returned as an error).
+  // no renewalInfo. Answers are kept until their Retry-After (1 min .. 1 day,
+  // 6 h when absent); a failure, also to fetch the directory, is kept for a
+  // minute (and returned as an error). Each GET waits at most 10 s.
   [[nodiscard]] AcmeResult<std::optional<RenewalInfo>> renewal_info(const Bytes& cert_der);
 
  private:
@@ -135,6 +136,7 @@ class Client {
     std::optional<AcmeError> error;
   };
   std::map<std::string, AriEntry> ari_;
+  std::optional<std::pair<TimePoint, AcmeError>> directory_error_;  // for renewal_info, until then
 };
 
 }  // namespace herald::acme_client

@@ -439,6 +439,26 @@ TEST(Client, RenewalInfoCachedUntilRetryAfter) {
   EXPECT_EQ(f.calls.size(), 3u);  // asked again
 }
 
+// A CA that cannot be reached is asked again only after a minute (the
+// agent asks at every pass); a directory without renewalInfo: no opinion.
+TEST(Client, RenewalInfoOfAnUnreachableCaIsNotAskedAtEveryPass) {
+  FakeClock clock(*parse_rfc3339("2026-12-06T10:00:00Z"));
+  Fake f;  // no replies: every request fails to connect
+  Client c(
+      "https://ca.test/dir", f.transport(), [](std::chrono::milliseconds) {}, clock);
+  const Bytes any{0x30};
+  EXPECT_FALSE(c.renewal_info(any));
+  EXPECT_FALSE(c.renewal_info(any));
+  EXPECT_EQ(f.calls.size(), 1u);
+  clock.advance(60s);
+  f.replies.push_back(reply(
+      200, R"({"newNonce":"https://a/n","newAccount":"https://a/a","newOrder":"https://a/o"})"));
+  auto none = c.renewal_info(any);
+  ASSERT_TRUE(none) << none.error().error.message;
+  EXPECT_FALSE(*none);
+  EXPECT_EQ(f.calls.size(), 2u);
+}
+
 // A scripted ACME server: every request is checked (JWS signature with the
 // account key, kid after newAccount, POST-as-GET for fetches), every answer
 // carries a fresh nonce. `outcome` decides what validation gives.
