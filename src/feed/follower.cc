@@ -1,23 +1,27 @@
-#include "agent/revocation_watch.h"
+#include "feed/follower.h"
 
 #include <algorithm>
 
 #include "feed/client.h"
 
-namespace herald::agent {
+namespace herald::feed {
 
 using namespace std::chrono;
 
-RevocationWatch::RevocationWatch(ServerRef server, Hooks hooks, seconds wait)
-    : server_(std::move(server)), hooks_(std::move(hooks)), wait_(wait) {}
+Follower::Follower(std::string server_url, std::string trust_pem, Hooks hooks, seconds wait)
+    : url_(std::move(server_url)), trust_pem_(std::move(trust_pem)), hooks_(std::move(hooks)), wait_(wait) {}
 
-RevocationWatch::~RevocationWatch() { stop(); }
+Follower::~Follower() { stop(); }
 
-void RevocationWatch::start() {
+steady_clock::time_point Follower::last_page() const {
+  return steady_clock::time_point(nanoseconds(last_page_ns_.load()));
+}
+
+void Follower::start() {
   if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
 }
 
-void RevocationWatch::stop() {
+void Follower::stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -27,13 +31,13 @@ void RevocationWatch::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool RevocationWatch::sleep_for(milliseconds d) {
+bool Follower::sleep_for(milliseconds d) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, d, [this] { return stopping_; });
   return !stopping_;
 }
 
-void RevocationWatch::run() {
+void Follower::run() {
   std::optional<int64_t> since;  // nullopt: start from now
   int failures = 0;
   std::string last_problem;
@@ -48,9 +52,8 @@ void RevocationWatch::run() {
       if (!sleep_for(seconds(2))) break;
       continue;
     }
-    net::ClientTls tls{server_.trust_pem, creds->cert_pem, creds->key_pem};
-    auto page = feed::poll_revocations(server_.url, tls, since, since ? wait_ : seconds(0),
-                                       &cancel_);
+    net::ClientTls tls{trust_pem_, creds->cert_pem, creds->key_pem};
+    auto page = poll_revocations(url_, tls, since, since ? wait_ : seconds(0), &cancel_);
     if (!page) {
       if (cancel_.cancelled()) break;
       connected_ = false;
@@ -85,12 +88,22 @@ void RevocationWatch::run() {
       hooks_.log("the CA's revocation feed was reset (its inventory was replaced); "
                  "following it from id " + std::to_string(page->next));
     }
-    for (const auto& r : page->revocations) {
-      if (r.status != feed::Status::kValid) hooks_.revoked(r.serial.hex());
+    last_page_ns_ = steady_clock::now().time_since_epoch().count();
+    if (hooks_.page) {
+      std::vector<std::pair<std::string, bool>> changes;
+      for (const auto& r : page->revocations) {
+        changes.emplace_back(r.serial.hex(), r.status != Status::kValid);
+      }
+      if (!changes.empty() || page->reset) hooks_.page(changes, page->reset);
+    }
+    if (hooks_.revoked) {
+      for (const auto& r : page->revocations) {
+        if (r.status != Status::kValid) hooks_.revoked(r.serial.hex());
+      }
     }
     since = page->next;
   }
   connected_ = false;
 }
 
-}  // namespace herald::agent
+}  // namespace herald::feed
