@@ -1172,9 +1172,12 @@ void Service::renewal_info(Ctx& c, const std::string& cert_id) {
     start = now - std::chrono::hours(1);
     end = now;
   } else {
-    auto life = rec->not_after - rec->not_before;
-    start = rec->not_before + life * 2 / 3;
-    end = rec->not_before + life * 5 / 6;
+    // From when it was issued: notBefore is backdated (clock skew), which
+    // would open a short certificate's window before it even existed.
+    const TimePoint from = std::clamp(rec->issued_at, rec->not_before, rec->not_after);
+    auto life = rec->not_after - from;
+    start = from + life * 2 / 3;
+    end = from + life * 5 / 6;
   }
   c.res.set_header("Retry-After", "21600");
   send_json(c, 200,

@@ -28,6 +28,7 @@ void add_inventory_commands(CLI::App& app, Context& ctx);  // list, show
 void add_serve_commands(CLI::App& app, Context& ctx);      // serve, token
 void add_renew_commands(CLI::App& app, Context& ctx);      // renew (client of serve)
 void add_agent_commands(CLI::App& app, Context& ctx);      // agent (renewal daemon)
+void add_proxy_commands(CLI::App& app, Context& ctx);      // proxy (mTLS in front of a service)
 void add_acme_commands(CLI::App& app, Context& ctx);       // acme eab
 void add_verify_commands(CLI::App& app, Context& ctx);     // verify
 void add_probe_commands(CLI::App& app, Context& ctx);      // probe (TLS client + verify)

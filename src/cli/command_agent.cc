@@ -97,7 +97,9 @@ Status run_agent(Context& ctx, const AgentFlags& f) {
   if (!f.once) ::sigprocmask(SIG_BLOCK, &stop, nullptr);
 
   const size_t n = cfg.certs.size();
-  const std::string server = cfg.server.url;
+  const std::string server = !cfg.server.url.empty() ? cfg.server.url
+                             : cfg.source                ? cfg.source->describe()
+                                                         : std::string("the CA");
   const auto metrics_listen = cfg.metrics_listen;
   agent::Agent a(std::move(cfg), *ctx.clock,
                  [](const std::string& line) { std::cerr << "herald agent: " << line << "\n"; });

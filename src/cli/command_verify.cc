@@ -10,7 +10,7 @@
 #include "base/fs.h"
 #include "cli/cli.h"
 #include "cli/output.h"
-#include "cli/revocation_fetch.h"
+#include "fetch/revocation.h"
 #include "ossl/ossl.h"
 #include "verify/verify.h"
 #include "x509/certificate.h"
@@ -162,13 +162,13 @@ Status run_verify(Context& ctx, const VerifyFlags& f) {
   // Fetching needs the path (which certificates, which issuer): a first
   // verification without revocation builds it, the second one judges it with
   // what was fetched. Nothing is fetched for a path that is invalid anyway.
-  Fetched fetched;
+  fetch::Fetched fetched;
   if ((f.crl_fetch || f.ocsp) && o.revocation != verify::RevocationPolicy::kOff) {
     verify::Options path_only = o;
     path_only.revocation = verify::RevocationPolicy::kOff;
     const auto first = verify::verify(leaf_file.front(), intermediates, anchors, path_only);
     if (first.valid) {
-      fetched = fetch_revocation(first.chain, FetchWhat{f.crl_fetch, f.ocsp});
+      fetched = fetch::fetch_revocation(first.chain, fetch::FetchWhat{f.crl_fetch, f.ocsp});
       o.crls.insert(o.crls.end(), fetched.crls.begin(), fetched.crls.end());
       o.ocsp_responses = fetched.ocsp_responses;
       o.ocsp_nonce = fetched.nonce;

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   herald::cli::add_serve_commands(app, ctx);
   herald::cli::add_renew_commands(app, ctx);
   herald::cli::add_agent_commands(app, ctx);
+  herald::cli::add_proxy_commands(app, ctx);
   herald::cli::add_acme_commands(app, ctx);
   herald::cli::add_verify_commands(app, ctx);
   herald::cli::add_probe_commands(app, ctx);

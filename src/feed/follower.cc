@@ -8,8 +8,13 @@ namespace herald::feed {
 
 using namespace std::chrono;
 
-Follower::Follower(std::string server_url, std::string trust_pem, Hooks hooks, seconds wait)
-    : url_(std::move(server_url)), trust_pem_(std::move(trust_pem)), hooks_(std::move(hooks)), wait_(wait) {}
+Follower::Follower(std::string server_url, std::string trust_pem, Hooks hooks, seconds wait,
+                   std::optional<int64_t> start_since)
+    : url_(std::move(server_url)),
+      trust_pem_(std::move(trust_pem)),
+      hooks_(std::move(hooks)),
+      wait_(wait),
+      start_since_(start_since) {}
 
 Follower::~Follower() { stop(); }
 
@@ -38,7 +43,7 @@ bool Follower::sleep_for(milliseconds d) {
 }
 
 void Follower::run() {
-  std::optional<int64_t> since;  // nullopt: start from now
+  std::optional<int64_t> since = start_since_;  // nullopt: start from now
   int failures = 0;
   std::string last_problem;
   for (;;) {
@@ -53,7 +58,9 @@ void Follower::run() {
       continue;
     }
     net::ClientTls tls{trust_pem_, creds->cert_pem, creds->key_pem};
-    auto page = poll_revocations(url_, tls, since, since ? wait_ : seconds(0), &cancel_);
+    // No waiting while catching up (since unknown, or history pages to read).
+    const bool catching_up = !since || !caught_up_;
+    auto page = poll_revocations(url_, tls, since, catching_up ? seconds(0) : wait_, &cancel_);
     if (!page) {
       if (cancel_.cancelled()) break;
       connected_ = false;
@@ -102,6 +109,13 @@ void Follower::run() {
       }
     }
     since = page->next;
+    if (page->reset && start_since_ == 0) {
+      // A follower of the whole history reads the new one from its start.
+      since = 0;
+      caught_up_ = false;
+      continue;
+    }
+    if (!page->full()) caught_up_ = true;
   }
   connected_ = false;
 }

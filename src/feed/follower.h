@@ -45,8 +45,12 @@ class Follower {
   // `wait`: how long each long poll may be held by the server.
   // `server_url`: https://HOST:PORT of herald serve; `trust_pem`: anchors for
   // its TLS certificate.
+  // `start_since`: nullopt follows from now on (the agent: its own
+  // certificates were checked at start); 0 reads the whole history first
+  // (the proxy: every certificate revoked so far), page by page.
   Follower(std::string server_url, std::string trust_pem, Hooks hooks,
-           std::chrono::seconds wait = std::chrono::seconds(30));
+           std::chrono::seconds wait = std::chrono::seconds(30),
+           std::optional<int64_t> start_since = std::nullopt);
   ~Follower();  // stop()
   Follower(const Follower&) = delete;
   Follower& operator=(const Follower&) = delete;
@@ -55,6 +59,9 @@ class Follower {
   // Aborts a poll in flight and joins the thread; idempotent.
   void stop();
   [[nodiscard]] bool connected() const { return connected_.load(); }
+  // Connected, and the history asked for at the start has been read to its
+  // end (the last page was not full): the reported state is complete.
+  [[nodiscard]] bool caught_up() const { return connected_.load() && caught_up_.load(); }
   // When the last page arrived (steady clock; epoch: never): the feed's lag
   // is at most now - last_page() + the server's wait.
   [[nodiscard]] std::chrono::steady_clock::time_point last_page() const;
@@ -69,6 +76,8 @@ class Follower {
   Hooks hooks_;
   std::chrono::seconds wait_;
   std::atomic<bool> connected_{false};
+  std::atomic<bool> caught_up_{false};
+  std::optional<int64_t> start_since_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

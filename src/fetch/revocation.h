@@ -1,8 +1,9 @@
 #pragma once
-// What `herald verify --crl-fetch / --ocsp` checks revocation with: the CRLs
-// named in the certificates' CRL distribution points, and OCSP responses
-// from the responders named in their AIA. This is the I/O at the CLI's edge;
-// the library (src/verify, pure) judges what was fetched.
+// Fetching what certificates point at for revocation: the CRLs named in
+// their CRL distribution points, and OCSP responses from the responders
+// named in their AIA. `herald verify --crl-fetch / --ocsp` and `herald
+// proxy` use it; this is I/O at the edge, and the library (src/verify,
+// pure) judges what was fetched.
 //
 // Only the http:// URLs written in the certificates of the built path are
 // dialled (CRLs and OCSP travel over plain HTTP: RFC 5280 §4.2.1.13, RFC
@@ -22,7 +23,7 @@
 #include "base/encoding.h"
 #include "verify/verify.h"
 
-namespace herald::cli {
+namespace herald::fetch {
 
 constexpr std::chrono::seconds kFetchTimeout{5};
 constexpr size_t kMaxCrlBytes = 10 << 20;
@@ -49,4 +50,18 @@ struct FetchWhat {
 // `chain`: the path verify() built, leaf first, trust anchor last (DER).
 [[nodiscard]] Fetched fetch_revocation(const std::vector<Bytes>& chain, FetchWhat what);
 
-}  // namespace herald::cli
+// The pieces, for callers that cache per URL (the proxy):
+// every URI of the certificate's CRL distribution points / OCSP responders
+// (any scheme; only http:// ones are fetched), empty for a malformed one.
+[[nodiscard]] std::vector<std::string> crl_urls(const Bytes& cert_der);
+[[nodiscard]] std::vector<std::string> ocsp_urls(const Bytes& cert_der);
+[[nodiscard]] bool is_http(const std::string& url);
+// GET one CRL (DER, or the first of a PEM file); errors name the URL's
+// problem (connection, HTTP status, not a CRL).
+[[nodiscard]] Result<Bytes> fetch_crl(const std::string& url);
+// POST an OCSP request (SHA-1 CertID, no nonce: the answer may be cached
+// and shared) about `cert` issued by `issuer`; the DER OCSPResponse.
+[[nodiscard]] Result<Bytes> fetch_ocsp(const Bytes& cert_der, const Bytes& issuer_der,
+                                       const std::string& url);
+
+}  // namespace herald::fetch

@@ -1,4 +1,4 @@
-#include "cli/revocation_fetch.h"
+#include "fetch/revocation.h"
 
 #include <openssl/err.h>
 #include <openssl/ocsp.h>
@@ -12,9 +12,7 @@
 #include "ossl/ossl.h"
 #include "x509/certificate.h"
 
-namespace herald::cli {
-
-namespace {
+namespace herald::fetch {
 
 bool is_http(const std::string& url) {
   if (url.size() < 8) return false;
@@ -23,6 +21,8 @@ bool is_http(const std::string& url) {
                  [](unsigned char c) { return std::tolower(c); });
   return scheme == "http://";
 }
+
+namespace {
 
 std::string uri_of(const GENERAL_NAME* g) {
   if (!g || g->type != GEN_URI) return "";
@@ -257,4 +257,83 @@ Fetched fetch_revocation(const std::vector<Bytes>& chain, FetchWhat what) {
   return out;
 }
 
-}  // namespace herald::cli
+namespace {
+ossl::X509Ptr x509_of(const Bytes& der) {
+  const unsigned char* p = der.data();
+  ossl::X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  ERR_clear_error();
+  return x;
+}
+}  // namespace
+
+std::vector<std::string> crl_urls(const Bytes& cert_der) {
+  auto x = x509_of(cert_der);
+  return x ? crl_urls(x.get()) : std::vector<std::string>{};
+}
+
+std::vector<std::string> ocsp_urls(const Bytes& cert_der) {
+  auto x = x509_of(cert_der);
+  return x ? ocsp_urls(x.get()) : std::vector<std::string>{};
+}
+
+Result<Bytes> fetch_crl(const std::string& url) {
+  const std::string u = printable(url);
+  if (!is_http(url)) return make_error(ErrorCode::kInvalidArgument, "not an http:// CRL URL: " + u);
+  auto res = net::http_request("GET", url, {{"Accept", "application/pkix-crl"}}, "", kFetchTimeout,
+                               kMaxCrlBytes);
+  if (!res) return make_error(ErrorCode::kIo, "CRL " + u + ": " + res.error().message);
+  if (res->status != 200) {
+    return make_error(ErrorCode::kIo, "CRL " + u + ": HTTP " + std::to_string(res->status));
+  }
+  std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(res->body.data()),
+                                 res->body.size());
+  if (ossl::looks_like_pem(bytes)) {
+    if (auto blocks = ossl::pem_blocks(res->body, "X509 CRL"); blocks && !blocks->empty()) {
+      return std::move(blocks->front());
+    }
+  } else {
+    const unsigned char* p = bytes.data();
+    ossl::X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(bytes.size())));
+    ERR_clear_error();
+    if (crl) return Bytes(bytes.begin(), bytes.end());
+  }
+  return make_error(ErrorCode::kMalformedInput,
+                    "CRL " + u + ": " + std::to_string(res->body.size()) + " bytes that are not a CRL");
+}
+
+Result<Bytes> fetch_ocsp(const Bytes& cert_der, const Bytes& issuer_der, const std::string& url) {
+  const std::string u = printable(url);
+  if (!is_http(url)) return make_error(ErrorCode::kInvalidArgument, "not an http:// OCSP URL: " + u);
+  auto cert = x509_of(cert_der), issuer = x509_of(issuer_der);
+  if (!cert || !issuer) return make_error(ErrorCode::kMalformedInput, "OCSP: unreadable certificate");
+  ossl::OcspRequestPtr req(OCSP_REQUEST_new());
+  OCSP_CERTID* id = OCSP_cert_to_id(EVP_sha1(), cert.get(), issuer.get());
+  if (!req || !id || !OCSP_request_add0_id(req.get(), id)) {
+    OCSP_CERTID_free(id);
+    ERR_clear_error();
+    return make_error(ErrorCode::kCrypto, "OCSP: cannot build a request");
+  }
+  unsigned char* der = nullptr;
+  const int n = i2d_OCSP_REQUEST(req.get(), &der);
+  if (n <= 0) {
+    ERR_clear_error();
+    return make_error(ErrorCode::kCrypto, "OCSP: cannot encode the request");
+  }
+  std::string body(reinterpret_cast<char*>(der), static_cast<size_t>(n));
+  OPENSSL_free(der);
+  auto res = net::http_request(
+      "POST", url,
+      {{"Content-Type", "application/ocsp-request"}, {"Accept", "application/ocsp-response"}},
+      body, kFetchTimeout, kMaxOcspBytes);
+  if (!res) return make_error(ErrorCode::kIo, "OCSP " + u + ": " + res.error().message);
+  if (res->status != 200) {
+    return make_error(ErrorCode::kIo, "OCSP " + u + ": HTTP " + std::to_string(res->status));
+  }
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(res->body.data());
+  ossl::OcspResponsePtr parsed(d2i_OCSP_RESPONSE(nullptr, &p, static_cast<long>(res->body.size())));
+  ERR_clear_error();
+  if (!parsed) return make_error(ErrorCode::kMalformedInput, "OCSP " + u + ": not a DER OCSP response");
+  return Bytes(res->body.begin(), res->body.end());
+}
+
+}  // namespace herald::fetch

@@ -1,0 +1,61 @@
+#pragma once
+// One route of `herald proxy`: who may pass (the trust bundle, the client
+// purpose, revocation, the allow-lists) and what the backend learns about
+// them. admit() is the policy net::ProxyServer calls once per connection;
+// it works from memory (verifier cache, revocation cache, feed set) and
+// never blocks.
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "net/proxy.h"
+#include "proxy/authorize.h"
+#include "proxy/revocation.h"
+#include "verify/verify.h"
+
+namespace herald::proxy {
+
+enum class RevocationMode { kHard, kSoft, kOff };
+[[nodiscard]] Result<RevocationMode> parse_revocation_mode(const std::string& s);
+
+struct RoutePolicy {
+  std::string name;
+  bool require_client_cert = true;
+  RevocationMode revocation = RevocationMode::kHard;
+  Rules rules;
+};
+
+// The trust bundle, parsed once; replaced whole on reload.
+struct Trust {
+  std::vector<Bytes> anchors;        // self-signed roots of the bundle (DER)
+  std::vector<Bytes> intermediates;  // the bundle's other CA certificates, offered to path building
+  std::unique_ptr<verify::Verifier> verifier;
+};
+// From a PEM bundle: at least one CA certificate; the self-signed ones are
+// the anchors, the others help build paths (a partner may publish its
+// intermediate). kMalformedInput / kInvalidArgument with the reason.
+[[nodiscard]] Result<std::shared_ptr<const Trust>> load_trust(const std::string& pem);
+
+class Route {
+ public:
+  Route(RoutePolicy policy, std::shared_ptr<const Trust> trust, RevocationCache& revocation,
+        const Clock& clock);
+
+  [[nodiscard]] net::Admission admit(const net::PeerInfo& peer) const;
+  void set_trust(std::shared_ptr<const Trust> trust);
+  [[nodiscard]] const RoutePolicy& policy() const { return policy_; }
+
+ private:
+  [[nodiscard]] std::shared_ptr<const Trust> trust() const;
+
+  RoutePolicy policy_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const Trust> trust_;
+  RevocationCache& revocation_;
+  const Clock& clock_;
+};
+
+}  // namespace herald::proxy
