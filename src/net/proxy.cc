@@ -1256,6 +1256,7 @@ ProxyServer::Impl::~Impl() {
   signals.reset();
   timers.clear();
   sweepers.clear();
+  ticks.clear();  // they hold the timers too
   force_stop.reset();
   for (auto& r : routes) {
     r->acceptor.reset();
