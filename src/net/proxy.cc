@@ -508,10 +508,15 @@ class ConnCommon : public ConnBase, public std::enable_shared_from_this<Derived>
   }
 
  protected:
-  // Sends close_notify (bounded by kShutdownTime), then closes the socket.
+  // Sends close_notify (bounded by kShutdownTime), then closes the socket,
+  // without waiting for the client's close_notify in return (RFC 8446 §6.1
+  // allows it; nginx does the same): a client that never answers must not
+  // hold the connection, nor a graceful stop, for kShutdownTime.
   void close_client() {
     if (client_closing_) return;
     client_closing_ = true;
+    SSL* ssl = client_.native_handle();
+    SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
     auto self = this->shared_from_this();
     beast::get_lowest_layer(client_).expires_after(kShutdownTime);
     client_.async_shutdown(

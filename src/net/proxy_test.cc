@@ -192,6 +192,7 @@ class Backend {
       buf.append(tmp, static_cast<size_t>(n));
       return true;
     };
+    bool drop_next = false;  // after /arm: close instead of answering the next request
     for (;;) {
       size_t he;
       while ((he = buf.find("\r\n\r\n")) == std::string::npos) {
@@ -248,7 +249,14 @@ class Backend {
         for (size_t i = 0; i < len; ++i) s[i] = static_cast<char>((from + i) % 251);
         return s;
       };
-      if (path == "/echo") {
+      if (drop_next) {
+        ::shutdown(c, SHUT_RDWR);
+        return;
+      }
+      if (path == "/arm") {
+        drop_next = true;
+        if (!send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\narm")) return;
+      } else if (path == "/echo") {
         if (!send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(head.size()) +
                              "\r\nConnection: keep-alive, X-Hop-Resp\r\nX-Hop-Resp: 1\r\n"
                              "Keep-Alive: timeout=5\r\n\r\n" + head))
@@ -419,7 +427,7 @@ class Client {
       pending_.erase(0, e + 2);
       return true;
     };
-    if (head_request || r.status == 204 || r.status == 304) return r;
+    if (head_request || r.status / 100 == 1 || r.status == 204 || r.status == 304) return r;
     if (header_of(r.head, "transfer-encoding") == "chunked") {
       for (;;) {
         std::string l;
@@ -743,6 +751,58 @@ TEST_F(ProxyTest, ReusesBackendConnections) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(backend_->accepts, 2);
+}
+
+TEST_F(ProxyTest, RetriesOnceOnADeadPooledConnection) {
+  start();
+  auto c = dial(port_, kAlice);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->get("/arm"));  // the backend will close this connection on the next request
+  auto r = c->get("/echo");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);  // retried on a new connection
+  EXPECT_EQ(backend_->accepts, 2);
+  EXPECT_EQ(backend_->requests, 3);
+  // A request whose body was streamed is not retried.
+  ASSERT_TRUE(c->get("/arm"));
+  ASSERT_TRUE(c->write("POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n\r\nhello"));
+  r = c->read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 502);
+  EXPECT_EQ(backend_->accepts, 2);
+  auto recs = records(4);
+  ASSERT_EQ(recs.size(), 4u);
+  EXPECT_FALSE(recs[1].upstream_error);
+  EXPECT_TRUE(recs[3].upstream_error);
+}
+
+TEST_F(ProxyTest, AnswersExpectContinueItself) {
+  start();
+  auto c = dial(port_, kAlice);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->write("POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n"
+                       "Expect: 100-continue\r\n\r\n"));
+  auto interim = c->read();
+  ASSERT_TRUE(interim);
+  EXPECT_EQ(interim->status, 100);
+  ASSERT_TRUE(c->write("hello"));
+  auto r = c->read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->body, "n=5 sum=532");
+  auto heads = backend_->heads();
+  ASSERT_EQ(heads.size(), 1u);
+  EXPECT_EQ(header_of(heads[0], "expect"), "");
+}
+
+TEST_F(ProxyTest, OversizedHeaderIs431) {
+  start();
+  auto c = dial(port_, kAlice);
+  ASSERT_TRUE(c);
+  auto r = c->get("/echo", "X-Big: " + std::string(10000, 'a') + "\r\n");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 431);
+  EXPECT_TRUE(c->closed_by_peer());
+  EXPECT_EQ(backend_->accepts, 0);
 }
 
 TEST_F(ProxyTest, DeadBackendIs502) {
