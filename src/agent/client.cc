@@ -87,6 +87,10 @@ CallResult<Issued> sign_with_token(const ServerRef& s, const std::string& token,
   csr_pem += "-----END CERTIFICATE REQUEST-----\n";
   json body = {{"csr", csr_pem}, {"profile", id.profile}};
   if (id.ttl) body["ttl"] = *id.ttl;
+  if (!id.owner.empty()) {
+    body["owner"] = json::object();
+    for (const auto& [k, v] : id.owner) body["owner"][k] = v;
+  }
   net::ClientTls tls{s.trust_pem, "", ""};
   auto r = net::https_request(
       "POST", s.url + "/v1/sign",

@@ -22,6 +22,9 @@ struct Identity {
   std::string cn;
   std::vector<x509::San> sans;
   std::optional<std::string> ttl;  // "2m", as the API takes it
+  // Owner labels sent at first issuance (team=web, ...); the CA checks them
+  // and a renewal keeps them.
+  std::vector<std::pair<std::string, std::string>> owner;
 };
 
 struct ServerRef {

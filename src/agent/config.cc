@@ -117,11 +117,28 @@ Result<CertConfig> make_cert_config(const CertSpec& s) {
   } else if (s.pkcs12_password_file) {
     return make_error(ErrorCode::kInvalidArgument, "pkcs12_password_file without pkcs12");
   }
-  if (s.owner) {
-    HERALD_TRY(c.paths.owner.uid, user_or_group("owner", *s.owner, false));
+  if (s.file_owner) {
+    HERALD_TRY(c.paths.owner.uid, user_or_group("file owner", *s.file_owner, false));
   }
-  if (s.group) {
-    HERALD_TRY(c.paths.owner.gid, user_or_group("group", *s.group, true));
+  if (s.file_group) {
+    HERALD_TRY(c.paths.owner.gid, user_or_group("file group", *s.file_group, true));
+  }
+  if (s.owner) {
+    // KEY=VALUE pairs; the CA checks the keys and values (docs/api.md).
+    size_t start = 0;
+    const std::string& o = *s.owner;
+    while (start < o.size()) {
+      size_t comma = o.find(',', start);
+      if (comma == std::string::npos) comma = o.size();
+      const std::string item = o.substr(start, comma - start);
+      const auto eq = item.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == item.size()) {
+        return make_error(ErrorCode::kInvalidArgument,
+                          "owner labels: '" + item + "' is not KEY=VALUE (e.g. team=web,service=api)");
+      }
+      c.id.owner.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+      start = comma + 1;
+    }
   }
   using P = std::filesystem::perms;
   if (s.key_mode == "0600") {
@@ -445,8 +462,10 @@ Result<ParsedConfig> parse_config(std::string_view text, const std::string& orig
         HERALD_TRY(c.pkcs12_password_file, str(v, key));
       } else if (key == "owner") {
         HERALD_TRY(c.owner, str(v, key));
-      } else if (key == "group") {
-        HERALD_TRY(c.group, str(v, key));
+      } else if (key == "file_owner") {
+        HERALD_TRY(c.file_owner, str(v, key));
+      } else if (key == "file_group") {
+        HERALD_TRY(c.file_group, str(v, key));
       } else if (key == "key_mode") {
         HERALD_TRY(c.key_mode, str(v, key));
       } else if (key == "renew_at") {

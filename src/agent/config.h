@@ -28,7 +28,8 @@
 //   reload = "systemctl reload nginx"  reload_timeout = "30s"     # optional
 //   reload_signal = "HUP"  reload_pid_file = "/run/nginx.pid"      # or: a signal
 //   pkcs12 = "/etc/app/tls.p12"  pkcs12_password_file = "/etc/app/p12.pass"  # optional
-//   owner = "www-data"  group = "ssl-cert"  key_mode = "0640"     # optional (root only)
+//   file_owner = "www-data"  file_group = "ssl-cert"  key_mode = "0640"  # optional (root only)
+//   owner = "team=web,service=api"     # optional: owner labels in the inventory
 
 #include <optional>
 #include <string>
@@ -46,7 +47,8 @@ struct CertSpec {
   std::string reload_timeout = "30s";
   std::optional<std::string> reload_signal, reload_pid_file;  // e.g. "HUP", "/run/nginx.pid"
   std::optional<std::string> pkcs12, pkcs12_password_file;
-  std::optional<std::string> owner, group;  // user and group names or numbers
+  std::optional<std::string> file_owner, file_group;  // user and group names or numbers
+  std::optional<std::string> owner;  // owner labels "team=web,service=api"
   std::string key_mode = "0600";            // 0600, 0640, 0400 or 0440
   int test_write_delay_ms = 0;
 };

@@ -173,12 +173,19 @@ TEST(AgentConfig, FileOptions) {
   s.reload_signal = "KILL";
   EXPECT_FALSE(make_cert_config(s));
   s.reload_signal = "HUP";
-  s.owner = "no-such-user-herald";
+  s.file_owner = "no-such-user-herald";
   EXPECT_FALSE(make_cert_config(s));
-  s.owner = "0";
+  s.file_owner = "0";
   auto owned = make_cert_config(s);
   ASSERT_TRUE(owned);
   EXPECT_EQ(owned->paths.owner.uid, 0u);
+  s.owner = "team=web,service";
+  EXPECT_FALSE(make_cert_config(s));
+  s.owner = "team=web,service=api";
+  auto labelled = make_cert_config(s);
+  ASSERT_TRUE(labelled);
+  ASSERT_EQ(labelled->id.owner.size(), 2u);
+  EXPECT_EQ(labelled->id.owner[1].second, "api");
 }
 
 TEST(AgentConfig, ParsesTheNewKeys) {
@@ -198,8 +205,9 @@ pkcs12 = "/tmp/c.p12"
 pkcs12_password_file = "/tmp/p12.pass"
 reload_signal = "HUP"
 reload_pid_file = "/run/nginx.pid"
-owner = "root"
-group = "root"
+file_owner = "root"
+file_group = "root"
+owner = "team=web"
 key_mode = "0640"
 )",
                              "agent.toml");

@@ -311,8 +311,12 @@ void add_agent_commands(CLI::App& app, Context& ctx) {
                   "Also write key + leaf + chain as PKCS#12 here (with --pkcs12-password-file)");
   cmd->add_option("--pkcs12-password-file", f->cert.pkcs12_password_file,
                   "The PKCS#12 file's password, read at each write");
-  cmd->add_option("--owner", f->cert.owner, "Owner of the written files (user name or id; root only)");
-  cmd->add_option("--group", f->cert.group, "Group of the written files (name or id; root only)");
+  cmd->add_option("--owner", f->cert.owner,
+                  "Owner labels recorded with the certificate at first issuance (team=web,service=api)");
+  cmd->add_option("--file-owner", f->cert.file_owner,
+                  "Owner of the written files (user name or id; root only)");
+  cmd->add_option("--file-group", f->cert.file_group,
+                  "Group of the written files (name or id; root only)");
   cmd->add_option("--key-mode", f->cert.key_mode,
                   "Mode of the files holding the key: 0600, 0640, 0400 or 0440")
       ->capture_default_str();

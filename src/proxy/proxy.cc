@@ -292,9 +292,10 @@ struct Proxy::Impl {
       const std::string name = l.name;
       l.admit = [this, rs, name](const net::PeerInfo& peer) {
         auto a = rs->route->admit(peer);
-        if (a.verdict != net::Admission::Verdict::kAllow) {
-          rejections->with({name, a.reason}).inc();
-          log("route " + name + ": refused " + peer.remote_address + " (" + a.reason + "): " +
+        // A connection without a certificate may only want the health path:
+        // its refusal is logged and counted per request (on_request) instead.
+        if (a.verdict != net::Admission::Verdict::kAllow && !peer.chain.empty()) {
+          log("route " + name + ": refusing " + peer.remote_address + " (" + a.reason + "): " +
               a.detail + (a.identity.empty() ? "" : " [" + a.identity + "]"));
         }
         return a;
@@ -306,6 +307,13 @@ struct Proxy::Impl {
       };
       l.on_request = [this, name](const net::AccessRecord& r) {
         requests->with({name, r.verdict}).inc();
+        if (r.verdict == "refuse") {
+          rejections->with({name, r.reason}).inc();
+          if (r.reason == "no_certificate") {
+            log("route " + name + ": refused " + r.remote_address + " (no_certificate)" +
+                (r.target.empty() ? "" : " " + r.method + " " + r.target.substr(0, 128)));
+          }
+        }
         if (!cfg.access_log) return;
         nlohmann::json j = {{"time", format_time(clock.now())},
                             {"route", name},

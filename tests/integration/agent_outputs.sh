@@ -8,7 +8,8 @@
 #  - PKCS#12: --pkcs12 F --pkcs12-password-file P writes key + leaf + chain;
 #    openssl, GnuTLS certtool and NSS pk12util read it with the password,
 #    and its key is the key beside the certificate;
-#  - ownership and mode: --owner/--group (the test runs as root) and
+#  - owner labels: --owner team=payments is recorded with the certificate;
+#  - ownership and mode: --file-owner/--file-group (the test runs as root) and
 #    --key-mode 0640 on the key, the combined file and the PKCS#12 file;
 #    0644 is refused;
 #  - federation: --spiffe-bundle keeps another trust domain's SPIFFE bundle
@@ -48,7 +49,7 @@ agent_ott() {
   "$HERALD" agent --server "$API" --trust "$ROOT" --provisioner ci --ott-key "$OTT_KEY" \
     --ott-password-file "$OTT_PASS" --profile server --cn web.internal --san ip:127.0.0.1 \
     --cert "$M/web.pem" --key "$M/web.key" --chain "$M/web.chain.pem" --combined "$M/web.combined.pem" \
-    --pkcs12 "$M/web.p12" --pkcs12-password-file "$T/p12.pass" --key-mode 0640 --owner nobody --group nogroup \
+    --pkcs12 "$M/web.p12" --pkcs12-password-file "$T/p12.pass" --key-mode 0640 --file-owner nobody --file-group nogroup --owner team=payments \
     --reload-signal HUP --reload-pid-file "$T/hupper.pid" --revocation-check off --once "$@"
 }
 
@@ -63,6 +64,7 @@ rows = rows if isinstance(rows, list) else rows.get("certificates", rows.get("it
 hit = [r for r in rows if r["serial"].lstrip("0").upper() == serial.upper()]
 assert hit, serial
 assert hit[0]["owner"].get("provisioner") == "ci", hit[0]["owner"]
+assert hit[0]["owner"].get("team") == "payments", hit[0]["owner"]
 PY
 openssl verify -x509_strict -CAfile "$ROOT" -untrusted "$ISSUING" -untrusted "$INTER" -purpose sslserver "$M/web.pem" >/dev/null ||
   fail "the certificate does not verify"
