@@ -727,6 +727,39 @@ TEST_F(ProxyTest, StreamsLargeBodiesBothWays) {
   EXPECT_EQ(recs[2].bytes_out, kSize);
 }
 
+TEST_F(ProxyTest, ConcurrentClientsOnSeveralThreads) {
+  start(ProxyMode::kHttp, 0, 4);
+  constexpr uint64_t kSize = 512 * 1024 + 3;
+  std::string body(kSize, '\0');
+  for (uint64_t i = 0; i < kSize; ++i) body[i] = static_cast<char>(i % 251);
+  const std::string expect =
+      "n=" + std::to_string(kSize) + " sum=" + std::to_string(pattern_sum(kSize));
+  std::atomic<int> ok{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&] {
+      auto c = dial(port_, kAlice);
+      if (!c) return;
+      for (int round = 0; round < 2; ++round) {
+        if (!c->write("POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: " +
+                      std::to_string(kSize) + "\r\n\r\n") ||
+            !c->write(body))
+          return;
+        auto up = c->read();
+        if (!up || up->body != expect) return;
+        auto down = c->get("/chunked?n=" + std::to_string(kSize));
+        if (!down || down->body_sum != pattern_sum(kSize)) return;
+      }
+      ++ok;
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(ok, 8);
+  EXPECT_EQ(backend_->requests, 32);
+  EXPECT_LE(backend_->accepts, 8);  // each client's requests reuse one backend connection
+  EXPECT_EQ(records(32).size(), 32u);
+}
+
 TEST_F(ProxyTest, ReusesBackendConnections) {
   start();
   auto c = dial(port_, kAlice);
