@@ -116,8 +116,8 @@ struct CtxState {
   std::shared_ptr<TicketKeyRing> ring;
 };
 
-void free_ctx_state(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/,
-                    long /*argl*/, void* /*argp*/) {
+void free_ctx_state(void* /*parent*/, void* ptr, CRYPTO_EX_DATA* /*ad*/, int /*idx*/, long /*argl*/,
+                    void* /*argp*/) {
   delete static_cast<CtxState*>(ptr);
 }
 
@@ -613,13 +613,14 @@ class HttpConn : public ConnCommon<HttpConn> {
       rec_ = {};
       t0_ = Clock::now();
       rec_.verdict = allowed_ ? "allow" : "refuse";
-      return respond_local(status,
-                           problem(status, status == 431 ? "header-too-large" : "malformed-http",
-                                   status == 431 ? "Request Header Fields Too Large" : "Bad Request",
-                                   status == 431 ? "the request header exceeds the proxy's limit"
-                                                 : "the request is not valid HTTP/1.1",
-                                   ""),
-                           "application/problem+json", true);
+      return respond_local(
+          status,
+          problem(status, status == 431 ? "header-too-large" : "malformed-http",
+                  status == 431 ? "Request Header Fields Too Large" : "Bad Request",
+                  status == 431 ? "the request header exceeds the proxy's limit"
+                                : "the request is not valid HTTP/1.1",
+                  ""),
+          "application/problem+json", true);
     }
     busy_ = true;
     auto& m = req_p_->get();
@@ -654,11 +655,11 @@ class HttpConn : public ConnCommon<HttpConn> {
     if (!allowed_) {
       int status = admission_.http_status;
       if (status < 400 || status > 599) status = 403;
-      const std::string title = std::string(http::obsolete_reason(static_cast<http::status>(status)));
-      return respond_local(status,
-                           problem(status, "access-denied", title, admission_.detail,
-                                   admission_.reason),
-                           "application/problem+json", true);
+      const std::string title =
+          std::string(http::obsolete_reason(static_cast<http::status>(status)));
+      return respond_local(
+          status, problem(status, "access-denied", title, admission_.detail, admission_.reason),
+          "application/problem+json", true);
     }
     prepare_upstream_request();
     if (expect_continue_) {
@@ -808,8 +809,9 @@ class HttpConn : public ConnCommon<HttpConn> {
     if (head_) res_p_->skip(true);
     up_->stream.expires_after(limits().read_timeout);
     auto self = shared_from_this();
-    http::async_read_header(up_->stream, up_->buffer, *res_p_,
-                            [self](beast::error_code ec, std::size_t n) { self->on_response_header(ec, n); });
+    http::async_read_header(
+        up_->stream, up_->buffer, *res_p_,
+        [self](beast::error_code ec, std::size_t n) { self->on_response_header(ec, n); });
   }
 
   void on_response_header(beast::error_code ec, std::size_t n) {
@@ -828,7 +830,8 @@ class HttpConn : public ConnCommon<HttpConn> {
     }
     upstream_keep_alive_ = m.keep_alive();
     strip_hop_by_hop(m);
-    const bool delimited_by_close = !res_p_->is_done() && !res_p_->chunked() && !res_p_->content_length();
+    const bool delimited_by_close =
+        !res_p_->is_done() && !res_p_->chunked() && !res_p_->content_length();
     if (delimited_by_close) upstream_keep_alive_ = false;
     if (version_ == 10) {
       // No chunked framing for HTTP/1.0: a body of unknown length ends with the connection.
@@ -1212,31 +1215,30 @@ void Route::accept() {
   }
   const std::size_t index = server.pick_context();
   auto self = shared_from_this();
-  acceptor->async_accept(*server.contexts[index], [self, index](beast::error_code ec,
-                                                                tcp::socket socket) {
-    if (ec) return self->on_accept_error(ec);
-    self->backoff = std::chrono::milliseconds(0);
-    socket.set_option(tcp::no_delay(true), ec);
-    auto ctx = self->cfg.tls ? self->cfg.tls->current() : nullptr;
-    if (!ctx || !configure_ctx(*ctx, self->server.ring)) {
-      beast::error_code ignored;
-      socket.close(ignored);
-      if (self->hs_failed) self->hs_failed->inc();
-      return self->accept();
-    }
-    TlsStream stream(beast::tcp_stream(std::move(socket)), ctx->ctx);
-    if (self->cfg.mode == ProxyMode::kHttp) {
-      std::make_shared<HttpConn>(std::move(stream), self, ctx, index)->start();
-    } else {
-      std::make_shared<TcpConn>(std::move(stream), self, ctx, index)->start();
-    }
-    self->accept();
-  });
+  acceptor->async_accept(
+      *server.contexts[index], [self, index](beast::error_code ec, tcp::socket socket) {
+        if (ec) return self->on_accept_error(ec);
+        self->backoff = std::chrono::milliseconds(0);
+        socket.set_option(tcp::no_delay(true), ec);
+        auto ctx = self->cfg.tls ? self->cfg.tls->current() : nullptr;
+        if (!ctx || !configure_ctx(*ctx, self->server.ring)) {
+          beast::error_code ignored;
+          socket.close(ignored);
+          if (self->hs_failed) self->hs_failed->inc();
+          return self->accept();
+        }
+        TlsStream stream(beast::tcp_stream(std::move(socket)), ctx->ctx);
+        if (self->cfg.mode == ProxyMode::kHttp) {
+          std::make_shared<HttpConn>(std::move(stream), self, ctx, index)->start();
+        } else {
+          std::make_shared<TcpConn>(std::move(stream), self, ctx, index)->start();
+        }
+        self->accept();
+      });
 }
 
 void Route::on_accept_error(const beast::error_code& ec) {
-  if (ec == asio::error::operation_aborted || !acceptor || !acceptor->is_open() ||
-      server.stopping)
+  if (ec == asio::error::operation_aborted || !acceptor || !acceptor->is_open() || server.stopping)
     return;
   if (ec == asio::error::connection_aborted) return accept();
   using std::chrono::milliseconds;
@@ -1329,7 +1331,8 @@ Result<uint16_t> ProxyServer::listen(ProxyListener listener) {
   beast::error_code ec;
   auto address = asio::ip::make_address(listener.host, ec);
   if (ec)
-    return make_error(ErrorCode::kInvalidArgument, "invalid listen address '" + listener.host + "'");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "invalid listen address '" + listener.host + "'");
   tcp::resolver resolver(impl_->ioc());
   auto found = resolver.resolve(listener.backend_host, std::to_string(listener.backend_port), ec);
   if (ec || found.empty()) {
@@ -1339,7 +1342,8 @@ Result<uint16_t> ProxyServer::listen(ProxyListener listener) {
   const tcp::endpoint backend = found.begin()->endpoint();
   for (auto& p : listener.strip_header_prefixes) lower(p);
   auto first = listener.tls->current();
-  if (!first) return make_error(ErrorCode::kInvalidArgument, "proxy listener without a TLS context");
+  if (!first)
+    return make_error(ErrorCode::kInvalidArgument, "proxy listener without a TLS context");
   HERALD_TRY_VOID(configure_ctx(*first, impl_->ring));
 
   tcp::acceptor acceptor(impl_->ioc());
@@ -1371,12 +1375,12 @@ void ProxyServer::attach_metrics(obs::Registry& registry) {
       "herald_proxy_handshakes",
       "TLS handshakes by route and result (allow, refuse: the admission verdict; failed)",
       {"route", "result"});
-  impl_->open_gauge =
-      &registry.gauge("herald_proxy_connections_open", "Open client connections by route", {"route"});
-  impl_->upstream_errors = &registry.counter(
-      "herald_proxy_upstream_errors",
-      "Requests (HTTP) or connections (TCP) whose backend could not be reached or failed mid-stream",
-      {"route"});
+  impl_->open_gauge = &registry.gauge("herald_proxy_connections_open",
+                                      "Open client connections by route", {"route"});
+  impl_->upstream_errors = &registry.counter("herald_proxy_upstream_errors",
+                                             "Requests (HTTP) or connections (TCP) whose backend "
+                                             "could not be reached or failed mid-stream",
+                                             {"route"});
   impl_->request_seconds = &registry.histogram(
       "herald_proxy_request_seconds",
       "Time from a request's header to the end of its response (TCP: connection lifetime)",

@@ -30,6 +30,45 @@
 //        connection; the response is streamed back.
 //   4. on_request (HTTP: per request; TCP: per connection, at its end)
 //      receives an AccessRecord for the access log and the metrics.
+//
+// As implemented (src/net/proxy.cc):
+// - TLS: the proxy configures the holder's context itself, once, before the
+//   first handshake on it (listen(), then the first connection after each
+//   reload): TLS 1.2/1.3, ECDHE with AES-GCM or ChaCha20-Poly1305, groups
+//   X25519 and P-256, a client certificate requested (SSL_VERIFY_PEER, not
+//   required) and never verified by OpenSSL (admit() judges the chain; a
+//   TlsConfig::client_ca_pem only names those CAs in the CertificateRequest),
+//   ALPN http/1.1 in HTTP mode, OCSP stapling from ocsp_staple(), and
+//   stateless session tickets sealed by a key ring of the ProxyServer
+//   (rotated hourly, the last three keys open tickets), so tickets survive
+//   reloads. No server-side session cache.
+// - Refusal body: {"type":"urn:herald:problem:access-denied","title":<reason
+//   phrase of http_status>,"status":<http_status>,"detail":<detail>,
+//   "reason":<reason>} (detail/reason omitted when empty); a status outside
+//   400..599 becomes 403. Backend unreachable or failing before the response
+//   started: 502 {"type":"urn:herald:problem:bad-gateway",...}; failing
+//   after: the client connection is cut (no close_notify). A refusal or a
+//   502 after a partly read request body ends with "Connection: close".
+// - Health: HealthAnswer as application/json; a health request with a body
+//   closes the connection after the answer.
+// - Limits: max_header_bytes caps the request header (431); max_body_bytes
+//   is NOT applied (bodies are streamed; the backend decides). read_timeout
+//   bounds the handshake, a request header, each step of body relay in
+//   either direction (an inactivity bound, not a whole-body one), and the
+//   wait for the backend's response header; idle_timeout bounds the silence
+//   between keep-alive requests (HTTP) or in both directions at once (TCP).
+//   max_connections: the listener pauses accepting at the cap.
+// - Memory per HTTP connection: two 16 KiB relay buffers and two read
+//   buffers capped at 128 KiB, whatever the body sizes.
+// - "Expect: 100-continue" is answered by the proxy and not forwarded.
+// - The backend pool is per I/O thread (upstream_pool_size split evenly);
+//   a request is retried once on a new connection if a pooled one fails
+//   before any response byte and before any body byte was sent.
+// - backend_host is resolved once, at listen().
+// - stop(): listeners close, idle and handshaking HTTP connections close,
+//   requests in flight finish (their response says "Connection: close" if
+//   not started yet); TCP relays run until they end; after 10 s the rest is
+//   cut and run() returns.
 
 #include <chrono>
 #include <cstdint>
@@ -127,7 +166,9 @@ class ProxyServer {
   // Plain-HTTP listener for /healthz and /metrics (the handler decides).
   [[nodiscard]] Result<uint16_t> listen_admin(const std::string& host, uint16_t port,
                                               Handler handler);
-  // herald_proxy_handshakes_total{route,result}, herald_proxy_connections_open{route},
+  // herald_proxy_handshakes_total{route,result} (result: allow | refuse, the
+  // admission verdict, or failed: the TLS handshake failed),
+  // herald_proxy_connections_open{route},
   // herald_proxy_upstream_errors_total{route}, herald_proxy_request_seconds{route}
   // (histogram). Call before listen().
   void attach_metrics(obs::Registry& registry);

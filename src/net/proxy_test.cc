@@ -51,7 +51,8 @@ Pem make_cert(const std::string& cn, const Pem* issuer = nullptr, bool ca = fals
   X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
   X509_set_pubkey(cert.get(), key.get());
   if (ca) {
-    X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, nullptr, NID_basic_constraints, "critical,CA:TRUE");
+    X509_EXTENSION* ext =
+        X509V3_EXT_conf_nid(nullptr, nullptr, NID_basic_constraints, "critical,CA:TRUE");
     X509_add_ext(cert.get(), ext, -1);
     X509_EXTENSION_free(ext);
   }
@@ -240,7 +241,8 @@ class Backend {
       } else if (auto cl = header_of(head, "content-length"); !cl.empty()) {
         if (!consume(std::stoul(cl))) return;
       }
-      const std::string target = head.substr(head.find(' ') + 1, head.find(' ', head.find(' ') + 1) - head.find(' ') - 1);
+      const std::string target =
+          head.substr(head.find(' ') + 1, head.find(' ', head.find(' ') + 1) - head.find(' ') - 1);
       const std::string path = target.substr(0, target.find('?'));
       const auto q = target.find("n=");
       const uint64_t count = q == std::string::npos ? 0 : std::stoull(target.substr(q + 2));
@@ -259,7 +261,8 @@ class Backend {
       } else if (path == "/echo") {
         if (!send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(head.size()) +
                              "\r\nConnection: keep-alive, X-Hop-Resp\r\nX-Hop-Resp: 1\r\n"
-                             "Keep-Alive: timeout=5\r\n\r\n" + head))
+                             "Keep-Alive: timeout=5\r\n\r\n" +
+                             head))
           return;
       } else if (path == "/upload") {
         std::string body = "n=" + std::to_string(n) + " sum=" + std::to_string(sum);
@@ -267,7 +270,8 @@ class Backend {
                              "\r\n\r\n" + body))
           return;
       } else if (path == "/download" || path == "/slow") {
-        if (!send_all(c, "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(count) + "\r\n\r\n"))
+        if (!send_all(c,
+                      "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(count) + "\r\n\r\n"))
           return;
         for (uint64_t off = 0; off < count; off += 65536) {
           if (path == "/slow") std::this_thread::sleep_for(5ms);
@@ -383,7 +387,8 @@ class Client {
   }
   bool write(std::string_view data) {
     while (!data.empty()) {
-      int n = SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), 1 << 20)));
+      int n =
+          SSL_write(ssl_, data.data(), static_cast<int>(std::min<size_t>(data.size(), 1 << 20)));
       if (n <= 0) return false;
       data.remove_prefix(static_cast<size_t>(n));
     }
@@ -449,7 +454,8 @@ class Client {
     return r;
   }
   std::optional<Reply> get(const std::string& target, const std::string& extra = "") {
-    if (!write("GET " + target + " HTTP/1.1\r\nHost: svc\r\n" + extra + "\r\n")) return std::nullopt;
+    if (!write("GET " + target + " HTTP/1.1\r\nHost: svc\r\n" + extra + "\r\n"))
+      return std::nullopt;
     return read();
   }
   // True once the peer closed (close_notify or EOF).
@@ -638,9 +644,10 @@ TEST_F(ProxyTest, RefusalNeverDialsTheBackend) {
   EXPECT_EQ(r->status, 403);
   EXPECT_EQ(header_of(r->head, "content-type"), "application/problem+json");
   EXPECT_EQ(header_of(r->head, "connection"), "close");
-  EXPECT_EQ(r->body,
-            "{\"type\":\"urn:herald:problem:access-denied\",\"title\":\"Forbidden\",\"status\":403,"
-            "\"detail\":\"The client certificate \\\"alice\\\" is revoked.\",\"reason\":\"revoked\"}");
+  EXPECT_EQ(
+      r->body,
+      "{\"type\":\"urn:herald:problem:access-denied\",\"title\":\"Forbidden\",\"status\":403,"
+      "\"detail\":\"The client certificate \\\"alice\\\" is revoked.\",\"reason\":\"revoked\"}");
   EXPECT_TRUE(c->closed_by_peer());
   // No certificate at all: the policy answers 401 (allow_alice does).
   admit_ = allow_alice;
@@ -691,7 +698,8 @@ TEST_F(ProxyTest, StreamsLargeBodiesBothWays) {
   constexpr uint64_t kSize = 4 * 1024 * 1024 + 7;  // far larger than any buffer of the proxy
   std::string body(kSize, '\0');
   for (uint64_t i = 0; i < kSize; ++i) body[i] = static_cast<char>(i % 251);
-  const std::string expect = "n=" + std::to_string(kSize) + " sum=" + std::to_string(pattern_sum(kSize));
+  const std::string expect =
+      "n=" + std::to_string(kSize) + " sum=" + std::to_string(pattern_sum(kSize));
   // Content-Length upload.
   ASSERT_TRUE(c->write("POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: " +
                        std::to_string(kSize) + "\r\n\r\n"));
@@ -813,8 +821,9 @@ TEST_F(ProxyTest, AnswersExpectContinueItself) {
   start();
   auto c = dial(port_, kAlice);
   ASSERT_TRUE(c);
-  ASSERT_TRUE(c->write("POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n"
-                       "Expect: 100-continue\r\n\r\n"));
+  ASSERT_TRUE(
+      c->write("POST /upload HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n"
+               "Expect: 100-continue\r\n\r\n"));
   auto interim = c->read();
   ASSERT_TRUE(interim);
   EXPECT_EQ(interim->status, 100);
