@@ -296,7 +296,7 @@ key = "$T/c/proxy/key.pem"
 chain = "$T/c/proxy/chain.pem"
 trust = "$ROOT"
 revocation = "hard"
-crl_urls = ["$RELAY/crl/issuing.crl", "$RELAY/crl/intermediate.crl", "$RELAY/crl/root.crl"]
+# no crl_urls: the CRLs along the proxy's own chain (Herald's three) are fetched at start
 
 [[route]]
 name = "partners"
@@ -324,7 +324,7 @@ proxy_start crl "$A2" --config "$T/proxy2.toml"
 wait_for 20 eval '(( $(metric "$A2" "herald_proxy_revocation_cache_entries{kind=\"crl\"}") >= 6 ))' ||
   fail "proxy 2 did not fetch its 6 CRLs in 20 s:$(printf '\n%s' "$(cat "$T/crl.log")")"
 [[ $(metric "$A2" herald_proxy_revocation_feed_connected) == 0 ]] || fail "proxy 2 says it follows a feed"
-ok "3 routes up, 6 CRLs cached (Herald's 3 through the relay, the partner's 3)"
+ok "3 routes up, 6 CRLs cached (Herald's 3 along the proxy's own chain, through the relay; the partner's 3 from crl_urls)"
 pcurl "$P2I" alice /echo
 expect_status 200 "alice on internal (CRL path)"
 identity_ok "alice on internal" "$T/c/alice"
