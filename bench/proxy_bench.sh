@@ -4,25 +4,28 @@
 # (a client of our own: ab and wrk cannot present client certificates).
 #
 # Everything runs on 127.0.0.1 from a temp dir:
-#   - a Herald hierarchy (herald ca init), a server certificate for the
+#   - a Herald hierarchy (herald ca init; CDPs on the backend), a server certificate for the
 #     proxies and a client certificate for the load (herald issue);
 #   - the backend: nginx, plain HTTP, one worker: /small (a 3-byte body),
-#     /big.bin (a static file of $BYTES), /upload (reads the whole body,
+#     /big.bin (a static file of $BYTES), /crl/ (the CA's CRLs), /upload (reads the whole body,
 #     then answers 200; nginx's echo module, libnginx-mod-http-echo);
 #   - nginx as the mTLS terminator, as production guides set it up:
 #     ssl_verify_client on, ssl_client_certificate = issuing + intermediate +
-#     root, ssl_verify_depth 3, proxy_pass to an upstream with keepalive,
-#     X-Forwarded-* and client-certificate headers, bodies streamed
+#     root, ssl_verify_depth 3, ssl_crl = the three CAs' CRLs, proxy_pass to an upstream with keepalive,
+#     X-Forwarded-* and client-certificate headers, access_log to a file
+#     (herald proxy's access log, on by default, also goes to a file), bodies streamed
 #     (proxy_request_buffering off, proxy_buffering off, as herald proxy
 #     streams through bounded buffers), worker_processes = $PROXY_THREADS.
 #     Port A: session tickets and cache off (full handshakes); port B:
-#     tickets on (the resume run); port C: ssl_verify_client off (the
+#     tickets on (the resume run, and a handshake run: herald proxy always
+#     issues tickets); port C: ssl_verify_client off (the
 #     handshake without a client certificate, for scale); port D: as A with
 #     nginx's default body buffering ("nginx(buffered)": the request body
 #     read whole, the response through proxy_buffers and temp files), for
 #     the upload and download runs;
 #   - `herald proxy` with the same certificates, the root as trust bundle,
-#     --mode http, the same backend (only when `herald proxy --help` works;
+#     --mode http, --threads $PROXY_THREADS, revocation hard by CRL (the CDPs
+#     point to the backend, which serves the CA's CRLs), the same backend (only when `herald proxy --help` works;
 #     otherwise nginx alone, and the output says so).
 # Cores: each proxy on $PROXY_CORE (taskset), the load client and the
 # backend on $CLIENT_CORE. Server CPU = utime + stime from /proc/PID/stat
@@ -34,6 +37,7 @@
 #   DURATION=10 HS_CONC=16 KA_CONC=32 STREAM_CONC=4 BYTES=67108864
 #   PROXY_CORE=1 CLIENT_CORE=0 PROXY_THREADS=1 TLS=1.3 MODES="handshake resume nocert keepalive download upload"
 #   NGINX_STREAM="proxy_request_buffering off; proxy_buffering off;"  (nginx's body handling)
+#   KEEP_TMP=1   (keep the temp dir: logs of both proxies, herald's access log)
 #   LOAD_WRAP="perf record -g -o /tmp/load.perf"   (a prefix for the load client's command line)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,7 +67,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  rm -rf "$T"
+  if [[ -n ${KEEP_TMP:-} ]]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -79,6 +83,8 @@ cpu_ticks() {
   done
   echo "$t"
 }
+# busy_ticks: CPU ticks spent by everything on the machine (the /proc/stat cpu line less idle and iowait).
+busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
 # nginx_pids MASTER: the master and its workers.
 nginx_pids() { echo "$1" $(pgrep -P "$1" || true); }
 wait_port() {  # wait_port PORT PID LOG
@@ -96,10 +102,15 @@ echo "# $(date -u +%FT%TZ) $(openssl version | cut -d' ' -f1-2), nginx $(nginx -
 echo "# proxies on core $PROXY_CORE ($PROXY_THREADS worker/thread), load client and backend on core $CLIENT_CORE; TLS $TLS; $DURATION s per run; server presents: $SERVER_CHAIN"
 
 # ---- PKI ----
-"$herald" ca init --dir "$D" --org "Proxy Bench" --base-url "http://127.0.0.1:1" >/dev/null 2>&1
+# The CRL distribution points name the backend, which serves $D/crl/: both
+# proxies check revocation with the same CRLs (nginx: ssl_crl; herald proxy:
+# fetched from the CDPs and cached, its default revocation = hard).
+BP=$(port)
+"$herald" ca init --dir "$D" --org "Proxy Bench" --base-url "http://127.0.0.1:$BP" >/dev/null 2>&1
 "$herald" issue --dir "$D" --profile server --cn localhost --san ip:127.0.0.1 --out-dir "$T/server" >/dev/null
 "$herald" issue --dir "$D" --profile client --cn load.internal --out-dir "$T/client" >/dev/null
 cat "$D/ca/issuing.pem" "$D/ca/intermediate.pem" "$D/ca/root.pem" >"$T/client-ca.pem"
+cat "$D/crl/issuing.pem" "$D/crl/intermediate.pem" "$D/crl/root.pem" >"$T/crl.pem"
 ROOT=$D/ca/root.pem
 # What the proxies present: chain.pem (leaf + issuing + intermediate, as in
 # production) or SERVER_CHAIN=leaf (cert.pem alone: the load client then
@@ -111,11 +122,10 @@ CCERT=$T/client/chain.pem
 CKEY=$T/client/key.pem
 
 # ---- backend ----
-BP=$(port)
 mkdir -p "$T/be/tmp" "$T/be/www"
 printf 'ok\n' >"$T/be/www/small"
 truncate -s "$BYTES" "$T/be/www/big.bin"
-chmod 755 "$T" "$T/be" "$T/be/www"  # nginx workers run as an unprivileged user
+chmod 755 "$T" "$T/be" "$T/be/www" "$D" "$D/crl"  # nginx workers run as an unprivileged user
 chmod 644 "$T/be/www/small" "$T/be/www/big.bin"
 cat /dev/null >"$T/be/modules.conf"
 upload_loc='return 200 "ok\n";'
@@ -146,6 +156,7 @@ http {
     root $T/be/www;
     location = /small { default_type text/plain; }
     location = /big.bin { default_type application/octet-stream; }
+    location /crl/ { alias $D/crl/; }
     location = /upload {
       client_max_body_size 0;
       client_body_buffer_size $BYTES;
@@ -171,6 +182,7 @@ ngx_server() {  # PORT SERVER_EXTRA LOCATION_EXTRA
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_client_certificate $T/client-ca.pem;
     ssl_verify_depth 3;
+    ssl_crl $T/crl.pem;
     $2
     location / {
       proxy_pass http://backend;
@@ -179,9 +191,10 @@ ngx_server() {  # PORT SERVER_EXTRA LOCATION_EXTRA
       proxy_set_header Host \$host;
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto https;
-      proxy_set_header X-Client-Subject \$ssl_client_s_dn;
-      proxy_set_header X-Client-Serial \$ssl_client_serial;
-      proxy_set_header X-Client-Verify \$ssl_client_verify;
+      proxy_set_header X-Client-Cert-Subject \$ssl_client_s_dn;
+      proxy_set_header X-Client-Cert-Serial \$ssl_client_serial;
+      proxy_set_header X-Client-Cert-Fingerprint \$ssl_client_fingerprint;
+      proxy_set_header X-Client-Cert-Verified \$ssl_client_verify;
       client_max_body_size 0;
       $3
     }
@@ -196,7 +209,7 @@ error_log $T/ng/error.log warn;
 worker_rlimit_nofile 16384;
 events { worker_connections 8192; }
 http {
-  access_log off;
+  access_log $T/ng/access.log;
   keepalive_requests 1000000;
   client_body_temp_path $T/ng/tmp/body;
   proxy_temp_path $T/ng/tmp/proxy;
@@ -227,13 +240,15 @@ if "$herald" proxy --help >"$T/hp-help.txt" 2>&1 && grep -q -- '--backend' "$T/h
            --key "$T/server/key.pem" --trust "$ROOT" --mode http)
   [[ $SERVER_CHAIN == chain ]] && grep -q -- '--chain' "$T/hp-help.txt" && hp_args+=(--chain "$T/server/chain.pem")
   grep -q -- '--threads' "$T/hp-help.txt" && hp_args+=(--threads "$PROXY_THREADS")
-  grep -q -- '--dir' "$T/hp-help.txt" && hp_args+=(--dir "$D")
+  for c in issuing intermediate root; do hp_args+=(--crl-url "http://127.0.0.1:$BP/crl/$c.crl"); done
   [[ -n ${HERALD_PROXY_ARGS:-} ]] && hp_args+=($HERALD_PROXY_ARGS)
   echo "# herald ${hp_args[*]}" | sed "s|$T|\$T|g"
-  taskset -c "$PROXY_CORE" "$herald" "${hp_args[@]}" >"$T/hp.log" 2>&1 &
+  # Its access log (default on, one JSON line per request on stderr) goes to
+  # a file, as nginx's access_log does.
+  taskset -c "$PROXY_CORE" "$herald" "${hp_args[@]}" >"$T/hp.log" 2>"$T/hp-access.log" &
   HERALD_PID=$!
   pids+=($HERALD_PID)
-  if ! wait_port "$HP" "$HERALD_PID" "$T/hp.log"; then
+  if ! wait_port "$HP" "$HERALD_PID" "$T/hp-access.log"; then
     echo "# herald proxy did not start: nginx alone"
     HP=""
   fi
@@ -251,27 +266,32 @@ run() {
   if [[ $name == nginx* ]]; then spids=$(nginx_pids "$NG_PID"); else spids=$HERALD_PID; fi
   local bpids
   bpids=$(nginx_pids "$BE_PID")
-  local s0 b0 s1 b1 out
+  local s0 b0 s1 b1 a0 a1 out
+  a0=$(busy_ticks)
   s0=$(cpu_ticks $spids)
   b0=$(cpu_ticks $bpids)
   out=$(taskset -c "$CLIENT_CORE" ${LOAD_WRAP:-} "$load" --mode "$mode" --concurrency "$conc" --duration "$DURATION" --threads 1 \
         --tls "$TLS" "$@" 2>"$T/load.err") || true
   s1=$(cpu_ticks $spids)
   b1=$(cpu_ticks $bpids)
+  a1=$(busy_ticks)
   [[ -n $out ]] || { echo "mtls_load failed: $(cat "$T/load.err")" >&2; return 0; }
-  python3 - "$RES" "$name" "$out" "$((s1 - s0))" "$((b1 - b0))" "$TICK" <<'PY'
+  python3 - "$RES" "$name" "$out" "$((s1 - s0))" "$((b1 - b0))" "$TICK" "$((a1 - a0))" <<'PY'
 import json, sys
-res, name, out, s, b, tick = sys.argv[1:]
+res, name, out, s, b, tick, a = sys.argv[1:]
 r = json.loads(out)
 r["proxy"] = name
 r["server_cpu_s"] = int(s) / int(tick)
 r["backend_cpu_s"] = int(b) / int(tick)
+# Everything else that ran on the machine meanwhile (other users, the kernel's
+# own threads): a busy machine shows here.
+r["other_cpu_s"] = max(0.0, int(a) / int(tick) - r["server_cpu_s"] - r["backend_cpu_s"] - r["client_cpu_s"])
 open(res, "a").write(json.dumps(r) + "\n")
 fb = {k: v for k, v in r["failed_by"].items() if v}
 print(f'{name:13} {r["mode"]:9} c={r["concurrency"]:<3} ok={r["ok"]:<8} {r["rate_per_s"]:>9.1f}/s '
       f'{r["mb_per_s"]:>7.1f} MB/s  failed={r["failed"]} {fb if fb else ""} {r["statuses"] if r["statuses"] else ""} '
       f'full={r["full_handshakes"]} resumed={r["resumed"]}  p50={r["latency_ms"]["p50"]} p99={r["latency_ms"]["p99"]} ms  '
-      f'server {r["server_cpu_s"]:.2f} s  client {r["client_cpu_pct_of_core"]}%  backend {r["backend_cpu_s"]:.2f} s')
+      f'server {r["server_cpu_s"]:.2f} s  client {r["client_cpu_pct_of_core"]}%  backend {r["backend_cpu_s"]:.2f} s  other {r["other_cpu_s"]:.2f} s')
 PY
 }
 
@@ -284,15 +304,27 @@ run_modes() {
     --concurrency 8 --duration 1 >/dev/null 2>&1 || true
   for m in $MODES; do
     case $m in
-      handshake) run "$name" "$pa" handshake "$HS_CONC" --url "https://127.0.0.1:$pa/small" "${cert[@]}" ;;
-      resume) [[ -n $pb ]] && run "$name" "$pb" resume "$HS_CONC" --url "https://127.0.0.1:$pb/small" "${cert[@]}" ;;
-      nocert) [[ -n $pc ]] && run "$name(no client cert)" "$pc" handshake "$HS_CONC" --url "https://127.0.0.1:$pc/small" --no-client-cert ;;
+      handshake)
+        run "$name" "$pa" handshake "$HS_CONC" --url "https://127.0.0.1:$pa/small" "${cert[@]}"
+        # nginx with tickets on, as herald proxy always issues them (unused here).
+        if [[ $pb != "$pa" ]]; then
+          run "$name(tickets on)" "$pb" handshake "$HS_CONC" --url "https://127.0.0.1:$pb/small" "${cert[@]}"
+        fi
+        ;;
+      resume) run "$name" "$pb" resume "$HS_CONC" --url "https://127.0.0.1:$pb/small" "${cert[@]}" ;;
+      nocert)
+        if [[ -n $pc ]]; then
+          run "$name(no client cert)" "$pc" handshake "$HS_CONC" --url "https://127.0.0.1:$pc/small" --no-client-cert
+        fi
+        ;;
       keepalive) run "$name" "$pa" keepalive "$KA_CONC" --url "https://127.0.0.1:$pa/small" "${cert[@]}" ;;
       download|upload)
         local path=/big.bin
         [[ $m == upload ]] && path=/upload
         run "$name" "$pa" "$m" "$STREAM_CONC" --url "https://127.0.0.1:$pa$path" --bytes "$BYTES" "${cert[@]}"
-        [[ -n $pd ]] && run "$name(buffered)" "$pd" "$m" "$STREAM_CONC" --url "https://127.0.0.1:$pd$path" --bytes "$BYTES" "${cert[@]}"
+        if [[ -n $pd ]]; then
+          run "$name(buffered)" "$pd" "$m" "$STREAM_CONC" --url "https://127.0.0.1:$pd$path" --bytes "$BYTES" "${cert[@]}"
+        fi
         ;;
     esac
   done
@@ -316,8 +348,8 @@ python3 - "$RES" "$T/speed.txt" "$PROXY_CORE" "$CLIENT_CORE" <<'PY'
 import json, re, sys
 res, speed, pcore, ccore = sys.argv[1:]
 rows = [json.loads(l) for l in open(res)]
-print(f"| proxy | mode | c | ok/s | MB/s | failed | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | server CPU % of core {pcore} | load client CPU % of core {ccore} | backend CPU % |")
-print("|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|")
+print(f"| proxy | mode | c | ok/s | MB/s | failed | p50 ms | p90 ms | p99 ms | max ms | server CPU ms/op | server CPU % of core {pcore} | load client CPU % of core {ccore} | backend CPU % | other processes CPU % |")
+print("|---|---|--:|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 for r in rows:
     fb = ", ".join(f"{k} {v}" for k, v in r["failed_by"].items() if v) or "0"
     if r["statuses"]:
@@ -332,7 +364,7 @@ for r in rows:
     print(f'| {r["proxy"]} | {mode} | {r["concurrency"]} | {r["rate_per_s"]:,.0f} | '
           f'{r["mb_per_s"]:,.0f} | {fb} | {lat["p50"]:.2f} | {lat["p90"]:.2f} | {lat["p99"]:.2f} | {lat["max"]:.1f} | '
           f'{ms_op:.3f} | {r["server_cpu_s"] / r["duration_s"] * 100:.0f} | {r["client_cpu_pct_of_core"]:.0f} | '
-          f'{r["backend_cpu_s"] / r["duration_s"] * 100:.0f} |'.replace("| 0 |", "| 0 |"))
+          f'{r["backend_cpu_s"] / r["duration_s"] * 100:.0f} | {r["other_cpu_s"] / r["duration_s"] * 100:.0f} |')
 # Crypto ceiling of a full TLS 1.3 mTLS handshake on the server, X25519 key
 # share, P-256 certificates, client chain leaf + issuing + intermediate:
 # 1 sign (CertificateVerify), 4 verifies (the client's CertificateVerify and
