@@ -23,7 +23,7 @@
 #     nginx's default body buffering ("nginx(buffered)": the request body
 #     read whole, the response through proxy_buffers and temp files), for
 #     the upload and download runs;
-#   - `herald proxy` with the same certificates, the root as trust bundle,
+#   - `herald proxy` with the same certificates, nginx's CA file as --trust,
 #     --mode http, --threads $PROXY_THREADS, revocation hard by CRL (the CDPs
 #     point to the backend, which serves the CA's CRLs), the same backend (only when `herald proxy --help` works;
 #     otherwise nginx alone, and the output says so).
@@ -37,6 +37,7 @@
 #   DURATION=10 HS_CONC=16 KA_CONC=32 STREAM_CONC=4 BYTES=67108864
 #   PROXY_CORE=1 CLIENT_CORE=0 PROXY_THREADS=1 TLS=1.3 MODES="handshake resume nocert keepalive download upload"
 #   NGINX_STREAM="proxy_request_buffering off; proxy_buffering off;"  (nginx's body handling)
+#   HERALD_TRUST=bundle|root   (herald proxy's --trust: nginx's CA file, or the root alone)
 #   KEEP_TMP=1   (keep the temp dir: logs of both proxies, herald's access log)
 #   LOAD_WRAP="perf record -g -o /tmp/load.perf"   (a prefix for the load client's command line)
 set -euo pipefail
@@ -58,6 +59,7 @@ CLIENT_CORE=${CLIENT_CORE:-0}
 PROXY_THREADS=${PROXY_THREADS:-1}
 TLS=${TLS:-1.3}
 SERVER_CHAIN=${SERVER_CHAIN:-chain}
+HERALD_TRUST=${HERALD_TRUST:-bundle}
 NGINX_STREAM=${NGINX_STREAM:-proxy_request_buffering off; proxy_buffering off;}
 MODES=${MODES:-handshake resume nocert keepalive download upload}
 
@@ -234,10 +236,16 @@ wait_port "$NA" "$NG_PID" "$T/ng/out.log"
 # ---- herald proxy ----
 HP=""
 HERALD_PID=""
+# --trust: the same file as nginx's ssl_client_certificate (issuing +
+# intermediate + root), or HERALD_TRUST=root (the root alone: herald proxy
+# then refuses resumed sessions with unknown_ca, since a resumed session
+# carries the leaf alone and the intermediates are nowhere).
+HTRUST=$T/client-ca.pem
+[[ $HERALD_TRUST == root ]] && HTRUST=$ROOT
 if "$herald" proxy --help >"$T/hp-help.txt" 2>&1 && grep -q -- '--backend' "$T/hp-help.txt"; then
   HP=$(port)
   hp_args=(proxy --listen "127.0.0.1:$HP" --backend "127.0.0.1:$BP" --cert "$T/server/cert.pem"
-           --key "$T/server/key.pem" --trust "$ROOT" --mode http)
+           --key "$T/server/key.pem" --trust "$HTRUST" --mode http)
   [[ $SERVER_CHAIN == chain ]] && grep -q -- '--chain' "$T/hp-help.txt" && hp_args+=(--chain "$T/server/chain.pem")
   grep -q -- '--threads' "$T/hp-help.txt" && hp_args+=(--threads "$PROXY_THREADS")
   for c in issuing intermediate root; do hp_args+=(--crl-url "http://127.0.0.1:$BP/crl/$c.crl"); done
