@@ -35,6 +35,7 @@ struct ServerFiles {
   std::string chain_pem;  // leaf, then the intermediates (never a root)
   std::string key_pem;
   Bytes leaf_der, issuer_der;  // issuer: for OCSP stapling (empty if not in the chain)
+  std::vector<Bytes> ca_ders;  // the CA certificates sent after the leaf
 };
 
 // The proxy's own certificate: the leaf from `cert`, the CA certificates
@@ -59,6 +60,7 @@ Result<ServerFiles> load_server_files(const RouteConfig& r) {
     if (c.der() == leaf.der() || c.subject() == c.issuer()) continue;
     if (f.issuer_der.empty() && c.subject() == leaf.issuer()) f.issuer_der = c.der();
     f.chain_pem += c.pem();
+    f.ca_ders.push_back(c.der());
   }
   f.key_pem = std::move(key_pem);
   return f;
@@ -272,9 +274,18 @@ struct Proxy::Impl {
       rs->issuer_der = files.issuer_der;
       rs->stamp = file_stamp(rc);
       for (const auto& u : rc.crl_urls) revocation.prefetch_crl(u);
-      // The CRL of the proxy's own issuer covers its peers from the same CA.
+      // The CRLs along the proxy's own chain cover its peers from the same
+      // CA: the leaf's CDP (the issuing CA's CRL) and those of the CA
+      // certificates it sends (the intermediate's and the root's CRLs). A
+      // peer's path needs every level under hard revocation: with the leaf's
+      // alone, the first connections were refused revocation_unavailable.
       for (const auto& u : fetch::crl_urls(files.leaf_der)) {
         if (fetch::is_http(u)) revocation.prefetch_crl(u);
+      }
+      for (const auto& der : files.ca_ders) {
+        for (const auto& u : fetch::crl_urls(der)) {
+          if (fetch::is_http(u)) revocation.prefetch_crl(u);
+        }
       }
       routes.push_back(std::move(rs));
     }
@@ -289,6 +300,19 @@ struct Proxy::Impl {
       l.backend_host = rs->cfg.backend_host;
       l.backend_port = rs->cfg.backend_port;
       l.health_path = rs->cfg.health_path;
+      // The identity headers under every spelling a backend may fold into
+      // the same name: CGI, WSGI, PHP and Rack turn '-' into '_'
+      // (HTTP_X_CLIENT_CERT_SUBJECT), so a client's "X-Client-Cert_Subject"
+      // or "X_Client_Cert_Subject" would reach them as the proxy's header.
+      // The data plane compares lowercase prefixes.
+      l.strip_header_prefixes.clear();
+      for (const char* a : {"-", "_"}) {
+        for (const char* b : {"-", "_"}) {
+          for (const char* c : {"-", "_"}) {
+            l.strip_header_prefixes.push_back(std::string("x") + a + "client" + b + "cert" + c);
+          }
+        }
+      }
       const std::string name = l.name;
       l.admit = [this, rs, name](const net::PeerInfo& peer) {
         auto a = rs->route->admit(peer);
