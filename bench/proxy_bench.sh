@@ -303,48 +303,52 @@ print(f'{name:13} {r["mode"]:9} c={r["concurrency"]:<3} ok={r["ok"]:<8} {r["rate
 PY
 }
 
-# run_modes NAME PORT_FULL PORT_RESUME PORT_NOCERT PORT_BUFFERED
-run_modes() {
-  local name=$1 pa=$2 pb=$3 pc=$4 pd=$5 m
-  local cert=(--cert "$CCERT" --key "$CKEY")
-  # Warm-up (not recorded): first connections, backend keep-alive pool.
-  taskset -c "$CLIENT_CORE" "$load" --url "https://127.0.0.1:$pa/small" "${cert[@]}" --mode keepalive \
+# warm NAME PORT: first connections, backend keep-alive pool (not recorded).
+warm() {
+  taskset -c "$CLIENT_CORE" "$load" --url "https://127.0.0.1:$2/small" --cert "$CCERT" --key "$CKEY" --mode keepalive \
     --concurrency 8 --duration 1 >/dev/null 2>&1 || true
-  for m in $MODES; do
-    case $m in
-      handshake)
-        run "$name" "$pa" handshake "$HS_CONC" --url "https://127.0.0.1:$pa/small" "${cert[@]}"
-        # nginx with tickets on, as herald proxy always issues them (unused here).
-        if [[ $pb != "$pa" ]]; then
-          run "$name(tickets on)" "$pb" handshake "$HS_CONC" --url "https://127.0.0.1:$pb/small" "${cert[@]}"
-        fi
-        ;;
-      resume) run "$name" "$pb" resume "$HS_CONC" --url "https://127.0.0.1:$pb/small" "${cert[@]}" ;;
-      nocert)
-        if [[ -n $pc ]]; then
-          run "$name(no client cert)" "$pc" handshake "$HS_CONC" --url "https://127.0.0.1:$pc/small" --no-client-cert
-        fi
-        ;;
-      keepalive) run "$name" "$pa" keepalive "$KA_CONC" --url "https://127.0.0.1:$pa/small" "${cert[@]}" ;;
-      download|upload)
-        local path=/big.bin
-        [[ $m == upload ]] && path=/upload
-        run "$name" "$pa" "$m" "$STREAM_CONC" --url "https://127.0.0.1:$pa$path" --bytes "$BYTES" "${cert[@]}"
-        if [[ -n $pd ]]; then
-          run "$name(buffered)" "$pd" "$m" "$STREAM_CONC" --url "https://127.0.0.1:$pd$path" --bytes "$BYTES" "${cert[@]}"
-        fi
-        ;;
-    esac
-  done
+}
+# run_mode MODE NAME PORT_FULL PORT_RESUME PORT_NOCERT PORT_BUFFERED
+run_mode() {
+  local m=$1 name=$2 pa=$3 pb=$4 pc=$5 pd=$6
+  local cert=(--cert "$CCERT" --key "$CKEY")
+  case $m in
+    handshake)
+      run "$name" "$pa" handshake "$HS_CONC" --url "https://127.0.0.1:$pa/small" "${cert[@]}"
+      # nginx with tickets on, as herald proxy always issues them (unused here).
+      if [[ $pb != "$pa" ]]; then
+        run "$name(tickets on)" "$pb" handshake "$HS_CONC" --url "https://127.0.0.1:$pb/small" "${cert[@]}"
+      fi
+      ;;
+    resume) run "$name" "$pb" resume "$HS_CONC" --url "https://127.0.0.1:$pb/small" "${cert[@]}" ;;
+    nocert)
+      if [[ -n $pc ]]; then
+        run "$name(no client cert)" "$pc" handshake "$HS_CONC" --url "https://127.0.0.1:$pc/small" --no-client-cert
+      fi
+      ;;
+    keepalive) run "$name" "$pa" keepalive "$KA_CONC" --url "https://127.0.0.1:$pa/small" "${cert[@]}" ;;
+    download|upload)
+      local path=/big.bin
+      [[ $m == upload ]] && path=/upload
+      run "$name" "$pa" "$m" "$STREAM_CONC" --url "https://127.0.0.1:$pa$path" --bytes "$BYTES" "${cert[@]}"
+      if [[ -n $pd ]]; then
+        run "$name(buffered)" "$pd" "$m" "$STREAM_CONC" --url "https://127.0.0.1:$pd$path" --bytes "$BYTES" "${cert[@]}"
+      fi
+      ;;
+  esac
 }
 
 echo
 echo "## runs ($upload_note)"
-run_modes nginx "$NA" "$NB" "$NC" "$ND"
-if [[ -n $HP ]]; then
-  # herald proxy serves one listener: resumption is whatever it does by default.
-  run_modes herald "$HP" "$HP" "" ""
-fi
+# Interleaved (each mode against nginx, then herald proxy) so that both meet
+# the same background load.
+warm nginx "$NA"
+[[ -z $HP ]] || warm herald "$HP"
+for m in $MODES; do
+  run_mode "$m" nginx "$NA" "$NB" "$NC" "$ND"
+  # herald proxy has one listener: tickets always on, no certificate-less variant.
+  if [[ -n $HP ]]; then run_mode "$m" herald "$HP" "$HP" "" ""; fi
+done
 
 echo
 echo "## openssl speed on core $PROXY_CORE (3 s each)"
