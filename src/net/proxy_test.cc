@@ -523,6 +523,7 @@ class ProxyTest : public ::testing::Test {
     l.ocsp_staple = [this] { return staple_; };
     l.limits.read_timeout = 5s;
     l.limits.idle_timeout = 5s;
+    l.limits.max_connections = max_connections_;
     proxy_ = std::make_unique<ProxyServer>(threads);
     proxy_->attach_metrics(registry_);
     auto port = proxy_->listen(std::move(l));
@@ -557,6 +558,7 @@ class ProxyTest : public ::testing::Test {
   std::shared_ptr<TlsContextHolder> tls_;
   std::function<Admission(const PeerInfo&)> admit_ = allow_alice;
   std::shared_ptr<const Bytes> staple_;
+  size_t max_connections_ = 4096;
   obs::Registry registry_;
   std::unique_ptr<ProxyServer> proxy_;
   std::thread thread_;
@@ -1036,6 +1038,31 @@ TEST_F(ProxyTest, StopLetsAStreamingResponseFinish) {
   thread_.join();
   proxy_.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 3s);
+}
+
+TEST_F(ProxyTest, MaxConnectionsPausesAccepting) {
+  max_connections_ = 1;
+  start();
+  auto gauge = [this] {
+    const std::string m = registry_.render();
+    const std::string key = "herald_proxy_connections_open{route=\"web\"} ";
+    auto pos = m.find(key);
+    return pos == std::string::npos ? std::string() : m.substr(pos + key.size(), 1);
+  };
+  auto c = dial(port_, kAlice);
+  ASSERT_TRUE(c);
+  ASSERT_TRUE(c->get("/echo"));
+  // A second client waits in the backlog: not accepted while the first is open.
+  std::unique_ptr<Client> second;
+  std::thread t([&] { second = dial(port_, kAlice); });
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(gauge(), "1");
+  c.reset();  // the first leaves: the second is accepted and served
+  t.join();
+  ASSERT_TRUE(second);
+  auto r = second->get("/echo");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(ProxyTest, AdminListener) {
