@@ -1,5 +1,7 @@
 #include "proxy/route.h"
 
+#include <algorithm>
+
 #include "ossl/ossl.h"
 #include "proxy/identity.h"
 #include "x509/certificate.h"
@@ -86,6 +88,23 @@ std::shared_ptr<const Trust> Route::trust() const {
   return trust_;
 }
 
+void Route::remember_intermediates(const std::vector<Bytes>& path, const Trust& trust) const {
+  std::lock_guard lock(mu_);
+  for (size_t i = 1; i + 1 < path.size(); ++i) {
+    const Bytes& c = path[i];
+    if (std::find(trust.intermediates.begin(), trust.intermediates.end(), c) !=
+            trust.intermediates.end() ||
+        std::find(seen_intermediates_.begin(), seen_intermediates_.end(), c) !=
+            seen_intermediates_.end()) {
+      continue;
+    }
+    if (seen_intermediates_.size() >= kMaxSeenIntermediates) {
+      seen_intermediates_.erase(seen_intermediates_.begin());
+    }
+    seen_intermediates_.push_back(c);
+  }
+}
+
 net::Admission Route::admit(const net::PeerInfo& peer) const {
   if (peer.chain.empty()) {
     if (policy_.require_client_cert) {
@@ -100,6 +119,13 @@ net::Admission Route::admit(const net::PeerInfo& peer) const {
   const auto trust = this->trust();
   std::vector<Bytes> intermediates(peer.chain.begin() + 1, peer.chain.end());
   intermediates.insert(intermediates.end(), trust->intermediates.begin(), trust->intermediates.end());
+  if (peer.resumed) {
+    // The session carries the leaf alone: the CA certificates of the paths
+    // verified in full handshakes (the one that made this session among them).
+    std::lock_guard lock(mu_);
+    intermediates.insert(intermediates.end(), seen_intermediates_.begin(),
+                         seen_intermediates_.end());
+  }
   verify::Options o;
   o.at = clock_.now();
   o.purpose = verify::Purpose::kClient;
@@ -107,6 +133,7 @@ net::Admission Route::admit(const net::PeerInfo& peer) const {
   auto leaf = x509::Certificate::from_der(peer.chain.front());
   const std::string who = leaf ? log_identity(identity_of(*leaf)) : "unparseable certificate";
   if (!r.valid || !leaf) return refuse(403, reason_of(r), detail_of(r), who);
+  if (!peer.resumed) remember_intermediates(r.chain, *trust);
 
   if (policy_.revocation != RevocationMode::kOff) {
     if (revocation_.feed_covers(r.chain)) {

@@ -51,9 +51,18 @@ class Route {
  private:
   [[nodiscard]] std::shared_ptr<const Trust> trust() const;
 
+  // The CA certificates (not anchors) of paths that verified, offered to
+  // path building for resumed sessions: a resumed TLS session gives the
+  // leaf alone (net::PeerInfo), and a trust bundle holding only roots could
+  // not build its path. Hints, never trust: the anchors decide. Bounded,
+  // oldest dropped first; kept across trust reloads.
+  static constexpr size_t kMaxSeenIntermediates = 256;
+  void remember_intermediates(const std::vector<Bytes>& path, const Trust& trust) const;
+
   RoutePolicy policy_;
   mutable std::mutex mu_;
   std::shared_ptr<const Trust> trust_;
+  mutable std::vector<Bytes> seen_intermediates_;  // guarded by mu_
   RevocationCache& revocation_;
   const Clock& clock_;
 };
