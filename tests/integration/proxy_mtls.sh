@@ -14,11 +14,13 @@
 #    the CA's push feed: `herald revoke` (CLI) and POST /v1/revoke, each
 #    accepted just before; the time from the revocation to the first refusal
 #    is measured (curl every 50 ms) and bounded (REST < 1 s, CLI < 1.5 s);
+#    a TLS session saved before the revocation is resumed and refused;
 #  - without the feed (a second proxy, proxy.toml with three routes): the
 #    CRL path (revoked certificates on the CRL that serve re-signed are
 #    refused, good ones pass, hard-fail), a partner's separate hierarchy
 #    accepted on the route whose trust bundle has its root and allow_issuer
-#    its fingerprint, refused elsewhere, and a TCP route (openssl s_client
+#    its fingerprint, refused elsewhere, an optional route (no certificate:
+#    X-Client-Cert-Verified: NONE and nothing else), and a TCP route (openssl s_client
 #    echoes through; refused clients are closed before the backend sees a
 #    connection);
 #  - the OCSP path (a third proxy; the issuing CA's CRL made unreachable by a
@@ -252,10 +254,38 @@ revoke_race() {
   refused "$P1" "$A1" default main "$who" 403 revoked
 }
 
+# sess_req PORT WHO [s_client args]: one GET /echo over openssl s_client
+# (e.g. -sess_out F, -sess_in F); sets SESS_STATUS (HTTP status) and
+# SESS_REUSED (yes: the TLS session was resumed).
+sess_req() {
+  local port=$1 who=$2 out
+  shift 2
+  out=$(printf 'GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' |
+    timeout 20 openssl s_client -connect "127.0.0.1:$port" -CAfile "$ROOT" -verify_return_error -ign_eof \
+      -cert "$T/c/$who/cert.pem" -key "$T/c/$who/key.pem" -cert_chain "$T/c/$who/ca.pem" "$@" 2>&1) || true
+  # (s_client's stderr may interleave with the answer: no anchors)
+  SESS_STATUS=$(grep -m1 -oE 'HTTP/1\.1 [0-9]{3}' <<<"$out" | cut -d' ' -f2 || true)
+  SESS_REUSED=no
+  if grep -q 'Reused, TLS' <<<"$out"; then SESS_REUSED=yes; fi
+}
+
+step "TLS session resumption: a resumed session passes; a session of vcli's is kept for after its revocation"
+sess_req "$P1" alice -sess_out "$T/alice.sess"
+[[ $SESS_STATUS == 200 && -s $T/alice.sess ]] || fail "alice over s_client: HTTP '$SESS_STATUS', session file $(stat -c %s "$T/alice.sess" 2>/dev/null || echo none)"
+sess_req "$P1" alice -sess_in "$T/alice.sess"
+[[ $SESS_REUSED == yes && $SESS_STATUS == 200 ]] || fail "alice's session: reused=$SESS_REUSED, HTTP '$SESS_STATUS'"
+sess_req "$P1" vcli -sess_out "$T/vcli.sess"
+[[ $SESS_STATUS == 200 && -s $T/vcli.sess ]] || fail "vcli over s_client: HTTP '$SESS_STATUS'"
+ok "alice: resumed session (Reused) -> 200; vcli's session saved"
+
 step "revoked through the CA's push feed: herald revoke (CLI)"
 revoke_race vcli 1500 "herald revoke (CLI)" "$HERALD" revoke --dir "$D" "$(cat "$T/c/vcli/serial")" --reason keyCompromise
 CLI_MS=$LAT_MS
 grep -q "revocation feed: certificate 0*$(cat "$T/c/vcli/serial") revoked" "$T/main.log" || fail "no feed line for $(cat "$T/c/vcli/serial")"
+sess_req "$P1" vcli -sess_in "$T/vcli.sess"
+[[ $SESS_REUSED == yes ]] || fail "vcli's saved session was not resumed: the check below would prove nothing"
+[[ $SESS_STATUS == 403 ]] || fail "vcli's resumed session after its revocation: HTTP '$SESS_STATUS', expected 403"
+ok "vcli's TLS session from before its revocation is resumed (Reused) and refused: 403"
 
 step "revoked through the CA's push feed: POST /v1/revoke (REST)"
 rest_revoke() {
@@ -268,7 +298,7 @@ pcurl "$P1" alice /echo
 expect_status 200 "alice after the revocations"
 ok "alice still passes"
 
-step "proxy 2 (proxy.toml, no feed): CRL path, a partner's hierarchy on one route and not another, a TCP route"
+step "proxy 2 (proxy.toml, no feed): CRL path, a partner's hierarchy on one route and not another, an optional route, a TCP route"
 # serve re-signs the issuing CRL when it sees the revocations.
 crl_lists() {
   curl -sS --fail --max-time 10 -o "$T/crl.der" "$PUB/crl/issuing.crl" &&
@@ -282,6 +312,7 @@ PARTNER_FP=$(fingerprint "$T/partner/ca/root.pem")
 alloc_port P2I
 alloc_port P2P
 alloc_port P2T
+alloc_port P2O
 alloc_port A2
 cat >"$T/proxy2.toml" <<EOF
 admin_listen = "127.0.0.1:$A2"
@@ -310,6 +341,16 @@ allow_issuer = ["$PARTNER_FP"]
 crl_urls = ["http://127.0.0.1:$PARTNER_PORT/crl/issuing.crl", "http://127.0.0.1:$PARTNER_PORT/crl/intermediate.crl", "http://127.0.0.1:$PARTNER_PORT/crl/root.crl"]
 
 [[route]]
+name = "optional"
+listen = "127.0.0.1:$P2O"
+backend = "127.0.0.1:$BE"
+cert = "$T/c/proxy/cert.pem"
+key = "$T/c/proxy/key.pem"
+chain = "$T/c/proxy/chain.pem"
+trust = "$ROOT"
+client_cert = "optional"
+
+[[route]]
 name = "tcp"
 mode = "tcp"
 listen = "127.0.0.1:$P2T"
@@ -324,7 +365,7 @@ proxy_start crl "$A2" --config "$T/proxy2.toml"
 wait_for 20 eval '(( $(metric "$A2" "herald_proxy_revocation_cache_entries{kind=\"crl\"}") >= 6 ))' ||
   fail "proxy 2 did not fetch its 6 CRLs in 20 s:$(printf '\n%s' "$(cat "$T/crl.log")")"
 [[ $(metric "$A2" herald_proxy_revocation_feed_connected) == 0 ]] || fail "proxy 2 says it follows a feed"
-ok "3 routes up, 6 CRLs cached (Herald's 3 along the proxy's own chain, through the relay; the partner's 3 from crl_urls)"
+ok "4 routes up, 6 CRLs cached (Herald's 3 along the proxy's own chain, through the relay; the partner's 3 from crl_urls)"
 pcurl "$P2I" alice /echo
 expect_status 200 "alice on internal (CRL path)"
 identity_ok "alice on internal" "$T/c/alice"
@@ -338,6 +379,20 @@ identity_ok "the partner on partners" "$T/c/partner"
 refused "$P2P" "$A2" partners crl alice 403 issuer_not_allowed
 refused "$P2P" "$A2" partners crl mallory 403 unknown_ca
 ok "partners route: the partner's certificate passes (its root in the bundle, allow_issuer its fingerprint), Herald's own is refused"
+
+step "optional route: no certificate passes as X-Client-Cert-Verified: NONE (forged identity removed); a bad certificate is still refused"
+pcurl "$P2O" none /echo -H 'X-Client-Cert-Subject: CN=admin' -H 'X-Client-Cert-Verified: SUCCESS'
+expect_status 200 "no certificate on the optional route"
+python3 - "$T/.api.body" <<'PY' || fail "optional route without a certificate: $(body)"
+import json, sys
+h = {k.lower(): v for k, v in json.load(open(sys.argv[1]))["headers"] if k.lower().startswith("x-client-cert-")}
+sys.exit(0 if h == {"x-client-cert-verified": "NONE"} else f"identity headers {h}")
+PY
+pcurl "$P2O" alice /echo
+expect_status 200 "alice on the optional route"
+identity_ok "alice on optional" "$T/c/alice"
+refused "$P2O" "$A2" optional crl mallory 403 unknown_ca
+ok "optional: anonymous -> Verified NONE only; alice -> her identity; another CA -> 403"
 
 step "TCP route: an allowed client echoes through openssl s_client; refused ones are closed before the backend"
 tcp_try() { # WHO [s_client id args] -> $TCP_OUT
