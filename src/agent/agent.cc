@@ -378,7 +378,7 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   }
   Status installed;
   if (issued) {
-    Material material{issued->cert_pem, issued->chain_pem, key_pem, {}};
+    Material material{issued->cert_pem, issued->chain_pem, key_pem, {}, key->get()};
     if (m.cfg.paths.pkcs12) {
       auto p12 = pkcs12_of(m.cfg, **key, *issued);
       if (p12) {
@@ -414,8 +414,8 @@ void Agent::pass_one(Managed& m, TimePoint now, PassResult& out) {
   count(renewals_, who, true);
   if (last_success_)
     last_success_->with({who}).set(static_cast<double>(now.time_since_epoch().count()));
-  Current now_cur = read_current(m.cfg.paths, now);
-  m.on_disk = CurrentCache{"", now_cur};  // what is on disk now (read again next pass)
+  // Read once now, with its stamp, so the next pass does not parse it again.
+  Current now_cur = read_current_cached(m.cfg.paths, now, m.on_disk);
   record_not_after(who, now_cur.serial.empty() ? std::nullopt : std::optional(now_cur.not_after));
   if (changed) {
     if (auto still = identity_change(m, now_cur)) {

@@ -133,12 +133,16 @@ Status write_atomic(const stdfs::path& path, std::string_view data, stdfs::perms
   return fsync_dir(dir);
 }
 
-Result<bool> pair_matches(std::string_view cert_pem, std::string_view key_pem) {
+Result<bool> pair_matches(std::string_view cert_pem, EVP_PKEY& key) {
   HERALD_TRY(auto certs, x509::Certificate::from_pem(cert_pem));
-  HERALD_TRY(auto key, keys::decrypt_private_key(key_pem, ""));
   EVP_PKEY* pub = X509_get0_pubkey(&certs.front().x509());
   if (!pub) return make_error(ErrorCode::kMalformedInput, "the certificate has no public key");
-  return EVP_PKEY_eq(pub, key.get()) == 1;
+  return EVP_PKEY_eq(pub, &key) == 1;
+}
+
+Result<bool> pair_matches(std::string_view cert_pem, std::string_view key_pem) {
+  HERALD_TRY(auto key, keys::decrypt_private_key(key_pem, ""));
+  return pair_matches(cert_pem, *key);
 }
 
 Status check_writable(const Paths& p) {
@@ -158,7 +162,12 @@ Status install(const Paths& p, const Material& m, std::chrono::milliseconds step
   auto pause = [&] {
     if (step_delay.count() > 0) std::this_thread::sleep_for(step_delay);
   };
-  HERALD_TRY(bool ok, pair_matches(m.cert_pem, m.key_pem));
+  bool ok = false;
+  if (m.key) {
+    HERALD_TRY(ok, pair_matches(m.cert_pem, *m.key));
+  } else {
+    HERALD_TRY(ok, pair_matches(m.cert_pem, m.key_pem));
+  }
   if (!ok) {
     return make_error(ErrorCode::kConflict,
                       "the issued certificate does not match the generated key; nothing written");
@@ -196,8 +205,7 @@ Status install(const Paths& p, const Material& m, std::chrono::milliseconds step
   // 4. check what is on disk now.
   HERALD_TRY(auto cert_on_disk, fs::read_file(p.cert, 1 << 20));
   HERALD_TRY(auto key_on_disk, fs::read_file(p.key, 1 << 20));
-  HERALD_TRY(bool same, pair_matches(cert_on_disk, key_on_disk));
-  if (!same || cert_on_disk != m.cert_pem) {
+  if (cert_on_disk != m.cert_pem || key_on_disk != m.key_pem) {
     return make_error(ErrorCode::kIo, "after writing, " + p.cert.string() + " and " +
                                           p.key.string() + " on disk are not the new pair");
   }

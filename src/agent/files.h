@@ -25,6 +25,7 @@
 // combined file: key + certificate + chain in one PEM, replaced by a single
 // rename (nginx reads both ssl_certificate and ssl_certificate_key from it).
 
+#include <openssl/evp.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -62,6 +63,10 @@ struct Material {
   std::string chain_pem;  // intermediates
   std::string key_pem;    // unencrypted PKCS#8 PEM
   std::string pkcs12;     // DER, when Paths::pkcs12 is set
+  // The key of key_pem, already parsed (optional): saves decoding it again
+  // for the pair check (OpenSSL 3's PEM decoder is the costliest step of a
+  // renewal after the handshake).
+  EVP_PKEY* key = nullptr;
 };
 
 // Writes `data` to `path` atomically (temporary file in the same directory,
@@ -71,7 +76,8 @@ struct Material {
 
 
 // Installs `m` as described above. Refuses (and writes nothing) if the
-// certificate does not match the key.
+// certificate does not match the key. Step 4 compares what is on disk with
+// what was written, byte for byte (the pair was checked before writing).
 // `step_delay` (tests only) pauses after every step of the scheme, so that a
 // test can kill the process in the middle of a write.
 [[nodiscard]] Status install(const Paths& p, const Material& m,
@@ -112,5 +118,7 @@ struct CurrentCache {
 
 // Whether the first certificate in `cert_pem` holds the public key of `key_pem`.
 [[nodiscard]] Result<bool> pair_matches(std::string_view cert_pem, std::string_view key_pem);
+// The same with the key already parsed.
+[[nodiscard]] Result<bool> pair_matches(std::string_view cert_pem, EVP_PKEY& key);
 
 }  // namespace herald::agent

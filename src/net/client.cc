@@ -4,6 +4,9 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <cctype>
 
 #include <boost/asio/connect.hpp>
@@ -48,6 +51,52 @@ void CancelToken::disarm() {
   abort_ = nullptr;
 }
 
+namespace {
+
+// OpenSSL 3 makes a new SSL_CTX expensive (every cipher and digest is
+// fetched from the providers): the client contexts are kept, one per set of
+// trust anchors, and only the per-connection client certificate differs.
+Result<std::shared_ptr<asio::ssl::context>> client_context(const ClientTls& tls) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<asio::ssl::context>> cache;
+  const bool system = tls.empty_ca == ClientTls::EmptyCa::kSystemDefault;
+  HERALD_TRY(auto digest, ossl::sha256(std::span(reinterpret_cast<const uint8_t*>(tls.ca_pem.data()),
+                                                 tls.ca_pem.size())));
+  const std::string key = std::string(system ? "s" : "r") + to_hex(digest);
+  {
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) return it->second;
+  }
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX* c = ctx->native_handle();
+  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
+  X509_STORE* store = SSL_CTX_get_cert_store(c);
+  auto bio = ossl::mem_bio(tls.ca_pem);
+  int anchors = 0;
+  while (X509* ca = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
+    X509_STORE_add_cert(store, ca);
+    X509_free(ca);
+    ++anchors;
+  }
+  ossl::clear_errors();
+  const bool blank = tls.ca_pem.find_first_not_of(" \t\r\n") == std::string::npos;
+  if (anchors == 0 && blank && system) {
+    if (SSL_CTX_set_default_verify_paths(c) != 1) {
+      ossl::clear_errors();
+      return make_error(ErrorCode::kIo, "cannot load the system's trusted CA certificates");
+    }
+  } else if (anchors == 0) {
+    return make_error(ErrorCode::kMalformedInput, "no CA certificate to verify the server with");
+  }
+  SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+  std::lock_guard lock(mu);
+  if (cache.size() >= 16) cache.clear();  // a handful of CAs in practice
+  cache.emplace(key, ctx);
+  return ctx;
+}
+
+}  // namespace
+
 Result<Response> https_request(const std::string& method, const std::string& url,
                                const std::vector<std::pair<std::string, std::string>>& headers,
                                const std::string& body, const ClientTls& tls,
@@ -65,47 +114,37 @@ Result<Response> https_request(const std::string& method, const std::string& url
   }
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
 
-  asio::ssl::context ctx(asio::ssl::context::tls_client);
-  SSL_CTX* c = ctx.native_handle();
-  SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
-  X509_STORE* store = SSL_CTX_get_cert_store(c);
-  auto bio = ossl::mem_bio(tls.ca_pem);
-  int anchors = 0;
-  while (X509* ca = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)) {
-    X509_STORE_add_cert(store, ca);
-    X509_free(ca);
-    ++anchors;
-  }
-  ossl::clear_errors();
-  const bool blank = tls.ca_pem.find_first_not_of(" \t\r\n") == std::string::npos;
-  if (anchors == 0 && blank && tls.empty_ca == ClientTls::EmptyCa::kSystemDefault) {
-    if (SSL_CTX_set_default_verify_paths(c) != 1) {
-      ossl::clear_errors();
-      return make_error(ErrorCode::kIo, "cannot load the system's trusted CA certificates");
-    }
-  } else if (anchors == 0) {
-    return make_error(ErrorCode::kMalformedInput, "no CA certificate to verify the server with");
-  }
-  SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
+  HERALD_TRY(auto ctx, client_context(tls));
+  ossl::X509Ptr leaf;
+  ossl::EvpPkeyPtr key;
+  std::vector<ossl::X509Ptr> extras;
   if (!tls.cert_pem.empty()) {
     auto cb = ossl::mem_bio(tls.cert_pem);
-    ossl::X509Ptr leaf(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
+    leaf.reset(PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr));
     auto kb = ossl::mem_bio(tls.key_pem);
-    ossl::EvpPkeyPtr key(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
-    if (!leaf || !key || SSL_CTX_use_certificate(c, leaf.get()) != 1 ||
-        SSL_CTX_use_PrivateKey(c, key.get()) != 1 || SSL_CTX_check_private_key(c) != 1) {
+    key.reset(PEM_read_bio_PrivateKey(kb.get(), nullptr, nullptr, nullptr));
+    while (X509* extra = PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr)) extras.emplace_back(extra);
+    ossl::clear_errors();
+    if (!leaf || !key) {
+      return make_error(ErrorCode::kMalformedInput,
+                        "the client certificate and key do not match or cannot be read");
+    }
+  }
+
+  asio::io_context ioc;
+  beast::ssl_stream<beast::tcp_stream> stream(ioc, *ctx);
+  SSL* ssl = stream.native_handle();
+  if (leaf) {
+    // The client certificate goes on this connection only: the context is shared.
+    bool ok = SSL_use_certificate(ssl, leaf.get()) == 1 && SSL_use_PrivateKey(ssl, key.get()) == 1 &&
+              SSL_check_private_key(ssl) == 1;
+    for (const auto& x : extras) ok = ok && SSL_add1_chain_cert(ssl, x.get()) == 1;
+    if (!ok) {
       ossl::clear_errors();
       return make_error(ErrorCode::kMalformedInput,
                         "the client certificate and key do not match or cannot be read");
     }
-    while (X509* extra = PEM_read_bio_X509(cb.get(), nullptr, nullptr, nullptr))
-      SSL_CTX_add0_chain_cert(c, extra);
-    ossl::clear_errors();
   }
-
-  asio::io_context ioc;
-  beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
-  SSL* ssl = stream.native_handle();
   X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
   asio::ip::address ip;
   beast::error_code ec;
