@@ -661,6 +661,12 @@ class HttpConn : public ConnCommon<HttpConn> {
           status, problem(status, "access-denied", title, admission_.detail, admission_.reason),
           "application/problem+json", true);
     }
+    if (m.method() == http::verb::connect) {  // no tunnels through an HTTP route
+      return respond_local(
+          405,
+          problem(405, "method-not-allowed", "Method Not Allowed", "CONNECT is not relayed", ""),
+          "application/problem+json", true);
+    }
     prepare_upstream_request();
     if (expect_continue_) {
       // The proxy answers 100-continue itself, then streams the body.

@@ -60,7 +60,10 @@
 //   max_connections: the listener pauses accepting at the cap.
 // - Memory per HTTP connection: two 16 KiB relay buffers and two read
 //   buffers capped at 128 KiB, whatever the body sizes.
-// - "Expect: 100-continue" is answered by the proxy and not forwarded.
+// - "Expect: 100-continue" is answered by the proxy and not forwarded;
+//   CONNECT is refused 405; Upgrade is hop-by-hop, so no WebSocket.
+// - The request is sent whole before the response is read: a backend that
+//   answers early (413) and closes while the body still streams yields 502.
 // - The backend pool is per I/O thread (upstream_pool_size split evenly);
 //   a request is retried once on a new connection if a pooled one fails
 //   before any response byte and before any body byte was sent.

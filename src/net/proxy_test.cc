@@ -818,6 +818,14 @@ TEST_F(ProxyTest, HeadAndHttp10) {
   EXPECT_EQ(header_of(r->head, "transfer-encoding"), "");
   EXPECT_EQ(r->body_size, 200000u);
   EXPECT_EQ(r->body_sum, pattern_sum(200000));
+  // No tunnels.
+  auto t = dial(port_, kAlice);
+  ASSERT_TRUE(t);
+  ASSERT_TRUE(t->write("CONNECT db:5432 HTTP/1.1\r\nHost: db:5432\r\n\r\n"));
+  r = t->read();
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 405);
+  EXPECT_EQ(backend_->requests, 3);
 }
 
 TEST_F(ProxyTest, ReusesBackendConnections) {
