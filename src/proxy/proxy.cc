@@ -15,6 +15,7 @@
 #include "obs/metrics.h"
 #include "proxy/revocation.h"
 #include "proxy/route.h"
+#include "verify/verify.h"
 #include "x509/certificate.h"
 
 namespace herald::proxy {
@@ -390,11 +391,30 @@ struct Proxy::Impl {
     if (cfg.ca_feed) {
       HERALD_TRY(auto feed_trust_pem, fs::read_file(cfg.ca_feed_trust, 16 << 20));
       HERALD_TRY(auto anchors, x509::Certificate::from_pem(feed_trust_pem));
+      // The feed answers for the paths that end at its CA's root: the root
+      // the proxy's own certificate (its credential on the feed, a
+      // certificate of that CA) chains to. Not merely the bundle's first
+      // root: with a partner's root listed first, the partner's paths were
+      // judged by Herald's feed alone and a certificate revoked on the
+      // partner's CRL was let through.
+      std::vector<Bytes> roots;
       for (const auto& a : anchors) {
-        if (a.subject() == a.issuer()) {
-          revocation.set_feed_root(a.der());
-          break;
-        }
+        if (a.subject() == a.issuer()) roots.push_back(a.der());
+      }
+      std::optional<Bytes> feed_root;
+      if (auto own = load_server_files(routes.front()->cfg)) {
+        verify::Options vo;
+        vo.at = clock.now();
+        auto vr = verify::verify(own->leaf_der, own->ca_ders, roots, vo);
+        if (vr.valid && !vr.chain.empty()) feed_root = vr.chain.back();
+      }
+      if (!feed_root && roots.size() == 1) feed_root = roots.front();
+      if (feed_root) {
+        revocation.set_feed_root(*feed_root);
+      } else {
+        log("revocation feed: route " + routes.front()->cfg.policy.name +
+            "'s certificate does not chain to a root of " + cfg.ca_feed_trust +
+            ": no path is judged by the feed (CRLs and OCSP for all)");
       }
       feed::Follower::Hooks hooks;
       RouteState* first = routes.front().get();
