@@ -450,10 +450,37 @@ ocsp_until vrest
 refused "$P3" "$A3" default ocsp vrest 403 revoked
 ok "OCSP: alice good (passes with no CRL for her), vrest revoked (refused)"
 
+step "proxy 4 (feed): a trust bundle listing the partner's root first; the feed answers for Herald's paths only"
+# The partner revokes one of its certificates on its own CRL (served by its
+# HTTP server); Herald's feed knows nothing of it.
+issue_client partner2 --dir "$T/partner" --profile client --cn partner-app2 --san dns:app.partner.internal
+"$HERALD" revoke --dir "$T/partner" "$(cat "$T/c/partner2/serial")" --reason keyCompromise >"$T/prevoke.log" 2>&1 ||
+  fail "herald revoke (partner): $(cat "$T/prevoke.log")"
+cat "$T/partner/ca/root.pem" "$ROOT" >"$T/bundle-partner-first.pem"
+: >"$T/blocked"
+alloc_port P4
+alloc_port A4
+proxy_start feed2 "$A4" --listen "127.0.0.1:$P4" --backend "127.0.0.1:$BE" \
+  --cert "$T/c/proxy/cert.pem" --key "$T/c/proxy/key.pem" --chain "$T/c/proxy/chain.pem" --trust "$T/bundle-partner-first.pem" \
+  --ca-feed "$API" --admin-listen "127.0.0.1:$A4" --threads 2 \
+  --crl-url "http://127.0.0.1:$PARTNER_PORT/crl/issuing.crl" --crl-url "http://127.0.0.1:$PARTNER_PORT/crl/intermediate.crl" \
+  --crl-url "http://127.0.0.1:$PARTNER_PORT/crl/root.crl"
+wait_for 30 eval '[[ $(metric "$A4" herald_proxy_revocation_feed_connected) == 1 ]]' || fail "proxy 4 did not follow the feed"
+wait_for 20 eval '(( $(metric "$A4" "herald_proxy_revocation_cache_entries{kind=\"crl\"}") >= 6 ))' || fail "proxy 4 did not fetch its CRLs"
+pcurl "$P4" alice /echo
+expect_status 200 "alice on proxy 4"
+pcurl "$P4" partner /echo
+expect_status 200 "the partner on proxy 4"
+refused "$P4" "$A4" default feed2 vcli 403 revoked
+[[ $(json_get "$T/.api.body" 'd.get("detail")') == *"revocation feed"* ]] || fail "vcli on proxy 4 was not refused by the feed: $(body)"
+refused "$P4" "$A4" default feed2 partner2 403 revoked
+[[ $(json_get "$T/.api.body" 'd.get("detail")') == *CRL* ]] || fail "partner2 on proxy 4 was not refused by its CRL: $(body)"
+ok "Herald's revoked certificate refused by the feed, the partner's by its CRL, whatever the bundle's order"
+
 step "summary"
 printf '   %s\n' "${REFUSALS[@]}"
 echo "   feed latency: herald revoke (CLI) -> first refusal $CLI_MS ms; POST /v1/revoke -> first refusal $REST_MS ms"
-kill -0 "${PROXY_PID[main]}" && kill -0 "${PROXY_PID[crl]}" && kill -0 "${PROXY_PID[ocsp]}" || fail "a proxy died"
+kill -0 "${PROXY_PID[main]}" && kill -0 "${PROXY_PID[crl]}" && kill -0 "${PROXY_PID[ocsp]}" && kill -0 "${PROXY_PID[feed2]}" || fail "a proxy died"
 end_defects
 
 step "PASS proxy_mtls"
