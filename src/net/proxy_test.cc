@@ -742,7 +742,7 @@ TEST_F(ProxyTest, StreamsLargeBodiesBothWays) {
 
 TEST_F(ProxyTest, ConcurrentClientsOnSeveralThreads) {
   start(ProxyMode::kHttp, 0, 4);
-  constexpr uint64_t kSize = 512 * 1024 + 3;
+  constexpr uint64_t kSize = 256 * 1024 + 3;
   std::string body(kSize, '\0');
   for (uint64_t i = 0; i < kSize; ++i) body[i] = static_cast<char>(i % 251);
   const std::string expect =
