@@ -218,6 +218,12 @@ bool RevocationCache::feed_covers(const std::vector<Bytes>& path) const {
   return !feed_root_.empty() && path.back() == feed_root_;
 }
 
+bool RevocationCache::feed_anchored(const std::vector<Bytes>& path) const {
+  if (path.empty()) return false;
+  std::lock_guard lock(mu_);
+  return !feed_root_.empty() && path.back() == feed_root_;
+}
+
 std::optional<std::string> RevocationCache::feed_revoked(const std::vector<Bytes>& path) const {
   std::lock_guard lock(mu_);
   if (revoked_.empty()) return std::nullopt;

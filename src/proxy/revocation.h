@@ -61,6 +61,9 @@ class RevocationCache {
   void set_feed_root(const Bytes& root_der);
   // Whether the feed answers for `path` (followed, and anchored at its root).
   [[nodiscard]] bool feed_covers(const std::vector<Bytes>& path) const;
+  // Whether `path` is anchored at the feed's root, followed now or not:
+  // what the feed reported revoked stays known while it is lost.
+  [[nodiscard]] bool feed_anchored(const std::vector<Bytes>& path) const;
   // The first certificate of `path` (not the anchor) the feed reported
   // revoked, as its serial; nullopt if none.
   [[nodiscard]] std::optional<std::string> feed_revoked(const std::vector<Bytes>& path) const;

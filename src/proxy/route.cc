@@ -136,13 +136,17 @@ net::Admission Route::admit(const net::PeerInfo& peer) const {
   if (!peer.resumed) remember_intermediates(r.chain, *trust);
 
   if (policy_.revocation != RevocationMode::kOff) {
-    if (revocation_.feed_covers(r.chain)) {
+    // What the feed reported revoked is refused whether the feed is followed
+    // now or not: while it is lost, the CRLs cached before the revocation
+    // would otherwise let the certificate through again.
+    if (revocation_.feed_anchored(r.chain)) {
       if (auto serial = revocation_.feed_revoked(r.chain)) {
         return refuse(403, "revoked",
                       "certificate " + *serial + " of the chain is revoked (the CA's revocation feed)",
                       who);
       }
-    } else {
+    }
+    if (!revocation_.feed_covers(r.chain)) {
       auto sources = revocation_.for_path(r.chain);
       verify::Options ro = o;
       ro.crls = std::move(sources.crls);
