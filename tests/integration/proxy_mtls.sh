@@ -477,6 +477,22 @@ refused "$P4" "$A4" default feed2 partner2 403 revoked
 [[ $(json_get "$T/.api.body" 'd.get("detail")') == *CRL* ]] || fail "partner2 on proxy 4 was not refused by its CRL: $(body)"
 ok "Herald's revoked certificate refused by the feed, the partner's by its CRL, whatever the bundle's order"
 
+step "the feed lost (herald serve stopped): degraded health, and what the feed said is still known"
+serve_stop 30
+[[ $SERVE_RC == 0 ]] || fail "herald serve did not stop cleanly: $SERVE_RC"
+wait_for 20 eval '[[ $(metric "$A1" herald_proxy_revocation_feed_connected) == 0 ]]' || fail "proxy 1 still says it follows the feed 20 s after serve stopped"
+curl -sS "http://127.0.0.1:$A1/healthz" >"$T/health-lost.json"
+[[ $(json_get "$T/health-lost.json" 'd["status"]') == degraded ]] || fail "health with the feed lost: $(cat "$T/health-lost.json")"
+ok "health: $(cat "$T/health-lost.json")"
+pcurl "$P1" alice /echo
+expect_status 200 "alice with the feed lost (CRLs cached at start)"
+# proxy 1 fetched the issuing CRL at start, before vcli and vrest were
+# revoked: the revocations it learnt from the feed must not be forgotten
+# because the feed is gone.
+refused "$P1" "$A1" default main vcli 403 revoked
+refused "$P1" "$A1" default main vrest 403 revoked
+ok "with the feed lost, alice passes on the cached CRL, the certificates the feed reported revoked stay refused"
+
 step "summary"
 printf '   %s\n' "${REFUSALS[@]}"
 echo "   feed latency: herald revoke (CLI) -> first refusal $CLI_MS ms; POST /v1/revoke -> first refusal $REST_MS ms"
