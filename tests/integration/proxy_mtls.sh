@@ -26,8 +26,14 @@
 #  - the OCSP path (a third proxy; the issuing CA's CRL made unreachable by a
 #    relay in front of serve's HTTP port): a good certificate passes on its
 #    OCSP answer, a revoked one is refused "revoked";
+#  - a trust bundle listing a partner's root before Herald's, with the feed
+#    (a fourth proxy): Herald's revoked certificate is refused by the feed,
+#    the partner's revoked one by the partner's CRL;
 #  - the health path answers without a certificate (and is not a refusal);
-#    /metrics passes `promtool check metrics`.
+#    /metrics passes `promtool check metrics`;
+#  - the feed lost (herald serve stopped): health "degraded", a good client
+#    passes on the cached CRL, the certificates the feed reported revoked
+#    stay refused.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$IT_DIR/serve_lib.sh"
