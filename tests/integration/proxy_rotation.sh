@@ -13,6 +13,8 @@
 #    keeps being served (no failure in the loops); a good pair after them is
 #    loaded;
 #  - SIGHUP reloads (log line, reloads_total{result="success"} + 1);
+#  - the trust bundle rewritten while serving: a partner's client is
+#    accepted once its root is added, refused once it is removed;
 #  - SIGTERM while a response is streaming: the stream completes (bytes and
 #    SHA-256 checked), new connections are refused, the proxy exits 0.
 set -euo pipefail
@@ -33,6 +35,14 @@ done
 W="$T/proxy-files"
 mkdir -p "$W"
 cp "$T/c/px0/cert.pem" "$T/c/px0/key.pem" "$T/c/px0/chain.pem" "$W/"
+cp "$ROOT" "$W/trust.pem"
+# A partner's hierarchy whose CRLs an HTTP server publishes.
+alloc_port PARTNER_PORT
+"$HERALD" ca init --dir "$T/partner" --org Partner --base-url "http://127.0.0.1:$PARTNER_PORT" >"$T/partner.log" 2>&1 ||
+  fail "ca init (partner): $(cat "$T/partner.log")"
+issue_client partner --dir "$T/partner" --profile client --cn partner-app --san dns:app.partner.internal
+python3 -m http.server --bind 127.0.0.1 --directory "$T/partner" "$PARTNER_PORT" >"$T/partner-http.log" 2>&1 &
+bg_track $!
 ok "serve $API, backend :$BE, 6 server certificates for the proxy"
 
 # install_pair SRC_DIR [KEY_FROM_DIR]: the renewal agent's way: each file
@@ -57,7 +67,9 @@ step "herald proxy on the files, with the CA's revocation feed"
 alloc_port P
 alloc_port A
 proxy_start px "$A" --listen "127.0.0.1:$P" --backend "127.0.0.1:$BE" --cert "$W/cert.pem" --key "$W/key.pem" \
-  --chain "$W/chain.pem" --trust "$ROOT" --ca-feed "$API" --admin-listen "127.0.0.1:$A" --threads 2
+  --chain "$W/chain.pem" --trust "$W/trust.pem" --ca-feed "$API" --admin-listen "127.0.0.1:$A" --threads 2 \
+  --crl-url "http://127.0.0.1:$PARTNER_PORT/crl/issuing.crl" --crl-url "http://127.0.0.1:$PARTNER_PORT/crl/intermediate.crl" \
+  --crl-url "http://127.0.0.1:$PARTNER_PORT/crl/root.crl"
 [[ $(served_serial) == "$(cat "$T/c/px0/serial")" ]] || fail "the proxy does not serve px0"
 ok "serving px0 ($(cat "$T/c/px0/serial")) on :$P"
 
@@ -148,6 +160,30 @@ for i in $(seq 50); do (($(reloads success) > s0)) && break; sleep 0.1; done
 grep -q 'SIGHUP: reloading' "$T/px.log" || fail "no SIGHUP line in the log"
 kill -0 "${PROXY_PID[px]}" || fail "SIGHUP killed the proxy"
 ok "SIGHUP: reloaded, still serving $(served_serial)"
+
+step "the trust bundle rewritten while serving: a partner's root added, then removed"
+pcurl "$P" partner /echo
+expect_status 403 "the partner before its root is trusted"
+[[ $(json_get "$T/.api.body" 'd.get("reason")') == unknown_ca ]] || fail "the partner before its root is trusted: $(body)"
+cat "$ROOT" "$T/partner/ca/root.pem" >"$W/trust.pem.new"
+mv -f "$W/trust.pem.new" "$W/trust.pem"
+for i in $(seq 100); do
+  pcurl "$P" partner /echo
+  [[ $HTTP_STATUS == 200 ]] && break
+  ((i < 100)) || fail "the partner is still refused 10 s after its root was added to the trust bundle: $(body)"
+  sleep 0.1
+done
+ok "partner refused (unknown_ca), then accepted at poll $i (100 ms apart) after its root was added (no signal)"
+cp "$ROOT" "$W/trust.pem.new"
+mv -f "$W/trust.pem.new" "$W/trust.pem"
+for i in $(seq 100); do
+  pcurl "$P" partner /echo
+  [[ $HTTP_STATUS == 403 ]] && break
+  ((i < 100)) || fail "the partner is still accepted 10 s after its root was removed"
+  sleep 0.1
+done
+[[ $(json_get "$T/.api.body" 'd.get("reason")') == unknown_ca ]] || fail "the partner after its root was removed: $(body)"
+ok "partner refused again (unknown_ca) once its root was removed"
 
 step "the load: zero failures through every rotation and refusal"
 touch "$T/stop"
