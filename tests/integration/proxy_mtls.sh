@@ -14,7 +14,9 @@
 #    the CA's push feed: `herald revoke` (CLI) and POST /v1/revoke, each
 #    accepted just before; the time from the revocation to the first refusal
 #    is measured (curl every 50 ms) and bounded (REST < 1 s, CLI < 1.5 s);
-#    a TLS session saved before the revocation is resumed and refused;
+#    a TLS session saved before the revocation is resumed and refused; a
+#    certificateHold refuses and its release (removeFromCRL) admits again;
+#    the access log is JSON with reasons and identities, no header values;
 #  - without the feed (a second proxy, proxy.toml with three routes): the
 #    CRL path (revoked certificates on the CRL that serve re-signed are
 #    refused, good ones pass, hard-fail), a partner's separate hierarchy
@@ -65,6 +67,7 @@ issue_client srv --dir "$D" --profile server --cn alice.internal
 issue_client expired --dir "$D" --profile client --cn expired --san dns:alice.internal --ttl 2s
 issue_client vcli --dir "$D" --profile client --cn victim-cli --san dns:alice.internal
 issue_client vrest --dir "$D" --profile client --cn victim-rest --san dns:alice.internal
+issue_client vhold --dir "$D" --profile client --cn victim-hold --san dns:alice.internal
 "$HERALD" ca init --dir "$T/other" --org Other >"$T/other.log" 2>&1 || fail "ca init (other): $(cat "$T/other.log")"
 issue_client mallory --dir "$T/other" --profile client --cn alice --san dns:alice.internal
 alloc_port PARTNER_PORT
@@ -303,6 +306,34 @@ REST_MS=$LAT_MS
 pcurl "$P1" alice /echo
 expect_status 200 "alice after the revocations"
 ok "alice still passes"
+
+step "certificateHold (REST) refuses through the feed, its release (CLI removeFromCRL) lets the certificate in again"
+pcurl "$P1" vhold /echo
+expect_status 200 "vhold before its hold"
+rest_hold() {
+  api POST /v1/revoke -H 'Content-Type: application/json' --data-binary "{\"serial\":\"$1\",\"reason\":\"certificateHold\"}"
+  [[ $HTTP_STATUS == 200 ]] || { echo "HTTP $HTTP_STATUS: $(body)"; return 1; }
+}
+rest_hold "$(cat "$T/c/vhold/serial")" >"$T/hold.log" || fail "hold: $(cat "$T/hold.log")"
+wait_for 5 eval 'pcurl "$P1" vhold /echo; [[ $HTTP_STATUS == 403 ]]' || fail "vhold still accepted 5 s after its hold"
+[[ $(json_get "$T/.api.body" 'd.get("reason")') == revoked ]] || fail "vhold on hold: $(body)"
+"$HERALD" revoke --dir "$D" "$(cat "$T/c/vhold/serial")" --reason removeFromCRL >"$T/release.log" 2>&1 || fail "release: $(cat "$T/release.log")"
+wait_for 5 eval 'pcurl "$P1" vhold /echo; [[ $HTTP_STATUS == 200 ]]' || fail "vhold still refused 5 s after its release: $(body)"
+identity_ok "vhold after its release" "$T/c/vhold"
+ok "vhold: 200, on hold 403 revoked, released 200"
+
+step "the access log: one JSON line per request, reasons and identities, no header values"
+python3 - "$T/main.log" "$(cat "$T/c/vcli/serial")" <<'PY' || fail "access log: see above"
+import json, sys
+lines = [l for l in open(sys.argv[1]) if l.startswith("{")]
+recs = [json.loads(l) for l in lines]  # every line parses
+refused = [r for r in recs if r.get("verdict") == "refuse"]
+assert refused and all(r.get("reason") for r in refused), "a refusal without a reason"
+assert any(r.get("reason") == "revoked" and sys.argv[2].lstrip("0") in r.get("identity", "").replace("serial=0", "serial=") for r in refused), "no revoked line naming vcli"
+text = open(sys.argv[1]).read()
+assert "CN=admin" not in text and "ns/admin" not in text, "a forged header value reached the log"
+print(f"   {len(recs)} JSON lines, {len(refused)} refusals, each with its reason; no header value logged")
+PY
 
 step "proxy 2 (proxy.toml, no feed): CRL path, a partner's hierarchy on one route and not another, an optional route, a TCP route"
 # serve re-signs the issuing CRL when it sees the revocations.
