@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Helpers for the `herald proxy` end-to-end tests. Source after lib.sh and
 # serve_lib.sh; do not run it.
 #

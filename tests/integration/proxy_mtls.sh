@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2034  # m0, l0, r0, API_TOKEN, ... are read by eval'd conditions and the libraries
 # Proves `herald proxy` enforces mutual TLS in front of a service
 # (tests/integration/echo_backend.py), end to end with curl, openssl and
 # promtool, against a live `herald serve`:
