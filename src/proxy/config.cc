@@ -5,7 +5,7 @@
 #include <set>
 
 #include "base/fs.h"
-#include "server/config.h"
+#include "net/endpoint.h"
 
 namespace herald::proxy {
 
@@ -33,9 +33,9 @@ Result<ProxyConfig> make_proxy_config(const ProxySpec& s) {
     if (!listens.insert(r.listen).second) return fail("two routes listen on " + r.listen);
     RouteConfig rc;
     rc.policy.name = r.name;
-    auto listen = server::parse_endpoint(r.listen);
+    auto listen = net::parse_endpoint(r.listen);
     if (!listen) return fail("listen: " + listen.error().message);
-    auto backend = server::parse_endpoint(r.backend);
+    auto backend = net::parse_endpoint(r.backend);
     if (!backend) return fail("backend: " + backend.error().message);
     rc.listen_host = listen->host;
     rc.listen_port = listen->port;
@@ -89,7 +89,7 @@ Result<ProxyConfig> make_proxy_config(const ProxySpec& s) {
     c.routes.push_back(std::move(rc));
   }
   if (s.admin_listen) {
-    HERALD_TRY(auto ep, server::parse_endpoint(*s.admin_listen));
+    HERALD_TRY(auto ep, net::parse_endpoint(*s.admin_listen));
     c.admin_host = ep.host;
     c.admin_port = ep.port;
   }

@@ -19,28 +19,6 @@ bool ProvisionerConfig::allows(policy::Profile p) const {
   return std::find(profiles.begin(), profiles.end(), p) != profiles.end();
 }
 
-std::string Endpoint::to_string() const {
-  return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-         std::to_string(port);
-}
-
-Result<Endpoint> parse_endpoint(std::string_view text) {
-  auto bad = [&] {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "invalid address '" + std::string(text) + "' (use HOST:PORT)");
-  };
-  auto colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) return bad();
-  std::string host(text.substr(0, colon));
-  if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  std::string port(text.substr(colon + 1));
-  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return bad();
-  int p = std::stoi(port);
-  if (p > 65535) return bad();
-  if (x509::ip_octets(host).empty() && host != "localhost") return bad();
-  return Endpoint{host == "localhost" ? "127.0.0.1" : host, static_cast<uint16_t>(p)};
-}
-
 const ProvisionerConfig* ServerConfig::provisioner(std::string_view name) const {
   for (const auto& p : provisioners) {
     if (p.name == name) return &p;

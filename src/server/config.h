@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "net/endpoint.h"
 #include "policy/profile.h"
 #include "policy/scope.h"
 
@@ -44,13 +45,9 @@ struct ProvisionerConfig {
   [[nodiscard]] bool allows(policy::Profile p) const;
 };
 
-struct Endpoint {
-  std::string host;
-  uint16_t port = 0;
-  [[nodiscard]] std::string to_string() const;
-};
-[[nodiscard]] Result<Endpoint> parse_endpoint(
-    std::string_view text);  // "127.0.0.1:8443", "[::1]:8443"
+// HOST:PORT (net/endpoint.h, shared with herald proxy).
+using net::Endpoint;
+using net::parse_endpoint;
 
 // [acme]: how challenges are validated, lifetimes and limits.
 struct AcmeConfig {
