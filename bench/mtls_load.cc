@@ -78,13 +78,17 @@ struct Options {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "mtls_load: %s\n"
-               "usage: mtls_load --url https://HOST:PORT/PATH [--mode handshake|resume|keepalive|upload|download]\n"
-               "                 [--bytes N] [--cert CHAIN.pem --key KEY.pem | --no-client-cert] [--ca ROOT.pem]\n"
-               "                 [--sni NAME] [--concurrency C] [--duration S] [--threads T] [--tls 1.2|1.3]\n"
-               "  --ca: verify the server against this bundle (without it the server is not verified)\n",
-               why);
+  std::fprintf(
+      stderr,
+      "mtls_load: %s\n"
+      "usage: mtls_load --url https://HOST:PORT/PATH [--mode "
+      "handshake|resume|keepalive|upload|download]\n"
+      "                 [--bytes N] [--cert CHAIN.pem --key KEY.pem | --no-client-cert] [--ca "
+      "ROOT.pem]\n"
+      "                 [--sni NAME] [--concurrency C] [--duration S] [--threads T] [--tls "
+      "1.2|1.3]\n"
+      "  --ca: verify the server against this bundle (without it the server is not verified)\n",
+      why);
   std::exit(2);
 }
 
@@ -101,12 +105,18 @@ Options parse_args(int argc, char** argv) {
       url = val();
     } else if (a == "--mode") {
       o.mode_name = val();
-      if (o.mode_name == "handshake") o.mode = Mode::kHandshake;
-      else if (o.mode_name == "resume") o.mode = Mode::kResume;
-      else if (o.mode_name == "keepalive") o.mode = Mode::kKeepalive;
-      else if (o.mode_name == "upload") o.mode = Mode::kUpload;
-      else if (o.mode_name == "download") o.mode = Mode::kDownload;
-      else usage("unknown --mode");
+      if (o.mode_name == "handshake")
+        o.mode = Mode::kHandshake;
+      else if (o.mode_name == "resume")
+        o.mode = Mode::kResume;
+      else if (o.mode_name == "keepalive")
+        o.mode = Mode::kKeepalive;
+      else if (o.mode_name == "upload")
+        o.mode = Mode::kUpload;
+      else if (o.mode_name == "download")
+        o.mode = Mode::kDownload;
+      else
+        usage("unknown --mode");
     } else if (a == "--bytes") {
       o.bytes = std::strtoull(val().c_str(), nullptr, 10);
     } else if (a == "--cert") {
@@ -127,9 +137,12 @@ Options parse_args(int argc, char** argv) {
       o.threads = std::atoi(val().c_str());
     } else if (a == "--tls") {
       std::string v = val();
-      if (v == "1.2") o.tls = 12;
-      else if (v == "1.3") o.tls = 13;
-      else usage("--tls is 1.2 or 1.3");
+      if (v == "1.2")
+        o.tls = 12;
+      else if (v == "1.3")
+        o.tls = 13;
+      else
+        usage("--tls is 1.2 or 1.3");
     } else if (a == "--help" || a == "-h") {
       usage("help");
     } else {
@@ -145,17 +158,21 @@ Options parse_args(int argc, char** argv) {
     size_t close = hostport.find(']');
     if (close == std::string::npos) usage("bad IPv6 literal in --url");
     o.host = hostport.substr(1, close - 1);
-    if (close + 1 < hostport.size() && hostport[close + 1] == ':') o.port = hostport.substr(close + 2);
+    if (close + 1 < hostport.size() && hostport[close + 1] == ':')
+      o.port = hostport.substr(close + 2);
   } else {
     size_t colon = hostport.rfind(':');
     o.host = hostport.substr(0, colon);
     if (colon != std::string::npos) o.port = hostport.substr(colon + 1);
   }
   if (o.host.empty()) usage("no host in --url");
-  if (o.client_cert && (o.cert.empty() || o.key.empty())) usage("--cert and --key are required (or --no-client-cert)");
-  if (o.concurrency < 1 || o.threads < 1 || o.duration <= 0) usage("bad --concurrency/--threads/--duration");
+  if (o.client_cert && (o.cert.empty() || o.key.empty()))
+    usage("--cert and --key are required (or --no-client-cert)");
+  if (o.concurrency < 1 || o.threads < 1 || o.duration <= 0)
+    usage("bad --concurrency/--threads/--duration");
   if (o.threads > o.concurrency) o.threads = o.concurrency;
-  if ((o.mode == Mode::kUpload || o.mode == Mode::kDownload) && o.bytes == 0) usage("--bytes N is required for upload/download");
+  if ((o.mode == Mode::kUpload || o.mode == Mode::kDownload) && o.bytes == 0)
+    usage("--bytes N is required for upload/download");
   return o;
 }
 
@@ -218,10 +235,14 @@ struct Response {
       s = S::kHead;
       return true;
     }
-    if (status == 204 || status == 304) s = S::kDone;
-    else if (chunked) s = S::kChunkSize;
-    else if (has_length) s = left == 0 ? S::kDone : S::kLength;
-    else s = S::kUntilClose;
+    if (status == 204 || status == 304)
+      s = S::kDone;
+    else if (chunked)
+      s = S::kChunkSize;
+    else if (has_length)
+      s = left == 0 ? S::kDone : S::kLength;
+    else
+      s = S::kUntilClose;
     return true;
   }
 
@@ -336,13 +357,13 @@ struct Conn {
   St st = St::kIdle;
   uint32_t events = 0;
   SSL_SESSION* session = nullptr;
-  Clock::time_point t0;       // start of the measured operation
+  Clock::time_point t0;        // start of the measured operation
   Clock::time_point retry_at;  // kIdle: reconnect at
   bool first = true;           // first request on this connection
   std::string out;             // request head
   size_t out_off = 0;
-  uint64_t body_left = 0;      // upload body still to send
-  size_t pending = 0;          // SSL_write retry length (must repeat after WANT_*)
+  uint64_t body_left = 0;  // upload body still to send
+  size_t pending = 0;      // SSL_write retry length (must repeat after WANT_*)
   Response resp;
 };
 
@@ -360,7 +381,8 @@ struct Worker {
   char rbuf[kBuf];
   const char* wbuf;  // kBuf bytes of upload body
 
-  Worker(const Options& opt, SSL_CTX* x, const sockaddr_storage& a, socklen_t al, int n, const char* body)
+  Worker(const Options& opt, SSL_CTX* x, const sockaddr_storage& a, socklen_t al, int n,
+         const char* body)
       : o(opt), ctx(x), addr(a), addrlen(al), conns(static_cast<size_t>(n)), wbuf(body) {}
 
   void want(Conn& k, uint32_t ev) {
@@ -399,8 +421,10 @@ struct Worker {
   void fail(Conn& k, Fail f) {
     c.failed[static_cast<int>(f)]++;
     close_conn(k, false);
-    if (f == Fail::kConnect) k.retry_at = Clock::now() + std::chrono::milliseconds(10);
-    else start(k);
+    if (f == Fail::kConnect)
+      k.retry_at = Clock::now() + std::chrono::milliseconds(10);
+    else
+      start(k);
   }
 
   void start(Conn& k) {
@@ -441,12 +465,13 @@ struct Worker {
     k.body_left = 0;
     if (o.mode == Mode::kUpload) {
       k.out = "POST " + o.path + " HTTP/1.1\r\nHost: " + o.host + ":" + o.port +
-              "\r\nUser-Agent: mtls_load\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
+              "\r\nUser-Agent: mtls_load\r\nContent-Type: "
+              "application/octet-stream\r\nContent-Length: " +
               std::to_string(o.bytes) + "\r\n\r\n";
       k.body_left = o.bytes;
     } else {
-      k.out = "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host + ":" + o.port + "\r\nUser-Agent: mtls_load\r\n" +
-              (closing ? "Connection: close\r\n" : "") + "\r\n";
+      k.out = "GET " + o.path + " HTTP/1.1\r\nHost: " + o.host + ":" + o.port +
+              "\r\nUser-Agent: mtls_load\r\n" + (closing ? "Connection: close\r\n" : "") + "\r\n";
     }
     k.st = St::kWrite;
   }
@@ -514,8 +539,10 @@ struct Worker {
           ERR_clear_error();
           int r = SSL_do_handshake(k.ssl);
           if (r == 1) {
-            if (SSL_session_reused(k.ssl)) c.resumed++;
-            else c.full_handshakes++;
+            if (SSL_session_reused(k.ssl))
+              c.resumed++;
+            else
+              c.full_handshakes++;
             begin_request(k);
             if (k.st == St::kIdle) return;
             break;
@@ -544,8 +571,10 @@ struct Worker {
           int r = SSL_write(k.ssl, p, static_cast<int>(n));
           if (r > 0) {
             k.pending = 0;
-            if (k.out_off < k.out.size()) k.out_off += static_cast<size_t>(r);
-            else k.body_left -= static_cast<uint64_t>(r);
+            if (k.out_off < k.out.size())
+              k.out_off += static_cast<size_t>(r);
+            else
+              k.body_left -= static_cast<uint64_t>(r);
             break;
           }
           int e = SSL_get_error(k.ssl, r);
@@ -598,8 +627,10 @@ struct Worker {
       drive(k);
       return;
     }
-    if (k.st == St::kWrite) want(k, EPOLLOUT);
-    else if (k.st == St::kRead) want(k, EPOLLIN);
+    if (k.st == St::kWrite)
+      want(k, EPOLLOUT);
+    else if (k.st == St::kRead)
+      want(k, EPOLLIN);
   }
 
   void run() {
@@ -610,7 +641,8 @@ struct Worker {
     for (;;) {
       Clock::time_point now = Clock::now();
       if (now >= deadline) break;
-      int ms = static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
+      int ms = static_cast<int>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count());
       int n = epoll_wait(ep, evs.data(), static_cast<int>(evs.size()), std::min(ms + 1, 10));
       for (int i = 0; i < n; ++i) {
         Conn& k = *static_cast<Conn*>(evs[static_cast<size_t>(i)].data.ptr);
@@ -657,7 +689,8 @@ int main(int argc, char** argv) {
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* ai = nullptr;
   if (int r = getaddrinfo(o.host.c_str(), o.port.c_str(), &hints, &ai); r != 0 || !ai) {
-    std::fprintf(stderr, "mtls_load: cannot resolve %s:%s: %s\n", o.host.c_str(), o.port.c_str(), gai_strerror(r));
+    std::fprintf(stderr, "mtls_load: cannot resolve %s:%s: %s\n", o.host.c_str(), o.port.c_str(),
+                 gai_strerror(r));
     return 2;
   }
   sockaddr_storage addr{};
@@ -687,8 +720,10 @@ int main(int argc, char** argv) {
   }
   if (o.client_cert) {
     if (SSL_CTX_use_certificate_chain_file(ctx, o.cert.c_str()) != 1 ||
-        SSL_CTX_use_PrivateKey_file(ctx, o.key.c_str(), SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-      std::fprintf(stderr, "mtls_load: cannot load client certificate %s / key %s\n", o.cert.c_str(), o.key.c_str());
+        SSL_CTX_use_PrivateKey_file(ctx, o.key.c_str(), SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+      std::fprintf(stderr, "mtls_load: cannot load client certificate %s / key %s\n",
+                   o.cert.c_str(), o.key.c_str());
       print_ossl_errors();
       return 2;
     }
@@ -712,7 +747,8 @@ int main(int argc, char** argv) {
   }
   double cpu0 = cpu_seconds();
   Clock::time_point t0 = Clock::now();
-  Clock::time_point deadline = t0 + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
+  Clock::time_point deadline =
+      t0 + std::chrono::microseconds(static_cast<int64_t>(o.duration * 1e6));
   std::vector<std::thread> threads;
   for (auto& w : workers) {
     w->deadline = deadline;
@@ -747,20 +783,27 @@ int main(int argc, char** argv) {
     statuses += "\"" + std::to_string(s) + "\":" + std::to_string(n);
   }
   std::printf(
-      "{\"mode\":\"%s\",\"url\":\"https://%s:%s%s\",\"tls\":\"%s\",\"client_cert\":%s,\"verify_server\":%s,"
-      "\"concurrency\":%d,\"threads\":%d,\"bytes\":%" PRIu64 ",\"duration_s\":%.3f,"
-      "\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"failed_by\":{\"connect\":%" PRIu64 ",\"handshake\":%" PRIu64
-      ",\"status\":%" PRIu64 ",\"io\":%" PRIu64 ",\"body\":%" PRIu64 "},\"statuses\":{%s},"
-      "\"connections\":%" PRIu64 ",\"full_handshakes\":%" PRIu64 ",\"resumed\":%" PRIu64 ","
+      "{\"mode\":\"%s\",\"url\":\"https://"
+      "%s:%s%s\",\"tls\":\"%s\",\"client_cert\":%s,\"verify_server\":%s,"
+      "\"concurrency\":%d,\"threads\":%d,\"bytes\":%" PRIu64
+      ",\"duration_s\":%.3f,"
+      "\"ok\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"failed_by\":{\"connect\":%" PRIu64
+      ",\"handshake\":%" PRIu64 ",\"status\":%" PRIu64 ",\"io\":%" PRIu64 ",\"body\":%" PRIu64
+      "},\"statuses\":{%s},"
+      "\"connections\":%" PRIu64 ",\"full_handshakes\":%" PRIu64 ",\"resumed\":%" PRIu64
+      ","
       "\"rate_per_s\":%.1f,\"mb_per_s\":%.1f,"
       "\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},"
       "\"client_cpu_s\":%.3f,\"client_cpu_pct_of_core\":%.1f}\n",
       o.mode_name.c_str(), o.host.c_str(), o.port.c_str(), o.path.c_str(),
-      o.tls == 12 ? "1.2" : o.tls == 13 ? "1.3" : "any", o.client_cert ? "true" : "false",
-      o.ca.empty() ? "false" : "true", o.concurrency, o.threads, o.bytes, elapsed, all.ok, failed,
-      all.failed[0], all.failed[1], all.failed[2], all.failed[3], all.failed[4], statuses.c_str(), all.connections,
-      all.full_handshakes, all.resumed, static_cast<double>(all.ok) / elapsed,
-      static_cast<double>(all.body_bytes) / elapsed / 1e6, pct(0.50), pct(0.90), pct(0.99),
+      o.tls == 12   ? "1.2"
+      : o.tls == 13 ? "1.3"
+                    : "any",
+      o.client_cert ? "true" : "false", o.ca.empty() ? "false" : "true", o.concurrency, o.threads,
+      o.bytes, elapsed, all.ok, failed, all.failed[0], all.failed[1], all.failed[2], all.failed[3],
+      all.failed[4], statuses.c_str(), all.connections, all.full_handshakes, all.resumed,
+      static_cast<double>(all.ok) / elapsed, static_cast<double>(all.body_bytes) / elapsed / 1e6,
+      pct(0.50), pct(0.90), pct(0.99),
       all.latency_us.empty() ? 0.0 : all.latency_us.back() / 1000.0, cpu, cpu / elapsed * 100.0);
   SSL_CTX_free(ctx);
   return all.ok > 0 && failed == 0 ? 0 : 1;

@@ -62,6 +62,7 @@ SERVER_CHAIN=${SERVER_CHAIN:-chain}
 HERALD_TRUST=${HERALD_TRUST:-bundle}
 NGINX_STREAM=${NGINX_STREAM:-proxy_request_buffering off; proxy_buffering off;}
 MODES=${MODES:-handshake resume nocert keepalive download upload}
+read -ra WRAP <<<"${LOAD_WRAP:-}"
 
 T=$(mktemp -d /tmp/herald-proxybench.XXXXXX)
 D=$T/data
@@ -79,16 +80,15 @@ cpu_ticks() {
   local t=0 p f
   for p in "$@"; do
     [[ -r /proc/$p/stat ]] || continue
-    f=$(sed 's/^.*) //' "/proc/$p/stat")  # fields from the 3rd on (comm may hold spaces)
-    set -- $f
-    t=$((t + ${12} + ${13}))
+    read -ra f <<<"$(sed 's/^.*) //' "/proc/$p/stat")"  # fields from the 3rd on (comm may hold spaces)
+    t=$((t + f[11] + f[12]))
   done
   echo "$t"
 }
 # busy_ticks: CPU ticks spent by everything on the machine (the /proc/stat cpu line less idle and iowait).
 busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
 # nginx_pids MASTER: the master and its workers.
-nginx_pids() { echo "$1" $(pgrep -P "$1" || true); }
+nginx_pids() { echo "$1 $(pgrep -P "$1" | tr '\n' ' ' || true)"; }
 wait_port() {  # wait_port PORT PID LOG
   for _ in $(seq 300); do
     kill -0 "$2" 2>/dev/null || { echo "process for port $1 exited:" >&2; cat "$3" >&2; return 1; }
@@ -169,7 +169,7 @@ http {
 EOF
 taskset -c "$CLIENT_CORE" nginx -c "$T/be/nginx.conf" -p "$T/be/" -e stderr >"$T/be/out.log" 2>&1 &
 BE_PID=$!
-pids+=($BE_PID)
+pids+=("$BE_PID")
 wait_port "$BP" "$BE_PID" "$T/be/out.log"
 
 # ---- nginx, mTLS terminator ----
@@ -230,7 +230,7 @@ $(ngx_server "$ND" "ssl_verify_client on; ssl_session_tickets off; ssl_session_c
 EOF
 taskset -c "$PROXY_CORE" nginx -c "$T/ng/nginx.conf" -p "$T/ng/" -e stderr >"$T/ng/out.log" 2>&1 &
 NG_PID=$!
-pids+=($NG_PID)
+pids+=("$NG_PID")
 wait_port "$NA" "$NG_PID" "$T/ng/out.log"
 
 # ---- herald proxy ----
@@ -249,13 +249,14 @@ if "$herald" proxy --help >"$T/hp-help.txt" 2>&1 && grep -q -- '--backend' "$T/h
   [[ $SERVER_CHAIN == chain ]] && grep -q -- '--chain' "$T/hp-help.txt" && hp_args+=(--chain "$T/server/chain.pem")
   grep -q -- '--threads' "$T/hp-help.txt" && hp_args+=(--threads "$PROXY_THREADS")
   for c in issuing intermediate root; do hp_args+=(--crl-url "http://127.0.0.1:$BP/crl/$c.crl"); done
-  [[ -n ${HERALD_PROXY_ARGS:-} ]] && hp_args+=($HERALD_PROXY_ARGS)
+  read -ra extra <<<"${HERALD_PROXY_ARGS:-}"
+  hp_args+=("${extra[@]}")
   echo "# herald ${hp_args[*]}" | sed "s|$T|\$T|g"
   # Its access log (default on, one JSON line per request on stderr) goes to
   # a file, as nginx's access_log does.
   taskset -c "$PROXY_CORE" "$herald" "${hp_args[@]}" >"$T/hp.log" 2>"$T/hp-access.log" &
   HERALD_PID=$!
-  pids+=($HERALD_PID)
+  pids+=("$HERALD_PID")
   if ! wait_port "$HP" "$HERALD_PID" "$T/hp-access.log"; then
     echo "# herald proxy did not start: nginx alone"
     HP=""
@@ -270,18 +271,17 @@ RES=$T/results.jsonl
 run() {
   local name=$1 p=$2 mode=$3 conc=$4
   shift 4
-  local spids
-  if [[ $name == nginx* ]]; then spids=$(nginx_pids "$NG_PID"); else spids=$HERALD_PID; fi
-  local bpids
-  bpids=$(nginx_pids "$BE_PID")
+  local spids bpids
+  if [[ $name == nginx* ]]; then read -ra spids <<<"$(nginx_pids "$NG_PID")"; else spids=("$HERALD_PID"); fi
+  read -ra bpids <<<"$(nginx_pids "$BE_PID")"
   local s0 b0 s1 b1 a0 a1 out
   a0=$(busy_ticks)
-  s0=$(cpu_ticks $spids)
-  b0=$(cpu_ticks $bpids)
-  out=$(taskset -c "$CLIENT_CORE" ${LOAD_WRAP:-} "$load" --mode "$mode" --concurrency "$conc" --duration "$DURATION" --threads 1 \
+  s0=$(cpu_ticks "${spids[@]}")
+  b0=$(cpu_ticks "${bpids[@]}")
+  out=$(taskset -c "$CLIENT_CORE" "${WRAP[@]}" "$load" --mode "$mode" --concurrency "$conc" --duration "$DURATION" --threads 1 \
         --tls "$TLS" "$@" 2>"$T/load.err") || true
-  s1=$(cpu_ticks $spids)
-  b1=$(cpu_ticks $bpids)
+  s1=$(cpu_ticks "${spids[@]}")
+  b1=$(cpu_ticks "${bpids[@]}")
   a1=$(busy_ticks)
   [[ -n $out ]] || { echo "mtls_load failed: $(cat "$T/load.err")" >&2; return 0; }
   python3 - "$RES" "$name" "$out" "$((s1 - s0))" "$((b1 - b0))" "$TICK" "$((a1 - a0))" <<'PY'
