@@ -105,6 +105,10 @@ void add_proxy_commands(CLI::App& app, Context& ctx) {
   cmd->add_option("--crl-url", f->route.crl_urls, "Prefetch this CRL at start (repeatable)");
   cmd->add_option("--health-path", f->route.health_path,
                   "Answer this path without a client certificate (e.g. /healthz; http mode)");
+  cmd->add_option("--timeout", f->route.timeout,
+                  "A request head must arrive, and the backend must start answering, within this "
+                  "long; a stalled relay is closed after it")
+      ->capture_default_str();
   cmd->add_option("--admin-listen", f->spec.admin_listen,
                   "HOST:PORT for GET /healthz and /metrics over plain HTTP (e.g. 127.0.0.1:9480)");
   cmd->add_option("--threads", f->spec.threads, "I/O threads (0: one per core)")

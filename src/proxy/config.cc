@@ -4,6 +4,7 @@
 
 #include <set>
 
+#include "base/duration.h"
 #include "base/fs.h"
 #include "net/endpoint.h"
 
@@ -72,6 +73,10 @@ Result<ProxyConfig> make_proxy_config(const ProxySpec& s) {
     if (!r.health_path.empty() && rc.mode == net::ProxyMode::kTcp)
       return fail("health_path is for mode http (a TCP route has no paths)");
     rc.health_path = r.health_path;
+    auto timeout = parse_duration(r.timeout);
+    if (!timeout || timeout->count() < 1 || timeout->count() > 3600)
+      return fail("timeout '" + r.timeout + "': 1s to 1h");
+    rc.timeout = *timeout;
     for (const auto& u : r.crl_urls) {
       if (u.rfind("http://", 0) != 0) return fail("crl_urls: '" + u + "' is not an http:// URL");
     }
@@ -180,6 +185,7 @@ Result<ProxySpec> parse_proxy_toml(std::string_view text, const std::string& ori
                          : key == "client_cert" ? &r.client_cert
                          : key == "revocation"  ? &r.revocation
                          : key == "health_path" ? &r.health_path
+                         : key == "timeout"     ? &r.timeout
                                                 : nullptr;
       std::vector<std::string>* many = key == "allow_spiffe"   ? &r.allow_spiffe
                                        : key == "allow_san"    ? &r.allow_san

@@ -19,8 +19,10 @@
 //   allow_san = ["billing.internal", "*.web.internal", "https://partner.example/*"]
 //   allow_o = [], allow_ou = [], allow_issuer = ["SHA256 fingerprint or CN=..."]
 //   health_path = "/healthz"           # answered without a client certificate
+//   timeout = "60s"                    # request head, backend's first byte, idle relay
 //   crl_urls = ["http://ca:8080/crl/issuing.crl"]  # prefetched at start
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +38,7 @@ struct RouteSpec {
   std::string client_cert = "required", revocation = "hard";
   std::vector<std::string> allow_spiffe, allow_san, allow_o, allow_ou, allow_issuer, crl_urls;
   std::string health_path;
+  std::string timeout = "60s";
 };
 
 struct ProxySpec {
@@ -54,6 +57,10 @@ struct RouteConfig {
   std::optional<std::string> chain;
   std::string health_path;
   std::vector<std::string> crl_urls;
+  // A client's request head must arrive, and the backend must start its
+  // answer, within this long; a relay that makes no progress for this long
+  // is closed (nginx's client_header_timeout and proxy_read_timeout: 60 s).
+  std::chrono::seconds timeout{60};
 };
 
 struct ProxyConfig {

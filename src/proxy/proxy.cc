@@ -101,6 +101,7 @@ struct Proxy::Impl {
   std::mutex bg_mu;
   std::condition_variable bg_cv;
   bool bg_stop = false;
+  bool bg_kick = true;  // staple now: at start, and when a route's certificate changed
   std::thread stapler;
 
   Impl(ProxyConfig c, const Clock& cl, std::ostream& out)
@@ -155,6 +156,10 @@ struct Proxy::Impl {
       rs.leaf_der = files.leaf_der;
       rs.issuer_der = files.issuer_der;
     }
+    {
+      std::lock_guard lock(bg_mu);
+      bg_kick = true;
+    }
     bg_cv.notify_all();
     rs.stamp = stamp;
     if (reloads) reloads->with({rs.cfg.policy.name, "success"}).inc();
@@ -168,9 +173,13 @@ struct Proxy::Impl {
   void staple_loop() {
     for (;;) {
       {
+        // Woken early by a kick (the notifications alone were no-ops under
+        // this predicate: the first staple, and a rotated certificate's,
+        // came up to 30 s late).
         std::unique_lock lock(bg_mu);
-        bg_cv.wait_for(lock, seconds(30), [this] { return bg_stop; });
+        bg_cv.wait_for(lock, seconds(30), [this] { return bg_stop || bg_kick; });
         if (bg_stop) return;
+        bg_kick = false;
       }
       for (auto& rs : routes) {
         Bytes leaf, issuer;
@@ -301,6 +310,8 @@ struct Proxy::Impl {
       l.backend_host = rs->cfg.backend_host;
       l.backend_port = rs->cfg.backend_port;
       l.health_path = rs->cfg.health_path;
+      l.limits.read_timeout = rs->cfg.timeout;
+      l.limits.idle_timeout = std::max(rs->cfg.timeout, seconds(60));
       // The identity headers under every spelling a backend may fold into
       // the same name: CGI, WSGI, PHP and Rack turn '-' into '_'
       // (HTTP_X_CLIENT_CERT_SUBJECT), so a client's "X-Client-Cert_Subject"
