@@ -12,6 +12,8 @@
 #    herald_proxy_reloads_total{result="refused"}, and the old certificate
 #    keeps being served (no failure in the loops); a good pair after them is
 #    loaded;
+#  - the certificate's OCSP status is stapled (openssl s_client -status) at
+#    start and for each new certificate within seconds;
 #  - SIGHUP reloads (log line, reloads_total{result="success"} + 1);
 #  - the trust bundle rewritten while serving: a partner's client is
 #    accepted once its root is added, refused once it is removed;
@@ -73,6 +75,25 @@ proxy_start px "$A" --listen "127.0.0.1:$P" --backend "127.0.0.1:$BE" --cert "$W
 [[ $(served_serial) == "$(cat "$T/c/px0/serial")" ]] || fail "the proxy does not serve px0"
 ok "serving px0 ($(cat "$T/c/px0/serial")) on :$P"
 
+# staple_serial: the serial of the certificate the stapled OCSP answer is
+# about ("" when none is stapled), if it says good.
+staple_serial() {
+  local out
+  out=$(openssl s_client -connect "127.0.0.1:$P" -status -CAfile "$ROOT" </dev/null 2>/dev/null) || return 0
+  grep -q 'OCSP Response Status: successful' <<<"$out" && grep -q 'Cert Status: good' <<<"$out" || return 0
+  norm_serial "$(sed -n 's/^ *Serial Number: *//p' <<<"$out" | head -1)"
+}
+wait_staple() { # SERIAL WHAT
+  local i
+  for i in $(seq 100); do
+    [[ $(staple_serial) == "$1" ]] && return 0
+    sleep 0.1
+  done
+  fail "$2: no stapled OCSP answer (good) for $1 10 s on (s_client -status)"
+}
+wait_staple "$(cat "$T/c/px0/serial")" "start"
+ok "px0's OCSP status (good) is stapled"
+
 step "continuous load: new TLS connections (s_client) and new mTLS requests (curl) in two loops"
 rm -f "$T/stop"
 (
@@ -123,10 +144,11 @@ for k in 1 2 3; do
   wait_served "$(cat "$T/c/px$k/serial")" "rotation $k"
   echo "   rotation $k: px$k ($(cat "$T/c/px$k/serial")) served $(secs $(($(now_us) - t0))) s after the rename"
   (($(reloads success) > s0)) || fail "rotation $k: reloads_total{result=success} did not grow"
+  wait_staple "$(cat "$T/c/px$k/serial")" "rotation $k"
   sleep 1
 done
 ROT_REFUSED=$(reloads refused)
-ok "3 rotations; reloads: $(reloads success) success, $ROT_REFUSED refused (a key renamed before its certificate may be seen alone)"
+ok "3 rotations, each new certificate's OCSP status stapled within seconds; reloads: $(reloads success) success, $ROT_REFUSED refused (a key renamed before its certificate may be seen alone)"
 
 step "a broken certificate file is refused, the current certificate kept"
 r0=$(reloads refused)
