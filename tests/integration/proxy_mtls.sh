@@ -92,6 +92,25 @@ openssl x509 -in "$T/c/srv/cert.pem" -noout -ext extendedKeyUsage | grep -q 'TLS
   fail "the server-profile certificate is not serverAuth-only"
 ok "CDP $RELAY/crl/issuing.crl and AIA OCSP $RELAY/ocsp on the leaves; srv is serverAuth only"
 
+step "configuration errors: one line naming the problem, exit non-zero"
+PXC=(--cert "$T/c/proxy/cert.pem" --backend "127.0.0.1:$BE")
+PX=("${PXC[@]}" --key "$T/c/proxy/key.pem")
+alloc_port PE
+expect_fail "$HERALD" proxy --listen "127.0.0.1:$PE" "${PX[@]}"
+err_mentions -- '--trust' "no trust bundle"
+expect_fail "$HERALD" proxy --listen "127.0.0.1:$PE" "${PX[@]}" --trust "$T/c/alice/ca.pem"
+err_mentions 'root' "a trust bundle without a root"
+expect_fail "$HERALD" proxy --listen "127.0.0.1:$PE" "${PXC[@]}" --trust "$ROOT" --key "$T/c/alice/key.pem"
+err_mentions 'does not match' "a key that is not the certificate's"
+expect_fail "$HERALD" proxy --listen "127.0.0.1:$PE" "${PX[@]}" --trust "$ROOT" --allow-spiffe 'spiffe://herald.internal/*/web'
+err_mentions 'spiffe' "a bad SPIFFE pattern"
+expect_fail "$HERALD" proxy --listen "127.0.0.1:$HTTPS_PORT" "${PX[@]}" --trust "$ROOT"
+err_mentions "$HTTPS_PORT|address|use" "a port already taken (by herald serve)"
+printf 'admin_listen = "127.0.0.1:1"\n[[route]]\nname = "a"\nlisten = "127.0.0.1:%s"\nbakend = "127.0.0.1:1"\n' "$PE" >"$T/bad.toml"
+expect_fail "$HERALD" proxy --config "$T/bad.toml"
+err_mentions 'bad\.toml:5|bakend' "an unknown key in proxy.toml, with its line"
+ok "missing --trust, a bundle without a root, a mismatched key, a bad SPIFFE pattern, a taken port, a misspelt key"
+
 # identity_ok WHAT CERT_DIR: the last /echo answer shows exactly the proxy's
 # identity headers for that certificate, each once, and no other
 # x-client-cert-* header (forged ones removed).
