@@ -69,6 +69,7 @@ issue_client expired --dir "$D" --profile client --cn expired --san dns:alice.in
 issue_client vcli --dir "$D" --profile client --cn victim-cli --san dns:alice.internal
 issue_client vrest --dir "$D" --profile client --cn victim-rest --san dns:alice.internal
 issue_client vhold --dir "$D" --profile client --cn victim-hold --san dns:alice.internal
+issue_client vka --dir "$D" --profile client --cn victim-keepalive --san dns:alice.internal
 "$HERALD" ca init --dir "$T/other" --org Other >"$T/other.log" 2>&1 || fail "ca init (other): $(cat "$T/other.log")"
 issue_client mallory --dir "$T/other" --profile client --cn alice --san dns:alice.internal
 alloc_port PARTNER_PORT
@@ -341,6 +342,35 @@ wait_for 5 eval 'pcurl "$P1" vhold /echo; [[ $HTTP_STATUS == 403 ]]' || fail "vh
 wait_for 5 eval 'pcurl "$P1" vhold /echo; [[ $HTTP_STATUS == 200 ]]' || fail "vhold still refused 5 s after its release: $(body)"
 identity_ok "vhold after its release" "$T/c/vhold"
 ok "vhold: 200, on hold 403 revoked, released 200"
+
+step "a keep-alive connection opened before a revocation (reported, not asserted: admission is per connection)"
+python3 - "$P1" "$ROOT" "$T/c/vka" "$(cat "$T/c/vka/serial")" "$API" "$API_TOKEN" >"$T/ka.out" 2>&1 <<'PY' || fail "keep-alive probe: $(cat "$T/ka.out")"
+import http.client, json, ssl, sys, time, urllib.request
+port, root, d, serial, api, token = sys.argv[1:]
+ctx = ssl.create_default_context(cafile=root)
+ctx.load_cert_chain(d + "/full.pem", d + "/key.pem")
+def get(c):
+    c.request("GET", "/echo"); r = c.getresponse(); r.read(); return r.status
+old = http.client.HTTPSConnection("127.0.0.1", int(port), context=ctx, timeout=30)
+assert get(old) == 200
+req = urllib.request.Request(api + "/v1/revoke", method="POST", data=json.dumps({"serial": serial}).encode(),
+                             headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+urllib.request.urlopen(req, context=ssl.create_default_context(cafile=root)).read()
+for _ in range(100):  # until a new connection is refused
+    if get(http.client.HTTPSConnection("127.0.0.1", int(port), context=ctx, timeout=30)) == 403:
+        break
+    time.sleep(0.05)
+else:
+    sys.exit("a new connection of the revoked certificate is still accepted")
+time.sleep(1)
+print(get(old))
+PY
+KA=$(tail -1 "$T/ka.out")
+if [[ $KA == 200 ]]; then
+  echo "   NOTE: a keep-alive connection opened before the revocation is still served (HTTP 200) after new connections are refused: admission is per connection (docs/proxy.md, 'Who passes')"
+else
+  ok "the keep-alive connection opened before the revocation is refused too (HTTP $KA)"
+fi
 
 step "the access log: one JSON line per request, reasons and identities, no header values"
 python3 - "$T/main.log" "$(cat "$T/c/vcli/serial")" <<'PY' || fail "access log: see above"
