@@ -485,7 +485,7 @@ step "TCP route: an allowed client echoes through openssl s_client; refused ones
 tcp_try() { # WHO [s_client id args] -> $TCP_OUT
   local who=$1 id=()
   [[ $who != none ]] && id=(-cert "$T/c/$who/cert.pem" -key "$T/c/$who/key.pem" -cert_chain "$T/c/$who/ca.pem")
-  TCP_OUT=$( (printf 'ping-through-herald-%s\n' "$who"; sleep 1.5) |
+  TCP_OUT=$( (printf 'ping-through-herald-%s\n' "$who"; sleep 0.7) |
     timeout 20 openssl s_client -connect "127.0.0.1:$P2T" -CAfile "$ROOT" -verify_return_error -quiet -no_ign_eof "${id[@]}" 2>"$T/tcp.$who.err") || true
 }
 c0=$(backend_connections tcpbe)
