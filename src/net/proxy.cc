@@ -652,6 +652,20 @@ class HttpConn : public ConnCommon<HttpConn> {
       // A body we did not read: close after answering.
       return respond_local(h.status, std::move(h.body), "application/json", !req_p_->is_done());
     }
+    if (allowed_ && admission_.recheck) {
+      // Revoked or expired since the connection was admitted?
+      std::optional<Admission> again;
+      try {
+        again = admission_.recheck();
+      } catch (const std::exception&) {
+        again.reset();
+      }
+      if (again && again->verdict != Admission::Verdict::kAllow) {
+        allowed_ = false;
+        admission_ = std::move(*again);
+        rec_.identity = admission_.identity;
+      }
+    }
     if (!allowed_) {
       int status = admission_.http_status;
       if (status < 400 || status > 599) status = 403;
@@ -1004,7 +1018,8 @@ class TcpConn : public ConnCommon<TcpConn> {
           std::size_t index)
       : ConnCommon(std::move(stream), std::move(route), std::move(ctx), index),
         backend_(client_.get_executor()),
-        idle_timer_(client_.get_executor()) {}
+        idle_timer_(client_.get_executor()),
+        recheck_timer_(client_.get_executor()) {}
 
   // Stopping: relays go on until they end or the drain time runs out.
   void on_server_stop() override {}
@@ -1029,12 +1044,36 @@ class TcpConn : public ConnCommon<TcpConn> {
       self->backend_.socket().set_option(tcp::no_delay(true), ec);
       self->last_activity_ = Clock::now();
       self->arm_idle();
+      self->arm_recheck();
       self->client_to_backend();
       self->backend_to_client();
     });
   }
 
  private:
+  // Every second: still admitted? (Admission::recheck: revoked or expired.)
+  void arm_recheck() {
+    if (!admission_.recheck) return;
+    auto self = shared_from_this();
+    recheck_timer_.expires_after(std::chrono::seconds(1));
+    recheck_timer_.async_wait([self](beast::error_code ec) {
+      if (ec || self->done_) return;
+      std::optional<Admission> again;
+      try {
+        again = self->admission_.recheck();
+      } catch (const std::exception&) {
+        again.reset();
+      }
+      if (again && again->verdict != Admission::Verdict::kAllow) {
+        self->allowed_ = false;
+        self->admission_ = std::move(*again);
+        self->rec_.verdict = "refuse";
+        return self->abort();
+      }
+      self->arm_recheck();
+    });
+  }
+
   void arm_idle() {
     auto self = shared_from_this();
     idle_timer_.expires_after(route_->cfg.limits.idle_timeout);
@@ -1101,6 +1140,7 @@ class TcpConn : public ConnCommon<TcpConn> {
     if (!b2c_done_) return;  // the client half-closed: the backend still answers
     done_ = true;
     idle_timer_.cancel();
+    recheck_timer_.cancel();
     beast::error_code ignored;
     if (!c2b_done_) beast::get_lowest_layer(client_).socket().cancel(ignored);
     backend_.socket().close(ignored);
@@ -1113,6 +1153,7 @@ class TcpConn : public ConnCommon<TcpConn> {
     if (done_) return;
     done_ = true;
     idle_timer_.cancel();
+    recheck_timer_.cancel();
     beast::error_code ignored;
     backend_.socket().close(ignored);
     beast::get_lowest_layer(client_).close();
@@ -1128,6 +1169,7 @@ class TcpConn : public ConnCommon<TcpConn> {
 
   beast::tcp_stream backend_;
   asio::steady_timer idle_timer_;
+  asio::steady_timer recheck_timer_;
   std::array<char, kRelayBuffer> up_buf_{};
   std::array<char, kRelayBuffer> down_buf_{};
   AccessRecord rec_;

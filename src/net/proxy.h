@@ -111,6 +111,13 @@ struct Admission {
   std::vector<std::pair<std::string, std::string>> headers;
   // For the access log: "serial=... spiffe=...".
   std::string identity;
+  // Admitted connections only, optional: judged again before each request of
+  // the connection (HTTP) and every second (TCP relay), so that a
+  // certificate revoked or expired while its connection stays open is cut
+  // off too. A refusal it returns is answered like one from admit() (HTTP:
+  // its status and problem, then the connection closes; TCP: closed). Must
+  // not block: it runs on an I/O thread.
+  std::function<std::optional<Admission>()> recheck;
 };
 
 enum class ProxyMode { kHttp, kTcp };

@@ -98,13 +98,29 @@ void RevocationCache::prefetch_crl(const std::string& url) {
 }
 
 RevocationSources RevocationCache::for_path(const std::vector<Bytes>& path) {
+  std::vector<std::string> urls;
+  for (size_t i = 0; i + 1 < path.size(); ++i) {
+    std::string first;
+    for (const auto& u : fetch::crl_urls(path[i])) {
+      if (fetch::is_http(u)) {
+        first = u;
+        break;
+      }
+    }
+    urls.push_back(std::move(first));
+  }
+  return for_path(path, urls);
+}
+
+RevocationSources RevocationCache::for_path(const std::vector<Bytes>& path,
+                                            const std::vector<std::string>& crl_urls) {
   RevocationSources out;
   const TimePoint now = clock_.now();
   std::lock_guard lock(mu_);
   for (size_t i = 0; i + 1 < path.size(); ++i) {
     bool covered = false;
-    for (const auto& url : fetch::crl_urls(path[i])) {
-      if (!fetch::is_http(url)) continue;
+    const std::string url = i < crl_urls.size() ? crl_urls[i] : std::string();
+    if (!url.empty()) {
       auto it = crls_.find(url);
       if (it != crls_.end()) {
         it->second.last_used = now;
@@ -114,13 +130,11 @@ RevocationSources RevocationCache::for_path(const std::vector<Bytes>& path) {
       } else {
         queue(Task{"crl " + url, url, {}, {}});
       }
-      break;  // the first http:// distribution point
     }
     if (covered) continue;
-    // OCSP for a certificate no current CRL covers.
-    const auto urls = fetch::ocsp_urls(path[i]);
-    for (const auto& url : urls) {
-      if (!fetch::is_http(url)) continue;
+    // OCSP for a certificate no current CRL covers (parsed here: rare).
+    for (const auto& ou : fetch::ocsp_urls(path[i])) {
+      if (!fetch::is_http(ou)) continue;
       auto digest = ossl::sha256(path[i]);
       if (!digest) break;
       const std::string key = to_hex(*digest);
@@ -128,9 +142,9 @@ RevocationSources RevocationCache::for_path(const std::vector<Bytes>& path) {
       if (it != ocsp_.end()) {
         it->second.last_used = now;
         out.ocsp_responses.push_back(it->second.der);
-        if (stale(it->second, now)) queue(Task{"ocsp " + key, url, path[i], path[i + 1]});
+        if (stale(it->second, now)) queue(Task{"ocsp " + key, ou, path[i], path[i + 1]});
       } else {
-        queue(Task{"ocsp " + key, url, path[i], path[i + 1]});
+        queue(Task{"ocsp " + key, ou, path[i], path[i + 1]});
       }
       break;
     }
@@ -230,6 +244,15 @@ std::optional<std::string> RevocationCache::feed_revoked(const std::vector<Bytes
   for (size_t i = 0; i + 1 < path.size(); ++i) {
     std::string s = serial_of(path[i]);
     if (!s.empty() && revoked_.count(s)) return s;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> RevocationCache::feed_revoked_serial(
+    const std::vector<std::string>& serials) const {
+  std::lock_guard lock(mu_);
+  for (const auto& s : serials) {
+    if (revoked_.count(s)) return s;
   }
   return std::nullopt;
 }

@@ -53,6 +53,10 @@ class RevocationCache {
   // The cached sources for `path` (DER, leaf first, anchor last); queues
   // fetches for missing or soon-stale ones (never blocks on the network).
   [[nodiscard]] RevocationSources for_path(const std::vector<Bytes>& path);
+  // The same with each certificate's first http:// CDP known (one per
+  // certificate but the anchor, "" for none): nothing is parsed.
+  [[nodiscard]] RevocationSources for_path(const std::vector<Bytes>& path,
+                                           const std::vector<std::string>& crl_urls);
   void prefetch_crl(const std::string& url);
 
   // The feed.
@@ -67,6 +71,9 @@ class RevocationCache {
   // The first certificate of `path` (not the anchor) the feed reported
   // revoked, as its serial; nullopt if none.
   [[nodiscard]] std::optional<std::string> feed_revoked(const std::vector<Bytes>& path) const;
+  // The same by the certificates' serials (Serial::hex()).
+  [[nodiscard]] std::optional<std::string> feed_revoked_serial(
+      const std::vector<std::string>& serials) const;
 
   struct Stats {
     size_t crls = 0, ocsp = 0, feed_revoked = 0;

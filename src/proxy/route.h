@@ -7,6 +7,8 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <unordered_map>
 #include <string>
 #include <vector>
 
@@ -59,9 +61,31 @@ class Route {
   static constexpr size_t kMaxSeenIntermediates = 256;
   void remember_intermediates(const std::vector<Bytes>& path, const Trust& trust) const;
 
+  // What a verified client certificate's admission needs that does not
+  // change until its path expires or the trust bundle is replaced: worked
+  // out once per leaf (keyed by the SHA-256 of its DER), so a returning
+  // client costs a hash, a lookup and its revocation check, with nothing
+  // parsed again. Only successes are kept; at most kMaxVerified (then the
+  // cache starts afresh); emptied when the trust bundle changes.
+  struct Verified {
+    std::vector<Bytes> path;                // leaf first, anchor last
+    std::vector<std::string> serials;       // of every certificate but the anchor
+    std::vector<std::string> crl_urls;      // first http:// CDP of each, "" if none
+    TimePoint not_before{}, not_after{};    // when every certificate of the path is valid
+    Identity id;
+    std::string who;                        // log_identity
+    Decision decision;                      // the route's allow-lists, applied
+  };
+  static constexpr size_t kMaxVerified = 16384;
+  [[nodiscard]] std::shared_ptr<const Verified> verified(const net::PeerInfo& peer,
+                                                         net::Admission& refusal) const;
+  // A refusal if the path is revoked (or, under hard, its status unknown).
+  [[nodiscard]] std::optional<net::Admission> revocation_refusal(const Verified& v) const;
+
   RoutePolicy policy_;
   mutable std::mutex mu_;
   std::shared_ptr<const Trust> trust_;
+  mutable std::unordered_map<std::string, std::shared_ptr<const Verified>> verified_;  // mu_
   mutable std::vector<Bytes> seen_intermediates_;  // guarded by mu_
   RevocationCache& revocation_;
   const Clock& clock_;
