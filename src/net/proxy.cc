@@ -146,6 +146,11 @@ int ticket_key_cb(SSL* ssl, unsigned char* key_name, unsigned char* iv, EVP_CIPH
   } else {
     rc = state->ring->find(key_name, k);
     if (rc == 0) return 0;  // unknown key: a full handshake
+    // 2: accepted, and a fresh ticket goes out after this resumption too
+    // (OpenSSL sends none after a resumed TLS 1.3 handshake otherwise, and a
+    // client uses each ticket once, RFC 8446 C.4: every other connection
+    // would be a full handshake).
+    rc = 2;
     if (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), nullptr, k.aes.data(), iv) != 1) rc = -1;
   }
   if (rc > 0 && EVP_MAC_CTX_set_params(hctx, params) != 1) rc = -1;

@@ -200,6 +200,7 @@ void RevocationCache::run() {
         const std::string k = crl ? t.url : t.key.substr(5);
         if (m.size() >= cap && !m.count(k)) m.erase(m.begin());
         m[k] = Entry{std::move(*der), now, *next, now};
+        ++generation_;
       }
     }
     if (!failure.empty() && log_) log_("revocation fetch failed: " + failure + " (retried in 30 s)");
@@ -209,6 +210,7 @@ void RevocationCache::run() {
 void RevocationCache::feed_apply(const std::vector<std::pair<std::string, bool>>& changes,
                                  bool reset) {
   std::lock_guard lock(mu_);
+  ++generation_;
   if (reset) revoked_.clear();
   for (const auto& [serial, revoked] : changes) {
     if (revoked) {
@@ -219,7 +221,9 @@ void RevocationCache::feed_apply(const std::vector<std::pair<std::string, bool>>
   }
 }
 
-void RevocationCache::set_feed_connected(bool connected) { feed_connected_ = connected; }
+void RevocationCache::set_feed_connected(bool connected) {
+  if (feed_connected_.exchange(connected) != connected) ++generation_;
+}
 
 void RevocationCache::set_feed_root(const Bytes& root_der) {
   std::lock_guard lock(mu_);

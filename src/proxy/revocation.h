@@ -75,6 +75,11 @@ class RevocationCache {
   [[nodiscard]] std::optional<std::string> feed_revoked_serial(
       const std::vector<std::string>& serials) const;
 
+  // Changes whenever a cached CRL or OCSP answer is added or replaced, or
+  // the feed's state changes: a verdict reached at one generation holds
+  // while it does not change (and the clock second is the same).
+  [[nodiscard]] uint64_t generation() const { return generation_.load(); }
+
   struct Stats {
     size_t crls = 0, ocsp = 0, feed_revoked = 0;
     uint64_t fetch_ok = 0, fetch_failed = 0;
@@ -108,6 +113,7 @@ class RevocationCache {
   std::map<std::string, TimePoint> failed_;  // key -> no retry before
   std::set<std::string> revoked_;            // serials, from the feed
   std::atomic<bool> feed_connected_{false};
+  std::atomic<uint64_t> generation_{1};
   Bytes feed_root_;
   uint64_t fetch_ok_ = 0, fetch_failed_ = 0;
   std::thread thread_;

@@ -199,6 +199,12 @@ std::optional<net::Admission> Route::revocation_refusal(const Verified& v) const
     }
   }
   if (revocation_.feed_covers(v.path)) return std::nullopt;
+  // The same CRLs and answers as a moment ago: the same verdict.
+  const uint64_t generation = revocation_.generation();
+  const int64_t second = clock_.now().time_since_epoch().count();
+  if (v.passed_generation.load() == generation && v.passed_second.load() == second) {
+    return std::nullopt;
+  }
   const auto trust = this->trust();
   auto sources = revocation_.for_path(v.path, v.crl_urls);
   verify::Options ro;
@@ -210,7 +216,11 @@ std::optional<net::Admission> Route::revocation_refusal(const Verified& v) const
                                                               : verify::RevocationPolicy::kSoft;
   std::vector<Bytes> intermediates(v.path.begin() + 1, v.path.end());
   auto rr = trust->verifier->verify(v.path.front(), intermediates, ro);
-  if (rr.valid) return std::nullopt;
+  if (rr.valid) {
+    v.passed_second.store(second);
+    v.passed_generation.store(generation);
+    return std::nullopt;
+  }
   const std::string reason = reason_of(rr);
   return refuse(403, reason,
                 reason == "revocation_unavailable"

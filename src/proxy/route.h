@@ -6,6 +6,7 @@
 // never blocks.
 
 #include <memory>
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
@@ -75,6 +76,10 @@ class Route {
     Identity id;
     std::string who;                        // log_identity
     Decision decision;                      // the route's allow-lists, applied
+    // The last CRL/OCSP verdict that passed: at this revocation-cache
+    // generation, in this clock second (RevocationCache::generation()).
+    mutable std::atomic<uint64_t> passed_generation{0};
+    mutable std::atomic<int64_t> passed_second{-1};
   };
   static constexpr size_t kMaxVerified = 16384;
   [[nodiscard]] std::shared_ptr<const Verified> verified(const net::PeerInfo& peer,
