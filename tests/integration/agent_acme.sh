@@ -102,7 +102,8 @@ ok "$HANDSHAKES handshakes, $FAILED failed, ${#ORDER[@]} distinct certificates s
 ((${#ORDER[@]} >= 3)) || fail "nginx's certificate changed only $((${#ORDER[@]} - 1)) times in 240 s:$(printf '\n%s' "$(cat "$T/agent.log")")"
 for s in "${ORDER[@]}"; do
   openssl verify -x509_strict -CAfile "$ROOT" -untrusted "$ISSUING" -untrusted "$INTER" -purpose sslserver \
-    -verify_ip 127.0.0.1 "$T/served.$s.pem" >/dev/null 2>&1 || fail "served certificate $s does not verify"
+    -verify_ip 127.0.0.1 -attime "$(cat "$T/served.$s.time")" "$T/served.$s.pem" >/dev/null 2>&1 ||
+    fail "served certificate $s does not verify at the time it was served"
 done
 ok "every served certificate verifies (openssl verify -x509_strict, sslserver, 127.0.0.1): ${ORDER[*]}"
 orders=$(grep -c 'ACME order .* valid, certificate' "$T/agent.log" || true)

@@ -67,7 +67,8 @@ ok "$HANDSHAKES handshakes, $FAILED failed, ${#ORDER[@]} distinct certificates s
 step "every served certificate verifies on its own (openssl verify -x509_strict, sslserver, 127.0.0.1)"
 for s in "${ORDER[@]}"; do
   openssl verify -x509_strict -CAfile "$ROOT" -untrusted "$ISSUING" -untrusted "$INTER" -purpose sslserver \
-    -verify_ip 127.0.0.1 "$T/served.$s.pem" >/dev/null 2>&1 || fail "served certificate $s does not verify"
+    -verify_ip 127.0.0.1 -attime "$(cat "$T/served.$s.time")" "$T/served.$s.pem" >/dev/null 2>&1 ||
+    fail "served certificate $s does not verify at the time it was served"
 done
 ok "${#ORDER[@]} certificates verified: ${ORDER[*]}"
 

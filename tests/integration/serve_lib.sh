@@ -374,7 +374,9 @@ NGINX
 # loop (openssl s_client, verified against $ROOT for 127.0.0.1) until WANT
 # distinct certificates were served or SECONDS passed; WATCH_PID (the agent)
 # must stay alive (else LOG is shown). Sets HANDSHAKES, FAILED and ORDER (the
-# serials in the order served; each certificate in $T/served.SERIAL.pem).
+# serials in the order served; each certificate in $T/served.SERIAL.pem and
+# the Unix time it was first served in $T/served.SERIAL.time, for
+# `openssl verify -attime`: a short-lived one may have expired by the end).
 handshake_loop() {
   local want=$1 limit=$2 watch=$3 log=$4 s out deadline
   HANDSHAKES=0 FAILED=0 ORDER=()
@@ -389,6 +391,7 @@ handshake_loop() {
         seen[$s]=1
         ORDER+=("$s")
         openssl x509 <<<"$out" >"$T/served.$s.pem"
+        date +%s >"$T/served.$s.time"
         printf '   served: %s (after %d handshakes, %d s)\n' "$s" "$HANDSHAKES" "$((limit - deadline + SECONDS))"
       fi
     else
