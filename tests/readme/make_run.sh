@@ -16,7 +16,9 @@ export HERALD_LISTEN="127.0.0.1:$(free_port)" HERALD_HTTP_LISTEN="127.0.0.1:$(fr
 start() {
   make -C "$src" run >"$tmp/$1.log" 2>&1 &
   pid=$!
-  for _ in $(seq 1 600); do
+  # The first run builds the release binary from scratch: up to 20 minutes
+  # on a busy two-core machine (the test's own timeout is 25).
+  for _ in $(seq 1 2400); do
     curl -sf "http://$HERALD_HTTP_LISTEN/readyz" >/dev/null 2>&1 && return 0
     kill -0 "$pid" 2>/dev/null || { cat "$tmp/$1.log"; echo "make run exited"; exit 1; }
     sleep 0.5
