@@ -50,10 +50,6 @@ std::optional<TimePoint> ocsp_next_update(const Bytes& der) {
   return out;
 }
 
-std::string serial_of(const Bytes& der) {
-  auto c = x509::Certificate::from_der(der);
-  return c ? c->serial().hex() : std::string();
-}
 
 }  // namespace
 
@@ -95,21 +91,6 @@ void RevocationCache::queue(Task t) {
 void RevocationCache::prefetch_crl(const std::string& url) {
   std::lock_guard lock(mu_);
   queue(Task{"crl " + url, url, {}, {}});
-}
-
-RevocationSources RevocationCache::for_path(const std::vector<Bytes>& path) {
-  std::vector<std::string> urls;
-  for (size_t i = 0; i + 1 < path.size(); ++i) {
-    std::string first;
-    for (const auto& u : fetch::crl_urls(path[i])) {
-      if (fetch::is_http(u)) {
-        first = u;
-        break;
-      }
-    }
-    urls.push_back(std::move(first));
-  }
-  return for_path(path, urls);
 }
 
 RevocationSources RevocationCache::for_path(const std::vector<Bytes>& path,
@@ -242,17 +223,7 @@ bool RevocationCache::feed_anchored(const std::vector<Bytes>& path) const {
   return !feed_root_.empty() && path.back() == feed_root_;
 }
 
-std::optional<std::string> RevocationCache::feed_revoked(const std::vector<Bytes>& path) const {
-  std::lock_guard lock(mu_);
-  if (revoked_.empty()) return std::nullopt;
-  for (size_t i = 0; i + 1 < path.size(); ++i) {
-    std::string s = serial_of(path[i]);
-    if (!s.empty() && revoked_.count(s)) return s;
-  }
-  return std::nullopt;
-}
-
-std::optional<std::string> RevocationCache::feed_revoked_serial(
+std::optional<std::string> RevocationCache::feed_revoked(
     const std::vector<std::string>& serials) const {
   std::lock_guard lock(mu_);
   for (const auto& s : serials) {

@@ -52,9 +52,8 @@ class RevocationCache {
 
   // The cached sources for `path` (DER, leaf first, anchor last); queues
   // fetches for missing or soon-stale ones (never blocks on the network).
-  [[nodiscard]] RevocationSources for_path(const std::vector<Bytes>& path);
-  // The same with each certificate's first http:// CDP known (one per
-  // certificate but the anchor, "" for none): nothing is parsed.
+  // `crl_urls`: each certificate's first http:// CDP (one per certificate
+  // but the anchor, "" for none), known to the caller: nothing is parsed.
   [[nodiscard]] RevocationSources for_path(const std::vector<Bytes>& path,
                                            const std::vector<std::string>& crl_urls);
   void prefetch_crl(const std::string& url);
@@ -70,9 +69,9 @@ class RevocationCache {
   [[nodiscard]] bool feed_anchored(const std::vector<Bytes>& path) const;
   // The first certificate of `path` (not the anchor) the feed reported
   // revoked, as its serial; nullopt if none.
-  [[nodiscard]] std::optional<std::string> feed_revoked(const std::vector<Bytes>& path) const;
-  // The same by the certificates' serials (Serial::hex()).
-  [[nodiscard]] std::optional<std::string> feed_revoked_serial(
+  // The first of `serials` (Serial::hex(), the path's certificates but the
+  // anchor) the feed reported revoked or on hold; nullopt if none.
+  [[nodiscard]] std::optional<std::string> feed_revoked(
       const std::vector<std::string>& serials) const;
 
   // Changes whenever a cached CRL or OCSP answer is added or replaced, or

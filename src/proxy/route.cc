@@ -192,7 +192,7 @@ std::optional<net::Admission> Route::revocation_refusal(const Verified& v) const
   // now or not: while it is lost, the CRLs cached before the revocation
   // would otherwise let the certificate through again.
   if (revocation_.feed_anchored(v.path)) {
-    if (auto serial = revocation_.feed_revoked_serial(v.serials)) {
+    if (auto serial = revocation_.feed_revoked(v.serials)) {
       return refuse(403, "revoked",
                     "certificate " + *serial + " of the chain is revoked (the CA's revocation feed)",
                     v.who);
