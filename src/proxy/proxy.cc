@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "base/fs.h"
+#include "base/json_line.h"
 #include "feed/follower.h"
 #include "fetch/revocation.h"
 #include "net/proxy.h"
@@ -66,8 +67,6 @@ Result<ServerFiles> load_server_files(const RouteConfig& r) {
   f.key_pem = std::move(key_pem);
   return f;
 }
-
-std::string json_line(const nlohmann::json& j) { return j.dump() + "\n"; }
 
 }  // namespace
 
@@ -351,23 +350,27 @@ struct Proxy::Impl {
           }
         }
         if (!cfg.access_log) return;
-        nlohmann::json j = {{"time", format_time(clock.now())},
-                            {"route", name},
-                            {"remote", r.remote_address},
-                            {"identity", r.identity},
-                            {"verdict", r.verdict},
-                            {"status", r.status},
-                            {"bytes_in", r.bytes_in},
-                            {"bytes_out", r.bytes_out},
-                            {"duration_ms", static_cast<double>(r.duration.count()) / 1000.0}};
-        if (!r.reason.empty()) j["reason"] = r.reason;
+        // Written field by field (JsonLine): a JSON tree per request cost
+        // a tenth of the proxy's CPU on small keep-alive requests.
+        JsonLine line;
+        line.str("time", format_time(clock.now()))
+            .str("route", name)
+            .str("remote", r.remote_address)
+            .str("identity", r.identity)
+            .str("verdict", r.verdict)
+            .num("status", r.status)
+            .unsigned_num("bytes_in", r.bytes_in)
+            .unsigned_num("bytes_out", r.bytes_out)
+            .fixed("duration_ms", static_cast<double>(r.duration.count()) / 1000.0, 3);
+        if (!r.reason.empty()) line.str("reason", r.reason);
         if (!r.method.empty()) {
-          j["method"] = r.method;
-          j["target"] = r.target.substr(0, 256);
+          line.str("method", r.method);
+          line.str("target", std::string_view(r.target).substr(0, 256));
         }
-        if (r.upstream_error) j["upstream_error"] = true;
+        if (r.upstream_error) line.boolean("upstream_error", true);
+        const std::string text = line.finish();
         std::lock_guard lock(log_mu);
-        log_out << json_line(j) << std::flush;
+        log_out << text << std::flush;
       };
       l.ocsp_staple = [rs]() -> std::shared_ptr<const Bytes> {
         std::lock_guard lock(rs->staple_mu);
