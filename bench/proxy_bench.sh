@@ -22,7 +22,11 @@
 #     handshake without a client certificate, for scale); port D: as A with
 #     nginx's default body buffering ("nginx(buffered)": the request body
 #     read whole, the response through proxy_buffers and temp files), for
-#     the upload and download runs;
+#     the upload and download runs; port E: ssl_verify_client
+#     optional_no_ca and no CA file nor CRL ("nginx(cert not verified)": the
+#     client's certificates received and parsed, no issuer found, no
+#     signature checked: the floor of a full mTLS handshake on this OpenSSL,
+#     whatever the proxy does after the parsing);
 #   - `herald proxy` with the same certificates, nginx's CA file as --trust,
 #     --mode http, --threads $PROXY_THREADS, revocation hard by CRL (the CDPs
 #     point to the backend, which serves the CA's CRLs), the same backend (only when `herald proxy --help` works;
@@ -46,7 +50,7 @@ ROOTDIR=$PWD
 herald=$ROOTDIR/build/release/src/cli/herald
 load=$ROOTDIR/build/release/bench/mtls_load
 for b in "$herald" "$load"; do
-  [[ -x $b ]] || { echo "build first: cmake --preset release && cmake --build --preset release --target herald mtls_load" >&2; exit 1; }
+  [[ -x $b ]] || { echo "build first: cmake --preset release && cmake --build --preset release --target herald mtls_load x509_decode_bench" >&2; exit 1; }
 done
 command -v nginx >/dev/null || { echo "nginx is needed (apt-get install nginx-light libnginx-mod-http-echo)" >&2; exit 1; }
 DURATION=${DURATION:-10}
@@ -122,6 +126,7 @@ SCERT=$T/server/chain.pem
 # The client presents leaf + issuing + intermediate (chain.pem), like herald agent's outputs.
 CCERT=$T/client/chain.pem
 CKEY=$T/client/key.pem
+CCERT_LEAF=$T/client/cert.pem
 
 # ---- backend ----
 mkdir -p "$T/be/tmp" "$T/be/www"
@@ -173,18 +178,20 @@ pids+=("$BE_PID")
 wait_port "$BP" "$BE_PID" "$T/be/out.log"
 
 # ---- nginx, mTLS terminator ----
-NA=$(port) NB=$(port) NC=$(port) ND=$(port)
+NA=$(port) NB=$(port) NC=$(port) ND=$(port) NE=$(port)
 mkdir -p "$T/ng/tmp"
-ngx_server() {  # PORT SERVER_EXTRA LOCATION_EXTRA
+ngx_server() {  # PORT SERVER_EXTRA LOCATION_EXTRA [noca]
+  local ca="ssl_client_certificate $T/client-ca.pem;
+    ssl_verify_depth 3;
+    ssl_crl $T/crl.pem;"
+  [[ ${4:-} == noca ]] && ca="# no CA, no CRL: OpenSSL finds no issuer and checks no signature"
   cat <<EOF
   server {
     listen 127.0.0.1:$1 ssl;
     ssl_certificate $SCERT;
     ssl_certificate_key $T/server/key.pem;
     ssl_protocols TLSv1.2 TLSv1.3;
-    ssl_client_certificate $T/client-ca.pem;
-    ssl_verify_depth 3;
-    ssl_crl $T/crl.pem;
+    $ca
     $2
     location / {
       proxy_pass http://backend;
@@ -226,6 +233,7 @@ $(ngx_server "$NA" "ssl_verify_client on; ssl_session_tickets off; ssl_session_c
 $(ngx_server "$NB" "ssl_verify_client on; ssl_session_tickets on; ssl_session_cache shared:SSL:10m;" "$NGINX_STREAM")
 $(ngx_server "$NC" "ssl_verify_client off; ssl_session_tickets off; ssl_session_cache off;" "$NGINX_STREAM")
 $(ngx_server "$ND" "ssl_verify_client on; ssl_session_tickets off; ssl_session_cache off;" "")
+$(ngx_server "$NE" "ssl_verify_client optional_no_ca; ssl_session_tickets off; ssl_session_cache off;" "$NGINX_STREAM" noca)
 }
 EOF
 taskset -c "$PROXY_CORE" nginx -c "$T/ng/nginx.conf" -p "$T/ng/" -e stderr >"$T/ng/out.log" 2>&1 &
@@ -319,6 +327,12 @@ run_mode() {
       if [[ $pb != "$pa" ]]; then
         run "$name(tickets on)" "$pb" handshake "$HS_CONC" --url "https://127.0.0.1:$pb/small" "${cert[@]}"
       fi
+      # The floor of this libssl: the client's certificates received and
+      # parsed (OpenSSL 3.0 decodes each one's key, ~0.15 ms apiece), nothing
+      # verified, no CRL. No proxy that checks certificates costs less.
+      if [[ $name == nginx ]]; then
+        run "$name(cert not verified)" "$NE" handshake "$HS_CONC" --url "https://127.0.0.1:$NE/small" "${cert[@]}"
+      fi
       ;;
     resume) run "$name" "$pb" resume "$HS_CONC" --url "https://127.0.0.1:$pb/small" "${cert[@]}" ;;
     nocert)
@@ -354,6 +368,12 @@ echo
 echo "## openssl speed on core $PROXY_CORE (3 s each)"
 taskset -c "$PROXY_CORE" openssl speed -seconds 3 ecdsap256 ecdhx25519 ecdhp256 2>/dev/null >"$T/speed.txt"
 grep -E '^ *256 bits ecdsa|^ *25[36] bits ecdh' "$T/speed.txt"
+# What libssl pays per presented certificate before the proxy sees it.
+decode=$ROOTDIR/build/release/bench/x509_decode_bench
+if [[ -x $decode ]]; then
+  echo "d2i_X509 of the client's leaf on core $PROXY_CORE: $(taskset -c "$PROXY_CORE" "$decode" "$CCERT_LEAF" 2000)"
+  echo "(the load client presents $(grep -c BEGIN "$CCERT") certificates: libssl decodes each on every full handshake)"
+fi
 
 echo
 python3 - "$RES" "$T/speed.txt" "$PROXY_CORE" "$CLIENT_CORE" <<'PY'

@@ -740,6 +740,43 @@ TEST_F(ProxyTest, StreamsLargeBodiesBothWays) {
   EXPECT_EQ(recs[2].bytes_out, kSize);
 }
 
+// Small answers take the proxy's one-send path when their body arrived with
+// the head, the streaming path when it did not: both must give the same
+// bytes, framing and accounting.
+TEST_F(ProxyTest, SmallResponsesWholeOrSplit) {
+  start();
+  auto c = dial(port_, kAlice);
+  ASSERT_TRUE(c);
+  struct Case {
+    std::string path;
+    uint64_t size;
+  };
+  const std::vector<Case> cases = {
+      {"/download?n=0", 0},  // no body: Content-Length: 0
+      {"/download?n=5", 5},  // head, then the body in a second send
+      {"/chunked?n=5", 5},   // chunked: relayed chunked
+      {"/slow?n=70000", 70000},  // the body 5 ms after the head, in two parts
+      {"/download?n=17", 17},
+  };
+  for (const auto& k : cases) {
+    auto r = c->get(k.path);
+    ASSERT_TRUE(r) << k.path;
+    EXPECT_EQ(r->status, 200) << k.path;
+    EXPECT_EQ(r->body_size, k.size) << k.path;
+    EXPECT_EQ(r->body_sum, pattern_sum(k.size)) << k.path;
+  }
+  auto r = c->get("/echo");  // the connection is still in step
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(backend_->accepts, 1);
+  auto recs = records(cases.size() + 1);
+  ASSERT_EQ(recs.size(), cases.size() + 1);
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_EQ(recs[i].bytes_out, cases[i].size) << cases[i].path;
+    EXPECT_EQ(recs[i].status, 200);
+  }
+}
+
 TEST_F(ProxyTest, ConcurrentClientsOnSeveralThreads) {
   start(ProxyMode::kHttp, 0, 4);
   constexpr uint64_t kSize = 256 * 1024 + 3;

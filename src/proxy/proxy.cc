@@ -352,8 +352,18 @@ struct Proxy::Impl {
         if (!cfg.access_log) return;
         // Written field by field (JsonLine): a JSON tree per request cost
         // a tenth of the proxy's CPU on small keep-alive requests.
+        // The time is formatted once a second per thread (strftime per request was ~1 %).
+        const auto now = clock.now();
+        thread_local std::int64_t cached_second = -1;
+        thread_local std::string cached_time;
+        const std::int64_t second =
+            std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+        if (second != cached_second) {
+          cached_time = format_time(now);
+          cached_second = second;
+        }
         JsonLine line;
-        line.str("time", format_time(clock.now()))
+        line.str("time", cached_time)
             .str("route", name)
             .str("remote", r.remote_address)
             .str("identity", r.identity)
