@@ -16,6 +16,8 @@ packages=(
   curl nginx-light prometheus apache2-utils wrk
   # ACME clients and peers (issue #4)
   certbot lego pebble
+  # PostgreSQL store and several nodes behind a load balancer (issue #13)
+  libpq-dev postgresql haproxy
 )
 
 missing=()

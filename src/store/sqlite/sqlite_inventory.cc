@@ -249,6 +249,8 @@ SqliteInventory::ReadLease SqliteInventory::reader() {
   return ReadLease{std::unique_lock(conn.mutex()), conn};
 }
 
+std::string SqliteInventory::describe() const { return "sqlite:" + path_.string(); }
+
 Result<int> SqliteInventory::schema_version() {
   std::lock_guard lock(writer_->mutex());
   Connection& c = *writer_;

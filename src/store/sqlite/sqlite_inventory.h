@@ -13,15 +13,12 @@
 #include <mutex>
 #include <vector>
 
-#include "store/acme_store.h"
-#include "store/inventory.h"
 #include "store/sqlite/connection.h"
+#include "store/store.h"
 
 namespace herald::store {
 
-enum class OpenMode { kCreate, kExisting };
-
-class SqliteInventory final : public Inventory, public TokenStore, public AcmeStore {
+class SqliteInventory final : public Store {
  public:
   [[nodiscard]] static Result<std::unique_ptr<SqliteInventory>> open(
       const std::filesystem::path& path, OpenMode mode, const Clock& clock);
@@ -80,14 +77,12 @@ class SqliteInventory final : public Inventory, public TokenStore, public AcmeSt
   [[nodiscard]] Result<AcmePurged> acme_purge_expired(TimePoint now, TimePoint created_before,
                                                       size_t batch) override;
 
-  // An audit-log entry for an operator action that concerns no certificate
-  // of the inventory (e.g. "trust_import"); `detail` is a JSON object.
-  [[nodiscard]] Status record_audit(std::string_view action, const std::string& detail);
-  // The audit log's entries for `action`, oldest first, as (at, detail).
+  [[nodiscard]] Status record_audit(std::string_view action, const std::string& detail) override;
   [[nodiscard]] Result<std::vector<std::pair<TimePoint, std::string>>> audit_entries(
-      std::string_view action);
+      std::string_view action) override;
 
-  [[nodiscard]] Result<int> schema_version();
+  [[nodiscard]] Result<int> schema_version() override;
+  [[nodiscard]] std::string describe() const override;
   static constexpr int kSchemaVersion = 9;
 
  private:

@@ -1,0 +1,492 @@
+#pragma once
+// The behaviour every Store adapter must show beyond the inventory (see
+// inventory_conformance.h): API tokens and one-time-token ids, the audit
+// log, and ACME state, including what several processes on one database
+// must see (rate limits exact under concurrency, read-modify-write
+// transactions that cannot lose a racing result, finalize atomic). An
+// adapter's test file instantiates it with its backend:
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance, ::testing::Values(backend));
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "store/inventory_conformance.h"
+#include "store/store.h"
+
+namespace herald::store::testing {
+
+struct StoreBackend {
+  std::string name;
+  // The clock the stores are opened with.
+  const Clock* clock = nullptr;
+  // A new, empty database, opened (OpenMode::kCreate).
+  std::function<std::unique_ptr<Store>()> fresh;
+  // A second store on the database of `first` (OpenMode::kExisting): what
+  // another `herald serve` node, or the same one after a restart, sees.
+  std::function<std::unique_ptr<Store>(Store& first)> another;
+};
+
+inline void PrintTo(const StoreBackend& b, std::ostream* os) { *os << b.name; }
+
+class StoreConformance : public ::testing::TestWithParam<StoreBackend> {
+ protected:
+  std::unique_ptr<Store> fresh() {
+    auto s = GetParam().fresh();
+    EXPECT_TRUE(s) << "the backend could not make a store";
+    return s;
+  }
+  std::unique_ptr<Store> another(Store& first) {
+    auto s = GetParam().another(first);
+    EXPECT_TRUE(s) << "the backend could not open a second store";
+    return s;
+  }
+  const Clock& clock() const { return *GetParam().clock; }
+};
+
+TEST_P(StoreConformance, OperatorActionsGoToTheAuditLog) {
+  std::optional<std::unique_ptr<Store>> inv = fresh();
+  ASSERT_TRUE(*inv);
+  ASSERT_TRUE((*inv)->record_audit("trust_import", R"({"name":"a"})"));
+  ASSERT_TRUE((*inv)->record_audit("trust_remove", R"({"name":"a"})"));
+  ASSERT_TRUE((*inv)->record_audit("trust_import", R"({"name":"b"})"));
+  auto imports = (*inv)->audit_entries("trust_import");
+  ASSERT_TRUE(imports) << imports.error().describe();
+  ASSERT_EQ(imports->size(), 2u);
+  EXPECT_EQ((*imports)[0].first, clock().now());
+  EXPECT_EQ((*imports)[0].second, R"({"name":"a"})");
+  EXPECT_EQ((*imports)[1].second, R"({"name":"b"})");
+  // Not revocations: the revocation feed does not see them.
+  EXPECT_EQ(*(*inv)->last_revocation_id(), 0);
+}
+
+TEST_P(StoreConformance, AddFindListRevoke) {
+  std::optional<std::unique_ptr<Store>> inv = fresh();
+  ASSERT_TRUE(*inv);
+  TokenRecord t{0, "admin", "laptop", "ab12", TimePoint{std::chrono::seconds(5)}, false};
+  auto id = (*inv)->add_token(t);
+  ASSERT_TRUE(id);
+  auto found = (*inv)->find_token("ab12");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->provisioner, "admin");
+  EXPECT_FALSE((*found)->revoked);
+  EXPECT_FALSE((*(*inv)->find_token("ffff")).has_value());
+  ASSERT_TRUE((*inv)->revoke_token(*id));
+  EXPECT_TRUE((*(*inv)->find_token("ab12"))->revoked);
+  EXPECT_EQ((*inv)->revoke_token(999).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ((*inv)->list_tokens()->size(), 1u);
+  t.description = "dup";
+  EXPECT_FALSE((*inv)->add_token(t));  // same hash
+}
+
+TEST_P(StoreConformance, OneTimeIdsAreRefusedTheSecondTimeUntilExpired) {
+  std::optional<std::unique_ptr<Store>> inv = fresh();
+  ASSERT_TRUE(*inv);
+  TimePoint now{std::chrono::seconds(1000)};
+  ASSERT_TRUE((*inv)->use_token_id("abc", now + std::chrono::seconds(300), now));
+  auto again = (*inv)->use_token_id("abc", now + std::chrono::seconds(300), now);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kConflict);
+  // After expiry the id is forgotten (the token itself is expired by then).
+  EXPECT_TRUE((*inv)->use_token_id("abc", now + std::chrono::seconds(900),
+                                   now + std::chrono::seconds(301)));
+}
+
+TEST_P(StoreConformance, AccountsOrdersAuthzsAndEab) {
+  auto inv = fresh();
+  const TimePoint t{std::chrono::seconds(1000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{\"n\":1}", t));
+  EXPECT_EQ(inv->acme_insert_account("a2", "acme", "thumb1", "{}", t).error().code,
+            ErrorCode::kAlreadyExists);
+  ASSERT_TRUE(inv->acme_insert_account("a2", "other", "thumb1", "{}", t));  // per provisioner
+  EXPECT_EQ((*inv->acme_account_by_key("acme", "thumb1"))->id, "a1");
+  ASSERT_TRUE(inv->acme_insert_account("a3", "acme", "thumb3", "{}", t));
+  EXPECT_EQ(inv->acme_update_account("a3", "thumb1", "{}").error().code,
+            ErrorCode::kAlreadyExists);  // keyChange to a key in use
+  EXPECT_EQ(inv->acme_update_account("zz", "thumb9", "{}").error().code, ErrorCode::kNotFound);
+
+  ASSERT_TRUE(inv->acme_insert_order(
+      {"o1", "a1", "{\"s\":\"pending\"}", {{"z1", "{\"s\":1}"}, {"z2", "{\"s\":2}"}}, {}, t},
+      {}));
+  EXPECT_EQ((*inv->acme_authz("z2"))->data, "{\"s\":2}");
+  // Both documents change in one transaction...
+  ASSERT_TRUE(inv->acme_transact([](AcmeTxn& t) -> Status {
+    HERALD_TRY_VOID(t.put_authz({"z1", "{\"s\":9}"}));
+    return t.put_order({"o1", "{\"s\":\"ready\"}"});
+  }));
+  EXPECT_EQ((*inv->acme_order("o1"))->data, "{\"s\":\"ready\"}");
+  // One unknown row fails the pair and changes nothing.
+  EXPECT_EQ(inv->acme_transact([](AcmeTxn& t) -> Status {
+              HERALD_TRY_VOID(t.put_authz({"z2", "{\"s\":7}"}));
+              return t.put_order({"nope", "{}"});
+            }).error().code,
+            ErrorCode::kNotFound);
+  EXPECT_EQ((*inv->acme_authz("z2"))->data, "{\"s\":2}");
+  EXPECT_EQ(*inv->acme_orders_of("a1", 10), std::vector<std::string>{"o1"});
+
+  ASSERT_TRUE(inv->acme_insert_eab({"kid1", "acme", "c2VjcmV0", t, ""}));
+  ASSERT_TRUE(inv->acme_insert_account_with_eab("a4", "acme", "thumb4", "{}", t, "kid1"));
+  EXPECT_EQ((*inv->acme_eab("kid1"))->account_id, "a4");
+  EXPECT_EQ(inv->acme_insert_account_with_eab("a5", "acme", "thumb5", "{}", t, "kid1").error().code,
+            ErrorCode::kConflict);
+  EXPECT_FALSE(*inv->acme_account("a5"));  // nothing created
+}
+
+// The certificate and its order's "valid" document commit together or not at all.
+TEST_P(StoreConformance, FinalizeRecordsCertificateAndOrderAtomically) {
+  auto inv = fresh();
+  const TimePoint t{std::chrono::seconds(1000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t));
+  ASSERT_TRUE(inv->acme_insert_order({"o1", "a1", "{\"s\":\"ready\"}", {{"z1", "{}"}}, {}, t}, {}));
+  const auto cert = testing::record("0A01", "0B", 999999);
+  // Not if the order changed since it was read as ready (another node finalized it).
+  EXPECT_EQ(inv->acme_finalize_order(cert, AcmeRow{"o1", "{\"s\":\"valid\"}"}, "{\"s\":\"old\"}")
+                .error()
+                .code,
+            ErrorCode::kConflict);
+  EXPECT_FALSE(*inv->find(cert.serial));
+  ASSERT_TRUE(
+      inv->acme_finalize_order(cert, AcmeRow{"o1", "{\"s\":\"valid\"}"}, "{\"s\":\"ready\"}"));
+  EXPECT_TRUE(*inv->find(cert.serial));
+  EXPECT_EQ((*inv->acme_order("o1"))->data, "{\"s\":\"valid\"}");
+
+  // Unknown order: the certificate is not recorded either.
+  const auto orphan = testing::record("0A02", "0B", 999999);
+  EXPECT_EQ(inv->acme_finalize_order(orphan, AcmeRow{"nope", "{}"}, "{}").error().code,
+            ErrorCode::kNotFound);
+  EXPECT_FALSE(*inv->find(orphan.serial));
+  // A serial already recorded: the order keeps its document.
+  ASSERT_TRUE(inv->acme_insert_order({"o2", "a1", "{\"s\":\"ready\"}", {}, {}, t}, {}));
+  EXPECT_EQ(inv->acme_finalize_order(cert, AcmeRow{"o2", "{\"s\":\"valid\"}"}, "{\"s\":\"ready\"}")
+                .error()
+                .code,
+            ErrorCode::kAlreadyExists);
+  EXPECT_EQ((*inv->acme_order("o2"))->data, "{\"s\":\"ready\"}");
+  EXPECT_EQ(*inv->count(), 1);
+}
+
+// ACME writes and certificate inserts from many threads share group commits;
+// each lands or fails on its own.
+TEST_P(StoreConformance, ConcurrentWritesAllLandAndFailuresStayAlone) {
+  auto inv = fresh();
+  const TimePoint t{std::chrono::seconds(1000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t));
+  constexpr int kThreads = 8, kEach = 25;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kThreads; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string id = "o" + std::to_string(w) + "-" + std::to_string(i);
+        if (!inv->acme_insert_order({id, "a1", "{}", {{"z" + id, "{}"}}, {"dns:" + id}, t}, {}))
+          ++failures;
+        auto two = [&](AcmeTxn& t) -> Status {
+          HERALD_TRY_VOID(t.put_order({id, "{\"s\":1}"}));
+          return t.put_authz({"z" + id, "{\"s\":2}"});
+        };
+        if (!inv->acme_transact(two)) ++failures;
+        // Unknown rows fail alone, without undoing the others in the batch.
+        if (inv->acme_transact([&](AcmeTxn& t) { return t.put_order({"missing-" + id, "{}"}); }))
+          ++failures;
+        char serial[8];
+        std::snprintf(serial, sizeof serial, "%02X%02X", w + 1, i + 1);
+        if (!inv->acme_finalize_order(testing::record(serial, "0B", 999999),
+                                      AcmeRow{id, "{\"s\":\"valid\"}"}, "{\"s\":1}"))
+          ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(*inv->count(), kThreads * kEach);
+  EXPECT_EQ(inv->acme_orders_of("a1", 10000)->size(), size_t{kThreads * kEach});
+  EXPECT_EQ((*inv->acme_order("o3-7"))->data, "{\"s\":\"valid\"}");
+  EXPECT_EQ((*inv->acme_authz("zo3-7"))->data, "{\"s\":2}");
+}
+
+// Issue 9 item 8: an account may hold only so many pending (or ready,
+// unexpired) orders; orders that ended or expired do not count.
+TEST_P(StoreConformance, PendingOrdersPerAccountAreCapped) {
+  auto inv = fresh();
+  const TimePoint t{std::chrono::seconds(100000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t));
+  ASSERT_TRUE(inv->acme_insert_account("a2", "acme", "thumb2", "{}", t));
+  const AcmeOrderLimits limits{std::chrono::hours(1), 0, 0, 3};
+  auto doc = [](const char* status, int64_t expires) {
+    return std::string("{\"status\":\"") + status + "\",\"expires_unix\":" +
+           std::to_string(expires) + "}";
+  };
+  const int64_t now = 100000;
+  ASSERT_TRUE(inv->acme_insert_order({"p1", "a1", doc("pending", now + 500), {{"zp1", "{}"}}, {}, t}, limits));
+  ASSERT_TRUE(inv->acme_insert_order({"p2", "a1", doc("ready", now + 900), {}, {}, t}, limits));
+  ASSERT_TRUE(inv->acme_insert_order({"p3", "a1", doc("pending", now + 86400), {}, {}, t}, limits));
+  // Neither an expired pending order nor a valid or invalid one counts.
+  ASSERT_TRUE(inv->acme_insert_order({"x1", "a1", doc("pending", now - 1), {}, {}, t - std::chrono::hours(23)}, {}));
+  ASSERT_TRUE(inv->acme_insert_order({"x2", "a1", doc("valid", now + 500), {}, {}, t}, {}));
+  ASSERT_TRUE(inv->acme_insert_order({"x3", "a1", doc("invalid", now + 500), {}, {}, t}, {}));
+  auto refused = inv->acme_insert_order({"p4", "a1", doc("pending", now + 86400), {{"zp4", "{}"}}, {"dns:p4"}, t}, limits);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kRateLimited);
+  EXPECT_NE(refused.error().message.find("3 pending orders (limit 3)"), std::string::npos)
+      << refused.error().message;
+  std::string retry;
+  for (const auto& [k, v] : refused.error().context)
+    if (k == "retry_after") retry = v;
+  EXPECT_EQ(retry, "500");  // the first pending order expires then
+  EXPECT_FALSE(*inv->acme_order("p4"));
+  EXPECT_FALSE(*inv->acme_authz("zp4"));
+  // Another account is not affected; an order that ends makes room.
+  EXPECT_TRUE(inv->acme_insert_order({"q1", "a2", doc("pending", now + 500), {}, {}, t}, limits));
+  ASSERT_TRUE(inv->acme_transact([&](AcmeTxn& txn) { return txn.put_order({"p2", doc("invalid", now + 900)}); }));
+  EXPECT_TRUE(inv->acme_insert_order({"p4", "a1", doc("pending", now + 86400), {}, {}, t}, limits));
+}
+
+// Issue 9 item 8: expired orders go, with their authorizations and the
+// identifiers the rate limits count, a bounded batch per call; unexpired and
+// recent ones stay.
+TEST_P(StoreConformance, PurgeDeletesExpiredOrdersInBatches) {
+  auto inv = fresh();
+  const TimePoint t0{std::chrono::seconds(1000000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t0));
+  auto doc = [](int64_t expires) {
+    return "{\"status\":\"pending\",\"expires_unix\":" + std::to_string(expires) + "}";
+  };
+  const int64_t base = 1000000;
+  for (int i = 0; i < 5; ++i) {
+    const std::string id = "old" + std::to_string(i);
+    ASSERT_TRUE(inv->acme_insert_order(
+        {id, "a1", doc(base + 100), {{"z" + id + "a", "{}"}, {"z" + id + "b", "{}"}},
+         {"dns:" + id + ".example", "dns:shared.example"}, t0 + std::chrono::seconds(i)},
+        {}));
+  }
+  // Created as long ago, but not expired (a longer lifetime back then).
+  ASSERT_TRUE(inv->acme_insert_order({"long", "a1", doc(base + 1000000), {{"zlong", "{}"}}, {"dns:long"}, t0}, {}));
+  // Recent: created after the cut-off, even if expired.
+  ASSERT_TRUE(inv->acme_insert_order({"new", "a1", doc(base + 100), {{"znew", "{}"}}, {"dns:new"}, t0 + std::chrono::seconds(600)}, {}));
+  const TimePoint now = t0 + std::chrono::seconds(1000), cutoff = t0 + std::chrono::seconds(500);
+  auto first = inv->acme_purge_expired(now, cutoff, 2);
+  ASSERT_TRUE(first) << first.error().describe();
+  EXPECT_EQ(first->orders, 2);
+  EXPECT_EQ(first->authzs, 4);
+  EXPECT_FALSE(*inv->acme_order("old0"));  // oldest first
+  EXPECT_FALSE(*inv->acme_order("old1"));
+  EXPECT_TRUE(*inv->acme_order("old2"));
+  int64_t total = first->orders;
+  for (int round = 0; round < 5; ++round) {
+    auto more = inv->acme_purge_expired(now, cutoff, 2);
+    ASSERT_TRUE(more);
+    total += more->orders;
+    if (more->orders == 0) break;
+  }
+  EXPECT_EQ(total, 5);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_FALSE(*inv->acme_order("old" + std::to_string(i)));
+    EXPECT_FALSE(*inv->acme_authz("zold" + std::to_string(i) + "a"));
+  }
+  EXPECT_TRUE(*inv->acme_order("long"));
+  EXPECT_TRUE(*inv->acme_authz("zlong"));
+  EXPECT_TRUE(*inv->acme_order("new"));
+  EXPECT_EQ(*inv->acme_orders_of("a1", 100), (std::vector<std::string>{"new", "long"}));
+  // The identifiers counted for rate limits went with their orders: with a
+  // day-long window and one order per identifier, a purged order's names are
+  // free again while the kept orders' are still counted.
+  const AcmeOrderLimits one_each{std::chrono::hours(24), 0, 1};
+  EXPECT_TRUE(inv->acme_insert_order({"chk1", "a1", doc(base + 5000), {}, {"dns:old0.example"}, now}, one_each));
+  EXPECT_TRUE(inv->acme_insert_order({"chk2", "a1", doc(base + 5000), {}, {"dns:shared.example"}, now}, one_each));
+  auto still = inv->acme_insert_order({"chk3", "a1", doc(base + 5000), {}, {"dns:new"}, now}, one_each);
+  ASSERT_FALSE(still);
+  EXPECT_EQ(still.error().code, ErrorCode::kRateLimited);
+}
+
+// Rate limits hold inside the transaction: racing orders cannot pass
+// together, a refusal writes nothing and says when to retry, and the count
+// is the store's (it survives a restart and is shared by every node).
+TEST_P(StoreConformance, OrderRateLimitsAreExactUnderConcurrencyAndDurable) {
+  auto inv = fresh();
+  const TimePoint t{std::chrono::seconds(100000)};
+  ASSERT_TRUE(inv->acme_insert_account("a1", "acme", "thumb1", "{}", t));
+  ASSERT_TRUE(inv->acme_insert_account("a2", "acme", "thumb2", "{}", t));
+  const AcmeOrderLimits limits{std::chrono::hours(1), 1000, 5};
+  std::atomic<int> ok{0}, limited{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < 8; ++w) {
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < 4; ++i) {
+        const std::string id = "r" + std::to_string(w) + "-" + std::to_string(i);
+        auto s = inv->acme_insert_order(
+            {id, w % 2 ? "a1" : "a2", "{}", {{"z" + id, "{}"}}, {"dns:busy.example", "dns:" + id}, t},
+            limits);
+        if (s) ++ok;
+        else if (s.error().code == ErrorCode::kRateLimited) ++limited;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok.load(), 5);
+  EXPECT_EQ(limited.load(), 27);
+  EXPECT_EQ(inv->acme_orders_of("a1", 100)->size() + inv->acme_orders_of("a2", 100)->size(), 5u);
+
+  // A refusal names the limit, says when to retry, and leaves nothing behind.
+  auto refused = inv->acme_insert_order(
+      {"late", "a1", "{}", {{"zlate", "{}"}}, {"dns:busy.example"}, t + std::chrono::minutes(10)},
+      limits);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("busy.example"), std::string::npos);
+  std::string retry;
+  for (const auto& [k, v] : refused.error().context)
+    if (k == "retry_after") retry = v;
+  EXPECT_EQ(retry, "3000");  // the oldest counted order leaves the window in 50 minutes
+  EXPECT_FALSE(*inv->acme_order("late"));
+  EXPECT_FALSE(*inv->acme_authz("zlate"));
+
+  // After a reopen the count is still there; once the window has passed it is not.
+  {
+    auto reopened = another(*inv);
+    inv.reset();
+    inv = std::move(reopened);
+  }
+  EXPECT_EQ(inv->acme_insert_order({"again", "a1", "{}", {}, {"dns:busy.example"}, t}, limits)
+                .error()
+                .code,
+            ErrorCode::kRateLimited);
+  EXPECT_TRUE(inv->acme_insert_order(
+      {"later", "a1", "{}", {}, {"dns:busy.example"}, t + std::chrono::hours(1) + std::chrono::seconds(1)},
+      limits));
+  // Per account: a2 may create 2 more with a limit of (its orders so far) + 2.
+  const auto a2_count = static_cast<int64_t>(inv->acme_orders_of("a2", 100)->size());
+  const AcmeOrderLimits per_account{std::chrono::hours(1), a2_count + 2, 0};
+  EXPECT_TRUE(inv->acme_insert_order({"p1", "a2", "{}", {}, {}, t}, per_account));
+  EXPECT_TRUE(inv->acme_insert_order({"p2", "a2", "{}", {}, {}, t}, per_account));
+  auto over = inv->acme_insert_order({"p3", "a2", "{}", {}, {}, t}, per_account);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().code, ErrorCode::kRateLimited);
+  EXPECT_NE(over.error().message.find("this account created"), std::string::npos);
+}
+
+// Two stores on one database file stand for two `herald serve` processes.
+// Each settles one of an order's two authorizations at the same moment and
+// marks the order ready if the other is valid too: read and write in one
+// transaction, so in every round exactly one of them sees both and the order
+// never stays pending.
+TEST_P(StoreConformance, TransactionsDecideRacingResultsAcrossProcesses) {
+  auto node_a = fresh();
+  auto node_b = another(*node_a);
+  const TimePoint t{std::chrono::seconds(1000)};
+  ASSERT_TRUE(node_a->acme_insert_account("a1", "acme", "thumb1", "{}", t));
+  constexpr int kRounds = 100;
+  for (int i = 0; i < kRounds; ++i) {
+    const std::string o = "o" + std::to_string(i);
+    ASSERT_TRUE(node_a->acme_insert_order(
+        {o, "a1", "pending", {{o + "x", "pending"}, {o + "y", "pending"}}, {}, t}, {}));
+  }
+  std::atomic<int> readied{0};
+  auto settle_all = [&](Store& node, const char* mine, const char* other) {
+    for (int i = 0; i < kRounds; ++i) {
+      const std::string o = "o" + std::to_string(i);
+      auto s = node.acme_transact([&](AcmeTxn& txn) -> Status {
+        HERALD_TRY_VOID(txn.put_authz({o + mine, "valid"}));
+        HERALD_TRY(auto peer, txn.authz(o + other));
+        if (!peer || peer->data != "valid") return {};
+        ++readied;
+        return txn.put_order({o, "ready"});
+      });
+      ASSERT_TRUE(s) << s.error().describe();
+    }
+  };
+  std::thread ta([&] { settle_all(*node_a, "x", "y"); });
+  std::thread tb([&] { settle_all(*node_b, "y", "x"); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(readied.load(), kRounds);  // exactly one per order
+  for (int i = 0; i < kRounds; ++i)
+    EXPECT_EQ((*node_a->acme_order("o" + std::to_string(i)))->data, "ready") << i;
+}
+
+// A one-time token is single-use across every store on the database (every
+// node): a replay on the other node is refused.
+TEST_P(StoreConformance, OneTimeIdsAreSingleUseAcrossStores) {
+  auto a = fresh();
+  auto b = another(*a);
+  TimePoint now{std::chrono::seconds(1000)};
+  ASSERT_TRUE(a->use_token_id("jti-1", now + std::chrono::seconds(300), now));
+  auto replay = b->use_token_id("jti-1", now + std::chrono::seconds(300), now);
+  ASSERT_FALSE(replay);
+  EXPECT_EQ(replay.error().code, ErrorCode::kConflict);
+  // Racing first uses of one id from both stores: exactly one wins.
+  std::atomic<int> won{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      Store& s = i % 2 ? *a : *b;
+      for (int k = 0; k < 20; ++k) {
+        if (s.use_token_id("race-" + std::to_string(k), now + std::chrono::seconds(300), now))
+          ++won;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(won.load(), 20);
+}
+
+// Revocations made through two stores at once reach a follower of either
+// exactly once each, in increasing id order, and CRL numbers stay unique
+// and increasing.
+TEST_P(StoreConformance, RevocationEventsAndCrlNumbersAcrossStores) {
+  auto a = fresh();
+  auto b = another(*a);
+  constexpr int kEach = 20;
+  for (int i = 0; i < 2 * kEach; ++i) {
+    char serial[8];
+    std::snprintf(serial, sizeof serial, "%04X", 0x100 + i);
+    ASSERT_TRUE(a->insert(record(serial, "0B", 999999)));
+  }
+  std::vector<std::thread> threads;
+  std::vector<uint64_t> numbers_a, numbers_b;
+  for (int side = 0; side < 2; ++side) {
+    threads.emplace_back([&, side] {
+      Store& s = side ? *b : *a;
+      auto& numbers = side ? numbers_b : numbers_a;
+      for (int i = side; i < 2 * kEach; i += 2) {
+        char serial[8];
+        std::snprintf(serial, sizeof serial, "%04X", 0x100 + i);
+        EXPECT_TRUE(s.revoke(*Serial::parse(serial), x509::RevocationReason::kKeyCompromise,
+                             TimePoint{std::chrono::seconds(2000)}));
+        auto n = s.next_crl_number("issuing");
+        EXPECT_TRUE(n);
+        if (n) numbers.push_back(*n);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::vector<int64_t> ids;
+  int64_t after = 0;
+  for (;;) {
+    auto page = b->revocations_since(after, 7);
+    ASSERT_TRUE(page);
+    if (page->empty()) break;
+    for (const auto& e : *page) {
+      EXPECT_GT(e.id, after);
+      after = e.id;
+      ids.push_back(e.id);
+    }
+  }
+  EXPECT_EQ(ids.size(), size_t{2 * kEach});
+  EXPECT_EQ(*a->last_revocation_id(), after);
+  std::vector<uint64_t> all = numbers_a;
+  all.insert(all.end(), numbers_b.begin(), numbers_b.end());
+  std::sort(all.begin(), all.end());
+  ASSERT_EQ(all.size(), size_t{2 * kEach});
+  for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], i + 1);
+  for (size_t i = 1; i < numbers_a.size(); ++i) EXPECT_GT(numbers_a[i], numbers_a[i - 1]);
+  for (size_t i = 1; i < numbers_b.size(); ++i) EXPECT_GT(numbers_b[i], numbers_b[i - 1]);
+}
+
+}  // namespace herald::store::testing
