@@ -72,19 +72,24 @@ JsonLine& JsonLine::str(std::string_view k, std::string_view value) {
   return *this;
 }
 
-JsonLine& JsonLine::num(std::string_view k, std::int64_t value) {
-  key(k);
+namespace {
+template <class Int>
+void append_integer(std::string& out, Int value) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, value);
-  out_.append(buf, r.ptr);
+  out.append(buf, r.ptr);
+}
+}  // namespace
+
+JsonLine& JsonLine::num(std::string_view k, std::int64_t value) {
+  key(k);
+  append_integer(out_, value);
   return *this;
 }
 
 JsonLine& JsonLine::unsigned_num(std::string_view k, std::uint64_t value) {
   key(k);
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, value);
-  out_.append(buf, r.ptr);
+  append_integer(out_, value);
   return *this;
 }
 
