@@ -1,0 +1,103 @@
+#pragma once
+// The PostgreSQL Store (see postgres_store.h). Internal to the PostgreSQL
+// store: postgres_store.cc holds the inventory, tokens, audit log and
+// migrations; postgres_acme.cc the ACME state.
+
+#include <memory>
+#include <string>
+
+#include "store/postgres/connection.h"
+#include "store/postgres/postgres_store.h"
+
+namespace herald::store {
+
+class PostgresStore final : public Store {
+ public:
+  [[nodiscard]] static Result<std::unique_ptr<PostgresStore>> open(const PostgresOptions& options,
+                                                                   OpenMode mode,
+                                                                   const Clock& clock);
+
+  [[nodiscard]] Status insert(const CertRecord& record) override;
+  [[nodiscard]] Result<std::optional<CertRecord>> find(const Serial& serial) override;
+  [[nodiscard]] Result<std::optional<CertStatus>> status(const Serial& serial) override;
+  [[nodiscard]] Result<std::optional<RevocationState>> revocation_state(
+      const Serial& serial) override;
+  [[nodiscard]] Result<std::vector<CertRecord>> list(const ListFilter& filter) override;
+  [[nodiscard]] Status revoke(const Serial& serial, x509::RevocationReason reason,
+                              TimePoint at) override;
+  [[nodiscard]] Status release_hold(const Serial& serial) override;
+  [[nodiscard]] Result<std::vector<x509::RevokedEntry>> revoked_by(const Serial& issuer,
+                                                                   TimePoint now) override;
+  [[nodiscard]] Result<uint64_t> next_crl_number(std::string_view ca) override;
+  [[nodiscard]] Result<int64_t> count() override;
+  [[nodiscard]] Result<int64_t> count_expiring(TimePoint now, TimePoint before) override;
+  [[nodiscard]] Result<std::vector<RevocationEvent>> revocations_since(int64_t after,
+                                                                       size_t limit) override;
+  [[nodiscard]] Result<int64_t> last_revocation_id() override;
+
+  [[nodiscard]] Result<int64_t> add_token(const TokenRecord& token) override;
+  [[nodiscard]] Result<std::optional<TokenRecord>> find_token(std::string_view sha256_hex) override;
+  [[nodiscard]] Result<std::vector<TokenRecord>> list_tokens() override;
+  [[nodiscard]] Status revoke_token(int64_t id) override;
+  [[nodiscard]] Status use_token_id(std::string_view jti, TimePoint expires_at,
+                                    TimePoint now) override;
+
+  [[nodiscard]] Status acme_insert_account(const std::string& id, const std::string& provisioner,
+                                           const std::string& thumbprint, const std::string& data,
+                                           TimePoint now) override;
+  [[nodiscard]] Status acme_insert_eab(const AcmeEabKey& key) override;
+  [[nodiscard]] Result<std::optional<AcmeEabKey>> acme_eab(const std::string& kid) override;
+  [[nodiscard]] Result<std::vector<AcmeEabKey>> acme_eab_list() override;
+  [[nodiscard]] Status acme_insert_account_with_eab(const std::string& id,
+                                                    const std::string& provisioner,
+                                                    const std::string& thumbprint,
+                                                    const std::string& data, TimePoint now,
+                                                    const std::string& eab_kid) override;
+  [[nodiscard]] Result<std::optional<AcmeRow>> acme_account(const std::string& id) override;
+  [[nodiscard]] Result<std::optional<AcmeRow>> acme_account_by_key(
+      const std::string& provisioner, const std::string& thumbprint) override;
+  [[nodiscard]] Status acme_update_account(const std::string& id, const std::string& thumbprint,
+                                           const std::string& data) override;
+  [[nodiscard]] Status acme_insert_order(const AcmeNewOrder& order,
+                                         const AcmeOrderLimits& limits) override;
+  [[nodiscard]] Result<std::optional<AcmeRow>> acme_order(const std::string& id) override;
+  [[nodiscard]] Result<std::optional<AcmeRow>> acme_authz(const std::string& id) override;
+  [[nodiscard]] Status acme_transact(const std::function<Status(AcmeTxn&)>& body) override;
+  [[nodiscard]] Status acme_finalize_order(const CertRecord& certificate, const AcmeRow& order,
+                                           const std::string& ready_data) override;
+  [[nodiscard]] Result<std::vector<std::string>> acme_orders_of(const std::string& account_id,
+                                                                size_t limit) override;
+  [[nodiscard]] Result<AcmePurged> acme_purge_expired(TimePoint now, TimePoint created_before,
+                                                      size_t batch) override;
+
+  [[nodiscard]] Status record_audit(std::string_view action, const std::string& detail) override;
+  [[nodiscard]] Result<std::vector<std::pair<TimePoint, std::string>>> audit_entries(
+      std::string_view action) override;
+
+  [[nodiscard]] Result<int> schema_version() override;
+  [[nodiscard]] std::string describe() const override;
+
+  // The newest schema version this binary knows.
+  [[nodiscard]] static int known_schema_version();
+
+  // Advisory-lock keys (pg_advisory_lock / pg_advisory_xact_lock).
+  static constexpr int64_t kMigrationLock = 0x4865726c64000001;   // "Herld" 1
+  static constexpr int64_t kRevocationLock = 0x4865726c64000002;  // revocation events
+  static constexpr int64_t kAcmeLock = 0x4865726c64000003;        // ACME writes
+
+ private:
+  PostgresStore(const PostgresOptions& options, const Clock& clock)
+      : pool_(options.url, options.password, options.pool_size), clock_(clock) {}
+  [[nodiscard]] Status migrate(postgres::Conn& c, OpenMode mode);
+  [[nodiscard]] static Result<int> schema_version_on(postgres::Conn& c);
+  // The certificate and its 'issue' audit entry, inside an open transaction.
+  [[nodiscard]] Status insert_one(postgres::Conn& c, const CertRecord& record);
+  // Runs `body` in one transaction on a pooled connection.
+  [[nodiscard]] Status write(const std::function<Status(postgres::Conn&)>& body);
+
+  postgres::Pool pool_;
+  const Clock& clock_;
+  std::string describe_;
+};
+
+}  // namespace herald::store
