@@ -93,7 +93,10 @@ Result<std::unique_ptr<Conn>> Conn::connect(const std::string& url, const std::s
 
 Conn::~Conn() { PQfinish(c_); }
 
-bool Conn::broken() const { return PQstatus(c_) != CONNECTION_OK; }
+// A connection left inside a transaction (a failed ROLLBACK) is not reused.
+bool Conn::broken() const {
+  return PQstatus(c_) != CONNECTION_OK || PQtransactionStatus(c_) != PQTRANS_IDLE;
+}
 
 std::string Conn::describe() const {
   const char* host = PQhost(c_);

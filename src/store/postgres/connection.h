@@ -89,6 +89,7 @@ class Conn {
   [[nodiscard]] Status exec_script(const char* sql);
   // BEGIN; body; COMMIT, or ROLLBACK if body (or COMMIT) fails.
   [[nodiscard]] Status transaction(const std::function<Status(Conn&)>& body);
+  // Lost, or not idle (so not fit to go back to the pool).
   [[nodiscard]] bool broken() const;
   // user@host:port/dbname of the live connection.
   [[nodiscard]] std::string describe() const;

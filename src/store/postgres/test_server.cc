@@ -1,6 +1,7 @@
 #include "store/postgres/test_server.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -21,7 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string find_bindir() {
-  if (const char* env = std::getenv("HERALD_PG_BINDIR"); env && *env) return env;
+  if (const char* env = std::getenv("HERALD_PG_BINDIR"); env && *env) {
+    return fs::exists(fs::path(env) / "initdb") ? std::string(env) : std::string();
+  }
   for (const char* dir : {"/usr/lib/postgresql/15/bin", "/usr/lib/postgresql/16/bin",
                           "/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/14/bin"}) {
     if (fs::exists(fs::path(dir) / "initdb")) return dir;
@@ -98,8 +101,8 @@ Status PostgresTestServer::start() {
   if (bindir_.empty()) {
     return make_error(ErrorCode::kInternal,
                       "the PostgreSQL server binaries (initdb, pg_ctl) are not installed: looked "
-                      "in /usr/lib/postgresql/*/bin and `pg_config --bindir` (set "
-                      "HERALD_PG_BINDIR, or install postgresql-15)");
+                      "in $HERALD_PG_BINDIR, else /usr/lib/postgresql/*/bin and `pg_config "
+                      "--bindir` (install postgresql-15, or set HERALD_PG_BINDIR)");
   }
   char tmpl[] = "/tmp/herald-pg-test-XXXXXX";
   if (!::mkdtemp(tmpl)) return make_error(ErrorCode::kInternal, "cannot make a temp dir");
@@ -147,12 +150,39 @@ Status PostgresTestServer::start() {
           q(opts) + " start > " + q(dir_ + "/pg_ctl.log") + " 2>&1";
     if (std::system(cmd.c_str()) == 0) running_ = true;
   }
+  if (running_) start_watchdog();
   if (!running_) {
     std::ifstream in(log);
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     return make_error(ErrorCode::kInternal, "PostgreSQL did not start: " + text);
   }
   return {};
+}
+
+// A crashed or killed test binary runs no destructor: a child in its own
+// session waits for the end of a pipe only this process holds, then stops
+// the server and removes its directory (nothing left if stop() ran first).
+void PostgresTestServer::start_watchdog() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return;
+  const std::string as = as_postgres_user_ ? "runuser -u postgres -- " : "";
+  const std::string script = "read -r _ <&3; " + as + q(bindir_ + "/pg_ctl") + " -D " +
+                             q(dir_ + "/data") + " -m immediate -w stop >/dev/null 2>&1; rm -rf " +
+                             q(dir_);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setsid();
+    if (fds[0] == 3) {
+      ::fcntl(3, F_SETFD, 0);
+    } else {
+      ::dup2(fds[0], 3);  // the copy is not close-on-exec
+    }
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fds[0]);
+  if (pid < 0) ::close(fds[1]);
+  // fds[1] stays open (close-on-exec) until this process ends.
 }
 
 void PostgresTestServer::stop() {

@@ -36,6 +36,7 @@ class PostgresTestServer {
  private:
   PostgresTestServer() = default;
   [[nodiscard]] Status start();
+  void start_watchdog();
   std::string bindir_;
   std::string dir_;
   std::string user_ = "postgres";
