@@ -21,6 +21,8 @@ struct InitFlags {
   std::string root_ttl = "20y", intermediate_ttl = "10y", issuing_ttl = "2y";
   std::optional<std::string> root_pass, intermediate_pass, issuing_pass;
   std::string base_url;
+  std::string store_url;
+  std::optional<std::string> store_password_file;
 };
 
 Status validate_org(const std::string& org) {
@@ -51,12 +53,15 @@ Status run_init(Context& ctx, const InitFlags& f) {
   o.root_passphrase_file = f.root_pass;
   o.intermediate_passphrase_file = f.intermediate_pass;
   o.issuing_passphrase_file = f.issuing_pass;
+  o.store_url = f.store_url;
+  o.store_password_file = f.store_password_file;
 
   auto dir = datadir::DataDir::resolve(ctx.dir);
   HERALD_TRY(auto report, datadir::initialise(dir, o, *ctx.clock));
   for (const auto& w : report.warnings) warn(w);
 
   std::cout << "Initialised a Herald CA hierarchy in " << dir.root().string() << "\n";
+  if (!f.store_url.empty()) std::cout << "State (inventory, tokens, ACME): " << store::redact_url(f.store_url) << "\n";
   for (auto l : {ca::CaLevel::kRoot, ca::CaLevel::kIntermediate, ca::CaLevel::kIssuing}) {
     HERALD_TRY(auto c, dir.load_ca_cert(l));
     std::string name(ca::ca_level_name(l));
@@ -81,7 +86,7 @@ Status run_init(Context& ctx, const InitFlags& f) {
 Status run_info(Context& ctx, bool json) {
   auto dir = datadir::DataDir::resolve(ctx.dir);
   HERALD_TRY_VOID(dir.require_initialised());
-  HERALD_TRY(auto inv, dir.open_inventory(*ctx.clock));
+  HERALD_TRY(auto inv, dir.open_store(*ctx.clock));
   nlohmann::json out = nlohmann::json::object();
   for (auto l : {ca::CaLevel::kRoot, ca::CaLevel::kIntermediate, ca::CaLevel::kIssuing}) {
     HERALD_TRY(auto c, dir.load_ca_cert(l));
@@ -148,6 +153,13 @@ void add_ca_commands(CLI::App& app, Context& ctx) {
   init->add_option("--base-url", flags->base_url,
                    "Base URL of the CRL/OCSP endpoints written into certificates (e.g. "
                    "http://ca.internal:8080)");
+  init->add_option("--store", flags->store_url,
+                   "Keep the CA's state in PostgreSQL instead of DIR/herald.db: a URL\n"
+                   "postgresql://USER@HOST:PORT/DB[?sslmode=verify-full&sslrootcert=F] without a\n"
+                   "password (written into herald.toml's [store]; the database must be empty)");
+  init->add_option("--store-password-file", flags->store_password_file,
+                   "File holding the PostgreSQL password (else $HERALD_STORE_PASSWORD_FILE or\n"
+                   "$HERALD_STORE_PASSWORD); its path goes into herald.toml, never the password");
   init->callback([&ctx, flags] { ctx.result = run_init(ctx, *flags); });
 
   auto json = std::make_shared<bool>(false);

@@ -79,7 +79,7 @@ Status run_import(Context& ctx, const ImportFlags& f) {
   datadir::PartnerStore store(dir.partners_dir());
   HERALD_TRY(auto report, store.import(pem, f.name, f.fingerprint, ctx.clock->now()));
   const auto& c = report.partner.cert;
-  HERALD_TRY(auto inv, dir.open_inventory(*ctx.clock));
+  HERALD_TRY(auto inv, dir.open_store(*ctx.clock));
   HERALD_TRY_VOID(inv->record_audit("trust_import",
                                     nlohmann::json{{"name", f.name},
                                                    {"subject", c.subject()},
@@ -149,7 +149,7 @@ Status run_remove(Context& ctx, const std::string& name) {
   HERALD_TRY(auto dir, open_dir(ctx));
   datadir::PartnerStore store(dir.partners_dir());
   HERALD_TRY(auto fingerprint, store.remove(name));
-  HERALD_TRY(auto inv, dir.open_inventory(*ctx.clock));
+  HERALD_TRY(auto inv, dir.open_store(*ctx.clock));
   HERALD_TRY_VOID(inv->record_audit(
       "trust_remove", nlohmann::json{{"name", name}, {"fingerprint_sha256", fingerprint}}.dump()));
   std::cout << "removed partner '" << name << "' (SHA-256 " << fingerprint << ")\n";

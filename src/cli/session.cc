@@ -22,7 +22,7 @@ Result<std::unique_ptr<Session>> open_session(
       return make_error(ErrorCode::kConflict, "the issuing key does not match ca/issuing.pem");
     }
   }
-  HERALD_TRY(s->inventory, s->dir.open_inventory(*ctx.clock));
+  HERALD_TRY(s->inventory, s->dir.open_store(*ctx.clock));
   if (s->signer) {
     s->authority = std::make_unique<ca::Authority>(*ctx.clock, *s->inventory, s->config, *s->signer,
                                                    *s->issuing, s->intermediate->serial());

@@ -15,7 +15,7 @@ namespace herald::cli {
 struct Session {
   datadir::DataDir dir{""};
   policy::Config config;
-  std::unique_ptr<store::SqliteInventory> inventory;
+  std::unique_ptr<store::Store> inventory;
   std::optional<x509::Certificate> issuing;
   std::optional<x509::Certificate> intermediate;
   std::optional<x509::Certificate> root;

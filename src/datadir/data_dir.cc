@@ -1,6 +1,7 @@
 #include "datadir/data_dir.h"
 
 #include <cstdlib>
+#include <toml++/toml.h>
 
 #include "base/fs.h"
 #include "keys/private_key.h"
@@ -36,7 +37,9 @@ bool DataDir::has_hierarchy() const {
 
 Status DataDir::require_initialised() const {
   std::error_code ec;
-  if (!fsys::exists(db_path(), ec) || !fsys::exists(ca_cert_path(ca::CaLevel::kIssuing), ec)) {
+  // The database may be elsewhere (PostgreSQL): the config and the issuing
+  // CA's certificate are what every initialised directory has.
+  if (!fsys::exists(config_path(), ec) || !fsys::exists(ca_cert_path(ca::CaLevel::kIssuing), ec)) {
     return make_error(ErrorCode::kNotFound, "no Herald hierarchy in " + root_.string() +
                                                 " (run 'herald ca init --dir " + root_.string() +
                                                 "', or set --dir / HERALD_HOME)");
@@ -59,9 +62,80 @@ Result<x509::Certificate> DataDir::load_ca_cert(ca::CaLevel l) const {
   return certs->front();
 }
 
-Result<std::unique_ptr<store::SqliteInventory>> DataDir::open_inventory(const Clock& clock) const {
+Result<std::string> store_password(const std::optional<std::string>& file) {
+  std::optional<std::string> path = file;
+  if (!path) {
+    if (const char* env = std::getenv("HERALD_STORE_PASSWORD_FILE"); env && *env) path = env;
+  }
+  std::string password;
+  if (path) {
+    auto text = fs::read_file(*path, 4096);
+    if (!text) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "cannot read the store password file " + *path + ": " +
+                            text.error().message);
+    }
+    password = std::move(*text);
+  } else if (const char* env = std::getenv("HERALD_STORE_PASSWORD"); env) {
+    password = env;
+  }
+  while (!password.empty() && (password.back() == '\n' || password.back() == '\r'))
+    password.pop_back();
+  return password;
+}
+
+Result<store::StoreSpec> DataDir::store_spec() const {
+  store::StoreSpec spec;
+  spec.sqlite_path = db_path();
+  HERALD_TRY(auto text, fs::read_file(config_path(), 1 << 20));
+  toml::table root;
+  try {
+    root = toml::parse(text, config_path().string());
+  } catch (const toml::parse_error& e) {
+    return make_error(ErrorCode::kMalformedInput,
+                      config_path().string() + ": " + std::string(e.description()));
+  }
+  const toml::node* node = root.get("store");
+  if (node == nullptr) return spec;
+  const toml::table* t = node->as_table();
+  const std::string where = config_path().string() + ": [store]";
+  if (t == nullptr) return make_error(ErrorCode::kMalformedInput, where + " must be a table");
+  std::optional<std::string> password_file;
+  for (const auto& [key, value] : *t) {
+    if (key == "url" || key == "password_file") {
+      const auto* v = value.as_string();
+      if (v == nullptr || v->get().empty()) {
+        return make_error(ErrorCode::kMalformedInput,
+                          where + " " + std::string(key.str()) + " must be a non-empty string");
+      }
+      if (key == "url") {
+        spec.url = v->get();
+      } else {
+        password_file = v->get();
+      }
+    } else if (key == "pool_size") {
+      const auto* v = value.as_integer();
+      if (v == nullptr || v->get() < 1 || v->get() > 64) {
+        return make_error(ErrorCode::kMalformedInput,
+                          where + " pool_size must be a number from 1 to 64");
+      }
+      spec.pool_size = static_cast<std::size_t>(v->get());
+    } else {
+      return make_error(ErrorCode::kMalformedInput,
+                        where + ": unknown key '" + std::string(key.str()) +
+                            "' (known: url, password_file, pool_size)");
+    }
+  }
+  if (!spec.url.empty()) {
+    HERALD_TRY(spec.password, store_password(password_file));
+  }
+  return spec;
+}
+
+Result<std::unique_ptr<store::Store>> DataDir::open_store(const Clock& clock) const {
   HERALD_TRY_VOID(require_initialised());
-  return store::SqliteInventory::open(db_path(), store::OpenMode::kExisting, clock);
+  HERALD_TRY(auto spec, store_spec());
+  return store::open(spec, store::OpenMode::kExisting, clock);
 }
 
 namespace {

@@ -2,7 +2,8 @@
 // The on-disk data directory (an adapter: the core never touches files).
 //
 //   DIR/herald.toml                      configuration and policy
-//   DIR/herald.db                        inventory (SQLite, WAL)
+//   DIR/herald.db                        the store (SQLite, WAL), unless herald.toml
+//                                        names a PostgreSQL one ([store] url)
 //   DIR/ca/{root,intermediate,issuing}.pem, ca/chain.pem (issuing + intermediate)
 //   DIR/keys/{root,intermediate,issuing}.key.pem   encrypted PKCS#8, 0600, folder 0700
 //   DIR/secrets/{root,intermediate,issuing}.pass   quick-start passphrases, 0600, folder 0700
@@ -23,7 +24,7 @@
 #include "ca/hierarchy.h"
 #include "keys/signer.h"
 #include "policy/config.h"
-#include "store/sqlite/sqlite_inventory.h"
+#include "store/open.h"
 #include "x509/certificate.h"
 
 namespace herald::datadir {
@@ -53,8 +54,11 @@ class DataDir {
 
   [[nodiscard]] Result<policy::Config> load_config() const;
   [[nodiscard]] Result<x509::Certificate> load_ca_cert(ca::CaLevel l) const;
-  [[nodiscard]] Result<std::unique_ptr<store::SqliteInventory>> open_inventory(
-      const Clock& clock) const;
+  // Where the store is: herald.toml's [store] (url, password_file,
+  // pool_size), else DIR/herald.db. The password comes from password_file,
+  // else $HERALD_STORE_PASSWORD_FILE, else $HERALD_STORE_PASSWORD.
+  [[nodiscard]] Result<store::StoreSpec> store_spec() const;
+  [[nodiscard]] Result<std::unique_ptr<store::Store>> open_store(const Clock& clock) const;
   // Decrypts the CA's key. The passphrase comes from `passphrase_file` if
   // given, else $HERALD_<LEVEL>_PASSPHRASE_FILE, else $HERALD_<LEVEL>_PASSPHRASE,
   // else DIR/secrets/<level>.pass.
@@ -67,6 +71,10 @@ class DataDir {
  private:
   std::filesystem::path root_;
 };
+
+// The store's password: `file` if given, else $HERALD_STORE_PASSWORD_FILE,
+// else $HERALD_STORE_PASSWORD, else "". Trailing newlines are dropped.
+[[nodiscard]] Result<std::string> store_password(const std::optional<std::string>& file);
 
 // Passphrase lookup without the secrets/ fallback (for ca init).
 [[nodiscard]] Result<std::optional<std::string>> passphrase_from(

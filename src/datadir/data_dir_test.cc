@@ -52,7 +52,7 @@ TEST_F(DataDirTest, InitCreatesEverythingWithSafeModes) {
   auto cfg = dir.load_config();
   ASSERT_TRUE(cfg);
   EXPECT_EQ(cfg->ca.organization, "Acme");
-  auto inv = dir.open_inventory(clock_);
+  auto inv = dir.open_store(clock_);
   ASSERT_TRUE(inv);
   EXPECT_EQ(*(*inv)->count(), 3);
 }

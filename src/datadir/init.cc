@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <toml++/toml.h>
 
 #include "base/fs.h"
 #include "ca/authority.h"
@@ -24,8 +26,39 @@ Status write_public(const fsys::path& p, std::string_view data) {
   return fs::write_file(p, data, fs::kPublic, fs::Overwrite::kRefuse);
 }
 
+// herald.toml's [store] for a PostgreSQL store (toml++ quotes the values).
+std::string store_section(const InitOptions& o) {
+  if (o.store_url.empty()) return "";
+  toml::table store{{"url", o.store_url}};
+  if (o.store_password_file) store.insert("password_file", *o.store_password_file);
+  toml::table root{{"store", store}};
+  std::ostringstream out;
+  out << "\n# Where Herald keeps its state: PostgreSQL, shared by every `herald serve`\n"
+         "# node. Reference: docs/configuration.md\n"
+      << root << "\n";
+  return out.str();
+}
+
 Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock,
                 InitReport& report) {
+  // The store first: a bad URL, an unreachable database or one that already
+  // holds an inventory fails before any key is generated.
+  store::StoreSpec spec;
+  spec.sqlite_path = stage.db_path();
+  spec.url = o.store_url;
+  if (!spec.url.empty()) {
+    HERALD_TRY_VOID(store::check_url(spec.url));
+    HERALD_TRY(spec.password, store_password(o.store_password_file));
+  }
+  HERALD_TRY(auto inv, store::open(spec, store::OpenMode::kCreate, clock));
+  HERALD_TRY(const int64_t existing, inv->count());
+  if (existing > 0) {
+    return make_error(ErrorCode::kAlreadyExists,
+                      "the store " + inv->describe() + " already holds " +
+                          std::to_string(existing) +
+                          " certificates (another hierarchy's?); ca init needs an empty one");
+  }
+
   // Passphrases first: a bad file fails before any key is generated.
   std::string pass[3];
   bool generated[3] = {};
@@ -71,14 +104,13 @@ Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock,
       write_public(stage.chain_path(), h.issuing.cert.pem() + h.intermediate.cert.pem()));
 
   policy::CaSettings settings{o.hierarchy.organization, o.hierarchy.base_url};
-  HERALD_TRY_VOID(fs::write_file(stage.config_path(), default_config_file(settings), fs::kPublic));
+  HERALD_TRY_VOID(fs::write_file(stage.config_path(),
+                                 default_config_file(settings) + store_section(o), fs::kPublic));
 
   HERALD_TRY_VOID(write_trust_package(stage.trust_dir(), h.root.cert, h.intermediate.cert,
                                       o.hierarchy.base_url));
 
   // The inventory knows the hierarchy's own certificates and their issuers.
-  HERALD_TRY(auto inv,
-             store::SqliteInventory::open(stage.db_path(), store::OpenMode::kCreate, clock));
   const Serial root_serial = h.root.cert.serial();
   const Serial issuers[3] = {root_serial, root_serial, h.intermediate.cert.serial()};
   for (int i = 0; i < 3; ++i) {

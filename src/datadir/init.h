@@ -21,6 +21,11 @@ struct InitOptions {
   std::optional<std::string> root_passphrase_file;
   std::optional<std::string> intermediate_passphrase_file;
   std::optional<std::string> issuing_passphrase_file;
+  // The store: "" = DIR/herald.db (SQLite); else a postgresql:// URL, written
+  // into herald.toml's [store] with the password file (if one is given; the
+  // password may also come from $HERALD_STORE_PASSWORD[_FILE] at each run).
+  std::string store_url;
+  std::optional<std::string> store_password_file;
 };
 
 struct InitReport {

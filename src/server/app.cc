@@ -70,7 +70,7 @@ Status App::init(const ServeOptions& o) {
       1) {
     return make_error(ErrorCode::kConflict, "the issuing key does not match ca/issuing.pem");
   }
-  HERALD_TRY(inventory_, dir_.open_inventory(clock_));
+  HERALD_TRY(inventory_, dir_.open_store(clock_));
   HERALD_TRY(last_revocation_id_, inventory_->last_revocation_id());
 
   auto iss = std::make_shared<Issuance>();

@@ -189,7 +189,7 @@ class App {
   datadir::DataDir dir_;
   const Clock& clock_;
   ServerConfig server_config_;
-  std::unique_ptr<store::SqliteInventory> inventory_;
+  std::unique_ptr<store::Store> inventory_;
   std::unique_ptr<acme::Service> acme_;
   ServeOptions options_;
   std::unique_ptr<keys::KeySigner> issuing_signer_;

@@ -1,7 +1,7 @@
 # Helpers for the end-to-end tests of `herald serve`. Source it after lib.sh;
 # do not run it.
 #
-#   serve_init DIR          ports + `herald ca init` with the HTTP port as base URL
+#   serve_init DIR [ARGS]   ports + `herald ca init` with the HTTP port as base URL (and ARGS)
 #   serve_start DIR [ARGS]  start `herald serve` in the background, wait for /healthz
 #   serve_stop [TIMEOUT]    SIGTERM, wait; leaves the exit status in $SERVE_RC
 #   api METHOD PATH [curl args...]   HTTPS request to the API; body in $T/.api.body
@@ -54,7 +54,7 @@ pick_ports() {
 serve_init() {
   D=$1
   pick_ports
-  "$HERALD" ca init --dir "$D" --base-url "$PUB" >"$T/init.log" 2>&1 || fail "ca init failed: $(cat "$T/init.log")"
+  "$HERALD" ca init --dir "$D" --base-url "$PUB" "${@:2}" >"$T/init.log" 2>&1 || fail "ca init failed: $(cat "$T/init.log")"
   ROOT="$D/ca/root.pem" ISSUING="$D/ca/issuing.pem" INTER="$D/ca/intermediate.pem" CHAIN="$D/ca/chain.pem"
   cat "$ROOT" "$INTER" >"$T/root+intermediate.pem"
 }

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# The CA on PostgreSQL (issue #13): a throwaway PostgreSQL 15 on 127.0.0.1
+# (pg_lib.sh), password authentication (scram-sha-256).
+#  - `ca init --store` refuses a URL with a password in it (without echoing
+#    it) and anything but postgresql://; it writes [store] into herald.toml
+#    (URL and password file, never the password) and no herald.db;
+#  - a second hierarchy on the same, no longer empty, database is refused;
+#  - `herald serve` and the CLI share the PostgreSQL state: a certificate
+#    issued through the API and one through the CLI are both listed; a
+#    revocation through the API reaches OCSP (openssl ocsp verifies the
+#    answer) and the CRL;
+#  - a restart of `herald serve` finds everything again; the rows are in
+#    PostgreSQL (counted with psql);
+#  - a wrong password is refused with a clear error that does not contain
+#    the password, and the password is in no log, no herald.toml, no output.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$IT_DIR/serve_lib.sh"
+source "$IT_DIR/pg_lib.sh"
+need_tool openssl curl python3 runuser
+
+SECRET="pg-$(openssl rand -hex 12)"
+
+step "start a throwaway PostgreSQL, a role and database 'herald' with a password"
+pg_start
+pg_create_db herald "$SECRET"
+ok "PostgreSQL on 127.0.0.1:$PG_PORT; $PG_URL"
+
+step "ca init --store: refusals first (nothing created, the password never echoed)"
+pick_ports
+out=$("$HERALD" ca init --dir "$T/bad1" --store "postgresql://herald:$SECRET@127.0.0.1:$PG_PORT/herald" 2>&1) &&
+  fail "a URL carrying a password was accepted"
+grep -q 'carries a password' <<<"$out" || fail "unclear refusal: $out"
+grep -q "$SECRET" <<<"$out" && fail "the refusal echoes the password: $out"
+[[ -e $T/bad1/herald.toml ]] && fail "a refused init left $T/bad1/herald.toml"
+out=$("$HERALD" ca init --dir "$T/bad2" --store "mysql://herald@127.0.0.1/herald" 2>&1) &&
+  fail "a mysql:// URL was accepted"
+grep -q 'only postgresql://' <<<"$out" || fail "unclear refusal: $out"
+echo wrong >"$T/wrong.pass"
+out=$("$HERALD" ca init --dir "$T/bad3" --store "$PG_URL" --store-password-file "$T/wrong.pass" 2>&1) &&
+  fail "a wrong password was accepted"
+grep -qi 'password\|authentication' <<<"$out" || fail "unclear refusal for a wrong password: $out"
+[[ -e $T/bad3/herald.toml ]] && fail "a refused init left $T/bad3/herald.toml"
+ok "password in URL, other schemes and a wrong password refused; nothing written"
+
+step "ca init --store URL --store-password-file F"
+serve_init "$T/pki" --store "$PG_URL" --store-password-file "$T/herald.pass"
+grep -Eq "^url = [\"']$PG_URL[\"']" "$D/herald.toml" || fail "herald.toml has no [store] url:$(printf '\n%s' "$(cat "$D/herald.toml")")"
+grep -Eq "^password_file = [\"']$T/herald.pass[\"']" "$D/herald.toml" || fail "herald.toml has no [store] password_file"
+[[ -e $D/herald.db ]] && fail "a SQLite database was created beside a PostgreSQL store"
+ok "herald.toml names the store and the password file; no herald.db"
+out=$("$HERALD" ca init --dir "$T/second" --store "$PG_URL" --store-password-file "$T/herald.pass" 2>&1) &&
+  fail "a second hierarchy was put into a database that holds one"
+grep -q 'already holds' <<<"$out" || fail "unclear refusal: $out"
+ok "a second hierarchy on the same database refused: $(tail -1 <<<"$out")"
+
+step "herald serve on PostgreSQL; issue through the API and the CLI; revoke through the API"
+API_TOKEN=$(new_token "$D" admin)
+serve_start "$D"
+make_csr api api.internal "DNS:api.internal"
+sign_json "$T/api.csr" server >"$T/api.json"
+api POST /v1/sign -H 'Content-Type: application/json' --data-binary @"$T/api.json"
+expect_status 201 "sign through the API"
+API_SERIAL=$(save_issued api)
+CLI_SERIAL=$(herald_issue "$T/cli.json" --dir "$D" --profile server --cn cli.internal --out-dir "$T/cli")
+listed=$("$HERALD" list --dir "$D" --json)
+for s in "$API_SERIAL" "$CLI_SERIAL"; do
+  grep -qi "$s" <<<"$listed" || fail "herald list does not show $s"
+done
+ok "API-issued $API_SERIAL and CLI-issued $CLI_SERIAL both in the shared inventory"
+api POST /v1/revoke -H 'Content-Type: application/json' --data-binary "{\"serial\":\"$API_SERIAL\",\"reason\":\"keyCompromise\"}"
+expect_status 200 "revoke through the API"
+ocsp_query "$T/api.pem"
+grep -q '^Response verify OK' <<<"$OCSP_OUT" || fail "OCSP answer does not verify:$(printf '\n%s' "$OCSP_OUT")"
+grep -q ': revoked' <<<"$OCSP_OUT" || fail "OCSP does not say revoked:$(printf '\n%s' "$OCSP_OUT")"
+ocsp_query "$T/cli/cert.pem"
+grep -q ': good$' <<<"$OCSP_OUT" || fail "the CLI-issued certificate is not good:$(printf '\n%s' "$OCSP_OUT")"
+for _ in $(seq 50); do  # the server re-signs the CRL in the background
+  curl -sf "$PUB/crl/issuing.crl" -o "$T/issuing.crl" || fail "no CRL"
+  openssl crl -inform DER -in "$T/issuing.crl" -noout -text | grep -q "Serial Number: ${API_SERIAL^^}" && break
+  sleep 0.1
+done
+openssl crl -inform DER -in "$T/issuing.crl" -noout -text | grep -q "Serial Number: ${API_SERIAL^^}" ||
+  fail "the revoked serial is not on the CRL within 5 s"
+openssl crl -inform DER -in "$T/issuing.crl" -noout -CAfile "$ISSUING" 2>&1 | grep -q 'verify OK' ||
+  fail "the served CRL does not verify"
+ok "revoked: OCSP says revoked (verified by openssl), the CRL lists it, the other is good"
+
+step "restart herald serve: the state is PostgreSQL's"
+serve_stop
+[[ $SERVE_RC == 0 ]] || fail "herald serve exited $SERVE_RC"
+serve_start "$D"
+ocsp_query "$T/api.pem"
+grep -q ': revoked' <<<"$OCSP_OUT" || fail "after a restart OCSP does not say revoked"
+rows=$(pg_sql "SELECT count(*) FROM certificates" herald) || fail "cannot count the certificate rows"
+listed_count=$("$HERALD" list --dir "$D" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d if isinstance(d, list) else d.get("certificates", [])))')
+(( rows >= 5 )) || fail "PostgreSQL holds $rows certificate rows (3 CAs + 2 leaves + serve's own expected)"
+ok "after a restart: revoked still revoked; $rows certificate rows in PostgreSQL, herald list shows $listed_count"
+
+step "no password anywhere"
+serve_stop
+hits=$(grep -rl -- "$SECRET" "$D" "$T"/*.log 2>/dev/null | grep -v "$T/herald.pass" || true)
+[[ -z $hits ]] || fail "the database password appears in: $hits"
+ok "the password is in its file only"
