@@ -65,6 +65,23 @@ std::string sqlstate(const Error& e) {
   return {};
 }
 
+namespace {
+// A password written into the URL itself (against the advice), to be masked
+// in messages like the one given apart.
+std::string url_password(const std::string& url) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(url.c_str(), &err);
+  if (err) PQfreemem(err);
+  if (!opts) return {};
+  std::string out;
+  for (PQconninfoOption* o = opts; o->keyword; ++o) {
+    if (std::string_view(o->keyword) == "password" && o->val) out = o->val;
+  }
+  PQconninfoFree(opts);
+  return out;
+}
+}  // namespace
+
 Result<std::unique_ptr<Conn>> Conn::connect(const std::string& url, const std::string& password) {
   // Later keywords override what the URL says; connect_timeout comes first
   // so the URL may set its own.
@@ -79,7 +96,7 @@ Result<std::unique_ptr<Conn>> Conn::connect(const std::string& url, const std::s
   PGconn* c = PQconnectdbParams(keys.data(), values.data(), /*expand_dbname=*/1);
   if (!c) return make_error(ErrorCode::kStore, "cannot connect to PostgreSQL: out of memory");
   if (PQstatus(c) != CONNECTION_OK) {
-    std::string msg = clean(PQerrorMessage(c), password);
+    std::string msg = clean(clean(PQerrorMessage(c), password), url_password(url));
     PQfinish(c);
     return make_error(ErrorCode::kStore, "cannot connect to PostgreSQL: " + msg);
   }
