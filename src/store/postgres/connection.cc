@@ -118,7 +118,11 @@ bool Conn::broken() const {
 std::string Conn::describe() const {
   const char* host = PQhost(c_);
   std::string h = host ? host : "";
-  if (!h.empty() && h[0] == '/') h = "[" + h + "]";
+  if (!h.empty() && h[0] == '/') {  // a socket directory, percent-encoded as libpq reads it
+    std::string enc;
+    for (char ch : h) enc += ch == '/' ? std::string("%2F") : std::string(1, ch);
+    h = enc;
+  }
   return std::string(PQuser(c_)) + "@" + h + ":" + PQport(c_) + "/" + PQdb(c_);
 }
 

@@ -98,6 +98,11 @@ TEST(PostgresStore, MigratesOnceAndIdempotentOnReopen) {
   auto other = must_open(url, OpenMode::kCreate);
   ASSERT_TRUE(other);
   EXPECT_EQ(*other->count(), 1);
+  const std::string db = url.substr(url.rfind('/') + 1);
+  EXPECT_TRUE(server().sql(
+      db, "DO $$BEGIN IF (SELECT count(*) FROM schema_migrations) <> " +
+              std::to_string(PostgresStore::known_schema_version()) +
+              " THEN RAISE EXCEPTION 'migrations applied more than once'; END IF; END$$"));
 }
 
 TEST(PostgresStore, ConcurrentFirstOpensOfAnEmptyDatabaseBothSucceed) {
@@ -288,8 +293,7 @@ TEST(PostgresStore, WrongPasswordIsAStoreErrorWithoutThePassword) {
 }
 
 TEST(PostgresStore, UnreachablePortIsAStoreErrorQuickly) {
-  // A port nothing listens on: the server's own port plus one is free only
-  // by chance, so bind-and-close to find one.
+  // Port 1 on the loopback: nothing listens there, the connection is refused.
   const std::string password = "unreachable-s3cret";
   auto start = std::chrono::steady_clock::now();
   auto s = open_url("postgresql://herald@127.0.0.1:1/herald", OpenMode::kCreate, password);
