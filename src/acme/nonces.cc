@@ -1,8 +1,12 @@
 #include "acme/nonces.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include "base/encoding.h"
+#include <array>
+#include <cstring>
 
 namespace herald::acme {
 
@@ -31,6 +35,63 @@ void NoncePool::evict_locked(std::chrono::steady_clock::time_point now) {
     live_.erase(order_.front().second);
     order_.pop_front();
   }
+}
+
+namespace {
+
+constexpr size_t kStamp = 8, kRandom = 16, kMac = 16, kNonce = kStamp + kRandom + kMac;
+
+bool mac(const Bytes& key, const uint8_t* data, size_t len, uint8_t out[kMac]) {
+  unsigned char full[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data, len, full, &n) ==
+          nullptr ||
+      n < kMac) {
+    return false;
+  }
+  std::memcpy(out, full, kMac);
+  OPENSSL_cleanse(full, sizeof full);
+  return true;
+}
+
+int64_t unix_seconds(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
+SharedNonces::SharedNonces(Bytes key, store::TokenStore& used, const Clock& clock,
+                           std::chrono::seconds max_age)
+    : key_(std::move(key)), used_(used), clock_(clock), max_age_(max_age) {}
+
+SharedNonces::~SharedNonces() { OPENSSL_cleanse(key_.data(), key_.size()); }
+
+std::string SharedNonces::issue() {
+  std::array<uint8_t, kNonce> raw{};
+  const auto now = static_cast<uint64_t>(unix_seconds(clock_.now()));
+  for (size_t i = 0; i < kStamp; ++i) raw[i] = static_cast<uint8_t>(now >> (8 * (kStamp - 1 - i)));
+  if (RAND_bytes(raw.data() + kStamp, kRandom) != 1) return {};
+  if (!mac(key_, raw.data(), kStamp + kRandom, raw.data() + kStamp + kRandom)) return {};
+  return base64url_encode(std::span<const uint8_t>(raw.data(), raw.size()));
+}
+
+bool SharedNonces::consume(const std::string& nonce) {
+  if (nonce.empty() || nonce.size() > 64) return false;
+  auto raw = base64url_decode(nonce);
+  if (!raw || raw->size() != kNonce) return false;
+  uint8_t expect[kMac];
+  if (!mac(key_, raw->data(), kStamp + kRandom, expect) ||
+      CRYPTO_memcmp(expect, raw->data() + kStamp + kRandom, kMac) != 0) {
+    return false;
+  }
+  uint64_t stamp = 0;
+  for (size_t i = 0; i < kStamp; ++i) stamp = (stamp << 8) | (*raw)[i];
+  const int64_t now = unix_seconds(clock_.now());
+  if (stamp > static_cast<uint64_t>(now) + 60) return false;  // from the future
+  if (static_cast<int64_t>(stamp) + max_age_.count() < now) return false;  // expired
+  // First use anywhere: recorded until it would have expired anyway.
+  const TimePoint expires{std::chrono::seconds(static_cast<int64_t>(stamp) + max_age_.count())};
+  return static_cast<bool>(used_.use_token_id("acme-nonce:" + nonce, expires, clock_.now()));
 }
 
 }  // namespace herald::acme

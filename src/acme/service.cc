@@ -391,7 +391,7 @@ bool Service::handle(const net::Request& req, net::Response& res) {
   route(c);
   // Every answer to a POST (errors included) carries a fresh nonce.
   if (req.method == "POST" || req.path == "/acme/" + prov_name + "/new-nonce")
-    res.set_header("Replay-Nonce", nonces_.issue());
+    res.set_header("Replay-Nonce", nonces_->issue());
   return true;
 }
 
@@ -479,7 +479,7 @@ void Service::new_nonce(Ctx& c) {
 namespace {
 
 // Parses and checks the JWS envelope: URL, nonce. Returns a problem or nullopt.
-std::optional<Problem> check_envelope(Service::Ctx& c, NoncePool& nonces) {
+std::optional<Problem> check_envelope(Service::Ctx& c, NonceSource& nonces) {
   auto jws = parse_jws_request(c.req.body);
   if (!jws) return problem_of(jws.error());
   if (jws->url != c.url) {
@@ -504,7 +504,7 @@ std::optional<Problem> check_envelope(Service::Ctx& c, NoncePool& nonces) {
 
 #define ACME_AUTH_KID(c)                                     \
   do {                                                       \
-    if (auto p = check_envelope(c, nonces_); p) ACME_FAIL(c, *p); \
+    if (auto p = check_envelope(c, *nonces_); p) ACME_FAIL(c, *p); \
     if (!(c).jws->kid)                                       \
       ACME_FAIL(c, (Problem{"malformed", "this request must be signed with \"kid\"", 400})); \
     if (auto p = authenticate_account(c); p) ACME_FAIL(c, *p); \
@@ -538,7 +538,7 @@ std::optional<Problem> check_contacts(const json& contact) {
 }  // namespace
 
 void Service::new_account(Ctx& c) {
-  if (auto p = check_envelope(c, nonces_)) ACME_FAIL(c, *p);
+  if (auto p = check_envelope(c, *nonces_)) ACME_FAIL(c, *p);
   if (!c.jws->jwk) ACME_FAIL(c, (Problem{"malformed", "newAccount must be signed with \"jwk\"", 400}));
   if (c.jws->post_as_get) ACME_FAIL(c, (Problem{"malformed", "newAccount needs a payload", 400}));
   auto key = jwk_to_key(*c.jws->jwk);
@@ -1185,7 +1185,7 @@ void Service::renewal_info(Ctx& c, const std::string& cert_id) {
 }
 
 void Service::revoke_cert(Ctx& c) {
-  if (auto p = check_envelope(c, nonces_)) ACME_FAIL(c, *p);
+  if (auto p = check_envelope(c, *nonces_)) ACME_FAIL(c, *p);
   if (c.jws->post_as_get) ACME_FAIL(c, (Problem{"malformed", "revokeCert needs a payload", 400}));
   if (!c.payload.contains("certificate") || !c.payload["certificate"].is_string())
     ACME_FAIL(c, (Problem{"malformed", "revokeCert needs \"certificate\" (base64url DER)", 400}));

@@ -100,6 +100,9 @@ class Service {
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
+  // Where nonces come from (before serving): NoncePool by default (one
+  // node); SharedNonces when several nodes share the store.
+  void use_nonces(std::unique_ptr<NonceSource> nonces) { nonces_ = std::move(nonces); }
   // Replaces provisioners and settings (start and SIGHUP).
   void configure(std::vector<Provisioner> provisioners, Settings settings);
   // Periodic work (App::tick, every 200 ms): every 5 s (at once again while
@@ -164,7 +167,7 @@ class Service {
   store::AcmeStore& store_;
   store::Inventory& inventory_;
   Backend backend_;
-  NoncePool nonces_;
+  std::unique_ptr<NonceSource> nonces_ = std::make_unique<NoncePool>();
 
   static constexpr size_t kMaxCachedKeys = 100000;
   std::mutex keys_mu_;

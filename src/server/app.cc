@@ -79,6 +79,12 @@ Status App::init(const ServeOptions& o) {
       clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_, intermediate_->serial());
   issuance_ = iss;
   acme_ = std::make_unique<acme::Service>(clock_, *inventory_, *inventory_, acme_backend());
+  if (inventory_->shared_by_nodes()) {
+    // Several nodes behind a load balancer: a nonce from one must be good on
+    // every other, and used once in all.
+    HERALD_TRY(auto nonce_key, inventory_->shared_secret("acme-nonce"));
+    acme_->use_nonces(std::make_unique<acme::SharedNonces>(std::move(nonce_key), *inventory_, clock_));
+  }
   HERALD_TRY_VOID(configure_acme(server_config_));
 
   // Metrics.
@@ -446,7 +452,10 @@ void App::tick() {
 // ---------------------------------------------------------------- routing
 
 void App::handle_https(const net::Request& req, net::Response& res) {
-  if (acme_->handle(req, res)) return;
+  if (acme_->handle(req, res)) {
+    http_requests_->with({"acme", std::to_string(res.status)}).inc();
+    return;
+  }
   if (route_api(req, res)) return;
   if (route_public(req, res)) return;
   problem(res, ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path);

@@ -1,18 +1,44 @@
 #include "server/problem.h"
 
+#include <atomic>
+#include <chrono>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 namespace herald::server {
 
+namespace {
+
+// A store failure's message names the database (host, port, libpq's or
+// SQLite's words): it goes to the log, at most once a second, and the caller
+// gets a generic answer.
+void log_store_failure(const Error& error) {
+  static std::atomic<int64_t> last{0};
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t seen = last.load();
+  if (now == seen || !last.compare_exchange_strong(seen, now)) return;
+  std::cerr << "herald serve: store failure: " << error.describe() << "\n";
+}
+
+}  // namespace
+
 void problem(net::Response& res, const Error& error, int status_override) {
   const auto& m = error_mapping(error.code);
   res.status = status_override ? status_override : m.http_status;
+  std::string detail = error.message;
+  if (error.code == ErrorCode::kStore) {
+    log_store_failure(error);
+    detail = "the CA's database is unavailable or failed; try again (the server log has the reason)";
+    res.set_header("Retry-After", "1");
+  }
   nlohmann::json j = {{"type", "urn:herald:problem:" + std::string(m.name)},
                       {"title", std::string(m.name)},
                       {"status", res.status},
-                      {"detail", error.message}};
+                      {"detail", detail}};
   for (const auto& [k, v] : error.context) {
-    if (k == "openssl" || k == "sqlite") continue;  // internals stay in the logs
+    if (k == "openssl" || k == "sqlite" || error.code == ErrorCode::kStore) continue;  // logs only
     j[k] = v;
   }
   res.body = j.dump();

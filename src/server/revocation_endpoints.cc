@@ -110,6 +110,17 @@ void App::ocsp(const net::Request& req, net::Response& res) {
     if (issuer_matcher_->matches(id)) {
       auto s = ocsp_status(id.serial);
       if (!s) {
+        // The store is unreachable: a pre-signed answer, without the nonce
+        // (a responder may leave it out, RFC 8954 §2.1), beats an error.
+        if (request->ids.size() == 1) {
+          auto answer = single_answer(id, now);
+          if (answer && *answer && (*answer)->next_update > now) {
+            const auto& cached = **answer;
+            status_label = "presigned_no_nonce";
+            cache_headers(res, cached.etag, cached.this_update, cached.next_update, now);
+            return finish(cached.der);
+          }
+        }
         status_label = "error";
         return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_INTERNALERROR));
       }

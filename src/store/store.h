@@ -5,6 +5,7 @@
 // only these interfaces; the adapters (sqlite/, postgres/) are chosen there
 // and nowhere else.
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,6 +40,25 @@ class Store : public Inventory, public TokenStore, public AcmeStore, public Audi
   // Where the state lives, for logs and errors: "sqlite:/path/inventory.db",
   // "postgresql://user@host:5432/db" (never a password).
   [[nodiscard]] virtual std::string describe() const = 0;
+
+  // Several `herald serve` nodes on one store.
+  // True if processes on several machines may share this store: state that
+  // one process may otherwise keep in memory (ACME nonces) must then live in
+  // the store.
+  [[nodiscard]] virtual bool shared_by_nodes() const = 0;
+  // A random 32-byte secret named `name`: made by the first caller, the same
+  // for every process on the store from then on (the key that makes an ACME
+  // nonce issued by one node valid on every other).
+  [[nodiscard]] virtual Result<Bytes> shared_secret(std::string_view name) = 0;
+  // Takes, keeps or renews the lease `name` for `holder` until now + ttl.
+  // True if `holder` holds it on return (it was free, expired, or already
+  // its own); false while another holder's lease runs. Work that one node
+  // at a time must do (CRL signing, purges) runs while its lease is held; a
+  // node that dies loses it after ttl. Clocks of the nodes should agree to
+  // well within ttl.
+  [[nodiscard]] virtual Result<bool> acquire_lease(std::string_view name,
+                                                   std::string_view holder, TimePoint now,
+                                                   std::chrono::seconds ttl) = 0;
 };
 
 enum class OpenMode { kCreate, kExisting };

@@ -489,4 +489,54 @@ TEST_P(StoreConformance, RevocationEventsAndCrlNumbersAcrossStores) {
   for (size_t i = 1; i < numbers_b.size(); ++i) EXPECT_GT(numbers_b[i], numbers_b[i - 1]);
 }
 
+// A shared secret is made once and then the same for every store on the
+// database, even when two make it at the same moment.
+TEST_P(StoreConformance, SharedSecretIsOneForAllStores) {
+  auto a = fresh();
+  auto b = another(*a);
+  Result<Bytes> from_a, from_b;
+  std::thread ta([&] { from_a = a->shared_secret("acme-nonce"); });
+  std::thread tb([&] { from_b = b->shared_secret("acme-nonce"); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(from_a) << from_a.error().describe();
+  ASSERT_TRUE(from_b) << from_b.error().describe();
+  EXPECT_EQ(from_a->size(), 32u);
+  EXPECT_EQ(*from_a, *from_b);
+  EXPECT_EQ(*a->shared_secret("acme-nonce"), *from_a);  // stable
+  auto other = a->shared_secret("another");
+  ASSERT_TRUE(other);
+  EXPECT_NE(*other, *from_a);
+}
+
+// A lease has one holder at a time; it is renewed by its holder and taken
+// over by another once it has run out.
+TEST_P(StoreConformance, LeaseHasOneHolderAtATime) {
+  auto a = fresh();
+  auto b = another(*a);
+  const TimePoint t{std::chrono::seconds(5000)};
+  const std::chrono::seconds ttl(10);
+  EXPECT_TRUE(*a->acquire_lease("crl", "node-a", t, ttl));
+  EXPECT_FALSE(*b->acquire_lease("crl", "node-b", t + std::chrono::seconds(1), ttl));
+  EXPECT_TRUE(*b->acquire_lease("purge", "node-b", t, ttl));  // leases are by name
+  EXPECT_TRUE(*a->acquire_lease("crl", "node-a", t + std::chrono::seconds(8), ttl));  // renewed
+  EXPECT_FALSE(*b->acquire_lease("crl", "node-b", t + std::chrono::seconds(15), ttl));
+  // node-a stops renewing: after its lease runs out node-b takes over, and
+  // node-a no longer holds it.
+  EXPECT_TRUE(*b->acquire_lease("crl", "node-b", t + std::chrono::seconds(18), ttl));
+  EXPECT_FALSE(*a->acquire_lease("crl", "node-a", t + std::chrono::seconds(19), ttl));
+  // Racing takers of a free lease: exactly one wins.
+  std::atomic<int> won{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      Store& s = i % 2 ? *a : *b;
+      auto r = s.acquire_lease("race", "node-" + std::to_string(i), t, ttl);
+      if (r && *r) ++won;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(won.load(), 1);
+}
+
 }  // namespace herald::store::testing

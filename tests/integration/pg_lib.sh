@@ -58,6 +58,7 @@ pg_create_db() {
 
 _pg_exit() {
   local rc=$?
+  set +e  # (exit "$rc") below must not end the handler before _serve_exit
   pg_stop
   [[ -n ${PG_DIR:-} && ${HERALD_KEEP_TMP:-0} != 1 ]] && rm -rf "$PG_DIR"
   (exit "$rc")

@@ -11,6 +11,10 @@
 #    answer) and the CRL;
 #  - a restart of `herald serve` finds everything again; the rows are in
 #    PostgreSQL (counted with psql);
+#  - PostgreSQL stopped under it: issuance answers 503 (a store problem that
+#    does not name the database, Retry-After), readyz turns red while healthz
+#    stays up, OCSP answers from its pre-signed answers; PostgreSQL back:
+#    issuance recovers by itself (time printed), readyz green;
 #  - a wrong password is refused with a clear error that does not contain
 #    the password, and the password is in no log, no herald.toml, no output.
 set -euo pipefail
@@ -96,6 +100,44 @@ rows=$(pg_sql "SELECT count(*) FROM certificates" herald) || fail "cannot count 
 listed_count=$("$HERALD" list --dir "$D" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d if isinstance(d, list) else d.get("certificates", [])))')
 (( rows >= 5 )) || fail "PostgreSQL holds $rows certificate rows (3 CAs + 2 leaves + serve's own expected)"
 ok "after a restart: revoked still revoked; $rows certificate rows in PostgreSQL, herald list shows $listed_count"
+
+step "PostgreSQL stopped under herald serve: 503s, readyz red, OCSP from pre-signed answers, recovery"
+make_csr outage outage.internal "DNS:outage.internal"
+openssl req -in "$T/outage.csr" -outform DER -out "$T/outage.der"
+sign_der() {
+  curl -s -o "$T/sign.out" -D "$T/sign.hdr" -w '%{http_code}' --max-time 10 --cacert "$ROOT" \
+    -H "Authorization: Bearer $API_TOKEN" -H 'Content-Type: application/pkcs10' \
+    --data-binary @"$T/outage.der" "$API/v1/sign?profile=server"
+}
+[[ $(sign_der) == 201 ]] || fail "issuance before the outage: $(cat "$T/sign.out")"
+t0=$(now_us)
+pg_stop
+code=$(sign_der)
+[[ $code == 503 ]] || fail "issuance with the database down: HTTP $code, expected 503: $(cat "$T/sign.out")"
+grep -q '"type":"urn:herald:problem:store"' "$T/sign.out" || fail "not a store problem: $(cat "$T/sign.out")"
+grep -q "$PG_PORT" "$T/sign.out" && fail "the problem names the database's address: $(cat "$T/sign.out")"
+grep -qi '^Retry-After:' "$T/sign.hdr" || fail "a 503 without Retry-After"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$PUB/readyz") == 503 ]] || fail "readyz is not red with the database down"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$PUB/healthz") == 200 ]] || fail "healthz is not 200 with the database down"
+ocsp_query "$T/cli/cert.pem" -no_nonce
+grep -q ': good$' <<<"$OCSP_OUT" && grep -q '^Response verify OK' <<<"$OCSP_OUT" ||
+  fail "OCSP does not answer from its pre-signed answers with the database down:$(printf '\n%s' "$OCSP_OUT")"
+ocsp_query "$T/api.pem"  # with a nonce: answered without it, from the pre-signed answer
+grep -q ': revoked' <<<"$OCSP_OUT" && grep -q '^Response verify OK' <<<"$OCSP_OUT" ||
+  fail "OCSP with a nonce does not fall back to the pre-signed answer with the database down:$(printf '\n%s' "$OCSP_OUT")"
+ok "database down after $(secs $(($(now_us) - t0))) s: issuance 503 store problem (no address, Retry-After), readyz 503, healthz 200, OCSP from the pre-signed answers (good; revoked, a nonce request answered without it)"
+pg_restart
+t1=$(now_us)
+for _ in $(seq 100); do
+  [[ $(sign_der) == 201 ]] && break
+  sleep 0.1
+done
+[[ $(sign_der) == 201 ]] || fail "issuance did not recover within 10 s of PostgreSQL's return: $(cat "$T/sign.out")"
+recovered=$(secs $(($(now_us) - t1)))
+for _ in $(seq 50); do [[ $(curl -s -o /dev/null -w '%{http_code}' "$PUB/readyz") == 200 ]] && break; sleep 0.1; done
+[[ $(curl -s -o /dev/null -w '%{http_code}' "$PUB/readyz") == 200 ]] || fail "readyz stayed red after PostgreSQL's return"
+grep -q 'store failure' "$SERVE_LOG" || fail "the outage is not in the server log"
+ok "PostgreSQL back: issuing again $recovered s after its return, readyz green; the server log has the reason"
 
 step "no password anywhere"
 serve_stop

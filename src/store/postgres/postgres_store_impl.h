@@ -76,6 +76,11 @@ class PostgresStore final : public Store {
 
   [[nodiscard]] Result<int> schema_version() override;
   [[nodiscard]] std::string describe() const override;
+  // postgres_cluster.cc
+  [[nodiscard]] bool shared_by_nodes() const override { return true; }
+  [[nodiscard]] Result<Bytes> shared_secret(std::string_view name) override;
+  [[nodiscard]] Result<bool> acquire_lease(std::string_view name, std::string_view holder,
+                                           TimePoint now, std::chrono::seconds ttl) override;
 
   // The newest schema version this binary knows.
   [[nodiscard]] static int known_schema_version();

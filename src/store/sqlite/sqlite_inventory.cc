@@ -1,5 +1,7 @@
 #include "store/sqlite/sqlite_inventory.h"
 
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
 #include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
@@ -133,6 +135,17 @@ CREATE INDEX acme_order_identifiers_order ON acme_order_identifiers (order_id);
     {9, R"sql(
 CREATE INDEX acme_orders_open ON acme_orders (account_id, json_extract(data, '$.expires_unix'))
   WHERE json_valid(data) AND json_extract(data, '$.status') IN ('pending', 'ready');
+)sql"},
+    {10, R"sql(
+CREATE TABLE shared_secrets (
+  name   TEXT PRIMARY KEY,
+  value  BLOB NOT NULL
+);
+CREATE TABLE leases (
+  name        TEXT PRIMARY KEY,
+  holder      TEXT NOT NULL,
+  expires_at  INTEGER NOT NULL
+);
 )sql"},
 };
 
@@ -801,6 +814,43 @@ Status SqliteInventory::use_token_id(std::string_view jti, TimePoint expires_at,
     return c.error("cannot record the token id");
   }
   return {};
+}
+
+Result<Bytes> SqliteInventory::shared_secret(std::string_view name) {
+  Bytes fresh(32);
+  if (RAND_bytes(fresh.data(), static_cast<int>(fresh.size())) != 1)
+    return make_error(ErrorCode::kCrypto, "no randomness for a shared secret");
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  // The first writer's value stays (OR IGNORE); everyone reads that one.
+  Stmt put(c, "INSERT OR IGNORE INTO shared_secrets (name, value) VALUES (?, ?)");
+  if (!put.ok()) return c.error("cannot prepare the shared secret insert");
+  put.bind(1, name);
+  put.bind_blob(2, fresh);
+  if (put.step() != SQLITE_DONE) return c.error("cannot store the shared secret");
+  OPENSSL_cleanse(fresh.data(), fresh.size());
+  Stmt get(c, "SELECT value FROM shared_secrets WHERE name = ?");
+  if (!get.ok()) return c.error("cannot prepare the shared secret lookup");
+  get.bind(1, name);
+  if (get.step() != SQLITE_ROW) return c.error("the shared secret vanished");
+  return get.blob(0);
+}
+
+Result<bool> SqliteInventory::acquire_lease(std::string_view name, std::string_view holder,
+                                            TimePoint now, std::chrono::seconds ttl) {
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt s(c,
+         "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3) "
+         "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = "
+         "excluded.expires_at WHERE leases.holder = excluded.holder OR leases.expires_at <= ?4");
+  if (!s.ok()) return c.error("cannot prepare the lease");
+  s.bind(1, name);
+  s.bind(2, holder);
+  s.bind(3, secs(now + ttl));
+  s.bind(4, secs(now));
+  if (s.step() != SQLITE_DONE) return c.error("cannot take the lease");
+  return sqlite3_changes(c.db()) == 1;
 }
 
 }  // namespace herald::store

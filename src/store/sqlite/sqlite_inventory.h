@@ -83,7 +83,12 @@ class SqliteInventory final : public Store {
 
   [[nodiscard]] Result<int> schema_version() override;
   [[nodiscard]] std::string describe() const override;
-  static constexpr int kSchemaVersion = 9;
+  // A SQLite file belongs to one machine: never shared by nodes.
+  [[nodiscard]] bool shared_by_nodes() const override { return false; }
+  [[nodiscard]] Result<Bytes> shared_secret(std::string_view name) override;
+  [[nodiscard]] Result<bool> acquire_lease(std::string_view name, std::string_view holder,
+                                           TimePoint now, std::chrono::seconds ttl) override;
+  static constexpr int kSchemaVersion = 10;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,
