@@ -6,7 +6,9 @@
 // and nowhere else.
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -31,6 +33,16 @@ class AuditLog {
   // The entries for `action`, oldest first, as (at, detail).
   [[nodiscard]] virtual Result<std::vector<std::pair<TimePoint, std::string>>> audit_entries(
       std::string_view action) = 0;
+};
+
+// A signed CRL as the node holding the signing lease published it, for the
+// other nodes to serve the same one.
+struct StoredCrl {
+  std::string ca;  // "issuing"
+  uint64_t number = 0;
+  Bytes der;
+  TimePoint this_update;
+  TimePoint next_update;
 };
 
 class Store : public Inventory, public TokenStore, public AcmeStore, public AuditLog {
@@ -59,6 +71,11 @@ class Store : public Inventory, public TokenStore, public AcmeStore, public Audi
   [[nodiscard]] virtual Result<bool> acquire_lease(std::string_view name,
                                                    std::string_view holder, TimePoint now,
                                                    std::chrono::seconds ttl) = 0;
+  // Publishes a CRL for the other nodes; kept only if its number is above the
+  // stored one's (a late writer never replaces a newer CRL).
+  [[nodiscard]] virtual Status put_crl(const StoredCrl& crl) = 0;
+  // The newest published CRL of `ca`, if any.
+  [[nodiscard]] virtual Result<std::optional<StoredCrl>> latest_crl(std::string_view ca) = 0;
 };
 
 enum class OpenMode { kCreate, kExisting };

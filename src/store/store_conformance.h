@@ -539,4 +539,28 @@ TEST_P(StoreConformance, LeaseHasOneHolderAtATime) {
   EXPECT_EQ(won.load(), 1);
 }
 
+// The CRL the signing node publishes is what every node reads; a late
+// publisher of an older number does not replace a newer one.
+TEST_P(StoreConformance, PublishedCrlKeepsTheNewest) {
+  auto a = fresh();
+  auto b = another(*a);
+  EXPECT_FALSE(*a->latest_crl("issuing"));
+  const TimePoint t{std::chrono::seconds(7000)};
+  StoredCrl crl{"issuing", 5, {0x30, 0x01, 0x05}, t, t + std::chrono::hours(24)};
+  ASSERT_TRUE(a->put_crl(crl));
+  auto seen = b->latest_crl("issuing");
+  ASSERT_TRUE(seen && *seen);
+  EXPECT_EQ((*seen)->number, 5u);
+  EXPECT_EQ((*seen)->der, crl.der);
+  EXPECT_EQ((*seen)->this_update, t);
+  EXPECT_EQ((*seen)->next_update, t + std::chrono::hours(24));
+  StoredCrl older{"issuing", 4, {0x30, 0x01, 0x04}, t, t};
+  ASSERT_TRUE(b->put_crl(older));
+  EXPECT_EQ((*a->latest_crl("issuing"))->number, 5u);
+  StoredCrl newer{"issuing", 6, {0x30, 0x01, 0x06}, t, t};
+  ASSERT_TRUE(b->put_crl(newer));
+  EXPECT_EQ((*a->latest_crl("issuing"))->der, newer.der);
+  EXPECT_FALSE(*a->latest_crl("intermediate"));  // by CA
+}
+
 }  // namespace herald::store::testing

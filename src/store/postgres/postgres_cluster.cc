@@ -43,4 +43,31 @@ Result<bool> PostgresStore::acquire_lease(std::string_view name, std::string_vie
   return r.affected() == 1;
 }
 
+Status PostgresStore::put_crl(const StoredCrl& crl) {
+  HERALD_TRY(auto c, pool_.get());
+  HERALD_TRY_VOID(c->exec(
+      "INSERT INTO published_crls (ca, number, der, this_update, next_update) "
+      "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (ca) DO UPDATE SET number = EXCLUDED.number, "
+      "der = EXCLUDED.der, this_update = EXCLUDED.this_update, "
+      "next_update = EXCLUDED.next_update WHERE EXCLUDED.number > published_crls.number",
+      {Param(crl.ca), Param(static_cast<int64_t>(crl.number)), Param::bytes(crl.der),
+       Param(unix_seconds(crl.this_update)), Param(unix_seconds(crl.next_update))}));
+  return {};
+}
+
+Result<std::optional<StoredCrl>> PostgresStore::latest_crl(std::string_view ca) {
+  HERALD_TRY(auto c, pool_.get());
+  HERALD_TRY(auto rows, c->exec("SELECT number, der, this_update, next_update "
+                                "FROM published_crls WHERE ca = $1",
+                                {Param(ca)}));
+  if (rows.size() == 0) return std::optional<StoredCrl>{};
+  StoredCrl out;
+  out.ca = std::string(ca);
+  out.number = static_cast<uint64_t>(rows.integer(0, 0));
+  out.der = rows.bytes(0, 1);
+  out.this_update = TimePoint{std::chrono::seconds(rows.integer(0, 2))};
+  out.next_update = TimePoint{std::chrono::seconds(rows.integer(0, 3))};
+  return std::optional<StoredCrl>(std::move(out));
+}
+
 }  // namespace herald::store

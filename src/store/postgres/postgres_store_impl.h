@@ -81,6 +81,8 @@ class PostgresStore final : public Store {
   [[nodiscard]] Result<Bytes> shared_secret(std::string_view name) override;
   [[nodiscard]] Result<bool> acquire_lease(std::string_view name, std::string_view holder,
                                            TimePoint now, std::chrono::seconds ttl) override;
+  [[nodiscard]] Status put_crl(const StoredCrl& crl) override;
+  [[nodiscard]] Result<std::optional<StoredCrl>> latest_crl(std::string_view ca) override;
 
   // The newest schema version this binary knows.
   [[nodiscard]] static int known_schema_version();

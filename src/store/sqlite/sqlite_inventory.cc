@@ -147,6 +147,15 @@ CREATE TABLE leases (
   expires_at  INTEGER NOT NULL
 );
 )sql"},
+    {11, R"sql(
+CREATE TABLE published_crls (
+  ca           TEXT PRIMARY KEY,
+  number       INTEGER NOT NULL,
+  der          BLOB NOT NULL,
+  this_update  INTEGER NOT NULL,
+  next_update  INTEGER NOT NULL
+);
+)sql"},
 };
 
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }
@@ -851,6 +860,42 @@ Result<bool> SqliteInventory::acquire_lease(std::string_view name, std::string_v
   s.bind(4, secs(now));
   if (s.step() != SQLITE_DONE) return c.error("cannot take the lease");
   return sqlite3_changes(c.db()) == 1;
+}
+
+Status SqliteInventory::put_crl(const StoredCrl& crl) {
+  std::lock_guard lock(writer_->mutex());
+  Connection& c = *writer_;
+  Stmt s(c,
+         "INSERT INTO published_crls (ca, number, der, this_update, next_update) "
+         "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (ca) DO UPDATE SET number = excluded.number, "
+         "der = excluded.der, this_update = excluded.this_update, next_update = "
+         "excluded.next_update WHERE excluded.number > published_crls.number");
+  if (!s.ok()) return c.error("cannot prepare the CRL publication");
+  s.bind(1, crl.ca);
+  s.bind(2, static_cast<int64_t>(crl.number));
+  s.bind_blob(3, crl.der);
+  s.bind(4, secs(crl.this_update));
+  s.bind(5, secs(crl.next_update));
+  if (s.step() != SQLITE_DONE) return c.error("cannot publish the CRL");
+  return {};
+}
+
+Result<std::optional<StoredCrl>> SqliteInventory::latest_crl(std::string_view ca) {
+  auto lease = reader();
+  Stmt s(lease.conn,
+         "SELECT number, der, this_update, next_update FROM published_crls WHERE ca = ?");
+  if (!s.ok()) return lease.conn.error("cannot prepare the CRL lookup");
+  s.bind(1, ca);
+  const int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<StoredCrl>{};
+  if (rc != SQLITE_ROW) return lease.conn.error("cannot read the published CRL");
+  StoredCrl out;
+  out.ca = std::string(ca);
+  out.number = static_cast<uint64_t>(s.integer(0));
+  out.der = s.blob(1);
+  out.this_update = at(s.integer(2));
+  out.next_update = at(s.integer(3));
+  return std::optional<StoredCrl>(std::move(out));
 }
 
 }  // namespace herald::store

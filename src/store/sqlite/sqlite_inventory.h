@@ -88,7 +88,9 @@ class SqliteInventory final : public Store {
   [[nodiscard]] Result<Bytes> shared_secret(std::string_view name) override;
   [[nodiscard]] Result<bool> acquire_lease(std::string_view name, std::string_view holder,
                                            TimePoint now, std::chrono::seconds ttl) override;
-  static constexpr int kSchemaVersion = 10;
+  [[nodiscard]] Status put_crl(const StoredCrl& crl) override;
+  [[nodiscard]] Result<std::optional<StoredCrl>> latest_crl(std::string_view ca) override;
+  static constexpr int kSchemaVersion = 11;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,
