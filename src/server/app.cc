@@ -1,6 +1,7 @@
 #include "server/app.h"
 
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 
 #include <iostream>
 #include <thread>
@@ -119,6 +120,12 @@ Status App::init(const ServeOptions& o) {
                                  {{"7d"}, expiring(std::chrono::hours(24 * 7))},
                                  {{"30d"}, expiring(std::chrono::hours(24 * 30))}};
                            });
+  registry_.gauge_callback("herald_singleton_holder",
+                           "1 if this node holds the store's lease for the work one node at a "
+                           "time does (CRL signing, ACME purges); a node alone always does",
+                           {}, [this] {
+                             return std::vector<obs::CallbackSample>{{{}, singleton_ ? 1.0 : 0.0}};
+                           });
   registry_.gauge_callback(
       "herald_ocsp_cached_answers", "Signed OCSP answers held in memory", {"kind"}, [this] {
         return std::vector<obs::CallbackSample>{
@@ -141,7 +148,19 @@ Status App::init(const ServeOptions& o) {
 
   HERALD_TRY_VOID(issue_tls_certificate());
   HERALD_TRY_VOID(issue_ocsp_signer());
-  HERALD_TRY_VOID(refresh_crl());
+  {
+    unsigned char id[8];
+    if (RAND_bytes(id, sizeof id) != 1) return make_error(ErrorCode::kCrypto, "no randomness");
+    node_id_ = to_hex(std::span<const uint8_t>(id, sizeof id), false);
+  }
+  // A node that joins others serves their current CRL rather than signing
+  // one more; the first node, or one alone, signs.
+  if (hold_singleton(clock_.now())) {
+    HERALD_TRY_VOID(refresh_crl());
+  } else {
+    HERALD_TRY_VOID(adopt_published_crl());
+    if (served_crl_number_ == 0) HERALD_TRY_VOID(refresh_crl());
+  }
   HERALD_TRY_VOID(load_offline_crls());
   HERALD_TRY_VOID(refresh_trust_bundles(true));
   register_trust_metrics();
@@ -233,9 +252,44 @@ Status App::refresh_crl() {
   store_latency_->with({"crl"}).observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   HERALD_TRY_VOID(dir_.write_crl(ca::CaLevel::kIssuing, crl->der));
-  auto c = std::make_shared<Crl>(Crl{crl->der, etag_of(crl->der), clock_.now(), crl->next_update});
+  const TimePoint this_update = clock_.now();
+  if (inventory_->shared_by_nodes()) {
+    HERALD_TRY_VOID(inventory_->put_crl(
+        store::StoredCrl{"issuing", crl->number, crl->der, this_update, crl->next_update}));
+  }
+  auto c = std::make_shared<Crl>(Crl{crl->der, etag_of(crl->der), this_update, crl->next_update});
   std::lock_guard lock(crl_mu_);
   issuing_crl_ = std::move(c);
+  served_crl_number_ = std::max(served_crl_number_, crl->number);
+  return {};
+}
+
+bool App::hold_singleton(TimePoint now) {
+  if (!inventory_->shared_by_nodes()) return true;
+  if (lease_checked_ != TimePoint{} && now - lease_checked_ < std::chrono::seconds(2))
+    return singleton_;
+  lease_checked_ = now;
+  auto held = inventory_->acquire_lease("singleton", node_id_, now, kLeaseTtl);
+  const bool was = singleton_.exchange(held && *held);
+  if (was != singleton_) {
+    std::cerr << "herald serve: node " << node_id_
+              << (singleton_ ? " now signs the CRL and purges ACME orders for every node"
+                             : " leaves CRL signing and purges to another node")
+              << "\n";
+    if (singleton_) crl_dirty_ = true;  // sign at once: the last holder may have died mid-change
+  }
+  return singleton_;
+}
+
+Status App::adopt_published_crl() {
+  HERALD_TRY(auto published, inventory_->latest_crl("issuing"));
+  if (!published || published->number <= served_crl_number_) return {};
+  HERALD_TRY_VOID(dir_.write_crl(ca::CaLevel::kIssuing, published->der));
+  auto c = std::make_shared<Crl>(Crl{published->der, etag_of(published->der),
+                                     published->this_update, published->next_update});
+  std::lock_guard lock(crl_mu_);
+  issuing_crl_ = std::move(c);
+  served_crl_number_ = published->number;
   return {};
 }
 
@@ -400,8 +454,21 @@ void App::tick() {
     std::lock_guard lock(crl_mu_);
     crl = issuing_crl_;
   }
-  if (crl_dirty_.exchange(false) || !crl ||
-      now >= crl->this_update + server_config_.crl_validity / 2) {
+  if (!hold_singleton(now)) {
+    // Another node signs: serve what it published (checked every 200 ms
+    // while a revocation is pending here, else every second).
+    if (crl_dirty_ || now - crl_checked_ >= std::chrono::seconds(1)) {
+      crl_checked_ = now;
+      const uint64_t before = served_crl_number_;
+      if (auto s = adopt_published_crl(); !s) {
+        std::cerr << "herald serve: cannot read the published CRL: " << s.error().describe()
+                  << "\n";
+      } else if (served_crl_number_ != before) {
+        crl_dirty_ = false;
+      }
+    }
+  } else if (crl_dirty_.exchange(false) || !crl ||
+             now >= crl->this_update + server_config_.crl_validity / 2) {
     if (auto s = refresh_crl(); !s) {
       crl_dirty_ = true;
       std::cerr << "herald serve: cannot refresh the CRL: " << s.error().describe() << "\n";
@@ -431,7 +498,7 @@ void App::tick() {
               << s.error().describe() << "\n";
   }
   // ACME: expired orders and authorizations (every few seconds, in batches).
-  acme_->housekeeping();
+  if (singleton_) acme_->housekeeping();
   // 4. The server's own certificates, at two thirds of their lifetime.
   auto due = [&](TimePoint nb, TimePoint na) { return now >= nb + (na - nb) * 2 / 3; };
   if (due(tls_not_before_, tls_not_after_)) {

@@ -256,6 +256,20 @@ class App {
   std::shared_ptr<const Crl> issuing_crl_;
   std::shared_ptr<const Crl> offline_crls_[2];  // intermediate, root
   std::atomic<bool> crl_dirty_{false};
+  // Several nodes on one store: the work one node at a time does (signing the
+  // CRL every node serves, purging expired ACME orders) runs on the holder
+  // of the store's "singleton" lease; the others serve the CRL it published.
+  // Alone on a store (SQLite), a node always holds it.
+  static constexpr std::chrono::seconds kLeaseTtl{10};
+  std::string node_id_;
+  std::atomic<bool> singleton_{true};
+  TimePoint lease_checked_{};
+  TimePoint crl_checked_{};
+  uint64_t served_crl_number_ = 0;
+  // Takes or renews the lease (every 2 s at most); false if another node holds it.
+  bool hold_singleton(TimePoint now);
+  // Serves the CRL the lease holder published, if newer than the served one.
+  [[nodiscard]] Status adopt_published_crl();
   int64_t last_revocation_id_ = 0;
 
   std::mutex rate_mu_;
