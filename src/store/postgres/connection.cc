@@ -135,22 +135,49 @@ tl::unexpected<Error> Conn::error(std::string_view what, PGresult* r) const {
   return tl::unexpected(std::move(e));
 }
 
+Result<std::optional<std::string>> Conn::prepared(const std::string& sql, int nparams) {
+  if (auto it = prepared_.find(sql); it != prepared_.end()) return std::optional(it->second);
+  if (prepared_.size() >= kMaxPrepared) return std::optional<std::string>{};
+  std::string name = "herald_" + std::to_string(++next_name_);
+  // Parameter types are inferred by the server, as PQexecParams does. A
+  // statement prepared at the protocol level outlives a transaction that
+  // rolls back, so the cache stays true; a failed prepare is not cached.
+  Rows r(PQprepare(c_, name.c_str(), sql.c_str(), nparams, nullptr));
+  if (!r.raw()) return error("PostgreSQL query failed", nullptr);
+  if (PQresultStatus(r.raw()) != PGRES_COMMAND_OK) return error("PostgreSQL query failed", r.raw());
+  prepared_.emplace(sql, name);
+  return std::optional(std::move(name));
+}
+
 Result<Rows> Conn::exec(std::string_view sql, const std::vector<Param>& params) {
   std::vector<const char*> values;
   std::vector<int> lengths, formats;
   values.reserve(params.size());
+  lengths.reserve(params.size());
+  formats.reserve(params.size());
   for (const auto& p : params) {
     values.push_back(p.is_null ? nullptr : p.value.c_str());
     lengths.push_back(static_cast<int>(p.value.size()));
     formats.push_back(p.binary ? 1 : 0);
   }
   std::string text(sql);
-  PGresult* r = PQexecParams(c_, text.c_str(), static_cast<int>(params.size()), nullptr,
-                             values.data(), lengths.data(), formats.data(), 0);
+  const int n = static_cast<int>(params.size());
+  HERALD_TRY(auto name, prepared(text, n));
+  PGresult* r = name ? PQexecPrepared(c_, name->c_str(), n, values.data(), lengths.data(),
+                                      formats.data(), 0)
+                     : PQexecParams(c_, text.c_str(), n, nullptr, values.data(), lengths.data(),
+                                    formats.data(), 0);
   Rows rows(r);
   if (!r) return error("PostgreSQL query failed", nullptr);
   auto st = PQresultStatus(r);
-  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) return error("PostgreSQL query failed", r);
+  if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+    auto e = error("PostgreSQL query failed", r);
+    // 0A000 "cached plan must not change result type": a migration from
+    // another node changed a table under the statement. Prepared afresh
+    // next time (the old name is left unused).
+    if (name && sqlstate(e.value()) == "0A000") prepared_.erase(text);
+    return e;
+  }
   return rows;
 }
 

@@ -1,8 +1,9 @@
 #pragma once
 // A small libpq wrapper for the PostgreSQL store: a pool of connections,
-// parameterized queries only (PQexecParams: values never enter the SQL
-// text), RAII for results, and transactions that roll back on error.
-// Internal to the PostgreSQL store.
+// parameterized queries only (values never enter the SQL text), each SQL
+// text prepared once per connection and executed by name after (the server
+// parses and plans it once), RAII for results, and transactions that roll
+// back on error. Internal to the PostgreSQL store.
 
 #include <condition_variable>
 #include <cstddef>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/encoding.h"
@@ -61,6 +63,7 @@ class Rows {
   [[nodiscard]] Bytes bytes(int row, int col) const;  // a bytea column
   // Rows an INSERT/UPDATE/DELETE touched.
   [[nodiscard]] int64_t affected() const;
+  [[nodiscard]] pg_result* raw() const { return r_; }
 
  private:
   pg_result* r_;
@@ -83,7 +86,8 @@ class Conn {
   Conn& operator=(const Conn&) = delete;
 
   // One statement with parameters (text results); kStore on failure, with
-  // context "sqlstate".
+  // context "sqlstate". Prepared on this connection the first time its text
+  // is seen (up to kMaxPrepared texts; any beyond run unprepared).
   [[nodiscard]] Result<Rows> exec(std::string_view sql, const std::vector<Param>& params = {});
   // Several statements without parameters (migrations).
   [[nodiscard]] Status exec_script(const char* sql);
@@ -97,8 +101,14 @@ class Conn {
  private:
   Conn(pg_conn* c, std::string password) : c_(c), password_(std::move(password)) {}
   [[nodiscard]] tl::unexpected<Error> error(std::string_view what, pg_result* r) const;
+  // The name `sql` is prepared under on this connection, preparing it first;
+  // nullopt if the cache is full (the caller runs it unprepared).
+  [[nodiscard]] Result<std::optional<std::string>> prepared(const std::string& sql, int nparams);
+  static constexpr size_t kMaxPrepared = 256;
   pg_conn* c_;
   std::string password_;
+  std::unordered_map<std::string, std::string> prepared_;  // SQL text -> statement name
+  uint64_t next_name_ = 0;
 };
 
 // Up to `size` connections, opened on demand; a caller takes a free one

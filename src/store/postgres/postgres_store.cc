@@ -181,8 +181,11 @@ Result<std::vector<std::pair<TimePoint, std::string>>> PostgresStore::audit_entr
   return out;
 }
 
+// One statement, so atomic without BEGIN/COMMIT: one round trip and one
+// commit (durable before the answer: synchronous_commit is on).
 Status PostgresStore::insert(const CertRecord& r) {
-  return write([&](Conn& c) { return insert_one(c, r); });
+  HERALD_TRY(auto c, pool_.get());
+  return insert_one(*c, r);
 }
 
 Status PostgresStore::insert_one(Conn& c, const CertRecord& r) {
@@ -190,9 +193,14 @@ Status PostgresStore::insert_one(Conn& c, const CertRecord& r) {
   for (const auto& s : r.sans) sans.push_back(s.to_string());
   json owner = json::object();
   for (const auto& [k, v] : r.owner) owner[k] = v;
-  std::string sql = std::string("INSERT INTO certificates (") + kColumns +
-                    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,"
-                    "$19,$20)";
+  // The row and its audit entry in one statement (a data-modifying CTE): both
+  // or neither, in one round trip.
+  static const std::string sql =
+      std::string("WITH cert AS (INSERT INTO certificates (") + kColumns +
+      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) "
+      "RETURNING serial) "
+      "INSERT INTO audit_log (at, action, serial, detail) "
+      "SELECT $21::bigint, 'issue', serial, $22::text FROM cert";
   auto inserted = c.exec(
       sql,
       {Param(r.serial.hex()),
@@ -216,7 +224,12 @@ Status PostgresStore::insert_one(Conn& c, const CertRecord& r) {
                            ? std::optional<int64_t>(static_cast<int64_t>(*r.revocation_reason))
                            : std::nullopt),
        Param(secs(r.issued_at)),
-       Param::bytes(r.der)});
+       Param::bytes(r.der),
+       Param(secs(clock_.now())),
+       Param(json{{"profile", r.profile},
+                  {"subject", r.subject},
+                  {"fingerprint_sha256", r.fingerprint_sha256}}
+                 .dump())});
   if (!inserted) {
     if (postgres::sqlstate(inserted.error()) == postgres::kUniqueViolation) {
       return make_error(ErrorCode::kAlreadyExists,
@@ -224,13 +237,6 @@ Status PostgresStore::insert_one(Conn& c, const CertRecord& r) {
     }
     return tl::unexpected(inserted.error());
   }
-  HERALD_TRY_VOID(
-      c.exec("INSERT INTO audit_log (at, action, serial, detail) VALUES ($1, 'issue', $2, $3)",
-             {Param(secs(clock_.now())), Param(r.serial.hex()),
-              Param(json{{"profile", r.profile},
-                         {"subject", r.subject},
-                         {"fingerprint_sha256", r.fingerprint_sha256}}
-                        .dump())}));
   return {};
 }
 

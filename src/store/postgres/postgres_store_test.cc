@@ -163,6 +163,44 @@ TEST(PostgresStore, TwoNodesSeeEachOthersInserts) {
   EXPECT_EQ(*a->status(*Serial::parse("0A")), CertStatus::kRevoked);
 }
 
+// Each connection prepares a SQL text once: the statement outlives a
+// transaction that rolled back, a table changed under it is prepared afresh,
+// and texts beyond the cache's size still run.
+TEST(PostgresConn, PreparedStatementsSurviveRollbackTableChangeAndAFullCache) {
+  auto connected = postgres::Conn::connect(fresh_url(), "");
+  ASSERT_TRUE(connected) << connected.error().message;
+  postgres::Conn& c = **connected;
+  ASSERT_TRUE(c.exec("CREATE TABLE t (a BIGINT)"));
+  const std::string insert = "INSERT INTO t (a) VALUES ($1)";
+  auto rolled_back = c.transaction([&](postgres::Conn& t) -> Status {
+    HERALD_TRY_VOID(t.exec(insert, {postgres::Param(int64_t{1})}));
+    return make_error(ErrorCode::kInternal, "roll back");
+  });
+  ASSERT_FALSE(rolled_back);
+  auto again = c.exec(insert, {postgres::Param(int64_t{2})});
+  ASSERT_TRUE(again) << again.error().message;
+  auto rows = c.exec("SELECT a FROM t");
+  ASSERT_TRUE(rows) << rows.error().message;
+  ASSERT_EQ(rows->size(), 1);
+  EXPECT_EQ(rows->integer(0, 0), 2);
+
+  ASSERT_TRUE(c.exec("ALTER TABLE t ALTER COLUMN a TYPE TEXT"));
+  auto changed = c.exec("SELECT a FROM t");
+  if (!changed) {
+    EXPECT_EQ(postgres::sqlstate(changed.error()), "0A000") << changed.error().message;
+  }
+  changed = c.exec("SELECT a FROM t");
+  ASSERT_TRUE(changed) << changed.error().message;
+  EXPECT_EQ(changed->text(0, 0), "2");
+
+  for (int64_t i = 0; i < 300; ++i) {
+    auto r = c.exec("SELECT $1::bigint + " + std::to_string(i), {postgres::Param(i)});
+    ASSERT_TRUE(r) << r.error().message;
+    EXPECT_EQ(r->integer(0, 0), 2 * i);
+  }
+  EXPECT_FALSE(c.broken());
+}
+
 TEST(PostgresStore, BinaryDerRoundTrips) {
   auto s = must_open(fresh_url(), OpenMode::kCreate);
   ASSERT_TRUE(s);
