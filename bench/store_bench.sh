@@ -8,10 +8,12 @@
 #   2. OCSP responses/s for a fixed pre-signed request (ab -k, c = 8);
 #   3. CPU per certificate: herald serve's (utime + stime from /proc) and,
 #      for PostgreSQL, the database's (all postgres processes).
-# Usage: bench/store_bench.sh   (release build; N=3000 certificates per run)
+# Usage: bench/store_bench.sh   (release build; N=3000 certificates per run;
+#        HERALD_BIN=path picks another herald binary; PG_POOL_SIZE=n sets
+#        [store] pool_size for PostgreSQL, default: herald's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=$PWD/build/release/src/cli/herald
+bin=${HERALD_BIN:-$PWD/build/release/src/cli/herald}
 [[ -x $bin ]] || { echo "build first: make build-release" >&2; exit 1; }
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 [[ -x $PG_BIN/initdb ]] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
@@ -30,7 +32,9 @@ trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 TICK=$(getconf CLK_TCK)
 ticks() { local t=0 p f; for p in "$@"; do f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue; t=$((t + ${f% *} + ${f#* })); done; echo $t; }
-pg_pids() { pgrep -u postgres -f "postgres" 2>/dev/null | tr '\n' ' '; }
+# This run's postmaster and its children only (not other PostgreSQL servers
+# on the machine).
+pg_pids() { local pm; pm=$(head -1 "$PGD/data/postmaster.pid"); echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"; }
 
 [[ $(id -u) == 0 ]] && chown postgres: "$PGD"
 PGPORT=$(port)
@@ -46,13 +50,16 @@ openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/
   -outform DER -out "$T/csr.der" 2>/dev/null
 ab_rate() { grep -E '^Requests per second' | awk '{print $4}'; }
 
-echo "# $(date -u +%FT%TZ) $(openssl version | cut -d' ' -f1-2), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), $(nproc) cores, N=$N per run"
+echo "# $(date -u +%FT%TZ) $(openssl version | cut -d' ' -f1-2), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), $(nproc) cores, N=$N per run${PG_POOL_SIZE:+, pool_size $PG_POOL_SIZE}"
 for store in sqlite postgresql; do
   D=$T/$store SP=$(port) HP=$(port)
   extra=()
   [[ $store == postgresql ]] && extra=(--store "postgresql://herald@127.0.0.1:$PGPORT/herald" --store-password-file "$T/pg.pass")
   "$bin" ca init --dir "$D" --base-url "http://127.0.0.1:$HP" "${extra[@]}" >/dev/null 2>&1
   sed -i 's/^issuance_rate_per_second = .*/issuance_rate_per_second = 1000000/' "$D/herald.toml"
+  if [[ $store == postgresql && -n ${PG_POOL_SIZE:-} ]]; then
+    sed -i "/^\[store\]/a pool_size = $PG_POOL_SIZE" "$D/herald.toml"
+  fi
   TOKEN=$("$bin" token add --dir "$D" --provisioner admin 2>/dev/null)
   "$bin" issue --dir "$D" --profile server --cn ocsp.internal --out-dir "$T/$store-leaf" >/dev/null
   "$bin" serve --dir "$D" --listen "127.0.0.1:$SP" --http-listen "127.0.0.1:$HP" >"$T/$store.log" 2>&1 &
