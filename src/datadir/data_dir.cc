@@ -167,20 +167,23 @@ Result<std::optional<std::string>> passphrase_from(ca::CaLevel l,
   return std::optional<std::string>();
 }
 
+Result<std::string> DataDir::ca_passphrase(ca::CaLevel l,
+                                           const std::optional<std::string>& passphrase_file) const {
+  HERALD_TRY(auto pass, passphrase_from(l, passphrase_file));
+  if (pass) return std::move(*pass);
+  std::error_code ec;
+  if (!fsys::exists(secret_path(l), ec)) {
+    const std::string name(ca::ca_level_name(l));
+    return make_error(ErrorCode::kNotFound, "no passphrase for the " + name + " CA key: pass --" +
+                                                name + "-passphrase-file, or set " +
+                                                env_prefix(l) + "_FILE");
+  }
+  return fs::read_passphrase_file(secret_path(l));
+}
+
 Result<std::unique_ptr<keys::KeySigner>> DataDir::load_signer(
     ca::CaLevel l, const std::optional<std::string>& passphrase_file) const {
-  HERALD_TRY(auto pass, passphrase_from(l, passphrase_file));
-  if (!pass) {
-    std::error_code ec;
-    if (!fsys::exists(secret_path(l), ec)) {
-      const std::string name(ca::ca_level_name(l));
-      return make_error(ErrorCode::kNotFound, "no passphrase for the " + name + " CA key: pass --" +
-                                                  name + "-passphrase-file, or set " +
-                                                  env_prefix(l) + "_FILE");
-    }
-    HERALD_TRY(auto p, fs::read_passphrase_file(secret_path(l)));
-    pass = std::move(p);
-  }
+  HERALD_TRY(auto pass, ca_passphrase(l, passphrase_file));
   auto pem = fs::read_file(key_path(l), 1 << 20);
   if (!pem) {
     if (pem.error().code == ErrorCode::kNotFound) {
@@ -190,7 +193,7 @@ Result<std::unique_ptr<keys::KeySigner>> DataDir::load_signer(
     }
     return tl::unexpected(pem.error());
   }
-  auto key = keys::decrypt_private_key(*pem, *pass);
+  auto key = keys::decrypt_private_key(*pem, pass);
   if (!key) {
     return tl::unexpected(std::move(key.error()).with("key", key_path(l).string()));
   }

@@ -62,6 +62,13 @@ class DataDir {
   // Decrypts the CA's key. The passphrase comes from `passphrase_file` if
   // given, else $HERALD_<LEVEL>_PASSPHRASE_FILE, else $HERALD_<LEVEL>_PASSPHRASE,
   // else DIR/secrets/<level>.pass.
+  // The passphrase of a CA key, looked up as load_signer does.
+  [[nodiscard]] Result<std::string> ca_passphrase(
+      ca::CaLevel l, const std::optional<std::string>& passphrase_file) const;
+  // DIR/serve/: `herald serve`'s own TLS and OCSP-signing certificates and
+  // their keys (encrypted with the issuing CA's passphrase), kept across
+  // restarts.
+  [[nodiscard]] std::filesystem::path serve_dir() const { return root_ / "serve"; }
   [[nodiscard]] Result<std::unique_ptr<keys::KeySigner>> load_signer(
       ca::CaLevel l, const std::optional<std::string>& passphrase_file) const;
 

@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include "base/duration.h"
@@ -17,7 +18,7 @@ namespace herald::server {
 using std::chrono::seconds;
 
 App::App(const datadir::DataDir& dir, const Clock& clock) : dir_(dir), clock_(clock) {}
-App::~App() = default;
+App::~App() { OPENSSL_cleanse(own_key_passphrase_.data(), own_key_passphrase_.size()); }
 
 Result<std::unique_ptr<App>> App::create(const datadir::DataDir& dir, const ServeOptions& options,
                                          const Clock& clock) {
@@ -146,8 +147,9 @@ Status App::init(const ServeOptions& o) {
                              return out;
                            });
 
-  HERALD_TRY_VOID(issue_tls_certificate());
-  HERALD_TRY_VOID(issue_ocsp_signer());
+  HERALD_TRY(own_key_passphrase_, dir_.ca_passphrase(ca::CaLevel::kIssuing, o.issuing_passphrase_file));
+  HERALD_TRY_VOID(issue_tls_certificate(true));
+  HERALD_TRY_VOID(issue_ocsp_signer(true));
   {
     unsigned char id[8];
     if (RAND_bytes(id, sizeof id) != 1) return make_error(ErrorCode::kCrypto, "no randomness");
@@ -178,9 +180,54 @@ Status App::init(const ServeOptions& o) {
   return {};
 }
 
-Status App::issue_tls_certificate() {
-  HERALD_TRY(auto key, keys::generate_key(keys::KeyType::kEcP256));
-  HERALD_TRY(auto pub, keys::public_key_of(*key));
+std::optional<App::OwnCert> App::reusable_own(const std::string& name) {
+  const auto cert_path = dir_.serve_dir() / (name + ".pem");
+  const auto key_path = dir_.serve_dir() / (name + ".key.pem");
+  std::error_code ec;
+  if (!std::filesystem::exists(cert_path, ec) || !std::filesystem::exists(key_path, ec))
+    return std::nullopt;
+  auto why_not = [&](const std::string& reason) -> std::optional<OwnCert> {
+    std::cerr << "herald serve: not reusing " << cert_path.string() << ": " << reason
+              << "; issuing a new one\n";
+    return std::nullopt;
+  };
+  auto pem = fs::read_file(cert_path, 1 << 16);
+  if (!pem) return why_not(pem.error().message);
+  auto certs = x509::Certificate::from_pem(*pem);
+  if (!certs || certs->empty()) return why_not("unreadable");
+  x509::Certificate cert = certs->front();
+  // Ours: signed by the issuing CA this server runs, and valid in the inventory.
+  if (X509_verify(&cert.x509(), X509_get0_pubkey(&issuing_->x509())) != 1) {
+    ossl::clear_errors();
+    return why_not("not issued by the current issuing CA");
+  }
+  const TimePoint now = clock_.now();
+  const TimePoint renew_at = cert.not_before() + (cert.not_after() - cert.not_before()) * 2 / 3;
+  if (now < cert.not_before() || now >= renew_at) return why_not("due for renewal");
+  auto state = inventory_->revocation_state(cert.serial());
+  if (!state || !*state || (*state)->status != store::CertStatus::kValid)
+    return why_not("not a valid certificate in the inventory");
+  auto key_pem = fs::read_file(key_path, 1 << 16);
+  if (!key_pem) return why_not(key_pem.error().message);
+  auto key = keys::decrypt_private_key(*key_pem, own_key_passphrase_);
+  if (!key) return why_not("its key does not open with the issuing CA's passphrase");
+  if (EVP_PKEY_eq(X509_get0_pubkey(&cert.x509()), key->get()) != 1) {
+    ossl::clear_errors();
+    return why_not("its key does not match it");
+  }
+  return OwnCert{std::move(cert), std::move(*key)};
+}
+
+Status App::keep_own(const std::string& name, const std::string& cert_pem, EVP_PKEY& key) {
+  HERALD_TRY_VOID(fs::make_dir(dir_.serve_dir(), fs::kPrivateDir));
+  HERALD_TRY(auto encrypted, keys::encrypt_private_key(key, own_key_passphrase_));
+  HERALD_TRY_VOID(fs::write_file(dir_.serve_dir() / (name + ".key.pem"), encrypted, fs::kPrivate,
+                                 fs::Overwrite::kReplace));
+  return fs::write_file(dir_.serve_dir() / (name + ".pem"), cert_pem, fs::kPrivate,
+                        fs::Overwrite::kReplace);
+}
+
+Status App::issue_tls_certificate(bool reuse) {
   policy::IssueRequest req;
   req.profile = policy::Profile::kServer;
   req.common_name = server_config_.tls_names.front();
@@ -191,16 +238,48 @@ Status App::issue_tls_certificate() {
       return make_error(ErrorCode::kMalformedInput, "server.tls_names: " + san.error().message);
     req.sans.push_back(*san);
   }
-  req.ttl = std::chrono::hours(24 * 7);
-  req.key = pub.info;
-  auto iss = issuance();
-  auto issued = iss->authority->issue(req, pub, {{"service", "herald-serve"}, {"role", "tls"}});
-  if (!issued) {
-    return tl::unexpected(
-        std::move(issued.error()).with("purpose", "the server's own TLS certificate"));
+  std::optional<OwnCert> kept;
+  if (reuse) {
+    kept = reusable_own("tls");
+    if (kept) {
+      std::set<std::string> have, want;
+      for (const auto& n : kept->cert.sans()) have.insert(n.to_string());
+      for (const auto& n : req.sans) want.insert(n.to_string());
+      if (have != want) {
+        std::cerr << "herald serve: not reusing the kept TLS certificate: server.tls_names "
+                     "changed; issuing a new one\n";
+        kept.reset();
+      }
+    }
+  }
+  ossl::EvpPkeyPtr key;
+  std::string leaf_pem;
+  TimePoint not_before, not_after;
+  if (kept) {
+    key = std::move(kept->key);
+    leaf_pem = kept->cert.pem();
+    not_before = kept->cert.not_before();
+    not_after = kept->cert.not_after();
+  } else {
+    HERALD_TRY(key, keys::generate_key(keys::KeyType::kEcP256));
+    HERALD_TRY(auto pub, keys::public_key_of(*key));
+    req.ttl = std::chrono::hours(24 * 7);
+    req.key = pub.info;
+    auto iss = issuance();
+    auto issued = iss->authority->issue(req, pub, {{"service", "herald-serve"}, {"role", "tls"}});
+    if (!issued) {
+      return tl::unexpected(
+          std::move(issued.error()).with("purpose", "the server's own TLS certificate"));
+    }
+    leaf_pem = issued->pem();
+    not_before = issued->record.not_before;
+    not_after = issued->record.not_after;
+    if (auto s = keep_own("tls", leaf_pem, *key); !s)
+      std::cerr << "herald serve: cannot keep the TLS certificate for the next start: "
+                << s.error().describe() << "\n";
   }
   net::TlsConfig cfg;
-  cfg.cert_chain_pem = issued->pem() + issuing_->pem() + intermediate_->pem();
+  cfg.cert_chain_pem = leaf_pem + issuing_->pem() + intermediate_->pem();
   HERALD_TRY(cfg.key_pem, keys::private_key_pem(*key));
   cfg.client_ca_pem = root_->pem() + intermediate_->pem() + issuing_->pem();
   if (tls_) {
@@ -208,23 +287,41 @@ Status App::issue_tls_certificate() {
   } else {
     HERALD_TRY(tls_, net::TlsContextHolder::create(cfg));
   }
-  tls_not_before_ = issued->record.not_before;
-  tls_not_after_ = issued->record.not_after;
+  tls_not_before_ = not_before;
+  tls_not_after_ = not_after;
   return {};
 }
 
-Status App::issue_ocsp_signer() {
-  HERALD_TRY(auto key, keys::generate_key(keys::KeyType::kEcP256));
-  HERALD_TRY(auto pub, keys::public_key_of(*key));
-  auto iss = issuance();
-  HERALD_TRY(auto issued, iss->authority->issue_ocsp_signer(pub, std::chrono::hours(24 * 7)));
-  HERALD_TRY(auto cert, x509::Certificate::from_der(issued.record.der));
+Status App::issue_ocsp_signer(bool reuse) {
+  std::optional<OwnCert> kept;
+  if (reuse) {
+    kept = reusable_own("ocsp");
+    if (kept) {
+      const auto eku = kept->cert.ext_key_usage();
+      if (std::find(eku.begin(), eku.end(), "OCSPSigning") == eku.end()) kept.reset();
+    }
+  }
+  ossl::EvpPkeyPtr key;
+  std::optional<x509::Certificate> cert;
+  if (kept) {
+    key = std::move(kept->key);
+    cert = std::move(kept->cert);
+  } else {
+    HERALD_TRY(key, keys::generate_key(keys::KeyType::kEcP256));
+    HERALD_TRY(auto pub, keys::public_key_of(*key));
+    auto iss = issuance();
+    HERALD_TRY(auto issued, iss->authority->issue_ocsp_signer(pub, std::chrono::hours(24 * 7)));
+    HERALD_TRY(cert, x509::Certificate::from_der(issued.record.der));
+    if (auto st = keep_own("ocsp", cert->pem(), *key); !st)
+      std::cerr << "herald serve: cannot keep the OCSP signer for the next start: "
+                << st.error().describe() << "\n";
+  }
   auto s = std::make_shared<OcspSigner>();
   HERALD_TRY(s->signer, keys::KeySigner::create(std::move(key)));
   s->responder =
-      std::make_unique<ca::OcspResponder>(ca::OcspResponder{*s->signer, cert, *issuing_});
-  s->not_before = issued.record.not_before;
-  s->not_after = issued.record.not_after;
+      std::make_unique<ca::OcspResponder>(ca::OcspResponder{*s->signer, *cert, *issuing_});
+  s->not_before = cert->not_before();
+  s->not_after = cert->not_after();
   std::lock_guard lock(ocsp_mu_);
   ocsp_signer_ = s;
   // Answers signed by the previous responder stay valid; re-sign them with the new one.

@@ -96,8 +96,9 @@ class App {
 
   [[nodiscard]] Status init(const ServeOptions& options);
   [[nodiscard]] std::shared_ptr<Issuance> issuance() const;
-  [[nodiscard]] Status issue_tls_certificate();
-  [[nodiscard]] Status issue_ocsp_signer();
+  // reuse: take the kept certificate of an earlier run if still good (start).
+  [[nodiscard]] Status issue_tls_certificate(bool reuse = false);
+  [[nodiscard]] Status issue_ocsp_signer(bool reuse = false);
   [[nodiscard]] Status refresh_crl();
   [[nodiscard]] Status load_offline_crls();
   // ACME (acme_wiring.cc): the service's backend, and its configuration from
@@ -266,6 +267,19 @@ class App {
   TimePoint lease_checked_{};
   TimePoint crl_checked_{};
   uint64_t served_crl_number_ = 0;
+  // The server's own certificates survive restarts (DIR/serve/); keys are
+  // encrypted with the issuing CA's passphrase.
+  std::string own_key_passphrase_;
+  struct OwnCert {
+    x509::Certificate cert;
+    ossl::EvpPkeyPtr key;
+  };
+  // DIR/serve/NAME.pem and NAME.key.pem if they are still worth using:
+  // signed by the issuing CA, recorded valid in the inventory, and before two
+  // thirds of their lifetime; else nullopt (a problem is logged).
+  std::optional<OwnCert> reusable_own(const std::string& name);
+  [[nodiscard]] Status keep_own(const std::string& name, const std::string& cert_pem,
+                                EVP_PKEY& key);
   // Takes or renews the lease (every 2 s at most); false if another node holds it.
   bool hold_singleton(TimePoint now);
   // Serves the CRL the lease holder published, if newer than the served one.

@@ -90,7 +90,12 @@ openssl crl -inform DER -in "$T/issuing.crl" -noout -CAfile "$ISSUING" 2>&1 | gr
   fail "the served CRL does not verify"
 ok "revoked: OCSP says revoked (verified by openssl), the CRL lists it, the other is good"
 
-step "restart herald serve: the state is PostgreSQL's"
+step "restart herald serve: the state is PostgreSQL's, and serve keeps its own certificates"
+rows_before=$(pg_sql "SELECT count(*) FROM certificates" herald) || fail "cannot count the certificate rows"
+for f in tls ocsp; do
+  [[ $(stat -c %a "$D/serve/$f.key.pem") == 600 ]] || fail "$D/serve/$f.key.pem is not mode 0600"
+  grep -q 'BEGIN ENCRYPTED PRIVATE KEY' "$D/serve/$f.key.pem" || fail "$D/serve/$f.key.pem is not encrypted"
+done
 serve_stop
 [[ $SERVE_RC == 0 ]] || fail "herald serve exited $SERVE_RC"
 serve_start "$D"
@@ -98,8 +103,9 @@ ocsp_query "$T/api.pem"
 grep -q ': revoked' <<<"$OCSP_OUT" || fail "after a restart OCSP does not say revoked"
 rows=$(pg_sql "SELECT count(*) FROM certificates" herald) || fail "cannot count the certificate rows"
 listed_count=$("$HERALD" list --dir "$D" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d if isinstance(d, list) else d.get("certificates", [])))')
-(( rows >= 5 )) || fail "PostgreSQL holds $rows certificate rows (3 CAs + 2 leaves + serve's own expected)"
-ok "after a restart: revoked still revoked; $rows certificate rows in PostgreSQL, herald list shows $listed_count"
+(( rows == rows_before )) || fail "the restart added $((rows - rows_before)) certificates (serve should reuse its own)"
+(( rows == 7 )) || fail "PostgreSQL holds $rows certificate rows (3 CAs, 2 leaves, serve's TLS and OCSP certificates expected)"
+ok "after a restart: revoked still revoked; $rows certificate rows in PostgreSQL (the restart issued none: serve reused its TLS and OCSP certificates, kept encrypted in DIR/serve/), herald list shows $listed_count"
 
 step "PostgreSQL stopped under herald serve: 503s, readyz red, OCSP from pre-signed answers, recovery"
 make_csr outage outage.internal "DNS:outage.internal"
