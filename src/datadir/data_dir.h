@@ -11,6 +11,8 @@
 //   DIR/trust/                           trust package for relying parties
 //   DIR/partners/                        partner roots this CA trusts (datadir/partners.h)
 //   DIR/issued/<SERIAL>/                 default output of `herald issue`
+//   DIR/serve/{tls,ocsp}.pem, .key.pem   `herald serve`'s own certificates, kept
+//                                        across restarts (keys encrypted, 0600)
 //
 // DIR is --dir, else $HERALD_HOME, else ./herald-data.
 
