@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   herald::cli::add_verify_commands(app, ctx);
   herald::cli::add_probe_commands(app, ctx);
   herald::cli::add_trust_commands(app, ctx);
+  herald::cli::add_store_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

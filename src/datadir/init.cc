@@ -26,19 +26,6 @@ Status write_public(const fsys::path& p, std::string_view data) {
   return fs::write_file(p, data, fs::kPublic, fs::Overwrite::kRefuse);
 }
 
-// herald.toml's [store] for a PostgreSQL store (toml++ quotes the values).
-std::string store_section(const InitOptions& o) {
-  if (o.store_url.empty()) return "";
-  toml::table store{{"url", o.store_url}};
-  if (o.store_password_file) store.insert("password_file", *o.store_password_file);
-  toml::table root{{"store", store}};
-  std::ostringstream out;
-  out << "\n# Where Herald keeps its state: PostgreSQL, shared by every `herald serve`\n"
-         "# node. Reference: docs/configuration.md\n"
-      << root << "\n";
-  return out.str();
-}
-
 Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock,
                 InitReport& report) {
   // The store first: a bad URL, an unreachable database or one that already
@@ -105,7 +92,7 @@ Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock,
 
   policy::CaSettings settings{o.hierarchy.organization, o.hierarchy.base_url};
   HERALD_TRY_VOID(fs::write_file(stage.config_path(),
-                                 default_config_file(settings) + store_section(o), fs::kPublic));
+                                 default_config_file(settings) + store_section(o.store_url, o.store_password_file), fs::kPublic));
 
   HERALD_TRY_VOID(write_trust_package(stage.trust_dir(), h.root.cert, h.intermediate.cert,
                                       o.hierarchy.base_url));
@@ -131,6 +118,18 @@ Status populate(const DataDir& stage, const InitOptions& o, const Clock& clock,
 }
 
 }  // namespace
+
+std::string store_section(const std::string& url, const std::optional<std::string>& password_file) {
+  if (url.empty()) return "";
+  toml::table store{{"url", url}};
+  if (password_file) store.insert("password_file", *password_file);
+  toml::table root{{"store", store}};
+  std::ostringstream out;
+  out << "\n# Where Herald keeps its state: PostgreSQL, shared by every `herald serve`\n"
+         "# node. Reference: docs/configuration.md\n"
+      << root << "\n";
+  return out.str();
+}
 
 std::string default_config_file(const policy::CaSettings& ca) {
   return policy::default_config_text(ca) +

@@ -33,6 +33,11 @@ struct InitReport {
   std::vector<std::string> warnings;
 };
 
+// herald.toml's [store] table for a PostgreSQL store (values quoted by
+// toml++), with a comment; "" for an empty url.
+[[nodiscard]] std::string store_section(const std::string& url,
+                                        const std::optional<std::string>& password_file);
+
 // The whole DIR/herald.toml `ca init` writes: [ca], [policy.*], [server], [[provisioners]].
 [[nodiscard]] std::string default_config_file(const policy::CaSettings& ca);
 

@@ -17,6 +17,8 @@
 #    issuance recovers by itself (time printed), readyz green;
 #  - a slow network to PostgreSQL (a proxy adding 200 ms each way) slows
 #    issuance but not OCSP answers;
+#  - herald store migrate moves a SQLite CA into an empty database (counts
+#    checked, herald.toml switched), refusing a non-empty one and a second run;
 #  - a wrong password is refused with a clear error that does not contain
 #    the password, and the password is in no log, no herald.toml, no output.
 set -euo pipefail
@@ -174,6 +176,36 @@ openssl ocsp -respin "$T/ocsp.resp" -issuer "$ISSUING" -CAfile "$T/root+intermed
   grep -q ': good$' || fail "the OCSP answer through the slow setup is not good"
 (( worst < 200 )) || fail "an OCSP answer took $worst ms with a slow database (one database round trip is 400 ms)"
 ok "issuance took $sign_ms ms (each database round trip 400 ms); the first OCSP answer after the start $cold ms (not pre-signed yet: read from the database), the next 20 at most $worst ms: pre-signed answers do not wait for the database"
+
+step "herald store migrate: a CA on SQLite moved into an empty PostgreSQL database"
+FIRST_URL=$PG_URL
+"$HERALD" ca init --dir "$T/lite" >"$T/lite-init.log" 2>&1 || fail "ca init (SQLite) failed: $(cat "$T/lite-init.log")"
+for n in m1 m2 m3; do
+  herald_issue "$T/$n.json" --dir "$T/lite" --profile server --cn "$n.internal" --out-dir "$T/$n" >"$T/$n.serial"
+done
+"$HERALD" revoke --dir "$T/lite" "$(cat "$T/m2.serial")" --reason keyCompromise >/dev/null 2>&1 || fail "revoke on SQLite failed"
+"$HERALD" token add --dir "$T/lite" --provisioner admin >/dev/null 2>&1 || fail "token add failed"
+count_list() { "$HERALD" list --dir "$1" --json "${@:2}" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d if isinstance(d, list) else d.get("certificates", [])))'; }
+before=$(count_list "$T/lite")
+pg_create_db herald2 "pw2-$(openssl rand -hex 8)"
+out=$("$HERALD" store migrate --dir "$T/lite" --to "$FIRST_URL" --to-password-file "$T/herald.pass" 2>&1) &&
+  fail "a migration into a database that holds a CA was accepted"
+grep -q 'already holds' <<<"$out" || fail "unclear refusal: $out"
+out=$("$HERALD" store migrate --dir "$T/lite" --to "$PG_URL" --to-password-file "$T/herald2.pass" 2>&1) ||
+  fail "herald store migrate failed: $out"
+grep -q 'counts checked' <<<"$out" || fail "no count check reported: $out"
+grep -Eq "^url = [\"']$PG_URL[\"']" "$T/lite/herald.toml" || fail "herald.toml does not name the new store"
+after=$(count_list "$T/lite")
+[[ $after == "$before" ]] || fail "herald list shows $after certificates after the migration, $before before"
+[[ $(count_list "$T/lite" --status revoked) == 1 ]] || fail "the revoked certificate is not revoked after the migration"
+rows=$(pg_sql "SELECT count(*) FROM certificates" herald2)
+[[ $rows == "$before" ]] || fail "PostgreSQL holds $rows certificates, the SQLite file held $before"
+out2=$("$HERALD" store migrate --dir "$T/lite" --to "$PG_URL" --to-password-file "$T/herald2.pass" 2>&1) &&
+  fail "a second migration was accepted"
+grep -q 'already keeps its state' <<<"$out2" || fail "unclear refusal of a second migration: $out2"
+herald_issue "$T/m4.json" --dir "$T/lite" --profile server --cn m4.internal --out-dir "$T/m4" >/dev/null
+[[ $(pg_sql "SELECT count(*) FROM certificates" herald2) == $((before + 1)) ]] || fail "a certificate issued after the migration is not in PostgreSQL"
+ok "moved $before certificates (1 revoked) and a token; counts checked; herald.toml switched; a non-empty target and a second migration refused; new issuance goes to PostgreSQL"
 
 step "no password anywhere"
 serve_stop

@@ -1,0 +1,85 @@
+#include "store/migrate.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "store/inventory_conformance.h"
+#include "store/open.h"
+
+namespace herald::store {
+namespace testing {
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(InventoryConformance);  // only record() is used here
+}  // namespace testing
+namespace {
+
+const FakeClock& clock() {
+  static FakeClock c{TimePoint{std::chrono::seconds(100000)}};
+  return c;
+}
+
+std::unique_ptr<Store> temp_store(const std::string& name) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("herald-migrate-test-" + std::to_string(::getpid()) + "-" + name);
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  StoreSpec spec;
+  spec.sqlite_path = dir / "herald.db";
+  return std::move(*open(spec, OpenMode::kCreate, clock()));
+}
+
+TEST(Migrate, MovesRecordsTokensEabKeysAndCrlNumbers) {
+  auto from = temp_store("from");
+  auto to = temp_store("to");
+  for (const char* s : {"0A", "0B", "0C", "0D"}) ASSERT_TRUE(from->insert(testing::record(s, "01", 90000)));
+  const TimePoint t{std::chrono::seconds(50000)};
+  ASSERT_TRUE(from->revoke(*Serial::parse("0B"), x509::RevocationReason::kKeyCompromise, t));
+  ASSERT_TRUE(from->revoke(*Serial::parse("0C"), x509::RevocationReason::kCertificateHold, t));
+  ASSERT_TRUE(from->add_token({0, "admin", "laptop", "aa11", t, false}));
+  auto gone = from->add_token({0, "admin", "old", "bb22", t, false});
+  ASSERT_TRUE(gone && from->revoke_token(*gone));
+  ASSERT_TRUE(from->acme_insert_eab({"kid-free", "acme", "c2VjcmV0", t, ""}));
+  ASSERT_TRUE(from->acme_insert_eab({"kid-used", "acme", "c2VjcmV0", t, ""}));
+  ASSERT_TRUE(from->acme_insert_account_with_eab("acct", "acme", "thumb", "{}", t, "kid-used"));
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(from->next_crl_number("issuing"));
+
+  auto report = migrate(*from, *to, clock().now());
+  ASSERT_TRUE(report) << report.error().describe();
+  EXPECT_EQ(report->certificates, 4);
+  EXPECT_EQ(report->revoked, 2);
+  EXPECT_EQ(report->tokens, 2);
+  EXPECT_EQ(report->eab_keys, 1);
+  EXPECT_EQ(report->eab_keys_bound, 1);
+  EXPECT_EQ(report->crl_numbers["issuing"], 7u);
+
+  auto b = to->find(*Serial::parse("0B"));
+  ASSERT_TRUE(b && *b);
+  EXPECT_EQ((*b)->status, CertStatus::kRevoked);
+  EXPECT_EQ((*b)->revocation_reason, x509::RevocationReason::kKeyCompromise);
+  EXPECT_EQ((*b)->revoked_at, t);
+  EXPECT_EQ((*to->find(*Serial::parse("0C")))->revocation_reason,
+            x509::RevocationReason::kCertificateHold);
+  EXPECT_EQ((*to->find(*Serial::parse("0A")))->der, testing::record("0A", "01", 90000).der);
+  EXPECT_FALSE((*to->find_token("aa11"))->revoked);
+  EXPECT_TRUE((*to->find_token("bb22"))->revoked);
+  EXPECT_TRUE(*to->acme_eab("kid-free"));
+  EXPECT_FALSE(*to->acme_eab("kid-used"));
+  // The destination's next CRL number is above every one the source's CRLs used.
+  EXPECT_EQ(*to->next_crl_number("issuing"), 8u);
+  EXPECT_EQ(*to->next_crl_number("root"), 1u);  // never used: starts over
+}
+
+TEST(Migrate, RefusesADestinationThatHoldsCertificates) {
+  auto from = temp_store("from2");
+  auto to = temp_store("to2");
+  ASSERT_TRUE(from->insert(testing::record("0A", "01", 90000)));
+  ASSERT_TRUE(to->insert(testing::record("0F", "01", 90000)));
+  auto r = migrate(*from, *to, clock().now());
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_FALSE(*to->find(*Serial::parse("0A")));
+}
+
+}  // namespace
+}  // namespace herald::store
