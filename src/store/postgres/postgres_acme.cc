@@ -5,6 +5,7 @@
 // orders, and a read-modify-write cannot lose another.
 #include <algorithm>
 
+#include "store/acme_limits.h"
 #include "store/postgres/postgres_store_impl.h"
 
 namespace herald::store {
@@ -151,16 +152,7 @@ Status check_limit(Conn& c, const char* sql, const std::string& key, TimePoint n
   HERALD_TRY(auto r,
              c.exec(sql, {Param(key), Param(unix_seconds(now - limits.window)), Param(limit)}));
   const int64_t n = r.size();
-  if (n < limit) return {};
-  const int64_t oldest = r.integer(0, 0);
-  const int64_t retry = std::max<int64_t>(1, oldest + limits.window.count() - unix_seconds(now));
-  Error e{ErrorCode::kRateLimited,
-          what + " " + std::to_string(n) + " orders in the last " +
-              std::to_string(limits.window.count() / 60) + " minutes (limit " +
-              std::to_string(limit) + ")",
-          {}};
-  e.with("retry_after", std::to_string(retry));
-  return tl::unexpected(std::move(e));
+  return window_limit(n, n > 0 ? r.integer(0, 0) : 0, now, limits, limit, what);
 }
 
 // The account's open orders (pending or ready, not expired): at most
@@ -176,15 +168,7 @@ Status check_pending(Conn& c, const std::string& account_id, TimePoint now,
              "herald_order_expires(data) > $2 ORDER BY herald_order_expires(data) LIMIT $3",
              {Param(account_id), Param(unix_seconds(now)), Param(limits.pending_per_account)}));
   const int64_t n = r.size();
-  if (n < limits.pending_per_account) return {};
-  const int64_t first_expiry = r.integer(0, 0);
-  Error e{ErrorCode::kRateLimited,
-          "this account has " + std::to_string(n) + " pending orders (limit " +
-              std::to_string(limits.pending_per_account) +
-              "): finalize them, deactivate their authorizations, or wait until they expire",
-          {}};
-  e.with("retry_after", std::to_string(std::max<int64_t>(1, first_expiry - unix_seconds(now))));
-  return tl::unexpected(std::move(e));
+  return pending_limit(n, n > 0 ? r.integer(0, 0) : 0, now, limits);
 }
 
 }  // namespace

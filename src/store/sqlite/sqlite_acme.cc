@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include "store/acme_limits.h"
 #include "store/sqlite/sqlite_inventory.h"
 
 namespace herald::store {
@@ -182,15 +183,7 @@ Status check_limit(Connection& c, const char* sql, const std::string& key, TimeP
     if (n++ == 0) oldest = s.integer(0);
   }
   if (rc != SQLITE_DONE) return c.error("cannot count orders for the rate limit");
-  if (n < limit) return {};
-  const int64_t retry = std::max<int64_t>(1, oldest + limits.window.count() - unix_seconds(now));
-  Error e{ErrorCode::kRateLimited,
-          what + " " + std::to_string(n) + " orders in the last " +
-              std::to_string(limits.window.count() / 60) + " minutes (limit " +
-              std::to_string(limit) + ")",
-          {}};
-  e.with("retry_after", std::to_string(retry));
-  return tl::unexpected(std::move(e));
+  return window_limit(n, oldest, now, limits, limit, what);
 }
 
 // The account's orders still pending or ready (not expired): at most
@@ -216,14 +209,7 @@ Status check_pending(Connection& c, const std::string& account_id, TimePoint now
     if (n++ == 0) first_expiry = s.integer(0);
   }
   if (rc != SQLITE_DONE) return c.error("cannot count pending orders");
-  if (n < limits.pending_per_account) return {};
-  Error e{ErrorCode::kRateLimited,
-          "this account has " + std::to_string(n) + " pending orders (limit " +
-              std::to_string(limits.pending_per_account) +
-              "): finalize them, deactivate their authorizations, or wait until they expire",
-          {}};
-  e.with("retry_after", std::to_string(std::max<int64_t>(1, first_expiry - unix_seconds(now))));
-  return tl::unexpected(std::move(e));
+  return pending_limit(n, first_expiry, now, limits);
 }
 
 }  // namespace
