@@ -87,7 +87,12 @@ Result<Issued> Authority::issue_leaf(x509::CertificateSpec spec, policy::Profile
                                      std::chrono::seconds ttl, const keys::PublicKey& key,
                                      const store::Labels& owner, const Recorder& record) {
   for (const auto* ca : {&issuing_serial_, &intermediate_serial_}) {
-    HERALD_TRY(auto status, inventory_.status(*ca));
+    std::optional<store::CertStatus> status;
+    if (ca_status_) {
+      HERALD_TRY(status, ca_status_(*ca));
+    } else {
+      HERALD_TRY(status, inventory_.status(*ca));
+    }
     if (status == store::CertStatus::kRevoked) {
       return make_error(ErrorCode::kConflict,
                         std::string("the ") +

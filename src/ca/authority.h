@@ -83,6 +83,13 @@ class Authority {
 
   [[nodiscard]] const x509::Certificate& issuing_certificate() const { return issuing_cert_; }
 
+  // Where the status of the issuing and intermediate CA certificates comes
+  // from before each issuance: the inventory by default (two reads);
+  // `herald serve` gives one it keeps current from the revocation events it
+  // follows (every 200 ms), so an issuance does not read them again.
+  using CaStatusSource = std::function<Result<store::CertStatus>(const Serial&)>;
+  void use_ca_status(CaStatusSource source) { ca_status_ = std::move(source); }
+
  private:
   // The pipeline after the policy decision, shared by every leaf: refuse under
   // a revoked or expired CA, then serial, validity (clamped), key, profile
@@ -103,6 +110,7 @@ class Authority {
   std::string issuing_subject_;
   Bytes issuing_key_id_;
   TimePoint issuing_not_after_;
+  CaStatusSource ca_status_;
 };
 
 }  // namespace herald::ca

@@ -77,8 +77,10 @@ Status App::init(const ServeOptions& o) {
 
   auto iss = std::make_shared<Issuance>();
   iss->config = std::make_shared<const policy::Config>(std::move(policy_config));
+  HERALD_TRY_VOID(load_ca_statuses());
   iss->authority = std::make_unique<ca::Authority>(
       clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_, intermediate_->serial());
+  iss->authority->use_ca_status(ca_status_source());
   issuance_ = iss;
   acme_ = std::make_unique<acme::Service>(clock_, *inventory_, *inventory_, acme_backend());
   if (inventory_->shared_by_nodes()) {
@@ -361,6 +363,25 @@ Status App::refresh_crl() {
   return {};
 }
 
+Status App::load_ca_statuses() {
+  HERALD_TRY(auto issuing, inventory_->status(issuing_->serial()));
+  HERALD_TRY(auto intermediate, inventory_->status(intermediate_->serial()));
+  issuing_revoked_ = issuing == store::CertStatus::kRevoked;
+  intermediate_revoked_ = intermediate == store::CertStatus::kRevoked;
+  return {};
+}
+
+ca::Authority::CaStatusSource App::ca_status_source() {
+  return [this](const Serial& serial) -> Result<store::CertStatus> {
+    if (serial == issuing_->serial())
+      return issuing_revoked_ ? store::CertStatus::kRevoked : store::CertStatus::kValid;
+    if (serial == intermediate_->serial())
+      return intermediate_revoked_ ? store::CertStatus::kRevoked : store::CertStatus::kValid;
+    HERALD_TRY(auto status, inventory_->status(serial));
+    return status.value_or(store::CertStatus::kValid);
+  };
+}
+
 bool App::hold_singleton(TimePoint now) {
   if (!inventory_->shared_by_nodes()) return true;
   if (lease_checked_ != TimePoint{} && now - lease_checked_ < std::chrono::seconds(2))
@@ -430,6 +451,7 @@ Status App::reload() {
   iss->config = std::make_shared<const policy::Config>(std::move(policy_config));
   iss->authority = std::make_unique<ca::Authority>(
       clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_, intermediate_->serial());
+  iss->authority->use_ca_status(ca_status_source());
   {
     std::lock_guard lock(issuance_mu_);
     issuance_ = iss;
@@ -542,6 +564,11 @@ void App::tick() {
   if (auto events = inventory_->revocations_since(last_revocation_id_, 1000); events) {
     for (const auto& e : *events) {
       refresh_revocation(e.serial);
+      if (e.serial == issuing_->serial() || e.serial == intermediate_->serial()) {
+        if (auto s = load_ca_statuses(); !s)
+          std::cerr << "herald serve: cannot read the CAs' status: " << s.error().describe()
+                    << "\n";
+      }
       last_revocation_id_ = e.id;
     }
   }

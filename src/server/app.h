@@ -257,6 +257,12 @@ class App {
   std::shared_ptr<const Crl> issuing_crl_;
   std::shared_ptr<const Crl> offline_crls_[2];  // intermediate, root
   std::atomic<bool> crl_dirty_{false};
+  // The issuing and intermediate CAs' revocation status, read at start and
+  // again when a revocation event names one of them (tick): issuance checks
+  // these instead of reading the store twice per certificate.
+  std::atomic<bool> issuing_revoked_{false}, intermediate_revoked_{false};
+  [[nodiscard]] Status load_ca_statuses();
+  [[nodiscard]] ca::Authority::CaStatusSource ca_status_source();
   // Several nodes on one store: the work one node at a time does (signing the
   // CRL every node serves, purging expired ACME orders) runs on the holder
   // of the store's "singleton" lease; the others serve the CRL it published.

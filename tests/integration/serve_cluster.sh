@@ -263,3 +263,18 @@ done
 [[ -n $listed ]] || fail "the surviving node's CRL does not list $victim 30 s after the holder died"
 [[ $(holder_of "$live_http") == 1 ]] || fail "the surviving node does not hold the lease"
 ok "node $dead (the signer) killed; the survivor took the lease and its CRL listed a new revocation $listed s later (lease: 10 s)"
+
+step "the issuing CA revoked (CLI, another process): the surviving node refuses to issue within a second"
+issuing_serial=$(openssl x509 -in "$ISSUING" -noout -serial | cut -d= -f2)
+"$HERALD" revoke --dir "$T/$([[ $dead == a ]] && echo b || echo a)" "$issuing_serial" --reason cessationOfOperation --no-crl \
+  >"$T/ca-revoke.log" 2>&1 || fail "herald revoke of the issuing CA failed: $(cat "$T/ca-revoke.log")"
+t0=$(now_us)
+refused=""
+for _ in $(seq 100); do
+  code=$(curl -s -o "$T/after.json" -w '%{http_code}' --max-time 10 --cacert "$ROOT" -H "Authorization: Bearer $API_TOKEN" \
+    -H 'Content-Type: application/pkcs10' --data-binary @"$T/lb.der" "https://127.0.0.1:$live_https/v1/sign?profile=server")
+  if [[ $code == 409 ]] && grep -q 'is revoked' "$T/after.json"; then refused=$(secs $(($(now_us) - t0))); break; fi
+  sleep 0.05
+done
+[[ -n $refused ]] || fail "the node still issues under a revoked issuing CA: HTTP $code $(cat "$T/after.json")"
+ok "issuance refused $refused s after the issuing CA's revocation (409: $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["detail"][:60])' "$T/after.json")...)"
