@@ -61,7 +61,8 @@ expect_fail "$HERALD" trust export --dir "$D" --out "$T/pkg.tar"
 err_mentions 'overwrite' "an existing --out is not overwritten without --force"
 "$HERALD" trust export --dir "$D" --out "$T/pkg.tar" --force >/dev/null || fail "export --force failed"
 "$HERALD" trust export --dir "$D" --out - >"$T/stdout.tar" || fail "export to stdout failed"
-tar -tf "$T/stdout.tar" | grep -qx 'herald-trust/manifest.json' || fail "export to stdout is not the archive"
+tar -tf "$T/stdout.tar" >"$T/stdout.list" || fail "export to stdout is not a tar archive"
+grep -qx 'herald-trust/manifest.json' "$T/stdout.list" || fail "export to stdout is not the archive"
 
 step "trust import refuses what it must"
 PFP=$(fingerprint "$PROOT")
