@@ -13,42 +13,33 @@ cd "$(dirname "$0")/.."
 bin=${HERALD_BIN:-$PWD/build/release/src/cli/herald}
 [[ -x $bin ]] || { echo "build first: make build-release" >&2; exit 1; }
 command -v haproxy >/dev/null || { echo "haproxy is needed (apt-get install haproxy)" >&2; exit 1; }
-PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
-[[ -x $PG_BIN/initdb ]] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; exit 1; }
+source bench/pg_lib.sh
 N=${N:-3000}
 C=${C:-16}
 T=$(mktemp -d /tmp/herald-clusterbench.XXXXXX)
-PGD=$(mktemp -d /tmp/herald-clusterbench-pg.XXXXXX)
 pids=()
-as_pg() { if [[ $(id -u) == 0 ]]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  as_pg "$PG_BIN/pg_ctl" -D "$PGD/data" -m fast -w stop >/dev/null 2>&1 || true
-  rm -rf "$T" "$PGD"
+  pg_stop
+  rm -rf "$T"
 }
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 TICK=$(getconf CLK_TCK)
 ticks() { local t=0 p f; for p in "$@"; do f=$(cut -d' ' -f14,15 "/proc/$p/stat" 2>/dev/null) || continue; t=$((t + ${f% *} + ${f#* })); done; echo $t; }
 
-[[ $(id -u) == 0 ]] && chown postgres: "$PGD"
-PGPORT=$(port)
-as_pg "$PG_BIN/initdb" -D "$PGD/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 >/dev/null
-as_pg "$PG_BIN/pg_ctl" -D "$PGD/data" -w -l "$PGD/log" \
-  -o "-c listen_addresses=127.0.0.1 -c port=$PGPORT -c unix_socket_directories=$PGD -c max_connections=200" start >/dev/null
-PG_MAIN=$(head -1 "$PGD/data/postmaster.pid")
-pg_pids() { echo "$PG_MAIN $(pgrep -P "$PG_MAIN" | tr '\n' ' ')"; }
+pg_start -c max_connections=200
 PASS=$(openssl rand -hex 16)
-as_pg "$PG_BIN/psql" -h "$PGD" -p "$PGPORT" -U postgres -qc "CREATE ROLE herald LOGIN PASSWORD '$PASS'"
+pg_role herald "$PASS"
 (umask 077 && echo "$PASS" >"$T/pg.pass")
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/k.pem" -subj /CN=load.internal \
   -outform DER -out "$T/csr.der" 2>/dev/null
 
-echo "# $(date -u +%FT%TZ) $(openssl version | cut -d' ' -f1-2), PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}'), haproxy $(haproxy -v | head -1 | awk '{print $3}'), $(nproc) cores, N=$N per run, c=$C"
+echo "# $(date -u +%FT%TZ) $(openssl version | cut -d' ' -f1-2), PostgreSQL $(pg_version), haproxy $(haproxy -v | head -1 | awk '{print $3}'), $(nproc) cores, N=$N per run, c=$C"
 for nodes in 1 2 3; do
   db=herald$nodes
-  as_pg "$PG_BIN/psql" -h "$PGD" -p "$PGPORT" -U postgres -qc "CREATE DATABASE $db OWNER herald"
+  pg_db "$db" herald
   LB=$(port) LBH=$(port)
   "$bin" ca init --dir "$T/n$nodes-1" --base-url "http://127.0.0.1:$LBH" \
     --store "postgresql://herald@127.0.0.1:$PGPORT/$db" --store-password-file "$T/pg.pass" >/dev/null 2>&1
