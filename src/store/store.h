@@ -45,6 +45,27 @@ struct StoredCrl {
   TimePoint next_update;
 };
 
+// Rows as stored, for `herald store migrate` (store/migrate.h), which copies
+// them from one store into another unchanged.
+struct AuditRecord {
+  int64_t id = 0;  // the source's; the destination numbers its own, in order
+  TimePoint at;
+  std::string action;                 // "issue", "revoke", "trust_import", ...
+  std::optional<std::string> serial;  // the certificate concerned, if any
+  std::string detail;                 // a JSON object
+};
+struct AcmeAccountRecord {
+  std::string id;  // the last part of the account URL (its "kid")
+  std::string provisioner;
+  std::string thumbprint;  // of the account key (RFC 7638)
+  std::string data;        // the account's JSON document
+  TimePoint created_at;
+};
+struct UsedTokenId {
+  std::string jti;
+  TimePoint expires_at;
+};
+
 class Store : public Inventory, public TokenStore, public AcmeStore, public AuditLog {
  public:
   // The schema version the database is at (each adapter counts its own).
@@ -76,6 +97,22 @@ class Store : public Inventory, public TokenStore, public AcmeStore, public Audi
   [[nodiscard]] virtual Status put_crl(const StoredCrl& crl) = 0;
   // The newest published CRL of `ca`, if any.
   [[nodiscard]] virtual Result<std::optional<StoredCrl>> latest_crl(std::string_view ca) = 0;
+
+  // What `herald store migrate` reads and writes beyond the interfaces above
+  // (rows as stored; see store/migrate.h).
+  // The audit log's rows with an id above `after`, oldest first, at most `limit`.
+  [[nodiscard]] virtual Result<std::vector<AuditRecord>> audit_records(int64_t after,
+                                                                       size_t limit) = 0;
+  // Appends `rows` in their order, in one transaction, each with its own
+  // time, action, serial and detail (ids are this store's next ones).
+  [[nodiscard]] virtual Status append_audit_records(const std::vector<AuditRecord>& rows) = 0;
+  // A certificate record alone: insert() without the 'issue' audit entry
+  // (migrate copies the source's entries instead). Errors as for insert().
+  [[nodiscard]] virtual Status insert_record_only(const CertRecord& record) = 0;
+  // Every ACME account, oldest first.
+  [[nodiscard]] virtual Result<std::vector<AcmeAccountRecord>> acme_accounts() = 0;
+  // The one-time-token ids still refused at `now` (not expired), by jti.
+  [[nodiscard]] virtual Result<std::vector<UsedTokenId>> used_token_ids(TimePoint now) = 0;
 };
 
 enum class OpenMode { kCreate, kExisting };

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -138,6 +139,95 @@ TEST_P(StoreConformance, AccountsOrdersAuthzsAndEab) {
   EXPECT_EQ(inv->acme_insert_account_with_eab("a5", "acme", "thumb5", "{}", t, "kid1").error().code,
             ErrorCode::kConflict);
   EXPECT_FALSE(*inv->acme_account("a5"));  // nothing created
+}
+
+// What `herald store migrate` reads and writes as stored.
+TEST_P(StoreConformance, MigrationRowsReadAndWriteAsStored) {
+  auto inv = fresh();
+  const TimePoint t{std::chrono::seconds(1000)};
+  // A record alone: no 'issue' entry.
+  ASSERT_TRUE(inv->insert_record_only(testing::record("0A", "01", 5000)));
+  EXPECT_EQ((*inv->find(*Serial::parse("0A")))->der, testing::record("0A", "01", 5000).der);
+  EXPECT_TRUE(inv->audit_records(0, 10)->empty());
+  auto dup = inv->insert_record_only(testing::record("0A", "01", 5000));
+  ASSERT_FALSE(dup);
+  EXPECT_EQ(dup.error().code, ErrorCode::kAlreadyExists);
+  // insert() writes one; rows come back in order, paged by id.
+  ASSERT_TRUE(inv->insert(testing::record("0B", "01", 5000)));
+  ASSERT_TRUE(inv->record_audit("trust_import", R"({"name":"a"})"));
+  auto rows = inv->audit_records(0, 10);
+  ASSERT_TRUE(rows) << rows.error().describe();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0].action, "issue");
+  EXPECT_EQ((*rows)[0].serial, "0B");
+  EXPECT_EQ((*rows)[1].action, "trust_import");
+  EXPECT_FALSE((*rows)[1].serial.has_value());
+  EXPECT_EQ((*rows)[1].detail, R"({"name":"a"})");
+  EXPECT_LT((*rows)[0].id, (*rows)[1].id);
+  EXPECT_EQ(inv->audit_records((*rows)[0].id, 10)->size(), 1u);
+  EXPECT_EQ(inv->audit_records(0, 1)->size(), 1u);
+  // Appended rows keep time, action, serial and detail, in order; a
+  // revocation event among them reaches the revocation feed.
+  const int64_t before = *inv->last_revocation_id();
+  ASSERT_TRUE(inv->append_audit_records(
+      {{0, TimePoint{std::chrono::seconds(7)}, "issue", "0A", R"({"profile":"server"})"},
+       {0, TimePoint{std::chrono::seconds(8)}, "revoke", "0A", R"({"reason":"keyCompromise"})"},
+       {0, TimePoint{std::chrono::seconds(9)}, "token_revoke", std::nullopt, "{}"}}));
+  auto all = *inv->audit_records(0, 100);
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[2].at, TimePoint{std::chrono::seconds(7)});
+  EXPECT_EQ(all[3].action, "revoke");
+  EXPECT_EQ(all[3].detail, R"({"reason":"keyCompromise"})");
+  EXPECT_EQ(all[4].serial, std::nullopt);
+  EXPECT_EQ(*inv->last_revocation_id(), all[3].id);
+  EXPECT_GT(all[3].id, before);
+  auto events = *inv->revocations_since(before, 10);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].serial.hex(), "0A");
+  // Accounts, oldest first, as stored.
+  ASSERT_TRUE(inv->acme_insert_account("b", "acme", "thumb-b", R"({"n":2})",
+                                       t + std::chrono::seconds(5)));
+  ASSERT_TRUE(inv->acme_insert_account("a", "acme", "thumb-a", R"({"n":1})", t));
+  auto accounts = inv->acme_accounts();
+  ASSERT_TRUE(accounts) << accounts.error().describe();
+  ASSERT_EQ(accounts->size(), 2u);
+  EXPECT_EQ((*accounts)[0].id, "a");
+  EXPECT_EQ((*accounts)[0].provisioner, "acme");
+  EXPECT_EQ((*accounts)[0].thumbprint, "thumb-a");
+  EXPECT_EQ((*accounts)[0].data, R"({"n":1})");
+  EXPECT_EQ((*accounts)[0].created_at, t);
+  EXPECT_EQ((*accounts)[1].id, "b");
+  // Used one-time-token ids: the unexpired ones only.
+  ASSERT_TRUE(inv->use_token_id("j1", t + std::chrono::seconds(100), t));
+  ASSERT_TRUE(inv->use_token_id("j2", t + std::chrono::seconds(10), t));
+  auto used = inv->used_token_ids(t + std::chrono::seconds(50));
+  ASSERT_TRUE(used) << used.error().describe();
+  ASSERT_EQ(used->size(), 1u);
+  EXPECT_EQ((*used)[0].jti, "j1");
+  EXPECT_EQ((*used)[0].expires_at, t + std::chrono::seconds(100));
+  EXPECT_EQ(inv->used_token_ids(t)->size(), 2u);
+}
+
+// A token revoked through a store is refused by it at once, and by another
+// store on the same database within a second (an adapter may keep a token
+// check for at most that long).
+TEST_P(StoreConformance, RevokedTokenIsRefusedAtOnceHereAndWithinASecondElsewhere) {
+  auto a = fresh();
+  auto b = another(*a);
+  ASSERT_TRUE(a && b);
+  auto id = a->add_token({0, "admin", "ci", "cd34", TimePoint{std::chrono::seconds(5)}, false});
+  ASSERT_TRUE(id);
+  ASSERT_FALSE((*a->find_token("cd34"))->revoked);
+  ASSERT_FALSE((*b->find_token("cd34"))->revoked);
+  ASSERT_TRUE(a->revoke_token(*id));
+  EXPECT_TRUE((*a->find_token("cd34"))->revoked);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(1100);
+  bool refused = false;
+  while (!refused && std::chrono::steady_clock::now() < deadline) {
+    refused = (*b->find_token("cd34"))->revoked;
+    if (!refused) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(refused) << "another store still accepts the token after 1.1 s";
 }
 
 // The certificate and its order's "valid" document commit together or not at all.

@@ -188,48 +188,39 @@ Status PostgresStore::insert(const CertRecord& r) {
   return insert_one(*c, r);
 }
 
-Status PostgresStore::insert_one(Conn& c, const CertRecord& r) {
+namespace {
+// The 20 columns of kColumns, in order, as parameters $1..$20.
+std::vector<Param> row_params(const CertRecord& r) {
   json sans = json::array();
   for (const auto& s : r.sans) sans.push_back(s.to_string());
   json owner = json::object();
   for (const auto& [k, v] : r.owner) owner[k] = v;
-  // The row and its audit entry in one statement (a data-modifying CTE): both
-  // or neither, in one round trip.
-  static const std::string sql =
-      std::string("WITH cert AS (INSERT INTO certificates (") + kColumns +
-      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) "
-      "RETURNING serial) "
-      "INSERT INTO audit_log (at, action, serial, detail) "
-      "SELECT $21::bigint, 'issue', serial, $22::text FROM cert";
-  auto inserted = c.exec(
-      sql,
-      {Param(r.serial.hex()),
-       Param(r.issuer_serial.hex()),
-       Param(r.subject),
-       Param(r.common_name),
-       Param(sans.dump()),
-       Param(r.issuer),
-       Param(secs(r.not_before)),
-       Param(secs(r.not_after)),
-       Param(r.key_algorithm),
-       Param(int64_t{r.key_bits}),
-       Param(r.signature_algorithm),
-       Param(json(r.ext_key_usage).dump()),
-       Param(r.profile),
-       Param(r.fingerprint_sha256),
-       Param(owner.dump()),
-       Param(r.status == CertStatus::kRevoked ? "revoked" : "valid"),
-       Param::optional(r.revoked_at ? std::optional<int64_t>(secs(*r.revoked_at)) : std::nullopt),
-       Param::optional(r.revocation_reason
-                           ? std::optional<int64_t>(static_cast<int64_t>(*r.revocation_reason))
-                           : std::nullopt),
-       Param(secs(r.issued_at)),
-       Param::bytes(r.der),
-       Param(secs(clock_.now())),
-       Param(json{{"profile", r.profile},
-                  {"subject", r.subject},
-                  {"fingerprint_sha256", r.fingerprint_sha256}}
-                 .dump())});
+  return {Param(r.serial.hex()),
+          Param(r.issuer_serial.hex()),
+          Param(r.subject),
+          Param(r.common_name),
+          Param(sans.dump()),
+          Param(r.issuer),
+          Param(secs(r.not_before)),
+          Param(secs(r.not_after)),
+          Param(r.key_algorithm),
+          Param(int64_t{r.key_bits}),
+          Param(r.signature_algorithm),
+          Param(json(r.ext_key_usage).dump()),
+          Param(r.profile),
+          Param(r.fingerprint_sha256),
+          Param(owner.dump()),
+          Param(r.status == CertStatus::kRevoked ? "revoked" : "valid"),
+          Param::optional(r.revoked_at ? std::optional<int64_t>(secs(*r.revoked_at))
+                                       : std::nullopt),
+          Param::optional(r.revocation_reason
+                              ? std::optional<int64_t>(static_cast<int64_t>(*r.revocation_reason))
+                              : std::nullopt),
+          Param(secs(r.issued_at)),
+          Param::bytes(r.der)};
+}
+
+Status insert_result(const Result<Rows>& inserted, const CertRecord& r) {
   if (!inserted) {
     if (postgres::sqlstate(inserted.error()) == postgres::kUniqueViolation) {
       return make_error(ErrorCode::kAlreadyExists,
@@ -238,6 +229,32 @@ Status PostgresStore::insert_one(Conn& c, const CertRecord& r) {
     return tl::unexpected(inserted.error());
   }
   return {};
+}
+}  // namespace
+
+Status PostgresStore::insert_one(Conn& c, const CertRecord& r) {
+  // The row and its audit entry in one statement (a data-modifying CTE): both
+  // or neither, in one round trip.
+  static const std::string sql =
+      std::string("WITH cert AS (INSERT INTO certificates (") + kColumns +
+      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) "
+      "RETURNING serial) "
+      "INSERT INTO audit_log (at, action, serial, detail) "
+      "SELECT $21::bigint, 'issue', serial, $22::text FROM cert";
+  auto params = row_params(r);
+  params.emplace_back(secs(clock_.now()));
+  params.emplace_back(json{{"profile", r.profile},
+                           {"subject", r.subject},
+                           {"fingerprint_sha256", r.fingerprint_sha256}}
+                          .dump());
+  return insert_result(c.exec(sql, params), r);
+}
+
+Status PostgresStore::insert_row(Conn& c, const CertRecord& r) {
+  static const std::string sql =
+      std::string("INSERT INTO certificates (") + kColumns +
+      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)";
+  return insert_result(c.exec(sql, row_params(r)), r);
 }
 
 Result<std::optional<CertRecord>> PostgresStore::find(const Serial& serial) {
@@ -452,12 +469,26 @@ TokenRecord read_token(const Rows& r, int i) {
 }  // namespace
 
 Result<std::optional<TokenRecord>> PostgresStore::find_token(std::string_view sha256_hex) {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lock(token_mu_);
+    auto it = token_cache_.find(std::string(sha256_hex));
+    if (it != token_cache_.end()) {
+      if (now - it->second.fetched < kTokenCacheTtl)
+        return std::optional<TokenRecord>(it->second.token);
+      token_cache_.erase(it);
+    }
+  }
   HERALD_TRY(auto c, pool_.get());
   HERALD_TRY(auto r,
              c->exec(std::string("SELECT ") + kTokenColumns + " FROM api_tokens WHERE sha256 = $1",
                      {Param(sha256_hex)}));
   if (r.size() == 0) return std::optional<TokenRecord>{};
-  return std::optional<TokenRecord>(read_token(r, 0));
+  TokenRecord token = read_token(r, 0);
+  std::lock_guard lock(token_mu_);
+  if (token_cache_.size() >= kTokenCacheMax) token_cache_.clear();
+  token_cache_.insert_or_assign(std::string(sha256_hex), CachedToken{token, now});
+  return std::optional<TokenRecord>(std::move(token));
 }
 
 Result<std::vector<TokenRecord>> PostgresStore::list_tokens() {
@@ -472,6 +503,10 @@ Result<std::vector<TokenRecord>> PostgresStore::list_tokens() {
 Status PostgresStore::revoke_token(int64_t id) {
   HERALD_TRY(auto c, pool_.get());
   HERALD_TRY(auto r, c->exec("UPDATE api_tokens SET revoked = true WHERE id = $1", {Param(id)}));
+  {
+    std::lock_guard lock(token_mu_);
+    token_cache_.clear();
+  }
   if (r.affected() != 1)
     return make_error(ErrorCode::kNotFound, "no API token with id " + std::to_string(id));
   return {};
@@ -486,6 +521,70 @@ Status PostgresStore::use_token_id(std::string_view jti, TimePoint expires_at, T
   if (r.affected() != 1)
     return make_error(ErrorCode::kConflict, "this one-time token was already used");
   return {};
+}
+
+// ------------------------------------------------------------ store migrate
+
+Status PostgresStore::insert_record_only(const CertRecord& r) {
+  HERALD_TRY(auto c, pool_.get());
+  return insert_row(*c, r);
+}
+
+Result<std::vector<AuditRecord>> PostgresStore::audit_records(int64_t after, size_t limit) {
+  HERALD_TRY(auto c, pool_.get());
+  HERALD_TRY(auto r, c->exec("SELECT id, at, action, serial, detail FROM audit_log WHERE id > $1 "
+                             "ORDER BY id LIMIT $2",
+                             {Param(after), Param(static_cast<int64_t>(limit))}));
+  std::vector<AuditRecord> out;
+  out.reserve(static_cast<size_t>(r.size()));
+  for (int i = 0; i < r.size(); ++i) {
+    AuditRecord a;
+    a.id = r.integer(i, 0);
+    a.at = at(r.integer(i, 1));
+    a.action = r.text(i, 2);
+    if (!r.is_null(i, 3)) a.serial = r.text(i, 3);
+    a.detail = r.text(i, 4);
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+// Under the revocation lock, as revoke() writes: revocation events among the
+// rows keep their ids in commit order for the feed's followers.
+Status PostgresStore::append_audit_records(const std::vector<AuditRecord>& rows) {
+  return write([&](Conn& c) -> Status {
+    HERALD_TRY_VOID(lock_xact(c, kRevocationLock));
+    for (const auto& a : rows) {
+      HERALD_TRY_VOID(
+          c.exec("INSERT INTO audit_log (at, action, serial, detail) VALUES ($1, $2, $3, $4)",
+                 {Param(secs(a.at)), Param(a.action),
+                  a.serial ? Param(*a.serial) : Param(std::nullopt), Param(a.detail)}));
+    }
+    return {};
+  });
+}
+
+Result<std::vector<AcmeAccountRecord>> PostgresStore::acme_accounts() {
+  HERALD_TRY(auto c, pool_.get());
+  HERALD_TRY(auto r, c->exec("SELECT id, provisioner, thumbprint, data, created_at FROM "
+                             "acme_accounts ORDER BY created_at, id"));
+  std::vector<AcmeAccountRecord> out;
+  out.reserve(static_cast<size_t>(r.size()));
+  for (int i = 0; i < r.size(); ++i) {
+    out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), at(r.integer(i, 4))});
+  }
+  return out;
+}
+
+Result<std::vector<UsedTokenId>> PostgresStore::used_token_ids(TimePoint now) {
+  HERALD_TRY(auto c, pool_.get());
+  HERALD_TRY(auto r, c->exec("SELECT jti, expires_at FROM used_token_ids WHERE expires_at >= $1 "
+                             "ORDER BY jti",
+                             {Param(secs(now))}));
+  std::vector<UsedTokenId> out;
+  out.reserve(static_cast<size_t>(r.size()));
+  for (int i = 0; i < r.size(); ++i) out.push_back({r.text(i, 0), at(r.integer(i, 1))});
+  return out;
 }
 
 }  // namespace herald::store

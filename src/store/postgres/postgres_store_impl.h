@@ -3,8 +3,11 @@
 // store: postgres_store.cc holds the inventory, tokens, audit log and
 // migrations; postgres_acme.cc the ACME state.
 
+#include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "store/postgres/connection.h"
 #include "store/postgres/postgres_store.h"
@@ -84,6 +87,14 @@ class PostgresStore final : public Store {
   [[nodiscard]] Status put_crl(const StoredCrl& crl) override;
   [[nodiscard]] Result<std::optional<StoredCrl>> latest_crl(std::string_view ca) override;
 
+  // store migrate (store.h)
+  [[nodiscard]] Result<std::vector<AuditRecord>> audit_records(int64_t after,
+                                                               size_t limit) override;
+  [[nodiscard]] Status append_audit_records(const std::vector<AuditRecord>& rows) override;
+  [[nodiscard]] Status insert_record_only(const CertRecord& record) override;
+  [[nodiscard]] Result<std::vector<AcmeAccountRecord>> acme_accounts() override;
+  [[nodiscard]] Result<std::vector<UsedTokenId>> used_token_ids(TimePoint now) override;
+
   // The newest schema version this binary knows.
   [[nodiscard]] static int known_schema_version();
 
@@ -99,12 +110,30 @@ class PostgresStore final : public Store {
   [[nodiscard]] static Result<int> schema_version_on(postgres::Conn& c);
   // The certificate and its 'issue' audit entry, inside an open transaction.
   [[nodiscard]] Status insert_one(postgres::Conn& c, const CertRecord& record);
+  // The certificate row alone (insert_record_only).
+  [[nodiscard]] Status insert_row(postgres::Conn& c, const CertRecord& record);
   // Runs `body` in one transaction on a pooled connection.
   [[nodiscard]] Status write(const std::function<Status(postgres::Conn&)>& body);
 
   postgres::Pool pool_;
   const Clock& clock_;
   std::string describe_;
+
+  // find_token's answers for up to kTokenCacheTtl (real time, not clock_):
+  // the bearer-token check then costs the database one statement per token
+  // per second instead of one per request. Only found tokens are kept; a
+  // revocation through this store clears the cache at once, one made
+  // elsewhere (another node, `herald token revoke`) is seen within
+  // kTokenCacheTtl, inside the 1 s bound revocations already have across
+  // nodes (docs/design.md, "Stores").
+  struct CachedToken {
+    TokenRecord token;
+    std::chrono::steady_clock::time_point fetched;
+  };
+  static constexpr std::chrono::milliseconds kTokenCacheTtl{1000};
+  static constexpr size_t kTokenCacheMax = 1024;
+  std::mutex token_mu_;
+  std::unordered_map<std::string, CachedToken> token_cache_;
 };
 
 }  // namespace herald::store

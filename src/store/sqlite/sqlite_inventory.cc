@@ -402,7 +402,7 @@ Status SqliteInventory::insert(const CertRecord& r) {
   return write([&](Connection&) { return insert_one(r); });
 }
 
-Status SqliteInventory::insert_one(const CertRecord& r) {
+Status SqliteInventory::insert_one(const CertRecord& r, bool audit) {
   Connection& c = *writer_;
   json sans = json::array();
   for (const auto& s : r.sans) sans.push_back(s.to_string());
@@ -447,6 +447,7 @@ Status SqliteInventory::insert_one(const CertRecord& r) {
                    : c.error("cannot insert certificate");
     return err;
   }
+  if (!audit) return {};
   Stmt a(c, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'issue', ?, ?)");
   a.bind(1, secs(clock_.now()));
   a.bind(2, r.serial.hex());
@@ -896,6 +897,80 @@ Result<std::optional<StoredCrl>> SqliteInventory::latest_crl(std::string_view ca
   out.this_update = at(s.integer(2));
   out.next_update = at(s.integer(3));
   return std::optional<StoredCrl>(std::move(out));
+}
+
+// ------------------------------------------------------------ store migrate
+
+Status SqliteInventory::insert_record_only(const CertRecord& r) {
+  return write([&](Connection&) { return insert_one(r, false); });
+}
+
+Result<std::vector<AuditRecord>> SqliteInventory::audit_records(int64_t after, size_t limit) {
+  auto lease = reader();
+  Stmt q(lease.conn,
+         "SELECT id, at, action, serial, detail FROM audit_log WHERE id > ? ORDER BY id LIMIT ?");
+  if (!q.ok()) return lease.conn.error("cannot prepare audit log read");
+  q.bind(1, after);
+  q.bind(2, static_cast<int64_t>(limit));
+  std::vector<AuditRecord> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    AuditRecord r;
+    r.id = q.integer(0);
+    r.at = at(q.integer(1));
+    r.action = q.text(2);
+    if (!q.is_null(3)) r.serial = q.text(3);
+    r.detail = q.text(4);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return lease.conn.error("cannot read audit log");
+  return out;
+}
+
+Status SqliteInventory::append_audit_records(const std::vector<AuditRecord>& rows) {
+  return write([&](Connection& c) -> Status {
+    for (const auto& r : rows) {
+      Stmt a(c, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, ?, ?, ?)");
+      if (!a.ok()) return c.error("cannot prepare audit log insert");
+      a.bind(1, secs(r.at));
+      a.bind(2, r.action);
+      if (r.serial)
+        a.bind(3, *r.serial);
+      else
+        a.bind_null(3);
+      a.bind(4, r.detail);
+      if (a.step() != SQLITE_DONE) return c.error("cannot write audit log");
+    }
+    return {};
+  });
+}
+
+Result<std::vector<AcmeAccountRecord>> SqliteInventory::acme_accounts() {
+  auto lease = reader();
+  Stmt q(lease.conn,
+         "SELECT id, provisioner, thumbprint, data, created_at FROM acme_accounts "
+         "ORDER BY created_at, id");
+  if (!q.ok()) return lease.conn.error("cannot prepare account list");
+  std::vector<AcmeAccountRecord> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) {
+    out.push_back({q.text(0), q.text(1), q.text(2), q.text(3), at(q.integer(4))});
+  }
+  if (rc != SQLITE_DONE) return lease.conn.error("cannot list accounts");
+  return out;
+}
+
+Result<std::vector<UsedTokenId>> SqliteInventory::used_token_ids(TimePoint now) {
+  auto lease = reader();
+  Stmt q(lease.conn,
+         "SELECT jti, expires_at FROM used_token_ids WHERE expires_at >= ? ORDER BY jti");
+  if (!q.ok()) return lease.conn.error("cannot prepare used token id list");
+  q.bind(1, secs(now));
+  std::vector<UsedTokenId> out;
+  int rc;
+  while ((rc = q.step()) == SQLITE_ROW) out.push_back({q.text(0), at(q.integer(1))});
+  if (rc != SQLITE_DONE) return lease.conn.error("cannot list used token ids");
+  return out;
 }
 
 }  // namespace herald::store

@@ -90,6 +90,14 @@ class SqliteInventory final : public Store {
                                            TimePoint now, std::chrono::seconds ttl) override;
   [[nodiscard]] Status put_crl(const StoredCrl& crl) override;
   [[nodiscard]] Result<std::optional<StoredCrl>> latest_crl(std::string_view ca) override;
+
+  // store migrate (store.h)
+  [[nodiscard]] Result<std::vector<AuditRecord>> audit_records(int64_t after,
+                                                               size_t limit) override;
+  [[nodiscard]] Status append_audit_records(const std::vector<AuditRecord>& rows) override;
+  [[nodiscard]] Status insert_record_only(const CertRecord& record) override;
+  [[nodiscard]] Result<std::vector<AcmeAccountRecord>> acme_accounts() override;
+  [[nodiscard]] Result<std::vector<UsedTokenId>> used_token_ids(TimePoint now) override;
   static constexpr int kSchemaVersion = 11;
 
  private:
@@ -112,7 +120,8 @@ class SqliteInventory final : public Store {
   // Runs `op` in the next group commit; returns once that has committed.
   [[nodiscard]] Status write(const WriteOp& op);
   void commit_batch(const std::vector<Pending*>& batch);
-  [[nodiscard]] Status insert_one(const CertRecord& record);  // inside an open transaction
+  // Inside an open transaction; with the 'issue' audit entry unless `audit` is false.
+  [[nodiscard]] Status insert_one(const CertRecord& record, bool audit = true);
   [[nodiscard]] Status migrate();
   std::filesystem::path path_;
   std::unique_ptr<sqlite::Connection> writer_;
