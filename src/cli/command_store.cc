@@ -42,21 +42,24 @@ Status run_migrate(Context& ctx, const MigrateFlags& f) {
   HERALD_TRY_VOID(fs::write_file(dir.config_path(), toml, fs::kPublic, fs::Overwrite::kReplace));
 
   std::cout << "Moved the CA's state from " << from->describe() << " to " << to->describe()
-            << ":\n"
-            << "  certificates  " << report.certificates << " (" << report.revoked
-            << " revoked or on hold); counts checked\n"
-            << "  API tokens    " << report.tokens << "\n"
-            << "  EAB keys      " << report.eab_keys << " unused moved";
-  if (report.eab_keys_bound > 0)
-    std::cout << ", " << report.eab_keys_bound << " used ones not (their accounts are not)";
-  std::cout << "\n  CRL numbers   continue after";
+            << " (counts checked):\n"
+            << "  certificates    " << report.certificates << " (" << report.revoked
+            << " revoked or on hold)\n"
+            << "  audit log       " << report.audit_entries << " entries\n"
+            << "  API tokens      " << report.tokens << "\n"
+            << "  ACME accounts   " << report.accounts << " (same account URLs)\n"
+            << "  EAB keys        " << report.eab_keys << " unused, " << report.eab_keys_bound
+            << " used\n"
+            << "  one-time tokens " << report.used_token_ids
+            << " used and unexpired (still refused)\n"
+            << "  CRL numbers     continue after";
   for (const auto& [ca, n] : report.crl_numbers) std::cout << " " << ca << " " << n;
   std::cout << "\n"
             << dir.config_path().string() << " now names the new store ([store]); "
             << dir.db_path().string()
             << " is left as it was, as a backup.\n"
-               "Not moved: ACME accounts and orders (ACME clients register again), the audit "
-               "log, used one-time-token ids.\n"
+               "Not moved: ACME orders and authorizations (short-lived; a client with an open "
+               "order orders again).\n"
                "Start herald serve again; it serves from the new store.\n";
   return {};
 }

@@ -1,6 +1,47 @@
 #include "store/migrate.h"
 
+#include <functional>
+#include <unordered_map>
+
 namespace herald::store {
+
+namespace {
+
+tl::unexpected<Error> partly(Error e) {
+  return tl::unexpected(std::move(e).with(
+      "note", "the destination is partly filled: drop and recreate it before trying again"));
+}
+
+tl::unexpected<Error> mismatch(const std::string& what, int64_t source, int64_t dest) {
+  return make_error(ErrorCode::kConflict, "count check failed: " + what + ": " +
+                                              std::to_string(source) + " in the source, " +
+                                              std::to_string(dest) + " in the destination");
+}
+
+constexpr size_t kAuditPage = 1000;
+
+// Every audit row of `s`, oldest first, page by page.
+Status each_audit_page(Store& s, const std::function<Status(std::vector<AuditRecord>&)>& f) {
+  int64_t after = 0;
+  for (;;) {
+    HERALD_TRY(auto page, s.audit_records(after, kAuditPage));
+    if (page.empty()) return {};
+    after = page.back().id;
+    HERALD_TRY_VOID(f(page));
+    if (page.size() < kAuditPage) return {};
+  }
+}
+
+Result<int64_t> audit_count(Store& s) {
+  int64_t n = 0;
+  HERALD_TRY_VOID(each_audit_page(s, [&](std::vector<AuditRecord>& page) -> Status {
+    n += static_cast<int64_t>(page.size());
+    return {};
+  }));
+  return n;
+}
+
+}  // namespace
 
 Result<MigrateReport> migrate(Store& from, Store& to, TimePoint now) {
   MigrateReport report;
@@ -11,36 +52,76 @@ Result<MigrateReport> migrate(Store& from, Store& to, TimePoint now) {
                           " certificates; migrate needs an empty store");
   }
   HERALD_TRY(const int64_t source_count, from.count());
+  HERALD_TRY(const int64_t dest_audit_before, audit_count(to));
 
+  // Certificates, without new 'issue' entries: the audit log follows as is.
   ListFilter all;
   all.now = now;
   HERALD_TRY(auto records, from.list(all));
   for (const auto& r : records) {
-    if (auto s = to.insert(r); !s) {
-      return tl::unexpected(std::move(s.error())
-                                .with("serial", r.serial.hex())
-                                .with("note", "the destination is partly filled: drop and "
-                                              "recreate it before trying again"));
-    }
+    if (auto s = to.insert_record_only(r); !s)
+      return partly(std::move(s.error()).with("serial", r.serial.hex()));
     ++report.certificates;
     if (r.status == CertStatus::kRevoked) ++report.revoked;
   }
 
+  // The audit log, in order (revocation events keep their order, so the
+  // feed's followers on the destination see them as the source did).
+  if (auto s = each_audit_page(from, [&](std::vector<AuditRecord>& page) -> Status {
+        HERALD_TRY_VOID(to.append_audit_records(page));
+        report.audit_entries += static_cast<int64_t>(page.size());
+        return {};
+      });
+      !s) {
+    return partly(std::move(s.error()));
+  }
+
   HERALD_TRY(auto tokens, from.list_tokens());
+  int64_t revoked_tokens = 0;
   for (const auto& t : tokens) {
-    HERALD_TRY(const int64_t id, to.add_token(t));
-    if (t.revoked) HERALD_TRY_VOID(to.revoke_token(id));
+    auto id = to.add_token(t);
+    if (!id) return partly(std::move(id.error()));
+    if (t.revoked) {
+      if (auto s = to.revoke_token(*id); !s) return partly(std::move(s.error()));
+      ++revoked_tokens;
+    }
     ++report.tokens;
   }
 
+  // EAB keys go in unbound; a used one is bound again by its account's
+  // insert below (acme_insert_account_with_eab), never left usable.
   HERALD_TRY(auto eab, from.acme_eab_list());
-  for (const auto& k : eab) {
+  std::unordered_map<std::string, std::string> kid_of_account;
+  for (auto k : eab) {
     if (!k.account_id.empty()) {
+      kid_of_account[k.account_id] = k.kid;
+      k.account_id.clear();
       ++report.eab_keys_bound;
-      continue;
+    } else {
+      ++report.eab_keys;
     }
-    HERALD_TRY_VOID(to.acme_insert_eab(k));
-    ++report.eab_keys;
+    if (auto s = to.acme_insert_eab(k); !s) return partly(std::move(s.error()).with("kid", k.kid));
+  }
+
+  // ACME accounts with their ids: the account URL (the client's "kid") is
+  // https://HOST/acme/PROVISIONER/acct/ID on every store.
+  HERALD_TRY(auto accounts, from.acme_accounts());
+  for (const auto& a : accounts) {
+    auto kid = kid_of_account.find(a.id);
+    auto s = kid == kid_of_account.end()
+                 ? to.acme_insert_account(a.id, a.provisioner, a.thumbprint, a.data, a.created_at)
+                 : to.acme_insert_account_with_eab(a.id, a.provisioner, a.thumbprint, a.data,
+                                                   a.created_at, kid->second);
+    if (!s) return partly(std::move(s.error()).with("account", a.id));
+    ++report.accounts;
+  }
+
+  // One-time-token ids still within their token's lifetime: a token used
+  // before the move stays refused after it.
+  HERALD_TRY(auto used, from.used_token_ids(now));
+  for (const auto& u : used) {
+    if (auto s = to.use_token_id(u.jti, u.expires_at, now); !s) return partly(std::move(s.error()));
+    ++report.used_token_ids;
   }
 
   // CRL numbers never go back: take the source's next number (spending it
@@ -48,38 +129,55 @@ Result<MigrateReport> migrate(Store& from, Store& to, TimePoint now) {
   // counter up to it.
   for (const char* ca : {"root", "intermediate", "issuing"}) {
     HERALD_TRY(const uint64_t next, from.next_crl_number(ca));
-    const uint64_t used = next - 1;
+    const uint64_t used_number = next - 1;
     uint64_t at = 0;
-    while (at < used) {
+    while (at < used_number) {
       HERALD_TRY(at, to.next_crl_number(ca));
     }
-    report.crl_numbers[ca] = used;
+    report.crl_numbers[ca] = used_number;
   }
 
+  // The count check: each kind, source against destination.
   HERALD_TRY(const int64_t moved, to.count());
-  if (moved != source_count || report.certificates != source_count) {
-    return make_error(ErrorCode::kConflict,
-                      "count check failed: the source holds " + std::to_string(source_count) +
-                          " certificates, " + std::to_string(report.certificates) +
-                          " were copied and the destination holds " + std::to_string(moved));
-  }
+  if (moved != source_count || report.certificates != source_count)
+    return mismatch("certificates (" + std::to_string(report.certificates) + " copied)",
+                    source_count, moved);
   ListFilter revoked;
   revoked.now = now;
   revoked.status = "revoked";
   HERALD_TRY(auto source_revoked, from.list(revoked));
   HERALD_TRY(auto dest_revoked, to.list(revoked));
-  if (source_revoked.size() != dest_revoked.size()) {
-    return make_error(ErrorCode::kConflict,
-                      "count check failed: " + std::to_string(source_revoked.size()) +
-                          " revoked certificates in the source, " +
-                          std::to_string(dest_revoked.size()) + " in the destination");
-  }
+  if (source_revoked.size() != dest_revoked.size())
+    return mismatch("revoked certificates", static_cast<int64_t>(source_revoked.size()),
+                    static_cast<int64_t>(dest_revoked.size()));
+  HERALD_TRY(const int64_t source_audit, audit_count(from));
+  HERALD_TRY(const int64_t dest_audit, audit_count(to));
+  if (dest_audit - dest_audit_before != source_audit || report.audit_entries != source_audit)
+    return mismatch("audit log entries", source_audit, dest_audit - dest_audit_before);
   HERALD_TRY(auto dest_tokens, to.list_tokens());
-  if (dest_tokens.size() != tokens.size()) {
-    return make_error(ErrorCode::kConflict, "count check failed: tokens " +
-                                                std::to_string(tokens.size()) + " vs " +
-                                                std::to_string(dest_tokens.size()));
-  }
+  int64_t dest_revoked_tokens = 0;
+  for (const auto& t : dest_tokens) dest_revoked_tokens += t.revoked ? 1 : 0;
+  if (dest_tokens.size() != tokens.size())
+    return mismatch("API tokens", static_cast<int64_t>(tokens.size()),
+                    static_cast<int64_t>(dest_tokens.size()));
+  if (dest_revoked_tokens != revoked_tokens)
+    return mismatch("revoked API tokens", revoked_tokens, dest_revoked_tokens);
+  HERALD_TRY(auto dest_eab, to.acme_eab_list());
+  int64_t dest_bound = 0;
+  for (const auto& k : dest_eab) dest_bound += k.account_id.empty() ? 0 : 1;
+  if (dest_eab.size() != eab.size())
+    return mismatch("EAB keys", static_cast<int64_t>(eab.size()),
+                    static_cast<int64_t>(dest_eab.size()));
+  if (dest_bound != report.eab_keys_bound)
+    return mismatch("used EAB keys (bound to an account)", report.eab_keys_bound, dest_bound);
+  HERALD_TRY(auto dest_accounts, to.acme_accounts());
+  if (dest_accounts.size() != accounts.size())
+    return mismatch("ACME accounts", static_cast<int64_t>(accounts.size()),
+                    static_cast<int64_t>(dest_accounts.size()));
+  HERALD_TRY(auto dest_used, to.used_token_ids(now));
+  if (dest_used.size() != used.size())
+    return mismatch("used one-time-token ids", static_cast<int64_t>(used.size()),
+                    static_cast<int64_t>(dest_used.size()));
   return report;
 }
 

@@ -29,7 +29,7 @@ std::unique_ptr<Store> temp_store(const std::string& name) {
   return std::move(*open(spec, OpenMode::kCreate, clock()));
 }
 
-TEST(Migrate, MovesRecordsTokensEabKeysAndCrlNumbers) {
+TEST(Migrate, MovesEverythingButOrdersAndChecksTheCounts) {
   auto from = temp_store("from");
   auto to = temp_store("to");
   for (const char* s : {"0A", "0B", "0C", "0D"}) ASSERT_TRUE(from->insert(testing::record(s, "01", 90000)));
@@ -41,8 +41,16 @@ TEST(Migrate, MovesRecordsTokensEabKeysAndCrlNumbers) {
   ASSERT_TRUE(gone && from->revoke_token(*gone));
   ASSERT_TRUE(from->acme_insert_eab({"kid-free", "acme", "c2VjcmV0", t, ""}));
   ASSERT_TRUE(from->acme_insert_eab({"kid-used", "acme", "c2VjcmV0", t, ""}));
-  ASSERT_TRUE(from->acme_insert_account_with_eab("acct", "acme", "thumb", "{}", t, "kid-used"));
+  ASSERT_TRUE(from->acme_insert_account_with_eab("acct", "acme", "thumb", R"({"provisioner":"acme"})",
+                                                 t, "kid-used"));
+  ASSERT_TRUE(from->acme_insert_account("acct2", "acme", "thumb2", R"({"n":2})", t));
+  ASSERT_TRUE(from->acme_insert_order({"o1", "acct2", "{}", {{"z1", "{}"}}, {"dns:a.internal"}, t}, {}));
+  ASSERT_TRUE(from->record_audit("trust_import", R"({"name":"partner"})"));
+  // One-time tokens: one used and unexpired at the move, one expired by then.
+  ASSERT_TRUE(from->use_token_id("jti-live", clock().now() + std::chrono::seconds(300), t));
+  ASSERT_TRUE(from->use_token_id("jti-old", clock().now() - std::chrono::seconds(1), t));
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(from->next_crl_number("issuing"));
+  auto source_audit = *from->audit_records(0, 100);
 
   auto report = migrate(*from, *to, clock().now());
   ASSERT_TRUE(report) << report.error().describe();
@@ -51,6 +59,9 @@ TEST(Migrate, MovesRecordsTokensEabKeysAndCrlNumbers) {
   EXPECT_EQ(report->tokens, 2);
   EXPECT_EQ(report->eab_keys, 1);
   EXPECT_EQ(report->eab_keys_bound, 1);
+  EXPECT_EQ(report->accounts, 2);
+  EXPECT_EQ(report->audit_entries, static_cast<int64_t>(source_audit.size()));
+  EXPECT_EQ(report->used_token_ids, 1);
   EXPECT_EQ(report->crl_numbers["issuing"], 7u);
 
   auto b = to->find(*Serial::parse("0B"));
@@ -63,8 +74,34 @@ TEST(Migrate, MovesRecordsTokensEabKeysAndCrlNumbers) {
   EXPECT_EQ((*to->find(*Serial::parse("0A")))->der, testing::record("0A", "01", 90000).der);
   EXPECT_FALSE((*to->find_token("aa11"))->revoked);
   EXPECT_TRUE((*to->find_token("bb22"))->revoked);
-  EXPECT_TRUE(*to->acme_eab("kid-free"));
-  EXPECT_FALSE(*to->acme_eab("kid-used"));
+  // EAB keys: the free one still free, the used one bound to its account.
+  EXPECT_EQ((*to->acme_eab("kid-free"))->account_id, "");
+  EXPECT_EQ((*to->acme_eab("kid-used"))->account_id, "acct");
+  EXPECT_EQ(to->acme_insert_account_with_eab("x", "acme", "thumb-x", "{}", t, "kid-used")
+                .error()
+                .code,
+            ErrorCode::kConflict);
+  // Accounts under the same ids (an ACME client's kid resolves), with their
+  // keys and documents; orders are not moved.
+  EXPECT_EQ((*to->acme_account("acct"))->data, R"({"provisioner":"acme"})");
+  EXPECT_EQ((*to->acme_account_by_key("acme", "thumb2"))->id, "acct2");
+  EXPECT_FALSE(*to->acme_order("o1"));
+  // The audit log as it was: same rows, same order, same times (the
+  // certificates' 'issue' entries are not written twice).
+  auto dest_audit = *to->audit_records(0, 100);
+  ASSERT_EQ(dest_audit.size(), source_audit.size());
+  for (size_t i = 0; i < dest_audit.size(); ++i) {
+    EXPECT_EQ(dest_audit[i].at, source_audit[i].at);
+    EXPECT_EQ(dest_audit[i].action, source_audit[i].action);
+    EXPECT_EQ(dest_audit[i].serial, source_audit[i].serial);
+    EXPECT_EQ(dest_audit[i].detail, source_audit[i].detail);
+  }
+  EXPECT_EQ(to->revocations_since(0, 10)->size(), 2u);  // 0B revoked, 0C on hold
+  // A one-time token used before the move is refused after it.
+  auto replay = to->use_token_id("jti-live", clock().now() + std::chrono::seconds(300),
+                                 clock().now());
+  ASSERT_FALSE(replay);
+  EXPECT_EQ(replay.error().code, ErrorCode::kConflict);
   // The destination's next CRL number is above every one the source's CRLs used.
   EXPECT_EQ(*to->next_crl_number("issuing"), 8u);
   EXPECT_EQ(*to->next_crl_number("root"), 1u);  // never used: starts over
