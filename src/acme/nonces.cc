@@ -22,6 +22,13 @@ std::string NoncePool::issue() {
   return n;
 }
 
+bool NoncePool::check(const std::string& nonce) {
+  if (nonce.empty()) return false;
+  std::lock_guard lock(mu_);
+  evict_locked(std::chrono::steady_clock::now());
+  return live_.count(nonce) == 1;
+}
+
 bool NoncePool::consume(const std::string& nonce) {
   if (nonce.empty()) return false;
   std::lock_guard lock(mu_);
@@ -75,22 +82,32 @@ std::string SharedNonces::issue() {
   return base64url_encode(std::span<const uint8_t>(raw.data(), raw.size()));
 }
 
-bool SharedNonces::consume(const std::string& nonce) {
-  if (nonce.empty() || nonce.size() > 64) return false;
+std::optional<int64_t> SharedNonces::verify(const std::string& nonce) const {
+  if (nonce.empty() || nonce.size() > 64) return std::nullopt;
   auto raw = base64url_decode(nonce);
-  if (!raw || raw->size() != kNonce) return false;
+  if (!raw || raw->size() != kNonce) return std::nullopt;
   uint8_t expect[kMac];
   if (!mac(key_, raw->data(), kStamp + kRandom, expect) ||
       CRYPTO_memcmp(expect, raw->data() + kStamp + kRandom, kMac) != 0) {
-    return false;
+    return std::nullopt;
   }
   uint64_t stamp = 0;
   for (size_t i = 0; i < kStamp; ++i) stamp = (stamp << 8) | (*raw)[i];
   const int64_t now = unix_seconds(clock_.now());
-  if (stamp > static_cast<uint64_t>(now) + 60) return false;  // from the future
-  if (static_cast<int64_t>(stamp) + max_age_.count() < now) return false;  // expired
+  if (stamp > static_cast<uint64_t>(now) + 60) return std::nullopt;  // from the future
+  if (static_cast<int64_t>(stamp) + max_age_.count() < now) return std::nullopt;  // expired
+  return static_cast<int64_t>(stamp);
+}
+
+bool SharedNonces::check(const std::string& nonce) { return verify(nonce).has_value(); }
+
+bool SharedNonces::consume(const std::string& nonce) {
+  // Checked again: consume() must never record what check() would refuse
+  // (a forged nonce would otherwise cost a row).
+  const auto stamp = verify(nonce);
+  if (!stamp) return false;
   // First use anywhere: recorded until it would have expired anyway.
-  const TimePoint expires{std::chrono::seconds(static_cast<int64_t>(stamp) + max_age_.count())};
+  const TimePoint expires{std::chrono::seconds(*stamp + max_age_.count())};
   return static_cast<bool>(used_.use_token_id("acme-nonce:" + nonce, expires, clock_.now()));
 }
 

@@ -10,10 +10,21 @@
 //   check it without asking the one that issued it; its first use is
 //   recorded in the store (TokenStore::use_token_id), so a replay on any
 //   node is refused.
+//
+// Two steps, so that a request nobody authenticated costs no store write:
+// the service calls check() (MAC, age: no state, no I/O) when it reads a
+// request's envelope, and consume() (the single use, a store write for
+// SharedNonces) only once the request's JWS signature has verified. A flood
+// of requests carrying fresh nonces and garbage signatures therefore writes
+// nothing, and does not spend the nonces it carries either: a nonce is spent
+// by the first request that proves it holds an account's (or, for newAccount
+// and revokeCert, the JWK's) private key. A replay of such a request is
+// refused by consume(), on any node.
 
 #include <chrono>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_set>
 
@@ -28,8 +39,12 @@ class NonceSource {
   virtual ~NonceSource() = default;
   // A fresh nonce (base64url); "" if none can be made (consume() never accepts "").
   [[nodiscard]] virtual std::string issue() = 0;
-  // True once for a nonce this source (or, shared, any node) issued and that
-  // has not expired.
+  // True if this source (or, shared, any node) issued `nonce` and it has not
+  // expired. Changes nothing and reads no store: a nonce already used may
+  // still pass (SharedNonces); consume() decides.
+  [[nodiscard]] virtual bool check(const std::string& nonce) = 0;
+  // True once for a nonce check() accepts: marks it used (checking it again
+  // first; call it after the request's signature verified).
   [[nodiscard]] virtual bool consume(const std::string& nonce) = 0;
 };
 
@@ -40,6 +55,7 @@ class NoncePool final : public NonceSource {
       : capacity_(capacity), max_age_(max_age) {}
   // 128 random bits, base64url.
   [[nodiscard]] std::string issue() override;
+  [[nodiscard]] bool check(const std::string& nonce) override;
   [[nodiscard]] bool consume(const std::string& nonce) override;
 
  private:
@@ -60,11 +76,15 @@ class SharedNonces final : public NonceSource {
   // base64url(issued-at, 8 bytes big-endian unix seconds || 16 random bytes
   // || the first 16 bytes of HMAC-SHA256(key, the 24 before)).
   [[nodiscard]] std::string issue() override;
-  // The MAC checks, the age is within max_age (and not ahead of this node's
-  // clock by more than a minute), and the store records it as used now.
+  // The MAC checks, and the age is within max_age (and not ahead of this
+  // node's clock by more than a minute).
+  [[nodiscard]] bool check(const std::string& nonce) override;
+  // check(), and the store records it as used now (refused if it was).
   [[nodiscard]] bool consume(const std::string& nonce) override;
 
  private:
+  // check()'s work: the nonce's issue time (unix seconds) if it passes.
+  [[nodiscard]] std::optional<int64_t> verify(const std::string& nonce) const;
   Bytes key_;
   store::TokenStore& used_;
   const Clock& clock_;

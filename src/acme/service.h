@@ -6,10 +6,22 @@
 // authorizations, http-01 / tls-alpn-01 / dns-01 challenges (validated on a
 // background pool), finalize, certificate download, revokeCert, and ACME
 // Renewal Information (RFC 9773). Every error is an RFC 8555 problem
-// document; every POST answer carries a fresh Replay-Nonce.
+// document (problem.h); every POST answer carries a fresh Replay-Nonce.
 //
 // State lives in the store (accounts, orders, authorizations with their
-// challenges, as JSON documents); nonces in memory (see nonces.h).
+// challenges, as JSON documents whose "status" follows status.h); nonces in
+// memory or the store (see nonces.h).
+//
+// Where the code is, by resource:
+//   service.cc         construction, routing, the JWS envelope and nonces,
+//                      account authentication, housekeeping
+//   account.cc         newAccount (with EAB), account update and
+//                      deactivation, keyChange
+//   order.cc           newOrder, order, orders list, finalize, certificate,
+//                      renewal info, revokeCert
+//   authorization.cc   authorizations, challenges, the validation queue and
+//                      how an outcome settles an authorization and its order
+//   service_internal.h what these files share (the request context, responses)
 
 #include <array>
 #include <chrono>
@@ -19,6 +31,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -27,7 +40,9 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include "acme/challenge_validator.h"
 #include "acme/nonces.h"
+#include "acme/problem.h"
 #include "acme/validation/validator.h"
 #include "base/clock.h"
 #include "ca/authority.h"
@@ -39,26 +54,28 @@
 
 namespace herald::acme {
 
-// An RFC 8555 §6.7 problem: the error type's last part ("badNonce"), what
-// went wrong, and the HTTP status.
-struct Problem {
-  std::string type;
-  std::string detail;
-  int status = 400;
-};
+namespace internal {
+struct Identifier;  // service_internal.h
+}
 
+// Which names a provisioner may certify is not its business here: the
+// Backend's `authorize` decides (at newOrder) and the issuance pipeline
+// again at finalize.
 struct Provisioner {
   std::string name;
   policy::Profile profile = policy::Profile::kServer;
-  std::vector<std::string> allowed_dns;  // patterns; empty or "*" = any name
-  bool allow_ip = true;
   std::optional<std::chrono::seconds> ttl;
   bool require_eab = false;
 };
 
 struct Settings {
+  // The validator's network settings; newOrder also refuses an ip
+  // identifier in a denied range (no challenge could ever prove it).
   validation::Settings validation;
-  bool skip_validation = false;  // tests and benchmarks only
+  // Who decides challenges (challenge_validator.h): a NetworkValidator, an
+  // AlwaysValid for [acme] insecure_skip_validation, or a test's script.
+  // Unset: a NetworkValidator over `validation`.
+  std::shared_ptr<const ChallengeValidator> validator;
   std::chrono::seconds order_lifetime{24 * 3600};
   std::chrono::seconds authz_lifetime{24 * 3600};
   int orders_per_account_per_hour = 300;
@@ -86,8 +103,14 @@ struct Backend {
       issue;
   std::function<Result<store::CertRecord>(const Serial&, x509::RevocationReason)> revoke;
   std::function<std::string()> chain_pem;  // issuing + intermediate, PEM
-  // The issuance policy's name rules for the profile (kPolicyViolation).
-  std::function<Status(policy::Profile, const std::vector<x509::San>&)> check_names;
+  // May `provisioner` certify these names with `profile`? Asked at newOrder
+  // with the order's identifiers as SANs, so that a name the CA would refuse
+  // at finalize is refused before the client proves control of it.
+  // kForbidden or kPolicyViolation (naming the refused name): the order is
+  // refused with rejectedIdentifier. Required.
+  std::function<Status(const std::string& provisioner, policy::Profile,
+                       const std::vector<x509::San>&)>
+      authorize;
 };
 
 class Service {
@@ -139,18 +162,42 @@ class Service {
   void renewal_info(Ctx& c, const std::string& cert_id);
   void orders_list(Ctx& c, const std::string& account_id);
 
-  // Checks a kid-signed request's account (after the envelope checks).
+  // Parses the JWS envelope: its URL must be this request's and its nonce
+  // must pass NonceSource::check (no store write: nothing is spent before
+  // the signature verified); sets c.jws and c.payload.
+  std::optional<Problem> check_envelope(Ctx& c);
+  // Verifies the request's signature with `key` and then spends its nonce
+  // (badNonce if it was used meanwhile): the one place a nonce is consumed.
+  std::optional<Problem> verify_signature(Ctx& c, EVP_PKEY& key);
+  // check_envelope, a "kid", and authenticate_account: the start of every
+  // request made by an account.
+  std::optional<Problem> authenticate_kid(Ctx& c);
+  // The Backend's `authorize` for a new order's identifiers; the problem
+  // names the refused identifier.
+  std::optional<Problem> authorize_identifiers(const Ctx& c,
+                                               const std::set<internal::Identifier>& idents);
+  // Checks a kid-signed request's account and signature (after the envelope
+  // checks); sets c.account_id and c.account.
   std::optional<Problem> authenticate_account(Ctx& c);
   // The account's public key from its stored JWK, imported once and cached
   // (importing an EC point costs more than verifying the signature).
   std::shared_ptr<EVP_PKEY> account_key(const nlohmann::json& jwk);
   // A certificate by its ARI identifier (RFC 9773 §4.1).
   Result<store::CertRecord> find_by_cert_id(const std::string& cert_id);
+  // The configuration in force (a snapshot: configure() may replace it).
+  std::shared_ptr<const State> state() const;
+  // One validation thread: runs queued validations until the service stops.
+  void validation_worker();
+  // Asks `validator` about the `type` challenge of the authorization `authz_doc`
+  // (the key authorization from the account's JWK).
+  static validation::Outcome validate(const ChallengeValidator& validator,
+                                      const nlohmann::json& authz_doc, const std::string& type,
+                                      const nlohmann::json& account_jwk);
   // Validates one challenge (on a background thread); updates authz and order.
   void run_validation(const std::string& authz_id, const std::string& type);
   // Applies a validation outcome to the authorization `doc` (read in `t`) if
   // its `type` challenge is still processing, and writes it, with its order
-  // when the order changes (ready, or invalid).
+  // when the order changes (ready, or invalid); status.h's transitions.
   Status settle(store::AcmeTxn& t, nlohmann::json& doc, const std::string& authz_id,
                 const std::string& type, const validation::Outcome& out);
   // Queues a validation for `account`'s `order` (see Settings::validations_per_*).

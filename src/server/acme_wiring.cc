@@ -3,6 +3,7 @@
 // the CRL at once), and its settings from herald.toml.
 #include "ca/revocation.h"
 #include "policy/rules.h"
+#include "policy/scope.h"
 #include "server/app.h"
 
 namespace herald::server {
@@ -33,8 +34,15 @@ acme::Backend App::acme_backend() {
     return after;
   };
   b.chain_pem = [this] { return issuing_->pem() + intermediate_->pem(); };
-  b.check_names = [this](policy::Profile profile, const std::vector<x509::San>& sans) {
-    return policy::check_names(issuance()->config->policy, profile, sans);
+  // Which names an ACME provisioner may get, asked at newOrder (finalize
+  // goes through sign_csr above, which applies the same rules again).
+  b.authorize = [this](const std::string& provisioner, policy::Profile profile,
+                       const std::vector<x509::San>& sans) -> Status {
+    auto cfg = provisioners();
+    const ProvisionerConfig* p = cfg->provisioner(provisioner);
+    if (!p) return make_error(ErrorCode::kForbidden, "the ACME provisioner is no longer configured");
+    HERALD_TRY_VOID(policy::check_names(issuance()->config->policy, profile, sans));
+    return policy::check_scope(p->scope, profile, "", sans);
   };
   return b;
 }
@@ -46,10 +54,7 @@ Status App::configure_acme(const ServerConfig& cfg) {
     acme::Provisioner ap;
     ap.name = p.name;
     ap.profile = p.profiles.empty() ? policy::Profile::kServer : p.profiles.front();
-    for (const auto& pattern : p.allowed_dns) {
-      if (pattern != "*") ap.allowed_dns.push_back(pattern);
-    }
-    ap.allow_ip = p.allow_ip;
+    // Its allowed_dns and allow_ip are in p.scope, which `authorize` applies.
     ap.ttl = p.ttl;
     ap.require_eab = p.require_eab;
     provisioners.push_back(std::move(ap));
@@ -62,7 +67,6 @@ Status App::configure_acme(const ServerConfig& cfg) {
     HERALD_TRY(auto e, parse_endpoint(cfg.acme.dns_resolver));
     s.validation.dns_resolver = std::make_pair(e.host, e.port);
   }
-  s.skip_validation = cfg.acme.insecure_skip_validation;
   s.order_lifetime = cfg.acme.order_lifetime;
   s.authz_lifetime = cfg.acme.authz_lifetime;
   s.orders_per_account_per_hour = cfg.acme.orders_per_account_per_hour;
@@ -80,6 +84,11 @@ Status App::configure_acme(const ServerConfig& cfg) {
   s.new_accounts_per_address_per_hour = cfg.acme.new_accounts_per_address_per_hour;
   s.validations_per_account = cfg.acme.validations_per_account;
   s.validations_per_order = cfg.acme.validations_per_order;
+  // Tests and benchmarks only: every challenge is valid without being checked.
+  if (cfg.acme.insecure_skip_validation)
+    s.validator = std::make_shared<acme::AlwaysValid>();
+  else
+    s.validator = std::make_shared<acme::NetworkValidator>(s.validation);
   acme_->configure(std::move(provisioners), std::move(s));
   return {};
 }

@@ -1,8 +1,11 @@
 // Fuzz target: ACME replay nonces as clients send them back in a JWS
-// (acme/nonces.h, SharedNonces::consume): decode, MAC check, age check and
-// the store's used-set, with a fixed key and clock. A nonce the target issued
-// itself is spent once; whatever the input, consume() must not crash, and
-// nothing it did not issue may pass.
+// (acme/nonces.h, SharedNonces): check() (decode, MAC, age; what every
+// request meets before its signature is verified) and consume() (check()
+// again, then the store's used-set), with a fixed key and clock. Whatever
+// the input, neither may crash, nothing the target did not issue may pass
+// either, and what fails check() must never reach the store. A nonce the
+// target issued itself passes check() any number of times and consume()
+// once.
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -36,8 +39,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   herald::acme::SharedNonces nonces(herald::Bytes(32, 0x5a), used, clock);
   const std::string input(reinterpret_cast<const char*>(data), size);
   // Random bytes never carry a valid MAC (2^-128): a pass is a bug.
+  if (nonces.check(input)) std::abort();
   if (nonces.consume(input)) std::abort();
+  if (!used.used.empty()) std::abort();  // refused input costs no store write
   const std::string mine = nonces.issue();
+  if (!nonces.check(mine) || !nonces.check(mine)) std::abort();  // check() spends nothing
   if (!nonces.consume(mine) || nonces.consume(mine)) std::abort();
   return 0;
 }
