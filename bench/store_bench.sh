@@ -63,7 +63,7 @@ for store in sqlite postgresql; do
     sed -i "/^\[store\]/a pool_size = $PG_POOL_SIZE" "$D/herald.toml"
   fi
   TOKEN=$("$bin" token add --dir "$D" --provisioner admin 2>/dev/null)
-  "$bin" issue --dir "$D" --profile server --cn ocsp.internal --out-dir "$T/$store-leaf" >/dev/null
+  "$bin" issue --dir "$D" --profile server --cn ocsp.internal --out-dir "$T/$store-$round-leaf" >/dev/null
   "$bin" serve --dir "$D" --listen "127.0.0.1:$SP" --http-listen "127.0.0.1:$HP" >"$T/$store.log" 2>&1 &
   SPID=$!
   pids+=($SPID)
@@ -91,7 +91,7 @@ for store in sqlite postgresql; do
     echo "$store issuance c=$c  $rate certs/s  p50 ${p50} ms  p99 ${p99} ms  non-2xx=${non2xx:-0}  CPU ms/cert: serve ${cpu_s}  database ${cpu_d}  client ${cpu_c}  others ${cpu_o}"
     [[ $c == 16 ]] && rate16[$store]=$rate
   done
-  openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/$store-leaf/cert.pem" -no_nonce -reqout "$T/req.der" >/dev/null 2>&1
+  openssl ocsp -issuer "$D/ca/issuing.pem" -cert "$T/$store-$round-leaf/cert.pem" -no_nonce -reqout "$T/req.der" >/dev/null 2>&1
   ab -q -k -c 8 -n 20000 -p "$T/req.der" -T application/ocsp-request "http://127.0.0.1:$HP/ocsp" >/dev/null 2>&1
   r=$(ab -q -k -c 8 -n 200000 -p "$T/req.der" -T application/ocsp-request "http://127.0.0.1:$HP/ocsp" 2>&1 | ab_rate)
   echo "$store OCSP keep-alive c=8  $r responses/s"
