@@ -19,6 +19,9 @@
 #    issuance but not OCSP answers;
 #  - herald store migrate moves a SQLite CA into an empty database (counts
 #    checked, herald.toml switched), refusing a non-empty one and a second run;
+#    the audit log moves as it was (same rows, in order), an ACME account
+#    keeps its id (its kid URL), and a one-time token used on SQLite before
+#    the move is refused by the server on PostgreSQL after it (replay);
 #  - a wrong password is refused with a clear error that does not contain
 #    the password, and the password is in no log, no herald.toml, no output.
 set -euo pipefail
@@ -178,34 +181,70 @@ openssl ocsp -respin "$T/ocsp.resp" -issuer "$ISSUING" -CAfile "$T/root+intermed
 ok "issuance took $sign_ms ms (each database round trip 400 ms); the first OCSP answer after the start $cold ms (not pre-signed yet: read from the database), the next 20 at most $worst ms: pre-signed answers do not wait for the database"
 
 step "herald store migrate: a CA on SQLite moved into an empty PostgreSQL database"
+serve_stop
 FIRST_URL=$PG_URL
-"$HERALD" ca init --dir "$T/lite" >"$T/lite-init.log" 2>&1 || fail "ca init (SQLite) failed: $(cat "$T/lite-init.log")"
+MAIN_D=$D
+serve_init "$T/lite"
+D=$MAIN_D
+LITE=$T/lite
 for n in m1 m2 m3; do
-  herald_issue "$T/$n.json" --dir "$T/lite" --profile server --cn "$n.internal" --out-dir "$T/$n" >"$T/$n.serial"
+  herald_issue "$T/$n.json" --dir "$LITE" --profile server --cn "$n.internal" --out-dir "$T/$n" >"$T/$n.serial"
 done
-"$HERALD" revoke --dir "$T/lite" "$(cat "$T/m2.serial")" --reason keyCompromise >/dev/null 2>&1 || fail "revoke on SQLite failed"
-"$HERALD" token add --dir "$T/lite" --provisioner admin >/dev/null 2>&1 || fail "token add failed"
+"$HERALD" revoke --dir "$LITE" "$(cat "$T/m2.serial")" --reason keyCompromise >/dev/null 2>&1 || fail "revoke on SQLite failed"
+"$HERALD" token add --dir "$LITE" --provisioner admin >/dev/null 2>&1 || fail "token add failed"
+# A one-time token spent on the SQLite server before the move.
+"$HERALD" token keygen --dir "$LITE" --provisioner ci >>"$LITE/herald.toml" 2>"$T/keygen.err" || fail "keygen: $(cat "$T/keygen.err")"
+serve_start "$LITE"
+OTT=$("$HERALD" token --dir "$LITE" --provisioner ci --aud "https://localhost:$HTTPS_PORT/v1/sign" \
+  --cn ott.internal --san ott.internal --ttl 5m) || fail "cannot mint a one-time token"
+make_csr ott ott.internal DNS:ott.internal
+API_TOKEN=$OTT api POST "/v1/sign?profile=server" -H 'Content-Type: application/pkcs10' --data-binary @"$T/ott.csr"
+expect_status 201 "sign with a one-time token on SQLite"
+serve_stop
+# An ACME account as newAccount stores it (no ACME client here).
+python3 - "$LITE/herald.db" <<'PY' || fail "cannot add an ACME account to the SQLite file"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("INSERT INTO acme_accounts (id, provisioner, thumbprint, data, created_at) VALUES "
+           "('acct-mig-1', 'acme', 'thumb-mig-1', '{\"provisioner\":\"acme\",\"status\":\"valid\"}', 1700000000)")
+db.commit()
+PY
+lite_audit=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM audit_log").fetchone()[0])' "$LITE/herald.db")
+lite_last=$(python3 -c 'import sqlite3,sys; print("|".join(map(str, sqlite3.connect(sys.argv[1]).execute("SELECT at, action, coalesce(serial, \x27\x27) FROM audit_log ORDER BY id DESC LIMIT 1").fetchone())))' "$LITE/herald.db")
 count_list() { "$HERALD" list --dir "$1" --json "${@:2}" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(len(d if isinstance(d, list) else d.get("certificates", [])))'; }
-before=$(count_list "$T/lite")
+before=$(count_list "$LITE")
 pg_create_db herald2 "pw2-$(openssl rand -hex 8)"
-out=$("$HERALD" store migrate --dir "$T/lite" --to "$FIRST_URL" --to-password-file "$T/herald.pass" 2>&1) &&
+out=$("$HERALD" store migrate --dir "$LITE" --to "$FIRST_URL" --to-password-file "$T/herald.pass" 2>&1) &&
   fail "a migration into a database that holds a CA was accepted"
 grep -q 'already holds' <<<"$out" || fail "unclear refusal: $out"
-out=$("$HERALD" store migrate --dir "$T/lite" --to "$PG_URL" --to-password-file "$T/herald2.pass" 2>&1) ||
+out=$("$HERALD" store migrate --dir "$LITE" --to "$PG_URL" --to-password-file "$T/herald2.pass" 2>&1) ||
   fail "herald store migrate failed: $out"
+printf '%s\n' "$out" | sed 's/^/   | /'
 grep -q 'counts checked' <<<"$out" || fail "no count check reported: $out"
-grep -Eq "^url = [\"']$PG_URL[\"']" "$T/lite/herald.toml" || fail "herald.toml does not name the new store"
-after=$(count_list "$T/lite")
+grep -Eq 'ACME accounts +1 ' <<<"$out" || fail "the ACME account is not reported moved: $out"
+grep -Eq 'one-time tokens +1 ' <<<"$out" || fail "the used one-time token id is not reported moved: $out"
+grep -Eq "^url = [\"']$PG_URL[\"']" "$LITE/herald.toml" || fail "herald.toml does not name the new store"
+after=$(count_list "$LITE")
 [[ $after == "$before" ]] || fail "herald list shows $after certificates after the migration, $before before"
-[[ $(count_list "$T/lite" --status revoked) == 1 ]] || fail "the revoked certificate is not revoked after the migration"
+[[ $(count_list "$LITE" --status revoked) == 1 ]] || fail "the revoked certificate is not revoked after the migration"
 rows=$(pg_sql "SELECT count(*) FROM certificates" herald2)
 [[ $rows == "$before" ]] || fail "PostgreSQL holds $rows certificates, the SQLite file held $before"
-out2=$("$HERALD" store migrate --dir "$T/lite" --to "$PG_URL" --to-password-file "$T/herald2.pass" 2>&1) &&
+pg_audit=$(pg_sql "SELECT count(*) FROM audit_log" herald2)
+[[ $pg_audit == "$lite_audit" ]] || fail "PostgreSQL's audit log has $pg_audit entries, the SQLite file's $lite_audit"
+pg_last=$(pg_sql "SELECT at || '|' || action || '|' || coalesce(serial, '') FROM audit_log ORDER BY id DESC LIMIT 1" herald2)
+[[ $pg_last == "$lite_last" ]] || fail "the last audit entry is '$pg_last' on PostgreSQL, '$lite_last' on SQLite"
+[[ $(pg_sql "SELECT provisioner || '|' || thumbprint FROM acme_accounts WHERE id = 'acct-mig-1'" herald2) == "acme|thumb-mig-1" ]] ||
+  fail "the ACME account did not keep its id"
+out2=$("$HERALD" store migrate --dir "$LITE" --to "$PG_URL" --to-password-file "$T/herald2.pass" 2>&1) &&
   fail "a second migration was accepted"
 grep -q 'already keeps its state' <<<"$out2" || fail "unclear refusal of a second migration: $out2"
-herald_issue "$T/m4.json" --dir "$T/lite" --profile server --cn m4.internal --out-dir "$T/m4" >/dev/null
+herald_issue "$T/m4.json" --dir "$LITE" --profile server --cn m4.internal --out-dir "$T/m4" >/dev/null
 [[ $(pg_sql "SELECT count(*) FROM certificates" herald2) == $((before + 1)) ]] || fail "a certificate issued after the migration is not in PostgreSQL"
-ok "moved $before certificates (1 revoked) and a token; counts checked; herald.toml switched; a non-empty target and a second migration refused; new issuance goes to PostgreSQL"
+serve_start "$LITE"
+API_TOKEN=$OTT api POST "/v1/sign?profile=server" -H 'Content-Type: application/pkcs10' --data-binary @"$T/ott.csr"
+expect_problem 401 unauthenticated "the one-time token spent before the move, replayed on PostgreSQL after it"
+[[ $(json_get "$T/.api.body" 'd["detail"]') == *"already used"* ]] || fail "replay detail: $(body)"
+ok "moved $before certificates (1 revoked), $lite_audit audit entries (the same last one), a token, an ACME account under its id and a used one-time token id (replay refused after the move); counts checked; herald.toml switched; a non-empty target and a second migration refused; new issuance goes to PostgreSQL"
 
 step "no password anywhere"
 serve_stop
