@@ -34,8 +34,7 @@ std::optional<Problem> check_contacts(const json& contact) {
     if (!c.is_string()) return Problem{ProblemType::kInvalidContact, "contacts must be strings"};
     const std::string s = c;
     if (s.rfind("mailto:", 0) != 0)
-      return Problem{ProblemType::kUnsupportedContact,
-                     "only mailto: contacts are supported: " + s};
+      return Problem{ProblemType::kUnsupportedContact, "only mailto: contacts are supported: " + s};
     const std::string addr = s.substr(7);
     auto at = addr.find('@');
     if (at == std::string::npos || at == 0 || at + 1 >= addr.size() ||
@@ -52,8 +51,8 @@ std::string address_key(const std::string& address) {
   if (::inet_pton(AF_INET6, address.c_str(), b) != 1) return address;
   static constexpr unsigned char kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
   if (std::memcmp(b, kMapped, sizeof kMapped) == 0)
-    return std::to_string(b[12]) + "." + std::to_string(b[13]) + "." + std::to_string(b[14]) +
-           "." + std::to_string(b[15]);
+    return std::to_string(b[12]) + "." + std::to_string(b[13]) + "." + std::to_string(b[14]) + "." +
+           std::to_string(b[15]);
   return to_hex(std::span<const uint8_t>(b, 8)) + "::/64";
 }
 
@@ -76,10 +75,9 @@ std::optional<std::chrono::seconds> Service::take_account_token(const std::strin
       // Full buckets are as good as none; else the least recently used goes.
       std::erase_if(buckets_, [&](const auto& kv) { return level(kv.second) >= capacity; });
       if (buckets_.size() >= kMaxAddresses)
-        buckets_.erase(std::min_element(buckets_.begin(), buckets_.end(), [](const auto& a,
-                                                                               const auto& b) {
-          return a.second.last < b.second.last;
-        }));
+        buckets_.erase(std::min_element(
+            buckets_.begin(), buckets_.end(),
+            [](const auto& a, const auto& b) { return a.second.last < b.second.last; }));
     }
     it = buckets_.emplace(key, Bucket{capacity, now}).first;
   }
@@ -95,7 +93,8 @@ std::optional<std::chrono::seconds> Service::take_account_token(const std::strin
 
 void Service::new_account(Ctx& c) {
   if (auto p = check_envelope(c)) return fail(c, *p);
-  if (!c.jws->jwk) return fail(c, {ProblemType::kMalformed, "newAccount must be signed with \"jwk\""});
+  if (!c.jws->jwk)
+    return fail(c, {ProblemType::kMalformed, "newAccount must be signed with \"jwk\""});
   if (c.jws->post_as_get) return fail(c, {ProblemType::kMalformed, "newAccount needs a payload"});
   auto key = jwk_to_key(*c.jws->jwk);
   if (!key) return fail(c, problem_of(key.error(), ProblemType::kBadPublicKey));
@@ -149,14 +148,15 @@ void Service::new_account(Ctx& c) {
     if (!*eab || (*eab)->provisioner != c.prov->name)
       return fail(c, {ProblemType::kUnauthorized, "unknown External Account Binding key id"});
     if (!(*eab)->account_id.empty())
-      return fail(c, {ProblemType::kUnauthorized, "this External Account Binding key is already used"});
+      return fail(
+          c, {ProblemType::kUnauthorized, "this External Account Binding key is already used"});
     auto hmac_key = base64url_decode((*eab)->hmac_key);
     if (!hmac_key) return fail(c, {ProblemType::kServerInternal, "the stored EAB key is corrupt"});
     if (auto v = verify_eab(*binding, c.base + "/new-account", *c.jws->jwk, *hmac_key); !v)
       return fail(c, problem_of(v.error()));
     doc["eab_kid"] = binding->kid;
-    auto s = store_.acme_insert_account_with_eab(id, c.prov->name, *thumb, doc.dump(),
-                                                 clock_.now(), binding->kid);
+    auto s = store_.acme_insert_account_with_eab(id, c.prov->name, *thumb, doc.dump(), clock_.now(),
+                                                 binding->kid);
     if (!s && s.error().code == ErrorCode::kConflict)
       return fail(c, {ProblemType::kUnauthorized, s.error().message});
     if (!s) return fail(c, problem_of(s.error()));
@@ -187,8 +187,8 @@ void Service::account(Ctx& c, const std::string& id) {
       // authenticate_account let only a valid account through.
       const auto next = account_deactivate(AccountStatus::kValid);
       if (wanted != next)
-        return fail(c, {ProblemType::kMalformed,
-                        "an account's status may only become \"deactivated\""});
+        return fail(
+            c, {ProblemType::kMalformed, "an account's status may only become \"deactivated\""});
       set_status(c.account, *next);
       changed = true;
     }
@@ -220,7 +220,8 @@ void Service::key_change(Ctx& c) {
   if (auto v = verify_jws_request(*inner, **new_key); !v) return fail(c, problem_of(v.error()));
   json p = json::parse(inner->payload_raw, nullptr, false);
   if (!p.is_object() || !p.contains("account") || !p.contains("oldKey"))
-    return fail(c, {ProblemType::kMalformed, "the keyChange payload needs \"account\" and \"oldKey\""});
+    return fail(
+        c, {ProblemType::kMalformed, "the keyChange payload needs \"account\" and \"oldKey\""});
   if (p["account"] != *c.jws->kid)
     return fail(c, {ProblemType::kUnauthorized, "\"account\" is not the signing account"});
   auto old_thumb = jwk_thumbprint(p["oldKey"]);

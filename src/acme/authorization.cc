@@ -59,16 +59,18 @@ void Service::authz(Ctx& c, const std::string& id) {
   if (!row) return fail(c, problem_of(row.error()));
   json doc = *row ? json::parse((*row)->data, nullptr, false) : json();
   if (!*row || doc.value("account", "") != c.account_id)
-    return fail(c, {ProblemType::kNotFound,
-                    "no authorization " + c.authz_url(id) + " for this account"});
+    return fail(
+        c, {ProblemType::kNotFound, "no authorization " + c.authz_url(id) + " for this account"});
   if (!c.jws->post_as_get) {
     const json& asked = c.payload.contains("status") ? c.payload["status"] : json();
-    if (!asked.is_string() || parse<AuthzStatus>(asked.get<std::string>()) != AuthzStatus::kDeactivated)
+    if (!asked.is_string() ||
+        parse<AuthzStatus>(asked.get<std::string>()) != AuthzStatus::kDeactivated)
       return fail(c, {ProblemType::kMalformed, "an authorization may only become \"deactivated\""});
     auto s = store_.acme_transact([&](store::AcmeTxn& t) -> Status {
       HERALD_TRY(auto fresh, t.authz(id));
       if (!fresh)
-        return acme_error(ErrorCode::kInternal, "authorization vanished", ProblemType::kServerInternal);
+        return acme_error(ErrorCode::kInternal, "authorization vanished",
+                          ProblemType::kServerInternal);
       doc = json::parse(fresh->data, nullptr, false);
       HERALD_TRY(auto status, status_of<AuthzStatus>(doc));
       const auto next = authz_deactivate(status);
@@ -104,7 +106,8 @@ void Service::challenge(Ctx& c, const std::string& authz_id, const std::string& 
   json doc = *row ? json::parse((*row)->data, nullptr, false) : json();
   if (!*row || doc.value("account", "") != c.account_id)
     return fail(c, {ProblemType::kNotFound, "no challenge " + c.req.path + " for this account"});
-  if (!find_challenge(doc, type)) return fail(c, {ProblemType::kNotFound, "no challenge " + c.req.path});
+  if (!find_challenge(doc, type))
+    return fail(c, {ProblemType::kNotFound, "no challenge " + c.req.path});
   c.res.set_header("Link", "<" + c.authz_url(authz_id) + ">;rel=\"up\"");
   bool queue = false;
   if (!c.jws->post_as_get) {
@@ -115,7 +118,8 @@ void Service::challenge(Ctx& c, const std::string& authz_id, const std::string& 
       queue = false;
       HERALD_TRY(auto fresh, t.authz(authz_id));
       if (!fresh)
-        return acme_error(ErrorCode::kInternal, "authorization vanished", ProblemType::kServerInternal);
+        return acme_error(ErrorCode::kInternal, "authorization vanished",
+                          ProblemType::kServerInternal);
       doc = json::parse(fresh->data, nullptr, false);
       json* ch = find_challenge(doc, type);
       if (!ch) return {};
@@ -124,7 +128,8 @@ void Service::challenge(Ctx& c, const std::string& authz_id, const std::string& 
       // Only a pending challenge of a pending, unexpired authorization
       // starts; otherwise the answer shows it as it is.
       const auto next = challenge_start(ch_status);
-      if (!next || authz_status_at(authz_status, expires_of(doc), clock_.now()) != AuthzStatus::kPending)
+      if (!next ||
+          authz_status_at(authz_status, expires_of(doc), clock_.now()) != AuthzStatus::kPending)
         return {};
       set_status(*ch, *next);
       // A validator that answers without I/O is asked here, and the answer
@@ -148,8 +153,10 @@ validation::Outcome Service::validate(const ChallengeValidator& validator, const
                                       const std::string& type, const json& account_jwk) {
   auto thumb = jwk_thumbprint(account_jwk);
   if (!thumb)
-    return {false, std::string(problem_spec(ProblemType::kServerInternal).name),
-            "the account key cannot be read", {}};
+    return {false,
+            std::string(problem_spec(ProblemType::kServerInternal).name),
+            "the account key cannot be read",
+            {}};
   const std::string token = authz_doc.value("token", std::string());
   const json id = authz_doc.value("identifier", json::object());
   // RFC 8555 §8.1: the key authorization is the token and the account key's thumbprint.

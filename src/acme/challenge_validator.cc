@@ -17,7 +17,9 @@ validation::Outcome NetworkValidator::validate(std::string_view challenge_type,
                                           key_authorization);
   if (challenge_type == "dns-01")
     return validation::validate_dns01(settings_, identifier_value, key_authorization);
-  return {false, "malformed", "no validation for challenge type '" + std::string(challenge_type) + "'",
+  return {false,
+          "malformed",
+          "no validation for challenge type '" + std::string(challenge_type) + "'",
           {}};
 }
 

@@ -242,10 +242,10 @@ void Service::finalize(Ctx& c, const std::string& id) {
   if (!status) return fail(c, problem_of(status.error()));
   const auto next = order_finalize(*status);
   if (!next) {
-    return fail(c, {ProblemType::kOrderNotReady,
-                    "the order is " + std::string(to_string(*status)) +
-                        (*status == OrderStatus::kPending ? ": complete its authorizations first"
-                                                         : "")});
+    return fail(
+        c, {ProblemType::kOrderNotReady,
+            "the order is " + std::string(to_string(*status)) +
+                (*status == OrderStatus::kPending ? ": complete its authorizations first" : "")});
   }
   if (!c.payload.contains("csr") || !c.payload["csr"].is_string())
     return fail(c, {ProblemType::kMalformed, "finalize needs \"csr\" (base64url DER)"});
@@ -282,14 +282,13 @@ void Service::finalize(Ctx& c, const std::string& id) {
       if (!in_order.count(i)) extra += (extra.empty() ? "" : ", ") + i.value;
     for (const auto& i : in_order)
       if (!in_csr.count(i)) missing += (missing.empty() ? "" : ", ") + i.value;
-    return fail(c, {ProblemType::kBadCsr,
-                    "the CSR's names must equal the order's identifiers" +
-                        (extra.empty() ? "" : "; not in the order: " + extra) +
-                        (missing.empty() ? "" : "; missing: " + missing)});
+    return fail(c,
+                {ProblemType::kBadCsr, "the CSR's names must equal the order's identifiers" +
+                                           (extra.empty() ? "" : "; not in the order: " + extra) +
+                                           (missing.empty() ? "" : "; missing: " + missing)});
   }
-  store::Labels owner{{"provisioner", c.prov->name},
-                      {"acme_account", c.account_id},
-                      {"acme_order", id}};
+  store::Labels owner{
+      {"provisioner", c.prov->name}, {"acme_account", c.account_id}, {"acme_order", id}};
   // The certificate and the order's "valid" commit together (one fsync).
   json valid = doc;
   set_status(valid, *next);

@@ -89,7 +89,8 @@ ProblemType problem_type_for(ErrorCode code, ProblemType fallback) {
 
 Problem problem_of(const Error& e, ProblemType fallback) {
   for (const auto& [k, v] : e.context) {
-    if (k == "acme") return {parse_problem_type(v).value_or(ProblemType::kServerInternal), e.message};
+    if (k == "acme")
+      return {parse_problem_type(v).value_or(ProblemType::kServerInternal), e.message};
   }
   const ProblemType type = problem_type_for(e.code, fallback);
   if (type == ProblemType::kServerInternal)

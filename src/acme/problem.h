@@ -10,11 +10,10 @@
 // method 405, ...): the row is what a handler means, the type and status
 // are what the client sees.
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "base/error.h"
 
@@ -104,7 +103,6 @@ struct Problem {
 // serverInternal). Its status is 400 whatever the type: the document
 // describes the client's failed answer, not the HTTP exchange that reports
 // it (and Herald has always said 400 there).
-[[nodiscard]] nlohmann::json challenge_error_json(std::string_view type,
-                                                  const std::string& detail);
+[[nodiscard]] nlohmann::json challenge_error_json(std::string_view type, const std::string& detail);
 
 }  // namespace herald::acme

@@ -49,13 +49,16 @@ TEST(AcmeProblem, ErrorCodesMapToTypes) {
     EXPECT_EQ(problem_type_for(code), type) << error_name(code);
   }
   // The fallback is for input the client sent.
-  EXPECT_EQ(problem_type_for(ErrorCode::kMalformedInput, ProblemType::kBadCsr), ProblemType::kBadCsr);
+  EXPECT_EQ(problem_type_for(ErrorCode::kMalformedInput, ProblemType::kBadCsr),
+            ProblemType::kBadCsr);
   EXPECT_EQ(problem_type_for(ErrorCode::kLintFailed, ProblemType::kBadCsr), ProblemType::kBadCsr);
-  EXPECT_EQ(problem_type_for(ErrorCode::kStore, ProblemType::kBadCsr), ProblemType::kServerInternal);
+  EXPECT_EQ(problem_type_for(ErrorCode::kStore, ProblemType::kBadCsr),
+            ProblemType::kServerInternal);
 }
 
 TEST(AcmeProblem, ProblemOfPrefersTheTagAndHidesInternalMessages) {
-  auto tagged = acme_error(ErrorCode::kConflict, "finalized meanwhile", ProblemType::kOrderNotReady);
+  auto tagged =
+      acme_error(ErrorCode::kConflict, "finalized meanwhile", ProblemType::kOrderNotReady);
   Problem p = problem_of(tagged.value());
   EXPECT_EQ(p.type, ProblemType::kOrderNotReady);
   EXPECT_EQ(p.detail, "finalized meanwhile");

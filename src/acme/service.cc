@@ -219,8 +219,8 @@ void Service::route(Ctx& c) {
                     "use POST (RFC 8555 §6.3: POST-as-GET) for " + c.req.path});
   }
   if (c.req.header("content-type") != "application/jose+json")
-    return fail(c, {ProblemType::kUnsupportedMediaType,
-                    "the Content-Type must be application/jose+json"});
+    return fail(
+        c, {ProblemType::kUnsupportedMediaType, "the Content-Type must be application/jose+json"});
   if (parts.size() == 1 && parts[0] == "new-account") return new_account(c);
   if (parts.size() == 1 && parts[0] == "new-order") return new_order(c);
   if (parts.size() == 1 && parts[0] == "revoke-cert") return revoke_cert(c);
@@ -250,9 +250,7 @@ void Service::directory(Ctx& c) {
                  {"meta", meta}});
 }
 
-void Service::new_nonce(Ctx& c) {
-  c.res.status = c.req.method == "HEAD" ? 200 : 204;
-}
+void Service::new_nonce(Ctx& c) { c.res.status = c.req.method == "HEAD" ? 200 : 204; }
 
 // ---------------------------------------------------------------- the JWS envelope
 
@@ -260,8 +258,8 @@ std::optional<Problem> Service::check_envelope(Ctx& c) {
   auto jws = parse_jws_request(c.req.body);
   if (!jws) return problem_of(jws.error());
   if (jws->url != c.url) {
-    return Problem{ProblemType::kUnauthorized, "the JWS \"url\" (" + jws->url +
-                                                   ") is not this request's URL (" + c.url + ")"};
+    return Problem{ProblemType::kUnauthorized,
+                   "the JWS \"url\" (" + jws->url + ") is not this request's URL (" + c.url + ")"};
   }
   // Only checked here (MAC and age, or the pool's set): the nonce is spent
   // by verify_signature, once the request proved who sent it.
@@ -291,7 +289,8 @@ std::optional<Problem> Service::verify_signature(Ctx& c, EVP_PKEY& key) {
 
 std::optional<Problem> Service::authenticate_kid(Ctx& c) {
   if (auto p = check_envelope(c)) return p;
-  if (!c.jws->kid) return Problem{ProblemType::kMalformed, "this request must be signed with \"kid\""};
+  if (!c.jws->kid)
+    return Problem{ProblemType::kMalformed, "this request must be signed with \"kid\""};
   return authenticate_account(c);
 }
 

@@ -5,10 +5,9 @@
 // those files include it.
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "acme/jws.h"
 #include "acme/problem.h"
@@ -34,7 +33,9 @@ struct Service::Ctx {
   std::string account_id;
   json account;  // the account document
 
-  [[nodiscard]] std::string account_url(const std::string& id) const { return base + "/acct/" + id; }
+  [[nodiscard]] std::string account_url(const std::string& id) const {
+    return base + "/acct/" + id;
+  }
   [[nodiscard]] std::string order_url(const std::string& id) const { return base + "/order/" + id; }
   [[nodiscard]] std::string authz_url(const std::string& id) const { return base + "/authz/" + id; }
   [[nodiscard]] std::string chall_url(const std::string& authz, const std::string& type) const {
@@ -74,7 +75,8 @@ template <typename S>
   std::optional<S> parsed;
   if (doc.is_object()) {
     auto it = doc.find("status");
-    if (it != doc.end() && it->is_string()) parsed = parse<S>(it->template get_ref<const std::string&>());
+    if (it != doc.end() && it->is_string())
+      parsed = parse<S>(it->template get_ref<const std::string&>());
   }
   if (!parsed)
     return acme_error(ErrorCode::kStore, "a stored ACME object has an unknown status",

@@ -7,8 +7,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include "acme/jws.h"
@@ -48,7 +51,8 @@ class UsedIds final : public store::TokenStore {
 class ScriptedValidator final : public ChallengeValidator {
  public:
   validation::Outcome validate(std::string_view type, std::string_view, std::string_view value,
-                               std::string_view token, std::string_view key_authorization) const override {
+                               std::string_view token,
+                               std::string_view key_authorization) const override {
     std::lock_guard lock(mu);
     calls.push_back(std::string(type) + " " + std::string(value));
     EXPECT_TRUE(key_authorization.starts_with(std::string(token) + "."));
@@ -79,7 +83,8 @@ std::string header(const net::Response& res, std::string_view name) {
 class AcmeService : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto opened = store::SqliteInventory::open(temp_db(), store::OpenMode::kCreate, clock_);
+    db_ = temp_db();
+    auto opened = store::SqliteInventory::open(db_, store::OpenMode::kCreate, clock_);
     ASSERT_TRUE(opened) << opened.error().describe();
     store_ = std::move(*opened);
     Backend backend;
@@ -103,6 +108,12 @@ class AcmeService : public ::testing::Test {
     auto key = keys::generate_key(keys::KeyType::kEcP256);
     ASSERT_TRUE(key);
     key_ = std::move(*key);
+  }
+
+  void TearDown() override {
+    service_.reset();  // its validation threads first
+    store_.reset();
+    std::filesystem::remove_all(db_.parent_path());
   }
 
   net::Response send(const std::string& method, const std::string& path, std::string body = "") {
@@ -156,6 +167,7 @@ class AcmeService : public ::testing::Test {
     return {};
   }
 
+  std::filesystem::path db_;
   FakeClock clock_{TimePoint{std::chrono::seconds(1'700'000'000)}};
   std::unique_ptr<store::SqliteInventory> store_;
   UsedIds used_;
@@ -196,7 +208,8 @@ TEST_F(AcmeService, BadSignatureWithAValidNonceWritesNothingAndLeavesTheNonceUsa
 
 TEST_F(AcmeService, AForgedNonceIsRefusedBeforeAnythingElse) {
   const std::string url = std::string(kBase) + "/new-account";
-  auto res = send("POST", "/acme/acme/new-account", jws(url, "{}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
+  auto res = send("POST", "/acme/acme/new-account",
+                  jws(url, "{}", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"));
   EXPECT_EQ(res.status, 400);
   EXPECT_NE(res.body.find("badNonce"), std::string::npos) << res.body;
   EXPECT_EQ(used_.writes, 0);

@@ -68,7 +68,8 @@ std::optional<AuthzStatus> authz_settle(AuthzStatus from, bool valid) {
 }
 
 std::optional<AuthzStatus> authz_deactivate(AuthzStatus from) {
-  if (from == AuthzStatus::kPending || from == AuthzStatus::kValid) return AuthzStatus::kDeactivated;
+  if (from == AuthzStatus::kPending || from == AuthzStatus::kValid)
+    return AuthzStatus::kDeactivated;
   return std::nullopt;
 }
 

@@ -71,8 +71,8 @@ TEST(AcmeStatus, AuthorizationSettlesFromPendingAndDeactivatesFromPendingOrValid
 
 TEST(AcmeStatus, OrderReadyInvalidAndFinalized) {
   EXPECT_EQ(order_ready(OrderStatus::kPending), OrderStatus::kReady);
-  for (auto s : {OrderStatus::kReady, OrderStatus::kProcessing, OrderStatus::kValid,
-                 OrderStatus::kInvalid})
+  for (auto s :
+       {OrderStatus::kReady, OrderStatus::kProcessing, OrderStatus::kValid, OrderStatus::kInvalid})
     EXPECT_FALSE(order_ready(s)) << to_string(s);
   EXPECT_EQ(order_invalidate(OrderStatus::kPending), OrderStatus::kInvalid);
   EXPECT_EQ(order_invalidate(OrderStatus::kReady), OrderStatus::kInvalid);
