@@ -66,6 +66,38 @@ TEST(SharedNonces, RefusesForgedTamperedExpiredAndFutureNonces) {
   EXPECT_TRUE(node.consume(node.issue()));  // a fresh one still works
 }
 
+// check() is what a request meets before its signature is verified: it
+// spends nothing and writes nothing; consume() spends, once.
+TEST(SharedNonces, CheckWritesNothingAndSpendsNothing) {
+  FakeClock clock{TimePoint{std::chrono::seconds(1'700'000'000)}};
+  UsedIds store;
+  SharedNonces node(key(7), store, clock);
+  const std::string n = node.issue();
+  for (int i = 0; i < 3; ++i) EXPECT_TRUE(node.check(n));
+  EXPECT_TRUE(store.used.empty());
+  EXPECT_FALSE(node.check("AAAA"));
+  EXPECT_FALSE(node.consume("AAAA"));  // refused before the store
+  EXPECT_TRUE(store.used.empty());
+  EXPECT_TRUE(node.consume(n));
+  EXPECT_EQ(store.used.size(), 1u);
+  EXPECT_FALSE(node.consume(n));
+  // Expired: check() refuses it too, without asking the store.
+  const std::string old = node.issue();
+  clock.advance(std::chrono::seconds(3601));
+  EXPECT_FALSE(node.check(old));
+}
+
+TEST(NoncePool, CheckDoesNotSpend) {
+  NoncePool pool;
+  const std::string n = pool.issue();
+  EXPECT_TRUE(pool.check(n));
+  EXPECT_TRUE(pool.check(n));
+  EXPECT_TRUE(pool.consume(n));
+  EXPECT_FALSE(pool.check(n));  // the pool knows it is spent
+  EXPECT_FALSE(pool.consume(n));
+  EXPECT_FALSE(pool.check(""));
+}
+
 TEST(NoncePool, SingleUseAndBounded) {
   NoncePool pool(2);
   const std::string a = pool.issue(), b = pool.issue(), c = pool.issue();
