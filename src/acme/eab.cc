@@ -5,17 +5,18 @@
 #include <openssl/hmac.h>
 
 #include "acme/jws.h"
+#include "acme/problem.h"
 
 namespace herald::acme {
 
 namespace {
 
-tl::unexpected<Error> eab_error(std::string message, std::string type = "malformed") {
-  Error e{type == "unauthorized" ? ErrorCode::kBadSignature : ErrorCode::kMalformedInput,
-          "externalAccountBinding: " + std::move(message),
-          {}};
-  e.with("acme", std::move(type));
-  return tl::unexpected(std::move(e));
+// A binding that does not verify is the client's wrong key (unauthorized);
+// anything else is a malformed binding.
+tl::unexpected<Error> eab_error(std::string message, ProblemType type = ProblemType::kMalformed) {
+  return acme_error(
+      type == ProblemType::kUnauthorized ? ErrorCode::kBadSignature : ErrorCode::kMalformedInput,
+      "externalAccountBinding: " + std::move(message), type);
 }
 
 const EVP_MD* digest_of(const std::string& alg) {
@@ -65,7 +66,7 @@ Status verify_eab(const EabBinding& b, const std::string& new_account_url,
   auto bound = jwk_thumbprint(b.jwk);
   auto outer = jwk_thumbprint(account_jwk);
   if (!bound || !outer || *bound != *outer)
-    return eab_error("the payload is not the account's key", "unauthorized");
+    return eab_error("the payload is not the account's key", ProblemType::kUnauthorized);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (!HMAC(digest_of(b.alg), hmac_key.data(), static_cast<int>(hmac_key.size()),
@@ -74,7 +75,7 @@ Status verify_eab(const EabBinding& b, const std::string& new_account_url,
     return make_error(ErrorCode::kCrypto, "HMAC failed");
   }
   if (len != b.mac.size() || CRYPTO_memcmp(mac, b.mac.data(), len) != 0)
-    return eab_error("the MAC does not verify with that key", "unauthorized");
+    return eab_error("the MAC does not verify with that key", ProblemType::kUnauthorized);
   return {};
 }
 
