@@ -29,7 +29,8 @@ class ChallengeValidator {
                                                      std::string_view key_authorization) const = 0;
   // True if validate() answers at once without I/O: the service then decides
   // the challenge inside the request that starts it (the answer shows the
-  // result) instead of queueing it for a worker.
+  // result; validate() runs inside the store's write transaction, so it must
+  // be quick) instead of queueing it for a worker.
   [[nodiscard]] virtual bool immediate() const { return false; }
 };
 

@@ -115,7 +115,7 @@ struct Backend {
 
 class Service {
  public:
-  struct Ctx;  // one request's context (service.cc)
+  struct Ctx;  // one request's context (service_internal.h)
 
   Service(const Clock& clock, store::AcmeStore& acme_store, store::Inventory& inventory,
           Backend backend, int validation_threads = 4);
