@@ -1,5 +1,7 @@
 #include "ca/authority.h"
 
+#include <algorithm>
+
 #include "base/duration.h"
 #include "ca/hierarchy.h"
 #include "ca/urls.h"
@@ -55,19 +57,66 @@ Authority::Authority(const Clock& clock, store::Inventory& inventory, const poli
       issuing_key_id_(issuing_cert_.subject_key_id()),
       issuing_not_after_(issuing_cert_.not_after()) {}
 
+bool SignOptions::allows(policy::Profile p) const {
+  return profiles.empty() || std::find(profiles.begin(), profiles.end(), p) != profiles.end();
+}
+
+namespace {
+
+Status check_profile(const SignOptions& options, policy::Profile profile) {
+  if (options.allows(profile)) return {};
+  return make_error(ErrorCode::kForbidden, "provisioner '" + options.provisioner +
+                                               "' may not issue '" +
+                                               std::string(policy::profile_name(profile)) +
+                                               "' certificates");
+}
+
+policy::Caller caller_of(const SignOptions& options) {
+  return {options.scope.restricted ? &options.scope : nullptr,
+          options.names ? &*options.names : nullptr};
+}
+
+}  // namespace
+
+Status Authority::authorize(policy::Profile profile, const std::string& cn,
+                            const std::vector<x509::San>& sans,
+                            const SignOptions& options) const {
+  HERALD_TRY_VOID(check_profile(options, profile));
+  policy::IssueRequest probe;
+  probe.profile = profile;
+  probe.common_name = cn;
+  probe.sans = sans;
+  HERALD_TRY(auto effective, policy::effective_sans(probe));
+  HERALD_TRY_VOID(policy::check_names(config_.policy, profile, effective));
+  if (!cn.empty()) HERALD_TRY_VOID(policy::check_common_name(profile, cn, effective));
+  if (options.scope.restricted) {
+    HERALD_TRY_VOID(policy::check_scope(options.scope, profile, cn, effective));
+  }
+  if (options.names) HERALD_TRY_VOID(policy::check_named(*options.names, cn, effective));
+  return {};
+}
+
 Result<Issued> Authority::issue(const policy::IssueRequest& request, const keys::PublicKey& key,
-                                const store::Labels& owner, const Recorder& record) {
-  HERALD_TRY(auto sans, policy::effective_sans(request));
-  HERALD_TRY(auto ttl, policy::check_request(config_.policy, request, sans));
+                                const store::Labels& owner, const SignOptions& options,
+                                const Recorder& record) {
+  HERALD_TRY_VOID(check_profile(options, request.profile));
+  policy::IssueRequest req = request;
+  req.caller = caller_of(options);
+  if (!req.ttl) req.ttl = options.ttl;
+  HERALD_TRY(auto sans, policy::effective_sans(req));
+  HERALD_TRY(auto ttl, policy::check_request(config_.policy, req, sans));
   x509::CertificateSpec spec;
-  spec.common_name = request.common_name;
+  spec.common_name = req.common_name;
   spec.sans = std::move(sans);
   if (const auto& base = config_.ca.base_url; !base.empty()) {
     spec.crl_urls = {crl_url(base, "issuing")};
     spec.ocsp_urls = {ocsp_url(base)};
     spec.ca_issuer_urls = {ca_cert_url(base, "issuing")};
   }
-  return issue_leaf(std::move(spec), request.profile, ttl, key, owner, record);
+  store::Labels labels = owner;
+  for (const auto& [k, v] : options.labels) labels[k] = v;
+  if (!options.provisioner.empty()) labels["provisioner"] = options.provisioner;
+  return issue_leaf(std::move(spec), req.profile, ttl, key, labels, record);
 }
 
 Result<Issued> Authority::issue_ocsp_signer(const keys::PublicKey& key, std::chrono::seconds ttl) {
@@ -151,13 +200,14 @@ Result<Issued> Authority::issue_leaf(x509::CertificateSpec spec, policy::Profile
   r.der = std::move(der);
   // Durable before anyone sees it (principle 2).
   HERALD_TRY_VOID(record ? record(r) : inventory_.insert(r));
+  if (after_issue_) after_issue_(out);
   return out;
 }
 
 Result<Issued> Authority::sign_csr(const x509::Csr& csr, policy::Profile profile,
                                    std::optional<std::chrono::seconds> ttl,
-                                   const store::Labels& owner, const Recorder& record,
-                                   const policy::Caller& caller) {
+                                   const store::Labels& owner, const SignOptions& options,
+                                   const Recorder& record) {
   HERALD_TRY_VOID(x509::verify_csr_signature(csr));
   policy::IssueRequest req;
   req.profile = profile;
@@ -167,8 +217,7 @@ Result<Issued> Authority::sign_csr(const x509::Csr& csr, policy::Profile profile
   req.key = csr.public_key.info;
   req.csr_hash = csr.hash;
   req.requests_ca = csr.requests_ca;
-  req.caller = caller;
-  return issue(req, csr.public_key, owner, record);
+  return issue(req, csr.public_key, owner, options, record);
 }
 
 }  // namespace herald::ca

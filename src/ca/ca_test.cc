@@ -1,3 +1,4 @@
+#include <tuple>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -158,6 +159,75 @@ TEST_F(CaTest, RefusalsRecordNothing) {
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error().code, ErrorCode::kBadSignature);
   EXPECT_EQ(*inv_->count(), count);
+}
+
+// A provisioner's sign options are applied by the pipeline itself, whoever
+// calls it: profile, scope (SANs and CN), a one-time token's names, the
+// provisioner's lifetime and labels; authorize() says the same beforehand.
+TEST_F(CaTest, SignOptionsDecideInThePipeline) {
+  auto key = keys::generate_key(keys::KeyType::kEcP256);
+  const auto count = *inv_->count();
+  SignOptions web;
+  web.provisioner = "ci-web";
+  web.profiles = {policy::Profile::kServer};
+  web.scope = policy::NameScope::of("provisioner 'ci-web'", {"*.web.internal"}, {}, {}, {});
+  web.ttl = 24h;
+  auto csr_for = [&](const char* cn, const char* sans) {
+    return *x509::parse_csr(x509::testing::make_csr_der(**key, {.cn = cn, .sans = sans}));
+  };
+  auto sans_of = [](const x509::Csr& c) { return c.requested_sans; };
+
+  // Outside the scope by SAN, by CN, and a profile the provisioner lacks.
+  for (const auto& [cn, sans, profile] :
+       std::vector<std::tuple<const char*, const char*, policy::Profile>>{
+           {"a.web.internal", "DNS:db.internal", policy::Profile::kServer},
+           {"db.internal", "DNS:a.web.internal", policy::Profile::kServer},
+           {"a.web.internal", "", policy::Profile::kClient}}) {
+    auto csr = csr_for(cn, sans);
+    auto before = authority_->authorize(profile, csr.common_name, sans_of(csr), web);
+    ASSERT_FALSE(before) << cn << " " << sans;
+    EXPECT_EQ(before.error().code, ErrorCode::kForbidden) << before.error().message;
+    auto r = authority_->sign_csr(csr, profile, std::nullopt, {}, web);
+    ASSERT_FALSE(r) << cn << " " << sans;
+    EXPECT_EQ(r.error().code, ErrorCode::kForbidden);
+  }
+  // A one-time token's names: nothing beyond them, even inside the scope.
+  SignOptions token = web;
+  token.names = std::vector<std::string>{"a.web.internal"};
+  auto wider = csr_for("a.web.internal", "DNS:b.web.internal");
+  EXPECT_FALSE(authority_->authorize(policy::Profile::kServer, wider.common_name,
+                                     sans_of(wider), token));
+  EXPECT_FALSE(authority_->sign_csr(wider, policy::Profile::kServer, std::nullopt, {}, token));
+  EXPECT_EQ(*inv_->count(), count);
+
+  // Inside: issued with the provisioner's label and lifetime.
+  auto ok = csr_for("a.web.internal", "");
+  ASSERT_TRUE(authority_->authorize(policy::Profile::kServer, ok.common_name, sans_of(ok), token));
+  SignOptions renewal = web;
+  renewal.labels["renewed_from"] = "0abc";
+  auto issued = authority_->sign_csr(ok, policy::Profile::kServer, std::nullopt,
+                                     {{"team", "web"}, {"provisioner", "forged"}}, renewal);
+  ASSERT_TRUE(issued) << issued.error().describe();
+  EXPECT_EQ(issued->record.owner.at("provisioner"), "ci-web");
+  EXPECT_EQ(issued->record.owner.at("team"), "web");
+  EXPECT_EQ(issued->record.owner.at("renewed_from"), "0abc");
+  EXPECT_EQ(issued->record.not_after, clock_.now() + 24h);
+}
+
+// What follows an issuance runs once per committed certificate, and not
+// for a refused request.
+TEST_F(CaTest, AfterIssueRunsOncePerCommittedCertificate) {
+  std::vector<Serial> seen;
+  authority_->after_issue([&](const Issued& i) { seen.push_back(i.record.serial); });
+  auto key = keys::generate_key(keys::KeyType::kEcP256);
+  auto refused = x509::parse_csr(x509::testing::make_csr_der(**key, {.cn = "www.google.com"}));
+  EXPECT_FALSE(authority_->sign_csr(*refused, policy::Profile::kServer, std::nullopt, {}));
+  EXPECT_TRUE(seen.empty());
+  auto csr = x509::parse_csr(x509::testing::make_csr_der(**key, {.cn = "b.internal"}));
+  auto issued = authority_->sign_csr(*csr, policy::Profile::kServer, std::nullopt, {});
+  ASSERT_TRUE(issued);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen.front(), issued->record.serial);
 }
 
 TEST_F(CaTest, LeafLifetimeClampedToIssuingCa) {

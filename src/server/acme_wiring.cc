@@ -2,8 +2,6 @@
 // CA (issue through the same pipeline as /v1/sign, revoke and update OCSP and
 // the CRL at once), and its settings from herald.toml.
 #include "ca/revocation.h"
-#include "policy/rules.h"
-#include "policy/scope.h"
 #include "server/app.h"
 
 namespace herald::server {
@@ -14,17 +12,12 @@ acme::Backend App::acme_backend() {
                    std::optional<std::chrono::seconds> ttl,
                    const store::Labels& owner,
                    const ca::Recorder& record) -> Result<ca::Issued> {
-    // The provisioner's name scope applies here as on /v1/sign (policy/scope.h).
-    auto cfg = provisioners();
+    // The same pipeline and sign options as /v1/sign (server/provisioners.h).
     auto by = owner.find("provisioner");
-    const ProvisionerConfig* p = by == owner.end() ? nullptr : cfg->provisioner(by->second);
-    if (!p) return make_error(ErrorCode::kForbidden, "the ACME provisioner is no longer configured");
-    auto iss = issuance();
-    HERALD_TRY(auto issued,
-               iss->authority->sign_csr(csr, profile, ttl, owner, record, {&p->scope, nullptr}));
-    queue_presign(issued.record.serial);
-    issued_->with({std::string(policy::profile_name(profile)), "ok"}).inc();
-    return issued;
+    if (by == owner.end())
+      return make_error(ErrorCode::kForbidden, "the ACME provisioner is no longer configured");
+    HERALD_TRY(auto options, callers()->acme_options(by->second));
+    return issuance_->sign_csr(csr, profile, ttl, owner, options, record);
   };
   b.revoke = [this](const Serial& serial,
                     x509::RevocationReason reason) -> Result<store::CertRecord> {
@@ -38,11 +31,8 @@ acme::Backend App::acme_backend() {
   // goes through sign_csr above, which applies the same rules again).
   b.authorize = [this](const std::string& provisioner, policy::Profile profile,
                        const std::vector<x509::San>& sans) -> Status {
-    auto cfg = provisioners();
-    const ProvisionerConfig* p = cfg->provisioner(provisioner);
-    if (!p) return make_error(ErrorCode::kForbidden, "the ACME provisioner is no longer configured");
-    HERALD_TRY_VOID(policy::check_names(issuance()->config->policy, profile, sans));
-    return policy::check_scope(p->scope, profile, "", sans);
+    HERALD_TRY(auto options, callers()->acme_options(provisioner));
+    return issuance_->authorize(profile, "", sans, options);
   };
   return b;
 }

@@ -95,140 +95,8 @@ int status_for_body_error(const Error& e) {
 
 }  // namespace
 
-std::shared_ptr<const ServerConfig> App::provisioners() const {
-  std::lock_guard lock(issuance_mu_);
-  return provisioners_;
-}
-
-Status App::may_revoke(const ProvisionerConfig& who, const store::CertRecord& rec) const {
-  auto label = [&](const char* k) {
-    auto it = rec.owner.find(k);
-    return it == rec.owner.end() ? std::string() : it->second;
-  };
-  if (label("service") == "herald-serve" || rec.profile == "ocsp-signer") {
-    return make_error(ErrorCode::kForbidden,
-                      "certificate " + rec.serial.hex() + " is Herald's own (" +
-                          (rec.profile == "ocsp-signer" ? "OCSP responder" : "herald-serve TLS") +
-                          "); revoke it with 'herald revoke' on the CA host");
-  }
-  // A scoped provisioner revokes only what it issued; an unscoped one (like
-  // `admin`, which may issue any name the policy allows) any leaf.
-  if (who.scope.restricted && label("provisioner") != who.name) {
-    return make_error(ErrorCode::kForbidden, "provisioner '" + who.name +
-                                                 "' may only revoke certificates it issued (" +
-                                                 rec.serial.hex() + " was not)");
-  }
-  return {};
-}
-
-Result<std::optional<std::shared_ptr<const ProvisionerConfig>>> App::renewal_provisioner(
-    const store::CertRecord& rec, policy::Profile profile) const {
-  using Found = std::optional<std::shared_ptr<const ProvisionerConfig>>;
-  if (auto it = rec.owner.find("service"); it != rec.owner.end() && it->second == "herald-serve") {
-    return make_error(ErrorCode::kForbidden, "certificate " + rec.serial.hex() +
-                                                 " is Herald's own (herald-serve TLS); the server "
-                                                 "renews it itself");
-  }
-  auto it = rec.owner.find("provisioner");
-  if (it == rec.owner.end()) return Found{};  // issued by the operator with the CLI
-  auto cfg = provisioners();
-  const ProvisionerConfig* p = cfg->provisioner(it->second);
-  if (!p) {
-    return make_error(ErrorCode::kForbidden, "certificate " + rec.serial.hex() +
-                                                 " was issued by provisioner '" + it->second +
-                                                 "', which is no longer configured");
-  }
-  if (!p->allows(profile) || !p->can(Permission::kSign)) {
-    return make_error(ErrorCode::kForbidden, "provisioner '" + p->name + "' may no longer issue '" +
-                                                 rec.profile + "' certificates");
-  }
-  // Aliasing constructor: the provisioner lives as long as the config snapshot.
-  return Found{std::shared_ptr<const ProvisionerConfig>(cfg, p)};
-}
-
-Result<ProvisionerConfig> App::authenticate(const net::Request& req, Permission need) const {
-  std::string_view auth = req.header("authorization");
-  if (!auth.starts_with("Bearer ") || auth.size() < 8) {
-    return make_error(ErrorCode::kUnauthenticated,
-                      "missing bearer token (Authorization: Bearer <token>)");
-  }
-  std::string_view token = auth.substr(7);
-  auto digest =
-      ossl::sha256(std::span(reinterpret_cast<const uint8_t*>(token.data()), token.size()));
-  if (!digest) return tl::unexpected(digest.error());
-  auto rec = inventory_->find_token(to_hex(*digest, false));
-  if (!rec) return tl::unexpected(rec.error());
-  if (!*rec || (*rec)->revoked)
-    return make_error(ErrorCode::kUnauthenticated, "unknown or revoked token");
-  std::shared_ptr<const ServerConfig> cfg;
-  {
-    std::lock_guard lock(issuance_mu_);
-    cfg = provisioners_;
-  }
-  const ProvisionerConfig* p = cfg->provisioner((*rec)->provisioner);
-  if (!p) {
-    return make_error(ErrorCode::kForbidden,
-                      "the token's provisioner '" + (*rec)->provisioner + "' is not configured");
-  }
-  if (p->type != "token") {
-    // jwk and acme provisioners prove every request (a one-time token, ACME
-    // challenges); a bearer token for them would skip that proof.
-    return make_error(ErrorCode::kForbidden, "provisioner '" + p->name + "' is of type '" +
-                                                 p->type + "': bearer tokens are not accepted for it");
-  }
-  if (!p->can(need)) {
-    static constexpr const char* kNames[] = {"sign", "revoke", "read"};
-    return make_error(ErrorCode::kForbidden, "provisioner '" + p->name + "' lacks the '" +
-                                                 kNames[static_cast<int>(need)] + "' permission");
-  }
-  return *p;
-}
-
-Result<App::SignCaller> App::authenticate_sign(const net::Request& req) const {
-  std::string_view auth = req.header("authorization");
-  const bool jws = auth.starts_with("Bearer ") && std::count(auth.begin(), auth.end(), '.') == 2;
-  if (!jws) {
-    HERALD_TRY(auto p, authenticate(req, Permission::kSign));
-    return SignCaller{std::move(p), std::nullopt, "", {}};
-  }
-  // A one-time token of a jwk provisioner (docs/api.md).
-  auto unauth = [](const std::string& why) {
-    return make_error(ErrorCode::kUnauthenticated, "one-time token: " + why);
-  };
-  auto token = keys::parse_compact_jws(auth.substr(7));
-  if (!token) return unauth(token.error().message);
-  const auto& c = token->payload;
-  auto str = [&](const char* k) {
-    return c.contains(k) && c[k].is_string() ? c[k].get<std::string>() : std::string();
-  };
-  std::shared_ptr<const ServerConfig> cfg;
-  std::shared_ptr<const JwkKeys> keys;
-  {
-    std::lock_guard lock(issuance_mu_);
-    cfg = provisioners_;
-    keys = jwk_keys_;
-  }
-  const std::string iss = str("iss");
-  const ProvisionerConfig* p = cfg->provisioner(iss);
-  auto key = keys->find(iss);
-  if (!p || p->type != "jwk" || key == keys->end())
-    return unauth("unknown provisioner '" + iss + "' (claim iss)");
-  if (auto v = keys::verify_jws(*token, *key->second); !v) return unauth(v.error().message);
-  std::vector<std::string> audiences;
-  for (const auto& n : cfg->tls_names) {
-    audiences.push_back("https://" + n + ":" + std::to_string(cfg->listen.port) + "/v1/sign");
-  }
-  HERALD_TRY(auto claims, check_one_time_claims(c, clock_.now().time_since_epoch().count(), audiences));
-  return SignCaller{*p, std::move(claims.names), claims.jti,
-                    TimePoint{std::chrono::seconds(claims.exp)}};
-}
-
 Status App::rate_limit(const net::Request& req) {
-  double rate;
-  {
-    std::lock_guard lock(issuance_mu_);
-    rate = provisioners_->issuance_rate_per_second;  // follows SIGHUP
-  }
+  const double rate = callers()->config().issuance_rate_per_second;  // follows SIGHUP
   const double burst = std::max(1.0, 2 * rate);
   const auto now = std::chrono::steady_clock::now();
   std::lock_guard lock(rate_mu_);
@@ -246,28 +114,20 @@ Status App::rate_limit(const net::Request& req) {
 }
 
 void App::api_sign(const net::Request& req, net::Response& res) {
-  const auto t0 = std::chrono::steady_clock::now();
   std::string profile_label = "unknown";
   auto fail = [&](const Error& e, int status = 0) {
     problem(res, e, status);
     if (e.code == ErrorCode::kRateLimited) res.set_header("Retry-After", "1");
-    issued_->with({profile_label, "error"}).inc();
+    issuance_->count_error(profile_label);
   };
-  auto who = authenticate_sign(req);
+  auto who = callers()->authenticate_sign(*inventory_, req, clock_.now());
   if (!who) return fail(who.error());
-  const ProvisionerConfig prov = std::move(who->provisioner);
   if (auto s = rate_limit(req); !s) return fail(s.error());
   auto body = parse_body(req);
   if (!body) return fail(body.error(), status_for_body_error(body.error()));
   auto profile = policy::parse_profile(body->profile);
   if (!profile) return fail(profile.error());
   profile_label = body->profile;
-  if (!prov.allows(*profile)) {
-    return fail(
-        Error{ErrorCode::kForbidden,
-              "provisioner '" + prov.name + "' may not issue '" + body->profile + "' certificates",
-              {}});
-  }
   std::optional<std::chrono::seconds> ttl;
   if (body->ttl) {
     auto d = parse_duration(*body->ttl);
@@ -278,40 +138,22 @@ void App::api_sign(const net::Request& req, net::Response& res) {
     return fail(Error{ErrorCode::kMalformedInput, "no CSR in the request", {}});
   auto csr = x509::parse_csr(body->csr);
   if (!csr) return fail(csr.error());
-  // The names are decided in the pipeline (policy/scope.h): the provisioner's
-  // scope, and a one-time token's exact names.
-  policy::Caller caller{&prov.scope, who->names ? &*who->names : nullptr};
-  if (who->names) {
-    // Checked before the token is spent, so a refused request leaves it usable.
-    policy::IssueRequest probe;
-    probe.profile = *profile;
-    probe.common_name = csr->common_name;
-    probe.sans = csr->requested_sans;
-    auto sans = policy::effective_sans(probe);
-    if (!sans) return fail(sans.error());
-    if (auto s = policy::check_named(*who->names, csr->common_name, *sans); !s) {
-      return fail(s.error());
-    }
-    if (auto s = policy::check_scope(prov.scope, *profile, csr->common_name, *sans); !s) {
+  if (who->jti) {
+    // A one-time token is spent only by a request its names allow, so a
+    // refused request leaves it usable; the pipeline checks again when it signs.
+    if (auto s = issuance_->authorize(*profile, csr->common_name, csr->requested_sans,
+                                      who->options);
+        !s) {
       return fail(s.error());
     }
     // Used once, durably: a replay is refused even after a restart.
-    if (auto used = inventory_->use_token_id(who->jti, who->expires_at, clock_.now()); !used) {
+    if (auto used = inventory_->use_token_id(*who->jti, who->expires_at, clock_.now()); !used) {
       return fail(
           Error{ErrorCode::kUnauthenticated, "one-time token: " + used.error().message, {}});
     }
   }
-  store::Labels owner = body->owner;
-  owner["provisioner"] = prov.name;
-  auto iss = issuance();
-  auto issued = iss->authority->sign_csr(*csr, *profile, ttl, owner, {}, caller);
+  auto issued = issuance_->sign_csr(*csr, *profile, ttl, body->owner, who->options);
   if (!issued) return fail(issued.error());
-  // Durable (committed) by now. Its OCSP answers are pre-signed by the next
-  // tick (an OCSP request before that signs on demand), off the request path.
-  queue_presign(issued->record.serial);
-  issued_->with({profile_label, "ok"}).inc();
-  issue_latency_->with({profile_label, "ok"})
-      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   const std::string pem = issued->pem();
   json j = record_json(issued->record, clock_.now());
   j["certificate"] = pem;
@@ -345,10 +187,9 @@ Result<store::CertRecord> App::client_certificate(const net::Request& req) {
 }
 
 void App::api_renew(const net::Request& req, net::Response& res) {
-  const auto t0 = std::chrono::steady_clock::now();
   auto fail = [&](const Error& e, int status = 0) {
     problem(res, e, status);
-    issued_->with({"renew", "error"}).inc();
+    issuance_->count_error("renew");
   };
   auto current = client_certificate(req);
   if (!current) return fail(current.error());
@@ -374,8 +215,9 @@ void App::api_renew(const net::Request& req, net::Response& res) {
                       {}});
   // Renewal is issuance: the provisioner that issued the certificate must
   // still exist and still allow its profile and names.
-  auto issuer = renewal_provisioner(*current, *profile);
-  if (!issuer) return fail(issuer.error());
+  auto options = callers()->renewal_options(*current, *profile);
+  if (!options) return fail(options.error());
+  // The same names and lifetime; only the key is the CSR's.
   policy::IssueRequest r;
   r.profile = *profile;
   r.common_name = current->common_name;
@@ -385,15 +227,9 @@ void App::api_renew(const net::Request& req, net::Response& res) {
   r.key = csr->public_key.info;
   r.csr_hash = csr->hash;
   store::Labels owner = current->owner;
-  owner["renewed_from"] = current->serial.hex();
-  auto iss = issuance();
-  if (*issuer) r.caller.scope = &(**issuer)->scope;
-  auto issued = iss->authority->issue(r, csr->public_key, owner);
+  owner.erase("provisioner");  // set again from the options, if any
+  auto issued = issuance_->issue(r, csr->public_key, owner, *options);
   if (!issued) return fail(issued.error());
-  queue_presign(issued->record.serial);
-  issued_->with({"renew", "ok"}).inc();
-  issue_latency_->with({"renew", "ok"})
-      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   const std::string pem = issued->pem();
   json j = record_json(issued->record, clock_.now());
   j["certificate"] = pem;
@@ -416,10 +252,11 @@ void App::api_revoke(const net::Request& req, net::Response& res) {
   std::string by;
   std::optional<ProvisionerConfig> revoker;
   if (!req.header("authorization").empty()) {
-    auto who = authenticate(req, Permission::kRevoke);
+    auto snapshot = callers();  // `who` points into it
+    auto who = snapshot->authenticate(*inventory_, req, Permission::kRevoke);
     if (!who) return problem(res, who.error());
-    by = "provisioner:" + who->name;
-    revoker = std::move(*who);
+    by = "provisioner:" + (*who)->name;
+    revoker = **who;
     if (!serial) return problem(res, ErrorCode::kInvalidArgument, "'serial' is required");
   } else {
     // Proof of possession: the caller holds the certificate being revoked.
@@ -441,7 +278,7 @@ void App::api_revoke(const net::Request& req, net::Response& res) {
                    "'herald revoke'");
   }
   if (revoker) {
-    if (auto s = may_revoke(*revoker, **rec); !s) return problem(res, s.error());
+    if (auto s = Provisioners::may_revoke(*revoker, **rec); !s) return problem(res, s.error());
   }
   auto after = ca::revoke(clock_, *inventory_, *serial, *reason);
   if (!after) return problem(res, after.error());
@@ -453,7 +290,8 @@ void App::api_revoke(const net::Request& req, net::Response& res) {
 }
 
 void App::api_list(const net::Request& req, net::Response& res) {
-  auto who = authenticate(req, Permission::kRead);
+  auto snapshot = callers();  // `who` points into it
+  auto who = snapshot->authenticate(*inventory_, req, Permission::kRead);
   if (!who) return problem(res, who.error());
   store::ListFilter f;
   f.now = clock_.now();
@@ -475,12 +313,12 @@ void App::api_list(const net::Request& req, net::Response& res) {
     f.owner = *labels;
   }
   // A scoped provisioner reads only what it issued (least privilege, as for revoke).
-  if (who->scope.restricted) {
-    if (auto it = f.owner.find("provisioner"); it != f.owner.end() && it->second != who->name) {
+  if ((*who)->scope.restricted) {
+    if (auto it = f.owner.find("provisioner"); it != f.owner.end() && it->second != (*who)->name) {
       return problem(res, ErrorCode::kForbidden,
-                     "provisioner '" + who->name + "' may only list certificates it issued");
+                     "provisioner '" + (*who)->name + "' may only list certificates it issued");
     }
-    f.owner["provisioner"] = who->name;
+    f.owner["provisioner"] = (*who)->name;
   }
   if (auto s = req.query_param("san"); !s.empty()) f.san_contains = s;
   auto number = [&](const char* key, size_t def, size_t min, size_t max) -> Result<size_t> {
@@ -511,7 +349,8 @@ void App::api_list(const net::Request& req, net::Response& res) {
 }
 
 void App::api_get(const net::Request& req, net::Response& res, std::string_view serial_text) {
-  auto who = authenticate(req, Permission::kRead);
+  auto snapshot = callers();  // `who` points into it
+  auto who = snapshot->authenticate(*inventory_, req, Permission::kRead);
   if (!who) return problem(res, who.error());
   auto serial = Serial::parse(serial_text);
   if (!serial) return problem(res, serial.error());
@@ -522,7 +361,7 @@ void App::api_get(const net::Request& req, net::Response& res, std::string_view 
     return it == (*rec)->owner.end() ? std::string() : it->second;
   };
   // A scoped provisioner sees only what it issued; others' serials are "not found" to it.
-  if (!*rec || (who->scope.restricted && issued_by() != who->name))
+  if (!*rec || ((*who)->scope.restricted && issued_by() != (*who)->name))
     return problem(res, ErrorCode::kNotFound, "no certificate with serial " + serial->hex());
   json j = record_json(**rec, clock_.now());
   j["certificate"] = ossl::pem_encode((*rec)->der, "CERTIFICATE");

@@ -37,30 +37,37 @@ net::Limits App::limits() const {
   return l;
 }
 
-std::shared_ptr<App::Issuance> App::issuance() const {
-  std::lock_guard lock(issuance_mu_);
-  return issuance_;
+std::shared_ptr<const Provisioners> App::callers() const {
+  std::lock_guard lock(provisioners_mu_);
+  return provisioners_;
+}
+
+Result<App::Settings> App::load_settings() const {
+  const auto path =
+      options_.config_path ? std::filesystem::path(*options_.config_path) : dir_.config_path();
+  HERALD_TRY(auto text, fs::read_file(path, 1 << 20));
+  Settings s;
+  HERALD_TRY(s.policy, policy::parse_config(text, path.string()));
+  HERALD_TRY(s.server, parse_server_config(text, path.string()));
+  const ServeOptions& o = options_;
+  if (o.listen) {
+    HERALD_TRY(s.server.listen, parse_endpoint(*o.listen));
+  }
+  if (o.http_listen) {
+    HERALD_TRY(s.server.http_listen, parse_endpoint(*o.http_listen));
+  }
+  if (o.acme_http01_port) s.server.acme.http01_port = *o.acme_http01_port;
+  if (o.acme_tlsalpn01_port) s.server.acme.tlsalpn01_port = *o.acme_tlsalpn01_port;
+  if (o.acme_dns_resolver) s.server.acme.dns_resolver = *o.acme_dns_resolver;
+  return s;
 }
 
 Status App::init(const ServeOptions& o) {
   HERALD_TRY_VOID(dir_.require_initialised());
-  const auto config_path =
-      o.config_path ? std::filesystem::path(*o.config_path) : dir_.config_path();
-  HERALD_TRY(auto text, fs::read_file(config_path, 1 << 20));
-  HERALD_TRY(auto policy_config, policy::parse_config(text, config_path.string()));
-  HERALD_TRY(server_config_, parse_server_config(text, config_path.string()));
-  if (o.listen)
-    HERALD_TRY_VOID(parse_endpoint(*o.listen).map([&](Endpoint e) { server_config_.listen = e; }));
-  if (o.http_listen) {
-    HERALD_TRY_VOID(
-        parse_endpoint(*o.http_listen).map([&](Endpoint e) { server_config_.http_listen = e; }));
-  }
   options_ = o;
-  if (o.acme_http01_port) server_config_.acme.http01_port = *o.acme_http01_port;
-  if (o.acme_tlsalpn01_port) server_config_.acme.tlsalpn01_port = *o.acme_tlsalpn01_port;
-  if (o.acme_dns_resolver) server_config_.acme.dns_resolver = *o.acme_dns_resolver;
-  provisioners_ = std::make_shared<const ServerConfig>(server_config_);
-  HERALD_TRY(jwk_keys_, load_jwk_keys(server_config_));
+  HERALD_TRY(auto settings, load_settings());
+  server_config_ = settings.server;
+  HERALD_TRY(provisioners_, Provisioners::load(dir_, std::move(settings.server)));
 
   HERALD_TRY(issuing_, dir_.load_ca_cert(ca::CaLevel::kIssuing));
   HERALD_TRY(intermediate_, dir_.load_ca_cert(ca::CaLevel::kIntermediate));
@@ -75,13 +82,17 @@ Status App::init(const ServeOptions& o) {
   HERALD_TRY(inventory_, dir_.open_store(clock_));
   HERALD_TRY(last_revocation_id_, inventory_->last_revocation_id());
 
-  auto iss = std::make_shared<Issuance>();
-  iss->config = std::make_shared<const policy::Config>(std::move(policy_config));
+  publisher_ = std::make_unique<RevocationPublisher>(RevocationPublisher::Wiring{
+      dir_, clock_, *inventory_, *issuing_signer_, *issuing_, server_config_.ocsp_validity,
+      server_config_.crl_validity, registry_});
   HERALD_TRY_VOID(load_ca_statuses());
-  iss->authority = std::make_unique<ca::Authority>(
-      clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_, intermediate_->serial());
-  iss->authority->use_ca_status(ca_status_source());
-  issuance_ = iss;
+  issuance_ = std::make_unique<IssuanceService>(IssuanceService::Wiring{
+      clock_, *inventory_, *issuing_signer_, *issuing_, intermediate_->serial(),
+      ca_status_source(),
+      // After every issuance: its OCSP answers are pre-signed by the next
+      // tick (an OCSP request before that signs on demand), off the request path.
+      [this](const ca::Issued& issued) { queue_presign(issued.record.serial); }, registry_});
+  issuance_->configure(std::move(settings.policy));
   acme_ = std::make_unique<acme::Service>(clock_, *inventory_, *inventory_, acme_backend());
   if (inventory_->shared_by_nodes()) {
     // Several nodes behind a load balancer: a nonce from one must be good on
@@ -91,12 +102,7 @@ Status App::init(const ServeOptions& o) {
   }
   HERALD_TRY_VOID(configure_acme(server_config_));
 
-  // Metrics.
-  issued_ = &registry_.counter("herald_certificates_issued", "Certificates issued",
-                               {"profile", "result"});
-  issue_latency_ =
-      &registry_.histogram("herald_issuance_duration_seconds", "Time to issue a certificate",
-                           {"profile", "result"}, obs::latency_buckets());
+  // Metrics (issuance counts its own: server/issuance.cc).
   api_errors_ = &registry_.counter("herald_api_errors", "CA API errors by code", {"code"});
   ocsp_requests_ =
       &registry_.counter("herald_ocsp_requests", "OCSP requests by status", {"status"});
@@ -105,10 +111,6 @@ Status App::init(const ServeOptions& o) {
                            {"status"}, obs::latency_buckets());
   revocations_ =
       &registry_.counter("herald_revocations", "Revocations through the API", {"reason"});
-  signer_errors_ = &registry_.counter("herald_signer_errors", "Signing failures", {"what"});
-  store_latency_ =
-      &registry_.histogram("herald_store_duration_seconds", "Inventory operation latency", {"op"},
-                           obs::latency_buckets());
   http_requests_ = &registry_.counter("herald_http_requests",
                                       "HTTP requests by route class and status", {"route", "code"});
   init_feed();
@@ -129,25 +131,6 @@ Status App::init(const ServeOptions& o) {
                            {}, [this] {
                              return std::vector<obs::CallbackSample>{{{}, singleton_ ? 1.0 : 0.0}};
                            });
-  registry_.gauge_callback(
-      "herald_ocsp_cached_answers", "Signed OCSP answers held in memory", {"kind"}, [this] {
-        return std::vector<obs::CallbackSample>{
-            {{"issued"}, static_cast<double>(ocsp_cache_.size())},
-            {{"unknown"}, static_cast<double>(unknown_answers_.size())}};
-      });
-  registry_.gauge_callback("herald_crl_age_seconds", "Seconds since the CRL's thisUpdate", {"ca"},
-                           [this] {
-                             std::vector<obs::CallbackSample> out;
-                             std::lock_guard lock(crl_mu_);
-                             auto age = [&](const std::shared_ptr<const Crl>& c) {
-                               return static_cast<double>((clock_.now() - c->this_update).count());
-                             };
-                             if (issuing_crl_) out.push_back({{"issuing"}, age(issuing_crl_)});
-                             if (offline_crls_[0])
-                               out.push_back({{"intermediate"}, age(offline_crls_[0])});
-                             if (offline_crls_[1]) out.push_back({{"root"}, age(offline_crls_[1])});
-                             return out;
-                           });
 
   HERALD_TRY(own_key_passphrase_, dir_.ca_passphrase(ca::CaLevel::kIssuing, o.issuing_passphrase_file));
   HERALD_TRY_VOID(issue_tls_certificate(true));
@@ -157,28 +140,9 @@ Status App::init(const ServeOptions& o) {
     if (RAND_bytes(id, sizeof id) != 1) return make_error(ErrorCode::kCrypto, "no randomness");
     node_id_ = to_hex(std::span<const uint8_t>(id, sizeof id), false);
   }
-  // A node that joins others serves their current CRL rather than signing
-  // one more; the first node, or one alone, signs.
-  if (hold_singleton(clock_.now())) {
-    HERALD_TRY_VOID(refresh_crl());
-  } else {
-    HERALD_TRY_VOID(adopt_published_crl());
-    if (served_crl_number_ == 0) HERALD_TRY_VOID(refresh_crl());
-  }
-  HERALD_TRY_VOID(load_offline_crls());
+  HERALD_TRY_VOID(publisher_->start(hold_singleton(clock_.now())));
   HERALD_TRY_VOID(refresh_trust_bundles(true));
   register_trust_metrics();
-
-  // Every unexpired certificate of the issuing CA gets pre-signed OCSP
-  // answers; tick() works through the backlog so start-up stays fast.
-  store::ListFilter all;
-  all.now = clock_.now();
-  HERALD_TRY(auto records, inventory_->list(all));
-  std::lock_guard lock(ocsp_mu_);
-  for (const auto& r : records) {
-    if (r.issuer_serial == issuing_->serial() && r.not_after > all.now)
-      presign_backlog_.push_back(r.serial);
-  }
   return {};
 }
 
@@ -267,8 +231,7 @@ Status App::issue_tls_certificate(bool reuse) {
     HERALD_TRY(auto pub, keys::public_key_of(*key));
     req.ttl = std::chrono::hours(24 * 7);
     req.key = pub.info;
-    auto iss = issuance();
-    auto issued = iss->authority->issue(req, pub, {{"service", "herald-serve"}, {"role", "tls"}});
+    auto issued = issuance_->issue(req, pub, {{"service", "herald-serve"}, {"role", "tls"}});
     if (!issued) {
       return tl::unexpected(
           std::move(issued.error()).with("purpose", "the server's own TLS certificate"));
@@ -311,55 +274,19 @@ Status App::issue_ocsp_signer(bool reuse) {
   } else {
     HERALD_TRY(key, keys::generate_key(keys::KeyType::kEcP256));
     HERALD_TRY(auto pub, keys::public_key_of(*key));
-    auto iss = issuance();
-    HERALD_TRY(auto issued, iss->authority->issue_ocsp_signer(pub, std::chrono::hours(24 * 7)));
+    HERALD_TRY(auto issued, issuance_->issue_ocsp_signer(pub, std::chrono::hours(24 * 7)));
     HERALD_TRY(cert, x509::Certificate::from_der(issued.record.der));
     if (auto st = keep_own("ocsp", cert->pem(), *key); !st)
       std::cerr << "herald serve: cannot keep the OCSP signer for the next start: "
                 << st.error().describe() << "\n";
   }
-  auto s = std::make_shared<OcspSigner>();
+  auto s = std::make_shared<RevocationPublisher::OcspSigner>();
   HERALD_TRY(s->signer, keys::KeySigner::create(std::move(key)));
   s->responder =
       std::make_unique<ca::OcspResponder>(ca::OcspResponder{*s->signer, *cert, *issuing_});
   s->not_before = cert->not_before();
   s->not_after = cert->not_after();
-  std::lock_guard lock(ocsp_mu_);
-  ocsp_signer_ = s;
-  // Answers signed by the previous responder stay valid; re-sign them with the new one.
-  for (const auto& [hex, state] : presigned_) {
-    if (auto serial = Serial::parse(hex)) presign_backlog_.push_back(*serial);
-  }
-  return {};
-}
-
-namespace {
-std::string etag_of(const Bytes& der) {
-  auto d = ossl::sha256(der);
-  return "\"" + (d ? to_hex(std::span(d->data(), 16), false) : std::string("0")) + "\"";
-}
-}  // namespace
-
-Status App::refresh_crl() {
-  const auto t0 = std::chrono::steady_clock::now();
-  auto crl = ca::generate_crl(clock_, *inventory_, *issuing_signer_, *issuing_, "issuing",
-                              server_config_.crl_validity);
-  if (!crl) {
-    signer_errors_->with({"crl"}).inc();
-    return tl::unexpected(crl.error());
-  }
-  store_latency_->with({"crl"}).observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  HERALD_TRY_VOID(dir_.write_crl(ca::CaLevel::kIssuing, crl->der));
-  const TimePoint this_update = clock_.now();
-  if (inventory_->shared_by_nodes()) {
-    HERALD_TRY_VOID(inventory_->put_crl(
-        store::StoredCrl{"issuing", crl->number, crl->der, this_update, crl->next_update}));
-  }
-  auto c = std::make_shared<Crl>(Crl{crl->der, etag_of(crl->der), this_update, crl->next_update});
-  std::lock_guard lock(crl_mu_);
-  issuing_crl_ = std::move(c);
-  served_crl_number_ = std::max(served_crl_number_, crl->number);
+  publisher_->use_ocsp_signer(std::move(s));
   return {};
 }
 
@@ -394,71 +321,21 @@ bool App::hold_singleton(TimePoint now) {
               << (singleton_ ? " now signs the CRL and purges ACME orders for every node"
                              : " leaves CRL signing and purges to another node")
               << "\n";
-    if (singleton_) crl_dirty_ = true;  // sign at once: the last holder may have died mid-change
+    if (singleton_) publisher_->crl_changed();  // the last holder may have died mid-change
   }
   return singleton_;
 }
 
-Status App::adopt_published_crl() {
-  HERALD_TRY(auto published, inventory_->latest_crl("issuing"));
-  if (!published || published->number <= served_crl_number_) return {};
-  HERALD_TRY_VOID(dir_.write_crl(ca::CaLevel::kIssuing, published->der));
-  auto c = std::make_shared<Crl>(Crl{published->der, etag_of(published->der),
-                                     published->this_update, published->next_update});
-  std::lock_guard lock(crl_mu_);
-  issuing_crl_ = std::move(c);
-  served_crl_number_ = published->number;
-  return {};
-}
-
-Status App::load_offline_crls() {
-  int i = 0;
-  for (auto level : {ca::CaLevel::kIntermediate, ca::CaLevel::kRoot}) {
-    auto data = fs::read_file(dir_.crl_path(level, false));
-    std::shared_ptr<const Crl> c;
-    if (data) {
-      Bytes der(data->begin(), data->end());
-      const unsigned char* p = der.data();
-      ossl::X509CrlPtr parsed(d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size())));
-      if (!parsed) {
-        ossl::clear_errors();
-        return make_error(ErrorCode::kMalformedInput,
-                          "unreadable CRL " + dir_.crl_path(level, false).string());
-      }
-      TimePoint next = X509_CRL_get0_nextUpdate(parsed.get())
-                           ? x509::from_asn1_time(*X509_CRL_get0_nextUpdate(parsed.get()))
-                           : TimePoint{};
-      c = std::make_shared<Crl>(Crl{
-          der, etag_of(der), x509::from_asn1_time(*X509_CRL_get0_lastUpdate(parsed.get())), next});
-    }
-    std::lock_guard lock(crl_mu_);
-    offline_crls_[i++] = c;
-  }
-  return {};
-}
-
 Status App::reload() {
-  HERALD_TRY(auto text, fs::read_file(dir_.config_path(), 1 << 20));
-  HERALD_TRY(auto policy_config, policy::parse_config(text, dir_.config_path().string()));
-  HERALD_TRY(auto server_config, parse_server_config(text, dir_.config_path().string()));
-  HERALD_TRY(auto jwk_keys, load_jwk_keys(server_config));
-  if (options_.acme_http01_port) server_config.acme.http01_port = *options_.acme_http01_port;
-  if (options_.acme_tlsalpn01_port)
-    server_config.acme.tlsalpn01_port = *options_.acme_tlsalpn01_port;
-  if (options_.acme_dns_resolver) server_config.acme.dns_resolver = *options_.acme_dns_resolver;
-  HERALD_TRY_VOID(configure_acme(server_config));
-  auto iss = std::make_shared<Issuance>();
-  iss->config = std::make_shared<const policy::Config>(std::move(policy_config));
-  iss->authority = std::make_unique<ca::Authority>(
-      clock_, *inventory_, *iss->config, *issuing_signer_, *issuing_, intermediate_->serial());
-  iss->authority->use_ca_status(ca_status_source());
+  HERALD_TRY(auto settings, load_settings());
+  HERALD_TRY(auto callers, Provisioners::load(dir_, settings.server));
+  HERALD_TRY_VOID(configure_acme(settings.server));
+  issuance_->configure(std::move(settings.policy));
   {
-    std::lock_guard lock(issuance_mu_);
-    issuance_ = iss;
-    provisioners_ = std::make_shared<const ServerConfig>(std::move(server_config));
-    jwk_keys_ = std::move(jwk_keys);
+    std::lock_guard lock(provisioners_mu_);
+    provisioners_ = std::move(callers);
   }
-  HERALD_TRY_VOID(load_offline_crls());
+  HERALD_TRY_VOID(publisher_->load_offline_crls());
   // The trust bundles do not fail the reload: the previous ones stay served.
   if (auto s = refresh_trust_bundles(true); !s) {
     std::cerr << "herald serve: cannot rebuild the trust bundles (still serving the previous "
@@ -468,94 +345,9 @@ Status App::reload() {
   return {};
 }
 
-Result<std::shared_ptr<const App::JwkKeys>> App::load_jwk_keys(const ServerConfig& cfg) const {
-  auto keys = std::make_shared<JwkKeys>();
-  for (const auto& p : cfg.provisioners) {
-    if (p.type != "jwk") continue;
-    auto path = std::filesystem::path(p.public_key_file);
-    if (path.is_relative()) path = dir_.root() / path;
-    HERALD_TRY(auto pem, fs::read_file(path, 64 * 1024));
-    auto bio = ossl::mem_bio(pem);
-    EVP_PKEY* k = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
-    const bool ok = k && ((EVP_PKEY_get_base_id(k) == EVP_PKEY_EC && EVP_PKEY_get_bits(k) == 256) ||
-                          EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519);
-    if (!ok) {
-      EVP_PKEY_free(k);
-      ossl::clear_errors();
-      return make_error(ErrorCode::kMalformedInput,
-                        "provisioner '" + p.name + "': " + path.string() +
-                            " is not a P-256 or Ed25519 public key (PEM)");
-    }
-    (*keys)[p.name] = std::shared_ptr<EVP_PKEY>(k, EVP_PKEY_free);
-  }
-  return std::shared_ptr<const JwkKeys>(std::move(keys));
-}
-
-Result<ca::OcspStatus> App::ocsp_status(const Serial& serial) {
-  HERALD_TRY(auto rec, inventory_->revocation_state(serial));
-  ca::OcspStatus s;
-  if (!rec || rec->issuer_serial != issuing_->serial()) {
-    s.kind = ca::OcspStatus::Kind::kUnknown;
-  } else if (rec->status == store::CertStatus::kRevoked) {
-    s.kind = ca::OcspStatus::Kind::kRevoked;
-    s.revoked_at = rec->revoked_at.value_or(TimePoint{});
-    s.reason = rec->reason;
-  } else {
-    s.kind = ca::OcspStatus::Kind::kGood;
-  }
-  return s;
-}
-
-Status App::presign(const Serial& serial, bool sha256) {
-  HERALD_TRY(auto status, ocsp_status(serial));
-  std::shared_ptr<OcspSigner> signer;
-  {
-    std::lock_guard lock(ocsp_mu_);
-    signer = ocsp_signer_;
-    if (auto it = presigned_.find(serial.hex()); it != presigned_.end())
-      sha256 = sha256 || it->second.sha256;
-  }
-  const TimePoint now = clock_.now();
-  std::vector<ca::OcspHash> hashes{ca::OcspHash::kSha1};
-  if (sha256) hashes.push_back(ca::OcspHash::kSha256);
-  for (auto hash : hashes) {
-    HERALD_TRY(auto id, ca::cert_id_for(*issuing_, serial, hash));
-    auto der = ca::sign_ocsp_response(*signer->responder, {{id, status}}, std::nullopt, now,
-                                      server_config_.ocsp_validity);
-    if (!der) {
-      signer_errors_->with({"ocsp"}).inc();
-      return tl::unexpected(der.error());
-    }
-    ca::CachedOcspResponse c{*der, now, now + server_config_.ocsp_validity, etag_of(*der),
-                             status.kind};
-    ocsp_cache_.put(hash, serial, std::move(c));
-  }
-  const TimePoint refresh_at = now + server_config_.ocsp_validity / 2;
-  std::lock_guard lock(ocsp_mu_);
-  presigned_[serial.hex()] = Presigned{refresh_at, sha256};
-  refresh_queue_.emplace_back(refresh_at, serial);
-  return {};
-}
-
-void App::queue_presign(const Serial& serial) {
-  unknown_answers_.erase(serial);  // issued here just now: no longer unknown
-  std::lock_guard lock(ocsp_mu_);
-  presign_backlog_.push_back(serial);
-}
-
 void App::on_revocation_change(const Serial& serial) {
-  refresh_revocation(serial);
+  publisher_->changed(serial);
   feed_wake();
-}
-
-void App::refresh_revocation(const Serial& serial) {
-  ocsp_cache_.erase(serial);
-  unknown_answers_.erase(serial);
-  if (auto s = presign(serial); !s) {
-    std::cerr << "herald serve: cannot re-sign OCSP for " << serial.hex() << ": "
-              << s.error().describe() << "\n";
-  }
-  crl_dirty_ = true;
 }
 
 void App::tick() {
@@ -563,7 +355,7 @@ void App::tick() {
   // 1. Follow revocations from any process sharing the inventory.
   if (auto events = inventory_->revocations_since(last_revocation_id_, 1000); events) {
     for (const auto& e : *events) {
-      refresh_revocation(e.serial);
+      publisher_->changed(e.serial);
       if (e.serial == issuing_->serial() || e.serial == intermediate_->serial()) {
         if (auto s = load_ca_statuses(); !s)
           std::cerr << "herald serve: cannot read the CAs' status: " << s.error().describe()
@@ -572,48 +364,8 @@ void App::tick() {
       last_revocation_id_ = e.id;
     }
   }
-  // 2. The CRL: on change, and when half its validity has passed.
-  std::shared_ptr<const Crl> crl;
-  {
-    std::lock_guard lock(crl_mu_);
-    crl = issuing_crl_;
-  }
-  if (!hold_singleton(now)) {
-    // Another node signs: serve what it published (checked every 200 ms
-    // while a revocation is pending here, else every second).
-    if (crl_dirty_ || now - crl_checked_ >= std::chrono::seconds(1)) {
-      crl_checked_ = now;
-      const uint64_t before = served_crl_number_;
-      if (auto s = adopt_published_crl(); !s) {
-        std::cerr << "herald serve: cannot read the published CRL: " << s.error().describe()
-                  << "\n";
-      } else if (served_crl_number_ != before) {
-        crl_dirty_ = false;
-      }
-    }
-  } else if (crl_dirty_.exchange(false) || !crl ||
-             now >= crl->this_update + server_config_.crl_validity / 2) {
-    if (auto s = refresh_crl(); !s) {
-      crl_dirty_ = true;
-      std::cerr << "herald serve: cannot refresh the CRL: " << s.error().describe() << "\n";
-    }
-  }
-  // 3. OCSP: work through the pre-signing backlog, re-sign what is half stale.
-  std::vector<Serial> todo;
-  {
-    std::lock_guard lock(ocsp_mu_);
-    while (!refresh_queue_.empty() && refresh_queue_.front().first <= now) {
-      auto [due, serial] = refresh_queue_.front();
-      refresh_queue_.pop_front();
-      auto it = presigned_.find(serial.hex());
-      if (it != presigned_.end() && it->second.refresh_at == due) todo.push_back(serial);
-    }
-    size_t n = std::min<size_t>(presign_backlog_.size(), 2000);
-    todo.insert(todo.end(), presign_backlog_.end() - static_cast<std::ptrdiff_t>(n),
-                presign_backlog_.end());
-    presign_backlog_.resize(presign_backlog_.size() - n);
-  }
-  for (const auto& s : todo) (void)presign(s);
+  // 2. The CRL and OCSP answers (this node signs the CRL while it holds the lease).
+  publisher_->tick(now, hold_singleton(now));
   // Trust bundles: rebuilt when the root or the partner manifest changed
   // (two stat() calls; a failed rebuild is reported once per change).
   if (auto s = refresh_trust_bundles(false); !s) {
@@ -629,11 +381,7 @@ void App::tick() {
     if (auto s = issue_tls_certificate(); !s)
       std::cerr << "herald serve: TLS renewal failed: " << s.error().describe() << "\n";
   }
-  std::shared_ptr<OcspSigner> signer;
-  {
-    std::lock_guard lock(ocsp_mu_);
-    signer = ocsp_signer_;
-  }
+  auto signer = publisher_->ocsp_signer();
   if (due(signer->not_before, signer->not_after)) {
     if (auto s = issue_ocsp_signer(); !s)
       std::cerr << "herald serve: OCSP signer renewal failed: " << s.error().describe() << "\n";

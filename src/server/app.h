@@ -33,6 +33,9 @@
 #include "obs/metrics.h"
 #include "server/config.h"
 #include "server/feed.h"
+#include "server/issuance.h"
+#include "server/provisioners.h"
+#include "server/revocation_publisher.h"
 
 namespace herald::server {
 
@@ -77,30 +80,20 @@ class App {
  private:
   App(const datadir::DataDir& dir, const Clock& clock);
 
-  // Issuance state swapped as one on reload.
-  struct Issuance {
-    std::shared_ptr<const policy::Config> config;
-    std::unique_ptr<ca::Authority> authority;
+  // herald.toml with the command line's overrides: the one reading of the
+  // configuration, at start and on SIGHUP.
+  struct Settings {
+    policy::Config policy;
+    ServerConfig server;
   };
-  struct Crl {
-    Bytes der;
-    std::string etag;
-    TimePoint this_update;
-    TimePoint next_update;
-  };
-  struct OcspSigner {
-    std::unique_ptr<keys::KeySigner> signer;
-    std::unique_ptr<ca::OcspResponder> responder;
-    TimePoint not_before, not_after;
-  };
-
+  [[nodiscard]] Result<Settings> load_settings() const;
   [[nodiscard]] Status init(const ServeOptions& options);
-  [[nodiscard]] std::shared_ptr<Issuance> issuance() const;
+  [[nodiscard]] std::shared_ptr<const IssuanceService::Snapshot> issuance() const {
+    return issuance_->current();
+  }
   // reuse: take the kept certificate of an earlier run if still good (start).
   [[nodiscard]] Status issue_tls_certificate(bool reuse = false);
   [[nodiscard]] Status issue_ocsp_signer(bool reuse = false);
-  [[nodiscard]] Status refresh_crl();
-  [[nodiscard]] Status load_offline_crls();
   // ACME (acme_wiring.cc): the service's backend, and its configuration from
   // the acme provisioners and [acme].
   [[nodiscard]] acme::Backend acme_backend();
@@ -135,18 +128,12 @@ class App {
   void readyz(net::Response& res);
   void metrics(net::Response& res);
 
-  // OCSP answers for one serial, both hashes, into the cache.
-  // Signs and caches the serial's OCSP answer for SHA-1 CertIDs (what
-  // OpenSSL, NSS and GnuTLS send), and for SHA-256 ones once a client has
-  // asked for that; schedules its refresh at half its validity.
-  [[nodiscard]] Status presign(const Serial& serial, bool sha256 = false);
-  void queue_presign(const Serial& serial);
-  [[nodiscard]] Result<ca::OcspStatus> ocsp_status(const Serial& serial);
+  // A certificate just issued (Authority::after_issue): its OCSP answers.
+  void queue_presign(const Serial& serial) { publisher_->issued(serial); }
   // A revocation-state change made here (REST, ACME): OCSP, CRL and the
-  // feed's waiters at once. refresh_revocation: the first two only (the
-  // feed follows changes of other processes itself).
+  // feed's waiters at once (changes by other processes reach the first two
+  // through tick() and the feed through follow_feed()).
   void on_revocation_change(const Serial& serial);
-  void refresh_revocation(const Serial& serial);
 
   // The revocation feed (feed_endpoints.cc).
   struct FeedPage {
@@ -159,30 +146,8 @@ class App {
   void answer_feed_waiters(std::vector<FeedWaiters::Waiter> woken);
   void feed_wake();
 
-  // API caller authentication.
-  // A copy: a reload may replace the configuration meanwhile.
-  [[nodiscard]] Result<ProvisionerConfig> authenticate(const net::Request& req,
-                                                       Permission need) const;
-  // /v1/sign callers: an API token, or a jwk provisioner's one-time token,
-  // which also limits the names (`names`) the certificate may carry.
-  struct SignCaller {
-    ProvisionerConfig provisioner;
-    std::optional<std::vector<std::string>> names;
-    std::string jti;
-    TimePoint expires_at;
-  };
-  [[nodiscard]] Result<SignCaller> authenticate_sign(const net::Request& req) const;
-  [[nodiscard]] std::shared_ptr<const ServerConfig> provisioners() const;
-  // Whether a token of `who` may revoke `rec` (scoped: only what it issued;
-  // never Herald's own certificates). kForbidden with the reason.
-  [[nodiscard]] Status may_revoke(const ProvisionerConfig& who, const store::CertRecord& rec) const;
-  // The provisioner whose scope a renewal of `rec` must pass: none for a
-  // certificate the operator issued with the CLI; kForbidden if it is gone,
-  // no longer allows the profile, or `rec` is Herald's own.
-  [[nodiscard]] Result<std::optional<std::shared_ptr<const ProvisionerConfig>>>
-  renewal_provisioner(const store::CertRecord& rec, policy::Profile profile) const;
-  using JwkKeys = std::map<std::string, std::shared_ptr<EVP_PKEY>>;
-  [[nodiscard]] Result<std::shared_ptr<const JwkKeys>> load_jwk_keys(const ServerConfig& cfg) const;
+  // The provisioners now configured (swapped on reload).
+  [[nodiscard]] std::shared_ptr<const Provisioners> callers() const;
   [[nodiscard]] Status rate_limit(const net::Request& req);
   // The verified client certificate's inventory record (mTLS), or an error.
   [[nodiscard]] Result<store::CertRecord> client_certificate(const net::Request& req);
@@ -196,43 +161,14 @@ class App {
   std::unique_ptr<keys::KeySigner> issuing_signer_;
   std::optional<x509::Certificate> issuing_, intermediate_, root_;
   std::optional<ca::IssuerMatcher> issuer_matcher_;  // OCSP CertIDs naming the issuing CA
-  mutable std::mutex issuance_mu_;
-  std::shared_ptr<Issuance> issuance_;
-  std::shared_ptr<const ServerConfig> provisioners_;  // swapped on reload
-  std::shared_ptr<const JwkKeys> jwk_keys_;           // swapped on reload
+  std::unique_ptr<IssuanceService> issuance_;
+  mutable std::mutex provisioners_mu_;
+  std::shared_ptr<const Provisioners> provisioners_;  // swapped on reload
 
   std::shared_ptr<net::TlsContextHolder> tls_;
   TimePoint tls_not_before_, tls_not_after_;
 
-  mutable std::mutex ocsp_mu_;
-  std::shared_ptr<OcspSigner> ocsp_signer_;
-  ca::OcspCache ocsp_cache_;
-  struct Presigned {
-    TimePoint refresh_at;
-    bool sha256 = false;  // also keep a SHA-256 CertID answer
-  };
-  // Under ocsp_mu_: what is pre-signed, the refresh schedule in time order
-  // (entries whose refresh_at no longer matches presigned_ are stale), and
-  // serials waiting for their first answers.
-  std::unordered_map<std::string, Presigned> presigned_;  // by serial hex
-  std::deque<std::pair<TimePoint, Serial>> refresh_queue_;
-  std::vector<Serial> presign_backlog_;
-  // `unknown` answers (serials this CA never issued): bounded, short-lived,
-  // and signed within a budget per second (tryLater beyond it), so a flood
-  // of random serials costs neither lasting memory nor unbounded signing.
-  static constexpr size_t kUnknownAnswers = 10000;
-  static constexpr std::chrono::seconds kUnknownMaxAge{60};
-  static constexpr std::chrono::seconds kUnknownValidity{300};
-  static constexpr double kUnknownSignaturesPerSecond = 500;
-  ca::BoundedOcspCache unknown_answers_{kUnknownAnswers, kUnknownMaxAge};
-  std::mutex unknown_budget_mu_;
-  double unknown_budget_ = kUnknownSignaturesPerSecond;
-  std::chrono::steady_clock::time_point unknown_budget_at_{};
-  [[nodiscard]] bool take_unknown_signature();  // false: over the budget
-  // The answer for one CertID without a nonce: pre-signed, or signed now
-  // (unknown serials through unknown_answers_); nullptr over the budget.
-  [[nodiscard]] Result<std::shared_ptr<const ca::CachedOcspResponse>> single_answer(
-      const ca::OcspCertId& id, TimePoint now);
+  std::unique_ptr<RevocationPublisher> publisher_;
 
   struct TrustBundles {
     std::string stamp;  // what the files looked like when built
@@ -253,10 +189,6 @@ class App {
   std::shared_ptr<const std::string> trust_package_;
   std::chrono::steady_clock::time_point trust_package_at_{};
 
-  mutable std::mutex crl_mu_;
-  std::shared_ptr<const Crl> issuing_crl_;
-  std::shared_ptr<const Crl> offline_crls_[2];  // intermediate, root
-  std::atomic<bool> crl_dirty_{false};
   // The issuing and intermediate CAs' revocation status, read at start and
   // again when a revocation event names one of them (tick): issuance checks
   // these instead of reading the store twice per certificate.
@@ -271,8 +203,6 @@ class App {
   std::string node_id_;
   std::atomic<bool> singleton_{true};
   TimePoint lease_checked_{};
-  TimePoint crl_checked_{};
-  uint64_t served_crl_number_ = 0;
   // The server's own certificates survive restarts (DIR/serve/); keys are
   // encrypted with the issuing CA's passphrase.
   std::string own_key_passphrase_;
@@ -288,8 +218,6 @@ class App {
                                 EVP_PKEY& key);
   // Takes or renews the lease (every 2 s at most); false if another node holds it.
   bool hold_singleton(TimePoint now);
-  // Serves the CRL the lease holder published, if newer than the served one.
-  [[nodiscard]] Status adopt_published_crl();
   int64_t last_revocation_id_ = 0;
 
   std::mutex rate_mu_;
@@ -300,14 +228,10 @@ class App {
   std::unordered_map<std::string, Bucket> buckets_;
 
   obs::Registry registry_;
-  obs::Family<obs::Counter>* issued_ = nullptr;
-  obs::Family<obs::Histogram>* issue_latency_ = nullptr;
   obs::Family<obs::Counter>* api_errors_ = nullptr;
   obs::Family<obs::Counter>* ocsp_requests_ = nullptr;
   obs::Family<obs::Histogram>* ocsp_latency_ = nullptr;
   obs::Family<obs::Counter>* revocations_ = nullptr;
-  obs::Family<obs::Counter>* signer_errors_ = nullptr;
-  obs::Family<obs::Histogram>* store_latency_ = nullptr;
   obs::Family<obs::Counter>* http_requests_ = nullptr;
   obs::Family<obs::Counter>* feed_responses_ = nullptr;
   std::unique_ptr<FeedWaiters> feed_waiters_;

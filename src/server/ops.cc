@@ -17,11 +17,7 @@ void App::readyz(net::Response& res) {
   const bool signer_ok = static_cast<bool>(issuing_signer_);
   checks["signer"] = signer_ok ? "ok" : "not loaded";
   ok = ok && signer_ok;
-  std::shared_ptr<const Crl> crl;
-  {
-    std::lock_guard lock(crl_mu_);
-    crl = issuing_crl_;
-  }
+  auto crl = publisher_->crl("issuing");
   const bool fresh = crl && crl->next_update > clock_.now();
   checks["crl"] = fresh ? "fresh" : "stale";
   ok = ok && fresh;

@@ -79,7 +79,7 @@ void App::ocsp(const net::Request& req, net::Response& res) {
   const TimePoint now = clock_.now();
   // The common case: one CertID, no nonce: a pre-signed answer from memory.
   if (request->ids.size() == 1 && !request->nonce) {
-    auto answer = single_answer(request->ids.front(), now);
+    auto answer = publisher_->single_answer(request->ids.front(), now);
     if (!answer) {
       status_label = "error";
       return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_INTERNALERROR));
@@ -108,12 +108,12 @@ void App::ocsp(const net::Request& req, net::Response& res) {
   for (const auto& id : request->ids) {
     ca::OcspStatus st;
     if (issuer_matcher_->matches(id)) {
-      auto s = ocsp_status(id.serial);
+      auto s = publisher_->status(id.serial);
       if (!s) {
         // The store is unreachable: a pre-signed answer, without the nonce
         // (a responder may leave it out, RFC 8954 §2.1), beats an error.
         if (request->ids.size() == 1) {
-          auto answer = single_answer(id, now);
+          auto answer = publisher_->single_answer(id, now);
           if (answer && *answer && (*answer)->next_update > now) {
             const auto& cached = **answer;
             status_label = "presigned_no_nonce";
@@ -128,86 +128,25 @@ void App::ocsp(const net::Request& req, net::Response& res) {
     }
     entries.emplace_back(id, st);
   }
-  const bool any_unknown = std::any_of(entries.begin(), entries.end(), [](const auto& e) {
-    return e.second.kind == ca::OcspStatus::Kind::kUnknown;
-  });
-  if (any_unknown && !take_unknown_signature()) {
-    status_label = "try_later";
-    return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_TRYLATER));
-  }
-  std::shared_ptr<OcspSigner> signer;
-  {
-    std::lock_guard lock(ocsp_mu_);
-    signer = ocsp_signer_;
-  }
-  auto signed_der = ca::sign_ocsp_response(
-      *signer->responder, entries, request->nonce, now,
-      any_unknown ? std::min(kUnknownValidity, server_config_.ocsp_validity)
-                  : server_config_.ocsp_validity);
+  auto signed_der = publisher_->sign_now(entries, request->nonce, now);
   if (!signed_der) {
-    signer_errors_->with({"ocsp"}).inc();
     status_label = "error";
     return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_INTERNALERROR));
+  }
+  if (!*signed_der) {  // an unknown serial, over the budget for signing those
+    status_label = "try_later";
+    return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_TRYLATER));
   }
   const auto& first = entries.front().second;
   status_label = first.kind == ca::OcspStatus::Kind::kRevoked   ? "revoked"
                  : first.kind == ca::OcspStatus::Kind::kUnknown ? "unknown"
                                                                 : "good";
   res.set_header("Cache-Control", "no-store");
-  finish(std::move(*signed_der));
-}
-
-bool App::take_unknown_signature() {
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(unknown_budget_mu_);
-  const double elapsed = std::chrono::duration<double>(now - unknown_budget_at_).count();
-  unknown_budget_ = std::min(kUnknownSignaturesPerSecond,
-                             unknown_budget_ + elapsed * kUnknownSignaturesPerSecond);
-  unknown_budget_at_ = now;
-  if (unknown_budget_ < 1) return false;
-  unknown_budget_ -= 1;
-  return true;
-}
-
-Result<std::shared_ptr<const ca::CachedOcspResponse>> App::single_answer(
-    const ca::OcspCertId& id, TimePoint now) {
-  if (auto cached = ocsp_cache_.get(id.hash, id.serial)) return cached;
-  if (auto cached = unknown_answers_.get(id.hash, id.serial, now)) return cached;
-  HERALD_TRY(auto status, ocsp_status(id.serial));
-  if (status.kind != ca::OcspStatus::Kind::kUnknown) {
-    // A certificate of ours not pre-signed yet: sign now and keep it fresh.
-    HERALD_TRY_VOID(presign(id.serial, id.hash == ca::OcspHash::kSha256));
-    return ocsp_cache_.get(id.hash, id.serial);
-  }
-  if (!take_unknown_signature()) return std::shared_ptr<const ca::CachedOcspResponse>();
-  std::shared_ptr<OcspSigner> signer;
-  {
-    std::lock_guard lock(ocsp_mu_);
-    signer = ocsp_signer_;
-  }
-  const auto validity = std::min(kUnknownValidity, server_config_.ocsp_validity);
-  auto der = ca::sign_ocsp_response(*signer->responder, {{id, status}}, std::nullopt, now, validity);
-  if (!der) {
-    signer_errors_->with({"ocsp"}).inc();
-    return tl::unexpected(der.error());
-  }
-  HERALD_TRY(auto c, ca::make_cached_response(std::move(*der), now, now + validity));
-  c.kind = status.kind;
-  unknown_answers_.put(id.hash, id.serial, c);
-  return std::make_shared<const ca::CachedOcspResponse>(std::move(c));
+  finish(std::move(**signed_der));
 }
 
 void App::get_crl(const net::Request& req, net::Response& res, std::string_view name) {
-  std::shared_ptr<const Crl> crl;
-  {
-    std::lock_guard lock(crl_mu_);
-    if (name == "issuing")
-      crl = issuing_crl_;
-    else if (name == "intermediate")
-      crl = offline_crls_[0];
-    else if (name == "root")
-      crl = offline_crls_[1];
-  }
+  auto crl = publisher_->crl(name);
   if (!crl) return problem(res, ErrorCode::kNotFound, "no CRL named '" + std::string(name) + "'");
   cache_headers(res, crl->etag, crl->this_update, crl->next_update, clock_.now());
   if (req.header("if-none-match") == crl->etag) {
