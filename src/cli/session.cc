@@ -12,17 +12,15 @@ Result<std::unique_ptr<Session>> open_session(
   s->dir = datadir::DataDir::resolve(ctx.dir);
   HERALD_TRY_VOID(s->dir.require_initialised());
   HERALD_TRY(s->config, s->dir.load_config());
-  HERALD_TRY(s->issuing, s->dir.load_ca_cert(ca::CaLevel::kIssuing));
-  HERALD_TRY(s->intermediate, s->dir.load_ca_cert(ca::CaLevel::kIntermediate));
-  HERALD_TRY(s->root, s->dir.load_ca_cert(ca::CaLevel::kRoot));
-  if (load == LoadSigner::kIssuing) {
-    HERALD_TRY(s->signer, s->dir.load_signer(ca::CaLevel::kIssuing, issuing_passphrase_file));
-    if (EVP_PKEY_eq(X509_get0_pubkey(&s->issuing->x509()), s->signer->public_key().pkey.get()) !=
-        1) {
-      return make_error(ErrorCode::kConflict, "the issuing key does not match ca/issuing.pem");
-    }
-  }
-  HERALD_TRY(s->inventory, s->dir.open_store(*ctx.clock));
+  HERALD_TRY(auto ca, datadir::open_ca(s->dir, *ctx.clock,
+                                       load == LoadSigner::kIssuing ? datadir::IssuingKey::kLoad
+                                                                    : datadir::IssuingKey::kNo,
+                                       issuing_passphrase_file));
+  s->issuing = std::move(ca.issuing);
+  s->intermediate = std::move(ca.intermediate);
+  s->root = std::move(ca.root);
+  s->signer = std::move(ca.signer);
+  s->inventory = std::move(ca.store);
   if (s->signer) {
     s->authority = std::make_unique<ca::Authority>(*ctx.clock, *s->inventory, s->config, *s->signer,
                                                    *s->issuing, s->intermediate->serial());

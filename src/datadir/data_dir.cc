@@ -215,4 +215,23 @@ Status DataDir::write_crl(ca::CaLevel l, const Bytes& der) const {
   return {};
 }
 
+Result<OpenedCa> open_ca(const DataDir& dir, const Clock& clock, IssuingKey key,
+                         const std::optional<std::string>& passphrase_file) {
+  HERALD_TRY_VOID(dir.require_initialised());
+  HERALD_TRY(auto issuing, dir.load_ca_cert(ca::CaLevel::kIssuing));
+  HERALD_TRY(auto intermediate, dir.load_ca_cert(ca::CaLevel::kIntermediate));
+  HERALD_TRY(auto root, dir.load_ca_cert(ca::CaLevel::kRoot));
+  std::unique_ptr<keys::KeySigner> signer;
+  if (key == IssuingKey::kLoad) {
+    HERALD_TRY(signer, dir.load_signer(ca::CaLevel::kIssuing, passphrase_file));
+    if (EVP_PKEY_eq(X509_get0_pubkey(&issuing.x509()), signer->public_key().pkey.get()) != 1) {
+      ossl::clear_errors();
+      return make_error(ErrorCode::kConflict, "the issuing key does not match ca/issuing.pem");
+    }
+  }
+  HERALD_TRY(auto store, dir.open_store(clock));
+  return OpenedCa{std::move(issuing), std::move(intermediate), std::move(root), std::move(store),
+                  std::move(signer)};
+}
+
 }  // namespace herald::datadir

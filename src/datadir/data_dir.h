@@ -81,6 +81,19 @@ class DataDir {
   std::filesystem::path root_;
 };
 
+// The CA as the online server (`herald serve`) and the signing commands
+// (`herald issue`, `sign`, `revoke`, `crl`) open it, in this one place: the
+// hierarchy's certificates, the store, and (when asked for) the issuing key,
+// checked against ca/issuing.pem. Never the intermediate's or the root's key.
+struct OpenedCa {
+  x509::Certificate issuing, intermediate, root;
+  std::unique_ptr<store::Store> store;
+  std::unique_ptr<keys::KeySigner> signer;  // the issuing CA's; null unless asked for
+};
+enum class IssuingKey { kNo, kLoad };
+[[nodiscard]] Result<OpenedCa> open_ca(const DataDir& dir, const Clock& clock, IssuingKey key,
+                                       const std::optional<std::string>& passphrase_file);
+
 // The store's password: `file` if given, else $HERALD_STORE_PASSWORD_FILE,
 // else $HERALD_STORE_PASSWORD, else "". Trailing newlines are dropped.
 [[nodiscard]] Result<std::string> store_password(const std::optional<std::string>& file);

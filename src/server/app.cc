@@ -2,6 +2,9 @@
 
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <unistd.h>
+
+#include <cstdio>
 
 #include <iostream>
 #include <set>
@@ -69,17 +72,15 @@ Status App::init(const ServeOptions& o) {
   server_config_ = settings.server;
   HERALD_TRY(provisioners_, Provisioners::load(dir_, std::move(settings.server)));
 
-  HERALD_TRY(issuing_, dir_.load_ca_cert(ca::CaLevel::kIssuing));
-  HERALD_TRY(intermediate_, dir_.load_ca_cert(ca::CaLevel::kIntermediate));
-  HERALD_TRY(root_, dir_.load_ca_cert(ca::CaLevel::kRoot));
-  HERALD_TRY(issuer_matcher_, ca::IssuerMatcher::create(*issuing_));
   // The online server loads the issuing key and no other.
-  HERALD_TRY(issuing_signer_, dir_.load_signer(ca::CaLevel::kIssuing, o.issuing_passphrase_file));
-  if (EVP_PKEY_eq(X509_get0_pubkey(&issuing_->x509()), issuing_signer_->public_key().pkey.get()) !=
-      1) {
-    return make_error(ErrorCode::kConflict, "the issuing key does not match ca/issuing.pem");
-  }
-  HERALD_TRY(inventory_, dir_.open_store(clock_));
+  HERALD_TRY(auto ca, datadir::open_ca(dir_, clock_, datadir::IssuingKey::kLoad,
+                                       o.issuing_passphrase_file));
+  issuing_ = std::move(ca.issuing);
+  intermediate_ = std::move(ca.intermediate);
+  root_ = std::move(ca.root);
+  issuing_signer_ = std::move(ca.signer);
+  inventory_ = std::move(ca.store);
+  HERALD_TRY(issuer_matcher_, ca::IssuerMatcher::create(*issuing_));
   HERALD_TRY(last_revocation_id_, inventory_->last_revocation_id());
 
   publisher_ = std::make_unique<RevocationPublisher>(RevocationPublisher::Wiring{
@@ -136,9 +137,14 @@ Status App::init(const ServeOptions& o) {
   HERALD_TRY_VOID(issue_tls_certificate(true));
   HERALD_TRY_VOID(issue_ocsp_signer(true));
   {
-    unsigned char id[8];
-    if (RAND_bytes(id, sizeof id) != 1) return make_error(ErrorCode::kCrypto, "no randomness");
-    node_id_ = to_hex(std::span<const uint8_t>(id, sizeof id), false);
+    // Who holds the lease, stable across restarts: a node killed while it
+    // held the lease takes it back as soon as it is up again, instead of
+    // leaving every node without a CRL signer until the lease runs out.
+    // Two nodes never share it: they differ by host or by listen port.
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "unknown");
+    node_id_ = std::string(host) + "/" + server_config_.listen.host + ":" +
+               std::to_string(server_config_.listen.port);
   }
   HERALD_TRY_VOID(publisher_->start(hold_singleton(clock_.now())));
   HERALD_TRY_VOID(refresh_trust_bundles(true));
