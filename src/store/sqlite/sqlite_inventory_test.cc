@@ -185,9 +185,15 @@ TEST(SqliteAcme, FinalizeIsAtomicUnderKill9) {
   std::mt19937 rng(7);
   int next = 0;  // first order the next child writes
   for (int round = 0; round < 12; ++round) {
+    // The child says when its first finalize committed, so the kill always
+    // lands mid-stream however busy the machine is (a fixed delay once let
+    // a slow start end the round with nothing written).
+    int ready[2];
+    ASSERT_EQ(::pipe(ready), 0);
     const pid_t child = ::fork();
     ASSERT_GE(child, 0);
     if (child == 0) {
+      ::close(ready[0]);
       auto inv = SqliteInventory::open(path, OpenMode::kExisting, clock());
       if (!inv) ::_exit(3);
       for (int i = next; i < kOrders; ++i) {
@@ -196,10 +202,19 @@ TEST(SqliteAcme, FinalizeIsAtomicUnderKill9) {
         auto cert = testing::record(serial_of(i), "0B", 999999);
         cert.owner = {{"acme_order", o}};
         if (!(*inv)->acme_finalize_order(cert, AcmeRow{o, "valid"}, "ready")) ::_exit(5);
+        if (i == next) {
+          const char one = 1;
+          if (::write(ready[1], &one, 1) != 1) ::_exit(6);
+          ::close(ready[1]);
+        }
       }
       ::_exit(0);
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20 + rng() % 80));
+    ::close(ready[1]);
+    char got = 0;
+    ASSERT_EQ(::read(ready[0], &got, 1), 1) << "the child ended before its first finalize";
+    ::close(ready[0]);
+    std::this_thread::sleep_for(std::chrono::milliseconds(rng() % 80));
     ::kill(child, SIGKILL);
     int status = 0;
     ::waitpid(child, &status, 0);
