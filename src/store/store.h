@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "store/acme_store.h"
+#include "store/deployments.h"
 #include "store/inventory.h"
 
 namespace herald::store {
@@ -66,7 +67,11 @@ struct UsedTokenId {
   TimePoint expires_at;
 };
 
-class Store : public Inventory, public TokenStore, public AcmeStore, public AuditLog {
+class Store : public Inventory,
+              public TokenStore,
+              public AcmeStore,
+              public AuditLog,
+              public DeploymentStore {
  public:
   // The schema version the database is at (each adapter counts its own).
   [[nodiscard]] virtual Result<int> schema_version() = 0;

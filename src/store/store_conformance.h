@@ -653,4 +653,144 @@ TEST_P(StoreConformance, PublishedCrlKeepsTheNewest) {
   EXPECT_FALSE(*a->latest_crl("intermediate"));  // by CA
 }
 
+// ---- Deployments seen by `herald scan` (store/deployments.h) -----------
+inline Sighting sighting(std::string endpoint, std::string sni, std::string fingerprint,
+                         int64_t at_secs) {
+  Sighting s;
+  s.endpoint = std::move(endpoint);
+  s.sni = std::move(sni);
+  s.leaf.fingerprint_sha256 = std::move(fingerprint);
+  s.leaf.serial_hex = "77";
+  s.leaf.subject = "CN=web.example";
+  s.leaf.issuer = "CN=Someone Else";
+  s.leaf.sans = {"dns:web.example", "ip:10.0.0.9"};
+  s.leaf.not_before = TimePoint{std::chrono::seconds(100)};
+  s.leaf.not_after = TimePoint{std::chrono::seconds(9000)};
+  s.leaf.key_algorithm = "rsa-2048";
+  s.leaf.key_bits = 2048;
+  s.leaf.signature_algorithm = "sha256WithRSAEncryption";
+  s.leaf.der = {0x30, 0x03, 0x02, 0x01, 0x77};
+  s.chain_der = {s.leaf.der, {0x30, 0x00}};
+  s.problems = {{"untrusted_root", "the chain ends at a root not trusted"}};
+  s.at = TimePoint{std::chrono::seconds(at_secs)};
+  return s;
+}
+
+// A sighting is an upsert on (endpoint, sni, leaf): first_seen stays,
+// last_seen, chain and problems move; a leaf not in the inventory is foreign
+// and kept once as discovered; an inventory leaf is found by its serial.
+TEST_P(StoreConformance, DeploymentsUpsertKeepFirstSeenAndTellForeignFromOwn) {
+  auto s = fresh();
+  ASSERT_TRUE(s);
+  auto own = record("0A", "01", 50000);  // fingerprint "FP-0A"
+  ASSERT_TRUE(s->insert(own));
+
+  auto first = s->record_sighting(sighting("10.0.0.1:443", "", "FP-0A", 1000));
+  ASSERT_TRUE(first) << first.error().describe();
+  EXPECT_FALSE(first->foreign);
+  EXPECT_TRUE(first->new_deployment);
+  auto again = sighting("10.0.0.1:443", "", "FP-0A", 2000);
+  again.problems.clear();
+  auto second = s->record_sighting(again);
+  ASSERT_TRUE(second) << second.error().describe();
+  EXPECT_FALSE(second->new_deployment);
+  // The same leaf under another SNI name is another deployment.
+  ASSERT_TRUE(s->record_sighting(sighting("10.0.0.1:443", "web.example", "FP-0A", 2000)));
+
+  auto mine = s->deployments_of_serial(*Serial::parse("0A"));
+  ASSERT_TRUE(mine) << mine.error().describe();
+  ASSERT_EQ(mine->size(), 2u);
+  for (const auto& d : *mine) {
+    EXPECT_FALSE(d.foreign);
+    EXPECT_EQ(d.fingerprint_sha256, "FP-0A");
+  }
+  auto plain = std::find_if(mine->begin(), mine->end(), [](auto& d) { return d.sni.empty(); });
+  ASSERT_NE(plain, mine->end());
+  EXPECT_EQ(plain->first_seen, TimePoint{std::chrono::seconds(1000)});
+  EXPECT_EQ(plain->last_seen, TimePoint{std::chrono::seconds(2000)});
+  EXPECT_TRUE(plain->problems.empty());
+  ASSERT_EQ(plain->chain_der.size(), 2u);
+  EXPECT_EQ(plain->chain_der[0], (Bytes{0x30, 0x03, 0x02, 0x01, 0x77}));
+  // An older sighting arriving late does not move last_seen back.
+  ASSERT_TRUE(s->record_sighting(sighting("10.0.0.1:443", "", "FP-0A", 500)));
+  auto late = s->deployments_of_fingerprint("FP-0A");
+  ASSERT_TRUE(late);
+  for (const auto& d : *late) {
+    if (d.sni.empty()) {
+      EXPECT_EQ(d.first_seen, TimePoint{std::chrono::seconds(500)});
+      EXPECT_EQ(d.last_seen, TimePoint{std::chrono::seconds(2000)});
+    }
+  }
+
+  // Foreign: stored once as discovered, whatever the number of sightings.
+  auto f1 = s->record_sighting(sighting("[::1]:8443", "", "FP-FOREIGN", 1500));
+  ASSERT_TRUE(f1) << f1.error().describe();
+  EXPECT_TRUE(f1->foreign);
+  ASSERT_TRUE(s->record_sighting(sighting("10.0.0.2:443", "x", "FP-FOREIGN", 3000)));
+  auto discovered = s->discovered_certificates(0, 0);
+  ASSERT_TRUE(discovered) << discovered.error().describe();
+  ASSERT_EQ(discovered->size(), 1u);
+  const auto& d = (*discovered)[0];
+  EXPECT_EQ(d.fingerprint_sha256, "FP-FOREIGN");
+  EXPECT_EQ(d.first_seen, TimePoint{std::chrono::seconds(1500)});
+  EXPECT_EQ(d.sans, (std::vector<std::string>{"dns:web.example", "ip:10.0.0.9"}));
+  EXPECT_EQ(d.key_bits, 2048);
+  EXPECT_EQ(d.not_after, TimePoint{std::chrono::seconds(9000)});
+  EXPECT_EQ(d.der, (Bytes{0x30, 0x03, 0x02, 0x01, 0x77}));
+  EXPECT_TRUE(s->deployments_of_serial(*Serial::parse("0B"))->empty());
+
+  auto counts = s->deployment_counts();
+  ASSERT_TRUE(counts) << counts.error().describe();
+  EXPECT_EQ(counts->endpoints, 3);
+  EXPECT_EQ(counts->deployments, 4);
+  EXPECT_EQ(counts->foreign_certificates, 1);
+
+  // Another node sees the same.
+  auto other = another(*s);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->deployments_of_fingerprint("FP-FOREIGN")->size(), 2u);
+}
+
+TEST_P(StoreConformance, DeploymentsFilterByLastSeenKindAndPage) {
+  auto s = fresh();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->insert(record("0A", "01", 50000)));
+  ASSERT_TRUE(s->record_sighting(sighting("a:443", "", "FP-0A", 1000)));
+  ASSERT_TRUE(s->record_sighting(sighting("b:443", "", "FP-X", 2000)));
+  ASSERT_TRUE(s->record_sighting(sighting("c:443", "", "FP-Y", 3000)));
+  DeploymentFilter all;
+  auto everything = s->deployments(all);
+  ASSERT_TRUE(everything) << everything.error().describe();
+  ASSERT_EQ(everything->size(), 3u);
+  EXPECT_EQ((*everything)[0].endpoint, "a:443");  // stalest first
+  DeploymentFilter stale;
+  stale.not_seen_since = TimePoint{std::chrono::seconds(2500)};
+  auto old = s->deployments(stale);
+  ASSERT_TRUE(old);
+  ASSERT_EQ(old->size(), 2u);
+  EXPECT_EQ((*old)[1].endpoint, "b:443");
+  DeploymentFilter foreign;
+  foreign.kind = DeploymentKind::kForeign;
+  EXPECT_EQ(s->deployments(foreign)->size(), 2u);
+  DeploymentFilter own;
+  own.kind = DeploymentKind::kInventory;
+  auto ours = s->deployments(own);
+  ASSERT_EQ(ours->size(), 1u);
+  EXPECT_EQ((*ours)[0].serial_hex, "77");
+  DeploymentFilter page;
+  page.limit = 1;
+  page.offset = 1;
+  auto second = s->deployments(page);
+  ASSERT_EQ(second->size(), 1u);
+  EXPECT_EQ((*second)[0].endpoint, "b:443");
+  EXPECT_EQ(s->discovered_certificates(1, 1)->size(), 1u);
+  EXPECT_EQ(s->discovered_certificates(0, 5)->size(), 0u);
+  // Bad input changes nothing.
+  auto bad = s->record_sighting(sighting("", "", "FP-Z", 1));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidArgument);
+  EXPECT_EQ(s->deployment_counts()->deployments, 3);
+}
+// ---- end of deployments ------------------------------------------------
+
 }  // namespace herald::store::testing

@@ -94,6 +94,17 @@ class PostgresStore final : public Store {
   [[nodiscard]] Status insert_record_only(const CertRecord& record) override;
   [[nodiscard]] Result<std::vector<AcmeAccountRecord>> acme_accounts() override;
   [[nodiscard]] Result<std::vector<UsedTokenId>> used_token_ids(TimePoint now) override;
+  // deployments (store/deployments.h)
+  [[nodiscard]] Result<SightingResult> record_sighting(const Sighting& sighting) override;
+  [[nodiscard]] Result<std::vector<DeploymentRecord>> deployments_of_serial(
+      const Serial& serial) override;
+  [[nodiscard]] Result<std::vector<DeploymentRecord>> deployments_of_fingerprint(
+      std::string_view fingerprint_sha256) override;
+  [[nodiscard]] Result<std::vector<DeploymentRecord>> deployments(
+      const DeploymentFilter& filter) override;
+  [[nodiscard]] Result<std::vector<DiscoveredCertificate>> discovered_certificates(
+      size_t limit, size_t offset) override;
+  [[nodiscard]] Result<DeploymentCounts> deployment_counts() override;
 
   // The newest schema version this binary knows.
   [[nodiscard]] static int known_schema_version();

@@ -156,6 +156,40 @@ CREATE TABLE published_crls (
   next_update  INTEGER NOT NULL
 );
 )sql"},
+    // Deployments seen by `herald scan` (store/deployments.h).
+    {12, R"sql(
+CREATE TABLE deployments (
+  endpoint            TEXT NOT NULL,
+  sni                 TEXT NOT NULL,
+  fingerprint_sha256  TEXT NOT NULL,
+  serial_hex          TEXT NOT NULL,
+  is_foreign          INTEGER NOT NULL,
+  subject             TEXT NOT NULL,
+  not_after           INTEGER NOT NULL,
+  chain               TEXT NOT NULL,
+  problems            TEXT NOT NULL,
+  first_seen          INTEGER NOT NULL,
+  last_seen           INTEGER NOT NULL,
+  PRIMARY KEY (endpoint, sni, fingerprint_sha256)
+);
+CREATE INDEX deployments_fingerprint ON deployments (fingerprint_sha256);
+CREATE INDEX deployments_last_seen ON deployments (last_seen);
+CREATE TABLE discovered_certificates (
+  fingerprint_sha256   TEXT PRIMARY KEY,
+  serial_hex           TEXT NOT NULL,
+  subject              TEXT NOT NULL,
+  issuer               TEXT NOT NULL,
+  sans                 TEXT NOT NULL,
+  not_before           INTEGER NOT NULL,
+  not_after            INTEGER NOT NULL,
+  key_algorithm        TEXT NOT NULL,
+  key_bits             INTEGER NOT NULL,
+  signature_algorithm  TEXT NOT NULL,
+  der                  BLOB NOT NULL,
+  first_seen           INTEGER NOT NULL
+);
+CREATE INDEX discovered_certificates_not_after ON discovered_certificates (not_after);
+)sql"},
 };
 
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }

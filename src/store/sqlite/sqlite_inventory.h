@@ -98,7 +98,18 @@ class SqliteInventory final : public Store {
   [[nodiscard]] Status insert_record_only(const CertRecord& record) override;
   [[nodiscard]] Result<std::vector<AcmeAccountRecord>> acme_accounts() override;
   [[nodiscard]] Result<std::vector<UsedTokenId>> used_token_ids(TimePoint now) override;
-  static constexpr int kSchemaVersion = 11;
+  // deployments (store/deployments.h)
+  [[nodiscard]] Result<SightingResult> record_sighting(const Sighting& sighting) override;
+  [[nodiscard]] Result<std::vector<DeploymentRecord>> deployments_of_serial(
+      const Serial& serial) override;
+  [[nodiscard]] Result<std::vector<DeploymentRecord>> deployments_of_fingerprint(
+      std::string_view fingerprint_sha256) override;
+  [[nodiscard]] Result<std::vector<DeploymentRecord>> deployments(
+      const DeploymentFilter& filter) override;
+  [[nodiscard]] Result<std::vector<DiscoveredCertificate>> discovered_certificates(
+      size_t limit, size_t offset) override;
+  [[nodiscard]] Result<DeploymentCounts> deployment_counts() override;
+  static constexpr int kSchemaVersion = 12;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,
