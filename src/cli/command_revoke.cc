@@ -6,6 +6,7 @@
 #include "ca/revocation.h"
 #include "cli/output.h"
 #include "cli/session.h"
+#include "report/report.h"
 
 namespace herald::cli {
 
@@ -17,6 +18,7 @@ struct RevokeFlags {
   std::optional<std::string> issuing_pass_file;
   bool no_crl = false;
   bool json = false;
+  bool yes = false;
 };
 
 struct CrlFlags {
@@ -52,6 +54,18 @@ Status run_revoke(Context& ctx, const RevokeFlags& f) {
     return make_error(ErrorCode::kInvalidArgument,
                       "the root certificate cannot be revoked (nothing above it signs a CRL); "
                       "retire the hierarchy instead");
+  }
+  // A CA takes everything below it along: say what, and go on only when told.
+  if (rec->profile.ends_with("-ca") && reason != x509::RevocationReason::kRemoveFromCrl) {
+    HERALD_TRY(auto radius, report::blast_radius(*s->inventory, serial, ctx.clock->now()));
+    std::cerr << report::to_text(radius);
+    if (!f.yes) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "revoking CA certificate " + serial.hex() + " breaks the " +
+                            std::to_string(radius.valid) +
+                            " valid certificates that chain to it (above); re-run with --yes "
+                            "to revoke it");
+    }
   }
   const bool by_issuing = rec->issuer_serial == s->issuing->serial();
   // Leaves: the issuing CA's CRL is refreshed at once, so its key must load
@@ -151,6 +165,9 @@ void add_revoke_commands(CLI::App& app, Context& ctx) {
                      "Issuing key passphrase file (for the CRL)");
   revoke->add_flag("--no-crl", fr->no_crl, "Record the revocation without re-signing the CRL");
   revoke->add_flag("--json", fr->json, "Print the record as JSON");
+  revoke->add_flag("--yes", fr->yes,
+                   "Revoke a CA certificate: its blast radius (what chains to it) is printed\n"
+                   "first, and without --yes nothing is revoked");
   revoke->callback([&ctx, fr] { ctx.result = run_revoke(ctx, *fr); });
 
   auto fc = std::make_shared<CrlFlags>();

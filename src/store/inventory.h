@@ -57,6 +57,11 @@ struct ListFilter {
   std::optional<std::string> status;        // "valid" | "revoked" | "expired"
   Labels owner;                             // every label must match
   std::optional<std::string> san_contains;  // some SAN value contains this text
+  std::optional<Serial> issuer;             // signed by this CA certificate
+  // Keyset paging: only records after this one in the listing's order
+  // (not_after, then serial), so walking a large inventory page by page
+  // costs the same per page however deep (OFFSET re-reads what it skips).
+  std::optional<std::pair<TimePoint, Serial>> after;
   size_t limit = 0;                         // 0 = no limit
   size_t offset = 0;                        // for paging
 };

@@ -219,6 +219,27 @@ TEST_P(InventoryConformance, ListBySanAndPages) {
   EXPECT_EQ((*p)[0].serial.hex(), "0C");
 }
 
+// By issuer, and keyset paging: each page starts after the last record of
+// the one before, in (not_after, serial) order, ties included.
+TEST_P(InventoryConformance, ListByIssuerAndKeysetPages) {
+  for (auto s : {"0A", "0B", "0C", "0D"}) ASSERT_TRUE(inv_->insert(record(s, "01", 5000)));
+  ASSERT_TRUE(inv_->insert(record("0E", "01", 4000)));
+  ASSERT_TRUE(inv_->insert(record("0F", "02", 4500)));
+  ListFilter f;
+  f.now = TimePoint{std::chrono::seconds(2000)};
+  f.issuer = *Serial::parse("01");
+  f.limit = 2;
+  std::vector<std::string> seen;
+  for (int page = 0; page < 10; ++page) {
+    auto r = inv_->list(f);
+    ASSERT_TRUE(r);
+    if (r->empty()) break;
+    for (const auto& rec : *r) seen.push_back(rec.serial.hex());
+    f.after = std::make_pair(r->back().not_after, r->back().serial);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"0E", "0A", "0B", "0C", "0D"}));
+}
+
 TEST_P(InventoryConformance, ConcurrentInsertsAllLandAndDuplicatesFailAlone) {
   std::vector<std::thread> threads;
   std::atomic<int> ok{0}, dup{0};

@@ -128,7 +128,16 @@ cat "$T/crl.pem" "$T/icrl0.pem" "$T/rcrl.pem" >"$T/all0.crl"
 must_accept "openssl -crl_check_all, control leaf, before CA revocation" \
   v_openssl "$ROOT" "$CHAIN" "$T/good/cert.pem" sslserver good.internal -crl_check_all -CRLfile "$T/all0.crl"
 
-"$HERALD" revoke "$ISS_SERIAL" --dir "$D" --reason keyCompromise
+# Without --yes: the blast radius is printed and nothing is revoked.
+if "$HERALD" revoke "$ISS_SERIAL" --dir "$D" --reason keyCompromise >"$T/ca-revoke.out" 2>&1; then
+  fail "herald revoke of the issuing CA went ahead without --yes"
+fi
+grep -q "certificates chain to it" "$T/ca-revoke.out" || fail "no blast radius before revoking a CA: $(cat "$T/ca-revoke.out")"
+grep -q -- "--yes" "$T/ca-revoke.out" || fail "the refusal does not say how to go on: $(cat "$T/ca-revoke.out")"
+"$HERALD" show --dir "$D" "$ISS_SERIAL" --json | grep -q '"status": "valid"' ||
+  fail "the issuing CA changed although herald revoke refused"
+ok "without --yes: refused, the blast radius printed ($(grep -m1 'certificates chain' "$T/ca-revoke.out" | sed 's/^ *//'))"
+"$HERALD" revoke "$ISS_SERIAL" --dir "$D" --reason keyCompromise --yes >/dev/null 2>"$T/ca-revoke.err"
 "$HERALD" crl --dir "$D" --ca intermediate --out "$T/icrl.pem"
 ICRLTXT="$(openssl crl -in "$T/icrl.pem" -noout -text)"
 crl_has_serial "$T/icrl.pem" "$ISS_SERIAL" || fail "issuing CA serial $ISS_SERIAL is not on the intermediate CRL:$(printf '\n%s' "$ICRLTXT")"

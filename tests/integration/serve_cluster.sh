@@ -285,7 +285,7 @@ ok "node $dead (the signer) killed; the survivor took the lease and its CRL list
 
 step "the issuing CA revoked (CLI, another process): the surviving node refuses to issue within a second"
 issuing_serial=$(openssl x509 -in "$ISSUING" -noout -serial | cut -d= -f2)
-"$HERALD" revoke --dir "$T/$([[ $dead == a ]] && echo b || echo a)" "$issuing_serial" --reason cessationOfOperation --no-crl \
+"$HERALD" revoke --dir "$T/$([[ $dead == a ]] && echo b || echo a)" "$issuing_serial" --reason cessationOfOperation --no-crl --yes \
   >"$T/ca-revoke.log" 2>&1 || fail "herald revoke of the issuing CA failed: $(cat "$T/ca-revoke.log")"
 t0=$(now_us)
 refused=""

@@ -313,6 +313,12 @@ Result<std::vector<CertRecord>> PostgresStore::list(const ListFilter& f) {
     sql += " AND status = 'valid' AND not_after > " + bind(Param(secs(f.now)));
     sql += " AND not_after <= " + bind(Param(secs(*f.expiring_before)));
   }
+  if (f.issuer) sql += " AND issuer_serial = " + bind(Param(f.issuer->hex()));
+  if (f.after) {
+    const std::string at = bind(Param(secs(f.after->first)));
+    sql += " AND (not_after > " + at + " OR (not_after = " + at +
+           " AND serial > " + bind(Param(f.after->second.hex())) + "))";
+  }
   for (const auto& [k, v] : f.owner) {
     sql += " AND (owner::jsonb ->> " + bind(Param(k)) + ") = " + bind(Param(v));
   }

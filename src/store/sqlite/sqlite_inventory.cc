@@ -190,6 +190,42 @@ CREATE TABLE discovered_certificates (
 );
 CREATE INDEX discovered_certificates_not_after ON discovered_certificates (not_after);
 )sql"},
+    // Expiry alerts and webhooks (store/alerts.h, sqlite_alerts.cc).
+    {13, R"sql(
+CREATE TABLE alert_claims (
+  key         TEXT PRIMARY KEY,
+  claimed_at  INTEGER NOT NULL
+);
+CREATE TABLE alerts_sent (
+  id      INTEGER PRIMARY KEY AUTOINCREMENT,
+  key     TEXT NOT NULL,
+  kind    TEXT NOT NULL,
+  serial  TEXT NOT NULL,
+  at      INTEGER NOT NULL,
+  target  TEXT NOT NULL,
+  result  TEXT NOT NULL
+);
+CREATE TABLE alert_silences (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  owner_key    TEXT NOT NULL,
+  owner_value  TEXT NOT NULL,
+  serial       TEXT NOT NULL,
+  ends_at      INTEGER NOT NULL,
+  reason       TEXT NOT NULL,
+  created_by   TEXT NOT NULL,
+  created_at   INTEGER NOT NULL
+);
+CREATE INDEX alert_silences_ends_at ON alert_silences (ends_at);
+CREATE TABLE alert_dead_letters (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  target      TEXT NOT NULL,
+  url         TEXT NOT NULL,
+  payload     TEXT NOT NULL,
+  last_error  TEXT NOT NULL,
+  attempts    INTEGER NOT NULL,
+  at          INTEGER NOT NULL
+);
+)sql"},
 };
 
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }
@@ -583,6 +619,16 @@ Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
     sql += " AND status = 'valid' AND not_after > ? AND not_after <= ?";
     bind_int(secs(f.now));
     bind_int(secs(*f.expiring_before));
+  }
+  if (f.issuer) {
+    sql += " AND issuer_serial = ?";
+    bind_text(f.issuer->hex());
+  }
+  if (f.after) {
+    sql += " AND (not_after > ? OR (not_after = ? AND serial > ?))";
+    bind_int(secs(f.after->first));
+    bind_int(secs(f.after->first));
+    bind_text(f.after->second.hex());
   }
   for (const auto& [k, v] : f.owner) {
     sql += " AND json_extract(owner, ?) = ?";
