@@ -154,7 +154,7 @@ std::string default_config_file(const policy::CaSettings& ca) {
          "name = \"admin\"\n"
          "type = \"token\"\n"
          "profiles = [\"server\", \"client\", \"spiffe\"]\n"
-         "permissions = [\"sign\", \"revoke\", \"read\"]\n"
+         "permissions = [\"sign\", \"revoke\", \"read\", \"admin\"]   # admin: the dashboard at /ui/\n"
          "\n"
          "# ACME (RFC 8555): https://127.0.0.1:8443/acme/acme/directory issues\n"
          "# server certificates for any DNS name or IP whose control a client proves.\n"

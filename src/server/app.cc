@@ -401,6 +401,7 @@ void App::handle_https(const net::Request& req, net::Response& res) {
     http_requests_->with({"acme", std::to_string(res.status)}).inc();
     return;
   }
+  if (route_ui(req, res)) return;
   if (route_api(req, res)) return;
   if (route_public(req, res)) return;
   problem(res, ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path);

@@ -102,6 +102,11 @@ class App {
   // Routing. Each returns false if the path is not theirs.
   bool route_public(const net::Request& req, net::Response& res);
   bool route_api(const net::Request& req, net::Response& res);
+  // The dashboard (ui_endpoints.cc): /ui/ and its JSON API, for admins.
+  bool route_ui(const net::Request& req, net::Response& res);
+  struct UiState;
+  std::once_flag ui_once_;
+  std::shared_ptr<UiState> ui_;
 
   // Handlers (api.cc, revocation_endpoints.cc, ops.cc).
   void api_sign(const net::Request& req, net::Response& res);

@@ -191,9 +191,11 @@ Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) 
       p.permissions.push_back(Permission::kRevoke);
     else if (perm == "read")
       p.permissions.push_back(Permission::kRead);
+    else if (perm == "admin")
+      p.permissions.push_back(Permission::kAdmin);
     else
       return c.at(*t.get("permissions"),
-                  "provisioners.permissions: unknown '" + perm + "' (sign, revoke, read)");
+                  "provisioners.permissions: unknown '" + perm + "' (sign, revoke, read, admin)");
   }
   return p;
 }

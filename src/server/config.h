@@ -17,7 +17,9 @@
 
 namespace herald::server {
 
-enum class Permission { kSign, kRevoke, kRead };
+// kAdmin: the dashboard (/ui/) and its read-only API (/v1/overview, ...), every
+// certificate whatever its issuer.
+enum class Permission { kSign, kRevoke, kRead, kAdmin };
 
 struct ProvisionerConfig {
   std::string name;

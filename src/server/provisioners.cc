@@ -84,7 +84,7 @@ Result<const ProvisionerConfig*> Provisioners::authenticate(store::TokenStore& t
                                                  p->type + "': bearer tokens are not accepted for it");
   }
   if (!p->can(need)) {
-    static constexpr const char* kNames[] = {"sign", "revoke", "read"};
+    static constexpr const char* kNames[] = {"sign", "revoke", "read", "admin"};
     return make_error(ErrorCode::kForbidden, "provisioner '" + p->name + "' lacks the '" +
                                                  kNames[static_cast<int>(need)] + "' permission");
   }

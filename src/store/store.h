@@ -19,6 +19,7 @@
 #include "store/acme_store.h"
 #include "store/deployments.h"
 #include "store/inventory.h"
+#include "store/overview.h"
 
 namespace herald::store {
 
@@ -71,6 +72,7 @@ class Store : public Inventory,
               public TokenStore,
               public AcmeStore,
               public AuditLog,
+              public OverviewStore,
               public DeploymentStore {
  public:
   // The schema version the database is at (each adapter counts its own).

@@ -653,6 +653,101 @@ TEST_P(StoreConformance, PublishedCrlKeepsTheNewest) {
   EXPECT_FALSE(*a->latest_crl("intermediate"));  // by CA
 }
 
+// ---- dashboard overview (store/overview.h) ------------------------------
+TEST_P(StoreConformance, OverviewCountsInTheDatabase) {
+  auto s = fresh();
+  ASSERT_TRUE(s);
+  const int64_t day = 86400;
+  const TimePoint now{std::chrono::seconds(100 * day)};
+  auto at = [](int64_t t) { return TimePoint{std::chrono::seconds(t)}; };
+  // valid: expire in 2, 3, 10 and 40 days; expired: 1; revoked: 2.
+  auto put = [&](const char* serial, int64_t not_after, int64_t issued, const char* profile) {
+    CertRecord r = record(serial, "01", not_after);
+    r.issued_at = at(issued);
+    r.profile = profile;
+    ASSERT_TRUE(s->insert(r)) << serial;
+  };
+  put("0A", 100 * day + 2 * day, 99 * day, "server");
+  put("0B", 100 * day + 3 * day - 1, 99 * day, "client");
+  put("0C", 100 * day + 10 * day, 90 * day, "server");
+  put("0D", 100 * day + 40 * day, 50 * day, "server");
+  put("0E", 100 * day - 1, 10 * day, "server");  // expired
+  put("0F", 100 * day + 5 * day, 99 * day, "server");
+  put("10", 100 * day + 6 * day, 20 * day, "server");
+  ASSERT_TRUE(s->revoke(*Serial::parse("0F"), x509::RevocationReason::kKeyCompromise,
+                        now - std::chrono::hours(2)));
+  ASSERT_TRUE(s->revoke(*Serial::parse("10"), x509::RevocationReason::kSuperseded,
+                        now - std::chrono::hours(48)));
+
+  auto counts = s->count_by_status(now);
+  ASSERT_TRUE(counts) << counts.error().describe();
+  EXPECT_EQ(counts->valid, 4);
+  EXPECT_EQ(counts->expired, 1);
+  EXPECT_EQ(counts->revoked, 2);
+  EXPECT_EQ(counts->total(), *s->count());
+
+  EXPECT_EQ(*s->count_revoked_since(now - std::chrono::hours(24)), 1);
+  EXPECT_EQ(*s->count_revoked_since(now - std::chrono::hours(72)), 2);
+  EXPECT_EQ(*s->count_issued_since(at(99 * day)), 3);
+  EXPECT_EQ(*s->count_issued_since(at(0)), 7);
+
+  // Per-day buckets over 12 days: (now, now+1d] ... ; revoked and expired left out.
+  auto days = s->expiry_histogram(now, std::chrono::hours(24), 12);
+  ASSERT_TRUE(days) << days.error().describe();
+  ASSERT_EQ(days->size(), 12u);
+  std::vector<int64_t> want(12, 0);
+  want[1] = 1;  // 0A at exactly now + 2d: (now+1d, now+2d]
+  want[2] = 1;  // 0B
+  want[9] = 1;  // 0C at now + 10d
+  EXPECT_EQ(*days, want);
+  auto weeks = s->expiry_histogram(now, std::chrono::hours(24 * 7), 6);
+  ASSERT_TRUE(weeks);
+  EXPECT_EQ(*weeks, (std::vector<int64_t>{2, 1, 0, 0, 0, 1}));
+  EXPECT_TRUE(s->expiry_histogram(now, std::chrono::hours(24), 0)->empty());
+
+  ListFilter f;
+  f.now = now;
+  EXPECT_EQ(*s->count_matching(f), 7);
+  f.status = "valid";
+  EXPECT_EQ(*s->count_matching(f), 4);
+  f.profile = "server";
+  EXPECT_EQ(*s->count_matching(f), 3);
+  f.limit = 1;  // ignored by a count
+  f.offset = 2;
+  EXPECT_EQ(*s->count_matching(f), 3);
+  ListFilter by_san;
+  by_san.now = now;
+  by_san.san_contains = "0c.internal";
+  EXPECT_EQ(*s->count_matching(by_san), 1);
+  ListFilter by_owner;
+  by_owner.now = now;
+  by_owner.owner = {{"team", "payments"}};
+  EXPECT_EQ(*s->count_matching(by_owner), 7);
+  by_owner.owner = {{"team", "other"}};
+  EXPECT_EQ(*s->count_matching(by_owner), 0);
+  ListFilter expired;
+  expired.now = now;
+  expired.status = "expired";
+  EXPECT_EQ(*s->count_matching(expired), 1);
+  ListFilter revoked;
+  revoked.now = now;
+  revoked.status = "revoked";
+  EXPECT_EQ(*s->count_matching(revoked), 2);
+  EXPECT_EQ(*s->count_matching(revoked), static_cast<int64_t>(s->list(revoked)->size()));
+
+  auto trail = s->revocation_history(*Serial::parse("0F"), 10);
+  ASSERT_TRUE(trail) << trail.error().describe();
+  ASSERT_EQ(trail->size(), 1u);
+  EXPECT_EQ((*trail)[0].action, "revoke");
+  EXPECT_NE((*trail)[0].detail.find("keyCompromise"), std::string::npos) << (*trail)[0].detail;
+  EXPECT_TRUE(s->revocation_history(*Serial::parse("0A"), 10)->empty());
+  // Another node on the same database counts the same.
+  auto other = another(*s);
+  ASSERT_TRUE(other);
+  EXPECT_EQ(other->count_by_status(now)->revoked, 2);
+}
+// ---- end of dashboard overview ------------------------------------------
+
 // ---- Deployments seen by `herald scan` (store/deployments.h) -----------
 inline Sighting sighting(std::string endpoint, std::string sni, std::string fingerprint,
                          int64_t at_secs) {

@@ -106,6 +106,17 @@ class PostgresStore final : public Store {
       size_t limit, size_t offset) override;
   [[nodiscard]] Result<DeploymentCounts> deployment_counts() override;
 
+  // The dashboard's counts (store/overview.h; sqlite_overview.cc / postgres_overview.cc).
+  [[nodiscard]] Result<StatusCounts> count_by_status(TimePoint now) override;
+  [[nodiscard]] Result<int64_t> count_issued_since(TimePoint since) override;
+  [[nodiscard]] Result<int64_t> count_revoked_since(TimePoint since) override;
+  [[nodiscard]] Result<std::vector<int64_t>> expiry_histogram(TimePoint from,
+                                                              std::chrono::seconds bucket,
+                                                              size_t buckets) override;
+  [[nodiscard]] Result<int64_t> count_matching(const ListFilter& filter) override;
+  [[nodiscard]] Result<std::vector<AuditEvent>> revocation_history(const Serial& serial,
+                                                                   size_t limit) override;
+
   // The newest schema version this binary knows.
   [[nodiscard]] static int known_schema_version();
 

@@ -109,6 +109,17 @@ class SqliteInventory final : public Store {
   [[nodiscard]] Result<std::vector<DiscoveredCertificate>> discovered_certificates(
       size_t limit, size_t offset) override;
   [[nodiscard]] Result<DeploymentCounts> deployment_counts() override;
+
+  // The dashboard's counts (store/overview.h; sqlite_overview.cc / postgres_overview.cc).
+  [[nodiscard]] Result<StatusCounts> count_by_status(TimePoint now) override;
+  [[nodiscard]] Result<int64_t> count_issued_since(TimePoint since) override;
+  [[nodiscard]] Result<int64_t> count_revoked_since(TimePoint since) override;
+  [[nodiscard]] Result<std::vector<int64_t>> expiry_histogram(TimePoint from,
+                                                              std::chrono::seconds bucket,
+                                                              size_t buckets) override;
+  [[nodiscard]] Result<int64_t> count_matching(const ListFilter& filter) override;
+  [[nodiscard]] Result<std::vector<AuditEvent>> revocation_history(const Serial& serial,
+                                                                   size_t limit) override;
   static constexpr int kSchemaVersion = 12;
 
  private:

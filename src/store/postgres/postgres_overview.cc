@@ -1,0 +1,111 @@
+// The dashboard's aggregate queries (store/overview.h) on PostgreSQL: each
+// one statement, counted in the database.
+
+#include <string>
+#include <vector>
+
+#include "store/postgres/postgres_store_impl.h"
+
+namespace herald::store {
+
+namespace {
+
+using postgres::Param;
+
+int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }
+
+}  // namespace
+
+Result<StatusCounts> PostgresStore::count_by_status(TimePoint now) {
+  HERALD_TRY(auto c, pool_.get());
+  HERALD_TRY(auto r, c->exec("SELECT "
+                             "(SELECT count(*) FROM certificates WHERE status = 'valid' AND "
+                             "not_after > $1), "
+                             "(SELECT count(*) FROM certificates WHERE status = 'revoked'), "
+                             "(SELECT count(*) FROM certificates WHERE status = 'valid' AND "
+                             "not_after <= $1)",
+                             {Param(secs(now))}));
+  StatusCounts out;
+  out.valid = r.integer(0, 0);
+  out.revoked = r.integer(0, 1);
+  out.expired = r.integer(0, 2);
+  return out;
+}
+
+Result<int64_t> PostgresStore::count_issued_since(TimePoint since) {
+  HERALD_TRY(auto c, pool_.get());
+  HERALD_TRY(auto r, c->exec("SELECT count(*) FROM certificates WHERE issued_at >= $1",
+                             {Param(secs(since))}));
+  return r.integer(0, 0);
+}
+
+Result<int64_t> PostgresStore::count_revoked_since(TimePoint since) {
+  HERALD_TRY(auto c, pool_.get());
+  HERALD_TRY(auto r, c->exec("SELECT count(*) FROM certificates WHERE status = 'revoked' AND "
+                             "revoked_at >= $1",
+                             {Param(secs(since))}));
+  return r.integer(0, 0);
+}
+
+Result<std::vector<int64_t>> PostgresStore::expiry_histogram(TimePoint from,
+                                                             std::chrono::seconds bucket,
+                                                             size_t buckets) {
+  std::vector<int64_t> out(buckets, 0);
+  if (buckets == 0 || bucket.count() <= 0) return out;
+  HERALD_TRY(auto c, pool_.get());
+  HERALD_TRY(auto r, c->exec("SELECT (not_after - $1::bigint - 1) / $2::bigint, count(*) FROM "
+                             "certificates WHERE status = 'valid' AND not_after > $1::bigint AND "
+                             "not_after <= $1::bigint + $2::bigint * $3::bigint GROUP BY 1",
+                             {Param(secs(from)), Param(static_cast<int64_t>(bucket.count())),
+                              Param(static_cast<int64_t>(buckets))}));
+  for (int i = 0; i < r.size(); ++i) {
+    int64_t b = r.integer(i, 0);
+    if (b >= 0 && static_cast<size_t>(b) < buckets) out[static_cast<size_t>(b)] = r.integer(i, 1);
+  }
+  return out;
+}
+
+Result<int64_t> PostgresStore::count_matching(const ListFilter& f) {
+  std::string sql = "SELECT count(*) FROM certificates WHERE true";
+  std::vector<Param> params;
+  auto bind = [&](Param p) {
+    params.push_back(std::move(p));
+    return "$" + std::to_string(params.size());
+  };
+  if (f.profile) sql += " AND profile = " + bind(Param(*f.profile));
+  if (f.status) {
+    if (*f.status == "revoked") {
+      sql += " AND status = 'revoked'";
+    } else if (*f.status == "expired") {
+      sql += " AND status = 'valid' AND not_after <= " + bind(Param(secs(f.now)));
+    } else {
+      sql += " AND status = 'valid' AND not_after > " + bind(Param(secs(f.now)));
+    }
+  }
+  if (f.san_contains) sql += " AND strpos(sans, " + bind(Param(*f.san_contains)) + ") > 0";
+  if (f.expiring_before) {
+    sql += " AND status = 'valid' AND not_after > " + bind(Param(secs(f.now)));
+    sql += " AND not_after <= " + bind(Param(secs(*f.expiring_before)));
+  }
+  for (const auto& [k, v] : f.owner) {
+    sql += " AND (owner::jsonb ->> " + bind(Param(k)) + ") = " + bind(Param(v));
+  }
+  HERALD_TRY(auto c, pool_.get());
+  HERALD_TRY(auto r, c->exec(sql, params));
+  return r.integer(0, 0);
+}
+
+Result<std::vector<AuditEvent>> PostgresStore::revocation_history(const Serial& serial,
+                                                                  size_t limit) {
+  HERALD_TRY(auto c, pool_.get());
+  // The partial index audit_log_revocations keeps this to revocation events.
+  HERALD_TRY(auto r, c->exec("SELECT at, action, detail FROM audit_log WHERE action IN "
+                             "('revoke', 'release_hold') AND serial = $1 ORDER BY id LIMIT $2",
+                             {Param(serial.hex()), Param(static_cast<int64_t>(limit))}));
+  std::vector<AuditEvent> out;
+  for (int i = 0; i < r.size(); ++i)
+    out.push_back({TimePoint{std::chrono::seconds(r.integer(i, 0))}, r.text(i, 1), r.text(i, 2)});
+  return out;
+}
+
+}  // namespace herald::store

@@ -1,0 +1,159 @@
+// The dashboard's aggregate queries (store/overview.h) on SQLite: each one
+// statement on a reader connection, counted in the database.
+
+#include <sqlite3.h>
+
+#include <string>
+#include <vector>
+
+#include "store/sqlite/sqlite_inventory.h"
+
+namespace herald::store {
+
+namespace {
+
+using sqlite::Connection;
+using sqlite::Stmt;
+
+int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }
+
+Result<int64_t> one_count(Connection& c, const char* sql, const std::vector<int64_t>& ints) {
+  Stmt s(c, sql);
+  if (!s.ok()) return c.error("cannot prepare count");
+  for (size_t i = 0; i < ints.size(); ++i) s.bind(static_cast<int>(i + 1), ints[i]);
+  if (s.step() != SQLITE_ROW) return c.error("cannot count certificates");
+  return s.integer(0);
+}
+
+}  // namespace
+
+Result<StatusCounts> SqliteInventory::count_by_status(TimePoint now) {
+  auto lease = reader();
+  Connection& c = lease.conn;
+  StatusCounts out;
+  HERALD_TRY(out.revoked,
+             one_count(c, "SELECT count(*) FROM certificates WHERE status = 'revoked'", {}));
+  HERALD_TRY(out.expired, one_count(c,
+                                    "SELECT count(*) FROM certificates WHERE status = 'valid' "
+                                    "AND not_after <= ?",
+                                    {secs(now)}));
+  HERALD_TRY(out.valid, one_count(c,
+                                  "SELECT count(*) FROM certificates WHERE status = 'valid' AND "
+                                  "not_after > ?",
+                                  {secs(now)}));
+  return out;
+}
+
+Result<int64_t> SqliteInventory::count_issued_since(TimePoint since) {
+  auto lease = reader();
+  return one_count(lease.conn, "SELECT count(*) FROM certificates WHERE issued_at >= ?",
+                   {secs(since)});
+}
+
+Result<int64_t> SqliteInventory::count_revoked_since(TimePoint since) {
+  auto lease = reader();
+  return one_count(lease.conn,
+                   "SELECT count(*) FROM certificates WHERE status = 'revoked' AND revoked_at >= ?",
+                   {secs(since)});
+}
+
+Result<std::vector<int64_t>> SqliteInventory::expiry_histogram(TimePoint from,
+                                                               std::chrono::seconds bucket,
+                                                               size_t buckets) {
+  std::vector<int64_t> out(buckets, 0);
+  if (buckets == 0 || bucket.count() <= 0) return out;
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c,
+         "SELECT (not_after - ?1 - 1) / ?2, count(*) FROM certificates WHERE status = 'valid' "
+         "AND not_after > ?1 AND not_after <= ?1 + ?2 * ?3 GROUP BY 1");
+  if (!s.ok()) return c.error("cannot prepare expiry histogram");
+  s.bind(1, secs(from));
+  s.bind(2, static_cast<int64_t>(bucket.count()));
+  s.bind(3, static_cast<int64_t>(buckets));
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    int64_t i = s.integer(0);
+    if (i >= 0 && static_cast<size_t>(i) < buckets) out[static_cast<size_t>(i)] = s.integer(1);
+  }
+  if (rc != SQLITE_DONE) return c.error("cannot read expiry histogram");
+  return out;
+}
+
+Result<int64_t> SqliteInventory::count_matching(const ListFilter& f) {
+  std::string sql = "SELECT count(*) FROM certificates WHERE 1=1";
+  std::vector<std::string> texts;
+  std::vector<int64_t> ints;
+  std::vector<std::pair<bool, size_t>> binds;  // (is_text, index)
+  auto bind_text = [&](std::string v) {
+    texts.push_back(std::move(v));
+    binds.emplace_back(true, texts.size() - 1);
+  };
+  auto bind_int = [&](int64_t v) {
+    ints.push_back(v);
+    binds.emplace_back(false, ints.size() - 1);
+  };
+  if (f.profile) {
+    sql += " AND profile = ?";
+    bind_text(*f.profile);
+  }
+  if (f.status) {
+    if (*f.status == "revoked") {
+      sql += " AND status = 'revoked'";
+    } else if (*f.status == "expired") {
+      sql += " AND status = 'valid' AND not_after <= ?";
+      bind_int(secs(f.now));
+    } else {
+      sql += " AND status = 'valid' AND not_after > ?";
+      bind_int(secs(f.now));
+    }
+  }
+  if (f.san_contains) {
+    sql += " AND instr(sans, ?) > 0";
+    bind_text(*f.san_contains);
+  }
+  if (f.expiring_before) {
+    sql += " AND status = 'valid' AND not_after > ? AND not_after <= ?";
+    bind_int(secs(f.now));
+    bind_int(secs(*f.expiring_before));
+  }
+  for (const auto& [k, v] : f.owner) {
+    sql += " AND json_extract(owner, ?) = ?";
+    bind_text("$.\"" + k + "\"");
+    bind_text(v);
+  }
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c, sql);
+  if (!s.ok()) return c.error("cannot prepare count");
+  for (size_t i = 0; i < binds.size(); ++i) {
+    if (binds[i].first)
+      s.bind(static_cast<int>(i + 1), texts[binds[i].second]);
+    else
+      s.bind(static_cast<int>(i + 1), ints[binds[i].second]);
+  }
+  if (s.step() != SQLITE_ROW) return c.error("cannot count certificates");
+  return s.integer(0);
+}
+
+Result<std::vector<AuditEvent>> SqliteInventory::revocation_history(const Serial& serial,
+                                                                    size_t limit) {
+  auto lease = reader();
+  Connection& c = lease.conn;
+  // audit_log_action (action, id) keeps this to the revocation events.
+  Stmt s(c,
+         "SELECT at, action, detail FROM audit_log WHERE action IN ('revoke', 'release_hold') "
+         "AND serial = ? ORDER BY id LIMIT ?");
+  if (!s.ok()) return c.error("cannot prepare audit trail");
+  s.bind(1, serial.hex());
+  s.bind(2, static_cast<int64_t>(limit));
+  std::vector<AuditEvent> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    out.push_back({TimePoint{std::chrono::seconds(s.integer(0))}, s.text(1), s.text(2)});
+  }
+  if (rc != SQLITE_DONE) return c.error("cannot read audit trail");
+  return out;
+}
+
+}  // namespace herald::store
