@@ -1,0 +1,35 @@
+# The dashboard's static files (src/ui/assets/*), compiled into the binary
+# as one generated source (like the PostgreSQL migrations): no file is read
+# at run time. Sets HERALD_UI_ASSETS_SOURCE to the generated .cc, which
+# implements src/ui/assets.h.
+file(GLOB herald_ui_asset_files CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/ui/assets/*)
+list(SORT herald_ui_asset_files)
+set(HERALD_UI_ASSETS "")
+foreach(file IN LISTS herald_ui_asset_files)
+  get_filename_component(name ${file} NAME)
+  if(NOT name MATCHES "^[a-z0-9_-]+\\.(html|js|css|svg)$")
+    message(FATAL_ERROR "ui asset ${file}: name it [a-z0-9_-]+.(html|js|css|svg)")
+  endif()
+  set(ext ${CMAKE_MATCH_1})
+  if(ext STREQUAL "html")
+    set(type "text/html; charset=utf-8")
+  elseif(ext STREQUAL "js")
+    set(type "text/javascript; charset=utf-8")
+  elseif(ext STREQUAL "css")
+    set(type "text/css; charset=utf-8")
+  else()
+    set(type "image/svg+xml")
+  endif()
+  file(READ ${file} body)
+  if(body MATCHES "\\)herald_ui")
+    message(FATAL_ERROR "ui asset ${file} contains the raw-string delimiter")
+  endif()
+  file(SHA256 ${file} hash)
+  string(SUBSTRING ${hash} 0 20 etag)
+  string(APPEND HERALD_UI_ASSETS
+         "    {\"${name}\", \"${type}\", \"\\\"${etag}\\\"\", R\"herald_ui(${body})herald_ui\"},\n")
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${file})
+endforeach()
+configure_file(${PROJECT_SOURCE_DIR}/src/ui/assets.cc.in ${CMAKE_CURRENT_BINARY_DIR}/ui_assets.cc
+               @ONLY)
+set(HERALD_UI_ASSETS_SOURCE ${CMAKE_CURRENT_BINARY_DIR}/ui_assets.cc)
