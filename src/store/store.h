@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "store/acme_store.h"
+#include "store/alerts.h"
 #include "store/deployments.h"
 #include "store/inventory.h"
 #include "store/overview.h"
@@ -73,7 +74,8 @@ class Store : public Inventory,
               public AcmeStore,
               public AuditLog,
               public OverviewStore,
-              public DeploymentStore {
+              public DeploymentStore,
+              public AlertStore {
  public:
   // The schema version the database is at (each adapter counts its own).
   [[nodiscard]] virtual Result<int> schema_version() = 0;

@@ -888,4 +888,83 @@ TEST_P(StoreConformance, DeploymentsFilterByLastSeenKindAndPage) {
 }
 // ---- end of deployments ------------------------------------------------
 
+// ---- Expiry alerts and webhooks (store/alerts.h) ----------------------
+// One claim wins per key, whichever store (node) asks and however many race;
+// silences expire; alerts and dead letters list newest first.
+TEST_P(StoreConformance, AlertClaimsAreWonOnceAcrossStores) {
+  auto a = fresh();
+  auto b = another(*a);
+  const TimePoint t{std::chrono::seconds(9000)};
+  EXPECT_TRUE(*a->claim_alert("expiry:0a:30d", t));
+  EXPECT_FALSE(*a->claim_alert("expiry:0a:30d", t));
+  EXPECT_FALSE(*b->claim_alert("expiry:0a:30d", t));  // another node, or after a restart
+  EXPECT_TRUE(*b->claim_alert("expiry:0a:15d", t));   // by key
+  std::atomic<int> won{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&, i] {
+      Store& s = i % 2 ? *a : *b;
+      auto r = s.claim_alert("expiry:race:7d", t);
+      if (r && *r) ++won;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(won.load(), 1);
+}
+
+TEST_P(StoreConformance, AlertsSilencesAndDeadLetters) {
+  auto a = fresh();
+  const TimePoint t{std::chrono::seconds(10000)};
+  ASSERT_TRUE(a->record_alert({0, "expiry:0a:30d", "expiry", "0a", t, "log", "delivered"}));
+  ASSERT_TRUE(a->record_alert({0, "expiry:0b:30d", "expiry", "0b", t, "ops", "dead_letter"}));
+  auto alerts = a->recent_alerts(10);
+  ASSERT_TRUE(alerts) << alerts.error().describe();
+  ASSERT_EQ(alerts->size(), 2u);
+  EXPECT_EQ((*alerts)[0].key, "expiry:0b:30d");  // newest first
+  EXPECT_EQ((*alerts)[0].target, "ops");
+  EXPECT_EQ((*alerts)[0].result, "dead_letter");
+  EXPECT_EQ((*alerts)[1].at, t);
+  EXPECT_EQ(a->recent_alerts(1)->size(), 1u);
+
+  Silence by_owner{0, "team", "payments", "", t + std::chrono::hours(1), "migration", "cli:ops",
+                   t};
+  auto id1 = a->add_silence(by_owner);
+  ASSERT_TRUE(id1) << id1.error().describe();
+  Silence by_serial{0, "", "", "0c", t + std::chrono::hours(2), "decommissioned", "cli:ops", t};
+  auto id2 = a->add_silence(by_serial);
+  ASSERT_TRUE(id2);
+  EXPECT_NE(*id1, *id2);
+  Silence both = by_owner;
+  both.serial = "0d";
+  EXPECT_EQ(a->add_silence(both).error().code, ErrorCode::kInvalidArgument);
+  Silence neither = by_owner;
+  neither.owner_key.clear();
+  EXPECT_EQ(a->add_silence(neither).error().code, ErrorCode::kInvalidArgument);
+  auto active = a->active_silences(t);
+  ASSERT_TRUE(active);
+  ASSERT_EQ(active->size(), 2u);
+  EXPECT_EQ((*active)[0].owner_key, "team");
+  EXPECT_EQ((*active)[0].owner_value, "payments");
+  EXPECT_EQ((*active)[0].reason, "migration");
+  EXPECT_EQ((*active)[0].ends_at, t + std::chrono::hours(1));
+  EXPECT_EQ((*active)[1].serial, "0c");
+  EXPECT_EQ(a->active_silences(t + std::chrono::minutes(90))->size(), 1u);  // the first ended
+  ASSERT_TRUE(a->remove_silence(*id2));
+  EXPECT_EQ(a->remove_silence(*id2).error().code, ErrorCode::kNotFound);
+  EXPECT_EQ(a->active_silences(t)->size(), 1u);
+
+  ASSERT_TRUE(a->add_dead_letter({0, "ops", "http://127.0.0.1:9/h", R"({"kind":"expiry"})",
+                                  "HTTP 500", 5, t}));
+  ASSERT_TRUE(a->add_dead_letter({0, "sec", "http://127.0.0.1:9/s", "{}", "refused", 5, t}));
+  auto dead = another(*a)->dead_letters(10);
+  ASSERT_TRUE(dead) << dead.error().describe();
+  ASSERT_EQ(dead->size(), 2u);
+  EXPECT_EQ((*dead)[0].target, "sec");
+  EXPECT_EQ((*dead)[1].payload, R"({"kind":"expiry"})");
+  EXPECT_EQ((*dead)[1].last_error, "HTTP 500");
+  EXPECT_EQ((*dead)[1].attempts, 5);
+  EXPECT_EQ((*dead)[1].url, "http://127.0.0.1:9/h");
+}
+// ---- end of expiry alerts and webhooks ----------------------------------
+
 }  // namespace herald::store::testing

@@ -98,6 +98,16 @@ class SqliteInventory final : public Store {
   [[nodiscard]] Status insert_record_only(const CertRecord& record) override;
   [[nodiscard]] Result<std::vector<AcmeAccountRecord>> acme_accounts() override;
   [[nodiscard]] Result<std::vector<UsedTokenId>> used_token_ids(TimePoint now) override;
+
+  // Expiry alerts and webhooks (store/alerts.h; sqlite_alerts.cc / postgres_alerts.cc).
+  [[nodiscard]] Result<bool> claim_alert(std::string_view key, TimePoint at) override;
+  [[nodiscard]] Status record_alert(const AlertRecord& alert) override;
+  [[nodiscard]] Result<std::vector<AlertRecord>> recent_alerts(size_t limit) override;
+  [[nodiscard]] Result<int64_t> add_silence(const Silence& silence) override;
+  [[nodiscard]] Result<std::vector<Silence>> active_silences(TimePoint now) override;
+  [[nodiscard]] Status remove_silence(int64_t id) override;
+  [[nodiscard]] Status add_dead_letter(const DeadLetter& letter) override;
+  [[nodiscard]] Result<std::vector<DeadLetter>> dead_letters(size_t limit) override;
   // deployments (store/deployments.h)
   [[nodiscard]] Result<SightingResult> record_sighting(const Sighting& sighting) override;
   [[nodiscard]] Result<std::vector<DeploymentRecord>> deployments_of_serial(
@@ -120,7 +130,7 @@ class SqliteInventory final : public Store {
   [[nodiscard]] Result<int64_t> count_matching(const ListFilter& filter) override;
   [[nodiscard]] Result<std::vector<AuditEvent>> revocation_history(const Serial& serial,
                                                                    size_t limit) override;
-  static constexpr int kSchemaVersion = 12;
+  static constexpr int kSchemaVersion = 13;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,
