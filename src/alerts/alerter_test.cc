@@ -1,0 +1,208 @@
+#include "alerts/alerter.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <set>
+#include <nlohmann/json.hpp>
+
+#include "store/open.h"
+
+namespace herald::alerts {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::seconds;
+constexpr int64_t kDay = 86400;
+const TimePoint kNow{seconds(1'800'000'000)};
+
+struct Call {
+  std::string url, body, signature, attempt;
+};
+
+store::CertRecord cert(const std::string& serial_hex, TimePoint not_after, store::Labels owner) {
+  store::CertRecord r;
+  r.serial = *Serial::parse(serial_hex);
+  r.issuer_serial = *Serial::parse("01");
+  r.subject = "CN=" + serial_hex + ".internal";
+  r.common_name = serial_hex + ".internal";
+  r.issuer = "CN=Issuing";
+  r.not_before = not_after - hours(24 * 90);
+  r.not_after = not_after;
+  r.key_algorithm = "ec-p256";
+  r.key_bits = 256;
+  r.signature_algorithm = "ecdsa-with-SHA256";
+  r.profile = "server";
+  r.fingerprint_sha256 = "FP-" + serial_hex;
+  r.owner = std::move(owner);
+  r.issued_at = r.not_before;
+  r.der = {0x30, 0x00};
+  return r;
+}
+
+class AlerterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("herald-alerter-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "ops.secret") << "s3cret-ops\n";
+    std::ofstream(dir_ / "acme.secret") << "s3cret-partner";
+    store_ = open_store();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<store::Store> open_store() {
+    store::StoreSpec spec;
+    spec.sqlite_path = dir_ / "herald.db";
+    auto s = store::open(spec, store::OpenMode::kCreate, clock_);
+    EXPECT_TRUE(s) << s.error().describe();
+    return std::move(*s);
+  }
+  AlertsConfig config() {
+    AlertsConfig cfg;
+    cfg.enabled = true;
+    cfg.log = false;
+    cfg.max_attempts = 3;
+    cfg.retry_initial = std::chrono::milliseconds(1);
+    cfg.webhooks = {{"ops", "http://127.0.0.1:1/hook", "ops.secret", ""},
+                    {"acme-corp", "http://127.0.0.1:1/partner", "acme.secret", "acme"}};
+    return cfg;
+  }
+  std::unique_ptr<Alerter> alerter(store::Store& s, AlertsConfig cfg) {
+    Alerter::Wiring w{clock_, s, nullptr,
+                      [this](const std::string& url, const Headers& headers,
+                             const std::string& body, seconds) -> Result<int> {
+                        Call c{url, body, "", ""};
+                        for (const auto& [k, v] : headers) {
+                          if (k == "X-Herald-Signature") c.signature = v;
+                          if (k == "X-Herald-Attempt") c.attempt = v;
+                        }
+                        calls_.push_back(c);
+                        if (failures_ > 0) {
+                          --failures_;
+                          return 503;
+                        }
+                        return 204;
+                      }};
+    auto a = Alerter::create(std::move(cfg), dir_, std::move(w));
+    EXPECT_TRUE(a) << a.error().describe();
+    return std::move(*a);
+  }
+  void drain(Alerter& a) {
+    for (int i = 0; i < 10 && a.pending() > 0; ++i)
+      a.deliver_due(std::chrono::steady_clock::now() + hours(1));
+  }
+
+  std::filesystem::path dir_;
+  FakeClock clock_{kNow};
+  std::unique_ptr<store::Store> store_;
+  std::vector<Call> calls_;
+  int failures_ = 0;
+};
+
+TEST_F(AlerterTest, EachThresholdOnceAcrossRestartsAndSilencesHonoured) {
+  ASSERT_TRUE(store_->insert(cert("0A", kNow + seconds(5 * kDay), {{"team", "web"}})));
+  ASSERT_TRUE(store_->insert(cert("0B", kNow + seconds(5 * kDay), {{"team", "quiet"}})));
+  ASSERT_TRUE(store_->insert(cert("0C", kNow + seconds(100 * kDay), {{"team", "web"}})));
+  ASSERT_TRUE(store_->add_silence({0, "team", "quiet", "", kNow + hours(24), "maintenance",
+                                   "test", kNow}));
+  auto a = alerter(*store_, config());
+  ASSERT_TRUE(a->evaluate(kNow));
+  drain(*a);
+  ASSERT_EQ(calls_.size(), 1u);  // 0A only: one alert for its tightest threshold (7d)
+  auto body = nlohmann::json::parse(calls_[0].body);
+  EXPECT_EQ(body["serial"], "0A");
+  EXPECT_EQ(body["threshold"], "7d");
+  EXPECT_EQ(body["kind"], "expiry");
+  EXPECT_EQ(calls_[0].url, "http://127.0.0.1:1/hook");
+  EXPECT_EQ(calls_[0].signature, signature_header("s3cret-ops", calls_[0].body));
+
+  ASSERT_TRUE(a->evaluate(kNow + seconds(60)));
+  drain(*a);
+  EXPECT_EQ(calls_.size(), 1u);  // nothing new
+  a.reset();
+  auto again = alerter(*store_, config());  // a restart: the claims are in the store
+  ASSERT_TRUE(again->evaluate(kNow + seconds(120)));
+  drain(*again);
+  EXPECT_EQ(calls_.size(), 1u);
+
+  // The next threshold (1d) is a new alert; the silence has ended by then,
+  // so 0B's alert goes out too.
+  clock_.set(kNow + seconds(4 * kDay + 60));
+  ASSERT_TRUE(again->evaluate(clock_.now()));
+  drain(*again);
+  ASSERT_EQ(calls_.size(), 3u);
+  std::set<std::string> keys;
+  for (size_t i = 1; i < 3; ++i) keys.insert(nlohmann::json::parse(calls_[i].body)["key"]);
+  EXPECT_EQ(keys, (std::set<std::string>{"expiry:0A:1d", "expiry:0B:1d"}));
+  auto recorded = store_->recent_alerts(10);
+  ASSERT_TRUE(recorded);
+  EXPECT_EQ(recorded->size(), 3u);
+}
+
+TEST_F(AlerterTest, RetriesThenDeadLetter) {
+  ASSERT_TRUE(store_->insert(cert("0A", kNow + seconds(2 * kDay), {})));
+  failures_ = 2;
+  auto a = alerter(*store_, config());
+  ASSERT_TRUE(a->evaluate(kNow));
+  drain(*a);
+  ASSERT_EQ(calls_.size(), 3u);  // failed twice, delivered on the third attempt
+  EXPECT_EQ(calls_[2].attempt, "3");
+  EXPECT_EQ(calls_[0].body, calls_[2].body);
+  EXPECT_TRUE(store_->dead_letters(10)->empty());
+
+  ASSERT_TRUE(store_->insert(cert("0B", kNow + seconds(2 * kDay), {})));
+  failures_ = 100;
+  ASSERT_TRUE(a->evaluate(kNow));
+  drain(*a);
+  EXPECT_EQ(calls_.size(), 6u);  // max_attempts = 3
+  auto dead = store_->dead_letters(10);
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].target, "ops");
+  EXPECT_EQ((*dead)[0].attempts, 3);
+  EXPECT_EQ((*dead)[0].last_error, "HTTP 503");
+  EXPECT_EQ(a->pending(), 0u);
+}
+
+TEST_F(AlerterTest, PartnerGetsItsRevocationsOnly) {
+  ASSERT_TRUE(store_->insert(cert("0A", kNow + seconds(200 * kDay), {{"partner", "acme"}})));
+  ASSERT_TRUE(store_->insert(cert("0B", kNow + seconds(200 * kDay), {{"partner", "other"}})));
+  ASSERT_TRUE(store_->revoke(*Serial::parse("0A"), x509::RevocationReason::kKeyCompromise, kNow));
+  ASSERT_TRUE(store_->revoke(*Serial::parse("0B"), x509::RevocationReason::kKeyCompromise, kNow));
+  auto a = alerter(*store_, config());
+  a->handle_revoked(*Serial::parse("0A"), kNow);
+  a->handle_revoked(*Serial::parse("0B"), kNow);
+  a->handle_revoked(*Serial::parse("0A"), kNow);  // seen again (another node): once
+  drain(*a);
+  ASSERT_EQ(calls_.size(), 1u);
+  EXPECT_EQ(calls_[0].url, "http://127.0.0.1:1/partner");
+  EXPECT_EQ(calls_[0].signature, signature_header("s3cret-partner", calls_[0].body));
+  auto body = nlohmann::json::parse(calls_[0].body);
+  EXPECT_EQ(body["kind"], "revocation");
+  EXPECT_EQ(body["partner"], "acme");
+  EXPECT_EQ(body["serial"], "0A");
+}
+
+TEST_F(AlerterTest, QueueIsBoundedAndSecretsAreRequired) {
+  auto cfg = config();
+  cfg.max_pending = 1;
+  for (const char* s : {"0A", "0B", "0C"})
+    ASSERT_TRUE(store_->insert(cert(s, kNow + seconds(2 * kDay), {})));
+  auto a = alerter(*store_, cfg);
+  ASSERT_TRUE(a->evaluate(kNow));
+  EXPECT_EQ(a->pending(), 1u);
+  EXPECT_EQ(a->dropped(), 2u);
+
+  auto bad = config();
+  bad.webhooks[0].secret_file = "missing.secret";
+  auto r = Alerter::create(bad, dir_, Alerter::Wiring{clock_, *store_, nullptr, nullptr});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("missing.secret"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace herald::alerts
