@@ -35,6 +35,7 @@ void add_probe_commands(CLI::App& app, Context& ctx);      // probe (TLS client 
 void add_trust_commands(CLI::App& app, Context& ctx);      // trust export|import|list|remove
 void add_store_commands(CLI::App& app, Context& ctx);      // store migrate
 void add_report_commands(CLI::App& app, Context& ctx);     // report compliance|blast-radius
+void add_scan_commands(CLI::App& app, Context& ctx);       // scan (deployed certificates)
 
 // Adds --dir to a subcommand.
 void add_dir_option(CLI::App& cmd, Context& ctx);

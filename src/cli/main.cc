@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   herald::cli::add_revoke_commands(app, ctx);
   herald::cli::add_inventory_commands(app, ctx);
   herald::cli::add_report_commands(app, ctx);
+  herald::cli::add_scan_commands(app, ctx);
   herald::cli::add_serve_commands(app, ctx);
   herald::cli::add_renew_commands(app, ctx);
   herald::cli::add_agent_commands(app, ctx);
