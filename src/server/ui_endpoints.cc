@@ -5,9 +5,10 @@
 //                                      issuance rate, CA and CRL health
 //   GET  /v1/expiry-timeline?days=N    valid certificates by expiry day (or week)
 //   GET  /v1/hierarchy                 the CA certificates, by issuer
+//   GET  /v1/alerts/recent             the alerts sent lately, the active silences
 //   GET  /v1/certs, /v1/certs/{serial} for an admin: every certificate, with the
-//                                      total (?count=1), and a certificate's chain
-//                                      and audit trail
+//                                      total (?count=1), and a certificate's chain,
+//                                      deployments (herald scan) and audit trail
 //   POST /ui/login, /ui/logout         the session cookie (ui_session.h)
 //
 // Every route needs an admin: a bearer API token whose provisioner has the
@@ -91,7 +92,8 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
   const std::string& p = req.path;
   const bool get = req.method == "GET" || req.method == "HEAD";
   const bool is_api = get && (p == "/v1/overview" || p == "/v1/expiry-timeline" ||
-                              p == "/v1/hierarchy" || p == "/v1/session");
+                              p == "/v1/hierarchy" || p == "/v1/session" ||
+                              p == "/v1/alerts/recent");
   const bool is_certs = get && (p == "/v1/certs" || p.starts_with("/v1/certs/"));
   if (!(p == "/ui" || p.starts_with("/ui/") || is_api || is_certs)) return false;
   std::call_once(ui_once_, [this] { ui_ = std::make_shared<UiState>(); });
@@ -298,6 +300,8 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
                       {"next_update", unix_of(crl->next_update)},
                       {"fresh", crl->next_update > now}});
     }
+    auto deployed = inventory_->deployment_counts();
+    if (!deployed) return fail(deployed.error());
     json j = {{"now", unix_of(now)},
               {"counts",
                {{"valid", counts->valid},
@@ -310,7 +314,11 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
                           {"last_7d", *issued_week}}},
               {"cas", cas},
               {"crls", crls},
-              {"alerts_configured", false}};
+              {"deployments",
+               {{"endpoints", deployed->endpoints},
+                {"deployments", deployed->deployments},
+                {"foreign_certificates", deployed->foreign_certificates}}},
+              {"alerts_configured", true}};
     json_response(res, 200, j.dump());
     return done();
   }
@@ -344,6 +352,31 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
               {"bucket_seconds", bucket.count()},
               {"buckets", buckets}};
     json_response(res, 200, j.dump());
+    return done();
+  }
+
+  if (p == "/v1/alerts/recent") {
+    auto alerts = inventory_->recent_alerts(100);
+    if (!alerts) return fail(alerts.error());
+    auto silences = inventory_->active_silences(now);
+    if (!silences) return fail(silences.error());
+    json items = json::array();
+    for (const auto& a : *alerts) {
+      items.push_back({{"at", unix_of(a.at)},
+                       {"kind", a.kind},
+                       {"serial", a.serial},
+                       {"key", a.key},
+                       {"target", a.target},
+                       {"result", a.result}});
+    }
+    json quiet = json::array();
+    for (const auto& q : *silences) {
+      quiet.push_back({{"owner", q.owner_key.empty() ? "" : q.owner_key + "=" + q.owner_value},
+                       {"serial", q.serial},
+                       {"ends_at", unix_of(q.ends_at)},
+                       {"reason", q.reason}});
+    }
+    json_response(res, 200, json{{"items", items}, {"silences", quiet}}.dump());
     return done();
   }
 
@@ -460,6 +493,19 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
     audit.push_back(entry);
   }
   j["audit"] = audit;
+  auto deployed = inventory_->deployments_of_serial(*serial);
+  if (!deployed) return fail(deployed.error());
+  json deployments = json::array();
+  for (const auto& d : *deployed) {
+    json problems = json::array();
+    for (const auto& pr : d.problems) problems.push_back({{"code", pr.code}, {"message", pr.message}});
+    deployments.push_back({{"endpoint", d.endpoint},
+                           {"sni", d.sni},
+                           {"first_seen", unix_of(d.first_seen)},
+                           {"last_seen", unix_of(d.last_seen)},
+                           {"problems", problems}});
+  }
+  j["deployments"] = deployments;
   json_response(res, 200, j.dump());
   return done();
 }

@@ -88,7 +88,9 @@ async function overview() {
       stat('revoked-day', o.revoked_last_day, 'revoked in the last day'),
       stat('issued-day', o.issued.last_day, 'issued in the last day'),
       stat('issued-hour', o.issued.last_hour, 'issued in the last hour'),
-      stat('issued-week', o.issued.last_7d, 'issued in the last 7 days')),
+      stat('issued-week', o.issued.last_7d, 'issued in the last 7 days'),
+      stat('deployed-endpoints', o.deployments.endpoints, 'endpoints seen by herald scan'),
+      stat('foreign-certificates', o.deployments.foreign_certificates, 'foreign certificates discovered')),
     el('h2', {text: 'CA certificates'}), cas,
     el('h2', {text: 'CRLs'}), crls);
 }
@@ -215,7 +217,8 @@ async function cert(serial) {
   const deployments = el('ul', {id: 'cert-deployments'});
   if (Array.isArray(c.deployments)) {
     for (const d of c.deployments) {
-      deployments.append(el('li', {text: `${d.endpoint}${d.sni ? ' (' + d.sni + ')' : ''}: last seen ${date(d.last_seen)}`}));
+      deployments.append(el('li', {text: `${d.endpoint}${d.sni ? ' (' + d.sni + ')' : ''}: first seen ${date(d.first_seen)}, last seen ${date(d.last_seen)}` +
+        (d.problems.length ? '; problems: ' + d.problems.map((p) => p.code).join(', ') : '')}));
     }
     if (!c.deployments.length) deployments.append(el('li', {text: 'not seen deployed by any scan'}));
   } else {
@@ -252,19 +255,26 @@ async function hierarchy() {
 }
 
 async function alerts() {
-  let list = null;
-  try {
-    list = await api('/v1/alerts/recent');
-  } catch (e) {
-    list = null;
-  }
-  if (!list || !Array.isArray(list.items)) {
+  const o = await api('/v1/overview');
+  if (!o.alerts_configured) {
     view().replaceChildren(el('h1', {text: 'Recent alerts'}),
       el('p', {id: 'alerts', text: 'Alerts are not configured on this server.'}));
     return;
   }
+  const list = await api('/v1/alerts/recent');
+  const rows = list.items.map((a) => el('tr', {},
+    el('td', {text: date(a.at)}), el('td', {text: a.kind}),
+    el('td', {}, a.serial ? el('a', {href: '#/cert/' + a.serial, text: a.serial}) : '—'),
+    el('td', {text: a.target}), el('td', {text: a.result})));
+  const silences = list.silences.map((q) => el('li', {text:
+    `${q.owner || q.serial} until ${date(q.ends_at)}${q.reason ? ' (' + q.reason + ')' : ''}`}));
   view().replaceChildren(el('h1', {text: 'Recent alerts'}),
-    el('ul', {id: 'alerts'}, ...list.items.map((a) => el('li', {text: JSON.stringify(a)}))));
+    rows.length ? el('table', {id: 'alerts'},
+      el('thead', {}, el('tr', {}, ...['When', 'Kind', 'Certificate', 'Target', 'Result'].map((h) => el('th', {text: h})))),
+      el('tbody', {}, ...rows))
+      : el('p', {id: 'alerts', text: 'No alert has been sent yet.'}),
+    el('h2', {text: 'Active silences'}),
+    silences.length ? el('ul', {id: 'silences'}, ...silences) : el('p', {text: 'None.'}));
 }
 
 // --- routing

@@ -1,0 +1,137 @@
+// Drives Herald's dashboard in Debian's chromium (headless) through
+// playwright-core. Run by tests/integration/dashboard.sh, which starts
+// `herald serve`, issues and revokes certificates and passes in:
+//   HERALD_URL        https://127.0.0.1:PORT
+//   HERALD_TOKEN      an API token of a provisioner with the admin permission
+//   HERALD_EXPECT     JSON {"valid":n,"revoked":n,"expired":n,"total":n} from `herald list`
+//   HERALD_PROFILE    a profile to filter by, HERALD_PROFILE_COUNT its count
+//   HERALD_SERIAL     a revoked certificate to open
+//   HERALD_SHOT       where to save the screenshot
+// Exits non-zero with a reason on the first failed check; console errors
+// and page errors fail the run.
+import {chromium} from 'playwright-core';
+
+const env = (k) => {
+  const v = process.env[k];
+  if (!v) throw new Error(`${k} is not set`);
+  return v;
+};
+const base = env('HERALD_URL');
+const token = env('HERALD_TOKEN');
+const expect = JSON.parse(env('HERALD_EXPECT'));
+const profile = env('HERALD_PROFILE');
+const profileCount = Number(env('HERALD_PROFILE_COUNT'));
+const serial = env('HERALD_SERIAL');
+const shot = env('HERALD_SHOT');
+
+function check(cond, what) {
+  if (!cond) throw new Error('check failed: ' + what);
+  console.log('   ok: ' + what);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+});
+const errors = [];
+try {
+  const context = await browser.newContext({ignoreHTTPSErrors: true, viewport: {width: 1280, height: 900}});
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  page.on('console', (m) => { if (m.type() === 'error') errors.push('console: ' + m.text()); });
+  page.on('pageerror', (e) => errors.push('page error: ' + e.message));
+
+  // 1. No credential: the dashboard sends the browser to the login page.
+  const first = await page.goto(base + '/ui/');
+  check(new URL(page.url()).pathname === '/ui/login', `without a credential /ui/ leads to /ui/login (at ${page.url()})`);
+  check(first.status() === 200, 'the login page answers 200');
+  const direct = await page.request.get(base + '/v1/overview');
+  check(direct.status() === 401, `/v1/overview without a credential: ${direct.status()}`);
+
+  // 2. A wrong token is refused on the page.
+  await page.fill('#token', 'not-a-token');
+  await page.click('#login-submit');
+  await page.waitForSelector('#login-error:not([hidden])');
+  check(new URL(page.url()).pathname === '/ui/login', 'a wrong token stays on the login page');
+  // Playwright logs the refused login's 401 as a console error: expected here.
+  errors.length = 0;
+
+  // 3. Log in with the admin token.
+  await page.fill('#token', token);
+  await Promise.all([page.waitForURL(base + '/ui/'), page.click('#login-submit')]);
+  await page.waitForSelector('body[data-ready="overview"]');
+  const cookies = await context.cookies(base);
+  const session = cookies.find((c) => c.name === 'herald_session');
+  check(session && session.httpOnly && session.secure && session.sameSite === 'Strict',
+        'the session cookie is HttpOnly, Secure, SameSite=Strict');
+  check(!(await page.content()).includes(token), 'the token is nowhere in the page');
+
+  // 4. The overview's numbers are those of `herald list`.
+  const num = async (id) => Number((await page.textContent('#' + id)).trim());
+  for (const k of ['valid', 'revoked', 'expired', 'total']) {
+    const got = await num('count-' + k);
+    check(got === expect[k], `overview ${k} = ${got} (herald list: ${expect[k]})`);
+  }
+  check(await num('revoked-day') === expect.revoked, 'revoked in the last day = every revocation made by the test');
+  check(await page.locator('#ca-health tbody tr').count() === 3, 'three CA certificates in the health table');
+
+  // 5. The expiry chart renders with bars.
+  await page.click('a[data-page="timeline"]');
+  await page.waitForSelector('body[data-ready="timeline"]');
+  await page.waitForSelector('svg#expiry-chart rect.bar', {state: 'attached'});
+  const bars = await page.locator('svg#expiry-chart rect.bar').count();
+  const tall = await page.locator('svg#expiry-chart rect.bar[height]:not([height="0"])').count();
+  check(bars >= 30, `the expiry chart has ${bars} bars`);
+  check(tall >= 1, `${tall} bars are not empty`);
+
+  // 6. The inventory table, filtered by profile, then by status.
+  await page.click('a[data-page="certs"]');
+  await page.waitForSelector('body[data-ready="certs"]');
+  const all = await page.locator('#cert-table tbody tr').count();
+  check(all === Math.min(25, expect.total), `the table lists ${all} rows unfiltered`);
+  await page.fill('#filter-profile', profile);
+  await page.click('#filter-apply');
+  await page.waitForFunction((p) => location.hash.includes('profile=' + p), profile);
+  await page.waitForSelector('body[data-ready="certs"]');
+  await page.waitForFunction((n) => document.querySelectorAll('#cert-table tbody tr').length === n, profileCount);
+  check(true, `filtered by profile=${profile}: ${profileCount} rows`);
+  await page.fill('#filter-profile', '');
+  await page.selectOption('#filter-status', 'revoked');
+  await page.click('#filter-apply');
+  await page.waitForFunction((n) => location.hash.includes('status=revoked') &&
+    document.querySelectorAll('#cert-table tbody tr').length === n, expect.revoked);
+  check(true, `filtered by status=revoked: ${expect.revoked} rows`);
+
+  // 7. Open a certificate: its chain and audit trail.
+  await page.click(`a.serial[href="#/cert/${serial}"]`);
+  await page.waitForSelector('body[data-ready="cert"]');
+  await page.waitForSelector('#cert-detail');
+  check((await page.textContent('#cert-title')).includes(serial), `the detail of ${serial} is open`);
+  check(await page.locator('#cert-chain li').count() === 3, 'its chain has three CA certificates');
+  const audit = await page.textContent('#cert-audit');
+  check(audit.includes('issue') && audit.includes('revoke'), 'its audit trail shows the issue and the revocation');
+
+  // 8. The hierarchy and the alerts page.
+  await page.click('a[data-page="hierarchy"]');
+  await page.waitForSelector('body[data-ready="hierarchy"]');
+  check(await page.locator('#hierarchy li').count() >= 3, 'the CA hierarchy lists the three CAs');
+  await page.click('a[data-page="alerts"]');
+  await page.waitForSelector('body[data-ready="alerts"]');
+  check(await page.locator('#alerts').count() === 1, 'the alerts page answers');
+
+  // 9. Back to the chart for the screenshot.
+  await page.click('a[data-page="timeline"]');
+  await page.waitForSelector('body[data-ready="timeline"] svg#expiry-chart rect.bar', {state: 'attached'});
+  await page.screenshot({path: shot, fullPage: true});
+  console.log('   screenshot: ' + shot);
+
+  // 10. Logging out ends the session.
+  await Promise.all([page.waitForURL(base + '/ui/login'), page.click('#logout')]);
+  const after = await page.goto(base + '/ui/');
+  check(new URL(page.url()).pathname === '/ui/login' && after.status() === 200,
+        'after logout /ui/ leads to the login page again');
+
+  check(errors.length === 0, 'no console errors' + (errors.length ? ': ' + errors.join(' | ') : ''));
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# The dashboard of `herald serve` (/ui/ and its JSON API): who may see it
+# (no credential 401, a token without the admin permission 403, an admin
+# token or its session cookie 200; the cookie's flags; login and logout
+# Origin-checked; the cookie refused outside the dashboard), its security
+# headers and ETags, and then the pages in a real browser (Debian's chromium
+# driven by playwright-core, tests/browser/dashboard.mjs): login, the
+# overview's numbers against `herald list`, the expiry chart, the filtered
+# table, a certificate's detail, no console errors, and a screenshot.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$IT_DIR/serve_lib.sh"
+need_tool openssl curl python3 node chromium
+BROWSER_DIR="$IT_DIR/../browser"
+if [[ ! -d $BROWSER_DIR/node_modules/playwright-core ]]; then
+  if [[ $IT_REQUIRE_TOOLS == 1 ]]; then
+    fail "tests/browser/node_modules is missing: run scripts/install-deps.sh (npm ci in tests/browser)"
+  fi
+  echo "SKIP: tests/browser/node_modules is missing (scripts/install-deps.sh runs npm ci there)"
+  IT_SKIPPING=1
+  exit 77
+fi
+
+step "ca init (a reader provisioner without admin), start herald serve"
+serve_init "$T/pki"
+cat >>"$D/herald.toml" <<'TOML'
+
+[[provisioners]]
+name = "reader"
+type = "token"
+profiles = ["server"]
+permissions = ["read"]
+TOML
+grep -q 'permissions = \["sign", "revoke", "read", "admin"\]' "$D/herald.toml" ||
+  fail "the demo admin provisioner of ca init lacks the admin permission"
+ADMIN=$(new_token "$D" admin)
+READER=$(new_token "$D" reader)
+serve_start "$D"
+ok "serving $API"
+
+step "certificates: 4 server (2 revoked), 2 client"
+API_TOKEN=$ADMIN
+issue() {  # NAME PROFILE OWNER-JSON
+  make_csr "$1" "$1.internal" "DNS:$1.internal"
+  sign_json "$T/$1.csr" "$2" "$3" >"$T/$1.json"
+  api POST /v1/sign -H 'Content-Type: application/json' --data-binary @"$T/$1.json"
+  expect_status 201 "sign $1"
+  save_issued "$1"
+}
+WEB=$(issue web server '{"team":"payments"}')
+API1=$(issue api server '{"team":"payments"}')
+OLD=$(issue old server '{"team":"search"}')
+GONE=$(issue gone server '{"team":"search"}')
+issue alice client '{"team":"payments"}' >/dev/null
+issue bob client '{"team":"search"}' >/dev/null
+for s in "$OLD" "$GONE"; do
+  api POST /v1/revoke -H 'Content-Type: application/json' --data-binary "{\"serial\":\"$s\",\"reason\":\"keyCompromise\"}"
+  expect_status 200 "revoke $s"
+done
+ok "issued $WEB $API1 ... revoked $OLD $GONE"
+
+step "what herald list says"
+"$HERALD" list --dir "$D" --json >"$T/list.json" || fail "herald list --json failed"
+EXPECT=$(python3 - "$T/list.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+if isinstance(rows, dict):
+    rows = rows.get("items", rows.get("certificates", []))
+c = {"valid": 0, "revoked": 0, "expired": 0}
+for r in rows:
+    c[r["status"]] += 1
+c["total"] = len(rows)
+c["server"] = sum(1 for r in rows if r["profile"] == "server")
+print(json.dumps(c))
+PY
+)
+ok "herald list: $EXPECT"
+jget() { python3 -c "import json,sys; print(json.loads(sys.argv[1])$2)" "$1"; }
+
+step "who may read the dashboard API"
+API_TOKEN=""
+api GET /v1/overview
+expect_problem 401 unauthenticated "overview without a credential"
+API_TOKEN=$READER
+api GET /v1/overview
+expect_problem 403 forbidden "overview with a token without the admin permission"
+api GET /v1/expiry-timeline
+expect_problem 403 forbidden "timeline with a token without the admin permission"
+api GET /v1/certs
+expect_status 200 "the plain /v1/certs still answers a read token"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "total" not in d' "$T/.api.body" ||
+  fail "a read token got the admin listing"
+API_TOKEN=$ADMIN
+api GET /v1/overview
+expect_status 200 "overview with the admin token"
+for k in valid revoked expired total; do
+  got=$(json_get "$T/.api.body" "d['counts']['$k']")
+  want=$(jget "$EXPECT" "['$k']")
+  [[ $got == "$want" ]] || fail "overview $k = $got, herald list says $want"
+done
+[[ $(json_get "$T/.api.body" "d['revoked_last_day']") == 2 ]] || fail "revoked_last_day: $(body)"
+[[ $(json_get "$T/.api.body" "len(d['cas'])") == 3 ]] || fail "cas: $(body)"
+[[ $(json_get "$T/.api.body" "d['crls'][0]['fresh']") == True ]] || fail "crls: $(body)"
+ok "overview counts = herald list ($EXPECT)"
+api GET "/v1/expiry-timeline?days=400"
+expect_status 200 "timeline"
+[[ $(json_get "$T/.api.body" "d['bucket']") == week ]] || fail "400 days should be by week: $(body)"
+[[ $(json_get "$T/.api.body" "sum(b['count'] for b in d['buckets'])") -ge 4 ]] || fail "timeline: $(body)"
+api GET "/v1/expiry-timeline?days=0"
+expect_problem 400 invalid-argument "timeline days=0"
+api GET "/v1/certs?profile=server&count=1&limit=2"
+expect_status 200 "admin listing"
+[[ $(json_get "$T/.api.body" "d['total']") == $(jget "$EXPECT" "['server']") ]] || fail "total: $(body)"
+[[ $(json_get "$T/.api.body" "len(d['items'])") == 2 && $(json_get "$T/.api.body" "d['next_offset']") == 2 ]] ||
+  fail "paging: $(body)"
+api GET "/v1/certs/$GONE"
+expect_status 200 "a certificate's detail"
+[[ $(json_get "$T/.api.body" "len(d['chain'])") == 3 ]] || fail "chain: $(body)"
+[[ $(json_get "$T/.api.body" "'-'.join(e['action'] for e in d['audit'])") == issue-revoke ]] || fail "audit: $(body)"
+api GET /v1/hierarchy
+expect_status 200 "hierarchy"
+[[ $(json_get "$T/.api.body" "len(d['cas'])") -ge 3 ]] || fail "hierarchy: $(body)"
+ok "timeline, admin listing with total and paging, detail with chain and audit trail, hierarchy"
+
+step "pages: 401 / login redirect, security headers, ETag"
+API_TOKEN=""
+api GET /ui/
+expect_problem 401 unauthenticated "/ui/ without a credential"
+api GET /ui/ -H 'Accept: text/html'
+expect_status 303 "/ui/ for a browser without a credential"
+curl -sS --cacert "$ROOT" -D "$T/login.h" -o "$T/login.html" "$API/ui/login"
+grep -qi "^Content-Security-Policy: default-src 'self'" "$T/login.h" || fail "CSP: $(cat "$T/login.h")"
+grep -qi '^X-Frame-Options: DENY' "$T/login.h" || fail "X-Frame-Options: $(cat "$T/login.h")"
+grep -qi '^Content-Type: text/html' "$T/login.h" || fail "content type: $(cat "$T/login.h")"
+grep -qi '<script>' "$T/login.html" && fail "an inline script in the login page"
+ETAG=$(grep -i '^ETag:' "$T/login.h" | cut -d' ' -f2 | tr -d '\r')
+[[ -n $ETAG ]] || fail "no ETag"
+api GET /ui/login -H "If-None-Match: $ETAG"
+expect_status 304 "the login page again with its ETag"
+API_TOKEN=$ADMIN
+api GET /ui/
+expect_status 200 "/ui/ with the admin token"
+[[ $HTTP_CTYPE == text/html* ]] || fail "/ui/ content type $HTTP_CTYPE"
+api GET /ui/app.js
+[[ $HTTP_STATUS == 200 && $HTTP_CTYPE == text/javascript* ]] || fail "app.js: $HTTP_STATUS $HTTP_CTYPE"
+API_TOKEN=$READER
+api GET /ui/
+expect_problem 403 forbidden "/ui/ with a token without the admin permission"
+ok "401, 303 to the login page, 403; CSP, X-Frame-Options DENY, ETag/304, content types"
+
+step "login: Origin checked, rate-limited, cookie flags; the cookie only on the dashboard"
+API_TOKEN=""
+login_body() { python3 -c 'import json,sys; print(json.dumps({"token": sys.argv[1]}))' "$1"; }
+api POST /ui/login -H 'Content-Type: application/json' --data-binary "$(login_body "$ADMIN")"
+expect_problem 403 forbidden "login without Origin"
+api POST /ui/login -H 'Content-Type: application/json' -H 'Origin: https://evil.example' --data-binary "$(login_body "$ADMIN")"
+expect_problem 403 forbidden "login from another origin"
+ORIGIN="https://127.0.0.1:$HTTPS_PORT"
+api POST /ui/login -H 'Content-Type: application/json' -H "Origin: $ORIGIN" --data-binary "$(login_body "$READER")"
+expect_problem 403 forbidden "login with a token without the admin permission"
+curl -sS --cacert "$ROOT" -D "$T/session.h" -o "$T/session.json" -H 'Content-Type: application/json' \
+  -H "Origin: $ORIGIN" --data-binary "$(login_body "$ADMIN")" "$API/ui/login"
+SET=$(grep -i '^Set-Cookie:' "$T/session.h" | tr -d '\r') || fail "no Set-Cookie: $(cat "$T/session.h")"
+for flag in Secure HttpOnly SameSite=Strict 'Path=/' Max-Age=28800; do
+  grep -q "; $flag" <<<"$SET" || fail "cookie lacks $flag: $SET"
+done
+grep -q "$ADMIN" "$T/session.h" "$T/session.json" && fail "the token is echoed by the login"
+COOKIE=$(sed -E 's/^Set-Cookie: (herald_session=[^;]*).*/\1/I' <<<"$SET")
+api GET /v1/overview -H "Cookie: $COOKIE"
+expect_status 200 "overview with the session cookie"
+api GET /ui/ -H "Cookie: $COOKIE"
+expect_status 200 "/ui/ with the session cookie"
+api POST /v1/revoke -H "Cookie: $COOKIE" -H 'Content-Type: application/json' --data-binary "{\"serial\":\"$WEB\"}"
+expect_problem 401 unauthenticated "POST /v1/revoke with only the session cookie"
+make_csr viacookie viacookie.internal "DNS:viacookie.internal"
+sign_json "$T/viacookie.csr" server >"$T/viacookie.json"
+api POST /v1/sign -H "Cookie: $COOKIE" -H 'Content-Type: application/json' --data-binary @"$T/viacookie.json"
+expect_problem 401 unauthenticated "POST /v1/sign with only the session cookie"
+api GET /v1/overview -H "Cookie: ${COOKIE%?}x"
+expect_problem 401 unauthenticated "a tampered cookie"
+api POST /ui/logout -H "Cookie: $COOKIE"
+expect_problem 403 forbidden "logout without Origin"
+curl -sS --cacert "$ROOT" -D "$T/logout.h" -o /dev/null -X POST -H "Origin: $ORIGIN" -H "Cookie: $COOKIE" "$API/ui/logout"
+grep -qi '^Set-Cookie: herald_session=;.*Max-Age=0' "$T/logout.h" || fail "logout does not clear the cookie: $(cat "$T/logout.h")"
+ok "Origin checked, cookie Secure/HttpOnly/SameSite=Strict/Path=/, dashboard-only, tamper refused, logout clears"
+
+step "the pages in chromium (playwright-core)"
+SHOT="$T/dashboard.png"
+HERALD_URL=$API HERALD_TOKEN=$ADMIN HERALD_EXPECT=$EXPECT HERALD_PROFILE=client \
+  HERALD_PROFILE_COUNT=2 HERALD_SERIAL=$GONE HERALD_SHOT=$SHOT \
+  node "$BROWSER_DIR/dashboard.mjs" 2>&1 | tee "$T/browser.log" || fail "the browser test failed"
+[[ ${PIPESTATUS[0]} == 0 ]] || fail "the browser test failed"
+[[ -s $SHOT ]] || fail "no screenshot"
+ARTIFACT_DIR=${HERALD_ARTIFACT_DIR:-$IT_DIR/../../build/test-artifacts}
+mkdir -p "$ARTIFACT_DIR" 2>/dev/null && cp "$SHOT" "$ARTIFACT_DIR/dashboard.png" 2>/dev/null &&
+  echo "   screenshot kept as $ARTIFACT_DIR/dashboard.png"
+ok "login, overview = herald list, chart, filters, detail, hierarchy, logout; screenshot $SHOT"
+
+step "login attempts are limited per address"
+n429=0
+for i in $(seq 12); do
+  api POST /ui/login -H 'Content-Type: application/json' -H "Origin: $ORIGIN" --data-binary "$(login_body wrong-$i)"
+  [[ $HTTP_STATUS == 429 ]] && n429=$((n429 + 1))
+done
+((n429 >= 1)) || fail "12 more login attempts in a minute were never rate-limited"
+ok "$n429 of 12 more attempts within the minute answered 429"
+
+step "stop"
+serve_stop
+[[ $SERVE_RC == 0 ]] || fail "herald serve exited $SERVE_RC"
+ok "done"
