@@ -236,7 +236,12 @@ Status RevocationPublisher::refresh_crl() {
 }
 
 Status RevocationPublisher::adopt_published_crl() {
-  HERALD_TRY(auto published, w_.store.latest_crl("issuing"));
+  uint64_t served;
+  {
+    std::lock_guard lock(crl_mu_);
+    served = served_crl_number_;
+  }
+  HERALD_TRY(auto published, w_.store.latest_crl("issuing", served));
   {
     std::lock_guard lock(crl_mu_);
     if (!published || published->number <= served_crl_number_) return {};

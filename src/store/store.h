@@ -104,8 +104,10 @@ class Store : public Inventory,
   // Publishes a CRL for the other nodes; kept only if its number is above the
   // stored one's (a late writer never replaces a newer CRL).
   [[nodiscard]] virtual Status put_crl(const StoredCrl& crl) = 0;
-  // The newest published CRL of `ca`, if any.
-  [[nodiscard]] virtual Result<std::optional<StoredCrl>> latest_crl(std::string_view ca) = 0;
+  // The newest published CRL of `ca` if its number is above `newer_than`
+  // (a node polling every second reads the DER only when it changed).
+  [[nodiscard]] virtual Result<std::optional<StoredCrl>> latest_crl(std::string_view ca,
+                                                                    uint64_t newer_than = 0) = 0;
 
   // What `herald store migrate` reads and writes beyond the interfaces above
   // (rows as stored; see store/migrate.h).

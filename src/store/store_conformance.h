@@ -651,6 +651,8 @@ TEST_P(StoreConformance, PublishedCrlKeepsTheNewest) {
   ASSERT_TRUE(b->put_crl(newer));
   EXPECT_EQ((*a->latest_crl("issuing"))->der, newer.der);
   EXPECT_FALSE(*a->latest_crl("intermediate"));  // by CA
+  EXPECT_FALSE(*a->latest_crl("issuing", 6));     // nothing newer than what a node serves
+  EXPECT_EQ((*a->latest_crl("issuing", 5))->number, 6u);
 }
 
 // ---- dashboard overview (store/overview.h) ------------------------------

@@ -55,11 +55,12 @@ Status PostgresStore::put_crl(const StoredCrl& crl) {
   return {};
 }
 
-Result<std::optional<StoredCrl>> PostgresStore::latest_crl(std::string_view ca) {
+Result<std::optional<StoredCrl>> PostgresStore::latest_crl(std::string_view ca,
+                                                           uint64_t newer_than) {
   HERALD_TRY(auto c, pool_.get());
   HERALD_TRY(auto rows, c->exec("SELECT number, der, this_update, next_update "
-                                "FROM published_crls WHERE ca = $1",
-                                {Param(ca)}));
+                                "FROM published_crls WHERE ca = $1 AND number > $2",
+                                {Param(ca), Param(static_cast<int64_t>(newer_than))}));
   if (rows.size() == 0) return std::optional<StoredCrl>{};
   StoredCrl out;
   out.ca = std::string(ca);

@@ -961,12 +961,15 @@ Status SqliteInventory::put_crl(const StoredCrl& crl) {
   return {};
 }
 
-Result<std::optional<StoredCrl>> SqliteInventory::latest_crl(std::string_view ca) {
+Result<std::optional<StoredCrl>> SqliteInventory::latest_crl(std::string_view ca,
+                                                             uint64_t newer_than) {
   auto lease = reader();
   Stmt s(lease.conn,
-         "SELECT number, der, this_update, next_update FROM published_crls WHERE ca = ?");
+         "SELECT number, der, this_update, next_update FROM published_crls WHERE ca = ? AND "
+         "number > ?");
   if (!s.ok()) return lease.conn.error("cannot prepare the CRL lookup");
   s.bind(1, ca);
+  s.bind(2, static_cast<int64_t>(newer_than));
   const int rc = s.step();
   if (rc == SQLITE_DONE) return std::optional<StoredCrl>{};
   if (rc != SQLITE_ROW) return lease.conn.error("cannot read the published CRL");

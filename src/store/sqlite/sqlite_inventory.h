@@ -89,7 +89,8 @@ class SqliteInventory final : public Store {
   [[nodiscard]] Result<bool> acquire_lease(std::string_view name, std::string_view holder,
                                            TimePoint now, std::chrono::seconds ttl) override;
   [[nodiscard]] Status put_crl(const StoredCrl& crl) override;
-  [[nodiscard]] Result<std::optional<StoredCrl>> latest_crl(std::string_view ca) override;
+  [[nodiscard]] Result<std::optional<StoredCrl>> latest_crl(std::string_view ca,
+                                                            uint64_t newer_than = 0) override;
 
   // store migrate (store.h)
   [[nodiscard]] Result<std::vector<AuditRecord>> audit_records(int64_t after,
