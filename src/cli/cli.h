@@ -34,6 +34,7 @@ void add_verify_commands(CLI::App& app, Context& ctx);     // verify
 void add_probe_commands(CLI::App& app, Context& ctx);      // probe (TLS client + verify)
 void add_trust_commands(CLI::App& app, Context& ctx);      // trust export|import|list|remove
 void add_store_commands(CLI::App& app, Context& ctx);      // store migrate
+void add_alert_commands(CLI::App& app, Context& ctx);      // alert silence|list
 void add_report_commands(CLI::App& app, Context& ctx);     // report compliance|blast-radius
 void add_scan_commands(CLI::App& app, Context& ctx);       // scan (deployed certificates)
 

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   herald::cli::add_probe_commands(app, ctx);
   herald::cli::add_trust_commands(app, ctx);
   herald::cli::add_store_commands(app, ctx);
+  herald::cli::add_alert_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -149,6 +149,8 @@ Status App::init(const ServeOptions& o) {
   HERALD_TRY_VOID(publisher_->start(hold_singleton(clock_.now())));
   HERALD_TRY_VOID(refresh_trust_bundles(true));
   register_trust_metrics();
+  // Alerts (src/alerts/).
+  HERALD_TRY(alerter_, make_alerter(server_config_.alerts));
   return {};
 }
 
@@ -332,16 +334,47 @@ bool App::hold_singleton(TimePoint now) {
   return singleton_;
 }
 
+Result<std::shared_ptr<alerts::Alerter>> App::make_alerter(const alerts::AlertsConfig& cfg) {
+  if (!cfg.enabled) return std::shared_ptr<alerts::Alerter>();
+  RevocationPublisher* publisher = publisher_.get();
+  alerts::Alerter::Wiring w{clock_, *inventory_,
+                            [publisher] {
+                              std::vector<alerts::CrlWindow> out;
+                              for (const char* name : {"issuing", "intermediate", "root"}) {
+                                if (auto crl = publisher->crl(name))
+                                  out.push_back({name, crl->this_update, crl->next_update});
+                              }
+                              return out;
+                            },
+                            nullptr};
+  HERALD_TRY(auto a, alerts::Alerter::create(cfg, dir_.root(), std::move(w)));
+  a->start();
+  return std::shared_ptr<alerts::Alerter>(std::move(a));
+}
+
+std::shared_ptr<alerts::Alerter> App::alerter() const {
+  std::lock_guard lock(alerter_mu_);
+  return alerter_;
+}
+
 Status App::reload() {
   HERALD_TRY(auto settings, load_settings());
   HERALD_TRY(auto callers, Provisioners::load(dir_, settings.server));
   HERALD_TRY_VOID(configure_acme(settings.server));
+  HERALD_TRY(auto new_alerter, make_alerter(settings.server.alerts));
   issuance_->configure(std::move(settings.policy));
   {
     std::lock_guard lock(provisioners_mu_);
     provisioners_ = std::move(callers);
   }
   HERALD_TRY_VOID(publisher_->load_offline_crls());
+  {
+    // The previous alerter stops once released (what it still had to
+    // deliver is recorded as dead letters).
+    std::lock_guard lock(alerter_mu_);
+    alerter_.swap(new_alerter);
+  }
+  new_alerter.reset();
   // The trust bundles do not fail the reload: the previous ones stay served.
   if (auto s = refresh_trust_bundles(true); !s) {
     std::cerr << "herald serve: cannot rebuild the trust bundles (still serving the previous "
@@ -360,8 +393,10 @@ void App::tick() {
   const TimePoint now = clock_.now();
   // 1. Follow revocations from any process sharing the inventory.
   if (auto events = inventory_->revocations_since(last_revocation_id_, 1000); events) {
+    auto alerts = alerter();
     for (const auto& e : *events) {
       publisher_->changed(e.serial);
+      if (alerts) alerts->revoked(e.serial);  // partner notices
       if (e.serial == issuing_->serial() || e.serial == intermediate_->serial()) {
         if (auto s = load_ca_statuses(); !s)
           std::cerr << "herald serve: cannot read the CAs' status: " << s.error().describe()
@@ -381,6 +416,9 @@ void App::tick() {
   }
   // ACME: expired orders and authorizations (every few seconds, in batches).
   if (singleton_) acme_->housekeeping();
+  // Expiry alerts: evaluated on the lease holder, every [alerts] interval
+  // (on the alerter's thread: this never waits).
+  if (auto alerts = alerter()) alerts->tick(singleton_);
   // 4. The server's own certificates, at two thirds of their lifetime.
   auto due = [&](TimePoint nb, TimePoint na) { return now >= nb + (na - nb) * 2 / 3; };
   if (due(tls_not_before_, tls_not_after_)) {

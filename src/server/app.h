@@ -24,6 +24,7 @@
 #include <unordered_map>
 
 #include "acme/service.h"
+#include "alerts/alerter.h"
 #include "base/clock.h"
 #include "ca/authority.h"
 #include "ca/ocsp.h"
@@ -240,6 +241,16 @@ class App {
   obs::Family<obs::Counter>* http_requests_ = nullptr;
   obs::Family<obs::Counter>* feed_responses_ = nullptr;
   std::unique_ptr<FeedWaiters> feed_waiters_;
+
+  // Expiry alerts, webhooks and partner notices (src/alerts/): built from
+  // [alerts] at start and again on reload (nullptr without an [alerts]
+  // table); evaluated from tick() on the singleton-lease holder, fed every
+  // revocation event; deliveries run on its own thread.
+  [[nodiscard]] Result<std::shared_ptr<alerts::Alerter>> make_alerter(
+      const alerts::AlertsConfig& cfg);
+  [[nodiscard]] std::shared_ptr<alerts::Alerter> alerter() const;
+  mutable std::mutex alerter_mu_;
+  std::shared_ptr<alerts::Alerter> alerter_;
 };
 
 }  // namespace herald::server

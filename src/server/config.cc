@@ -200,6 +200,99 @@ Result<ProvisionerConfig> parse_provisioner(const Ctx& c, const toml::table& t) 
   return p;
 }
 
+
+// [alerts] (alerts/config.h, docs/configuration.md).
+Result<alerts::AlertsConfig> parse_alerts(const Ctx& c, const toml::node& n) {
+  const toml::table* t = n.as_table();
+  if (!t) return c.at(n, "alerts must be a table");
+  HERALD_TRY_VOID(check_keys(c, *t, "alerts",
+                             {"days", "lifetime_percent", "lifetime_window", "interval", "log",
+                              "max_attempts", "retry_initial", "retry_max", "timeout",
+                              "max_pending", "webhooks"}));
+  alerts::AlertsConfig a;
+  a.enabled = true;
+  if (const toml::node* v = t->get("days")) {
+    const toml::array* arr = v->as_array();
+    if (!arr) return c.at(*v, "alerts.days must be an array of integers");
+    a.days.clear();
+    for (const auto& d : *arr) {
+      HERALD_TRY(auto days, get_int(c, d, "alerts.days", 1, 3650));
+      a.days.push_back(static_cast<int>(days));
+    }
+  }
+  if (const toml::node* v = t->get("lifetime_percent")) {
+    if (!v->is_number()) return c.at(*v, "alerts.lifetime_percent must be a number");
+    a.lifetime_percent = v->is_integer() ? static_cast<double>(*v->value<int64_t>())
+                                         : *v->value<double>();
+    if (a.lifetime_percent < 0 || a.lifetime_percent >= 100)
+      return c.at(*v, "alerts.lifetime_percent must be at least 0 and below 100 (0: off)");
+  }
+  for (auto [key, field] : {std::pair{"lifetime_window", &a.lifetime_window},
+                            std::pair{"interval", &a.interval}, std::pair{"timeout", &a.timeout}}) {
+    if (const toml::node* v = t->get(key)) {
+      HERALD_TRY(*field, get_duration(c, *v, std::string("alerts.") + key));
+      if (field->count() <= 0) return c.at(*v, std::string("alerts.") + key + " must be positive");
+    }
+  }
+  for (auto [key, field] : {std::pair{"retry_initial", &a.retry_initial},
+                            std::pair{"retry_max", &a.retry_max}}) {
+    if (const toml::node* v = t->get(key)) {
+      HERALD_TRY(auto d, get_duration(c, *v, std::string("alerts.") + key));
+      if (d.count() <= 0) return c.at(*v, std::string("alerts.") + key + " must be positive");
+      *field = std::chrono::duration_cast<std::chrono::milliseconds>(d);
+    }
+  }
+  if (a.retry_max < a.retry_initial) a.retry_max = a.retry_initial;
+  if (const toml::node* v = t->get("log")) {
+    if (!v->is_boolean()) return c.at(*v, "alerts.log must be true or false");
+    a.log = *v->value<bool>();
+  }
+  if (const toml::node* v = t->get("max_attempts")) {
+    HERALD_TRY(auto m, get_int(c, *v, "alerts.max_attempts", 1, 20));
+    a.max_attempts = static_cast<int>(m);
+  }
+  if (const toml::node* v = t->get("max_pending")) {
+    HERALD_TRY(auto m, get_int(c, *v, "alerts.max_pending", 1, 100000));
+    a.max_pending = static_cast<size_t>(m);
+  }
+  if (const toml::node* v = t->get("webhooks")) {
+    const toml::array* arr = v->as_array();
+    if (!arr) return c.at(*v, "alerts.webhooks must be an array of tables");
+    for (const auto& item : *arr) {
+      const toml::table* w = item.as_table();
+      if (!w) return c.at(item, "alerts.webhooks must be an array of tables");
+      HERALD_TRY_VOID(
+          check_keys(c, *w, "alerts.webhooks", {"name", "url", "secret_file", "partner"}));
+      alerts::WebhookConfig h;
+      for (auto [key, field] : {std::pair{"name", &h.name}, std::pair{"url", &h.url},
+                                std::pair{"secret_file", &h.secret_file}}) {
+        const toml::node* f = w->get(key);
+        if (!f) return c.at(item, std::string("alerts.webhooks: '") + key + "' is required");
+        HERALD_TRY(*field, get_string(c, *f, std::string("alerts.webhooks.") + key));
+        if (field->empty())
+          return c.at(*f, std::string("alerts.webhooks.") + key + " must not be empty");
+      }
+      if (const toml::node* f = w->get("partner")) {
+        HERALD_TRY(h.partner, get_string(c, *f, "alerts.webhooks.partner"));
+      }
+      const std::string_view url = h.url;
+      const bool http = url.substr(0, 7) == "http://", https = url.substr(0, 8) == "https://";
+      const std::string_view rest = url.substr(http ? 7 : https ? 8 : 0);
+      const std::string_view authority = rest.substr(0, rest.find('/'));
+      if ((!http && !https) || authority.empty())
+        return c.at(*w->get("url"), "alerts.webhooks.url must be an http:// or https:// URL");
+      if (authority.find('@') != std::string_view::npos)
+        return c.at(*w->get("url"),
+                    "alerts.webhooks.url must not carry credentials (use secret_file)");
+      for (const auto& other : a.webhooks) {
+        if (other.name == h.name)
+          return c.at(item, "duplicate alerts.webhooks name '" + h.name + "'");
+      }
+      a.webhooks.push_back(std::move(h));
+    }
+  }
+  return a;
+}
 }  // namespace
 
 Result<ServerConfig> parse_server_config(std::string_view text, std::string_view source) {
@@ -350,6 +443,9 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
         HERALD_TRY(*field, get_int(c, *v, std::string("acme.") + key, lo, 1000000));
       }
     }
+  }
+  if (const toml::node* n = root.get("alerts")) {
+    HERALD_TRY(cfg.alerts, parse_alerts(c, *n));
   }
   if (const toml::node* n = root.get("provisioners")) {
     const toml::array* arr = n->as_array();

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "alerts/config.h"
 #include "base/error.h"
 #include "net/endpoint.h"
 #include "policy/profile.h"
@@ -96,6 +97,7 @@ struct ServerConfig {
                                      "127.0.0.1"};  // SANs of the server's own certificate
   std::vector<ProvisionerConfig> provisioners;
   AcmeConfig acme;
+  alerts::AlertsConfig alerts;  // [alerts] (alerts/config.h)
 
   [[nodiscard]] const ProvisionerConfig* provisioner(std::string_view name) const;
 };

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Proves expiry alerts and webhooks end to end: `herald serve` with a days
+# threshold above the certificates' lifetime sends each alert once (also
+# across a restart) to a local receiver that checks the HMAC signature; a
+# silenced owner gets none; a receiver that fails twice gets the alert on
+# the third attempt; one that always fails leaves a dead letter listed by
+# `herald alert list --dead-letters`; a partner gets a signed notice when
+# its certificate is revoked (by the CLI: serve sees it in the store).
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$HERE/lib.sh"
+source "$HERE/serve_lib.sh"
+need_tool python3 curl
+
+D="$T/pki"
+step "ca init; certificates: team=web (10d), team=quiet (10d, silenced), partner=acme (200d)"
+serve_init "$D"
+WEB=$(herald_issue "$T/web.json" --dir "$D" --profile server --cn web.internal --ttl 10d --owner team=web --out-dir "$T/web")
+QUIET=$(herald_issue "$T/quiet.json" --dir "$D" --profile server --cn quiet.internal --ttl 10d --owner team=quiet --out-dir "$T/quiet")
+PARTNER=$(herald_issue "$T/partner.json" --dir "$D" --profile server --cn acme-api.internal --ttl 200d --owner partner=acme --out-dir "$T/partner")
+"$HERALD" alert silence add --dir "$D" --owner team=quiet --until 2d --reason "decommissioning" >"$T/silence.out" \
+  || fail "alert silence add failed"
+"$HERALD" alert silence list --dir "$D" | grep -q "owner team=quiet" || fail "the silence is not listed"
+ok "issued $WEB $QUIET $PARTNER; team=quiet silenced"
+
+step "a webhook receiver on 127.0.0.1 that verifies signatures"
+for n in ops flaky dead partner; do
+  head -c 24 /dev/urandom | base64 >"$T/$n.secret"
+  chmod 600 "$T/$n.secret"
+done
+python3 - "$T" >"$T/secrets.json" <<'PY'
+import json, sys
+t = sys.argv[1]
+print(json.dumps({"/" + n: open(f"{t}/{n}.secret").read().strip() for n in ("ops", "flaky", "dead", "partner")}))
+PY
+python3 "$HERE/webhook_receiver.py" "$T/recv.port" "$T/recv.log" "$T/secrets.json" &
+bg_track $!
+for _ in $(seq 100); do [[ -s $T/recv.port ]] && break; sleep 0.1; done
+RP=$(cat "$T/recv.port")
+touch "$T/recv.log"
+cat >>"$D/herald.toml" <<TOML
+
+[alerts]
+days = [30]
+lifetime_percent = 0
+interval = "1s"
+retry_initial = "1s"
+retry_max = "1s"
+max_attempts = 3
+timeout = "5s"
+
+[[alerts.webhooks]]
+name = "ops"
+url = "http://127.0.0.1:$RP/ops"
+secret_file = "$T/ops.secret"
+
+[[alerts.webhooks]]
+name = "flaky"
+url = "http://127.0.0.1:$RP/flaky"
+secret_file = "$T/flaky.secret"
+
+[[alerts.webhooks]]
+name = "dead"
+url = "http://127.0.0.1:$RP/dead"
+secret_file = "$T/dead.secret"
+
+[[alerts.webhooks]]
+name = "acme"
+url = "http://127.0.0.1:$RP/partner"
+secret_file = "$T/partner.secret"
+partner = "acme"
+TOML
+ok "receiver on port $RP"
+
+# count PATH KIND SERIAL [STATUS]: deliveries to PATH of that kind for that serial.
+count() {
+  python3 - "$T/recv.log" "$@" <<'PY'
+import json, sys
+log, path, kind, serial = sys.argv[1:5]
+status = int(sys.argv[5]) if len(sys.argv) > 5 else None
+n = 0
+for line in open(log):
+    r = json.loads(line)
+    b = r["body"] or {}
+    if r["path"] == path and b.get("kind") == kind and b.get("serial", "").lstrip("0") == serial.lstrip("0").upper() \
+            and (status is None or r["status"] == status):
+        n += 1
+print(n)
+PY
+}
+wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
+  local limit=$1 what=$2 i
+  shift 2
+  for i in $(seq $((limit * 10))); do
+    if "$@"; then return 0; fi
+    sleep 0.1
+  done
+  fail "$what (within ${limit}s); receiver log:$(printf '\n%s' "$(cut -c1-300 "$T/recv.log")")$(printf '\n%s' "$(tail -20 "$SERVE_LOG")")"
+}
+delivered() { [[ $(count "$1" "$2" "$3" 204) -ge 1 ]]; }
+
+step "herald serve: the 30-day alert reaches each webhook once, signed"
+serve_start "$D"
+wait_for 20 "ops got the expiry alert for $WEB" delivered /ops expiry "$WEB"
+wait_for 20 "flaky got it on the third attempt" delivered /flaky expiry "$WEB"
+[[ $(count /ops expiry "$WEB") == 1 ]] || fail "ops: expected one delivery, got $(count /ops expiry "$WEB")"
+[[ $(count /flaky expiry "$WEB") == 3 ]] || fail "flaky: expected 3 attempts, got $(count /flaky expiry "$WEB")"
+python3 - "$T/recv.log" <<'PY' || fail "a delivery was not signed correctly"
+import json, sys
+bad = [json.loads(l) for l in open(sys.argv[1]) if not json.loads(l)["sig_ok"]]
+assert not bad, bad
+PY
+ok "ops once, flaky after two failures, every signature verified"
+
+step "the receiver that always fails: a dead letter"
+dead_listed() { "$HERALD" alert list --dir "$D" --dead-letters --json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(x["target"] == "dead" and x["attempts"] == 3 for x in d) else 1)'; }
+wait_for 20 "a dead letter for the webhook 'dead'" dead_listed
+[[ $(count /dead expiry "$WEB") == 3 ]] || fail "dead: expected 3 attempts, got $(count /dead expiry "$WEB")"
+"$HERALD" alert list --dir "$D" --dead-letters | grep -q "HTTP 500" || fail "alert list --dead-letters does not show the last error"
+ok "3 attempts, then listed with its last error"
+
+step "the silenced owner got nothing"
+[[ $(count /ops expiry "$QUIET") == 0 ]] || fail "team=quiet was silenced but got an alert"
+ok "no alert for $QUIET"
+
+step "the partner's certificate is revoked (CLI): a signed notice to the partner only"
+"$HERALD" revoke --dir "$D" "$PARTNER" --reason keyCompromise --no-crl >/dev/null || fail "herald revoke failed"
+wait_for 20 "the partner got the revocation notice" delivered /partner revocation "$PARTNER"
+[[ $(count /ops revocation "$PARTNER") == 0 ]] || fail "the ops webhook got a partner notice"
+[[ $(count /partner expiry "$WEB") == 0 ]] || fail "the partner webhook got an expiry alert"
+ok "revocation notice for $PARTNER delivered to partner=acme"
+
+step "restart: nothing is sent again"
+serve_stop
+[[ $SERVE_RC == 0 ]] || fail "herald serve exited with $SERVE_RC"
+before=$(wc -l <"$T/recv.log")
+serve_start "$D"
+sleep 4
+after=$(wc -l <"$T/recv.log")
+[[ $before == "$after" ]] || fail "deliveries after the restart:$(printf '\n%s' "$(tail -n +$((before + 1)) "$T/recv.log")")"
+grep -q "expiry serial=" "$T/serve.1.log" || fail "no alert line in the log"
+for n in ops flaky dead partner; do
+  if grep -qF "$(cat "$T/$n.secret")" "$T"/serve.*.log; then fail "a webhook secret is in the log"; fi
+done
+"$HERALD" alert list --dir "$D" --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert any(a["target"] == "ops" and a["result"] == "delivered" for a in d), d
+assert any(a["target"] == "dead" and a["result"] == "dead_letter" for a in d), d' || fail "alert list is missing records"
+serve_stop
+ok "no new delivery after the restart; the log has the alert line and no secret"
