@@ -158,21 +158,24 @@ void Alerter::run() {
 
 std::optional<std::string> Alerter::claim(std::string_view kind, std::string_view id,
                                           const std::vector<Crossed>& crossed, TimePoint now) {
-  std::optional<std::string> won;
-  for (const auto& c : crossed) {
-    std::string key = alert_key(kind, id, c.label);
-    if (known_.count(key)) continue;
-    auto first = w_.store.claim_alert(key, now);
-    if (!first) {
-      std::cerr << "herald serve: alerts: cannot claim " << key << ": "
-                << first.error().describe() << "\n";
-      continue;  // tried again at the next evaluation
-    }
-    if (known_.size() >= kMaxKnown) known_.clear();
-    known_.insert(key);
-    if (*first) won = c.label;  // crossed is loosest first: the last won is the tightest
+  // Only the tightest threshold crossed is claimed and sent: thresholds only
+  // tighten with time, so a looser one left unclaimed is never due again
+  // (a certificate first seen with 5 days left gets the 7-day alert, not
+  // three alerts at once). One claim per certificate per restart, then none.
+  if (crossed.empty()) return std::nullopt;
+  const Crossed& tightest = crossed.back();
+  std::string key = alert_key(kind, id, tightest.label);
+  if (known_.count(key)) return std::nullopt;
+  auto first = w_.store.claim_alert(key, now);
+  if (!first) {
+    std::cerr << "herald serve: alerts: cannot claim " << key << ": "
+              << first.error().describe() << "\n";
+    return std::nullopt;  // tried again at the next evaluation
   }
-  return won;
+  if (known_.size() >= kMaxKnown) known_.clear();
+  known_.insert(std::move(key));
+  if (!*first) return std::nullopt;
+  return tightest.label;
 }
 
 Status Alerter::evaluate(TimePoint now) {
@@ -187,9 +190,12 @@ Status Alerter::evaluate(TimePoint now) {
   f.now = now;
   f.expiring_before = now + window;
   f.status = "valid";
-  f.limit = kPage;
-  for (f.offset = 0;; f.offset += kPage) {
+  const size_t page_size = std::max<size_t>(w_.page, 1);
+  f.limit = page_size;
+  for (;;) {
+    // Keyset paging (not_after, serial): each page costs the same however deep.
     HERALD_TRY(auto page, w_.store.list(f));
+    if (!page.empty()) f.after = std::make_pair(page.back().not_after, page.back().serial);
     for (const auto& r : page) {
       if (is_own(r)) continue;
       auto crossed = crossed_thresholds(cfg_, r.not_before, r.not_after, now);
@@ -222,7 +228,7 @@ Status Alerter::evaluate(TimePoint now) {
                    owner_text(r.owner),
                "", now);
     }
-    if (page.size() < kPage) break;
+    if (page.size() < page_size) break;
   }
 
   // The CRLs this node serves: the issuing CRL is re-signed well before its
@@ -256,8 +262,8 @@ Status Alerter::evaluate(TimePoint now) {
   }
 
   // Certificates `herald scan` found deployed that Herald did not issue.
-  for (size_t offset = 0;; offset += kPage) {
-    HERALD_TRY(auto page, w_.store.discovered_certificates(kPage, offset));
+  for (size_t offset = 0;; offset += page_size) {
+    HERALD_TRY(auto page, w_.store.discovered_certificates(page_size, offset));
     for (const auto& d : page) {
       if (d.not_after > now + window) continue;
       auto crossed = crossed_thresholds(cfg_, d.not_before, d.not_after, now);
@@ -285,7 +291,7 @@ Status Alerter::evaluate(TimePoint now) {
                    "\" not_after=" + format_time(d.not_after) + " threshold=" + *label,
                "", now);
     }
-    if (page.size() < kPage) break;
+    if (page.size() < page_size) break;
   }
   return {};
 }

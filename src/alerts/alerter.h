@@ -6,9 +6,10 @@
 // inventory's valid certificates expiring within the widest threshold, read
 // in pages (never the whole inventory at once), the CA certificates among
 // them, the CRLs this node serves, and certificates discovered by `herald
-// scan` that Herald did not issue. Each threshold a certificate crosses is
-// claimed in the store ("expiry:<serial>:30d"): the first claim sends the
-// alert, so each goes out once, across restarts and nodes. A silence (owner
+// scan` that Herald did not issue. The tightest threshold a certificate has
+// crossed is claimed in the store ("expiry:<serial>:7d"): the first claim
+// sends the alert, so each goes out once, across restarts and nodes (a
+// certificate first seen with 5 days left gets the 7-day alert only). A silence (owner
 // label or serial, until its end) holds the alert back unclaimed: it goes
 // out if the certificate is still within the threshold when the silence ends.
 //
@@ -68,6 +69,7 @@ class Alerter {
     // The CRLs served now (may be empty); called on the worker thread.
     std::function<std::vector<CrlWindow>()> crls;
     Transport transport;  // empty: http_transport()
+    size_t page = 500;    // inventory rows read per query
   };
   // Reads each webhook's secret file (relative paths from `dir`); an
   // unreadable or empty one is an error naming the file, never its content.
@@ -112,7 +114,7 @@ class Alerter {
   };
   Alerter(AlertsConfig cfg, std::vector<Webhook> hooks, Wiring wiring);
   void run();
-  // Claims the thresholds crossed; true with the tightest one won, if any.
+  // Claims the tightest threshold crossed; its label if this call won it.
   std::optional<std::string> claim(std::string_view kind, std::string_view id,
                                    const std::vector<Crossed>& crossed, TimePoint now);
   // The log line and the webhooks (those for `partner`, or the general ones).
@@ -126,7 +128,6 @@ class Alerter {
   Wiring w_;
   std::unordered_set<std::string> known_;  // keys claimed (by anyone), to spare the store
   static constexpr size_t kMaxKnown = 200000;
-  static constexpr size_t kPage = 500;
   static constexpr size_t kMaxRevocations = 10000;
 
   mutable std::mutex mu_;

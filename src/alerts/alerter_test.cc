@@ -71,7 +71,7 @@ class AlerterTest : public ::testing::Test {
                     {"acme-corp", "http://127.0.0.1:1/partner", "acme.secret", "acme"}};
     return cfg;
   }
-  std::unique_ptr<Alerter> alerter(store::Store& s, AlertsConfig cfg) {
+  std::unique_ptr<Alerter> alerter(store::Store& s, AlertsConfig cfg, size_t page = 500) {
     Alerter::Wiring w{clock_, s, nullptr,
                       [this](const std::string& url, const Headers& headers,
                              const std::string& body, seconds) -> Result<int> {
@@ -86,7 +86,8 @@ class AlerterTest : public ::testing::Test {
                           return 503;
                         }
                         return 204;
-                      }};
+                      },
+                      page};
     auto a = Alerter::create(std::move(cfg), dir_, std::move(w));
     EXPECT_TRUE(a) << a.error().describe();
     return std::move(*a);
@@ -199,9 +200,28 @@ TEST_F(AlerterTest, QueueIsBoundedAndSecretsAreRequired) {
 
   auto bad = config();
   bad.webhooks[0].secret_file = "missing.secret";
-  auto r = Alerter::create(bad, dir_, Alerter::Wiring{clock_, *store_, nullptr, nullptr});
+  auto r = Alerter::create(bad, dir_, Alerter::Wiring{clock_, *store_, nullptr, nullptr, 500});
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("missing.secret"), std::string::npos);
+}
+
+TEST_F(AlerterTest, EvaluatesPageByPageWithoutMissingOrRepeating) {
+  // Seven certificates, two sharing a notAfter, read two at a time.
+  const char* serials[] = {"0A", "0B", "0C", "0D", "0E", "0F", "1A"};
+  for (int i = 0; i < 7; ++i)
+    ASSERT_TRUE(store_->insert(cert(serials[i], kNow + seconds((2 + i / 2) * kDay), {})));
+  // Own certificates of herald serve never alert.
+  auto own = cert("2A", kNow + seconds(2 * kDay), {{"service", "herald-serve"}});
+  ASSERT_TRUE(store_->insert(own));
+  auto cfg = config();
+  cfg.webhooks.pop_back();
+  auto a = alerter(*store_, cfg, 2);
+  ASSERT_TRUE(a->evaluate(kNow));
+  drain(*a);
+  std::set<std::string> seen;
+  for (const auto& c : calls_) seen.insert(nlohmann::json::parse(c.body)["serial"]);
+  EXPECT_EQ(calls_.size(), 7u);
+  EXPECT_EQ(seen, (std::set<std::string>{"0A", "0B", "0C", "0D", "0E", "0F", "1A"}));
 }
 
 }  // namespace

@@ -151,6 +151,16 @@ Status App::init(const ServeOptions& o) {
   register_trust_metrics();
   // Alerts (src/alerts/).
   HERALD_TRY(alerter_, make_alerter(server_config_.alerts));
+  registry_.gauge_callback(
+      "herald_alert_deliveries",
+      "Webhook deliveries of expiry alerts and partner notices waiting (pending), and dropped "
+      "since start because the queue was full (dropped)",
+      {"state"}, [this] {
+        auto a = alerter();
+        return std::vector<obs::CallbackSample>{
+            {{"pending"}, a ? static_cast<double>(a->pending()) : 0.0},
+            {{"dropped"}, a ? static_cast<double>(a->dropped()) : 0.0}};
+      });
   return {};
 }
 

@@ -95,6 +95,62 @@ TEST(ServerConfig, AcmeAbuseLimits) {
   }
 }
 
+// ---- [alerts] (alerts/config.h) ----
+TEST(ServerConfig, Alerts) {
+  auto none = parse_server_config("", "herald.toml");
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->alerts.enabled);
+  const char* text = R"(
+[alerts]
+days = [14, 3]
+lifetime_percent = 12.5
+interval = "30s"
+retry_initial = "2s"
+retry_max = "1m"
+max_attempts = 4
+
+[[alerts.webhooks]]
+name = "ops"
+url = "https://hooks.internal/herald"
+secret_file = "secrets/ops.hook"
+
+[[alerts.webhooks]]
+name = "acme"
+url = "http://127.0.0.1:9000/x"
+secret_file = "/etc/herald/acme.hook"
+partner = "acme"
+)";
+  auto cfg = parse_server_config(text, "herald.toml");
+  ASSERT_TRUE(cfg) << cfg.error().describe();
+  const auto& a = cfg->alerts;
+  EXPECT_TRUE(a.enabled);
+  EXPECT_EQ(a.days, (std::vector<int>{14, 3}));
+  EXPECT_DOUBLE_EQ(a.lifetime_percent, 12.5);
+  EXPECT_EQ(a.interval, std::chrono::seconds(30));
+  EXPECT_EQ(a.retry_initial, std::chrono::milliseconds(2000));
+  EXPECT_EQ(a.retry_max, std::chrono::milliseconds(60000));
+  EXPECT_EQ(a.max_attempts, 4);
+  ASSERT_EQ(a.webhooks.size(), 2u);
+  EXPECT_EQ(a.webhooks[0].url, "https://hooks.internal/herald");
+  EXPECT_EQ(a.webhooks[1].partner, "acme");
+  EXPECT_TRUE(policy::parse_config(text, "herald.toml"));  // [alerts] is a known table
+
+  for (const char* bad : {
+           "[alerts]\nfrequency = \"1m\"\n",                                // unknown key
+           "[alerts]\ndays = [0]\n",                                          // out of range
+           "[alerts]\nlifetime_percent = 100\n",                              // out of range
+           "[[alerts.webhooks]]\nname = \"a\"\nurl = \"ftp://x/\"\nsecret_file = \"s\"\n",
+           "[[alerts.webhooks]]\nname = \"a\"\nurl = \"https://u:p@x/\"\nsecret_file = \"s\"\n",
+           "[[alerts.webhooks]]\nname = \"a\"\nurl = \"https://x/\"\n",     // no secret_file
+           "[[alerts.webhooks]]\nname = \"a\"\nurl = \"https://x/\"\nsecret_file = \"s\"\n"
+           "secret = \"inline\"\n",                                          // no inline secret
+           "[[alerts.webhooks]]\nname = \"a\"\nurl = \"https://x/\"\nsecret_file = \"s\"\n"
+           "[[alerts.webhooks]]\nname = \"a\"\nurl = \"https://y/\"\nsecret_file = \"s\"\n",
+       }) {
+    EXPECT_FALSE(parse_server_config(bad, "herald.toml")) << bad;
+  }
+}
+
 TEST(Endpoint, Parses) {
   EXPECT_EQ(parse_endpoint("[::1]:8443")->host, "::1");
   EXPECT_EQ(parse_endpoint("localhost:80")->host, "127.0.0.1");
