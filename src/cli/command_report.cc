@@ -50,7 +50,7 @@ Status run_compliance(Context& ctx, const ComplianceFlags& f) {
   if (f.json && f.html) return make_error(ErrorCode::kInvalidArgument, "choose --json or --html");
   HERALD_TRY(auto s, open_session(ctx, LoadSigner::kNo, std::nullopt));
   HERALD_TRY(auto h, hierarchy_of(*s));
-  HERALD_TRY(auto r, report::compliance(*s->inventory, s->config.policy, h, ctx.clock->now(),
+  HERALD_TRY(auto r, report::compliance(*s->inventory, s->inventory.get(), s->config.policy, h, ctx.clock->now(),
                                         f.examples));
   if (f.json) return write_or_print(f.out, report::to_json(r).dump(2) + "\n");
   if (f.html) return write_or_print(f.out, report::to_html(r));
@@ -71,7 +71,7 @@ Status run_blast(Context& ctx, const BlastFlags& f) {
   } else {
     HERALD_TRY(serial, Serial::parse(*f.serial));
   }
-  HERALD_TRY(auto b, report::blast_radius(*s->inventory, serial, ctx.clock->now()));
+  HERALD_TRY(auto b, report::blast_radius(*s->inventory, s->inventory.get(), serial, ctx.clock->now()));
   if (f.json) {
     std::cout << report::to_json(b).dump(2) << "\n";
   } else {

@@ -57,7 +57,7 @@ Status run_revoke(Context& ctx, const RevokeFlags& f) {
   }
   // A CA takes everything below it along: say what, and go on only when told.
   if (rec->profile.ends_with("-ca") && reason != x509::RevocationReason::kRemoveFromCrl) {
-    HERALD_TRY(auto radius, report::blast_radius(*s->inventory, serial, ctx.clock->now()));
+    HERALD_TRY(auto radius, report::blast_radius(*s->inventory, s->inventory.get(), serial, ctx.clock->now()));
     std::cerr << report::to_text(radius);
     if (!f.yes) {
       return make_error(ErrorCode::kInvalidArgument,

@@ -1,4 +1,5 @@
 #include <deque>
+#include <set>
 #include <sstream>
 
 #include "base/duration.h"
@@ -10,8 +11,8 @@ namespace {
 constexpr size_t kPage = 1000;
 }  // namespace
 
-Result<BlastRadius> blast_radius(store::Inventory& inventory, const Serial& serial, TimePoint now,
-                                 size_t sample) {
+Result<BlastRadius> blast_radius(store::Inventory& inventory, store::DeploymentStore* deployments,
+                                 const Serial& serial, TimePoint now, size_t sample) {
   HERALD_TRY(auto subject, inventory.find(serial));
   if (!subject) {
     return make_error(ErrorCode::kNotFound,
@@ -59,6 +60,34 @@ Result<BlastRadius> blast_radius(store::Inventory& inventory, const Serial& seri
       f.after = std::make_pair(page.back().not_after, page.back().serial);
     }
   }
+  if (deployments) {
+    // Where they are deployed: every inventory deployment whose certificate
+    // is the subject or was signed by it or by a CA below it.
+    std::set<std::string> signers{out.subject.serial.hex()};
+    for (const auto& ca : out.cas) signers.insert(ca.serial.hex());
+    store::DeploymentFilter f;
+    f.kind = store::DeploymentKind::kInventory;
+    f.limit = kPage;
+    for (;; f.offset += kPage) {
+      HERALD_TRY(auto page, deployments->deployments(f));
+      for (auto& d : page) {
+        auto s = Serial::parse(d.serial_hex);
+        if (!s) continue;
+        bool below = *s == out.subject.serial;
+        if (!below) {
+          HERALD_TRY(auto state, inventory.revocation_state(*s));
+          below = state && signers.count(state->issuer_serial.hex()) && *s != state->issuer_serial;
+        }
+        if (!below) continue;
+        ++out.deployed;
+        if (out.deployments_sample.size() < sample) {
+          d.chain_der.clear();
+          out.deployments_sample.push_back(std::move(d));
+        }
+      }
+      if (page.size() < kPage) break;
+    }
+  }
   return out;
 }
 
@@ -71,7 +100,14 @@ nlohmann::json to_json(const BlastRadius& b) {
                           {"not_after", format_time(r.not_after)},
                           {"owner", owner_of(r)}};
   };
-  nlohmann::json cas = nlohmann::json::array(), sample = nlohmann::json::array();
+  nlohmann::json cas = nlohmann::json::array(), sample = nlohmann::json::array(),
+                 deployed = nlohmann::json::array();
+  for (const auto& d : b.deployments_sample) {
+    deployed.push_back({{"endpoint", d.endpoint},
+                        {"sni", d.sni},
+                        {"serial", d.serial_hex},
+                        {"last_seen", format_time(d.last_seen)}});
+  }
   for (const auto& r : b.cas) cas.push_back(brief(r));
   for (const auto& r : b.valid_sample) sample.push_back(brief(r));
   nlohmann::json j = {{"subject", brief(b.subject)},
@@ -83,7 +119,9 @@ nlohmann::json to_json(const BlastRadius& b) {
                       {"valid_by_profile", b.valid_by_profile},
                       {"valid_by_owner", b.valid_by_owner},
                       {"cas", cas},
-                      {"valid_sample", sample}};
+                      {"valid_sample", sample},
+                      {"deployed", b.deployed},
+                      {"deployments", deployed}};
   if (b.valid) j["last_valid_not_after"] = format_time(b.last_valid_not_after);
   return j;
 }
@@ -94,8 +132,17 @@ std::string to_text(const BlastRadius& b) {
   o << "Blast radius of " << s.serial.hex() << " (" << s.profile << ", "
     << (s.subject.empty() ? "no subject" : s.subject) << ", " << s.status_at(b.generated_at)
     << ")\n";
+  auto where = [&] {
+    if (!b.deployed) return;
+    o << "  deployed (herald scan): " << b.deployed << " sightings, stalest first:\n";
+    for (const auto& d : b.deployments_sample) {
+      o << "    " << d.endpoint << (d.sni.empty() ? "" : " SNI " + d.sni) << "  " << d.serial_hex
+        << "  last seen " << format_time(d.last_seen) << "\n";
+    }
+  };
   if (b.total == 0) {
     o << "  nothing chains to it: revoking it affects this certificate alone\n";
+    where();
     return o.str();
   }
   o << "  " << b.total << " certificates chain to it: " << b.valid << " valid, " << b.revoked
@@ -115,6 +162,7 @@ std::string to_text(const BlastRadius& b) {
         << "  " << (r.subject.empty() ? "-" : r.subject) << "\n";
     }
   }
+  where();
   return o.str();
 }
 

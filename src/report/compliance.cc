@@ -47,13 +47,19 @@ struct Rules {
                {}};
   Rule no_owner{"no-owner", "low",
                 "no owner label (team=, service=, ...): nobody to tell before it expires", 0, {}};
+  Rule expired_deployed{"expired-but-deployed", "high",
+                        "an expired certificate an endpoint still presented at its last scan", 0,
+                        {}};
+  Rule foreign{"foreign-on-endpoint", "medium",
+               "a certificate this CA did not issue, presented by an endpoint scanned", 0, {}};
   Rule ca_expiry{"ca-expires-before-children", "high",
                  "a CA certificate that expires before a certificate below it, or before the "
                  "longest lifetime the policy lets it issue",
                  0,
                  {}};
   std::vector<Rule*> all() {
-    return {&weak_key, &weak_signature, &lifetime, &cn_only, &no_owner, &ca_expiry};
+    return {&weak_key,  &weak_signature,   &lifetime, &cn_only,
+            &no_owner,  &expired_deployed, &foreign,  &ca_expiry};
   }
 };
 
@@ -103,7 +109,8 @@ int64_t Compliance::findings() const {
   return n;
 }
 
-Result<Compliance> compliance(store::Inventory& inventory, const policy::Policy& policy,
+Result<Compliance> compliance(store::Inventory& inventory, store::DeploymentStore* deployments,
+                              const policy::Policy& policy,
                               const Hierarchy& h, TimePoint now, size_t max_examples) {
   Rules rules;
   Compliance out;
@@ -130,6 +137,22 @@ Result<Compliance> compliance(store::Inventory& inventory, const policy::Policy&
         max_examples);
   }
 
+  auto key_and_signature = [&](const store::CertRecord& r) {
+    const std::string alg = lower(r.key_algorithm);
+    if (alg.starts_with("rsa") && r.key_bits < min_rsa) {
+      add(rules.weak_key, r, "RSA " + std::to_string(r.key_bits) + " bits (minimum " +
+                                 std::to_string(min_rsa) + ")",
+          max_examples);
+    } else if ((alg.starts_with("ec") || alg.starts_with("ecdsa")) && r.key_bits > 0 &&
+               r.key_bits < 256) {
+      add(rules.weak_key, r, "EC " + std::to_string(r.key_bits) + " bits", max_examples);
+    }
+    const std::string sig = lower(r.signature_algorithm);
+    if (sig.find("sha1") != std::string::npos || sig.find("md5") != std::string::npos) {
+      add(rules.weak_signature, r, r.signature_algorithm, max_examples);
+    }
+  };
+
   store::ListFilter f;
   f.now = now;
   f.status = "valid";
@@ -138,19 +161,7 @@ Result<Compliance> compliance(store::Inventory& inventory, const policy::Policy&
     HERALD_TRY(auto page, inventory.list(f));
     for (const auto& r : page) {
       ++out.certificates_checked;
-      const std::string alg = lower(r.key_algorithm);
-      if (alg.starts_with("rsa") && r.key_bits < min_rsa) {
-        add(rules.weak_key, r, "RSA " + std::to_string(r.key_bits) + " bits (minimum " +
-                                   std::to_string(min_rsa) + ")",
-            max_examples);
-      } else if ((alg.starts_with("ec") || alg.starts_with("ecdsa")) && r.key_bits > 0 &&
-                 r.key_bits < 256) {
-        add(rules.weak_key, r, "EC " + std::to_string(r.key_bits) + " bits", max_examples);
-      }
-      const std::string sig = lower(r.signature_algorithm);
-      if (sig.find("sha1") != std::string::npos || sig.find("md5") != std::string::npos) {
-        add(rules.weak_signature, r, r.signature_algorithm, max_examples);
-      }
+      key_and_signature(r);
       if (auto max = max_ttl_of(policy, r.profile)) {
         const auto lifetime =
             std::chrono::duration_cast<std::chrono::seconds>(r.not_after - r.not_before);
@@ -176,6 +187,50 @@ Result<Compliance> compliance(store::Inventory& inventory, const policy::Policy&
     }
     if (page.size() < kPage) break;
     f.after = std::make_pair(page.back().not_after, page.back().serial);
+  }
+
+  if (deployments) {
+    // Foreign certificates seen deployed: the same key, signature and name
+    // rules, as far as a scan can tell.
+    for (size_t offset = 0;; offset += kPage) {
+      HERALD_TRY(auto page, deployments->discovered_certificates(kPage, offset));
+      for (const auto& d : page) {
+        if (d.not_after <= now) continue;  // expired ones count below, where deployed
+        ++out.certificates_checked;
+        store::CertRecord r;
+        r.serial = Serial::parse(d.serial_hex).value_or(Serial{});
+        r.subject = d.subject;
+        r.common_name = d.subject.starts_with("CN=") ? d.subject.substr(3) : "";
+        r.key_algorithm = d.key_algorithm;
+        r.key_bits = d.key_bits;
+        r.signature_algorithm = d.signature_algorithm;
+        for (const auto& s : d.sans) {
+          if (auto san = x509::parse_san(s)) r.sans.push_back(*san);
+        }
+        key_and_signature(r);
+        if (r.sans.empty() && !r.common_name.empty())
+          add(rules.cn_only, r, "CN " + r.common_name + " and no SAN (foreign)", max_examples);
+      }
+      if (page.size() < kPage) break;
+    }
+    store::DeploymentFilter all;
+    all.limit = kPage;
+    for (;; all.offset += kPage) {
+      HERALD_TRY(auto page, deployments->deployments(all));
+      for (const auto& d : page) {
+        store::CertRecord r;
+        r.serial = Serial::parse(d.serial_hex).value_or(Serial{});
+        r.subject = d.subject;
+        const std::string where = d.endpoint + (d.sni.empty() ? "" : " (SNI " + d.sni + ")") +
+                                  ", last seen " + format_time(d.last_seen);
+        if (d.not_after <= now) {
+          add(rules.expired_deployed, r, "expired " + format_time(d.not_after) + ", at " + where,
+              max_examples);
+        }
+        if (d.foreign) add(rules.foreign, r, "at " + where, max_examples);
+      }
+      if (page.size() < kPage) break;
+    }
   }
   for (Rule* r : rules.all()) out.rules.push_back(std::move(*r));
   return out;

@@ -25,6 +25,7 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "policy/config.h"
+#include "store/deployments.h"
 #include "store/inventory.h"
 
 namespace herald::report {
@@ -57,8 +58,13 @@ struct Hierarchy {
   store::CertRecord root, intermediate, issuing;
 };
 
-// Checks every valid certificate of `inventory` against `policy`.
+// Checks every valid certificate of `inventory` against `policy`, and with
+// `deployments` (herald scan's sightings; null: none) what is deployed:
+// expired certificates still presented, foreign certificates on the
+// endpoints scanned, and the foreign ones against the key, signature and
+// name rules too.
 [[nodiscard]] Result<Compliance> compliance(store::Inventory& inventory,
+                                            store::DeploymentStore* deployments,
                                             const policy::Policy& policy,
                                             const Hierarchy& hierarchy, TimePoint now,
                                             size_t max_examples = 20);
@@ -84,13 +90,20 @@ struct BlastRadius {
   std::vector<store::CertRecord> cas;          // CA certificates below it
   std::vector<store::CertRecord> valid_sample;  // the first valid ones (by notAfter)
   TimePoint last_valid_not_after{};             // when the last of them expires anyway
+  // Where they were seen deployed (herald scan): how many sightings, and
+  // the first ones, stalest first.
+  int64_t deployed = 0;
+  std::vector<store::DeploymentRecord> deployments_sample;
 };
 
 // What chains to `serial`: for a CA certificate, every certificate it signed
 // and, for each CA among them, theirs; for a leaf, nothing but itself.
 // kNotFound if the serial is not in the inventory.
-[[nodiscard]] Result<BlastRadius> blast_radius(store::Inventory& inventory, const Serial& serial,
-                                               TimePoint now, size_t sample = 20);
+// With `deployments` (null: none), also where they are deployed.
+[[nodiscard]] Result<BlastRadius> blast_radius(store::Inventory& inventory,
+                                               store::DeploymentStore* deployments,
+                                               const Serial& serial, TimePoint now,
+                                               size_t sample = 20);
 
 [[nodiscard]] nlohmann::json to_json(const BlastRadius& report);
 [[nodiscard]] std::string to_text(const BlastRadius& report);

@@ -86,7 +86,7 @@ TEST_F(ReportTest, ComplianceFindsEachRuleAndNothingInACleanCertificate) {
   ASSERT_TRUE(inv_->insert(revoked));
   ASSERT_TRUE(inv_->revoke(revoked.serial, x509::RevocationReason::kSuperseded, kNow));
 
-  auto c = compliance(*inv_, p, h_, kNow);
+  auto c = compliance(*inv_, nullptr, p, h_, kNow);
   ASSERT_TRUE(c) << c.error().describe();
   EXPECT_EQ(rule(*c, "weak-key").count, 1);
   EXPECT_EQ(rule(*c, "weak-key").examples.at(0).serial, "11");
@@ -107,7 +107,7 @@ TEST_F(ReportTest, ComplianceFindsEachRuleAndNothingInACleanCertificate) {
   evil.subject = "CN=<script>alert(1)</script>";
   evil.common_name = "<script>alert(1)</script>";
   ASSERT_TRUE(inv_->insert(evil));
-  auto again = compliance(*inv_, p, h_, kNow);
+  auto again = compliance(*inv_, nullptr, p, h_, kNow);
   ASSERT_TRUE(again);
   const std::string html = to_html(*again);
   EXPECT_EQ(html.find("<script>"), std::string::npos);
@@ -121,7 +121,7 @@ TEST_F(ReportTest, ComplianceFlagsACaExpiringBeforeWhatItCouldIssue) {
   // An issuing CA with 30 days left, under an intermediate that expires even earlier.
   h_.issuing.not_after = kNow + 24h * 30;
   h_.intermediate.not_after = kNow + 24h * 20;
-  auto c = compliance(*inv_, p, h_, kNow);
+  auto c = compliance(*inv_, nullptr, p, h_, kNow);
   ASSERT_TRUE(c);
   EXPECT_EQ(rule(*c, "ca-expires-before-children").count, 2);
 }
@@ -136,7 +136,7 @@ TEST_F(ReportTest, ComplianceWalksMoreThanOnePage) {
     r.owner = {};
     ASSERT_TRUE(inv_->insert(r));
   }
-  auto c = compliance(*inv_, p, h_, kNow, 5);
+  auto c = compliance(*inv_, nullptr, p, h_, kNow, 5);
   ASSERT_TRUE(c);
   EXPECT_EQ(c->certificates_checked, 3 + 2500);
   EXPECT_EQ(rule(*c, "no-owner").count, 2500);
@@ -154,7 +154,7 @@ TEST_F(ReportTest, BlastRadiusOfACaCountsEverythingBelowIt) {
   auto old = leaf("23", "03", -1);  // expired yesterday
   ASSERT_TRUE(inv_->insert(old));
 
-  auto issuing = blast_radius(*inv_, h_.issuing.serial, kNow);
+  auto issuing = blast_radius(*inv_, inv_.get(), h_.issuing.serial, kNow);
   ASSERT_TRUE(issuing) << issuing.error().describe();
   EXPECT_EQ(issuing->total, 4);
   EXPECT_EQ(issuing->valid, 2);
@@ -165,20 +165,72 @@ TEST_F(ReportTest, BlastRadiusOfACaCountsEverythingBelowIt) {
   EXPECT_EQ(issuing->last_valid_not_after, web.not_after);
 
   // The root: the intermediate and issuing CAs and everything they signed.
-  auto root = blast_radius(*inv_, h_.root.serial, kNow);
+  auto root = blast_radius(*inv_, inv_.get(), h_.root.serial, kNow);
   ASSERT_TRUE(root);
   EXPECT_EQ(root->total, 6);
   EXPECT_EQ(root->cas.size(), 2u);
   EXPECT_EQ(root->valid, 4);
 
-  auto one = blast_radius(*inv_, web.serial, kNow);
+  auto one = blast_radius(*inv_, inv_.get(), web.serial, kNow);
   ASSERT_TRUE(one);
   EXPECT_EQ(one->total, 0);
   EXPECT_NE(to_text(*one).find("alone"), std::string::npos);
 
-  auto unknown = blast_radius(*inv_, *Serial::parse("7777"), kNow);
+  auto unknown = blast_radius(*inv_, inv_.get(), *Serial::parse("7777"), kNow);
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+}
+
+TEST_F(ReportTest, DeploymentsAddExpiredAndForeignFindingsAndWhereThingsRun) {
+  policy::Policy p = policy::default_policy();
+  auto old = leaf("30", "03", -2);  // expired two days ago, still presented
+  ASSERT_TRUE(inv_->insert(old));
+  auto live = leaf("31", "03", 30);
+  ASSERT_TRUE(inv_->insert(live));
+  auto sight = [&](const std::string& endpoint, const store::CertRecord& r) {
+    store::Sighting s;
+    s.endpoint = endpoint;
+    s.leaf.fingerprint_sha256 = r.fingerprint_sha256;
+    s.leaf.serial_hex = r.serial.hex();
+    s.leaf.subject = r.subject;
+    s.leaf.not_before = r.not_before;
+    s.leaf.not_after = r.not_after;
+    s.leaf.key_algorithm = r.key_algorithm;
+    s.leaf.key_bits = r.key_bits;
+    s.leaf.signature_algorithm = r.signature_algorithm;
+    s.leaf.sans = {"dns:" + r.common_name};
+    s.leaf.der = r.der;
+    s.at = kNow;
+    return inv_->record_sighting(s);
+  };
+  auto first = sight("10.0.0.1:443", old);
+  ASSERT_TRUE(first) << first.error().describe();
+  ASSERT_TRUE(sight("10.0.0.2:443", live));
+  auto outsider = leaf("99", "98", 60);  // not in the inventory: foreign
+  outsider.fingerprint_sha256 = "FP-foreign";
+  outsider.key_algorithm = "rsa-1024";
+  outsider.key_bits = 1024;
+  auto seen = sight("10.0.0.3:8443", outsider);
+  ASSERT_TRUE(seen) << seen.error().describe();
+  EXPECT_TRUE(seen->foreign);
+
+  auto c = compliance(*inv_, inv_.get(), p, h_, kNow);
+  ASSERT_TRUE(c) << c.error().describe();
+  EXPECT_EQ(rule(*c, "expired-but-deployed").count, 1);
+  EXPECT_EQ(rule(*c, "expired-but-deployed").examples.at(0).serial, "30");
+  EXPECT_EQ(rule(*c, "foreign-on-endpoint").count, 1);
+  EXPECT_EQ(rule(*c, "weak-key").count, 1);  // the foreign one's RSA 1024
+  auto without = compliance(*inv_, nullptr, p, h_, kNow);
+  ASSERT_TRUE(without);
+  EXPECT_EQ(rule(*without, "foreign-on-endpoint").count, 0);
+
+  auto b = blast_radius(*inv_, inv_.get(), h_.issuing.serial, kNow);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->deployed, 2);  // both of ours, not the foreign one
+  auto one = blast_radius(*inv_, inv_.get(), live.serial, kNow);
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->deployed, 1);
+  EXPECT_EQ(one->deployments_sample.at(0).endpoint, "10.0.0.2:443");
 }
 
 }  // namespace
