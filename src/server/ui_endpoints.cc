@@ -263,9 +263,17 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
   if (p == "/v1/overview") {
     auto counts = inventory_->count_by_status(now);
     if (!counts) return fail(counts.error());
-    auto in7 = inventory_->count_expiring(now, now + std::chrono::hours(24 * 7));
+    // From the (status, not_after) index alone: Herald's own server
+    // certificates included (the metrics' gauge leaves them out).
+    auto expiring = [&](int days) {
+      store::ListFilter f;
+      f.now = now;
+      f.expiring_before = now + std::chrono::hours(24 * days);
+      return inventory_->count_matching(f);
+    };
+    auto in7 = expiring(7);
     if (!in7) return fail(in7.error());
-    auto in30 = inventory_->count_expiring(now, now + std::chrono::hours(24 * 30));
+    auto in30 = expiring(30);
     if (!in30) return fail(in30.error());
     auto revoked_day = inventory_->count_revoked_since(now - std::chrono::hours(24));
     if (!revoked_day) return fail(revoked_day.error());
@@ -382,15 +390,9 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
 
   if (p == "/v1/hierarchy") {
     json cas = json::array();
-    for (const char* profile : {"root-ca", "intermediate-ca", "issuing-ca"}) {
-      store::ListFilter f;
-      f.now = now;
-      f.profile = profile;
-      f.limit = 100;
-      auto records = inventory_->list(f);
-      if (!records) return fail(records.error());
-      for (const auto& r : *records) cas.push_back(ca_json(r, now));
-    }
+    auto records = inventory_->ca_certificates();
+    if (!records) return fail(records.error());
+    for (const auto& r : *records) cas.push_back(ca_json(r, now));
     json active = json::object();
     if (root_) active["root"] = root_->serial().hex();
     if (intermediate_) active["intermediate"] = intermediate_->serial().hex();
@@ -401,6 +403,8 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
 
   if (p == "/v1/certs") {
     store::ListFilter f;
+    // count=1 is answered from an index for the status and expiry filters;
+    // with profile, owner or SAN it reads every record (see api.md).
     f.now = now;
     if (auto e = req.query_param("expiring"); !e.empty()) {
       auto d = parse_duration(e);
@@ -436,13 +440,31 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
     if (!offset) return fail(offset.error());
     f.limit = *limit + 1;  // one more tells whether there is a next page
     f.offset = *offset;
+    // Keyset paging: after=UNIX:SERIAL (next_after of the previous page)
+    // costs the same on any page, where a deep offset re-reads what it skips.
+    if (auto a = req.query_param("after"); !a.empty()) {
+      auto colon = a.find(':');
+      auto serial = colon == std::string::npos ? Result<Serial>(make_error(ErrorCode::kInvalidArgument, ""))
+                                               : Serial::parse(a.substr(colon + 1));
+      const std::string at = a.substr(0, colon);
+      if (!serial || at.empty() || at.size() > 12 ||
+          at.find_first_not_of("0123456789") != std::string::npos) {
+        return fail(Error{ErrorCode::kInvalidArgument, "after must be UNIX:SERIAL (next_after)"});
+      }
+      f.after = std::make_pair(TimePoint{std::chrono::seconds(std::stoll(at))}, *serial);
+    }
     auto records = inventory_->list(f);
     if (!records) return fail(records.error());
     json items = json::array();
     for (size_t i = 0; i < records->size() && i < *limit; ++i)
       items.push_back(store::to_json((*records)[i], now));
     json j = {{"items", items},
-              {"next_offset", records->size() > *limit ? json(*offset + *limit) : json()}};
+              {"next_offset", records->size() > *limit ? json(*offset + *limit) : json()},
+              {"next_after", json()}};
+    if (records->size() > *limit) {
+      const auto& last = (*records)[*limit - 1];
+      j["next_after"] = std::to_string(unix_of(last.not_after)) + ":" + last.serial.hex();
+    }
     if (req.query_param("count") == "1") {
       auto total = inventory_->count_matching(f);
       if (!total) return fail(total.error());

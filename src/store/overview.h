@@ -2,7 +2,11 @@
 // What the dashboard (server/ui_endpoints.cc) reads beyond Inventory::list:
 // counts and a histogram, each one aggregate query in the database, never a
 // loading of records, so a page costs the same at 1,000 certificates as at
-// 1,000,000 (bench/dashboard_bench.sh). An interface the core owns; both
+// 1,000,000 (bench/dashboard_bench.sh). The indexes they use (SQLite
+// migration 14, PostgreSQL 0007_overview.sql): (status, not_after) for the
+// counts by status and the histogram, issued_at for the issuance rate,
+// partial ones for revocations (revoked_at; the audit log's revocation
+// events by serial) and for the CA certificates. An interface the core owns; both
 // adapters implement it (sqlite/sqlite_overview.cc,
 // postgres/postgres_overview.cc).
 
@@ -53,10 +57,14 @@ class OverviewStore {
   // How many records `filter` selects (its limit, offset and `after` ignored):
   // the total of a paged listing.
   [[nodiscard]] virtual Result<int64_t> count_matching(const ListFilter& filter) = 0;
+  // The CA certificates of the inventory (profiles root-ca, intermediate-ca,
+  // issuing-ca), by notAfter: a partial index keeps them apart from the leaves.
+  [[nodiscard]] virtual Result<std::vector<CertRecord>> ca_certificates() = 0;
   // The audit log's revocation-state entries for `serial` (revoke,
   // release_hold), oldest first, at most `limit`. The issuance itself is the
-  // record's issued_at: the caller adds it (no index of the log by serial
-  // is kept; one per issued certificate would slow issuance).
+  // record's issued_at: the caller adds it (the log is indexed by serial for
+  // revocation events only; an entry per issued certificate would slow
+  // issuance).
   [[nodiscard]] virtual Result<std::vector<AuditEvent>> revocation_history(const Serial& serial,
                                                                            size_t limit) = 0;
 };

@@ -743,6 +743,17 @@ TEST_P(StoreConformance, OverviewCountsInTheDatabase) {
   EXPECT_EQ((*trail)[0].action, "revoke");
   EXPECT_NE((*trail)[0].detail.find("keyCompromise"), std::string::npos) << (*trail)[0].detail;
   EXPECT_TRUE(s->revocation_history(*Serial::parse("0A"), 10)->empty());
+  CertRecord root = record("77", "77", 500 * day);
+  root.profile = "root-ca";
+  ASSERT_TRUE(s->insert(root));
+  CertRecord issuing = record("78", "77", 400 * day);
+  issuing.profile = "issuing-ca";
+  ASSERT_TRUE(s->insert(issuing));
+  auto cas = s->ca_certificates();
+  ASSERT_TRUE(cas) << cas.error().describe();
+  ASSERT_EQ(cas->size(), 2u);
+  EXPECT_EQ((*cas)[0].serial.hex(), "78");  // by notAfter
+  EXPECT_EQ((*cas)[1].profile, "root-ca");
   // Another node on the same database counts the same.
   auto other = another(*s);
   ASSERT_TRUE(other);

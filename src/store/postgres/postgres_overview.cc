@@ -95,10 +95,29 @@ Result<int64_t> PostgresStore::count_matching(const ListFilter& f) {
   return r.integer(0, 0);
 }
 
+Result<std::vector<CertRecord>> PostgresStore::ca_certificates() {
+  // The WHERE matches the partial index certificates_cas (0007_overview.sql).
+  std::vector<std::string> serials;
+  {
+    HERALD_TRY(auto c, pool_.get());
+    HERALD_TRY(auto r, c->exec("SELECT serial FROM certificates WHERE profile IN ('root-ca', "
+                               "'intermediate-ca', 'issuing-ca') ORDER BY not_after LIMIT 1000"));
+    for (int i = 0; i < r.size(); ++i) serials.push_back(r.text(i, 0));
+  }
+  std::vector<CertRecord> out;
+  for (const auto& hex : serials) {
+    auto serial = Serial::parse(hex);
+    if (!serial) return make_error(ErrorCode::kStore, "corrupt serial in inventory");
+    HERALD_TRY(auto rec, find(*serial));
+    if (rec) out.push_back(std::move(*rec));
+  }
+  return out;
+}
+
 Result<std::vector<AuditEvent>> PostgresStore::revocation_history(const Serial& serial,
                                                                   size_t limit) {
   HERALD_TRY(auto c, pool_.get());
-  // The partial index audit_log_revocations keeps this to revocation events.
+  // The partial index audit_log_revocation_serial (0007_overview.sql).
   HERALD_TRY(auto r, c->exec("SELECT at, action, detail FROM audit_log WHERE action IN "
                              "('revoke', 'release_hold') AND serial = $1 ORDER BY id LIMIT $2",
                              {Param(serial.hex()), Param(static_cast<int64_t>(limit))}));

@@ -127,6 +127,7 @@ class PostgresStore final : public Store {
   [[nodiscard]] Result<int64_t> count_matching(const ListFilter& filter) override;
   [[nodiscard]] Result<std::vector<AuditEvent>> revocation_history(const Serial& serial,
                                                                    size_t limit) override;
+  [[nodiscard]] Result<std::vector<CertRecord>> ca_certificates() override;
 
   // The newest schema version this binary knows.
   [[nodiscard]] static int known_schema_version();

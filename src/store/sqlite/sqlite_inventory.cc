@@ -226,6 +226,19 @@ CREATE TABLE alert_dead_letters (
   at          INTEGER NOT NULL
 );
 )sql"},
+    // The dashboard's counts (store/overview.h) from indexes: by status and
+    // expiry, issuance rate, revocations since T, the CA certificates, a
+    // serial's revocation events. Issuance writes two more index entries
+    // (status_not_after, issued_at); the partial ones only revocations.
+    {14, R"sql(
+CREATE INDEX certificates_status_not_after ON certificates (status, not_after);
+CREATE INDEX certificates_issued_at ON certificates (issued_at);
+CREATE INDEX certificates_revoked_at ON certificates (revoked_at) WHERE status = 'revoked';
+CREATE INDEX certificates_cas ON certificates (not_after)
+  WHERE profile IN ('root-ca', 'intermediate-ca', 'issuing-ca');
+CREATE INDEX audit_log_revocation_serial ON audit_log (serial)
+  WHERE action IN ('revoke', 'release_hold');
+)sql"},
 };
 
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }

@@ -131,7 +131,8 @@ class SqliteInventory final : public Store {
   [[nodiscard]] Result<int64_t> count_matching(const ListFilter& filter) override;
   [[nodiscard]] Result<std::vector<AuditEvent>> revocation_history(const Serial& serial,
                                                                    size_t limit) override;
-  static constexpr int kSchemaVersion = 13;
+  [[nodiscard]] Result<std::vector<CertRecord>> ca_certificates() override;
+  static constexpr int kSchemaVersion = 14;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,

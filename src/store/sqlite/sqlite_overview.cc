@@ -136,11 +136,33 @@ Result<int64_t> SqliteInventory::count_matching(const ListFilter& f) {
   return s.integer(0);
 }
 
+Result<std::vector<CertRecord>> SqliteInventory::ca_certificates() {
+  // The WHERE matches the partial index certificates_cas (migration 14).
+  std::vector<CertRecord> out;
+  auto lease = reader();
+  Connection& c = lease.conn;
+  Stmt s(c, std::string("SELECT serial FROM certificates WHERE profile IN ('root-ca', "
+                        "'intermediate-ca', 'issuing-ca') ORDER BY not_after LIMIT 1000"));
+  if (!s.ok()) return c.error("cannot prepare CA listing");
+  std::vector<std::string> serials;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) serials.push_back(s.text(0));
+  if (rc != SQLITE_DONE) return c.error("cannot list CA certificates");
+  lease.lock.unlock();
+  for (const auto& hex : serials) {
+    auto serial = Serial::parse(hex);
+    if (!serial) return make_error(ErrorCode::kStore, "corrupt serial in inventory");
+    HERALD_TRY(auto rec, find(*serial));
+    if (rec) out.push_back(std::move(*rec));
+  }
+  return out;
+}
+
 Result<std::vector<AuditEvent>> SqliteInventory::revocation_history(const Serial& serial,
                                                                     size_t limit) {
   auto lease = reader();
   Connection& c = lease.conn;
-  // audit_log_action (action, id) keeps this to the revocation events.
+  // The partial index audit_log_revocation_serial (migration 14).
   Stmt s(c,
          "SELECT at, action, detail FROM audit_log WHERE action IN ('revoke', 'release_hold') "
          "AND serial = ? ORDER BY id LIMIT ?");

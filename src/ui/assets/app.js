@@ -140,12 +140,15 @@ async function timeline(params) {
 }
 
 async function certs(params) {
-  const offset = Number(params.get('offset') || 0);
+  // Pages go forward by keyset (after=...), back through the browser's history.
+  const pageNo = Number(params.get('page') || 1);
   const q = new URLSearchParams();
-  for (const k of ['profile', 'owner', 'status', 'san']) if (params.get(k)) q.set(k, params.get(k));
+  for (const k of ['profile', 'owner', 'status', 'san', 'after']) if (params.get(k)) q.set(k, params.get(k));
   q.set('limit', String(PAGE_SIZE));
-  q.set('offset', String(offset));
-  q.set('count', '1');
+  // The total comes from an index for status filters; profile, owner and SAN
+  // filters would have to read every record for it.
+  const countable = !params.get('profile') && !params.get('owner') && !params.get('san');
+  if (countable) q.set('count', '1');
   const page = await api('/v1/certs?' + q.toString());
   const field = (name, label, input) => el('label', {}, label, input);
   const status = el('select', {id: 'filter-status'},
@@ -181,16 +184,20 @@ async function certs(params) {
     el('thead', {}, el('tr', {}, ...['Serial', 'Subject', 'Profile', 'Status', 'Expires', 'Owner']
       .map((h) => el('th', {text: h})))),
     el('tbody', {}, ...rows));
-  const nav = (to) => {
+  const next = () => {
     const p = new URLSearchParams(params);
-    p.set('offset', String(to));
+    p.set('after', page.next_after);
+    p.set('page', String(pageNo + 1));
     return '#/certs?' + p.toString();
   };
+  const first = (pageNo - 1) * PAGE_SIZE;
+  const shown = page.items.length ? `${first + 1}–${first + page.items.length}` : '0';
+  const prev = el('a', {id: 'prev-page', href: '#', text: '← previous'});
+  prev.addEventListener('click', (event) => { event.preventDefault(); history.back(); });
   const pager = el('div', {class: 'pager'},
-    offset > 0 ? el('a', {id: 'prev-page', href: nav(Math.max(0, offset - PAGE_SIZE)), text: '← previous'}) : null,
-    el('span', {id: 'page-info', text: page.items.length
-      ? `${offset + 1}–${offset + page.items.length} of ${page.total}` : `0 of ${page.total}`}),
-    page.next_offset !== null ? el('a', {id: 'next-page', href: nav(page.next_offset), text: 'next →'}) : null);
+    pageNo > 1 ? prev : null,
+    el('span', {id: 'page-info', text: countable ? `${shown} of ${page.total}` : `${shown} (page ${pageNo})`}),
+    page.next_after !== null ? el('a', {id: 'next-page', href: next(), text: 'next →'}) : null);
   view().replaceChildren(el('h1', {text: 'Inventory'}), form, table, pager);
 }
 
