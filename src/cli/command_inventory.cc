@@ -1,4 +1,5 @@
 // herald list | show
+#include <ctime>
 #include <iostream>
 
 #include "base/duration.h"
@@ -15,6 +16,10 @@ struct ListFlags {
   std::optional<std::string> status;
   std::vector<std::string> owner;
   bool json = false;
+  // Deployments seen by `herald scan` (store/deployments.h).
+  bool deployed = false;
+  std::optional<std::string> not_seen_since;
+  bool foreign = false;
 };
 
 struct ShowFlags {
@@ -28,7 +33,123 @@ std::string pad(std::string s, size_t n) {
   return s;
 }
 
+// --not-seen-since: a duration back from now (7d, 12h) or a date
+// (2026-01-31, 2026-01-31T12:00:00Z) or seconds since 1970.
+Result<TimePoint> parse_since(const std::string& text, TimePoint now) {
+  if (auto d = parse_duration(text)) return now - *d;
+  if (!text.empty() && text.size() <= 12 && text.find_first_not_of("0123456789") == std::string::npos) {
+    return TimePoint{std::chrono::seconds(std::stoll(text))};
+  }
+  std::tm tm{};
+  const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+  if (rest && (*rest == 'Z' || *rest == 'z')) ++rest;
+  if (!rest) {
+    tm = {};
+    rest = strptime(text.c_str(), "%Y-%m-%d", &tm);
+  }
+  if (!rest || *rest != '\0') {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--not-seen-since '" + text +
+                          "': give a duration (7d, 12h) or a UTC date (2026-01-31, "
+                          "2026-01-31T12:00:00Z)");
+  }
+  return TimePoint{std::chrono::seconds(static_cast<int64_t>(timegm(&tm)))};
+}
+
+nlohmann::json deployment_json(const store::DeploymentRecord& d) {
+  nlohmann::json problems = nlohmann::json::array();
+  for (const auto& p : d.problems) problems.push_back({{"code", p.code}, {"message", p.message}});
+  std::string chain;
+  for (const auto& der : d.chain_der) chain += ossl::pem_encode(der, "CERTIFICATE");
+  return {{"endpoint", d.endpoint},
+          {"sni", d.sni},
+          {"serial", d.serial_hex},
+          {"fingerprint_sha256", d.fingerprint_sha256},
+          {"foreign", d.foreign},
+          {"subject", d.subject},
+          {"not_after", format_time(d.not_after)},
+          {"first_seen", format_time(d.first_seen)},
+          {"last_seen", format_time(d.last_seen)},
+          {"problems", problems},
+          {"chain_pem", chain}};
+}
+
+// --deployed, --not-seen-since, --foreign: what `herald scan` recorded.
+Status run_list_deployments(Context& ctx, const ListFlags& f) {
+  if (f.expiring || f.profile || f.status || !f.owner.empty()) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--deployed, --foreign and --not-seen-since do not combine with --expiring, "
+                      "--profile, --status or --owner");
+  }
+  if (f.deployed && f.foreign) {
+    return make_error(ErrorCode::kInvalidArgument,
+                      "--deployed lists Herald's certificates, --foreign the others: give one");
+  }
+  const TimePoint now = ctx.clock->now();
+  store::DeploymentFilter filter;
+  if (f.not_seen_since) {
+    HERALD_TRY(filter.not_seen_since, parse_since(*f.not_seen_since, now));
+  }
+  HERALD_TRY(auto s, open_session(ctx, LoadSigner::kNo, std::nullopt));
+  if (f.foreign && !f.not_seen_since) {
+    HERALD_TRY(auto certs, s->inventory->discovered_certificates(0, 0));
+    if (f.json) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& c : certs) {
+        arr.push_back({{"fingerprint_sha256", c.fingerprint_sha256},
+                       {"serial", c.serial_hex},
+                       {"subject", c.subject},
+                       {"issuer", c.issuer},
+                       {"sans", c.sans},
+                       {"not_before", format_time(c.not_before)},
+                       {"not_after", format_time(c.not_after)},
+                       {"status", c.not_after < now ? "expired" : "valid"},
+                       {"key_algorithm", c.key_algorithm},
+                       {"signature_algorithm", c.signature_algorithm},
+                       {"first_seen", format_time(c.first_seen)},
+                       {"pem", ossl::pem_encode(c.der, "CERTIFICATE")}});
+      }
+      std::cout << arr.dump(2) << "\n";
+      return {};
+    }
+    std::cout << pad("SERIAL", 34) << pad("NOT AFTER", 22) << pad("FIRST SEEN", 22)
+              << "SUBJECT / ISSUER\n";
+    for (const auto& c : certs) {
+      std::string serial = c.serial_hex.size() > 32 ? c.serial_hex.substr(0, 31) + "~" : c.serial_hex;
+      std::cout << pad(serial, 34) << pad(format_time(c.not_after), 22)
+                << pad(format_time(c.first_seen), 22) << c.subject << "  (issuer " << c.issuer
+                << ")\n";
+    }
+    std::cout << certs.size() << " foreign certificate" << (certs.size() == 1 ? "" : "s") << "\n";
+    return {};
+  }
+  if (f.deployed) filter.kind = store::DeploymentKind::kInventory;
+  if (f.foreign) filter.kind = store::DeploymentKind::kForeign;
+  HERALD_TRY(auto rows, s->inventory->deployments(filter));
+  if (f.json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& d : rows) arr.push_back(deployment_json(d));
+    std::cout << arr.dump(2) << "\n";
+    return {};
+  }
+  std::cout << pad("SERIAL", 36) << pad("ENDPOINT", 28) << pad("SNI", 20) << pad("LAST SEEN", 22)
+            << "PROBLEMS\n";
+  for (const auto& d : rows) {
+    std::string serial = d.serial_hex.size() > 32 ? d.serial_hex.substr(0, 31) + "~" : d.serial_hex;
+    if (d.foreign) serial += " *";
+    std::string problems;
+    for (const auto& p : d.problems) problems += (problems.empty() ? "" : ",") + p.code;
+    std::cout << pad(serial, 36) << pad(d.endpoint, 28) << pad(d.sni.empty() ? "-" : d.sni, 20)
+              << pad(format_time(d.last_seen), 22) << (problems.empty() ? "-" : problems) << "\n";
+  }
+  std::cout << rows.size() << " deployment" << (rows.size() == 1 ? "" : "s");
+  if (!f.deployed) std::cout << " (* = foreign: not issued by this CA)";
+  std::cout << "\n";
+  return {};
+}
+
 Status run_list(Context& ctx, const ListFlags& f) {
+  if (f.deployed || f.foreign || f.not_seen_since) return run_list_deployments(ctx, f);
   store::ListFilter filter;
   filter.now = ctx.clock->now();
   if (f.expiring) {
@@ -99,6 +220,15 @@ void add_inventory_commands(CLI::App& app, Context& ctx) {
   list->add_option("--owner", fl->owner,
                    "Only certificates with these owner labels, e.g. team=payments (repeatable)");
   list->add_flag("--json", fl->json, "Print a JSON array");
+  list->add_flag("--deployed", fl->deployed,
+                 "Herald's certificates seen deployed by herald scan, with where (endpoint, SNI), "
+                 "first/last seen and the chain problems found");
+  list->add_option("--not-seen-since", fl->not_seen_since,
+                   "Deployments whose last sighting is older than this: a duration back from now "
+                   "(7d) or a UTC date (2026-01-31[T12:00:00Z])");
+  list->add_flag("--foreign", fl->foreign,
+                 "Certificates herald scan found that this CA did not issue (with "
+                 "--not-seen-since: their deployments)");
   list->callback([&ctx, fl] { ctx.result = run_list(ctx, *fl); });
 
   auto fs_ = std::make_shared<ShowFlags>();

@@ -5,6 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -239,6 +240,33 @@ Analysis analyze_chain(const verify::Verifier& verifier, const std::vector<Bytes
     if (f.code == "missing_issuer" && seen.count("self_signed") && f.depth == 0) continue;
     if (f.code == "untrusted_root" && seen.count("self_signed") && f.depth == 0) continue;
     a.problems.push_back({f.code, problem_message(f)});
+  }
+  // The verifier reports the path closest to valid; when no path reaches an
+  // anchor it stops at that, so the leaf's own problems (its dates, the name)
+  // are checked here too, whatever the path.
+  if (leaf) {
+    const auto& c = *leaf;
+    if (c.not_after() < at && !seen.count("expired")) {
+      a.problems.push_back({"expired", "certificate 0: expected valid at " + format_time(at) +
+                                           ", found notAfter " + format_time(c.not_after()) +
+                                           " (renew it)"});
+    }
+    if (c.not_before() > at && !seen.count("not_yet_valid")) {
+      a.problems.push_back({"not_yet_valid", "certificate 0: expected valid at " + format_time(at) +
+                                                 ", found notBefore " + format_time(c.not_before())});
+    }
+    if (!name.empty() && !seen.count("hostname_mismatch")) {
+      const unsigned flags = X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
+      const bool matches =
+          !x509::ip_octets(name).empty()
+              ? X509_check_ip_asc(&c.x509(), name.c_str(), flags) == 1
+              : X509_check_host(&c.x509(), name.data(), name.size(), flags, nullptr) == 1;
+      if (!matches) {
+        a.problems.push_back({"hostname_mismatch", "certificate 0: expected a SAN for " + name +
+                                                       ", found none (issue it for this name)"});
+      }
+      ERR_clear_error();
+    }
   }
   return a;
 }
