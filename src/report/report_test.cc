@@ -7,6 +7,10 @@
 #include "store/inventory_conformance.h"
 #include "store/sqlite/sqlite_inventory.h"
 
+namespace herald::store::testing {
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(InventoryConformance);  // only record() is used here
+}  // namespace herald::store::testing
+
 namespace herald::report {
 namespace {
 
