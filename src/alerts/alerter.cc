@@ -261,6 +261,34 @@ Status Alerter::evaluate(TimePoint now) {
     }
   }
 
+  // Partners: each CA certificate in use, announced once per partner (the
+  // first run announces the current ones; a rotated CA is announced anew).
+  for (const auto& h : hooks_) {
+    if (h.config.partner.empty()) continue;
+    for (const auto& ca : w_.cas) {
+      std::string key = alert_key("ca_certificate", ca.serial_hex, h.config.partner);
+      if (known_.count(key)) continue;
+      HERALD_TRY(bool first, w_.store.claim_alert(key, now));
+      known_.insert(key);
+      if (!first) continue;
+      json body = {{"type", "herald.notice"},
+                   {"kind", "ca_certificate"},
+                   {"key", key},
+                   {"partner", h.config.partner},
+                   {"level", ca.level},
+                   {"serial", ca.serial_hex},
+                   {"subject", ca.subject},
+                   {"fingerprint_sha256", ca.fingerprint_sha256},
+                   {"not_after", format_time(ca.not_after)},
+                   {"pem", ca.pem},
+                   {"at", format_time(now)}};
+      dispatch(key, "ca_certificate", ca.serial_hex, body.dump(),
+               "ca_certificate level=" + ca.level + " serial=" + ca.serial_hex +
+                   " partner=" + h.config.partner,
+               h.config.partner, now);
+    }
+  }
+
   // Certificates `herald scan` found deployed that Herald did not issue.
   for (size_t offset = 0;; offset += page_size) {
     HERALD_TRY(auto page, w_.store.discovered_certificates(page_size, offset));

@@ -61,6 +61,17 @@ struct CrlWindow {
   TimePoint next_update;
 };
 
+// A CA certificate of this Herald, announced once to each partner webhook
+// (a rotation brings a new one, announced in turn).
+struct CaAnnouncement {
+  std::string level;  // "root", "intermediate", "issuing"
+  std::string serial_hex;
+  std::string subject;
+  std::string fingerprint_sha256;
+  TimePoint not_after;
+  std::string pem;
+};
+
 class Alerter {
  public:
   struct Wiring {
@@ -70,6 +81,9 @@ class Alerter {
     std::function<std::vector<CrlWindow>()> crls;
     Transport transport;  // empty: http_transport()
     size_t page = 500;    // inventory rows read per query
+    // The CA certificates in use: each partner webhook is told of each one
+    // once ("ca_certificate" notices), so a partner learns of a rotation.
+    std::vector<CaAnnouncement> cas = {};
   };
   // Reads each webhook's secret file (relative paths from `dir`); an
   // unreadable or empty one is an error naming the file, never its content.

@@ -188,6 +188,36 @@ TEST_F(AlerterTest, PartnerGetsItsRevocationsOnly) {
   EXPECT_EQ(body["serial"], "0A");
 }
 
+TEST_F(AlerterTest, PartnersHearOfEachCaCertificateOnce) {
+  auto cfg = config();
+  Alerter::Wiring w{clock_, *store_, nullptr,
+                    [this](const std::string& url, const Headers&, const std::string& body,
+                           seconds) -> Result<int> {
+                      calls_.push_back({url, body, "", ""});
+                      return 204;
+                    },
+                    500,
+                    {{"issuing", "1F", "CN=Issuing", "AB:CD", kNow + hours(24 * 365), "PEM1"}}};
+  auto a = Alerter::create(cfg, dir_, w);
+  ASSERT_TRUE(a);
+  ASSERT_TRUE((*a)->evaluate(kNow));
+  ASSERT_TRUE((*a)->evaluate(kNow));
+  drain(**a);
+  ASSERT_EQ(calls_.size(), 1u);
+  EXPECT_EQ(calls_[0].url, "http://127.0.0.1:1/partner");
+  auto body = nlohmann::json::parse(calls_[0].body);
+  EXPECT_EQ(body["kind"], "ca_certificate");
+  EXPECT_EQ(body["pem"], "PEM1");
+  // A rotation: the new issuing CA is announced, the old one not again.
+  w.cas.push_back({"issuing", "2F", "CN=Issuing 2", "EF:01", kNow + hours(24 * 730), "PEM2"});
+  auto b = Alerter::create(cfg, dir_, w);
+  ASSERT_TRUE(b);
+  ASSERT_TRUE((*b)->evaluate(kNow));
+  drain(**b);
+  ASSERT_EQ(calls_.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(calls_[1].body)["serial"], "2F");
+}
+
 TEST_F(AlerterTest, QueueIsBoundedAndSecretsAreRequired) {
   auto cfg = config();
   cfg.max_pending = 1;

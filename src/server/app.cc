@@ -357,6 +357,14 @@ Result<std::shared_ptr<alerts::Alerter>> App::make_alerter(const alerts::AlertsC
                               return out;
                             },
                             nullptr};
+  // Partners hear of each CA certificate once (and so of a rotation).
+  for (const auto& [level, cert] : {std::pair{"root", &root_}, std::pair{"intermediate", &intermediate_},
+                                    std::pair{"issuing", &issuing_}}) {
+    if (!*cert) continue;
+    const x509::Certificate& c = **cert;
+    w.cas.push_back({level, c.serial().hex(), c.subject(), c.fingerprint_sha256(), c.not_after(),
+                     c.pem()});
+  }
   HERALD_TRY(auto a, alerts::Alerter::create(cfg, dir_.root(), std::move(w)));
   a->start();
   return std::shared_ptr<alerts::Alerter>(std::move(a));

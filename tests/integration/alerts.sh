@@ -5,7 +5,8 @@
 # silenced owner gets none; a receiver that fails twice gets the alert on
 # the third attempt; one that always fails leaves a dead letter listed by
 # `herald alert list --dead-letters`; a partner gets a signed notice when
-# its certificate is revoked (by the CLI: serve sees it in the store).
+# its certificate is revoked (by the CLI: serve sees it in the store), and
+# hears of each CA certificate once.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/lib.sh"
@@ -132,6 +133,19 @@ wait_for 20 "the partner got the revocation notice" delivered /partner revocatio
 [[ $(count /ops revocation "$PARTNER") == 0 ]] || fail "the ops webhook got a partner notice"
 [[ $(count /partner expiry "$WEB") == 0 ]] || fail "the partner webhook got an expiry alert"
 ok "revocation notice for $PARTNER delivered to partner=acme"
+
+step "the partner heard of each CA certificate once, with its PEM"
+python3 - "$T/recv.log" "$D/ca" <<'PY' || fail "CA certificate notices are wrong"
+import json, sys
+log, ca = sys.argv[1:]
+got = [json.loads(l) for l in open(log)]
+notes = [r["body"] for r in got if r["path"] == "/partner" and (r["body"] or {}).get("kind") == "ca_certificate"]
+assert sorted(n["level"] for n in notes) == ["intermediate", "issuing", "root"], notes
+for n in notes:
+    assert n["pem"].strip() == open(f"{ca}/{n['level']}.pem").read().strip(), n["level"]
+assert not [r for r in got if r["path"] != "/partner" and (r["body"] or {}).get("kind") == "ca_certificate"]
+PY
+ok "root, intermediate and issuing announced to partner=acme only"
 
 step "restart: nothing is sent again"
 serve_stop
