@@ -6,6 +6,8 @@
 //                         /v1/revocations (the revocation feed, mTLS)
 //                         /v1/ca/chain /v1/ca/trust-package /v1/trust/bundle
 //                         /v1/spiffe/bundle, and everything below
+//                         /ui/ (the dashboard) /v1/overview /v1/expiry-timeline
+//                         /v1/hierarchy /v1/alerts/recent (admins: ui_endpoints.cc)
 //   HTTP  (http_listen):  /ocsp /crl/{issuing,intermediate,root}.crl
 //                         /ca/{root,intermediate,issuing}.crt /healthz /readyz /metrics
 //                         /v1/ca/chain /v1/ca/trust-package /v1/trust/bundle /v1/spiffe/bundle

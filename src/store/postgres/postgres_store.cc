@@ -316,8 +316,9 @@ Result<std::vector<CertRecord>> PostgresStore::list(const ListFilter& f) {
   if (f.issuer) sql += " AND issuer_serial = " + bind(Param(f.issuer->hex()));
   if (f.after) {
     const std::string at = bind(Param(secs(f.after->first)));
-    sql += " AND (not_after > " + at + " OR (not_after = " + at +
-           " AND serial > " + bind(Param(f.after->second.hex())) + "))";
+    // not_after >= first: an index range to start from, not a filter on a scan.
+    sql += " AND not_after >= " + at + " AND (not_after > " + at +
+           " OR serial > " + bind(Param(f.after->second.hex())) + ")";
   }
   for (const auto& [k, v] : f.owner) {
     sql += " AND (owner::jsonb ->> " + bind(Param(k)) + ") = " + bind(Param(v));
