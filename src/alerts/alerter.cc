@@ -65,9 +65,8 @@ Result<std::unique_ptr<Alerter>> Alerter::create(AlertsConfig cfg, const std::fi
     if (p.is_relative()) p = dir / p;
     auto secret = fs::read_file(p, 4096);
     if (!secret)
-      return make_error(ErrorCode::kMalformedInput, "webhook '" + h.name +
-                                                        "': cannot read its secret_file " +
-                                                        p.string());
+      return make_error(ErrorCode::kMalformedInput,
+                        "webhook '" + h.name + "': cannot read its secret_file " + p.string());
     while (!secret->empty() && (secret->back() == '\n' || secret->back() == '\r'))
       secret->pop_back();
     if (secret->empty())
@@ -168,8 +167,8 @@ std::optional<std::string> Alerter::claim(std::string_view kind, std::string_vie
   if (known_.count(key)) return std::nullopt;
   auto first = w_.store.claim_alert(key, now);
   if (!first) {
-    std::cerr << "herald serve: alerts: cannot claim " << key << ": "
-              << first.error().describe() << "\n";
+    std::cerr << "herald serve: alerts: cannot claim " << key << ": " << first.error().describe()
+              << "\n";
     return std::nullopt;  // tried again at the next evaluation
   }
   if (known_.size() >= kMaxKnown) known_.clear();
@@ -223,9 +222,9 @@ Status Alerter::evaluate(TimePoint now) {
       for (const auto& s : r.sans) sans.push_back(s.to_string());
       body["sans"] = std::move(sans);
       dispatch(key, kind, serial, body.dump(),
-               kind + " serial=" + serial + " subject=\"" + r.subject + "\" not_after=" +
-                   format_time(r.not_after) + " threshold=" + *label + " owner=" +
-                   owner_text(r.owner),
+               kind + " serial=" + serial + " subject=\"" + r.subject +
+                   "\" not_after=" + format_time(r.not_after) + " threshold=" + *label +
+                   " owner=" + owner_text(r.owner),
                "", now);
     }
     if (page.size() < page_size) break;
@@ -255,8 +254,8 @@ Status Alerter::evaluate(TimePoint now) {
                    {"remaining_seconds", (crl.next_update - now).count()},
                    {"at", format_time(now)}};
       dispatch(key, "crl_next_update", "", body.dump(),
-               "crl_next_update crl=" + crl.name + " next_update=" +
-                   format_time(crl.next_update) + " threshold=" + *label,
+               "crl_next_update crl=" + crl.name + " next_update=" + format_time(crl.next_update) +
+                   " threshold=" + *label,
                "", now);
     }
   }
@@ -351,9 +350,7 @@ void Alerter::handle_revoked(const Serial& serial, TimePoint now) {
                {"fingerprint_sha256", r.fingerprint_sha256},
                {"not_after", format_time(r.not_after)},
                {"revoked_at", r.revoked_at ? format_time(*r.revoked_at) : ""},
-               {"reason", r.revocation_reason
-                              ? static_cast<int>(*r.revocation_reason)
-                              : 0},
+               {"reason", r.revocation_reason ? static_cast<int>(*r.revocation_reason) : 0},
                {"at", format_time(now)}};
   dispatch(key, "revocation", serial.hex(), body.dump(),
            "revocation serial=" + serial.hex() + " partner=" + partner, partner, now);
@@ -399,14 +396,13 @@ void Alerter::deliver_due(SteadyTime now) {
       queue_.erase(it);
     }
     const Webhook& h = hooks_[d.webhook];
-    const Headers headers = {
-        {"Content-Type", "application/json"},
-        {"User-Agent", "herald-alerts"},
-        {"X-Herald-Event", d.kind},
-        {"X-Herald-Delivery", d.key},
-        {"X-Herald-Attempt", std::to_string(d.attempt)},
-        {"X-Herald-Timestamp", std::to_string(unix_secs(w_.clock.now()))},
-        {"X-Herald-Signature", signature_header(h.secret, d.body)}};
+    const Headers headers = {{"Content-Type", "application/json"},
+                             {"User-Agent", "herald-alerts"},
+                             {"X-Herald-Event", d.kind},
+                             {"X-Herald-Delivery", d.key},
+                             {"X-Herald-Attempt", std::to_string(d.attempt)},
+                             {"X-Herald-Timestamp", std::to_string(unix_secs(w_.clock.now()))},
+                             {"X-Herald-Signature", signature_header(h.secret, d.body)}};
     auto status = w_.transport(h.config.url, headers, d.body, cfg_.timeout);
     if (status && *status >= 200 && *status < 300) {
       finish(d, "delivered", w_.clock.now());
@@ -414,8 +410,8 @@ void Alerter::deliver_due(SteadyTime now) {
     }
     d.last_error = status ? "HTTP " + std::to_string(*status) : status.error().message;
     if (d.attempt >= cfg_.max_attempts) {
-      std::cerr << "herald serve: alerts: webhook '" << h.config.name << "' failed "
-                << d.attempt << " times (" << d.last_error << "); recorded as a dead letter\n";
+      std::cerr << "herald serve: alerts: webhook '" << h.config.name << "' failed " << d.attempt
+                << " times (" << d.last_error << "); recorded as a dead letter\n";
       finish(d, "dead_letter", w_.clock.now());
       continue;
     }

@@ -48,8 +48,7 @@ namespace herald::alerts {
 using Headers = std::vector<std::pair<std::string, std::string>>;
 // One POST: the HTTP status, or an error (connection, TLS, timeout).
 using Transport = std::function<Result<int>(const std::string& url, const Headers& headers,
-                                            const std::string& body,
-                                            std::chrono::seconds timeout)>;
+                                            const std::string& body, std::chrono::seconds timeout)>;
 // net::http_request / net::https_request (system trust store): one request,
 // no redirect followed, response body capped at 64 KiB.
 [[nodiscard]] Transport http_transport();

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "store/open.h"
 
@@ -108,8 +108,8 @@ TEST_F(AlerterTest, EachThresholdOnceAcrossRestartsAndSilencesHonoured) {
   ASSERT_TRUE(store_->insert(cert("0A", kNow + seconds(5 * kDay), {{"team", "web"}})));
   ASSERT_TRUE(store_->insert(cert("0B", kNow + seconds(5 * kDay), {{"team", "quiet"}})));
   ASSERT_TRUE(store_->insert(cert("0C", kNow + seconds(100 * kDay), {{"team", "web"}})));
-  ASSERT_TRUE(store_->add_silence({0, "team", "quiet", "", kNow + hours(24), "maintenance",
-                                   "test", kNow}));
+  ASSERT_TRUE(
+      store_->add_silence({0, "team", "quiet", "", kNow + hours(24), "maintenance", "test", kNow}));
   auto a = alerter(*store_, config());
   ASSERT_TRUE(a->evaluate(kNow));
   drain(*a);
@@ -190,7 +190,9 @@ TEST_F(AlerterTest, PartnerGetsItsRevocationsOnly) {
 
 TEST_F(AlerterTest, PartnersHearOfEachCaCertificateOnce) {
   auto cfg = config();
-  Alerter::Wiring w{clock_, *store_, nullptr,
+  Alerter::Wiring w{clock_,
+                    *store_,
+                    nullptr,
                     [this](const std::string& url, const Headers&, const std::string& body,
                            seconds) -> Result<int> {
                       calls_.push_back({url, body, "", ""});

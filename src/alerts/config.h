@@ -14,10 +14,11 @@
 namespace herald::alerts {
 
 struct WebhookConfig {
-  std::string name;         // for logs, alert records and dead letters
-  std::string url;          // http:// or https:// only; never a redirect's target
-  std::string secret_file;  // the HMAC key (file contents, trailing newline dropped), relative to DIR
-  std::string partner;      // "" = expiry alerts; else this partner's notices only
+  std::string name;  // for logs, alert records and dead letters
+  std::string url;   // http:// or https:// only; never a redirect's target
+  std::string
+      secret_file;      // the HMAC key (file contents, trailing newline dropped), relative to DIR
+  std::string partner;  // "" = expiry alerts; else this partner's notices only
 };
 
 struct AlertsConfig {

@@ -19,8 +19,8 @@ std::vector<Crossed> crossed_thresholds(const AlertsConfig& cfg, TimePoint not_b
   }
   if (cfg.lifetime_percent > 0 && not_after > not_before) {
     const auto lifetime = (not_after - not_before).count();
-    const std::chrono::seconds at(
-        static_cast<int64_t>(std::floor(static_cast<double>(lifetime) * cfg.lifetime_percent / 100)));
+    const std::chrono::seconds at(static_cast<int64_t>(
+        std::floor(static_cast<double>(lifetime) * cfg.lifetime_percent / 100)));
     if (left <= at) {
       std::string pct = std::to_string(cfg.lifetime_percent);
       // "10.000000" -> "10", "2.500000" -> "2.5"
@@ -29,8 +29,9 @@ std::vector<Crossed> crossed_thresholds(const AlertsConfig& cfg, TimePoint not_b
       out.push_back({pct + "pct", at});
     }
   }
-  std::stable_sort(out.begin(), out.end(),
-                   [](const Crossed& a, const Crossed& b) { return a.at_remaining > b.at_remaining; });
+  std::stable_sort(out.begin(), out.end(), [](const Crossed& a, const Crossed& b) {
+    return a.at_remaining > b.at_remaining;
+  });
   return out;
 }
 

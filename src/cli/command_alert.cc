@@ -121,8 +121,8 @@ Status run_silence_list(Context& ctx, const SilenceFlags& f) {
     std::cout << s.id << "  "
               << (s.serial.empty() ? "owner " + s.owner_key + "=" + s.owner_value
                                    : "serial " + s.serial)
-              << "  until " << format_time(s.ends_at) << "  by " << s.created_by << "  "
-              << s.reason << "\n";
+              << "  until " << format_time(s.ends_at) << "  by " << s.created_by << "  " << s.reason
+              << "\n";
   }
   return {};
 }
@@ -180,8 +180,7 @@ Status run_list(Context& ctx, const ListFlags& f) {
   }
   if (list.empty()) std::cout << "No alerts sent.\n";
   for (const auto& a : list) {
-    std::cout << format_time(a.at) << "  " << a.key << "  " << a.target << "  " << a.result
-              << "\n";
+    std::cout << format_time(a.at) << "  " << a.key << "  " << a.target << "  " << a.result << "\n";
   }
   return {};
 }
@@ -210,8 +209,7 @@ void add_alert_commands(CLI::App& app, Context& ctx) {
   add->add_option("--until", sf->until,
                   "End: a date (2026-12-31, 2026-12-31T18:00:00Z, UTC) or a duration (7d, 12h)")
       ->required();
-  add->add_option("--reason", sf->reason, "Why (shown by `herald alert silence list`)")
-      ->required();
+  add->add_option("--reason", sf->reason, "Why (shown by `herald alert silence list`)")->required();
   add->callback([&ctx, sf] { ctx.result = run_silence_add(ctx, *sf); });
 
   auto* list = silence->add_subcommand("list", "The silences in force, oldest first");
@@ -225,8 +223,8 @@ void add_alert_commands(CLI::App& app, Context& ctx) {
   rm->callback([&ctx, sf] { ctx.result = run_silence_remove(ctx, *sf); });
 
   auto lf = std::make_shared<ListFlags>();
-  auto* ls = alert->add_subcommand(
-      "list", "The most recent alerts sent (target and result), newest first");
+  auto* ls = alert->add_subcommand("list",
+                                   "The most recent alerts sent (target and result), newest first");
   add_dir_option(*ls, ctx);
   ls->add_flag("--dead-letters", lf->dead_letters,
                "Instead: webhook deliveries that failed every attempt, with their payload "

@@ -33,21 +33,21 @@ struct AlertRecord {
 // owner_key=owner_value, or for one serial, are not sent until ends_at.
 struct Silence {
   int64_t id = 0;
-  std::string owner_key;    // "" unless by owner label
+  std::string owner_key;  // "" unless by owner label
   std::string owner_value;
-  std::string serial;       // "" unless by serial (hex)
+  std::string serial;  // "" unless by serial (hex)
   TimePoint ends_at;
   std::string reason;
-  std::string created_by;   // "cli:<user>" ...
+  std::string created_by;  // "cli:<user>" ...
   TimePoint created_at;
 };
 
 // A webhook delivery that failed every attempt.
 struct DeadLetter {
   int64_t id = 0;
-  std::string target;      // the webhook's name
-  std::string url;         // where it was sent (no secret in it)
-  std::string payload;     // the JSON body
+  std::string target;   // the webhook's name
+  std::string url;      // where it was sent (no secret in it)
+  std::string payload;  // the JSON body
   std::string last_error;
   int attempts = 0;
   TimePoint at;

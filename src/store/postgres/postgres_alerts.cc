@@ -24,10 +24,11 @@ Result<bool> PostgresStore::claim_alert(std::string_view key, TimePoint at) {
 
 Status PostgresStore::record_alert(const AlertRecord& a) {
   HERALD_TRY(auto c, pool_.get());
-  HERALD_TRY_VOID(c->exec("INSERT INTO alerts_sent (key, kind, serial, at, target, result) "
-                          "VALUES ($1, $2, $3, $4, $5, $6)",
-                          {Param(a.key), Param(a.kind), Param(a.serial), Param(unix_secs(a.at)),
-                           Param(a.target), Param(a.result)}));
+  HERALD_TRY_VOID(
+      c->exec("INSERT INTO alerts_sent (key, kind, serial, at, target, result) "
+              "VALUES ($1, $2, $3, $4, $5, $6)",
+              {Param(a.key), Param(a.kind), Param(a.serial), Param(unix_secs(a.at)),
+               Param(a.target), Param(a.result)}));
   return {};
 }
 
@@ -93,16 +94,18 @@ Result<std::vector<Silence>> PostgresStore::active_silences(TimePoint now) {
 Status PostgresStore::remove_silence(int64_t id) {
   HERALD_TRY(auto c, pool_.get());
   HERALD_TRY(auto r, c->exec("DELETE FROM alert_silences WHERE id = $1", {Param(id)}));
-  if (r.affected() != 1) return make_error(ErrorCode::kNotFound, "no silence " + std::to_string(id));
+  if (r.affected() != 1)
+    return make_error(ErrorCode::kNotFound, "no silence " + std::to_string(id));
   return {};
 }
 
 Status PostgresStore::add_dead_letter(const DeadLetter& d) {
   HERALD_TRY(auto c, pool_.get());
-  HERALD_TRY_VOID(c->exec("INSERT INTO alert_dead_letters (target, url, payload, last_error, "
-                          "attempts, at) VALUES ($1, $2, $3, $4, $5, $6)",
-                          {Param(d.target), Param(d.url), Param(d.payload), Param(d.last_error),
-                           Param(int64_t{d.attempts}), Param(unix_secs(d.at))}));
+  HERALD_TRY_VOID(
+      c->exec("INSERT INTO alert_dead_letters (target, url, payload, last_error, "
+              "attempts, at) VALUES ($1, $2, $3, $4, $5, $6)",
+              {Param(d.target), Param(d.url), Param(d.payload), Param(d.last_error),
+               Param(int64_t{d.attempts}), Param(unix_secs(d.at))}));
   return {};
 }
 

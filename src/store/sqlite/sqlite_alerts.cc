@@ -20,7 +20,8 @@ Result<bool> SqliteInventory::claim_alert(std::string_view key, TimePoint at) {
   bool first = false;
   const std::string k(key);
   HERALD_TRY_VOID(write([&](Connection& c) -> Status {
-    Stmt s(c, "INSERT INTO alert_claims (key, claimed_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING");
+    Stmt s(c,
+           "INSERT INTO alert_claims (key, claimed_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING");
     s.bind(1, k);
     s.bind(2, unix_secs(at));
     if (!s.ok() || s.step() != SQLITE_DONE) return c.error("cannot claim an alert");
@@ -33,7 +34,8 @@ Result<bool> SqliteInventory::claim_alert(std::string_view key, TimePoint at) {
 Status SqliteInventory::record_alert(const AlertRecord& a) {
   return write([&](Connection& c) -> Status {
     Stmt s(c,
-           "INSERT INTO alerts_sent (key, kind, serial, at, target, result) VALUES (?, ?, ?, ?, ?, ?)");
+           "INSERT INTO alerts_sent (key, kind, serial, at, target, result) VALUES (?, ?, ?, ?, ?, "
+           "?)");
     s.bind(1, a.key);
     s.bind(2, a.kind);
     s.bind(3, a.serial);
