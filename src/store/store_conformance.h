@@ -767,8 +767,10 @@ inline Sighting sighting(std::string endpoint, std::string sni, std::string fing
   Sighting s;
   s.endpoint = std::move(endpoint);
   s.sni = std::move(sni);
+  // record() gives serial S the fingerprint "FP-S"; a certificate's
+  // fingerprint fixes its serial, as in a real sighting.
+  s.leaf.serial_hex = fingerprint.starts_with("FP-") ? fingerprint.substr(3) : "77";
   s.leaf.fingerprint_sha256 = std::move(fingerprint);
-  s.leaf.serial_hex = "77";
   s.leaf.subject = "CN=web.example";
   s.leaf.issuer = "CN=Someone Else";
   s.leaf.sans = {"dns:web.example", "ip:10.0.0.9"};
@@ -884,7 +886,7 @@ TEST_P(StoreConformance, DeploymentsFilterByLastSeenKindAndPage) {
   own.kind = DeploymentKind::kInventory;
   auto ours = s->deployments(own);
   ASSERT_EQ(ours->size(), 1u);
-  EXPECT_EQ((*ours)[0].serial_hex, "77");
+  EXPECT_EQ((*ours)[0].serial_hex, "0A");
   DeploymentFilter page;
   page.limit = 1;
   page.offset = 1;

@@ -52,9 +52,15 @@ Result<SightingResult> PostgresStore::record_sighting(const Sighting& s) {
   const std::string problems = codec::encode_problems(s.problems);
   auto st = write([&](Conn& c) -> Status {
     result = {};
-    HERALD_TRY(auto known, c.exec("SELECT 1 FROM certificates WHERE fingerprint_sha256 = $1",
-                                  {Param(s.leaf.fingerprint_sha256)}));
-    result.foreign = known.size() == 0;
+    // By the primary key: the certificates table has no fingerprint index
+    // (migration 0004), and a certificate's fingerprint fixes its serial.
+    result.foreign = true;
+    if (auto serial = Serial::parse(s.leaf.serial_hex)) {
+      HERALD_TRY(auto known,
+                 c.exec("SELECT 1 FROM certificates WHERE serial = $1 AND fingerprint_sha256 = $2",
+                        {Param(serial->hex()), Param(s.leaf.fingerprint_sha256)}));
+      result.foreign = known.size() == 0;
+    }
     if (result.foreign) {
       HERALD_TRY_VOID(c.exec(
           "INSERT INTO discovered_certificates (fingerprint_sha256, serial_hex, subject, issuer, "
@@ -77,10 +83,10 @@ Result<SightingResult> PostgresStore::record_sighting(const Sighting& s) {
                           "first_seen = LEAST(deployments.first_seen, EXCLUDED.first_seen), "
                           "last_seen = GREATEST(deployments.last_seen, EXCLUDED.last_seen) "
                           "RETURNING (xmax = 0)",
-                          {Param(s.endpoint), Param(s.sni), Param(s.leaf.fingerprint_sha256),
-                           Param(s.leaf.serial_hex), Param(result.foreign ? "true" : "false"),
-                           Param(s.leaf.subject), Param(secs(s.leaf.not_after)), Param(chain),
-                           Param(problems), Param(secs(s.at))}));
+                      {Param(s.endpoint), Param(s.sni), Param(s.leaf.fingerprint_sha256),
+                       Param(s.leaf.serial_hex), Param(result.foreign ? "true" : "false"),
+                       Param(s.leaf.subject), Param(secs(s.leaf.not_after)), Param(chain),
+                       Param(problems), Param(secs(s.at))}));
     result.new_deployment = up.size() == 1 && up.boolean(0, 0);
     return {};
   });
