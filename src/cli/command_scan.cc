@@ -38,8 +38,9 @@ constexpr size_t kMaxConcurrency = 1024;
 // "5s", "1500ms", "1m", or plain seconds.
 Result<std::chrono::milliseconds> parse_timeout(const std::string& text) {
   auto bad = [&] {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "--timeout '" + text + "': give a duration between 100ms and 5m (5s, 1500ms)");
+    return make_error(
+        ErrorCode::kInvalidArgument,
+        "--timeout '" + text + "': give a duration between 100ms and 5m (5s, 1500ms)");
   };
   std::chrono::milliseconds ms{0};
   if (text.size() > 2 && text.substr(text.size() - 2) == "ms") {
@@ -105,8 +106,8 @@ class Progress {
 };
 
 nlohmann::json outcome_json(const scan::ProbeOutcome& o) {
-  nlohmann::json j{{"endpoint", o.endpoint}, {"sni", o.sni}, {"reachable", o.reachable},
-                   {"tls", o.tls}};
+  nlohmann::json j{
+      {"endpoint", o.endpoint}, {"sni", o.sni}, {"reachable", o.reachable}, {"tls", o.tls}};
   if (!o.error.empty()) j["error"] = o.error;
   if (o.tls) {
     j["protocol"] = o.protocol;
@@ -118,7 +119,8 @@ nlohmann::json outcome_json(const scan::ProbeOutcome& o) {
     j["foreign"] = o.foreign;
     j["valid"] = o.valid;
     j["problems"] = nlohmann::json::array();
-    for (const auto& p : o.problems) j["problems"].push_back({{"code", p.code}, {"message", p.message}});
+    for (const auto& p : o.problems)
+      j["problems"].push_back({{"code", p.code}, {"message", p.message}});
     if (!o.store_error.empty()) j["store_error"] = o.store_error;
   }
   return j;
@@ -146,7 +148,8 @@ Status run_scan_command(Context& ctx, const ScanFlags& f) {
     HERALD_TRY(file_text, fs::read_file(f.file, kMaxTargetFile));
   }
   if (f.targets.empty() && f.file.empty()) {
-    return make_error(ErrorCode::kInvalidArgument, "give targets (HOST:PORT, CIDR:PORT) or --file F");
+    return make_error(ErrorCode::kInvalidArgument,
+                      "give targets (HOST:PORT, CIDR:PORT) or --file F");
   }
   HERALD_TRY(auto targets, scan::parse_targets(f.targets, file_text));
   HERALD_TRY(auto sni, check_sni(f.sni));
@@ -155,9 +158,9 @@ Status run_scan_command(Context& ctx, const ScanFlags& f) {
                       "--concurrency must be 1-" + std::to_string(kMaxConcurrency));
   }
   if (targets.size() * std::max<size_t>(1, sni.size()) > scan::kMaxTargets) {
-    return make_error(ErrorCode::kInvalidArgument,
-                      "targets x --sni names is above " + std::to_string(scan::kMaxTargets) +
-                          " probes; scan fewer at a time");
+    return make_error(ErrorCode::kInvalidArgument, "targets x --sni names is above " +
+                                                       std::to_string(scan::kMaxTargets) +
+                                                       " probes; scan fewer at a time");
   }
   HERALD_TRY(auto timeout, parse_timeout(f.timeout));
 
@@ -178,39 +181,39 @@ Status run_scan_command(Context& ctx, const ScanFlags& f) {
   Progress progress(probes.size(), true);
   nlohmann::json results = nlohmann::json::array();
   std::vector<std::string> lines;
-  auto summary = scan::run_scan(
-      probes, opts, verifier, s->inventory.get(), *ctx.clock,
-      [&](const scan::ProbeOutcome& o, size_t done) {
-        if (f.json) {
-          results.push_back(outcome_json(o));
-        } else {
-          lines.push_back(outcome_line(o));
-        }
-        progress.update(done);
-      });
+  auto summary = scan::run_scan(probes, opts, verifier, s->inventory.get(), *ctx.clock,
+                                [&](const scan::ProbeOutcome& o, size_t done) {
+                                  if (f.json) {
+                                    results.push_back(outcome_json(o));
+                                  } else {
+                                    lines.push_back(outcome_line(o));
+                                  }
+                                  progress.update(done);
+                                });
   if (f.json) {
     nlohmann::json problems = nlohmann::json::object();
     for (const auto& [code, n] : summary.problems) problems[code] = n;
-    nlohmann::json j{{"targets", summary.targets},
-                     {"probes", summary.probes},
-                     {"reachable", summary.reachable},
-                     {"tls", summary.tls},
-                     {"valid", summary.valid},
-                     {"certificates",
-                      {{"herald", summary.herald_certificates},
-                       {"foreign", summary.foreign_certificates}}},
-                     {"problems", problems},
-                     {"store_errors", summary.store_errors},
-                     {"results", results}};
+    nlohmann::json j{
+        {"targets", summary.targets},
+        {"probes", summary.probes},
+        {"reachable", summary.reachable},
+        {"tls", summary.tls},
+        {"valid", summary.valid},
+        {"certificates",
+         {{"herald", summary.herald_certificates}, {"foreign", summary.foreign_certificates}}},
+        {"problems", problems},
+        {"store_errors", summary.store_errors},
+        {"results", results}};
     std::cout << j.dump(2) << "\n";
   } else {
     std::sort(lines.begin(), lines.end());
     for (const auto& l : lines) std::cout << l << "\n";
     std::cout << "\ntargets " << summary.targets << ", probes " << summary.probes << ", reachable "
               << summary.reachable << ", TLS " << summary.tls << ", valid " << summary.valid << "\n"
-              << "certificates found: " << summary.herald_certificates + summary.foreign_certificates
-              << " (Herald's " << summary.herald_certificates << ", foreign "
-              << summary.foreign_certificates << ")\n";
+              << "certificates found: "
+              << summary.herald_certificates + summary.foreign_certificates << " (Herald's "
+              << summary.herald_certificates << ", foreign " << summary.foreign_certificates
+              << ")\n";
     if (summary.problems.empty()) {
       std::cout << "problems: none\n";
     } else {

@@ -140,7 +140,8 @@ bool handshake(SSL_CTX& ctx, int fd, const std::string& sni, SteadyClock::time_p
     if (e == SSL_ERROR_WANT_WRITE) events = POLLOUT;
     if (events == 0) {
       std::string why = ossl::drain_errors();
-      if (why.empty() && e == SSL_ERROR_SYSCALL) why = errno ? std::strerror(errno) : "connection closed";
+      if (why.empty() && e == SSL_ERROR_SYSCALL)
+        why = errno ? std::strerror(errno) : "connection closed";
       err = "TLS handshake failed" + (why.empty() ? std::string() : ": " + why);
       return false;
     }
@@ -253,7 +254,8 @@ Analysis analyze_chain(const verify::Verifier& verifier, const std::vector<Bytes
     }
     if (c.not_before() > at && !seen.count("not_yet_valid")) {
       a.problems.push_back({"not_yet_valid", "certificate 0: expected valid at " + format_time(at) +
-                                                 ", found notBefore " + format_time(c.not_before())});
+                                                 ", found notBefore " +
+                                                 format_time(c.not_before())});
     }
     if (!name.empty() && !seen.count("hostname_mismatch")) {
       const unsigned flags = X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;

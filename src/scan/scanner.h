@@ -66,9 +66,9 @@ struct Summary {
   size_t probes = 0;
   size_t reachable = 0;
   size_t tls = 0;
-  size_t herald_certificates = 0;   // distinct leaves found in the inventory
-  size_t foreign_certificates = 0;  // distinct leaves not issued by this CA
-  size_t valid = 0;                 // probes whose chain verified
+  size_t herald_certificates = 0;          // distinct leaves found in the inventory
+  size_t foreign_certificates = 0;         // distinct leaves not issued by this CA
+  size_t valid = 0;                        // probes whose chain verified
   std::map<std::string, size_t> problems;  // by code: probes showing it
   size_t store_errors = 0;
 };
@@ -93,9 +93,9 @@ struct Analysis {
 // Runs every probe; `on_done` is called (from worker threads, serialised)
 // after each probe has been checked and recorded. `store` may be null (no
 // recording). Returns when all probes are done.
-[[nodiscard]] Summary run_scan(const std::vector<Probe>& probes, const ScanOptions& options,
-                               const verify::Verifier& verifier, store::DeploymentStore* store,
-                               const Clock& clock,
-                               const std::function<void(const ProbeOutcome&, size_t done)>& on_done);
+[[nodiscard]] Summary run_scan(
+    const std::vector<Probe>& probes, const ScanOptions& options, const verify::Verifier& verifier,
+    store::DeploymentStore* store, const Clock& clock,
+    const std::function<void(const ProbeOutcome&, size_t done)>& on_done);
 
 }  // namespace herald::scan

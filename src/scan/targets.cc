@@ -76,7 +76,8 @@ Status expand(std::string_view text, int family, std::string_view addr_text, int
                          " targets in all may be scanned (split it, or narrow the prefix)");
   }
   // Clear the host bits: the range starts at its network address.
-  for (int i = prefix; i < bits; ++i) addr[i / 8] &= static_cast<unsigned char>(~(0x80u >> (i % 8)));
+  for (int i = prefix; i < bits; ++i)
+    addr[i / 8] &= static_cast<unsigned char>(~(0x80u >> (i % 8)));
   const size_t n = size_t{1} << host_bits;
   for (size_t k = 0; k < n; ++k) {
     std::array<unsigned char, 16> cur = addr;

@@ -3,10 +3,9 @@
 // certificate's SANs in a text column: JSON (chain as base64 DER). Internal
 // to the store adapters.
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "base/encoding.h"
 #include "store/deployments.h"

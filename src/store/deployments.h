@@ -81,13 +81,13 @@ struct DeploymentFilter {
 };
 
 struct DeploymentCounts {
-  int64_t endpoints = 0;        // distinct endpoints with at least one deployment
-  int64_t deployments = 0;      // (endpoint, sni, leaf) rows
+  int64_t endpoints = 0;             // distinct endpoints with at least one deployment
+  int64_t deployments = 0;           // (endpoint, sni, leaf) rows
   int64_t foreign_certificates = 0;  // discovered certificates
 };
 
 struct SightingResult {
-  bool foreign = false;  // the leaf is not in the inventory
+  bool foreign = false;         // the leaf is not in the inventory
   bool new_deployment = false;  // first sighting of this (endpoint, sni, leaf)
 };
 

@@ -83,10 +83,12 @@ Result<SightingResult> SqliteInventory::record_sighting(const Sighting& s) {
       d.bind(10, s.leaf.signature_algorithm);
       d.bind_blob(11, s.leaf.der);
       d.bind(12, secs(s.at));
-      if (!d.ok() || d.step() != SQLITE_DONE) return c.error("cannot record discovered certificate");
+      if (!d.ok() || d.step() != SQLITE_DONE)
+        return c.error("cannot record discovered certificate");
     }
     {
-      Stmt q(c, "SELECT 1 FROM deployments WHERE endpoint = ? AND sni = ? AND fingerprint_sha256 = ?");
+      Stmt q(c,
+             "SELECT 1 FROM deployments WHERE endpoint = ? AND sni = ? AND fingerprint_sha256 = ?");
       q.bind(1, s.endpoint);
       q.bind(2, s.sni);
       q.bind(3, s.leaf.fingerprint_sha256);
@@ -121,8 +123,7 @@ Result<SightingResult> SqliteInventory::record_sighting(const Sighting& s) {
   return result;
 }
 
-Result<std::vector<DeploymentRecord>> SqliteInventory::deployments_of_serial(
-    const Serial& serial) {
+Result<std::vector<DeploymentRecord>> SqliteInventory::deployments_of_serial(const Serial& serial) {
   auto lease = reader();
   Stmt q(lease.conn, std::string("SELECT ") + kDeploymentColumns +
                          " FROM deployments WHERE fingerprint_sha256 = (SELECT "
@@ -157,8 +158,8 @@ Result<std::vector<DeploymentRecord>> SqliteInventory::deployments(const Deploym
   return read_deployments(lease.conn, q);
 }
 
-Result<std::vector<DiscoveredCertificate>> SqliteInventory::discovered_certificates(
-    size_t limit, size_t offset) {
+Result<std::vector<DiscoveredCertificate>> SqliteInventory::discovered_certificates(size_t limit,
+                                                                                    size_t offset) {
   auto lease = reader();
   Connection& c = lease.conn;
   Stmt q(c,
