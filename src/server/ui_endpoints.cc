@@ -91,9 +91,9 @@ json ca_json(const store::CertRecord& r, TimePoint now) {
 bool App::route_ui(const net::Request& req, net::Response& res) {
   const std::string& p = req.path;
   const bool get = req.method == "GET" || req.method == "HEAD";
-  const bool is_api = get && (p == "/v1/overview" || p == "/v1/expiry-timeline" ||
-                              p == "/v1/hierarchy" || p == "/v1/session" ||
-                              p == "/v1/alerts/recent");
+  const bool is_api =
+      get && (p == "/v1/overview" || p == "/v1/expiry-timeline" || p == "/v1/hierarchy" ||
+              p == "/v1/session" || p == "/v1/alerts/recent");
   const bool is_certs = get && (p == "/v1/certs" || p.starts_with("/v1/certs/"));
   if (!(p == "/ui" || p.starts_with("/ui/") || is_api || is_certs)) return false;
   std::call_once(ui_once_, [this] { ui_ = std::make_shared<UiState>(); });
@@ -188,7 +188,8 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
       return done();
     }
     if (!ui::same_origin(req)) {
-      problem(res, ErrorCode::kForbidden, "cross-origin request refused (Origin must be this host)");
+      problem(res, ErrorCode::kForbidden,
+              "cross-origin request refused (Origin must be this host)");
       return done();
     }
     if (p == "/ui/logout") {
@@ -225,8 +226,8 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
       problem(res, who.error());
       return done();
     }
-    auto digest = ossl::sha256(
-        std::span(reinterpret_cast<const uint8_t*>(token.data()), token.size()));
+    auto digest =
+        ossl::sha256(std::span(reinterpret_cast<const uint8_t*>(token.data()), token.size()));
     auto key = session_key();
     if (!digest || !key) {
       problem(res, !digest ? digest.error() : key.error());
@@ -318,8 +319,8 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
                 {"total", counts->total()}}},
               {"expiring", {{"7d", *in7}, {"30d", *in30}}},
               {"revoked_last_day", *revoked_day},
-              {"issued", {{"last_hour", *issued_hour}, {"last_day", *issued_day},
-                          {"last_7d", *issued_week}}},
+              {"issued",
+               {{"last_hour", *issued_hour}, {"last_day", *issued_day}, {"last_7d", *issued_week}}},
               {"cas", cas},
               {"crls", crls},
               {"deployments",
@@ -428,9 +429,9 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
       if (v.empty()) return def;
       if (v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos ||
           std::stoul(v) < min) {
-        return make_error(ErrorCode::kInvalidArgument,
-                          std::string(key) + " must be an integer of at least " +
-                              std::to_string(min));
+        return make_error(
+            ErrorCode::kInvalidArgument,
+            std::string(key) + " must be an integer of at least " + std::to_string(min));
       }
       return std::min<size_t>(std::stoul(v), max);
     };
@@ -444,8 +445,9 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
     // costs the same on any page, where a deep offset re-reads what it skips.
     if (auto a = req.query_param("after"); !a.empty()) {
       auto colon = a.find(':');
-      auto serial = colon == std::string::npos ? Result<Serial>(make_error(ErrorCode::kInvalidArgument, ""))
-                                               : Serial::parse(a.substr(colon + 1));
+      auto serial = colon == std::string::npos
+                        ? Result<Serial>(make_error(ErrorCode::kInvalidArgument, ""))
+                        : Serial::parse(a.substr(colon + 1));
       const std::string at = a.substr(0, colon);
       if (!serial || at.empty() || at.size() > 12 ||
           at.find_first_not_of("0123456789") != std::string::npos) {
@@ -498,8 +500,8 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
   j["chain"] = chain;
   json audit = json::array();
   {
-    json issued = {{"at", unix_of((*rec)->issued_at)}, {"action", "issue"},
-                   {"profile", (*rec)->profile}};
+    json issued = {
+        {"at", unix_of((*rec)->issued_at)}, {"action", "issue"}, {"profile", (*rec)->profile}};
     if (auto it = (*rec)->owner.find("provisioner"); it != (*rec)->owner.end())
       issued["provisioner"] = it->second;
     if (auto it = (*rec)->owner.find("renewed_from"); it != (*rec)->owner.end())
@@ -520,7 +522,8 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
   json deployments = json::array();
   for (const auto& d : *deployed) {
     json problems = json::array();
-    for (const auto& pr : d.problems) problems.push_back({{"code", pr.code}, {"message", pr.message}});
+    for (const auto& pr : d.problems)
+      problems.push_back({{"code", pr.code}, {"message", pr.message}});
     deployments.push_back({{"endpoint", d.endpoint},
                            {"sni", d.sni},
                            {"first_seen", unix_of(d.first_seen)},

@@ -37,9 +37,10 @@ Result<Session> refuse(const char* why) {
 }  // namespace
 
 std::string seal(const Session& s, std::span<const uint8_t> key) {
-  const std::string payload = base64url_encode(bytes_of(
-      json{{"p", s.provisioner}, {"t", s.token_sha256}, {"e", s.expires.time_since_epoch().count()}}
-          .dump()));
+  const std::string payload = base64url_encode(bytes_of(json{
+      {"p", s.provisioner},
+      {"t", s.token_sha256},
+      {"e", s.expires.time_since_epoch().count()}}.dump()));
   return payload + "." + base64url_encode(mac(payload, key));
 }
 

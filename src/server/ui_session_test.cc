@@ -31,8 +31,7 @@ TEST(UiSession, AnyChangeOrAnotherKeyIsRefused) {
   EXPECT_FALSE(open("", kKey, kNow));
   EXPECT_FALSE(open("abc", kKey, kNow));
   EXPECT_FALSE(open(std::string(5000, 'a') + ".b", kKey, kNow));
-  EXPECT_EQ(open(v.substr(0, v.find('.')), kKey, kNow).error().code,
-            ErrorCode::kUnauthenticated);
+  EXPECT_EQ(open(v.substr(0, v.find('.')), kKey, kNow).error().code, ErrorCode::kUnauthenticated);
 }
 
 TEST(UiSession, CookieFlagsAndParsing) {

@@ -48,7 +48,8 @@ try {
   const direct = await page.request.get(base + '/v1/overview');
   check(direct.status() === 401, `/v1/overview without a credential: ${direct.status()}`);
 
-  // 2. A wrong token is refused on the page.
+  // 2. A wrong token is refused on the page (login.js handles the form once loaded).
+  await page.waitForFunction(() => document.readyState === 'complete');
   await page.fill('#token', 'not-a-token');
   await page.click('#login-submit');
   await page.waitForSelector('#login-error:not([hidden])');
