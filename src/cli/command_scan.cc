@@ -248,7 +248,7 @@ void add_scan_commands(CLI::App& app, Context& ctx) {
                   "Targets from a file, one per line ('#' comments and blank lines skipped)");
   cmd->add_option("--sni", f->sni,
                   "A name to send as SNI (repeatable): each target is probed once per name; "
-                  "none sent by default");
+                  "by default a host name target sends itself, an IP address none");
   cmd->add_option("--concurrency", f->concurrency, "Connections at a time (default 32, max 1024)");
   cmd->add_option("--timeout", f->timeout,
                   "Per probe, for connect and handshake together (default 5s; 100ms-5m)");

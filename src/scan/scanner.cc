@@ -183,7 +183,8 @@ std::vector<Probe> make_probes(const std::vector<Target>& targets,
   out.reserve(targets.size() * std::max<size_t>(1, sni_names.size()));
   for (const auto& t : targets) {
     if (sni_names.empty()) {
-      out.push_back({t, ""});
+      // What any client of a name does: send it. An address: no SNI.
+      out.push_back({t, t.is_ip ? "" : t.host});
     } else {
       for (const auto& n : sni_names) out.push_back({t, n});
     }

@@ -73,8 +73,8 @@ struct Summary {
   size_t store_errors = 0;
 };
 
-// The probes of `targets` × `sni_names` (each target once with no SNI when
-// the list is empty).
+// The probes of `targets` × `sni_names`. With no names, each target once:
+// a host name sends itself as SNI, an IP address sends none.
 [[nodiscard]] std::vector<Probe> make_probes(const std::vector<Target>& targets,
                                              const std::vector<std::string>& sni_names);
 

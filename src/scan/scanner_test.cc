@@ -42,7 +42,10 @@ uint16_t closed_port() {
 
 TEST(Scanner, ProbesAreTargetsTimesSniNames) {
   std::vector<Target> t{{"a.internal", 443, false}, {"10.0.0.1", 8443, true}};
-  EXPECT_EQ(make_probes(t, {}).size(), 2u);
+  auto plain = make_probes(t, {});
+  ASSERT_EQ(plain.size(), 2u);
+  EXPECT_EQ(plain[0].sni, "a.internal");  // a name is sent as SNI
+  EXPECT_EQ(plain[1].sni, "");            // an address: none
   auto p = make_probes(t, {"x.internal", "y.internal"});
   ASSERT_EQ(p.size(), 4u);
   EXPECT_EQ(p[1].target.host, "a.internal");

@@ -240,6 +240,22 @@ grep -q "^1 deployment" "$T/stale.txt" || fail "--not-seen-since shows more than
 "$HERALD" list --dir "$D" --not-seen-since 1h --deployed | grep -q "^0 deployments" || fail "--not-seen-since 1h --deployed"
 ok "--not-seen-since lists only the deployment not seen again"
 
+step "a target by name sends its name as SNI; --sni sends the names given"
+"$HERALD" scan --dir "$D" "localhost:$PORT_nginx" --json >"$T/scan3.json" 2>/dev/null || fail "scan by name"
+"$HERALD" scan --dir "$D" "127.0.0.1:$PORT_nginx" --sni localhost --sni db.internal --json >"$T/scan4.json" 2>/dev/null || fail "scan --sni"
+python3 - "$T/scan3.json" "$T/scan4.json" <<'PY' || fail "SNI: $(cat "$T/scan3.json" "$T/scan4.json")"
+import json, sys
+a = json.load(open(sys.argv[1]))["results"]
+assert len(a) == 1 and a[0]["sni"] == "localhost" and a[0]["valid"], a
+b = {r["sni"]: r for r in json.load(open(sys.argv[2]))["results"]}
+assert b.keys() == {"localhost", "db.internal"}, b.keys()
+assert b["localhost"]["valid"], b["localhost"]
+assert [p["code"] for p in b["db.internal"]["problems"]] == ["hostname_mismatch"], b["db.internal"]
+PY
+"$HERALD" list --dir "$D" --deployed >"$T/deployed2.txt"
+grep -q "127.0.0.1:$PORT_nginx .* db.internal .*hostname_mismatch" "$T/deployed2.txt" || fail "the db.internal deployment: $(cat "$T/deployed2.txt")"
+ok "localhost sent as SNI and valid; --sni db.internal recorded as its own deployment with hostname_mismatch"
+
 step "bad input: a clear error, nothing contacted or changed"
 before=$(sqlite3 "$D/herald.db" 'select count(*) from deployments' 2>/dev/null || echo skip)
 expect_fail "$HERALD" scan --dir "$D" 10.0.0.0/8:443
