@@ -7,6 +7,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -298,6 +300,13 @@ Summary run_scan(const std::vector<Probe>& probes, const ScanOptions& options,
   std::atomic<size_t> next{0};
   size_t done = 0;
   auto worker = [&] {
+    // A server that resets the connection while OpenSSL writes must not
+    // raise SIGPIPE and end the whole scan: blocked in this thread, the
+    // write fails with EPIPE instead (the pending signal dies with it).
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
     for (;;) {
       const size_t i = next.fetch_add(1);
       if (i >= probes.size()) return;
