@@ -52,6 +52,8 @@ Status run_migrate(Context& ctx, const MigrateFlags& f) {
             << " used\n"
             << "  one-time tokens " << report.used_token_ids
             << " used and unexpired (still refused)\n"
+            << "  deployments     " << report.deployments << " seen by herald scan, "
+            << report.discovered << " foreign certificates\n"
             << "  CRL numbers     continue after";
   for (const auto& [ca, n] : report.crl_numbers) std::cout << " " << ca << " " << n;
   std::cout << "\n"

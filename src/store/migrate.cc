@@ -124,6 +124,44 @@ Result<MigrateReport> migrate(Store& from, Store& to, TimePoint now) {
     ++report.used_token_ids;
   }
 
+  // What herald scan saw: each deployment as two sightings, at its first and
+  // its last time (the store keeps the earliest first_seen and the latest
+  // last_seen), foreign leaves with what was discovered of them.
+  HERALD_TRY(const auto source_deployments, from.deployment_counts());
+  {
+    std::unordered_map<std::string, DiscoveredCertificate> foreign;
+    for (size_t offset = 0;; offset += kAuditPage) {
+      HERALD_TRY(auto page, from.discovered_certificates(kAuditPage, offset));
+      for (auto& d : page) foreign.emplace(d.fingerprint_sha256, std::move(d));
+      if (page.size() < kAuditPage) break;
+    }
+    DeploymentFilter f;
+    f.limit = kAuditPage;
+    for (;; f.offset += kAuditPage) {
+      HERALD_TRY(auto page, from.deployments(f));
+      for (const auto& d : page) {
+        Sighting s;
+        s.endpoint = d.endpoint;
+        s.sni = d.sni;
+        if (auto it = foreign.find(d.fingerprint_sha256); it != foreign.end()) s.leaf = it->second;
+        s.leaf.fingerprint_sha256 = d.fingerprint_sha256;
+        s.leaf.serial_hex = d.serial_hex;
+        s.leaf.subject = d.subject;
+        s.leaf.not_after = d.not_after;
+        s.chain_der = d.chain_der;
+        s.problems = d.problems;
+        for (TimePoint at : {d.first_seen, d.last_seen}) {
+          s.at = at;
+          if (auto r = to.record_sighting(s); !r)
+            return partly(std::move(r.error()).with("deployment", d.endpoint));
+        }
+        ++report.deployments;
+      }
+      if (page.size() < kAuditPage) break;
+    }
+    report.discovered = static_cast<int64_t>(foreign.size());
+  }
+
   // CRL numbers never go back: take the source's next number (spending it
   // there is harmless, the source is being left) and bring the destination's
   // counter up to it.
@@ -174,6 +212,12 @@ Result<MigrateReport> migrate(Store& from, Store& to, TimePoint now) {
   if (dest_accounts.size() != accounts.size())
     return mismatch("ACME accounts", static_cast<int64_t>(accounts.size()),
                     static_cast<int64_t>(dest_accounts.size()));
+  HERALD_TRY(const auto dest_deployments, to.deployment_counts());
+  if (dest_deployments.deployments != source_deployments.deployments)
+    return mismatch("deployments", source_deployments.deployments, dest_deployments.deployments);
+  if (dest_deployments.foreign_certificates != source_deployments.foreign_certificates)
+    return mismatch("discovered certificates", source_deployments.foreign_certificates,
+                    dest_deployments.foreign_certificates);
   HERALD_TRY(auto dest_used, to.used_token_ids(now));
   if (dest_used.size() != used.size())
     return mismatch("used one-time-token ids", static_cast<int64_t>(used.size()),

@@ -21,6 +21,8 @@ struct MigrateReport {
   int64_t accounts = 0;        // ACME accounts (same ids, so the same account URLs)
   int64_t audit_entries = 0;   // the whole audit log, in order, times unchanged
   int64_t used_token_ids = 0;  // unexpired one-time-token ids: still refused
+  int64_t deployments = 0;     // herald scan's sightings (first and last seen kept)
+  int64_t discovered = 0;      // foreign certificates they presented
   std::map<std::string, uint64_t> crl_numbers;  // the destination continues above these
 };
 
@@ -35,6 +37,8 @@ struct MigrateReport {
 //   registering again;
 // - the one-time-token ids used and not yet expired at `now`, so a token
 //   used before the move is refused after it;
+// - herald scan's deployments (first and last seen, chain, problems) and the
+//   foreign certificates discovered;
 // - the CRL numbers (the destination's next CRL of each CA gets a number
 //   above any the source handed out).
 // Then checks the count of each (kConflict on a mismatch).

@@ -50,6 +50,24 @@ TEST(Migrate, MovesEverythingButOrdersAndChecksTheCounts) {
   ASSERT_TRUE(from->use_token_id("jti-live", clock().now() + std::chrono::seconds(300), t));
   ASSERT_TRUE(from->use_token_id("jti-old", clock().now() - std::chrono::seconds(1), t));
   for (int i = 0; i < 7; ++i) ASSERT_TRUE(from->next_crl_number("issuing"));
+  // herald scan's sightings: 0A deployed (seen twice), a foreign leaf.
+  auto sight = [&](std::string endpoint, std::string fingerprint, std::string serial, int64_t at) {
+    Sighting s;
+    s.endpoint = std::move(endpoint);
+    s.leaf.fingerprint_sha256 = std::move(fingerprint);
+    s.leaf.serial_hex = std::move(serial);
+    s.leaf.subject = "CN=x";
+    s.leaf.not_after = TimePoint{std::chrono::seconds(90000)};
+    s.leaf.der = {0x30, 0x00};
+    s.leaf.key_algorithm = "rsa-2048";
+    s.chain_der = {s.leaf.der};
+    s.problems = {{"expired", "it expired"}};
+    s.at = TimePoint{std::chrono::seconds(at)};
+    return from->record_sighting(s);
+  };
+  ASSERT_TRUE(sight("10.0.0.1:443", "FP-0A", "0A", 1000));
+  ASSERT_TRUE(sight("10.0.0.1:443", "FP-0A", "0A", 3000));
+  ASSERT_TRUE(sight("10.0.0.2:443", "FP-OTHER", "99", 2000));
   auto source_audit = *from->audit_records(0, 100);
 
   auto report = migrate(*from, *to, clock().now());
@@ -63,6 +81,18 @@ TEST(Migrate, MovesEverythingButOrdersAndChecksTheCounts) {
   EXPECT_EQ(report->audit_entries, static_cast<int64_t>(source_audit.size()));
   EXPECT_EQ(report->used_token_ids, 1);
   EXPECT_EQ(report->crl_numbers["issuing"], 7u);
+  EXPECT_EQ(report->deployments, 2);
+  EXPECT_EQ(report->discovered, 1);
+  auto seen = *to->deployments_of_serial(*Serial::parse("0A"));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].first_seen, TimePoint{std::chrono::seconds(1000)});
+  EXPECT_EQ(seen[0].last_seen, TimePoint{std::chrono::seconds(3000)});
+  EXPECT_FALSE(seen[0].foreign);
+  EXPECT_EQ(seen[0].problems, (std::vector<ChainProblem>{{"expired", "it expired"}}));
+  auto found = *to->discovered_certificates(0, 0);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].fingerprint_sha256, "FP-OTHER");
+  EXPECT_EQ(found[0].key_algorithm, "rsa-2048");
 
   auto b = to->find(*Serial::parse("0B"));
   ASSERT_TRUE(b && *b);
