@@ -10,6 +10,7 @@
 
 #include "acme/service_internal.h"
 #include "base/encoding.h"
+#include "obs/log.h"
 #include "x509/san.h"
 
 namespace herald::acme {
@@ -291,7 +292,9 @@ std::optional<Problem> Service::authenticate_kid(Ctx& c) {
   if (auto p = check_envelope(c)) return p;
   if (!c.jws->kid)
     return Problem{ProblemType::kMalformed, "this request must be signed with \"kid\""};
-  return authenticate_account(c);
+  auto p = authenticate_account(c);
+  if (!p) obs::note_request("account", c.account_id);  // herald serve's request log
+  return p;
 }
 
 }  // namespace herald::acme

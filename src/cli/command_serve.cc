@@ -14,6 +14,7 @@
 #include "keys/one_time_token.h"
 #include "keys/private_key.h"
 #include "net/server.h"
+#include "obs/log.h"
 #include "server/app.h"
 #include "server/config.h"
 
@@ -25,9 +26,19 @@ struct ServeFlags {
   std::optional<std::string> config, listen, http_listen, issuing_pass_file;
   std::optional<uint16_t> acme_http01_port, acme_tlsalpn01_port;
   std::optional<std::string> acme_dns_resolver;
+  std::optional<std::string> log_format, log_file;
+  std::string log_level = "info";
 };
 
 Status run_serve(Context& ctx, const ServeFlags& f) {
+  // The log first: start-up problems go to it too (docs/operations.md, "Logs").
+  obs::LogOptions log;
+  if (f.log_format) {
+    HERALD_TRY(log.format, obs::parse_log_format(*f.log_format));
+  }
+  HERALD_TRY(log.level, obs::parse_log_level(f.log_level));
+  log.file = f.log_file.value_or("");
+  HERALD_TRY_VOID(obs::configure_logging(log));
   auto dir = datadir::DataDir::resolve(ctx.dir);
   server::ServeOptions o{f.config,           f.listen,
                          f.http_listen,      f.issuing_pass_file,
@@ -64,11 +75,18 @@ Status run_serve(Context& ctx, const ServeFlags& f) {
           cfg.http_listen.host, cfg.http_listen.port, nullptr,
           [a](const net::Request& q, net::Response& r) { a->handle_http(q, r); }, limits));
   srv.handle_signals([a] {
+    // The log file first (logrotate moved it), so the lines below land in the new one.
+    if (auto r = obs::reopen_log(); !r) {
+      obs::log(obs::LogLevel::kError, "SIGHUP: cannot reopen the log file, still writing the old one",
+               {{"error", r.error().describe()}});
+    }
     auto s = a->reload();
-    std::cerr << "herald serve: SIGHUP: "
-              << (s ? "configuration and offline CRLs reloaded"
-                    : "reload failed, keeping the old configuration: " + s.error().describe())
-              << "\n";
+    if (s) {
+      obs::log(obs::LogLevel::kInfo, "SIGHUP: configuration and offline CRLs reloaded");
+    } else {
+      obs::log(obs::LogLevel::kError, "SIGHUP: reload failed, keeping the old configuration",
+               {{"error", s.error().describe()}});
+    }
   });
   srv.every(std::chrono::milliseconds(200), [a] { a->tick(); });
   // GET /v1/revocations: revocations by other processes reach the long polls
@@ -304,6 +322,14 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
   serve->add_option("--acme-dns-resolver", f->acme_dns_resolver,
                     "HOST:PORT of the DNS server for ACME names and dns-01 TXT lookups\n"
                     "(default [acme] dns_resolver, else the system resolver)");
+  serve->add_option("--log-format", f->log_format,
+                    "json | text (default: json, text when stderr is a terminal)")
+      ->check(CLI::IsMember({"json", "text"}));
+  serve->add_option("--log-level", f->log_level, "debug | info | warn | error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  serve->add_option("--log-file", f->log_file,
+                    "Write the log to this file instead of stderr (reopened on SIGHUP)");
   serve->callback([&ctx, f] { ctx.result = run_serve(ctx, *f); });
 
   auto tf = std::make_shared<TokenFlags>();

@@ -2,6 +2,7 @@
 // CA (issue through the same pipeline as /v1/sign, revoke and update OCSP and
 // the CRL at once), and its settings from herald.toml.
 #include "ca/revocation.h"
+#include "obs/log.h"
 #include "server/app.h"
 
 namespace herald::server {
@@ -17,13 +18,17 @@ acme::Backend App::acme_backend() {
     if (by == owner.end())
       return make_error(ErrorCode::kForbidden, "the ACME provisioner is no longer configured");
     HERALD_TRY(auto options, callers()->acme_options(by->second));
-    return issuance_->sign_csr(csr, profile, ttl, owner, options, record);
+    obs::note_request("provisioner", by->second);
+    auto issued = issuance_->sign_csr(csr, profile, ttl, owner, options, record);
+    if (issued) obs::note_request("serial", issued->record.serial.hex());
+    return issued;
   };
   b.revoke = [this](const Serial& serial,
                     x509::RevocationReason reason) -> Result<store::CertRecord> {
     HERALD_TRY(auto after, ca::revoke(clock_, *inventory_, serial, reason));
     revocations_->with({std::string(x509::reason_name(reason))}).inc();
     on_revocation_change(serial);
+    obs::note_request("serial", serial.hex());
     return after;
   };
   b.chain_pem = [this] { return issuing_->pem() + intermediate_->pem(); };

@@ -5,6 +5,7 @@
 #include "base/duration.h"
 #include "ca/revocation.h"
 #include "keys/jws.h"
+#include "obs/log.h"
 #include "policy/rules.h"
 #include "server/app.h"
 #include "server/one_time_token.h"
@@ -122,6 +123,7 @@ void App::api_sign(const net::Request& req, net::Response& res) {
   };
   auto who = callers()->authenticate_sign(*inventory_, req, clock_.now());
   if (!who) return fail(who.error());
+  obs::note_request("provisioner", who->options.provisioner);
   if (auto s = rate_limit(req); !s) return fail(s.error());
   auto body = parse_body(req);
   if (!body) return fail(body.error(), status_for_body_error(body.error()));
@@ -154,6 +156,7 @@ void App::api_sign(const net::Request& req, net::Response& res) {
   }
   auto issued = issuance_->sign_csr(*csr, *profile, ttl, body->owner, who->options);
   if (!issued) return fail(issued.error());
+  obs::note_request("serial", issued->record.serial.hex());
   const std::string pem = issued->pem();
   json j = record_json(issued->record, clock_.now());
   j["certificate"] = pem;
@@ -228,8 +231,10 @@ void App::api_renew(const net::Request& req, net::Response& res) {
   r.csr_hash = csr->hash;
   store::Labels owner = current->owner;
   owner.erase("provisioner");  // set again from the options, if any
+  if (!options->provisioner.empty()) obs::note_request("provisioner", options->provisioner);
   auto issued = issuance_->issue(r, csr->public_key, owner, *options);
   if (!issued) return fail(issued.error());
+  obs::note_request("serial", issued->record.serial.hex());
   const std::string pem = issued->pem();
   json j = record_json(issued->record, clock_.now());
   j["certificate"] = pem;
@@ -256,6 +261,7 @@ void App::api_revoke(const net::Request& req, net::Response& res) {
     auto who = snapshot->authenticate(*inventory_, req, Permission::kRevoke);
     if (!who) return problem(res, who.error());
     by = "provisioner:" + (*who)->name;
+    obs::note_request("provisioner", (*who)->name);
     revoker = **who;
     if (!serial) return problem(res, ErrorCode::kInvalidArgument, "'serial' is required");
   } else {
@@ -282,6 +288,7 @@ void App::api_revoke(const net::Request& req, net::Response& res) {
   }
   auto after = ca::revoke(clock_, *inventory_, *serial, *reason);
   if (!after) return problem(res, after.error());
+  obs::note_request("serial", serial->hex());
   revocations_->with({std::string(x509::reason_name(*reason))}).inc();
   on_revocation_change(*serial);  // this node at once; others through the feed
   json j = record_json(*after, clock_.now());
@@ -293,6 +300,7 @@ void App::api_list(const net::Request& req, net::Response& res) {
   auto snapshot = callers();  // `who` points into it
   auto who = snapshot->authenticate(*inventory_, req, Permission::kRead);
   if (!who) return problem(res, who.error());
+  obs::note_request("provisioner", (*who)->name);
   store::ListFilter f;
   f.now = clock_.now();
   if (auto e = req.query_param("expiring"); !e.empty()) {
@@ -352,6 +360,7 @@ void App::api_get(const net::Request& req, net::Response& res, std::string_view 
   auto snapshot = callers();  // `who` points into it
   auto who = snapshot->authenticate(*inventory_, req, Permission::kRead);
   if (!who) return problem(res, who.error());
+  obs::note_request("provisioner", (*who)->name);
   auto serial = Serial::parse(serial_text);
   if (!serial) return problem(res, serial.error());
   auto rec = inventory_->find(*serial);

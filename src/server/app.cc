@@ -14,6 +14,7 @@
 #include "base/fs.h"
 #include "ca/revocation.h"
 #include "keys/private_key.h"
+#include "obs/log.h"
 #include "server/problem.h"
 
 namespace herald::server {
@@ -452,7 +453,90 @@ void App::tick() {
 
 // ---------------------------------------------------------------- routing
 
+namespace {
+
+// The route class of a path, as herald_http_requests labels it, for the log.
+const char* route_class(const std::string& p) {
+  if (p.starts_with("/acme/")) return "acme";
+  if (p == "/ocsp" || p.starts_with("/ocsp/")) return "ocsp";
+  if (p.starts_with("/crl/")) return "crl";
+  if (p.starts_with("/ca/") || p.starts_with("/v1/ca/")) return "ca";
+  if (p == "/v1/trust/bundle" || p == "/v1/spiffe/bundle") return "trust";
+  if (p == "/healthz" || p == "/readyz") return "health";
+  if (p == "/metrics") return "metrics";
+  if (p == "/ui" || p.starts_with("/ui/") || p == "/v1/overview" || p == "/v1/expiry-timeline" ||
+      p == "/v1/hierarchy" || p == "/v1/session" || p == "/v1/alerts/recent")
+    return "ui";
+  if (p.starts_with("/v1/")) return "api";
+  return "other";
+}
+
+// One log line per request (docs/operations.md, "Logs"), written when the
+// handler returns, and its id in X-Request-Id: the client's own if it is
+// 1-64 characters of [A-Za-z0-9._-], else 16 random hex characters. OCSP,
+// CRL, health and metrics requests are high-volume: debug level unless they
+// fail with a 5xx. Never a body, a header value or a credential: only what
+// the handlers note (obs::note_request: provisioner, account, serial).
+class RequestLine {
+ public:
+  RequestLine(const net::Request& req, net::Response& res)
+      : req_(req), res_(res), start_(std::chrono::steady_clock::now()) {
+    const auto given = req.header("x-request-id");
+    id_ = obs::valid_request_id(given) ? std::string(given) : obs::new_request_id();
+  }
+  ~RequestLine() {
+    res_.set_header("X-Request-Id", id_);
+    const char* route = route_class(req_.path);
+    const std::string_view r(route);
+    const bool quiet = r == "ocsp" || r == "crl" || r == "health" || r == "metrics";
+    const bool deferred = res_.deferred() != nullptr;
+    obs::LogLevel level = quiet ? obs::LogLevel::kDebug : obs::LogLevel::kInfo;
+    if (!deferred && res_.status >= 500) level = obs::LogLevel::kWarn;
+    if (!obs::log_enabled(level)) return;
+    const double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_)
+            .count();
+    std::vector<obs::LogField> f{{"request_id", id_},
+                                 {"method", req_.method},
+                                 {"route", route},
+                                 {"path", req_.path}};
+    // A deferred answer (a long poll) is sent later: its status is not known here.
+    if (deferred) {
+      f.emplace_back("deferred", true);
+    } else {
+      f.emplace_back("status", res_.status);
+    }
+    f.emplace_back("duration_ms", ms);
+    f.emplace_back("remote", req_.remote_address);
+    for (const auto& [k, v] : notes_.notes()) {
+      if (!v.empty()) f.emplace_back(k, v);
+    }
+    obs::log(level, "request", f);
+  }
+  RequestLine(const RequestLine&) = delete;
+  RequestLine& operator=(const RequestLine&) = delete;
+
+ private:
+  const net::Request& req_;
+  net::Response& res_;
+  std::chrono::steady_clock::time_point start_;
+  std::string id_;
+  obs::RequestLog notes_;  // the handlers' notes, on this thread
+};
+
+}  // namespace
+
 void App::handle_https(const net::Request& req, net::Response& res) {
+  RequestLine line(req, res);
+  route_https(req, res);
+}
+
+void App::handle_http(const net::Request& req, net::Response& res) {
+  RequestLine line(req, res);
+  route_http(req, res);
+}
+
+void App::route_https(const net::Request& req, net::Response& res) {
   if (acme_->handle(req, res)) {
     http_requests_->with({"acme", std::to_string(res.status)}).inc();
     return;
@@ -463,7 +547,7 @@ void App::handle_https(const net::Request& req, net::Response& res) {
   problem(res, ErrorCode::kNotFound, "no such endpoint: " + req.method + " " + req.path);
 }
 
-void App::handle_http(const net::Request& req, net::Response& res) {
+void App::route_http(const net::Request& req, net::Response& res) {
   if (route_public(req, res)) return;
   if (req.path.starts_with("/v1/")) {
     problem(res, ErrorCode::kForbidden,

@@ -102,6 +102,9 @@ class App {
   [[nodiscard]] acme::Backend acme_backend();
   [[nodiscard]] Status configure_acme(const ServerConfig& cfg);
 
+  // handle_https/handle_http without the request's log line (app.cc).
+  void route_https(const net::Request& req, net::Response& res);
+  void route_http(const net::Request& req, net::Response& res);
   // Routing. Each returns false if the path is not theirs.
   bool route_public(const net::Request& req, net::Response& res);
   bool route_api(const net::Request& req, net::Response& res);

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Proves the log of `herald serve` (docs/operations.md, "Logs"):
+#  - with --log-file every line is one JSON object (time, level, msg);
+#  - one line per API and ACME request: request_id (the one the response's
+#    X-Request-Id carried; a client's own valid X-Request-Id is kept, an
+#    invalid one replaced), method, route, path without the query, status,
+#    duration_ms, remote; the sign line names the provisioner and the serial
+#    issued, the revoke line the serial revoked; a failing request is logged
+#    with its status;
+#  - no line holds the API token, the issuing passphrase, "PRIVATE KEY" or
+#    the Authorization header;
+#  - after the file is renamed, SIGHUP opens a new one and the next request's
+#    line lands there.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$IT_DIR/serve_lib.sh"
+need_tool openssl curl python3
+
+step "ca init; start herald serve with --log-file"
+serve_init "$T/pki"
+TOKEN=$(new_token "$D" admin)
+LOG="$T/herald.log"
+serve_start "$D" --log-file "$LOG" --log-level info
+ok "serving (pid $SERVE_PID), log in $LOG"
+
+# hdr_id FILE: the X-Request-Id header of a curl -D dump.
+hdr_id() { tr -d '\r' <"$1" | awk -F': ' 'tolower($1)=="x-request-id"{print $2}' | tail -1; }
+
+step "sign with a bearer token; the response carries X-Request-Id"
+API_TOKEN=$TOKEN
+make_csr web web.internal "DNS:web.internal"
+sign_json "$T/web.csr" server >"$T/web.json"
+api POST "/v1/sign?trace=1" -H 'Content-Type: application/json' --data-binary @"$T/web.json" -D "$T/sign.h"
+expect_status 201 "sign"
+SERIAL=$(save_issued web)
+SIGN_ID=$(hdr_id "$T/sign.h")
+[[ $SIGN_ID =~ ^[0-9a-f]{16}$ ]] || fail "X-Request-Id '$SIGN_ID' is not 16 hex characters"
+ok "serial $SERIAL, request id $SIGN_ID"
+
+step "revoke it with a client-chosen request id; a failing request; an invalid request id"
+api POST /v1/revoke -H 'Content-Type: application/json' -H 'X-Request-Id: client-req.42_A' \
+  --data-binary "{\"serial\":\"$SERIAL\",\"reason\":\"keyCompromise\"}" -D "$T/revoke.h"
+expect_status 200 "revoke"
+[[ $(hdr_id "$T/revoke.h") == client-req.42_A ]] || fail "the client's X-Request-Id was not echoed: $(cat "$T/revoke.h")"
+api GET /v1/certs/00ff00ff -D "$T/missing.h"
+expect_status 404 "unknown serial"
+MISSING_ID=$(hdr_id "$T/missing.h")
+API_TOKEN=""
+api POST /v1/sign -H 'Content-Type: application/json' -H 'Authorization: Bearer hrld_wrongtoken' \
+  -H 'X-Request-Id: bad id with spaces' --data-binary @"$T/web.json" -D "$T/bad.h"
+expect_status 401 "wrong token"
+BAD_ID=$(hdr_id "$T/bad.h")
+[[ $BAD_ID =~ ^[0-9a-f]{16}$ ]] || fail "an invalid X-Request-Id was not replaced: '$BAD_ID'"
+http_req GET "$API/acme/acme/directory" --cacert "$ROOT" -D "$T/acme.h"
+expect_status 200 "ACME directory"
+ACME_ID=$(hdr_id "$T/acme.h")
+http_req GET "$PUB/healthz" -D "$T/health.h"
+[[ -n $(hdr_id "$T/health.h") ]] || fail "no X-Request-Id on /healthz"
+ok "revoke, 404, 401 and an ACME directory request made"
+
+step "every line is JSON; the request lines say what happened; no secret anywhere"
+# Lines are written when the handler returns: the response may arrive first.
+sleep 0.5
+python3 - "$LOG" "$SIGN_ID" "$SERIAL" "$MISSING_ID" "$BAD_ID" "$ACME_ID" <<'PYEOF' || fail "log check failed:$(printf '\n%s' "$(tail -20 "$LOG")")"
+import json, sys
+path, sign_id, serial, missing_id, bad_id, acme_id = sys.argv[1:]
+lines = open(path, encoding="utf-8").read().splitlines()
+assert lines, "empty log"
+objs = []
+for n, l in enumerate(lines, 1):
+    o = json.loads(l)  # raises on a line that is not JSON
+    assert isinstance(o, dict), f"line {n} is not an object"
+    for k in ("time", "level", "msg"):
+        assert k in o, f"line {n} has no {k}: {l}"
+    assert o["level"] in ("debug", "info", "warn", "error"), l
+    assert len(l.encode()) <= 8192, f"line {n} is longer than 8 KiB"
+    objs.append(o)
+reqs = [o for o in objs if o["msg"] == "request"]
+by_id = {o["request_id"]: o for o in reqs}
+norm = lambda s: s.lower().lstrip("0")
+s = by_id.get(sign_id)
+assert s, f"no line for request {sign_id}"
+assert s["method"] == "POST" and s["path"] == "/v1/sign" and s["route"] == "api", s
+assert s["status"] == 201 and s["provisioner"] == "admin", s
+assert norm(s["serial"]) == norm(serial), s
+assert isinstance(s["duration_ms"], (int, float)) and s["remote"].startswith("127.0.0.1"), s
+r = by_id.get("client-req.42_A")
+assert r and r["path"] == "/v1/revoke" and r["status"] == 200, r
+assert norm(r["serial"]) == norm(serial) and r["provisioner"] == "admin", r
+m = by_id.get(missing_id)
+assert m and m["status"] == 404 and m["path"] == "/v1/certs/00ff00ff", m
+b = by_id.get(bad_id)
+assert b and b["status"] == 401 and "provisioner" not in b and "serial" not in b, b
+a = by_id.get(acme_id)
+assert a and a["route"] == "acme" and a["status"] == 200, a
+# /healthz is high-volume: debug level, so not in an info log.
+assert not any(o.get("route") == "health" for o in reqs), "a health request at info level"
+print(f"   ok: {len(lines)} JSON lines, {len(reqs)} request lines")
+PYEOF
+SECRETS=("$TOKEN" "Bearer $TOKEN" "hrld_wrongtoken" "PRIVATE KEY")
+PASS=$(tr -d '\r\n' <"$D/secrets/issuing.pass")
+[[ -n $PASS ]] && SECRETS+=("$PASS")
+for s in "${SECRETS[@]}"; do
+  if grep -qF -- "$s" "$LOG"; then fail "the log holds a secret (${s:0:12}...)"; fi
+done
+grep -qi 'bearer' "$LOG" && fail "the log holds an Authorization header value"
+ok "no token, passphrase, private key or Authorization header in the log"
+
+step "logrotate: rename the file, SIGHUP, the next line lands in a new file"
+mv "$LOG" "$LOG.1"
+kill -HUP "$SERVE_PID"
+for _ in $(seq 100); do [[ -f $LOG ]] && break; sleep 0.1; done
+[[ -f $LOG ]] || fail "SIGHUP did not open a new log file"
+http_req GET "$API/v1/ca/chain" --cacert "$ROOT" -H 'X-Request-Id: after-rotate' -o /dev/null
+expect_status 200 "chain after rotation"
+for _ in $(seq 50); do grep -q '"after-rotate"' "$LOG" && break; sleep 0.1; done
+grep -q '"request_id":"after-rotate"' "$LOG" || fail "the request after SIGHUP is not in the new file: $(cat "$LOG")"
+grep -q 'after-rotate' "$LOG.1" && fail "the request after SIGHUP went to the renamed file"
+grep -q 'SIGHUP' "$LOG" || fail "the reload line is not in the new file"
+python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$LOG" || fail "the new file is not JSON lines"
+ok "new file opened on SIGHUP: $(wc -l <"$LOG") lines"
+
+step "stop"
+serve_stop
+[[ $SERVE_RC == 0 ]] || fail "herald serve exited with '$SERVE_RC' on SIGTERM"
+if grep -qE 'ERROR: AddressSanitizer|runtime error:|LeakSanitizer' "$SERVE_LOG"; then
+  fail "sanitizer report:$(printf '\n%s' "$(head -40 "$SERVE_LOG")")"
+fi
+ok "stopped cleanly"
