@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "acme/service_internal.h"
+#include "obs/log.h"
 
 namespace herald::acme {
 
@@ -160,8 +161,39 @@ validation::Outcome Service::validate(const ChallengeValidator& validator, const
   const std::string token = authz_doc.value("token", std::string());
   const json id = authz_doc.value("identifier", json::object());
   // RFC 8555 §8.1: the key authorization is the token and the account key's thumbprint.
-  return validator.validate(type, id.value("type", std::string()), id.value("value", std::string()),
-                            token, token + "." + *thumb);
+  const std::string id_type = id.value("type", std::string());
+  const std::string id_value = id.value("value", std::string());
+  validation::Outcome out =
+      validator.validate(type, id_type, id_value, token, token + "." + *thumb);
+  // herald serve's log: one line per validation (docs/operations.md, "Logs").
+  // The addresses dialled: the one that answered, else those tried.
+  std::string dialled;
+  size_t n = 0;
+  for (const auto& r : out.records) {
+    std::vector<std::string> addrs;
+    if (!r.address_used.empty()) {
+      addrs.push_back(r.address_used);
+    } else {
+      addrs = r.addresses_resolved;
+    }
+    for (const auto& a : addrs) {
+      if (++n > 16) break;
+      if (!dialled.empty()) dialled += ",";
+      dialled += a.find(':') != std::string::npos && r.port ? "[" + a + "]" : a;
+      if (r.port) dialled += ":" + std::to_string(r.port);
+    }
+  }
+  std::vector<obs::LogField> f{{"identifier", id_value},
+                               {"identifier_type", id_type},
+                               {"challenge", type},
+                               {"outcome", out.valid ? "valid" : "invalid"}};
+  if (!dialled.empty()) f.emplace_back("dialled", dialled);
+  if (!out.valid) {
+    f.emplace_back("error", out.error_type);
+    f.emplace_back("detail", out.detail);
+  }
+  obs::log(out.valid ? obs::LogLevel::kInfo : obs::LogLevel::kWarn, "acme validation", f);
+  return out;
 }
 
 void Service::run_validation(const std::string& authz_id, const std::string& type) {
@@ -179,9 +211,10 @@ void Service::run_validation(const std::string& authz_id, const std::string& typ
     json current = json::parse(fresh->data, nullptr, false);
     return settle(t, current, authz_id, type, out);
   });
-  if (!s)
-    std::cerr << "herald serve: ACME: cannot record the result of " << type << " for authorization "
-              << authz_id << ": " << s.error().describe() << "\n";
+  if (!s) {
+    obs::log(obs::LogLevel::kError, "acme: cannot record the result of a validation",
+             {{"challenge", type}, {"authorization", authz_id}, {"error", s.error().describe()}});
+  }
 }
 
 Status Service::settle(store::AcmeTxn& t, json& doc, const std::string& authz_id,

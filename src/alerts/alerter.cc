@@ -8,6 +8,7 @@
 #include "alerts/rules.h"
 #include "base/fs.h"
 #include "net/client.h"
+#include "obs/log.h"
 
 namespace herald::alerts {
 
@@ -148,7 +149,8 @@ void Alerter::run() {
     for (const auto& s : revoked) handle_revoked(s, w_.clock.now());
     if (eval) {
       if (auto s = evaluate(w_.clock.now()); !s)
-        std::cerr << "herald serve: alerts: evaluation failed: " << s.error().describe() << "\n";
+        obs::log(obs::LogLevel::kError, "alerts: evaluation failed",
+                 {{"error", s.error().describe()}});
     }
     deliver_due(std::chrono::steady_clock::now());
     lock.lock();
@@ -167,8 +169,8 @@ std::optional<std::string> Alerter::claim(std::string_view kind, std::string_vie
   if (known_.count(key)) return std::nullopt;
   auto first = w_.store.claim_alert(key, now);
   if (!first) {
-    std::cerr << "herald serve: alerts: cannot claim " << key << ": " << first.error().describe()
-              << "\n";
+    obs::log(obs::LogLevel::kError, "alerts: cannot claim an alert",
+             {{"key", key}, {"error", first.error().describe()}});
     return std::nullopt;  // tried again at the next evaluation
   }
   if (known_.size() >= kMaxKnown) known_.clear();
@@ -360,7 +362,7 @@ void Alerter::dispatch(const std::string& key, const std::string& kind, const st
                        const std::string& body, const std::string& log_line,
                        const std::string& partner, TimePoint now) {
   if (cfg_.log) {
-    std::cerr << "herald serve: alert " << log_line << "\n";
+    obs::log(obs::LogLevel::kWarn, "alert " + log_line, {{"kind", kind}, {"serial", serial}});
     (void)w_.store.record_alert({0, key, kind, serial, now, "log", "delivered"});
   }
   std::lock_guard lock(mu_);
@@ -410,8 +412,8 @@ void Alerter::deliver_due(SteadyTime now) {
     }
     d.last_error = status ? "HTTP " + std::to_string(*status) : status.error().message;
     if (d.attempt >= cfg_.max_attempts) {
-      std::cerr << "herald serve: alerts: webhook '" << h.config.name << "' failed " << d.attempt
-                << " times (" << d.last_error << "); recorded as a dead letter\n";
+      obs::log(obs::LogLevel::kError, "alerts: webhook failed; recorded as a dead letter",
+               {{"webhook", h.config.name}, {"attempts", d.attempt}, {"error", d.last_error}});
       finish(d, "dead_letter", w_.clock.now());
       continue;
     }
@@ -428,8 +430,8 @@ void Alerter::finish(const Delivery& d, const std::string& result, TimePoint now
     if (auto s = w_.store.add_dead_letter(
             {0, h.config.name, h.config.url, d.body, d.last_error, d.attempt, now});
         !s)
-      std::cerr << "herald serve: alerts: cannot record a dead letter: " << s.error().describe()
-                << "\n";
+      obs::log(obs::LogLevel::kError, "alerts: cannot record a dead letter",
+               {{"error", s.error().describe()}});
   }
   (void)w_.store.record_alert({0, d.key, d.kind, d.serial, now, h.config.name, result});
 }

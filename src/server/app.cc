@@ -172,8 +172,8 @@ std::optional<App::OwnCert> App::reusable_own(const std::string& name) {
   if (!std::filesystem::exists(cert_path, ec) || !std::filesystem::exists(key_path, ec))
     return std::nullopt;
   auto why_not = [&](const std::string& reason) -> std::optional<OwnCert> {
-    std::cerr << "herald serve: not reusing " << cert_path.string() << ": " << reason
-              << "; issuing a new one\n";
+    obs::log(obs::LogLevel::kInfo, "not reusing a kept certificate; issuing a new one",
+             {{"file", cert_path.string()}, {"reason", reason}});
     return std::nullopt;
   };
   auto pem = fs::read_file(cert_path, 1 << 16);
@@ -231,8 +231,9 @@ Status App::issue_tls_certificate(bool reuse) {
       for (const auto& n : kept->cert.sans()) have.insert(n.to_string());
       for (const auto& n : req.sans) want.insert(n.to_string());
       if (have != want) {
-        std::cerr << "herald serve: not reusing the kept TLS certificate: server.tls_names "
-                     "changed; issuing a new one\n";
+        obs::log(obs::LogLevel::kInfo,
+                 "not reusing the kept TLS certificate: server.tls_names changed; issuing a new "
+                 "one");
         kept.reset();
       }
     }
@@ -259,8 +260,8 @@ Status App::issue_tls_certificate(bool reuse) {
     not_before = issued->record.not_before;
     not_after = issued->record.not_after;
     if (auto s = keep_own("tls", leaf_pem, *key); !s)
-      std::cerr << "herald serve: cannot keep the TLS certificate for the next start: "
-                << s.error().describe() << "\n";
+      obs::log(obs::LogLevel::kWarn, "cannot keep the TLS certificate for the next start",
+               {{"error", s.error().describe()}});
   }
   net::TlsConfig cfg;
   cfg.cert_chain_pem = leaf_pem + issuing_->pem() + intermediate_->pem();
@@ -296,8 +297,8 @@ Status App::issue_ocsp_signer(bool reuse) {
     HERALD_TRY(auto issued, issuance_->issue_ocsp_signer(pub, std::chrono::hours(24 * 7)));
     HERALD_TRY(cert, x509::Certificate::from_der(issued.record.der));
     if (auto st = keep_own("ocsp", cert->pem(), *key); !st)
-      std::cerr << "herald serve: cannot keep the OCSP signer for the next start: "
-                << st.error().describe() << "\n";
+      obs::log(obs::LogLevel::kWarn, "cannot keep the OCSP signer for the next start",
+               {{"error", st.error().describe()}});
   }
   auto s = std::make_shared<RevocationPublisher::OcspSigner>();
   HERALD_TRY(s->signer, keys::KeySigner::create(std::move(key)));
@@ -336,10 +337,11 @@ bool App::hold_singleton(TimePoint now) {
   auto held = inventory_->acquire_lease("singleton", node_id_, now, kLeaseTtl);
   const bool was = singleton_.exchange(held && *held);
   if (was != singleton_) {
-    std::cerr << "herald serve: node " << node_id_
-              << (singleton_ ? " now signs the CRL and purges ACME orders for every node"
-                             : " leaves CRL signing and purges to another node")
-              << "\n";
+    obs::log(obs::LogLevel::kInfo,
+             singleton_ ? "lease gained: this node now signs the CRL and purges ACME orders for "
+                          "every node"
+                        : "lease lost: this node leaves CRL signing and purges to another node",
+             {{"node", node_id_}, {"lease", "singleton"}});
     if (singleton_) publisher_->crl_changed();  // the last holder may have died mid-change
   }
   return singleton_;
@@ -396,9 +398,9 @@ Status App::reload() {
   new_alerter.reset();
   // The trust bundles do not fail the reload: the previous ones stay served.
   if (auto s = refresh_trust_bundles(true); !s) {
-    std::cerr << "herald serve: cannot rebuild the trust bundles (still serving the previous "
-                 "ones): "
-              << s.error().describe() << "\n";
+    obs::log(obs::LogLevel::kError,
+             "cannot rebuild the trust bundles (still serving the previous ones)",
+             {{"error", s.error().describe()}});
   }
   return {};
 }
@@ -418,8 +420,8 @@ void App::tick() {
       if (alerts) alerts->revoked(e.serial);  // partner notices
       if (e.serial == issuing_->serial() || e.serial == intermediate_->serial()) {
         if (auto s = load_ca_statuses(); !s)
-          std::cerr << "herald serve: cannot read the CAs' status: " << s.error().describe()
-                    << "\n";
+          obs::log(obs::LogLevel::kError, "cannot read the CAs' status",
+                   {{"error", s.error().describe()}});
       }
       last_revocation_id_ = e.id;
     }
@@ -429,9 +431,9 @@ void App::tick() {
   // Trust bundles: rebuilt when the root or the partner manifest changed
   // (two stat() calls; a failed rebuild is reported once per change).
   if (auto s = refresh_trust_bundles(false); !s) {
-    std::cerr << "herald serve: cannot rebuild the trust bundles (still serving the previous "
-                 "ones): "
-              << s.error().describe() << "\n";
+    obs::log(obs::LogLevel::kError,
+             "cannot rebuild the trust bundles (still serving the previous ones)",
+             {{"error", s.error().describe()}});
   }
   // ACME: expired orders and authorizations (every few seconds, in batches).
   if (singleton_) acme_->housekeeping();
@@ -441,13 +443,23 @@ void App::tick() {
   // 4. The server's own certificates, at two thirds of their lifetime.
   auto due = [&](TimePoint nb, TimePoint na) { return now >= nb + (na - nb) * 2 / 3; };
   if (due(tls_not_before_, tls_not_after_)) {
-    if (auto s = issue_tls_certificate(); !s)
-      std::cerr << "herald serve: TLS renewal failed: " << s.error().describe() << "\n";
+    if (auto s = issue_tls_certificate(); !s) {
+      obs::log(obs::LogLevel::kError, "TLS certificate renewal failed",
+               {{"error", s.error().describe()}});
+    } else {
+      obs::log(obs::LogLevel::kInfo, "TLS certificate renewed",
+               {{"not_after", format_time(tls_not_after_)}});
+    }
   }
   auto signer = publisher_->ocsp_signer();
   if (due(signer->not_before, signer->not_after)) {
-    if (auto s = issue_ocsp_signer(); !s)
-      std::cerr << "herald serve: OCSP signer renewal failed: " << s.error().describe() << "\n";
+    if (auto s = issue_ocsp_signer(); !s) {
+      obs::log(obs::LogLevel::kError, "OCSP signer renewal failed",
+               {{"error", s.error().describe()}});
+    } else {
+      obs::log(obs::LogLevel::kInfo, "OCSP signer renewed",
+               {{"not_after", format_time(publisher_->ocsp_signer()->not_after)}});
+    }
   }
 }
 

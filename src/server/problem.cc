@@ -5,6 +5,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "obs/log.h"
+
 namespace herald::server {
 
 namespace {
@@ -19,7 +21,7 @@ void log_store_failure(const Error& error) {
                           .count();
   int64_t seen = last.load();
   if (now == seen || !last.compare_exchange_strong(seen, now)) return;
-  std::cerr << "herald serve: store failure: " << error.describe() << "\n";
+  obs::log(obs::LogLevel::kError, "store failure", {{"error", error.describe()}});
 }
 
 }  // namespace

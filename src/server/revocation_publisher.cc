@@ -7,6 +7,7 @@
 
 #include "base/fs.h"
 #include "ca/revocation.h"
+#include "obs/log.h"
 #include "ossl/ossl.h"
 #include "x509/crl.h"
 
@@ -195,8 +196,8 @@ void RevocationPublisher::changed(const Serial& serial) {
   ocsp_cache_.erase(serial);
   unknown_answers_.erase(serial);
   if (auto s = presign(serial); !s) {
-    std::cerr << "herald serve: cannot re-sign OCSP for " << serial.hex() << ": "
-              << s.error().describe() << "\n";
+    obs::log(obs::LogLevel::kError, "cannot re-sign OCSP",
+             {{"serial", serial.hex()}, {"error", s.error().describe()}});
   }
   crl_dirty_ = true;
 }
@@ -229,9 +230,18 @@ Status RevocationPublisher::refresh_crl() {
         store::StoredCrl{"issuing", crl->number, crl->der, this_update, crl->next_update}));
   }
   auto c = std::make_shared<Crl>(Crl{crl->der, etag_of(crl->der), this_update, crl->next_update});
-  std::lock_guard lock(crl_mu_);
-  issuing_crl_ = std::move(c);
-  served_crl_number_ = std::max(served_crl_number_, crl->number);
+  {
+    std::lock_guard lock(crl_mu_);
+    issuing_crl_ = std::move(c);
+    served_crl_number_ = std::max(served_crl_number_, crl->number);
+  }
+  obs::log(
+      obs::LogLevel::kInfo, "crl signed",
+      {{"crl", "issuing"},
+       {"number", crl->number},
+       {"entries", static_cast<uint64_t>(crl->entries)},
+       {"took_ms",
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()}});
   return {};
 }
 
@@ -249,9 +259,13 @@ Status RevocationPublisher::adopt_published_crl() {
   HERALD_TRY_VOID(w_.dir.write_crl(ca::CaLevel::kIssuing, published->der));
   auto c = std::make_shared<Crl>(Crl{published->der, etag_of(published->der),
                                      published->this_update, published->next_update});
-  std::lock_guard lock(crl_mu_);
-  issuing_crl_ = std::move(c);
-  served_crl_number_ = published->number;
+  {
+    std::lock_guard lock(crl_mu_);
+    issuing_crl_ = std::move(c);
+    served_crl_number_ = published->number;
+  }
+  obs::log(obs::LogLevel::kInfo, "crl adopted from the store",
+           {{"crl", "issuing"}, {"number", published->number}});
   return {};
 }
 
@@ -292,8 +306,8 @@ void RevocationPublisher::tick(TimePoint now, bool singleton) {
     if (crl_dirty_ || now - crl_checked_ >= std::chrono::seconds(1)) {
       crl_checked_ = now;
       if (auto s = adopt_published_crl(); !s) {
-        std::cerr << "herald serve: cannot read the published CRL: " << s.error().describe()
-                  << "\n";
+        obs::log(obs::LogLevel::kError, "cannot read the published CRL",
+                 {{"error", s.error().describe()}});
       } else if (crl("issuing") != current) {
         crl_dirty_ = false;
       }
@@ -302,7 +316,7 @@ void RevocationPublisher::tick(TimePoint now, bool singleton) {
              now >= current->this_update + w_.crl_validity / 2) {
     if (auto s = refresh_crl(); !s) {
       crl_dirty_ = true;
-      std::cerr << "herald serve: cannot refresh the CRL: " << s.error().describe() << "\n";
+      obs::log(obs::LogLevel::kError, "cannot refresh the CRL", {{"error", s.error().describe()}});
     }
   }
   // OCSP: work through the pre-signing backlog, re-sign what is half stale.
@@ -320,7 +334,19 @@ void RevocationPublisher::tick(TimePoint now, bool singleton) {
                 presign_backlog_.end());
     presign_backlog_.resize(presign_backlog_.size() - n);
   }
-  for (const auto& s : todo) (void)presign(s);
+  if (todo.empty()) return;
+  const auto t0 = std::chrono::steady_clock::now();
+  size_t failed = 0;
+  for (const auto& s : todo) {
+    if (!presign(s)) ++failed;
+  }
+  // One line per tick with work (pre-signing after issuance, refreshes).
+  obs::log(
+      failed ? obs::LogLevel::kWarn : obs::LogLevel::kInfo, "ocsp presigned",
+      {{"count", static_cast<uint64_t>(todo.size())},
+       {"failed", static_cast<uint64_t>(failed)},
+       {"took_ms",
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()}});
 }
 
 }  // namespace herald::server
