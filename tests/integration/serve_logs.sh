@@ -59,8 +59,9 @@ http_req GET "$PUB/healthz" -D "$T/health.h"
 ok "revoke, 404, 401 and an ACME directory request made"
 
 step "every line is JSON; the request lines say what happened; no secret anywhere"
-# Lines are written when the handler returns: the response may arrive first.
-sleep 0.5
+# Lines are written when the handler returns (the response may arrive first);
+# the CRL after a revocation by the next tick (200 ms).
+for _ in $(seq 50); do grep -q '"crl signed".*"entries":[1-9]' "$LOG" && break; sleep 0.1; done
 python3 - "$LOG" "$SIGN_ID" "$SERIAL" "$MISSING_ID" "$BAD_ID" "$ACME_ID" <<'PYEOF' || fail "log check failed:$(printf '\n%s' "$(tail -20 "$LOG")")"
 import json, sys
 path, sign_id, serial, missing_id, bad_id, acme_id = sys.argv[1:]
@@ -95,7 +96,11 @@ a = by_id.get(acme_id)
 assert a and a["route"] == "acme" and a["status"] == 200, a
 # /healthz is high-volume: debug level, so not in an info log.
 assert not any(o.get("route") == "health" for o in reqs), "a health request at info level"
-print(f"   ok: {len(lines)} JSON lines, {len(reqs)} request lines")
+# Background jobs: the CRL re-signed after the revocation, OCSP pre-signed after the issuance.
+crls = [o for o in objs if o["msg"] == "crl signed"]
+assert any(o["entries"] >= 1 and o["number"] >= 1 and "took_ms" in o for o in crls), crls
+assert any(o["msg"] == "ocsp presigned" and o["count"] >= 1 for o in objs), "no ocsp presigned line"
+print(f"   ok: {len(lines)} JSON lines, {len(reqs)} request lines, {len(crls)} CRL lines")
 PYEOF
 SECRETS=("$TOKEN" "Bearer $TOKEN" "hrld_wrongtoken" "PRIVATE KEY")
 PASS=$(tr -d '\r\n' <"$D/secrets/issuing.pass")
