@@ -9,6 +9,9 @@
 #    with its status;
 #  - no line holds the API token, the issuing passphrase, "PRIVATE KEY" or
 #    the Authorization header;
+#  - an ACME account's requests name it; an http-01 validation against a
+#    closed port is one line (identifier, type, address dialled, invalid and
+#    the problem);
 #  - after the file is renamed, SIGHUP opens a new one and the next request's
 #    line lands there.
 set -euo pipefail
@@ -20,7 +23,8 @@ step "ca init; start herald serve with --log-file"
 serve_init "$T/pki"
 TOKEN=$(new_token "$D" admin)
 LOG="$T/herald.log"
-serve_start "$D" --log-file "$LOG" --log-level info
+CLOSED_PORT=$(free_port)  # nothing listens: the http-01 validation fails at once
+serve_start "$D" --log-file "$LOG" --log-level info --acme-http01-port "$CLOSED_PORT"
 ok "serving (pid $SERVE_PID), log in $LOG"
 
 # hdr_id FILE: the X-Request-Id header of a curl -D dump.
@@ -58,13 +62,76 @@ http_req GET "$PUB/healthz" -D "$T/health.h"
 [[ -n $(hdr_id "$T/health.h") ]] || fail "no X-Request-Id on /healthz"
 ok "revoke, 404, 401 and an ACME directory request made"
 
+step "ACME: an account, an order for 127.0.0.1, its http-01 challenge (port $CLOSED_PORT closed)"
+cat >"$T/acme_min.py" <<'PYEOF'
+# Minimal ACME client for serve_logs.sh: account, order for 127.0.0.1, http-01 started.
+import base64, json, os, ssl, sys, time, urllib.request
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, utils
+
+DIRECTORY, ROOT, OUT = sys.argv[1], sys.argv[2], sys.argv[3]
+CTX = ssl.create_default_context(cafile=ROOT)
+b64u = lambda b: base64.urlsafe_b64encode(b).decode().rstrip("=")
+priv = ec.generate_private_key(ec.SECP256R1())
+n = priv.public_key().public_numbers()
+jwk = {"crv": "P-256", "kty": "EC", "x": b64u(n.x.to_bytes(32, "big")), "y": b64u(n.y.to_bytes(32, "big"))}
+
+def req(url, data=None, method=None):
+    r = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        r.add_header("Content-Type", "application/jose+json")
+    try:
+        resp = urllib.request.urlopen(r, context=CTX, timeout=30)
+    except urllib.error.HTTPError as e:
+        resp = e
+    return resp.status, dict(resp.headers), resp.read()
+
+st, h, body = req(DIRECTORY)
+d = json.loads(body)
+nonce = req(d["newNonce"], method="HEAD")[1]["Replay-Nonce"]
+
+def post(url, payload, kid=None):
+    global nonce
+    hdr = {"alg": "ES256", "nonce": nonce, "url": url}
+    if kid: hdr["kid"] = kid
+    else: hdr["jwk"] = jwk
+    p = b64u(json.dumps(hdr).encode())
+    pl = "" if payload is None else b64u(json.dumps(payload).encode())
+    r, s = utils.decode_dss_signature(priv.sign(f"{p}.{pl}".encode(), ec.ECDSA(hashes.SHA256())))
+    sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    st, h, body = req(url, json.dumps({"protected": p, "payload": pl, "signature": b64u(sig)}).encode())
+    nonce = h.get("Replay-Nonce", nonce)
+    return st, h, body
+
+st, h, body = post(d["newAccount"], {"termsOfServiceAgreed": True})
+assert st in (200, 201), (st, body)
+kid = h["Location"]
+st, h, body = post(d["newOrder"], {"identifiers": [{"type": "ip", "value": "127.0.0.1"}]}, kid)
+assert st == 201, (st, body)
+order = json.loads(body)
+st, h, body = post(order["authorizations"][0], None, kid)
+authz = json.loads(body)
+ch = [c for c in authz["challenges"] if c["type"] == "http-01"][0]
+st, h, body = post(ch["url"], {}, kid)
+assert st == 200, (st, body)
+for _ in range(100):
+    st, h, body = post(ch["url"], None, kid)
+    c = json.loads(body)
+    if c["status"] in ("valid", "invalid"):
+        break
+    time.sleep(0.2)
+json.dump({"account": kid.rsplit("/", 1)[1], "challenge": c["status"]}, open(OUT, "w"))
+print(f"   ok: ACME account {kid.rsplit('/', 1)[1]}, http-01 for 127.0.0.1 {c['status']}")
+PYEOF
+python3 "$T/acme_min.py" "$API/acme/acme/directory" "$ROOT" "$T/acme.json" || fail "the ACME exchange failed"
+
 step "every line is JSON; the request lines say what happened; no secret anywhere"
 # Lines are written when the handler returns (the response may arrive first);
 # the CRL after a revocation by the next tick (200 ms).
 for _ in $(seq 50); do grep -q '"crl signed".*"entries":[1-9]' "$LOG" && break; sleep 0.1; done
-python3 - "$LOG" "$SIGN_ID" "$SERIAL" "$MISSING_ID" "$BAD_ID" "$ACME_ID" <<'PYEOF' || fail "log check failed:$(printf '\n%s' "$(tail -20 "$LOG")")"
+python3 - "$LOG" "$SIGN_ID" "$SERIAL" "$MISSING_ID" "$BAD_ID" "$ACME_ID" "$T/acme.json" "$CLOSED_PORT" <<'PYEOF' || fail "log check failed:$(printf '\n%s' "$(tail -20 "$LOG")")"
 import json, sys
-path, sign_id, serial, missing_id, bad_id, acme_id = sys.argv[1:]
+path, sign_id, serial, missing_id, bad_id, acme_id, acme_json, closed_port = sys.argv[1:]
 lines = open(path, encoding="utf-8").read().splitlines()
 assert lines, "empty log"
 objs = []
@@ -96,6 +163,15 @@ a = by_id.get(acme_id)
 assert a and a["route"] == "acme" and a["status"] == 200, a
 # /healthz is high-volume: debug level, so not in an info log.
 assert not any(o.get("route") == "health" for o in reqs), "a health request at info level"
+acme = json.load(open(acme_json))
+assert any(o.get("account") == acme["account"] and o["route"] == "acme" for o in reqs), \
+    "no ACME request line names the account"
+v = [o for o in objs if o["msg"] == "acme validation"]
+assert len(v) == 1, v
+v = v[0]
+assert v["identifier"] == "127.0.0.1" and v["challenge"] == "http-01" and v["outcome"] == "invalid", v
+assert v["dialled"] == f"127.0.0.1:{closed_port}" and v["error"] == "connection" and v["detail"], v
+assert v["level"] == "warn", v
 # Background jobs: the CRL re-signed after the revocation, OCSP pre-signed after the issuance.
 crls = [o for o in objs if o["msg"] == "crl signed"]
 assert any(o["entries"] >= 1 and o["number"] >= 1 and "took_ms" in o for o in crls), crls
