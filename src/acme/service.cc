@@ -135,8 +135,8 @@ void Service::housekeeping() {
   const auto keep = std::max<seconds>(hours(1), state()->settings.order_lifetime);
   auto purged = store_.acme_purge_expired(now, now - keep, kPurgeBatch);
   if (!purged) {
-    std::cerr << "herald serve: ACME: cannot purge expired orders: " << purged.error().describe()
-              << "\n";
+    obs::log(obs::LogLevel::kError, "acme: cannot purge expired orders",
+             {{"error", purged.error().describe()}});
     return;
   }
   if (static_cast<size_t>(purged->orders) == kPurgeBatch) {  // more to go: next tick

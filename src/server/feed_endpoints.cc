@@ -13,6 +13,7 @@
 #include <iostream>
 #include <map>
 
+#include "obs/log.h"
 #include "server/app.h"
 #include "server/feed.h"
 #include "server/problem.h"
@@ -83,7 +84,8 @@ void App::follow_feed() {
   if (auto newest = inventory_->last_revocation_id(); newest) {
     answer_feed_waiters(feed_waiters_->advance(*newest));
   } else {
-    std::cerr << "herald serve: revocation feed: " << newest.error().describe() << "\n";
+    obs::log(obs::LogLevel::kError, "revocation feed: cannot read the newest revocation",
+             {{"error", newest.error().describe()}});
   }
   for (auto& w : feed_waiters_->expire(std::chrono::steady_clock::now())) {
     net::Response r;
