@@ -57,6 +57,13 @@ Result<std::shared_ptr<TlsContext>> make_tls_context(const TlsConfig& config) {
     // mTLS is legitimate. peer_verified means "chains to these CAs, in date".
     X509_VERIFY_PARAM_set_purpose(SSL_CTX_get0_param(ctx), X509_PURPOSE_ANY);
     SSL_CTX_set_verify_depth(ctx, 4);
+    // With peer verification on, OpenSSL refuses to resume a session (a
+    // ticket a browser got on its first connection and offers on the next,
+    // opened in parallel for a page's scripts) unless a session id context
+    // is set: the handshake fails ("session id context uninitialized") and
+    // Chromium reports ERR_SSL_PROTOCOL_ERROR. Sessions are ours alone.
+    static constexpr unsigned char kSidCtx[] = "herald-serve";
+    SSL_CTX_set_session_id_context(ctx, kSidCtx, sizeof kSidCtx - 1);
     t->wants_client_cert = true;
   }
   return t;

@@ -200,6 +200,20 @@ curl -sS --cacert "$ROOT" -D "$T/logout.h" -o /dev/null -X POST -H "Origin: $ORI
 grep -qi '^Set-Cookie: herald_session=;.*Max-Age=0' "$T/logout.h" || fail "logout does not clear the cookie: $(cat "$T/logout.h")"
 ok "Origin checked, cookie Secure/HttpOnly/SameSite=Strict/Path=/, dashboard-only, tamper refused, logout clears"
 
+step "TLS sessions resume (a browser offers the first connection's ticket on the next ones)"
+# Without a session id context OpenSSL refuses to resume under client-certificate
+# verification; Chromium then failed /ui/login.js with ERR_SSL_PROTOCOL_ERROR.
+for v in -tls1_3 -tls1_2; do
+  # stdin open for a second: a TLS 1.3 ticket arrives after the handshake.
+  sleep 1 | openssl s_client $v -connect "127.0.0.1:$HTTPS_PORT" -servername localhost -CAfile "$ROOT" \
+    -sess_out "$T/sess$v.pem" >"$T/s1$v.log" 2>&1 || true
+  [[ -s "$T/sess$v.pem" ]] || fail "openssl s_client $v kept no session: $(tail -3 "$T/s1$v.log")"
+  openssl s_client $v -connect "127.0.0.1:$HTTPS_PORT" -servername localhost -CAfile "$ROOT" \
+    -sess_in "$T/sess$v.pem" </dev/null >"$T/s2$v.log" 2>&1 || true
+  grep -q "^Reused" "$T/s2$v.log" || fail "no resumption with $v: $(grep -E '^(New|Reused)|error' "$T/s2$v.log" | head -3)"
+done
+ok "TLS 1.3 and 1.2 sessions resumed (openssl s_client -sess_in: Reused)"
+
 step "the pages in chromium (playwright-core)"
 SHOT="$T/dashboard.png"
 HERALD_URL=$API HERALD_TOKEN=$ADMIN HERALD_EXPECT=$EXPECT HERALD_PROFILE=client \

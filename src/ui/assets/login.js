@@ -2,7 +2,9 @@
 // (POST /ui/login). The token goes in the request body only, never a URL.
 'use strict';
 
-document.addEventListener('DOMContentLoaded', () => {
+// A deferred script runs once the document is parsed: attach at once (and
+// say so on <body>, which the browser test waits for).
+(() => {
   const form = document.getElementById('login');
   const error = document.getElementById('login-error');
   form.addEventListener('submit', async (event) => {
@@ -35,4 +37,5 @@ document.addEventListener('DOMContentLoaded', () => {
     error.textContent = detail;
     error.hidden = false;
   });
-});
+  document.body.dataset.ready = 'login';
+})();
