@@ -424,6 +424,11 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
       f.owner = *labels;
     }
     if (auto s = req.query_param("san"); !s.empty()) f.san_contains = s;
+    if (auto d = req.query_param("deployed"); !d.empty()) {
+      if (d != "yes" && d != "no")
+        return fail(Error{ErrorCode::kInvalidArgument, "deployed must be yes or no", {}});
+      f.deployed = d == "yes";  // seen by herald scan, or never
+    }
     auto number = [&](const char* key, size_t def, size_t min, size_t max) -> Result<size_t> {
       std::string v = req.query_param(key);
       if (v.empty()) return def;

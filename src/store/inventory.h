@@ -58,6 +58,8 @@ struct ListFilter {
   Labels owner;                             // every label must match
   std::optional<std::string> san_contains;  // some SAN value contains this text
   std::optional<Serial> issuer;             // signed by this CA certificate
+  // Seen presented by an endpoint in a `herald scan` (true) or never (false).
+  std::optional<bool> deployed;
   // Keyset paging: only records after this one in the listing's order
   // (not_after, then serial), so walking a large inventory page by page
   // costs the same per page however deep (OFFSET re-reads what it skips).

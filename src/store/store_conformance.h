@@ -861,6 +861,30 @@ TEST_P(StoreConformance, DeploymentsUpsertKeepFirstSeenAndTellForeignFromOwn) {
   EXPECT_EQ(other->deployments_of_fingerprint("FP-FOREIGN")->size(), 2u);
 }
 
+// The inventory listing filtered by deployment: certificates a scan saw
+// (foreign sightings do not count), or never saw; the count agrees.
+TEST_P(StoreConformance, ListFilterDeployedOrNot) {
+  auto s = fresh();
+  ASSERT_TRUE(s);
+  for (auto serial : {"0A", "0B", "0C"}) ASSERT_TRUE(s->insert(record(serial, "01", 50000)));
+  ASSERT_TRUE(s->record_sighting(sighting("10.0.0.1:443", "", "FP-0B", 1000)));
+  ASSERT_TRUE(s->record_sighting(sighting("10.0.0.2:443", "", "FP-FOREIGN", 1000)));
+  ListFilter f;
+  f.now = TimePoint{std::chrono::seconds(2000)};
+  auto serials = [&](std::optional<bool> deployed) {
+    f.deployed = deployed;
+    std::vector<std::string> out;
+    auto listed = s->list(f);
+    EXPECT_TRUE(listed) << listed.error().describe();
+    for (const auto& r : *listed) out.push_back(r.serial.hex());
+    EXPECT_EQ(*s->count_matching(f), static_cast<int64_t>(out.size()));
+    return out;
+  };
+  EXPECT_EQ(serials(true), (std::vector<std::string>{"0B"}));
+  EXPECT_EQ(serials(false), (std::vector<std::string>{"0A", "0C"}));
+  EXPECT_EQ(serials(std::nullopt).size(), 3u);
+}
+
 TEST_P(StoreConformance, DeploymentsFilterByLastSeenKindAndPage) {
   auto s = fresh();
   ASSERT_TRUE(s);

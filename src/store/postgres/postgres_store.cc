@@ -309,6 +309,10 @@ Result<std::vector<CertRecord>> PostgresStore::list(const ListFilter& f) {
     }
   }
   if (f.san_contains) sql += " AND strpos(sans, " + bind(Param(*f.san_contains)) + ") > 0";
+  if (f.deployed) {
+    sql += *f.deployed ? " AND serial IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)"
+                       : " AND serial NOT IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)";
+  }
   if (f.expiring_before) {
     sql += " AND status = 'valid' AND not_after > " + bind(Param(secs(f.now)));
     sql += " AND not_after <= " + bind(Param(secs(*f.expiring_before)));

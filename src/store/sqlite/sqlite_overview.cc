@@ -115,6 +115,12 @@ Result<int64_t> SqliteInventory::count_matching(const ListFilter& f) {
     sql += " AND instr(sans, ?) > 0";
     bind_text(*f.san_contains);
   }
+  if (f.deployed) {
+    // The subquery runs once (a set of the deployments' serials), so a
+    // listing by notAfter stops after its page either way.
+    sql += *f.deployed ? " AND serial IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)"
+                       : " AND serial NOT IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)";
+  }
   if (f.expiring_before) {
     sql += " AND status = 'valid' AND not_after > ? AND not_after <= ?";
     bind_int(secs(f.now));

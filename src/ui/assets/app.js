@@ -143,11 +143,12 @@ async function certs(params) {
   // Pages go forward by keyset (after=...), back through the browser's history.
   const pageNo = Number(params.get('page') || 1);
   const q = new URLSearchParams();
-  for (const k of ['profile', 'owner', 'status', 'san', 'after']) if (params.get(k)) q.set(k, params.get(k));
+  for (const k of ['profile', 'owner', 'status', 'san', 'deployed', 'after']) if (params.get(k)) q.set(k, params.get(k));
   q.set('limit', String(PAGE_SIZE));
   // The total comes from an index for status filters; profile, owner and SAN
   // filters would have to read every record for it.
-  const countable = !params.get('profile') && !params.get('owner') && !params.get('san');
+  const countable = !params.get('profile') && !params.get('owner') && !params.get('san') &&
+    !params.get('deployed');
   if (countable) q.set('count', '1');
   const page = await api('/v1/certs?' + q.toString());
   const field = (name, label, input) => el('label', {}, label, input);
@@ -160,10 +161,17 @@ async function certs(params) {
   const profile = el('input', {id: 'filter-profile', value: params.get('profile') || '', placeholder: 'server'});
   const owner = el('input', {id: 'filter-owner', value: params.get('owner') || '', placeholder: 'team=payments'});
   const san = el('input', {id: 'filter-san', value: params.get('san') || '', placeholder: 'example.internal'});
+  const deployed = el('select', {id: 'filter-deployed'},
+    ...[['', 'any'], ['yes', 'seen by a scan'], ['no', 'never seen']].map(([v, label]) => {
+      const o = el('option', {value: v, text: label});
+      if (v === (params.get('deployed') || '')) o.selected = true;
+      return o;
+    }));
   const apply = el('button', {id: 'filter-apply', type: 'submit', text: 'Filter'});
   const form = el('form', {class: 'filters', id: 'filters'},
     field('profile', 'Profile', profile), field('owner', 'Owner', owner),
-    field('status', 'Status', status), field('san', 'SAN contains', san), apply);
+    field('status', 'Status', status), field('san', 'SAN contains', san),
+    field('deployed', 'Deployed', deployed), apply);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const next = new URLSearchParams();
@@ -171,6 +179,7 @@ async function certs(params) {
     if (owner.value.trim()) next.set('owner', owner.value.trim());
     if (status.value) next.set('status', status.value);
     if (san.value.trim()) next.set('san', san.value.trim());
+    if (deployed.value) next.set('deployed', deployed.value);
     window.location.hash = '#/certs?' + next.toString();
   });
   const rows = page.items.map((c) => el('tr', {},
