@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "store/postgres/list_filter_sql.h"
 #include "store/postgres/postgres_store_impl.h"
 
 namespace herald::store {
@@ -66,34 +67,10 @@ Result<std::vector<int64_t>> PostgresStore::expiry_histogram(TimePoint from,
 }
 
 Result<int64_t> PostgresStore::count_matching(const ListFilter& f) {
-  std::string sql = "SELECT count(*) FROM certificates WHERE true";
-  std::vector<Param> params;
-  auto bind = [&](Param p) {
-    params.push_back(std::move(p));
-    return "$" + std::to_string(params.size());
-  };
-  if (f.profile) sql += " AND profile = " + bind(Param(*f.profile));
-  if (f.status) {
-    if (*f.status == "revoked") {
-      sql += " AND status = 'revoked'";
-    } else if (*f.status == "expired") {
-      sql += " AND status = 'valid' AND not_after <= " + bind(Param(secs(f.now)));
-    } else {
-      sql += " AND status = 'valid' AND not_after > " + bind(Param(secs(f.now)));
-    }
-  }
-  if (f.san_contains) sql += " AND strpos(sans, " + bind(Param(*f.san_contains)) + ") > 0";
-  if (f.deployed) {
-    sql += *f.deployed ? " AND serial IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)"
-                       : " AND serial NOT IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)";
-  }
-  if (f.expiring_before) {
-    sql += " AND status = 'valid' AND not_after > " + bind(Param(secs(f.now)));
-    sql += " AND not_after <= " + bind(Param(secs(*f.expiring_before)));
-  }
-  for (const auto& [k, v] : f.owner) {
-    sql += " AND (owner::jsonb ->> " + bind(Param(k)) + ") = " + bind(Param(v));
-  }
+  // The listing's filters (not its cursor, limit or offset).
+  const auto where = postgres_sql::filter_sql(f, false);
+  const std::string sql = "SELECT count(*) FROM certificates WHERE true" + where.clause;
+  const std::vector<Param>& params = where.params;
   HERALD_TRY(auto c, pool_.get());
   HERALD_TRY(auto r, c->exec(sql, params));
   return r.integer(0, 0);

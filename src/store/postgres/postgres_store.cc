@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "store/postgres/migrations.h"
+#include "store/postgres/list_filter_sql.h"
 #include "store/postgres/postgres_store_impl.h"
 
 namespace herald::store {
@@ -292,41 +293,13 @@ Result<std::optional<RevocationState>> PostgresStore::revocation_state(const Ser
 }
 
 Result<std::vector<CertRecord>> PostgresStore::list(const ListFilter& f) {
-  std::string sql = std::string("SELECT ") + kColumns + " FROM certificates WHERE true";
-  std::vector<Param> params;
+  auto where = postgres_sql::filter_sql(f, true);
+  std::string sql = std::string("SELECT ") + kColumns + " FROM certificates WHERE true" + where.clause;
+  std::vector<Param>& params = where.params;
   auto bind = [&](Param p) {
     params.push_back(std::move(p));
     return "$" + std::to_string(params.size());
   };
-  if (f.profile) sql += " AND profile = " + bind(Param(*f.profile));
-  if (f.status) {
-    if (*f.status == "revoked") {
-      sql += " AND status = 'revoked'";
-    } else if (*f.status == "expired") {
-      sql += " AND status = 'valid' AND not_after <= " + bind(Param(secs(f.now)));
-    } else {
-      sql += " AND status = 'valid' AND not_after > " + bind(Param(secs(f.now)));
-    }
-  }
-  if (f.san_contains) sql += " AND strpos(sans, " + bind(Param(*f.san_contains)) + ") > 0";
-  if (f.deployed) {
-    sql += *f.deployed ? " AND serial IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)"
-                       : " AND serial NOT IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)";
-  }
-  if (f.expiring_before) {
-    sql += " AND status = 'valid' AND not_after > " + bind(Param(secs(f.now)));
-    sql += " AND not_after <= " + bind(Param(secs(*f.expiring_before)));
-  }
-  if (f.issuer) sql += " AND issuer_serial = " + bind(Param(f.issuer->hex()));
-  if (f.after) {
-    const std::string at = bind(Param(secs(f.after->first)));
-    // not_after >= first: an index range to start from, not a filter on a scan.
-    sql += " AND not_after >= " + at + " AND (not_after > " + at +
-           " OR serial > " + bind(Param(f.after->second.hex())) + ")";
-  }
-  for (const auto& [k, v] : f.owner) {
-    sql += " AND (owner::jsonb ->> " + bind(Param(k)) + ") = " + bind(Param(v));
-  }
   sql += " ORDER BY not_after ASC, serial ASC";
   if (f.limit) sql += " LIMIT " + bind(Param(static_cast<int64_t>(f.limit)));
   if (f.offset) sql += " OFFSET " + bind(Param(static_cast<int64_t>(f.offset)));

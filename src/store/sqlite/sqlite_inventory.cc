@@ -1,4 +1,5 @@
 #include "store/sqlite/sqlite_inventory.h"
+#include "store/sqlite/list_filter_sql.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -592,82 +593,16 @@ Result<std::optional<RevocationState>> SqliteInventory::revocation_state(const S
 Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
   auto lease = reader();
   Connection& c = lease.conn;
-  std::string sql = std::string("SELECT ") + kColumns + " FROM certificates WHERE 1=1";
-  std::vector<std::string> texts;
-  std::vector<int64_t> ints;
-  // Build the clause and remember the binding order.
-  struct Bind {
-    bool is_text;
-    size_t index;
-  };
-  std::vector<Bind> binds;
-  auto bind_text = [&](std::string v) {
-    texts.push_back(std::move(v));
-    binds.push_back({true, texts.size() - 1});
-  };
-  auto bind_int = [&](int64_t v) {
-    ints.push_back(v);
-    binds.push_back({false, ints.size() - 1});
-  };
-  if (f.profile) {
-    sql += " AND profile = ?";
-    bind_text(*f.profile);
-  }
-  if (f.status) {
-    if (*f.status == "revoked") {
-      sql += " AND status = 'revoked'";
-    } else if (*f.status == "expired") {
-      sql += " AND status = 'valid' AND not_after <= ?";
-      bind_int(secs(f.now));
-    } else {
-      sql += " AND status = 'valid' AND not_after > ?";
-      bind_int(secs(f.now));
-    }
-  }
-  if (f.san_contains) {
-    sql += " AND instr(sans, ?) > 0";
-    bind_text(*f.san_contains);
-  }
-  if (f.deployed) {
-    // The subquery runs once (a set of the deployments' serials), so a
-    // listing by notAfter stops after its page either way.
-    sql += *f.deployed ? " AND serial IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)"
-                       : " AND serial NOT IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)";
-  }
-  if (f.expiring_before) {
-    sql += " AND status = 'valid' AND not_after > ? AND not_after <= ?";
-    bind_int(secs(f.now));
-    bind_int(secs(*f.expiring_before));
-  }
-  if (f.issuer) {
-    sql += " AND issuer_serial = ?";
-    bind_text(f.issuer->hex());
-  }
-  if (f.after) {
-    // not_after >= ? first: an index range to start from (the OR alone is
-    // a filter on a scan from the start: 3 s half-way through 1M).
-    sql += " AND not_after >= ? AND (not_after > ? OR serial > ?)";
-    bind_int(secs(f.after->first));
-    bind_int(secs(f.after->first));
-    bind_text(f.after->second.hex());
-  }
-  for (const auto& [k, v] : f.owner) {
-    sql += " AND json_extract(owner, ?) = ?";
-    bind_text("$.\"" + k + "\"");
-    bind_text(v);
-  }
+  const auto where = sqlite_sql::filter_sql(f, true);
+  std::string sql =
+      std::string("SELECT ") + kColumns + " FROM certificates WHERE 1=1" + where.clause;
   sql += " ORDER BY not_after ASC, serial ASC";
   if (f.limit || f.offset)
     sql += " LIMIT " + (f.limit ? std::to_string(f.limit) : std::string("-1"));
   if (f.offset) sql += " OFFSET " + std::to_string(f.offset);
   Stmt s(c, sql.c_str());
   if (!s.ok()) return c.error("cannot prepare list");
-  for (size_t i = 0; i < binds.size(); ++i) {
-    if (binds[i].is_text)
-      s.bind(static_cast<int>(i + 1), texts[binds[i].index]);
-    else
-      s.bind(static_cast<int>(i + 1), ints[binds[i].index]);
-  }
+  where.bind(s);
   std::vector<CertRecord> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "store/sqlite/list_filter_sql.h"
 #include "store/sqlite/sqlite_inventory.h"
 
 namespace herald::store {
@@ -84,63 +85,14 @@ Result<std::vector<int64_t>> SqliteInventory::expiry_histogram(TimePoint from,
 }
 
 Result<int64_t> SqliteInventory::count_matching(const ListFilter& f) {
-  std::string sql = "SELECT count(*) FROM certificates WHERE 1=1";
-  std::vector<std::string> texts;
-  std::vector<int64_t> ints;
-  std::vector<std::pair<bool, size_t>> binds;  // (is_text, index)
-  auto bind_text = [&](std::string v) {
-    texts.push_back(std::move(v));
-    binds.emplace_back(true, texts.size() - 1);
-  };
-  auto bind_int = [&](int64_t v) {
-    ints.push_back(v);
-    binds.emplace_back(false, ints.size() - 1);
-  };
-  if (f.profile) {
-    sql += " AND profile = ?";
-    bind_text(*f.profile);
-  }
-  if (f.status) {
-    if (*f.status == "revoked") {
-      sql += " AND status = 'revoked'";
-    } else if (*f.status == "expired") {
-      sql += " AND status = 'valid' AND not_after <= ?";
-      bind_int(secs(f.now));
-    } else {
-      sql += " AND status = 'valid' AND not_after > ?";
-      bind_int(secs(f.now));
-    }
-  }
-  if (f.san_contains) {
-    sql += " AND instr(sans, ?) > 0";
-    bind_text(*f.san_contains);
-  }
-  if (f.deployed) {
-    // The subquery runs once (a set of the deployments' serials), so a
-    // listing by notAfter stops after its page either way.
-    sql += *f.deployed ? " AND serial IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)"
-                       : " AND serial NOT IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)";
-  }
-  if (f.expiring_before) {
-    sql += " AND status = 'valid' AND not_after > ? AND not_after <= ?";
-    bind_int(secs(f.now));
-    bind_int(secs(*f.expiring_before));
-  }
-  for (const auto& [k, v] : f.owner) {
-    sql += " AND json_extract(owner, ?) = ?";
-    bind_text("$.\"" + k + "\"");
-    bind_text(v);
-  }
+  // The listing's filters (not its cursor, limit or offset).
+  const auto where = sqlite_sql::filter_sql(f, false);
+  const std::string sql = "SELECT count(*) FROM certificates WHERE 1=1" + where.clause;
   auto lease = reader();
   Connection& c = lease.conn;
   Stmt s(c, sql);
   if (!s.ok()) return c.error("cannot prepare count");
-  for (size_t i = 0; i < binds.size(); ++i) {
-    if (binds[i].first)
-      s.bind(static_cast<int>(i + 1), texts[binds[i].second]);
-    else
-      s.bind(static_cast<int>(i + 1), ints[binds[i].second]);
-  }
+  where.bind(s);
   if (s.step() != SQLITE_ROW) return c.error("cannot count certificates");
   return s.integer(0);
 }
