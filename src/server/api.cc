@@ -8,6 +8,7 @@
 #include "obs/log.h"
 #include "policy/rules.h"
 #include "server/app.h"
+#include "server/list_query.h"
 #include "server/one_time_token.h"
 #include "server/problem.h"
 #include "store/record_json.h"
@@ -301,25 +302,9 @@ void App::api_list(const net::Request& req, net::Response& res) {
   auto who = snapshot->authenticate(*inventory_, req, Permission::kRead);
   if (!who) return problem(res, who.error());
   obs::note_request("provisioner", (*who)->name);
-  store::ListFilter f;
-  f.now = clock_.now();
-  if (auto e = req.query_param("expiring"); !e.empty()) {
-    auto d = parse_duration(e);
-    if (!d) return problem(res, d.error());
-    f.expiring_before = f.now + *d;
-  }
-  if (auto p = req.query_param("profile"); !p.empty()) f.profile = p;
-  if (auto s = req.query_param("status"); !s.empty()) {
-    if (s != "valid" && s != "revoked" && s != "expired") {
-      return problem(res, ErrorCode::kInvalidArgument, "status must be valid, revoked or expired");
-    }
-    f.status = s;
-  }
-  if (auto o = req.query_param("owner"); !o.empty()) {
-    auto labels = store::parse_labels(o);
-    if (!labels) return problem(res, labels.error());
-    f.owner = *labels;
-  }
+  auto query = parse_list_query(req, clock_.now());
+  if (!query) return problem(res, query.error());
+  store::ListFilter& f = query->filter;
   // A scoped provisioner reads only what it issued (least privilege, as for revoke).
   if ((*who)->scope.restricted) {
     if (auto it = f.owner.find("provisioner"); it != f.owner.end() && it->second != (*who)->name) {
@@ -328,31 +313,14 @@ void App::api_list(const net::Request& req, net::Response& res) {
     }
     f.owner["provisioner"] = (*who)->name;
   }
-  if (auto s = req.query_param("san"); !s.empty()) f.san_contains = s;
-  auto number = [&](const char* key, size_t def, size_t min, size_t max) -> Result<size_t> {
-    std::string v = req.query_param(key);
-    if (v.empty()) return def;
-    if (v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos ||
-        std::stoul(v) < min) {
-      return make_error(
-          ErrorCode::kInvalidArgument,
-          std::string(key) + " must be an integer of at least " + std::to_string(min));
-    }
-    return std::min<size_t>(std::stoul(v), max);
-  };
-  auto limit = number("limit", 100, 1, 1000);
-  auto offset = number("offset", 0, 0, SIZE_MAX);
-  if (!limit) return problem(res, limit.error());
-  if (!offset) return problem(res, offset.error());
-  f.limit = *limit + 1;  // one more tells whether there is a next page
-  f.offset = *offset;
+  const size_t limit = query->limit, offset = query->offset;
   auto records = inventory_->list(f);
   if (!records) return problem(res, records.error());
   json items = json::array();
-  for (size_t i = 0; i < records->size() && i < *limit; ++i)
+  for (size_t i = 0; i < records->size() && i < limit; ++i)
     items.push_back(record_json((*records)[i], f.now));
   json j = {{"items", items},
-            {"next_offset", records->size() > *limit ? json(*offset + *limit) : json()}};
+            {"next_offset", records->size() > limit ? json(offset + limit) : json()}};
   json_response(res, 200, j.dump());
 }
 

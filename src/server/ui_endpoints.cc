@@ -24,6 +24,7 @@
 #include "base/encoding.h"
 #include "ossl/ossl.h"
 #include "server/app.h"
+#include "server/list_query.h"
 #include "server/problem.h"
 #include "server/ui_session.h"
 #include "store/record_json.h"
@@ -403,63 +404,13 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
   }
 
   if (p == "/v1/certs") {
-    store::ListFilter f;
     // count=1 is answered from an index for the status and expiry filters;
     // with profile, owner or SAN it reads every record (see api.md).
-    f.now = now;
-    if (auto e = req.query_param("expiring"); !e.empty()) {
-      auto d = parse_duration(e);
-      if (!d) return fail(d.error());
-      f.expiring_before = now + *d;
-    }
-    if (auto v = req.query_param("profile"); !v.empty()) f.profile = v;
-    if (auto s = req.query_param("status"); !s.empty()) {
-      if (s != "valid" && s != "revoked" && s != "expired")
-        return fail(Error{ErrorCode::kInvalidArgument, "status must be valid, revoked or expired"});
-      f.status = s;
-    }
-    if (auto o = req.query_param("owner"); !o.empty()) {
-      auto labels = store::parse_labels(o);
-      if (!labels) return fail(labels.error());
-      f.owner = *labels;
-    }
-    if (auto s = req.query_param("san"); !s.empty()) f.san_contains = s;
-    if (auto d = req.query_param("deployed"); !d.empty()) {
-      if (d != "yes" && d != "no")
-        return fail(Error{ErrorCode::kInvalidArgument, "deployed must be yes or no", {}});
-      f.deployed = d == "yes";  // seen by herald scan, or never
-    }
-    auto number = [&](const char* key, size_t def, size_t min, size_t max) -> Result<size_t> {
-      std::string v = req.query_param(key);
-      if (v.empty()) return def;
-      if (v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos ||
-          std::stoul(v) < min) {
-        return make_error(
-            ErrorCode::kInvalidArgument,
-            std::string(key) + " must be an integer of at least " + std::to_string(min));
-      }
-      return std::min<size_t>(std::stoul(v), max);
-    };
-    auto limit = number("limit", 100, 1, 1000);
-    if (!limit) return fail(limit.error());
-    auto offset = number("offset", 0, 0, SIZE_MAX);
-    if (!offset) return fail(offset.error());
-    f.limit = *limit + 1;  // one more tells whether there is a next page
-    f.offset = *offset;
-    // Keyset paging: after=UNIX:SERIAL (next_after of the previous page)
-    // costs the same on any page, where a deep offset re-reads what it skips.
-    if (auto a = req.query_param("after"); !a.empty()) {
-      auto colon = a.find(':');
-      auto serial = colon == std::string::npos
-                        ? Result<Serial>(make_error(ErrorCode::kInvalidArgument, ""))
-                        : Serial::parse(a.substr(colon + 1));
-      const std::string at = a.substr(0, colon);
-      if (!serial || at.empty() || at.size() > 12 ||
-          at.find_first_not_of("0123456789") != std::string::npos) {
-        return fail(Error{ErrorCode::kInvalidArgument, "after must be UNIX:SERIAL (next_after)"});
-      }
-      f.after = std::make_pair(TimePoint{std::chrono::seconds(std::stoll(at))}, *serial);
-    }
+    auto query = parse_list_query(req, now);
+    if (!query) return fail(query.error());
+    const store::ListFilter& f = query->filter;
+    const size_t* limit = &query->limit;
+    const size_t* offset = &query->offset;
     auto records = inventory_->list(f);
     if (!records) return fail(records.error());
     json items = json::array();
