@@ -81,35 +81,8 @@ tls_server() {
 }
 
 step "listeners on 127.0.0.1"
-NG="$T/nginx"
-mkdir -p "$NG/logs" "$NG/tmp"
-PORT_nginx=$(free_port)
-cat >"$NG/nginx.conf" <<NGX
-daemon off;
-worker_processes 1;
-pid $NG/nginx.pid;
-error_log $NG/logs/error.log info;
-events { worker_connections 64; }
-http {
-  access_log $NG/logs/access.log;
-  client_body_temp_path $NG/tmp/body;
-  proxy_temp_path $NG/tmp/proxy;
-  fastcgi_temp_path $NG/tmp/fastcgi;
-  uwsgi_temp_path $NG/tmp/uwsgi;
-  scgi_temp_path $NG/tmp/scgi;
-  server {
-    listen 127.0.0.1:$PORT_nginx ssl;
-    server_name localhost;
-    ssl_certificate $T/good/chain.pem;
-    ssl_certificate_key $T/good/key.pem;
-    location / { return 200 "hello\n"; }
-  }
-}
-NGX
-nginx -t -c "$NG/nginx.conf" -p "$NG/" -e stderr >"$NG/t.log" 2>&1 || fail "nginx -t:$(printf '\n%s' "$(cat "$NG/t.log")")"
-nginx -c "$NG/nginx.conf" -p "$NG/" -e stderr >"$NG/stdout.log" 2>&1 &
-bg_track $!
-wait_port "$PORT_nginx"
+nginx_tls_start "$T/good/chain.pem" "$T/good/key.pem"  # serve_lib.sh
+PORT_nginx=$NGINX_PORT
 tls_server expired "$T/expired.pem" "$T/expired.key" -cert_chain "$T/expired-ca.pem"
 tls_server self "$T/self.pem" "$T/self.key"
 tls_server wrong "$T/wrong/cert.pem" "$T/wrong/key.pem" -cert_chain "$T/inter.pem"
