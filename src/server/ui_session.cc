@@ -40,7 +40,9 @@ std::string seal(const Session& s, std::span<const uint8_t> key) {
   const std::string payload = base64url_encode(bytes_of(json{
       {"p", s.provisioner},
       {"t", s.token_sha256},
-      {"e", s.expires.time_since_epoch().count()}}.dump()));
+      // Invalid UTF-8 in a name becomes U+FFFD instead of an exception.
+      {"e", s.expires.time_since_epoch().count()}}.dump(-1, ' ', false,
+                                                        json::error_handler_t::replace)));
   return payload + "." + base64url_encode(mac(payload, key));
 }
 
