@@ -175,7 +175,7 @@ step "list --deployed: Herald's certificates, with where"
 "$HERALD" list --dir "$D" --deployed >"$T/deployed.txt"
 cat "$T/deployed.txt"
 GOOD_SERIAL=$(cert_serial "$T/good/cert.pem")
-grep -qi "^$GOOD_SERIAL *127.0.0.1:$PORT_nginx .* -$" "$T/deployed.txt" || fail "the nginx deployment is missing"
+grep -qi "^0*$GOOD_SERIAL *127.0.0.1:$PORT_nginx .* -$" "$T/deployed.txt" || fail "the nginx deployment is missing"
 grep -q "127.0.0.1:$PORT_wrong .*hostname_mismatch" "$T/deployed.txt" || fail "the wrong-host deployment is missing"
 grep -q "3 deployments" "$T/deployed.txt" || fail "expected 3 of Herald's deployments"
 grep -q "127.0.0.1:$PORT_self" "$T/deployed.txt" && fail "a foreign certificate listed under --deployed"
