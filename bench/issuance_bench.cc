@@ -30,6 +30,7 @@ namespace {
 class NullInventory final : public store::Inventory {
  public:
   Status insert(const store::CertRecord&) override { return {}; }
+  Status insert_batch(std::span<const store::CertRecord>) override { return {}; }
   Result<std::optional<store::CertRecord>> find(const Serial&) override { return std::nullopt; }
   Result<std::optional<store::RevocationState>> revocation_state(const Serial&) override {
     return std::optional<store::RevocationState>{};

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -107,6 +108,10 @@ class Inventory {
   virtual ~Inventory() = default;
   // kAlreadyExists if the serial or fingerprint is taken. Durable on return.
   [[nodiscard]] virtual Status insert(const CertRecord& record) = 0;
+  // insert() for every record, in one transaction: all or nothing (a taken
+  // serial or fingerprint fails the whole batch with kAlreadyExists and
+  // writes nothing). Durable on return. For bulk loads (bench/inventory_fill).
+  [[nodiscard]] virtual Status insert_batch(std::span<const CertRecord> records) = 0;
   [[nodiscard]] virtual Result<std::optional<CertRecord>> find(const Serial& serial) = 0;
   // Just the status (cheaper than find); nullopt if unknown.
   [[nodiscard]] virtual Result<std::optional<CertStatus>> status(const Serial& serial) = 0;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "store/inventory.h"
 
@@ -265,6 +266,61 @@ TEST_P(InventoryConformance, ConcurrentInsertsAllLandAndDuplicatesFailAlone) {
   EXPECT_EQ(ok, 8 * 39 + 1);
   EXPECT_EQ(dup, 7);
   EXPECT_EQ(*inv_->count(), 8 * 39 + 1);
+}
+
+TEST_P(InventoryConformance, InsertBatchRoundTrips) {
+  std::vector<CertRecord> batch = {record("0A", "01", 5000), record("0B", "01", 6000),
+                                   record("0C", "01", 7000)};
+  batch[1].status = CertStatus::kRevoked;
+  batch[1].revoked_at = TimePoint{std::chrono::seconds(2000)};
+  batch[1].revocation_reason = x509::RevocationReason::kKeyCompromise;
+  batch[2].owner = {{"team", "search"}};
+  ASSERT_TRUE(inv_->insert_batch(batch));
+  EXPECT_EQ(*inv_->count(), 3);
+  for (const auto& r : batch) {
+    auto found = inv_->find(r.serial);
+    ASSERT_TRUE(found && found->has_value()) << r.serial.hex();
+    EXPECT_EQ((*found)->sans, r.sans);
+    EXPECT_EQ((*found)->owner, r.owner);
+    EXPECT_EQ((*found)->der, r.der);
+    EXPECT_EQ((*found)->status, r.status);
+  }
+  auto st = **inv_->revocation_state(*Serial::parse("0B"));
+  EXPECT_EQ(st.status, CertStatus::kRevoked);
+  EXPECT_EQ(st.revoked_at, batch[1].revoked_at);
+  EXPECT_EQ(st.reason, x509::RevocationReason::kKeyCompromise);
+  auto revoked = *inv_->revoked_by(*Serial::parse("01"), TimePoint{std::chrono::seconds(3000)});
+  ASSERT_EQ(revoked.size(), 1u);
+  ListFilter f;
+  f.now = TimePoint{std::chrono::seconds(3000)};
+  f.owner = {{"team", "payments"}};
+  EXPECT_EQ(inv_->list(f)->size(), 2u);
+  EXPECT_TRUE(inv_->insert_batch({}));
+  EXPECT_EQ(*inv_->count(), 3);
+}
+
+TEST_P(InventoryConformance, InsertBatchWithATakenSerialWritesNothing) {
+  ASSERT_TRUE(inv_->insert(record("0A", "01", 5000)));
+  auto dup = record("0A", "01", 5000);
+  dup.fingerprint_sha256 = "other";
+  std::vector<CertRecord> batch = {record("0B", "01", 5000), dup, record("0C", "01", 5000)};
+  auto s = inv_->insert_batch(batch);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(*inv_->count(), 1);
+  EXPECT_FALSE(inv_->find(*Serial::parse("0B"))->has_value());
+  // A serial twice in the same batch.
+  auto twice = record("0D", "01", 5000);
+  twice.fingerprint_sha256 = "FP-0D-2";
+  batch = {record("0D", "01", 5000), twice};
+  s = inv_->insert_batch(batch);
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(*inv_->count(), 1);
+  // The store takes the next batch as if nothing had happened.
+  batch = {record("0B", "01", 5000), record("0C", "01", 5000)};
+  ASSERT_TRUE(inv_->insert_batch(batch));
+  EXPECT_EQ(*inv_->count(), 3);
 }
 
 TEST_P(InventoryConformance, CrlNumbersAreMonotonicPerCa) {

@@ -189,6 +189,16 @@ Status PostgresStore::insert(const CertRecord& r) {
   return insert_one(*c, r);
 }
 
+// The same statement per row, in one transaction: all rows or none.
+Status PostgresStore::insert_batch(std::span<const CertRecord> records) {
+  return write([&](Conn& c) -> Status {
+    for (const auto& r : records) {
+      HERALD_TRY_VOID(insert_one(c, r));
+    }
+    return {};
+  });
+}
+
 namespace {
 // The 20 columns of kColumns, in order, as parameters $1..$20.
 std::vector<Param> row_params(const CertRecord& r) {

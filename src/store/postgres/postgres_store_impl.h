@@ -21,6 +21,7 @@ class PostgresStore final : public Store {
                                                                    const Clock& clock);
 
   [[nodiscard]] Status insert(const CertRecord& record) override;
+  [[nodiscard]] Status insert_batch(std::span<const CertRecord> records) override;
   [[nodiscard]] Result<std::optional<CertRecord>> find(const Serial& serial) override;
   [[nodiscard]] Result<std::optional<CertStatus>> status(const Serial& serial) override;
   [[nodiscard]] Result<std::optional<RevocationState>> revocation_state(

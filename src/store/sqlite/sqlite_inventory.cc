@@ -486,6 +486,17 @@ Status SqliteInventory::insert(const CertRecord& r) {
   return write([&](Connection&) { return insert_one(r); });
 }
 
+// One write of the group commit, so its own savepoint: a failing row rolls
+// back every row of the batch and nothing else.
+Status SqliteInventory::insert_batch(std::span<const CertRecord> records) {
+  return write([&](Connection&) -> Status {
+    for (const auto& r : records) {
+      HERALD_TRY_VOID(insert_one(r));
+    }
+    return {};
+  });
+}
+
 Status SqliteInventory::insert_one(const CertRecord& r, bool audit) {
   Connection& c = *writer_;
   json sans = json::array();

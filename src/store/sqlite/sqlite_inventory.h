@@ -25,6 +25,7 @@ class SqliteInventory final : public Store {
   ~SqliteInventory() override;
 
   [[nodiscard]] Status insert(const CertRecord& record) override;
+  [[nodiscard]] Status insert_batch(std::span<const CertRecord> records) override;
   [[nodiscard]] Result<std::optional<CertRecord>> find(const Serial& serial) override;
   [[nodiscard]] Result<std::optional<CertStatus>> status(const Serial& serial) override;
   [[nodiscard]] Result<std::optional<RevocationState>> revocation_state(
