@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# Herald at production scale (issue #15): a throwaway `herald ca init`, its
+# inventory filled with N real certificates by bench/inventory_fill (default
+# 1,000,000: 10 % valid, 1 % revoked and not expired, the rest expired, so
+# that N=10000000 gives the issue's 1,000,000 valid and 100,000 revoked),
+# then, on that store:
+#   fill rate (records/s), database bytes per record (SQLite: the database
+#   file after a WAL checkpoint / rows; PostgreSQL: pg_database_size / rows),
+#   `herald list --expiring 7d` wall time,
+#   `herald serve`: time from start until /readyz answers 200 (at most
+#   SERVE_TIMEOUT s), VmRSS / VmHWM after start, /metrics, /v1/certs?limit=25
+#   (HTTPS, admin token) and /crl/issuing.crl times (curl time_total, median
+#   and max of RUNS; the CRL's first fetch separately: it may be signed then),
+#   OCSP responses/s with wrk (OCSP=1: a hot set of the first 1,000 valid
+#   serials, and uniform over every valid serial; POST, no nonce), and
+#   VmRSS / VmHWM after all that.
+#
+# Usage: bench/scale_bench.sh          (release build of herald and inventory_fill)
+#   N=1000000 VALID_SHARE=0.1 REVOKED_SHARE=0.01 THREADS=2 BATCH=1000 RUNS=7
+#   STORE=sqlite|pg (pg: a throwaway PostgreSQL from bench/pg_lib.sh)
+#   SERVE_TIMEOUT=900 OCSP=1 OCSP_SECONDS=10
+#   HERALD_BIN=... FILL_BIN=...   other binaries (built from one commit: the
+#                                 schema must match)
+#   KEEP=1 keeps the directory (and does not stop PostgreSQL's data dir from
+#   being deleted: PostgreSQL runs are always thrown away)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${HERALD_BIN:-$PWD/build/release/src/cli/herald}
+fill=${FILL_BIN:-$PWD/build/release/bench/inventory_fill}
+[[ -x $bin && -x $fill ]] || {
+  echo "build first: cmake --build --preset release --target herald inventory_fill" >&2
+  exit 1
+}
+for t in curl sqlite3 python3; do command -v $t >/dev/null || { echo "needs $t" >&2; exit 1; }; done
+N=${N:-1000000}
+VALID_SHARE=${VALID_SHARE:-0.1}
+REVOKED_SHARE=${REVOKED_SHARE:-0.01}
+THREADS=${THREADS:-2}
+BATCH=${BATCH:-1000}
+RUNS=${RUNS:-7}
+STORE=${STORE:-sqlite}
+SERVE_TIMEOUT=${SERVE_TIMEOUT:-900}
+OCSP=${OCSP:-1}
+OCSP_SECONDS=${OCSP_SECONDS:-10}
+T=$(mktemp -d /tmp/herald-scale.XXXXXX)
+D=$T/pki
+pid=""
+cleanup() {
+  [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  [[ $STORE == pg ]] && pg_stop
+  [[ ${KEEP:-0} == 1 ]] || rm -rf "$T"
+}
+trap cleanup EXIT
+port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+HTTPS=$(port)
+HTTP=$(port)
+ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
+# median and max of the arguments (seconds) in ms
+stats() {
+  python3 -c 'import statistics,sys; t=[float(x)*1000 for x in sys.argv[1:]]; print(f"median {statistics.median(t):.1f} ms, max {max(t):.1f} ms")' "$@"
+}
+
+echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), $(openssl version | cut -d' ' -f1-2)"
+echo "# herald $bin ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), STORE=$STORE N=$N valid=$VALID_SHARE revoked=$REVOKED_SHARE threads=$THREADS"
+if [[ $STORE == pg ]]; then
+  command -v psql >/dev/null || { echo "needs psql" >&2; exit 1; }
+  source bench/pg_lib.sh
+  pg_start -c shared_buffers=512MB -c max_wal_size=4GB
+  PASS=$(openssl rand -hex 16)
+  pg_role herald "$PASS" && pg_db herald herald
+  (umask 077 && echo "$PASS" >"$T/pg.pass")
+  echo "# PostgreSQL $(pg_version) (shared_buffers=512MB, max_wal_size=4GB, fsync and synchronous_commit on)"
+  "$bin" ca init --dir "$D" --base-url "http://127.0.0.1:$HTTP" \
+    --store "postgresql://herald@127.0.0.1:$PGPORT/herald" --store-password-file "$T/pg.pass" >"$T/init.log" 2>&1
+else
+  "$bin" ca init --dir "$D" --base-url "http://127.0.0.1:$HTTP" >"$T/init.log" 2>&1
+fi
+DB=$D/herald.db
+
+# --- fill
+"$fill" --dir "$D" --count "$N" --valid-share "$VALID_SHARE" --revoked-share "$REVOKED_SHARE" \
+  --threads "$THREADS" --batch "$BATCH" 2>"$T/fill.log" | tee "$T/fill.out"
+grep -q '^filled' "$T/fill.out" || { cat "$T/fill.log" >&2; exit 1; }
+
+# --- size
+sql() {
+  if [[ $STORE == pg ]]; then
+    PGPASSWORD=$PASS psql -h 127.0.0.1 -p "$PGPORT" -U herald -d herald -Atq -c "$1"
+  else
+    sqlite3 "$DB" "$1"
+  fi
+}
+rows=$(sql "SELECT count(*) FROM certificates")
+if [[ $STORE == pg ]]; then
+  sql "VACUUM ANALYZE" >/dev/null 2>&1 || true
+  bytes=$(sql "SELECT pg_database_size('herald')")
+  what="pg_database_size"
+else
+  sqlite3 "$DB" "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null
+  bytes=$(($(stat -c %s "$DB") + $(stat -c %s "$DB-wal" 2>/dev/null || echo 0)))
+  what="database file"
+fi
+echo "database: $rows certificates, $what $((bytes / 1048576)) MiB, $((bytes / rows)) bytes per record"
+sql "SELECT action, count(*) FROM audit_log GROUP BY action ORDER BY action" | tr '\n' ' ' | sed 's/^/audit log: /'
+echo
+
+# --- herald list --expiring 7d
+times=()
+for _ in $(seq "$RUNS"); do
+  t0=$(date +%s%N)
+  "$bin" list --dir "$D" --expiring 7d >"$T/list.out"
+  times+=("$(python3 -c "print(($(date +%s%N) - $t0) / 1e9)")")
+done
+echo "herald list --expiring 7d: $(($(wc -l <"$T/list.out") - 1)) lines, $(stats "${times[@]}") (process start included)"
+
+# --- herald serve
+TOKEN=$("$bin" token add --dir "$D" --provisioner admin 2>/dev/null)
+vm() { awk -v k="$1:" '$1 == k {printf "%.0f MB", $2/1024}' "/proc/$pid/status"; }
+t0=$(date +%s%N)
+"$bin" serve --dir "$D" --listen "127.0.0.1:$HTTPS" --http-listen "127.0.0.1:$HTTP" >"$T/serve.log" 2>&1 &
+pid=$!
+ready=""
+while (($(date +%s%N) - t0 < SERVE_TIMEOUT * 1000000000)); do
+  kill -0 "$pid" 2>/dev/null || { echo "herald serve exited: $(tail -3 "$T/serve.log")" >&2; exit 1; }
+  if [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/readyz") == 200 ]]; then
+    ready=$(ms_since "$t0")
+    break
+  fi
+  sleep 0.1
+done
+if [[ -z $ready ]]; then
+  echo "herald serve: /readyz not 200 within $SERVE_TIMEOUT s (VmRSS $(vm VmRSS), VmHWM $(vm VmHWM)); stopping"
+  exit 0
+fi
+echo "herald serve: /readyz 200 after $ready ms; VmRSS $(vm VmRSS), VmHWM $(vm VmHWM)"
+
+timed() {  # URL [curl args]: RUNS times, fails on a non-200
+  local url=$1 out ts=()
+  shift
+  for _ in $(seq "$RUNS"); do
+    out=$(curl -sS -k -o "$T/body" -w '%{http_code} %{time_total}' "$@" "$url")
+    [[ ${out%% *} == 200 ]] || { echo "$url: HTTP ${out%% *}: $(head -c 300 "$T/body")" >&2; exit 1; }
+    ts+=("${out#* }")
+  done
+  stats "${ts[@]}"
+}
+echo "/metrics: $(timed "http://127.0.0.1:$HTTP/metrics") ($(wc -c <"$T/body") bytes)"
+echo "/v1/certs?limit=25: $(timed "https://127.0.0.1:$HTTPS/v1/certs?limit=25" -H "Authorization: Bearer $TOKEN")"
+first=$(curl -sS -o "$T/crl.der" -w '%{time_total}' "http://127.0.0.1:$HTTP/crl/issuing.crl")
+entries=$(openssl crl -inform DER -in "$T/crl.der" -noout -text | grep -c 'Serial Number:' || true)
+echo "/crl/issuing.crl: first $(python3 -c "print(f'{$first*1000:.1f} ms')"), then $(timed "http://127.0.0.1:$HTTP/crl/issuing.crl") ($entries entries, $(($(stat -c %s "$T/crl.der") / 1024)) KiB)"
+
+# --- OCSP with wrk: the serials' template, a serial list, a Lua script each
+if [[ $OCSP == 1 ]] && command -v wrk >/dev/null; then
+  openssl ocsp -issuer "$D/ca/issuing.pem" -serial 0x0102030405060708090a0b0c0d0e0f10 -no_nonce \
+    -reqout "$T/tmpl.der" >/dev/null 2>&1
+  now=$(date +%s)
+  sql "SELECT serial FROM certificates WHERE status = 'valid' AND not_after > $now AND profile IN ('server', 'client', 'spiffe') ORDER BY serial" >"$T/valid.txt"
+  head -1000 "$T/valid.txt" >"$T/hot.txt"
+  for set in hot valid; do
+    cat >"$T/$set.lua" <<LUA
+local f = io.open("$T/tmpl.der", "rb"); local tmpl = f:read("*a"); f:close()
+local at = string.find(tmpl, string.char(1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16), 1, true)
+local head, tail = string.sub(tmpl, 1, at - 1), string.sub(tmpl, at + 16)
+local bodies = {}
+for line in io.lines("$T/$set.txt") do
+  if #line == 32 then
+    bodies[#bodies + 1] = head .. (line:gsub("..", function(h) return string.char(tonumber(h, 16)) end)) .. tail
+  end
+end
+local n = 0
+function setup(thread) n = n + 1; thread:set("seed", n) end
+function init(args) math.randomseed(os.time() * 100 + seed) end
+function request()
+  return wrk.format("POST", "/ocsp", {["Content-Type"] = "application/ocsp-request"},
+                    bodies[math.random(1, #bodies)])
+end
+LUA
+    wrk -t2 -c64 -d"${OCSP_SECONDS}s" -s "$T/$set.lua" "http://127.0.0.1:$HTTP/ocsp" >"$T/wrk-$set.out" 2>&1 || true
+    echo "OCSP $set ($(wc -l <"$T/$set.txt") serials): $(awk '/^Requests\/sec/ {print $2}' "$T/wrk-$set.out") responses/s (wrk -t2 -c64 ${OCSP_SECONDS}s; non-2xx: $(awk '/Non-2xx/ {print $NF}' "$T/wrk-$set.out"))"
+  done
+  # One hot serial asked with openssl ocsp: it must say good.
+  s=$(head -1 "$T/hot.txt")
+  openssl ocsp -issuer "$D/ca/issuing.pem" -serial "0x$s" -no_nonce -url "http://127.0.0.1:$HTTP/ocsp" \
+    -noverify 2>/dev/null | grep -m1 ": good\|: revoked\|: unknown" | sed 's/^/OCSP check: /' || true
+fi
+echo "herald serve after the load: VmRSS $(vm VmRSS), VmHWM $(vm VmHWM)"
