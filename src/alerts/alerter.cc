@@ -45,11 +45,13 @@ std::string owner_text(const store::Labels& owner) {
 }  // namespace
 
 Transport http_transport() {
-  return [](const std::string& url, const Headers& headers, const std::string& body,
-            std::chrono::seconds timeout) -> Result<int> {
+  return [](const std::string& url, const std::string& ca_pem, const Headers& headers,
+            const std::string& body, std::chrono::seconds timeout) -> Result<int> {
     if (starts_with(url, "https://")) {
       net::ClientTls tls;
-      tls.empty_ca = net::ClientTls::EmptyCa::kSystemDefault;
+      tls.ca_pem = ca_pem;
+      tls.empty_ca = ca_pem.empty() ? net::ClientTls::EmptyCa::kSystemDefault
+                                    : net::ClientTls::EmptyCa::kRefuse;
       HERALD_TRY(auto res, net::https_request("POST", url, headers, body, tls, timeout));
       return res.status;
     }
@@ -73,7 +75,22 @@ Result<std::unique_ptr<Alerter>> Alerter::create(AlertsConfig cfg, const std::fi
     if (secret->empty())
       return make_error(ErrorCode::kMalformedInput,
                         "webhook '" + h.name + "': its secret_file " + p.string() + " is empty");
-    hooks.push_back({h, std::move(*secret)});
+    std::string ca_pem;
+    if (!h.ca_file.empty()) {
+      std::filesystem::path cp(h.ca_file);
+      if (cp.is_relative()) cp = dir / cp;
+      auto pem = fs::read_file(cp, 1 << 20);
+      if (!pem)
+        return make_error(ErrorCode::kMalformedInput,
+                          "webhook '" + h.name + "': cannot read its ca_file " + cp.string() +
+                              ": " + pem.error().message);
+      if (pem->find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+        return make_error(ErrorCode::kMalformedInput, "webhook '" + h.name + "': its ca_file " +
+                                                          cp.string() +
+                                                          " holds no PEM certificate");
+      ca_pem = std::move(*pem);
+    }
+    hooks.push_back({h, std::move(*secret), std::move(ca_pem)});
   }
   if (!wiring.transport) wiring.transport = http_transport();
   return std::unique_ptr<Alerter>(new Alerter(std::move(cfg), std::move(hooks), std::move(wiring)));
@@ -100,6 +117,49 @@ Alerter::~Alerter() {
 
 void Alerter::start() {
   if (!worker_.joinable()) worker_ = std::thread([this] { run(); });
+}
+
+size_t Alerter::hand_over(Alerter& next) {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();  // no delivery of ours is in flight now
+  const TimePoint now = w_.clock.now();
+  std::deque<Delivery> kept;
+  size_t moved = 0;
+  std::lock_guard lock(mu_);
+  for (auto& d : queue_) {
+    const WebhookConfig& from = hooks_[d.webhook].config;
+    std::optional<size_t> to;
+    for (size_t i = 0; i < next.hooks_.size(); ++i) {
+      const WebhookConfig& h = next.hooks_[i].config;
+      if (h.name == from.name && h.partner == from.partner) to = i;
+    }
+    if (!to) {
+      d.last_error = "webhook '" + from.name + "' was removed from the configuration (reload)" +
+                     (d.last_error.empty() ? "" : "; last error: " + d.last_error);
+      kept.push_back(std::move(d));
+      continue;
+    }
+    std::lock_guard next_lock(next.mu_);
+    if (next.queue_.size() >= next.cfg_.max_pending) {
+      ++next.dropped_;
+      (void)w_.store.record_alert({0, d.key, d.kind, d.serial, now, from.name, "dropped"});
+      continue;
+    }
+    d.webhook = *to;
+    next.queue_.push_back(std::move(d));
+    ++moved;
+  }
+  queue_.swap(kept);
+  if (moved > 0) {
+    std::lock_guard next_lock(next.mu_);
+    next.handed_over_ = true;
+    next.cv_.notify_all();
+  }
+  return moved;
 }
 
 void Alerter::tick(bool singleton) {
@@ -134,7 +194,9 @@ void Alerter::run() {
     for (const auto& d : queue_) {
       if (!next || d.next_at < *next) next = d.next_at;
     }
-    auto ready = [&] { return stop_ || evaluate_requested_ || !revocations_.empty(); };
+    auto ready = [&] {
+      return stop_ || evaluate_requested_ || !revocations_.empty() || handed_over_;
+    };
     if (next) {
       cv_.wait_until(lock, *next, ready);
     } else {
@@ -143,6 +205,7 @@ void Alerter::run() {
     if (stop_) break;
     const bool eval = evaluate_requested_;
     evaluate_requested_ = false;
+    handed_over_ = false;
     std::deque<Serial> revoked;
     revoked.swap(revocations_);
     lock.unlock();
@@ -398,14 +461,15 @@ void Alerter::deliver_due(SteadyTime now) {
       queue_.erase(it);
     }
     const Webhook& h = hooks_[d.webhook];
+    const std::string timestamp = std::to_string(unix_secs(w_.clock.now()));
     const Headers headers = {{"Content-Type", "application/json"},
                              {"User-Agent", "herald-alerts"},
                              {"X-Herald-Event", d.kind},
                              {"X-Herald-Delivery", d.key},
                              {"X-Herald-Attempt", std::to_string(d.attempt)},
-                             {"X-Herald-Timestamp", std::to_string(unix_secs(w_.clock.now()))},
-                             {"X-Herald-Signature", signature_header(h.secret, d.body)}};
-    auto status = w_.transport(h.config.url, headers, d.body, cfg_.timeout);
+                             {"X-Herald-Timestamp", timestamp},
+                             {"X-Herald-Signature", signature_header(h.secret, timestamp, d.body)}};
+    auto status = w_.transport(h.config.url, h.ca_pem, headers, d.body, cfg_.timeout);
     if (status && *status >= 200 && *status < 300) {
       finish(d, "delivered", w_.clock.now());
       continue;

@@ -14,7 +14,8 @@
 // out if the certificate is still within the threshold when the silence ends.
 //
 // Delivery: a stderr line, and a POST to each configured webhook (JSON body,
-// X-Herald-Signature: sha256=<HMAC-SHA256 of the body>, X-Herald-Timestamp),
+// X-Herald-Timestamp: unix seconds of the attempt, X-Herald-Signature:
+// sha256=<HMAC-SHA256 of timestamp "." body>, rules.h),
 // retried with exponential backoff up to max_attempts, then recorded as a
 // dead letter. Only configured URLs are dialled, no redirect is followed,
 // each attempt has a timeout and a bounded response. Deliveries wait in a
@@ -47,10 +48,14 @@ namespace herald::alerts {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 // One POST: the HTTP status, or an error (connection, TLS, timeout).
-using Transport = std::function<Result<int>(const std::string& url, const Headers& headers,
-                                            const std::string& body, std::chrono::seconds timeout)>;
-// net::http_request / net::https_request (system trust store): one request,
-// no redirect followed, response body capped at 64 KiB.
+// `ca_pem`: for https://, the CAs the server must chain to ("" = the
+// system's trust store).
+using Transport = std::function<Result<int>(const std::string& url, const std::string& ca_pem,
+                                            const Headers& headers, const std::string& body,
+                                            std::chrono::seconds timeout)>;
+// net::http_request / net::https_request (the webhook's ca_file, else the
+// system trust store): one request, no redirect followed, response body
+// capped at 64 KiB.
 [[nodiscard]] Transport http_transport();
 
 // A CRL this node serves, for the nextUpdate alert.
@@ -84,8 +89,9 @@ class Alerter {
     // once ("ca_certificate" notices), so a partner learns of a rotation.
     std::vector<CaAnnouncement> cas = {};
   };
-  // Reads each webhook's secret file (relative paths from `dir`); an
-  // unreadable or empty one is an error naming the file, never its content.
+  // Reads each webhook's secret file and ca_file (relative paths from
+  // `dir`); an unreadable or empty one, or a ca_file without a certificate,
+  // is an error naming the file, never its content.
   [[nodiscard]] static Result<std::unique_ptr<Alerter>> create(AlertsConfig cfg,
                                                                const std::filesystem::path& dir,
                                                                Wiring wiring);
@@ -97,6 +103,15 @@ class Alerter {
 
   // Starts the worker thread (create() does not, so tests can drive it).
   void start();
+  // A reload (SIGHUP): stops this alerter's worker (a delivery in flight
+  // ends within its timeout) and moves the deliveries still waiting to
+  // `next`, the alerter of the new configuration, each to the webhook of the
+  // same name and partner, with its attempt count and retry time (it is
+  // signed anew, with the new secret, when sent). Those whose webhook is
+  // gone stay here and become dead letters when this alerter is destroyed;
+  // those beyond `next`'s max_pending are dropped (recorded). Returns how
+  // many moved.
+  size_t hand_over(Alerter& next);
   // Every tick of herald serve: asks the worker for an evaluation when one
   // is due and this node holds the singleton lease. Never blocks.
   void tick(bool singleton);
@@ -117,6 +132,7 @@ class Alerter {
   struct Webhook {
     WebhookConfig config;
     std::string secret;
+    std::string ca_pem;  // the ca_file's contents, or "" (the system store)
   };
   struct Delivery {
     size_t webhook = 0;
@@ -149,6 +165,7 @@ class Alerter {
   std::deque<Serial> revocations_;
   bool stop_ = false;
   bool evaluate_requested_ = false;
+  bool handed_over_ = false;  // deliveries arrived from hand_over(): recompute the wake-up
   std::optional<std::chrono::steady_clock::time_point> last_evaluation_;
   std::atomic<uint64_t> dropped_{0};
   std::atomic<uint64_t> evaluations_{0};

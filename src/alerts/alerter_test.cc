@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "store/open.h"
 
@@ -18,7 +19,7 @@ constexpr int64_t kDay = 86400;
 const TimePoint kNow{seconds(1'800'000'000)};
 
 struct Call {
-  std::string url, body, signature, attempt;
+  std::string url, body, signature, attempt, timestamp, ca_pem;
 };
 
 store::CertRecord cert(const std::string& serial_hex, TimePoint not_after, store::Labels owner) {
@@ -73,12 +74,14 @@ class AlerterTest : public ::testing::Test {
   }
   std::unique_ptr<Alerter> alerter(store::Store& s, AlertsConfig cfg, size_t page = 500) {
     Alerter::Wiring w{clock_, s, nullptr,
-                      [this](const std::string& url, const Headers& headers,
-                             const std::string& body, seconds) -> Result<int> {
-                        Call c{url, body, "", ""};
+                      [this](const std::string& url, const std::string& ca_pem,
+                             const Headers& headers, const std::string& body,
+                             seconds) -> Result<int> {
+                        Call c{url, body, "", "", "", ca_pem};
                         for (const auto& [k, v] : headers) {
                           if (k == "X-Herald-Signature") c.signature = v;
                           if (k == "X-Herald-Attempt") c.attempt = v;
+                          if (k == "X-Herald-Timestamp") c.timestamp = v;
                         }
                         calls_.push_back(c);
                         if (failures_ > 0) {
@@ -119,7 +122,15 @@ TEST_F(AlerterTest, EachThresholdOnceAcrossRestartsAndSilencesHonoured) {
   EXPECT_EQ(body["threshold"], "7d");
   EXPECT_EQ(body["kind"], "expiry");
   EXPECT_EQ(calls_[0].url, "http://127.0.0.1:1/hook");
-  EXPECT_EQ(calls_[0].signature, signature_header("s3cret-ops", calls_[0].body));
+  // Signed over the timestamp header and the body; a receiver's check passes.
+  EXPECT_EQ(calls_[0].timestamp, "1800000000");
+  EXPECT_EQ(calls_[0].signature,
+            signature_header("s3cret-ops", calls_[0].timestamp, calls_[0].body));
+  EXPECT_TRUE(
+      verify_signature("s3cret-ops", calls_[0].timestamp, calls_[0].body, calls_[0].signature, kNow));
+  EXPECT_FALSE(verify_signature("s3cret-ops", "1800000060", calls_[0].body, calls_[0].signature,
+                                kNow + seconds(60)));
+  EXPECT_EQ(calls_[0].ca_pem, "");  // no ca_file: the system store
 
   ASSERT_TRUE(a->evaluate(kNow + seconds(60)));
   drain(*a);
@@ -181,7 +192,8 @@ TEST_F(AlerterTest, PartnerGetsItsRevocationsOnly) {
   drain(*a);
   ASSERT_EQ(calls_.size(), 1u);
   EXPECT_EQ(calls_[0].url, "http://127.0.0.1:1/partner");
-  EXPECT_EQ(calls_[0].signature, signature_header("s3cret-partner", calls_[0].body));
+  EXPECT_EQ(calls_[0].signature,
+            signature_header("s3cret-partner", calls_[0].timestamp, calls_[0].body));
   auto body = nlohmann::json::parse(calls_[0].body);
   EXPECT_EQ(body["kind"], "revocation");
   EXPECT_EQ(body["partner"], "acme");
@@ -193,9 +205,9 @@ TEST_F(AlerterTest, PartnersHearOfEachCaCertificateOnce) {
   Alerter::Wiring w{clock_,
                     *store_,
                     nullptr,
-                    [this](const std::string& url, const Headers&, const std::string& body,
-                           seconds) -> Result<int> {
-                      calls_.push_back({url, body, "", ""});
+                    [this](const std::string& url, const std::string&, const Headers&,
+                           const std::string& body, seconds) -> Result<int> {
+                      calls_.push_back({url, body, "", "", "", ""});
                       return 204;
                     },
                     500,
@@ -254,6 +266,92 @@ TEST_F(AlerterTest, EvaluatesPageByPageWithoutMissingOrRepeating) {
   for (const auto& c : calls_) seen.insert(nlohmann::json::parse(c.body)["serial"]);
   EXPECT_EQ(calls_.size(), 7u);
   EXPECT_EQ(seen, (std::set<std::string>{"0A", "0B", "0C", "0D", "0E", "0F", "1A"}));
+}
+
+TEST_F(AlerterTest, CaFileIsReadAndPassedToTheTransport) {
+  std::ofstream(dir_ / "internal-ca.pem")
+      << "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  std::ofstream(dir_ / "not-a-ca.pem") << "hello\n";
+  ASSERT_TRUE(store_->insert(cert("0A", kNow + seconds(5 * kDay), {})));
+  auto cfg = config();
+  cfg.webhooks.pop_back();
+  cfg.webhooks[0].url = "https://127.0.0.1:1/hook";
+  cfg.webhooks[0].ca_file = "internal-ca.pem";  // relative to the data dir
+  auto a = alerter(*store_, cfg);
+  ASSERT_TRUE(a->evaluate(kNow));
+  drain(*a);
+  ASSERT_EQ(calls_.size(), 1u);
+  EXPECT_NE(calls_[0].ca_pem.find("BEGIN CERTIFICATE"), std::string::npos);
+
+  for (const char* bad : {"missing.pem", "not-a-ca.pem"}) {
+    cfg.webhooks[0].ca_file = bad;
+    auto r = Alerter::create(cfg, dir_, Alerter::Wiring{clock_, *store_, nullptr, nullptr, 500});
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find(bad), std::string::npos) << r.error().message;
+  }
+}
+
+TEST_F(AlerterTest, ReloadCarriesPendingRetriesOverAndDeadLettersOnlyRemovedWebhooks) {
+  ASSERT_TRUE(store_->insert(cert("0A", kNow + seconds(5 * kDay), {})));
+  auto cfg = config();
+  cfg.max_attempts = 5;
+  cfg.webhooks = {{"ops", "http://127.0.0.1:1/hook", "ops.secret", ""},
+                  {"audit", "http://127.0.0.1:1/audit", "ops.secret", ""},
+                  {"acme-corp", "http://127.0.0.1:1/partner", "acme.secret", "acme"}};
+  auto old = alerter(*store_, cfg);
+  failures_ = 2;  // both webhooks fail once: each delivery waits for its retry
+  ASSERT_TRUE(old->evaluate(kNow));
+  old->deliver_due(std::chrono::steady_clock::now());
+  ASSERT_EQ(calls_.size(), 2u);
+  ASSERT_EQ(old->pending(), 2u);
+
+  // The new configuration drops "audit", keeps "ops" (with a new URL).
+  auto next_cfg = cfg;
+  next_cfg.webhooks = {{"ops", "http://127.0.0.1:1/hook-v2", "ops.secret", ""},
+                       {"acme-corp", "http://127.0.0.1:1/partner", "acme.secret", "acme"}};
+  auto next = alerter(*store_, next_cfg);
+  EXPECT_EQ(old->hand_over(*next), 1u);
+  EXPECT_EQ(next->pending(), 1u);
+  EXPECT_EQ(old->pending(), 1u);
+  old.reset();  // what was left: a dead letter, for "audit" only
+  auto dead = store_->dead_letters(10);
+  ASSERT_TRUE(dead) << dead.error().describe();
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].target, "audit");
+  EXPECT_NE((*dead)[0].last_error.find("removed from the configuration"), std::string::npos);
+
+  // The carried delivery keeps its attempt count and goes to the new URL.
+  drain(*next);
+  ASSERT_EQ(calls_.size(), 3u);
+  EXPECT_EQ(calls_[2].url, "http://127.0.0.1:1/hook-v2");
+  EXPECT_EQ(calls_[2].attempt, "2");
+  EXPECT_EQ(nlohmann::json::parse(calls_[2].body)["serial"], "0A");
+  EXPECT_EQ(next->pending(), 0u);
+  next.reset();
+  dead = store_->dead_letters(10);
+  ASSERT_TRUE(dead);
+  EXPECT_EQ(dead->size(), 1u);  // nothing more
+}
+
+TEST_F(AlerterTest, HandOverWakesTheRunningWorkerOfTheNewAlerter) {
+  ASSERT_TRUE(store_->insert(cert("0A", kNow + seconds(5 * kDay), {})));
+  auto cfg = config();
+  cfg.webhooks.pop_back();
+  cfg.interval = std::chrono::hours(1);  // no evaluation would wake it
+  auto old = alerter(*store_, cfg);
+  failures_ = 1;
+  ASSERT_TRUE(old->evaluate(kNow));
+  old->deliver_due(std::chrono::steady_clock::now());
+  ASSERT_EQ(old->pending(), 1u);
+  auto next = alerter(*store_, cfg);
+  next->start();
+  ASSERT_EQ(old->hand_over(*next), 1u);
+  for (int i = 0; i < 500 && next->pending() > 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_EQ(next->pending(), 0u);
+  next.reset();
+  ASSERT_EQ(calls_.size(), 2u);
+  EXPECT_EQ(calls_[1].attempt, "2");
 }
 
 }  // namespace

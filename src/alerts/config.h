@@ -19,6 +19,10 @@ struct WebhookConfig {
   std::string
       secret_file;      // the HMAC key (file contents, trailing newline dropped), relative to DIR
   std::string partner;  // "" = expiry alerts; else this partner's notices only
+  // https:// only: a PEM bundle of the CAs that the webhook's server
+  // certificate must chain to, instead of the system's trust store (a
+  // receiver on an internal CA); relative to DIR. "" = the system store.
+  std::string ca_file;
 };
 
 struct AlertsConfig {

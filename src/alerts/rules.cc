@@ -1,5 +1,6 @@
 #include "alerts/rules.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -60,11 +61,15 @@ const store::Silence* silenced_by(const std::vector<store::Silence>& silences,
   return nullptr;
 }
 
-std::string signature_header(std::string_view secret, std::string_view body) {
+std::string signature_header(std::string_view secret, std::string_view timestamp,
+                             std::string_view body) {
+  std::string message;
+  message.reserve(timestamp.size() + 1 + body.size());
+  message.append(timestamp).append(".").append(body);
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (!HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-            reinterpret_cast<const unsigned char*>(body.data()), body.size(), mac, &len))
+            reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &len))
     return "";
   static const char* kHex = "0123456789abcdef";
   std::string out = "sha256=";
@@ -73,6 +78,19 @@ std::string signature_header(std::string_view secret, std::string_view body) {
     out += kHex[mac[i] & 0xf];
   }
   return out;
+}
+
+bool verify_signature(std::string_view secret, std::string_view timestamp, std::string_view body,
+                      std::string_view signature, TimePoint now, std::chrono::seconds tolerance) {
+  if (secret.empty() || timestamp.empty() || timestamp.size() > 18 ||
+      timestamp.find_first_not_of("0123456789") != std::string_view::npos)
+    return false;
+  const int64_t at = std::stoll(std::string(timestamp));
+  const int64_t skew = at - now.time_since_epoch().count();
+  if (skew > tolerance.count() || -skew > tolerance.count()) return false;
+  const std::string want = signature_header(secret, timestamp, body);
+  if (want.empty() || want.size() != signature.size()) return false;
+  return CRYPTO_memcmp(want.data(), signature.data(), want.size()) == 0;
 }
 
 std::chrono::milliseconds retry_delay(const AlertsConfig& cfg, int attempt) {

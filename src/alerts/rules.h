@@ -39,11 +39,22 @@ struct Crossed {
                                                 std::string_view serial_hex,
                                                 const store::Labels& owner);
 
-// The X-Herald-Signature header's value for `body`: "sha256=" and the
-// lower-case hex HMAC-SHA256 of the body under the webhook's secret. The
-// body carries its own "sent_at", so the signature covers the time too (a
-// receiver refuses old or replayed deliveries by it).
-[[nodiscard]] std::string signature_header(std::string_view secret, std::string_view body);
+// The X-Herald-Signature header's value: "sha256=" and the lower-case hex
+// HMAC-SHA256, under the webhook's secret, of `timestamp` (the
+// X-Herald-Timestamp header's value: unix seconds, decimal) "." `body`
+// (Stripe's scheme). Signing the timestamp with the body binds them: a
+// captured delivery replayed later with a fresh timestamp fails the check.
+[[nodiscard]] std::string signature_header(std::string_view secret, std::string_view timestamp,
+                                           std::string_view body);
+
+// What a receiver checks (docs/operations.md; tests/integration/
+// webhook_receiver.py does the same in Python): `timestamp` is decimal unix
+// seconds within `tolerance` of `now` either way, and `signature` equals
+// signature_header(secret, timestamp, body), compared in constant time.
+[[nodiscard]] bool verify_signature(std::string_view secret, std::string_view timestamp,
+                                    std::string_view body, std::string_view signature,
+                                    TimePoint now,
+                                    std::chrono::seconds tolerance = std::chrono::minutes(5));
 
 // The wait before attempt `attempt` (2 = the first retry): retry_initial
 // doubled per earlier failure, at most retry_max.

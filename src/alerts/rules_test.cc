@@ -62,12 +62,40 @@ TEST(AlertRules, KeysAndSilences) {
   EXPECT_EQ(silenced_by({}, "0a1b", {}), nullptr);
 }
 
-TEST(AlertRules, SignatureIsHmacSha256OfTheBody) {
-  // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
-  EXPECT_EQ(signature_header("Jefe", "what do ya want for nothing?"),
-            "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
-  EXPECT_NE(signature_header("Jefe", "what do ya want for nothing!"),
-            signature_header("Jefe", "what do ya want for nothing?"));
+TEST(AlertRules, SignatureIsHmacSha256OfTimestampDotBody) {
+  // Known answer from `printf '1800000000.{"kind":"expiry"}' | openssl dgst
+  // -sha256 -hmac Jefe`.
+  const std::string body = R"({"kind":"expiry"})";
+  EXPECT_EQ(signature_header("Jefe", "1800000000", body),
+            "sha256=360a0702c52a4d21cdd40204a07ea9051b9710e15691fd47dc9cecd209c15ca1");
+  // Not the body alone (the old scheme), and the timestamp is covered.
+  EXPECT_NE(signature_header("Jefe", "1800000000", body), signature_header("Jefe", "", body));
+  EXPECT_NE(signature_header("Jefe", "1800000001", body),
+            signature_header("Jefe", "1800000000", body));
+  EXPECT_NE(signature_header("Jefe", "1800000000", R"({"kind":"expirY"})"),
+            signature_header("Jefe", "1800000000", body));
+}
+
+TEST(AlertRules, ReceiverCheckRefusesAChangedTimestampOrAStaleOne) {
+  const std::string body = R"({"kind":"expiry","serial":"0A"})";
+  const TimePoint now = t(1'800'000'000);
+  const std::string sig = signature_header("s3cret", "1800000000", body);
+  EXPECT_TRUE(verify_signature("s3cret", "1800000000", body, sig, now));
+  // A replay: the captured signature with a fresh timestamp.
+  EXPECT_FALSE(verify_signature("s3cret", "1800000100", body, sig, now + seconds(100)));
+  // The right signature, but too old or too far ahead (5 minutes either way).
+  EXPECT_TRUE(verify_signature("s3cret", "1800000000", body, sig, now + seconds(300)));
+  EXPECT_FALSE(verify_signature("s3cret", "1800000000", body, sig, now + seconds(301)));
+  EXPECT_FALSE(verify_signature("s3cret", "1800000000", body, sig, now - seconds(301)));
+  // Another secret, another body, a malformed or missing timestamp or signature.
+  EXPECT_FALSE(verify_signature("other", "1800000000", body, sig, now));
+  EXPECT_FALSE(verify_signature("s3cret", "1800000000", body + " ", sig, now));
+  EXPECT_FALSE(verify_signature("s3cret", "+1800000000", body, sig, now));
+  EXPECT_FALSE(verify_signature("s3cret", "", body, sig, now));
+  EXPECT_FALSE(verify_signature("s3cret", "1800000000", body, "", now));
+  EXPECT_FALSE(verify_signature("s3cret", "1800000000", body, sig.substr(0, sig.size() - 1), now));
+  EXPECT_FALSE(verify_signature("", "1800000000", body, signature_header("", "1800000000", body),
+                                now));
 }
 
 TEST(AlertRules, BackoffDoublesUpToTheCap) {

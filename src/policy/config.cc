@@ -222,7 +222,7 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
   } catch (const toml::parse_error& e) {
     return rd.error_at(e.source(), std::string(e.description()));
   }
-  HERALD_TRY_VOID(rd.only_keys(root, "", {"ca", "policy", "server", "provisioners", "acme", "store", "alerts"}));
+  HERALD_TRY_VOID(rd.only_keys(root, "", {"ca", "policy", "server", "provisioners", "acme", "store", "alerts", "dashboard"}));
   if (const toml::node* n = root.get("ca")) {
     const toml::table* ca = n->as_table();
     if (!ca) return rd.error_at(n->source(), "ca must be a table");

@@ -86,7 +86,7 @@ Status App::init(const ServeOptions& o) {
 
   publisher_ = std::make_unique<RevocationPublisher>(RevocationPublisher::Wiring{
       dir_, clock_, *inventory_, *issuing_signer_, *issuing_, server_config_.ocsp_validity,
-      server_config_.crl_validity, registry_});
+      server_config_.crl_validity, registry_, server_config_.ocsp_cache_entries});
   HERALD_TRY_VOID(load_ca_statuses());
   issuance_ = std::make_unique<IssuanceService>(IssuanceService::Wiring{
       clock_, *inventory_, *issuing_signer_, *issuing_, intermediate_->serial(),
@@ -390,11 +390,13 @@ Status App::reload() {
   }
   HERALD_TRY_VOID(publisher_->load_offline_crls());
   {
-    // The previous alerter stops once released (what it still had to
-    // deliver is recorded as dead letters).
     std::lock_guard lock(alerter_mu_);
     alerter_.swap(new_alerter);
   }
+  // The previous alerter (now in new_alerter) hands its pending retries to
+  // the new one, by webhook name; those of removed webhooks become dead
+  // letters when it is released.
+  if (auto fresh = alerter(); new_alerter && fresh) (void)new_alerter->hand_over(*fresh);
   new_alerter.reset();
   // The trust bundles do not fail the reload: the previous ones stay served.
   if (auto s = refresh_trust_bundles(true); !s) {

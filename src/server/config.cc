@@ -262,7 +262,7 @@ Result<alerts::AlertsConfig> parse_alerts(const Ctx& c, const toml::node& n) {
       const toml::table* w = item.as_table();
       if (!w) return c.at(item, "alerts.webhooks must be an array of tables");
       HERALD_TRY_VOID(
-          check_keys(c, *w, "alerts.webhooks", {"name", "url", "secret_file", "partner"}));
+          check_keys(c, *w, "alerts.webhooks", {"name", "url", "secret_file", "partner", "ca_file"}));
       alerts::WebhookConfig h;
       for (auto [key, field] : {std::pair{"name", &h.name}, std::pair{"url", &h.url},
                                 std::pair{"secret_file", &h.secret_file}}) {
@@ -284,6 +284,12 @@ Result<alerts::AlertsConfig> parse_alerts(const Ctx& c, const toml::node& n) {
       if (authority.find('@') != std::string_view::npos)
         return c.at(*w->get("url"),
                     "alerts.webhooks.url must not carry credentials (use secret_file)");
+      if (const toml::node* f = w->get("ca_file")) {
+        HERALD_TRY(h.ca_file, get_string(c, *f, "alerts.webhooks.ca_file"));
+        if (h.ca_file.empty()) return c.at(*f, "alerts.webhooks.ca_file must not be empty");
+        if (!https)
+          return c.at(*f, "alerts.webhooks.ca_file is for an https:// url only");
+      }
       for (const auto& other : a.webhooks) {
         if (other.name == h.name)
           return c.at(item, "duplicate alerts.webhooks name '" + h.name + "'");
@@ -314,7 +320,7 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
                    {"listen", "http_listen", "threads", "worker_threads", "max_body_bytes",
                     "max_header_bytes", "read_timeout", "idle_timeout", "max_connections",
                     "issuance_rate_per_second", "ocsp_validity", "crl_validity", "tls_names",
-                    "feed_max_waiters", "feed_max_waiters_per_client"}));
+                    "feed_max_waiters", "feed_max_waiters_per_client", "ocsp_cache_entries"}));
     for (auto [key, ep] :
          {std::pair{"listen", &cfg.listen}, std::pair{"http_listen", &cfg.http_listen}}) {
       if (const toml::node* v = t->get(key)) {
@@ -355,6 +361,10 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
     if (const toml::node* v = t->get("feed_max_waiters_per_client")) {
       HERALD_TRY(auto n, get_int(c, *v, "server.feed_max_waiters_per_client", 0, 1024));
       cfg.feed_max_waiters_per_client = static_cast<size_t>(n);
+    }
+    if (const toml::node* v = t->get("ocsp_cache_entries")) {
+      HERALD_TRY(auto n, get_int(c, *v, "server.ocsp_cache_entries", 0, 10'000'000));
+      cfg.ocsp_cache_entries = static_cast<size_t>(n);
     }
     if (const toml::node* v = t->get("ocsp_validity")) {
       HERALD_TRY(cfg.ocsp_validity, get_duration(c, *v, "server.ocsp_validity"));
@@ -446,6 +456,31 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
   }
   if (const toml::node* n = root.get("alerts")) {
     HERALD_TRY(cfg.alerts, parse_alerts(c, *n));
+  }
+  if (const toml::node* n = root.get("dashboard")) {
+    const toml::table* t = n->as_table();
+    if (!t) return c.at(*n, "dashboard must be a table");
+    HERALD_TRY_VOID(check_keys(c, *t, "dashboard", {"admin_client_names"}));
+    if (const toml::node* v = t->get("admin_client_names")) {
+      HERALD_TRY(auto names, get_strings(c, *v, "dashboard.admin_client_names"));
+      for (const auto& text : names) {
+        // The type may be written in capitals ("URI:spiffe://..."), as openssl prints it.
+        std::string typed = text;
+        for (size_t i = 0; i < typed.size() && typed[i] != ':'; ++i)
+          typed[i] = static_cast<char>(std::tolower(static_cast<unsigned char>(typed[i])));
+        auto san = x509::parse_san(typed);
+        if (!san)
+          return c.at(*v, "dashboard.admin_client_names: " + san.error().message +
+                              " (for example \"uri:spiffe://corp/admin/alice\")");
+        if (san->type == x509::SanType::kDns && san->value.find('*') != std::string::npos)
+          return c.at(*v, "dashboard.admin_client_names: '" + text +
+                              "': a wildcard is not an identity, name one client");
+        if (std::find(cfg.dashboard.admin_client_names.begin(),
+                      cfg.dashboard.admin_client_names.end(),
+                      *san) == cfg.dashboard.admin_client_names.end())
+          cfg.dashboard.admin_client_names.push_back(std::move(*san));
+      }
+    }
   }
   if (const toml::node* n = root.get("provisioners")) {
     const toml::array* arr = n->as_array();

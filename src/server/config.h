@@ -15,6 +15,7 @@
 #include "net/endpoint.h"
 #include "policy/profile.h"
 #include "policy/scope.h"
+#include "x509/san.h"
 
 namespace herald::server {
 
@@ -74,6 +75,16 @@ struct AcmeConfig {
   int validations_per_order = 2;
 };
 
+// [dashboard]: who else may read the dashboard (/ui/ and its API).
+struct DashboardConfig {
+  // Client certificates that log in as an admin (read-only, the dashboard
+  // only): one issued by this Herald's issuing CA, not revoked, in date,
+  // with the clientAuth EKU, and a SAN equal (type and value) to one of
+  // these ("uri:spiffe://corp/admin/alice", "dns:ops-admin.internal"; the
+  // x509/san.h syntax, no wildcard). The subject's CN never counts.
+  std::vector<x509::San> admin_client_names;
+};
+
 struct ServerConfig {
   Endpoint listen{"127.0.0.1", 8443};       // HTTPS: REST API (and everything else)
   Endpoint http_listen{"127.0.0.1", 8080};  // plain HTTP: OCSP, CRLs, CA certificates, health
@@ -92,12 +103,16 @@ struct ServerConfig {
   size_t feed_max_waiters_per_client = 4;
   double issuance_rate_per_second = 100;  // per client address, burst twice that
   std::chrono::seconds ocsp_validity{24 * 3600};
+  // Certificates whose OCSP answers stay in memory (least recently used out;
+  // the rest are read from the store): about 1.2 kB each.
+  size_t ocsp_cache_entries = 50000;
   std::chrono::seconds crl_validity{24 * 3600};
   std::vector<std::string> tls_names{"localhost",
                                      "127.0.0.1"};  // SANs of the server's own certificate
   std::vector<ProvisionerConfig> provisioners;
   AcmeConfig acme;
   alerts::AlertsConfig alerts;  // [alerts] (alerts/config.h)
+  DashboardConfig dashboard;    // [dashboard]
 
   [[nodiscard]] const ProvisionerConfig* provisioner(std::string_view name) const;
 };

@@ -113,6 +113,7 @@ max_attempts = 4
 name = "ops"
 url = "https://hooks.internal/herald"
 secret_file = "secrets/ops.hook"
+ca_file = "secrets/internal-ca.pem"
 
 [[alerts.webhooks]]
 name = "acme"
@@ -132,7 +133,9 @@ partner = "acme"
   EXPECT_EQ(a.max_attempts, 4);
   ASSERT_EQ(a.webhooks.size(), 2u);
   EXPECT_EQ(a.webhooks[0].url, "https://hooks.internal/herald");
+  EXPECT_EQ(a.webhooks[0].ca_file, "secrets/internal-ca.pem");
   EXPECT_EQ(a.webhooks[1].partner, "acme");
+  EXPECT_EQ(a.webhooks[1].ca_file, "");
   EXPECT_TRUE(policy::parse_config(text, "herald.toml"));  // [alerts] is a known table
 
   for (const char* bad : {
@@ -146,8 +149,42 @@ partner = "acme"
            "secret = \"inline\"\n",                                          // no inline secret
            "[[alerts.webhooks]]\nname = \"a\"\nurl = \"https://x/\"\nsecret_file = \"s\"\n"
            "[[alerts.webhooks]]\nname = \"a\"\nurl = \"https://y/\"\nsecret_file = \"s\"\n",
+           // a ca_file for plain http, or empty
+           "[[alerts.webhooks]]\nname = \"a\"\nurl = \"http://x/\"\nsecret_file = \"s\"\n"
+           "ca_file = \"ca.pem\"\n",
+           "[[alerts.webhooks]]\nname = \"a\"\nurl = \"https://x/\"\nsecret_file = \"s\"\n"
+           "ca_file = \"\"\n",
        }) {
     EXPECT_FALSE(parse_server_config(bad, "herald.toml")) << bad;
+  }
+}
+
+TEST(ServerConfig, DashboardAdminClientNames) {
+  auto none = parse_server_config("", "herald.toml");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->dashboard.admin_client_names.empty());
+  const char* text = R"(
+[dashboard]
+admin_client_names = ["URI:spiffe://corp/admin/alice", "dns:Ops-Admin.internal",
+                      "email:sec@corp.example", "ip:10.0.0.7", "uri:spiffe://corp/admin/alice"]
+)";
+  auto cfg = parse_server_config(text, "herald.toml");
+  ASSERT_TRUE(cfg) << cfg.error().describe();
+  std::vector<std::string> got;
+  for (const auto& n : cfg->dashboard.admin_client_names) got.push_back(n.to_string());
+  EXPECT_EQ(got, (std::vector<std::string>{"uri:spiffe://corp/admin/alice", "dns:ops-admin.internal",
+                                           "email:sec@corp.example", "ip:10.0.0.7"}));
+  EXPECT_TRUE(policy::parse_config(text, "herald.toml"));  // [dashboard] is a known table
+  for (const char* bad : {
+           "[dashboard]\nadmins = [\"dns:a.internal\"]\n",              // unknown key
+           "[dashboard]\nadmin_client_names = \"dns:a.internal\"\n",    // not an array
+           "[dashboard]\nadmin_client_names = [\"alice\"]\n",           // no type: a CN is never enough
+           "[dashboard]\nadmin_client_names = [\"cn:alice\"]\n",        // unknown type
+           "[dashboard]\nadmin_client_names = [\"dns:*.corp.internal\"]\n",  // a wildcard
+           "dashboard = 1\n",
+       }) {
+    auto r = parse_server_config(bad, "herald.toml");
+    EXPECT_FALSE(r) << bad;
   }
 }
 

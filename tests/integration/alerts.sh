@@ -6,7 +6,11 @@
 # the third attempt; one that always fails leaves a dead letter listed by
 # `herald alert list --dead-letters`; a partner gets a signed notice when
 # its certificate is revoked (by the CLI: serve sees it in the store), and
-# hears of each CA certificate once.
+# hears of each CA certificate once. An HTTPS receiver with a Herald-issued
+# certificate is reached through the webhook's ca_file (and refused without
+# it: the system trust store does not know Herald's CA). A SIGHUP with a
+# retry pending carries it over to the new configuration; only the retry of
+# a webhook removed from herald.toml becomes a dead letter.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$HERE/lib.sh"
@@ -24,20 +28,26 @@ PARTNER=$(herald_issue "$T/partner.json" --dir "$D" --profile server --cn acme-a
 "$HERALD" alert silence list --dir "$D" | grep -q "owner team=quiet" || fail "the silence is not listed"
 ok "issued $WEB $QUIET $PARTNER; team=quiet silenced"
 
-step "a webhook receiver on 127.0.0.1 that verifies signatures"
-for n in ops flaky dead partner; do
+step "webhook receivers on 127.0.0.1 (HTTP, and HTTPS with a Herald-issued certificate) that verify signatures"
+for n in ops flaky dead partner tls tls-system hold dead-gone; do
   head -c 24 /dev/urandom | base64 >"$T/$n.secret"
   chmod 600 "$T/$n.secret"
 done
 python3 - "$T" >"$T/secrets.json" <<'PY'
 import json, sys
 t = sys.argv[1]
-print(json.dumps({"/" + n: open(f"{t}/{n}.secret").read().strip() for n in ("ops", "flaky", "dead", "partner")}))
+print(json.dumps({"/" + n: open(f"{t}/{n}.secret").read().strip()
+                  for n in ("ops", "flaky", "dead", "partner", "tls", "tls-system", "hold", "dead-gone")}))
 PY
-python3 "$HERE/webhook_receiver.py" "$T/recv.port" "$T/recv.log" "$T/secrets.json" &
+herald_issue "$T/hooktls.json" --dir "$D" --profile server --cn 127.0.0.1 --out-dir "$T/hooktls" >/dev/null
+WEBHOOK_HOLD_FILE="$T/hold" python3 "$HERE/webhook_receiver.py" "$T/recv.port" "$T/recv.log" "$T/secrets.json" &
 bg_track $!
-for _ in $(seq 100); do [[ -s $T/recv.port ]] && break; sleep 0.1; done
+python3 "$HERE/webhook_receiver.py" "$T/recv-tls.port" "$T/recv.log" "$T/secrets.json" \
+  "$T/hooktls/chain.pem" "$T/hooktls/key.pem" &
+bg_track $!
+for _ in $(seq 100); do [[ -s $T/recv.port && -s $T/recv-tls.port ]] && break; sleep 0.1; done
 RP=$(cat "$T/recv.port")
+RPS=$(cat "$T/recv-tls.port")
 touch "$T/recv.log"
 cat >>"$D/herald.toml" <<TOML
 
@@ -70,8 +80,19 @@ name = "acme"
 url = "http://127.0.0.1:$RP/partner"
 secret_file = "$T/partner.secret"
 partner = "acme"
+
+[[alerts.webhooks]]
+name = "tls"
+url = "https://127.0.0.1:$RPS/tls"
+secret_file = "$T/tls.secret"
+ca_file = "ca/root.pem"
+
+[[alerts.webhooks]]
+name = "tls-system"
+url = "https://127.0.0.1:$RPS/tls-system"
+secret_file = "$T/tls-system.secret"
 TOML
-ok "receiver on port $RP"
+ok "receivers on ports $RP (HTTP) and $RPS (HTTPS)"
 
 # count PATH KIND SERIAL [STATUS]: deliveries to PATH of that kind for that serial.
 count() {
@@ -111,7 +132,23 @@ import json, sys
 bad = [json.loads(l) for l in open(sys.argv[1]) if not json.loads(l)["sig_ok"]]
 assert not bad, bad
 PY
-ok "ops once, flaky after two failures, every signature verified"
+ok "ops once, flaky after two failures, every signature (over timestamp.body) verified"
+
+step "HTTPS webhooks: ca_file trusts Herald's CA; without it the system store refuses the receiver"
+wait_for 20 "the https webhook with ca_file got the expiry alert" delivered /tls expiry "$WEB"
+[[ $(count /tls expiry "$WEB") == 1 ]] || fail "tls: expected one delivery, got $(count /tls expiry "$WEB")"
+tls_system_dead() { "$HERALD" alert list --dir "$D" --dead-letters --json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(x["target"] == "tls-system" and x["attempts"] == 3 for x in d) else 1)'; }
+wait_for 20 "a dead letter for the https webhook without ca_file" tls_system_dead
+[[ $(count /tls-system expiry "$WEB") == 0 ]] || fail "the receiver was reached without ca_file"
+"$HERALD" alert list --dir "$D" --dead-letters --json | python3 -c '
+import json, sys
+d = [x for x in json.load(sys.stdin) if x["target"] == "tls-system"]
+assert "certif" in d[0]["last_error"].lower() or "verif" in d[0]["last_error"].lower(), d' ||
+  fail "the tls-system dead letter does not name the certificate failure: $("$HERALD" alert list --dir "$D" --dead-letters)"
+ok "delivered over HTTPS with ca_file = ca/root.pem; refused (dead letter) with the system store"
 
 step "the receiver that always fails: a dead letter"
 dead_listed() { "$HERALD" alert list --dir "$D" --dead-letters --json 2>/dev/null | python3 -c '
@@ -166,3 +203,71 @@ assert any(a["target"] == "ops" and a["result"] == "delivered" for a in d), d
 assert any(a["target"] == "dead" and a["result"] == "dead_letter" for a in d), d' || fail "alert list is missing records"
 serve_stop
 ok "no new delivery after the restart; the log has the alert line and no secret"
+
+step "SIGHUP with retries pending: carried over; only a removed webhook's retry is a dead letter"
+RELOAD=$(herald_issue "$T/reload.json" --dir "$D" --profile server --cn reload.internal --ttl 10d --owner team=reload --out-dir "$T/reload")
+touch "$T/hold"
+write_alerts() {  # write_alerts WITH_GONE: [alerts] with the webhooks hold (and dead-gone)
+  python3 - "$D/herald.toml" "$1" "$RP" "$T" <<'PY'
+import sys
+path, with_gone, rp, t = sys.argv[1:]
+text = open(path).read()
+text = text[:text.index("\n[alerts]\n")]
+text += f"""
+[alerts]
+days = [30]
+lifetime_percent = 0
+interval = "1s"
+retry_initial = "2s"
+retry_max = "2s"
+max_attempts = 15
+timeout = "5s"
+
+[[alerts.webhooks]]
+name = "hold"
+url = "http://127.0.0.1:{rp}/hold"
+secret_file = "{t}/hold.secret"
+"""
+if with_gone == "1":
+    text += f"""
+[[alerts.webhooks]]
+name = "gone"
+url = "http://127.0.0.1:{rp}/dead-gone"
+secret_file = "{t}/dead-gone.secret"
+"""
+open(path, "w").write(text)
+PY
+}
+write_alerts 1
+serve_start "$D"
+attempted() { [[ $(count "$1" expiry "$RELOAD") -ge 1 ]]; }
+wait_for 20 "hold saw a first (failing) attempt" attempted /hold
+wait_for 20 "gone saw a first (failing) attempt" attempted /dead-gone
+write_alerts 0
+kill -HUP "$SERVE_PID"
+reloaded() { grep -q "SIGHUP: configuration and offline CRLs reloaded" "$SERVE_LOG"; }
+wait_for 20 "the reload" reloaded
+gone_before=$(count /dead-gone expiry "$RELOAD")
+rm -f "$T/hold"
+wait_for 20 "the pending retry reached hold after the reload" delivered /hold expiry "$RELOAD"
+python3 - "$T/recv.log" "$RELOAD" <<'PY' || fail "the delivery after the reload is not a continued retry"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+ok = [r for r in rows if r["path"] == "/hold" and r["status"] == 204
+      and r["body"]["serial"].lstrip("0") == sys.argv[2].lstrip("0").upper()]
+assert len(ok) == 1 and int(ok[0]["attempt"]) >= 2 and ok[0]["sig_ok"], ok
+PY
+gone_dead() { "$HERALD" alert list --dir "$D" --dead-letters --json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(x["target"] == "gone" and "removed from the configuration" in x["last_error"] for x in d) else 1)'; }
+wait_for 10 "a dead letter for the removed webhook 'gone'" gone_dead
+"$HERALD" alert list --dir "$D" --dead-letters --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert not [x for x in d if x["target"] == "hold"], d' || fail "the kept webhook's retry was dead-lettered"
+sleep 3
+[[ $(count /dead-gone expiry "$RELOAD") == "$gone_before" ]] || fail "the removed webhook was dialled after the reload"
+serve_stop
+[[ $SERVE_RC == 0 ]] || fail "herald serve exited with $SERVE_RC"
+ok "hold's retry continued after SIGHUP (attempt >= 2, delivered once); gone's became a dead letter"
