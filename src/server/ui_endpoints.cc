@@ -12,9 +12,11 @@
 //   POST /ui/login, /ui/logout         the session cookie (ui_session.h)
 //
 // Every route needs an admin: a bearer API token whose provisioner has the
-// `admin` permission, or the session cookie made from one at /ui/login. The
-// cookie is accepted on these routes only (GET requests, and login/logout,
-// which check Origin). Counts and paging are done by the store
+// `admin` permission, the session cookie made from one at /ui/login, or a
+// client certificate (mutual TLS) named in [dashboard] admin_client_names.
+// The cookie and the certificate are accepted on these routes only (GET
+// requests, and login/logout, which check Origin): they never sign, revoke
+// or reach anything else. Counts and paging are done by the store
 // (store/overview.h), never by loading records.
 
 #include <algorithm>
@@ -29,6 +31,7 @@
 #include "server/ui_session.h"
 #include "store/record_json.h"
 #include "ui/assets.h"
+#include "x509/certificate.h"
 
 namespace herald::server {
 
@@ -76,6 +79,20 @@ void serve_asset(const net::Request& req, net::Response& res, const ::herald::ui
   if (req.method != "HEAD") res.body = std::string(a.body);
 }
 
+// The first SAN of `cert` that is one of the dashboard's admin names (type
+// and value; DNS names without regard to ASCII case), if any. The subject
+// (its CN) is never looked at.
+std::optional<x509::San> admin_name(const x509::Certificate& cert,
+                                    const std::vector<x509::San>& admins) {
+  for (x509::San san : cert.sans()) {
+    if (san.type == x509::SanType::kDns)
+      std::transform(san.value.begin(), san.value.end(), san.value.begin(),
+                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (std::find(admins.begin(), admins.end(), san) != admins.end()) return san;
+  }
+  return std::nullopt;
+}
+
 json ca_json(const store::CertRecord& r, TimePoint now) {
   return {{"serial", r.serial.hex()},
           {"issuer_serial", r.issuer_serial.hex()},
@@ -106,7 +123,45 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
     }
     return ui_->key;
   };
-  // The caller's provisioner if it is an admin: a bearer token, else the cookie.
+  // An admin client certificate: issued by this Herald's issuing CA (the
+  // handshake checked the chain against Herald's own CAs; the inventory
+  // record, the issuer and the signature are checked again here), not
+  // revoked, in date, with the clientAuth EKU and a SAN listed in
+  // [dashboard] admin_client_names. "cert:<san>" if so.
+  auto admin_certificate = [&](const Provisioners& snapshot) -> Result<std::string> {
+    const auto& admins = snapshot.config().dashboard.admin_client_names;
+    if (admins.empty()) {
+      return make_error(ErrorCode::kUnauthenticated,
+                        "log in at /ui/login, or send Authorization: Bearer <token> of a "
+                        "provisioner with the admin permission (no client certificate is an "
+                        "admin: [dashboard] admin_client_names is empty)");
+    }
+    HERALD_TRY(auto rec, client_certificate(req));  // verified, ours, not revoked, not expired
+    HERALD_TRY(auto cert, x509::Certificate::from_der(req.peer_chain.front()));
+    if (!issuing_ || rec.issuer_serial != issuing_->serial() ||
+        X509_verify(&cert.x509(), X509_get0_pubkey(&issuing_->x509())) != 1) {
+      ossl::clear_errors();
+      return make_error(ErrorCode::kUnauthenticated,
+                        "the client certificate was not issued by this Herald's issuing CA");
+    }
+    if (clock_.now() < rec.not_before)
+      return make_error(ErrorCode::kUnauthenticated, "the client certificate is not yet valid");
+    const auto eku = cert.ext_key_usage();
+    if (std::find(eku.begin(), eku.end(), "clientAuth") == eku.end()) {
+      return make_error(ErrorCode::kForbidden,
+                        "the client certificate " + rec.serial.hex() +
+                            " lacks the clientAuth extended key usage");
+    }
+    auto name = admin_name(cert, admins);
+    if (!name) {
+      return make_error(ErrorCode::kForbidden,
+                        "the client certificate " + rec.serial.hex() +
+                            " has no SAN listed in [dashboard] admin_client_names");
+    }
+    return "cert:" + name->to_string();
+  };
+  // The caller's name if it is an admin: a bearer token; else the session
+  // cookie, then an admin client certificate.
   auto admin = [&]() -> Result<std::string> {
     auto snapshot = callers();
     if (!req.header("authorization").empty()) {
@@ -114,25 +169,35 @@ bool App::route_ui(const net::Request& req, net::Response& res) {
       return who->name;
     }
     std::string value = ui::cookie(req, ui::kCookieName);
+    const bool has_cert = req.tls && !req.peer_chain.empty();
+    if (value.empty() && has_cert) return admin_certificate(*snapshot);
     if (value.empty()) {
       return make_error(ErrorCode::kUnauthenticated,
                         "log in at /ui/login, or send Authorization: Bearer <token> of a "
                         "provisioner with the admin permission");
     }
-    HERALD_TRY(auto key, session_key());
-    HERALD_TRY(auto s, ui::open(value, key, clock_.now()));
-    // The session lasts only as long as its token and the provisioner's grant.
-    HERALD_TRY(auto token, inventory_->find_token(s.token_sha256));
-    if (!token || token->revoked || token->provisioner != s.provisioner) {
-      return make_error(ErrorCode::kUnauthenticated,
-                        "the session's token was revoked: log in again");
+    auto by_cookie = [&]() -> Result<std::string> {
+      HERALD_TRY(auto key, session_key());
+      HERALD_TRY(auto s, ui::open(value, key, clock_.now()));
+      // The session lasts only as long as its token and the provisioner's grant.
+      HERALD_TRY(auto token, inventory_->find_token(s.token_sha256));
+      if (!token || token->revoked || token->provisioner != s.provisioner) {
+        return make_error(ErrorCode::kUnauthenticated,
+                          "the session's token was revoked: log in again");
+      }
+      const ProvisionerConfig* who = snapshot->config().provisioner(s.provisioner);
+      if (!who || who->type != "token" || !who->can(Permission::kAdmin)) {
+        return make_error(ErrorCode::kForbidden,
+                          "provisioner '" + s.provisioner + "' lacks the 'admin' permission");
+      }
+      return s.provisioner;
+    };
+    auto who = by_cookie();
+    // A stale cookie does not shadow an admin certificate.
+    if (!who && has_cert) {
+      if (auto by_cert = admin_certificate(*snapshot)) return by_cert;
     }
-    const ProvisionerConfig* who = snapshot->config().provisioner(s.provisioner);
-    if (!who || who->type != "token" || !who->can(Permission::kAdmin)) {
-      return make_error(ErrorCode::kForbidden,
-                        "provisioner '" + s.provisioner + "' lacks the 'admin' permission");
-    }
-    return s.provisioner;
+    return who;
   };
   auto done = [&] {
     secure_headers(res);

@@ -2,7 +2,10 @@
 # The dashboard of `herald serve` (/ui/ and its JSON API): who may see it
 # (no credential 401, a token without the admin permission 403, an admin
 # token or its session cookie 200; the cookie's flags; login and logout
-# Origin-checked; the cookie refused outside the dashboard), its security
+# Origin-checked; the cookie refused outside the dashboard), admin client
+# certificates ([dashboard] admin_client_names: a listed SAN on a valid
+# clientAuth certificate of this CA reads the dashboard and nothing more;
+# unlisted, revoked, serverAuth-only, CN-only and foreign ones refused), its security
 # headers and ETags, and then the pages in a real browser (Debian's chromium
 # driven by playwright-core, tests/browser/dashboard.mjs): login, the
 # overview's numbers against `herald list`, the expiry chart, the filtered
@@ -30,6 +33,10 @@ name = "reader"
 type = "token"
 profiles = ["server"]
 permissions = ["read"]
+
+[dashboard]
+admin_client_names = ["DNS:alice.internal", "dns:carol.internal", "dns:web.internal",
+                      "dns:ops-admin.internal"]
 TOML
 grep -q 'permissions = \["sign", "revoke", "read", "admin"\]' "$D/herald.toml" ||
   fail "the demo admin provisioner of ca init lacks the admin permission"
@@ -225,6 +232,70 @@ ARTIFACT_DIR=${HERALD_ARTIFACT_DIR:-$IT_DIR/../../build/test-artifacts}
 mkdir -p "$ARTIFACT_DIR" 2>/dev/null && cp "$SHOT" "$ARTIFACT_DIR/dashboard.png" 2>/dev/null &&
   echo "   screenshot kept as $ARTIFACT_DIR/dashboard.png"
 ok "login, overview = herald list, chart, filters, detail, hierarchy, logout; screenshot $SHOT"
+
+step "admin client certificates (mutual TLS): listed SAN, clientAuth, this CA, not revoked"
+API_TOKEN=$ADMIN
+carol=$(issue carol client '{"team":"ops"}')
+# CN ops-admin.internal is listed as a DNS name, but the certificate's SAN is dave's.
+make_csr cnonly ops-admin.internal "DNS:dave.internal"
+sign_json "$T/cnonly.csr" client >"$T/cnonly.json"
+api POST /v1/sign -H 'Content-Type: application/json' --data-binary @"$T/cnonly.json"
+expect_status 201 "sign cnonly"
+save_issued cnonly >/dev/null
+API_TOKEN=""
+as() { local who=$1; shift; api "$@" --cert "$T/$who.pem" --key "$T/$who.key"; }
+as alice GET /v1/overview
+expect_status 200 "overview with alice's certificate (listed as DNS:alice.internal)"
+[[ $(json_get "$T/.api.body" "d['counts']['total']") == $(($(jget "$EXPECT" "['total']") + 2)) ]] ||
+  fail "overview with the certificate: $(body)"
+as alice GET /v1/session
+expect_status 200 "session with alice's certificate"
+[[ $(json_get "$T/.api.body" "d['provisioner']") == cert:dns:alice.internal ]] || fail "session: $(body)"
+as alice GET /ui/ -H 'Accept: text/html'
+expect_status 200 "/ui/ with alice's certificate"
+as alice GET "/v1/certs?count=1"
+expect_status 200 "the admin listing with alice's certificate"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert "total" in d' "$T/.api.body" || fail "no admin listing: $(body)"
+as bob GET /v1/overview
+expect_problem 403 forbidden "bob's valid client certificate, not listed"
+as web GET /v1/overview
+expect_problem 403 forbidden "a listed SAN on a serverAuth-only certificate"
+as cnonly GET /ui/
+expect_problem 403 forbidden "a listed name in the CN only"
+as carol GET /v1/overview
+expect_status 200 "carol's listed certificate before its revocation"
+API_TOKEN=$ADMIN
+api POST /v1/revoke -H 'Content-Type: application/json' --data-binary "{\"serial\":\"$carol\",\"reason\":\"keyCompromise\"}"
+expect_status 200 "revoke carol"
+API_TOKEN=""
+as carol GET /v1/overview
+expect_problem 401 unauthenticated "carol's listed certificate once revoked"
+# A foreign CA issues a certificate with alice's name and clientAuth.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/evilca.key" -out "$T/evilca.pem" \
+  -subj "/CN=Evil Root" -days 2 -addext "basicConstraints=critical,CA:TRUE" 2>/dev/null || fail "openssl: evil CA"
+make_csr evil alice.internal "DNS:alice.internal"
+openssl x509 -req -in "$T/evil.csr" -CA "$T/evilca.pem" -CAkey "$T/evilca.key" -CAcreateserial -days 1 \
+  -extfile <(printf 'subjectAltName=DNS:alice.internal\nextendedKeyUsage=clientAuth\n') -out "$T/evil.pem" 2>/dev/null ||
+  fail "openssl: evil leaf"
+as evil GET /v1/overview
+expect_problem 401 unauthenticated "a foreign CA's certificate with a listed SAN"
+as evil GET /ui/ -H 'Accept: text/html'
+[[ $HTTP_STATUS == 303 ]] || fail "/ui/ for a browser with a foreign certificate: $HTTP_STATUS $(body)"
+# The dashboard's read scope only: no signing, no revoking another certificate.
+make_csr viacert viacert.internal "DNS:viacert.internal"
+sign_json "$T/viacert.csr" server >"$T/viacert.json"
+as alice POST /v1/sign -H 'Content-Type: application/json' --data-binary @"$T/viacert.json"
+expect_problem 401 unauthenticated "POST /v1/sign with only the admin certificate"
+as alice POST /v1/revoke -H 'Content-Type: application/json' --data-binary "{\"serial\":\"$WEB\",\"reason\":\"keyCompromise\"}"
+expect_problem 403 forbidden "POST /v1/revoke of another certificate with the admin certificate"
+API_TOKEN=$READER
+as alice GET /v1/overview
+expect_problem 403 forbidden "a reader's bearer token with alice's certificate (the token decides)"
+API_TOKEN=$ADMIN
+api GET "/v1/certs/$WEB"
+[[ $(json_get "$T/.api.body" "d['status']") == valid ]] || fail "$WEB changed: $(body)"
+API_TOKEN=""
+ok "listed+clientAuth+this CA reads /ui/ and its API; unlisted 403, serverAuth-only 403, CN-only 403, revoked 401, foreign 401; no sign, no revoke"
 
 step "login attempts are limited per address"
 n429=0
