@@ -568,37 +568,69 @@ size_t OcspCache::SerialHash::operator()(const Serial& s) const noexcept {
       std::string_view(reinterpret_cast<const char*>(b.data()), b.size()));
 }
 
+OcspCache::OcspCache(size_t capacity)
+    : capacity_(capacity), per_shard_(capacity == 0 ? 0 : (capacity + kShards - 1) / kShards) {}
+
+OcspCache::Shard& OcspCache::shard_of(const Serial& serial) const {
+  // The serial's low bytes are random (Herald's serials are), its hash mixes the rest.
+  return shards_[SerialHash{}(serial) % kShards];
+}
+
 std::shared_ptr<const CachedOcspResponse> OcspCache::get(OcspHash hash,
                                                          const Serial& serial) const {
-  std::shared_lock lock(mutex_);
-  auto it = entries_.find(serial);
-  if (it == entries_.end()) return nullptr;
-  return it->second[static_cast<size_t>(hash)];
+  Shard& sh = shard_of(serial);
+  std::lock_guard lock(sh.mutex);
+  auto it = sh.index.find(serial);
+  if (it == sh.index.end()) return nullptr;
+  sh.order.splice(sh.order.begin(), sh.order, it->second);  // now the most recent
+  return it->second->second[static_cast<size_t>(hash)];
 }
 
 void OcspCache::put(OcspHash hash, const Serial& serial, CachedOcspResponse response) {
+  if (per_shard_ == 0) return;
   auto fresh = std::make_shared<const CachedOcspResponse>(std::move(response));
-  std::shared_ptr<const CachedOcspResponse> old;  // released after the lock
-  std::unique_lock lock(mutex_);
-  auto& slot = entries_[serial][static_cast<size_t>(hash)];
-  if (!slot) ++count_;
+  Shard& sh = shard_of(serial);
+  std::list<std::pair<Serial, Responses>> dropped;  // released after the lock
+  std::shared_ptr<const CachedOcspResponse> old;
+  std::unique_lock lock(sh.mutex);
+  auto it = sh.index.find(serial);
+  if (it == sh.index.end()) {
+    sh.order.emplace_front(serial, Responses{});
+    it = sh.index.emplace(serial, sh.order.begin()).first;
+  } else {
+    sh.order.splice(sh.order.begin(), sh.order, it->second);
+  }
+  auto& slot = it->second->second[static_cast<size_t>(hash)];
+  if (!slot) ++sh.responses;
   old = std::exchange(slot, std::move(fresh));
-  lock.unlock();
-}
-
-void OcspCache::erase(const Serial& serial) {
-  decltype(entries_)::node_type node;  // released after the lock
-  std::unique_lock lock(mutex_);
-  node = entries_.extract(serial);
-  if (node) {
-    for (const auto& slot : node.mapped()) count_ -= slot ? 1 : 0;
+  while (sh.index.size() > per_shard_) {
+    auto last = std::prev(sh.order.end());
+    for (const auto& r : last->second) sh.responses -= r ? 1 : 0;
+    sh.index.erase(last->first);
+    dropped.splice(dropped.begin(), sh.order, last);
   }
   lock.unlock();
 }
 
+void OcspCache::erase(const Serial& serial) {
+  Shard& sh = shard_of(serial);
+  std::list<std::pair<Serial, Responses>> dropped;  // released after the lock
+  std::unique_lock lock(sh.mutex);
+  auto it = sh.index.find(serial);
+  if (it == sh.index.end()) return;
+  for (const auto& r : it->second->second) sh.responses -= r ? 1 : 0;
+  dropped.splice(dropped.begin(), sh.order, it->second);
+  sh.index.erase(it);
+  lock.unlock();
+}
+
 size_t OcspCache::size() const {
-  std::shared_lock lock(mutex_);
-  return count_;
+  size_t n = 0;
+  for (const auto& sh : shards_) {
+    std::lock_guard lock(sh.mutex);
+    n += sh.responses;
+  }
+  return n;
 }
 
 std::string BoundedOcspCache::key(OcspHash hash, const Serial& serial) {

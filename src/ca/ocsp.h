@@ -36,6 +36,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -164,11 +165,16 @@ struct CachedOcspResponse {
 [[nodiscard]] Result<CachedOcspResponse> make_cached_response(Bytes der, TimePoint this_update,
                                                               TimePoint next_update);
 
-// Pre-signed responses by (hash, serial), served from memory. Thread-safe:
-// readers share a std::shared_mutex and never block each other; a reader
-// keeps its response alive (shared_ptr) while a writer replaces it.
+// Signed responses by (hash, serial), served from memory: at most
+// `capacity` serials (both hashes of a serial count once), the least
+// recently used dropped first, so memory stays bounded however many
+// certificates are valid (the rest are read from the store on a miss).
+// Thread-safe: the serials are spread over shards, each with its own lock,
+// held only to find or move an entry; a reader keeps its response alive
+// (shared_ptr) while a writer replaces it.
 class OcspCache {
  public:
+  explicit OcspCache(size_t capacity);
   // nullptr if absent.
   [[nodiscard]] std::shared_ptr<const CachedOcspResponse> get(OcspHash hash,
                                                               const Serial& serial) const;
@@ -178,15 +184,26 @@ class OcspCache {
   void erase(const Serial& serial);
   // Number of cached responses (a serial cached in both hashes counts twice).
   [[nodiscard]] size_t size() const;
+  [[nodiscard]] size_t capacity() const { return capacity_; }
 
  private:
   struct SerialHash {
     size_t operator()(const Serial& s) const noexcept;
   };
-  using Entry = std::array<std::shared_ptr<const CachedOcspResponse>, 2>;  // by OcspHash
-  mutable std::shared_mutex mutex_;
-  std::unordered_map<Serial, Entry, SerialHash> entries_;
-  size_t count_ = 0;
+  using Responses = std::array<std::shared_ptr<const CachedOcspResponse>, 2>;  // by OcspHash
+  struct Shard {
+    mutable std::mutex mutex;
+    // Most recently used first; the map points into it.
+    mutable std::list<std::pair<Serial, Responses>> order;
+    std::unordered_map<Serial, std::list<std::pair<Serial, Responses>>::iterator, SerialHash>
+        index;
+    size_t responses = 0;
+  };
+  static constexpr size_t kShards = 16;
+  Shard& shard_of(const Serial& serial) const;
+  const size_t capacity_;
+  const size_t per_shard_;
+  mutable std::array<Shard, kShards> shards_;
 };
 
 // Answers for serials this CA does not know (`unknown`), which anyone can ask

@@ -1232,7 +1232,7 @@ TEST(OcspErrorResponse, DecodesWithItsStatus) {
 }
 
 TEST(OcspCacheTest, PutGetErase) {
-  OcspCache cache;
+  OcspCache cache(1000);
   const Serial a = *Serial::parse("0A0B");
   const Serial b = *Serial::parse("7F01");
   EXPECT_EQ(cache.get(OcspHash::kSha1, a), nullptr);
@@ -1272,6 +1272,34 @@ TEST(OcspCacheTest, PutGetErase) {
   EXPECT_TRUE(cache.get(OcspHash::kSha1, b));
 }
 
+TEST(OcspCacheTest, HoldsAtMostCapacitySerialsLeastRecentlyUsedOut) {
+  const TimePoint t{std::chrono::seconds(1'800'000'000)};
+  OcspCache cache(160);  // 16 shards of 10
+  auto serial = [](int i) {
+    return *Serial::from_bytes(Bytes{0x30, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)});
+  };
+  const Serial hot = *Serial::from_bytes(Bytes{0x7E, 0x01});
+  cache.put(OcspHash::kSha1, hot, *make_cached_response(Bytes{1}, t, t + 1h));
+  cache.put(OcspHash::kSha256, hot, *make_cached_response(Bytes{2}, t, t + 1h));
+  // Ten thousand other serials pass through; the one read all along stays.
+  for (int i = 0; i < 10000; ++i) {
+    cache.put(OcspHash::kSha1, serial(i), *make_cached_response(Bytes{3}, t, t + 1h));
+    ASSERT_TRUE(cache.get(OcspHash::kSha1, hot)) << i;
+    ASSERT_LE(cache.size(), 160u + 1);  // serials, plus hot's second hash
+  }
+  EXPECT_EQ(cache.get(OcspHash::kSha256, hot)->der, Bytes{2});
+  EXPECT_EQ(cache.get(OcspHash::kSha1, serial(0)), nullptr);     // the oldest went
+  EXPECT_TRUE(cache.get(OcspHash::kSha1, serial(9999)));          // the newest is there
+  size_t held = 0;
+  for (int i = 0; i < 10000; ++i) held += cache.get(OcspHash::kSha1, serial(i)) ? 1 : 0;
+  EXPECT_LE(held, 159u);
+  EXPECT_GT(held, 100u);  // the shards fill roughly evenly
+  OcspCache none(0);
+  none.put(OcspHash::kSha1, hot, *make_cached_response(Bytes{1}, t, t + 1h));
+  EXPECT_EQ(none.size(), 0u);
+  EXPECT_EQ(none.get(OcspHash::kSha1, hot), nullptr);
+}
+
 TEST(BoundedOcspCacheTest, HoldsAtMostCapacityAndForgetsOldAnswers) {
   BoundedOcspCache cache(100, std::chrono::seconds(60));
   const TimePoint t{std::chrono::seconds(1'800'000'000)};
@@ -1306,7 +1334,7 @@ TEST(BoundedOcspCacheTest, HoldsAtMostCapacityAndForgetsOldAnswers) {
 }
 
 TEST(OcspCacheTest, ReadersAndWritersConcurrently) {
-  OcspCache cache;
+  OcspCache cache(1000);
   std::vector<Serial> serials;
   for (int i = 1; i <= 64; ++i) serials.push_back(*Serial::from_bytes({static_cast<uint8_t>(i)}));
   const TimePoint t{std::chrono::seconds(1'800'000'000)};

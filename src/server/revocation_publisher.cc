@@ -27,7 +27,10 @@ RevocationPublisher::RevocationPublisher(Wiring wiring)
       signer_errors_(&w_.registry.counter("herald_signer_errors", "Signing failures", {"what"})),
       store_latency_(&w_.registry.histogram("herald_store_duration_seconds",
                                             "Inventory operation latency", {"op"},
-                                            obs::latency_buckets())) {
+                                            obs::latency_buckets())),
+      ocsp_lookups_(&w_.registry.counter(
+          "herald_ocsp_lookups", "Where answers to OCSP requests came from", {"source"})),
+      ocsp_cache_(w_.ocsp_cache_entries) {
   w_.registry.gauge_callback(
       "herald_ocsp_cached_answers", "Signed OCSP answers held in memory", {"kind"}, [this] {
         return std::vector<obs::CallbackSample>{
@@ -58,26 +61,28 @@ Status RevocationPublisher::start(bool singleton) {
     if (!crl("issuing")) HERALD_TRY_VOID(refresh_crl());
   }
   HERALD_TRY_VOID(load_offline_crls());
-  // Every unexpired certificate of the issuing CA gets pre-signed OCSP
-  // answers; tick() works through the backlog so start-up stays fast.
-  store::ListFilter all;
-  all.now = w_.clock.now();
-  HERALD_TRY(auto records, w_.store.list(all));
-  std::lock_guard lock(ocsp_mu_);
-  for (const auto& r : records) {
-    if (r.issuer_serial == w_.issuing.serial() && r.not_after > all.now)
-      presign_backlog_.push_back(r.serial);
+  // The cache starts with the answers signed last (what a node serves from
+  // memory alone while the store is unreachable); the rest load on a miss.
+  const auto t0 = std::chrono::steady_clock::now();
+  HERALD_TRY(auto latest, w_.store.latest_ocsp_answers(ocsp_cache_.capacity()));
+  const TimePoint now = w_.clock.now();
+  size_t warmed = 0;
+  for (const auto& a : latest) {
+    if (a.next_update <= now || a.not_after <= now) continue;
+    cache_answer(a, epoch_.load());
+    ++warmed;
   }
+  obs::log(obs::LogLevel::kInfo, "ocsp answers loaded",
+           {{"count", static_cast<uint64_t>(warmed)},
+            {"took_ms",
+             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                 .count()}});
   return {};
 }
 
 void RevocationPublisher::use_ocsp_signer(std::shared_ptr<const OcspSigner> signer) {
   std::lock_guard lock(ocsp_mu_);
   ocsp_signer_ = std::move(signer);
-  // Answers signed by the previous responder stay valid; re-sign them with the new one.
-  for (const auto& [hex, state] : presigned_) {
-    if (auto serial = Serial::parse(hex)) presign_backlog_.push_back(*serial);
-  }
 }
 
 std::shared_ptr<const RevocationPublisher::OcspSigner> RevocationPublisher::ocsp_signer() const {
@@ -87,10 +92,12 @@ std::shared_ptr<const RevocationPublisher::OcspSigner> RevocationPublisher::ocsp
 
 // ------------------------------------------------------------------ OCSP
 
-Result<ca::OcspStatus> RevocationPublisher::status(const Serial& serial) {
-  HERALD_TRY(auto rec, w_.store.revocation_state(serial));
+namespace {
+
+ca::OcspStatus ocsp_status_of(const std::optional<store::RevocationState>& rec,
+                              const Serial& issuer) {
   ca::OcspStatus s;
-  if (!rec || rec->issuer_serial != w_.issuing.serial()) {
+  if (!rec || rec->issuer_serial != issuer) {
     s.kind = ca::OcspStatus::Kind::kUnknown;
   } else if (rec->status == store::CertStatus::kRevoked) {
     s.kind = ca::OcspStatus::Kind::kRevoked;
@@ -102,16 +109,39 @@ Result<ca::OcspStatus> RevocationPublisher::status(const Serial& serial) {
   return s;
 }
 
-Status RevocationPublisher::presign(const Serial& serial, bool sha256) {
-  HERALD_TRY(auto st, status(serial));
-  std::shared_ptr<const OcspSigner> signer;
-  {
-    std::lock_guard lock(ocsp_mu_);
-    signer = ocsp_signer_;
-    if (auto it = presigned_.find(serial.hex()); it != presigned_.end())
-      sha256 = sha256 || it->second.sha256;
-  }
-  const TimePoint now = w_.clock.now();
+}  // namespace
+
+Result<ca::OcspStatus> RevocationPublisher::status(const Serial& serial) {
+  HERALD_TRY(auto rec, w_.store.revocation_state(serial));
+  return ocsp_status_of(rec, w_.issuing.serial());
+}
+
+bool RevocationPublisher::fresh(TimePoint this_update, TimePoint next_update,
+                                TimePoint now) const {
+  return now < this_update + (next_update - this_update) * 3 / 4;
+}
+
+Result<std::optional<store::OcspAnswer>> RevocationPublisher::sign_answer(const Serial& serial,
+                                                                          bool sha256,
+                                                                          TimePoint now) {
+  const auto t0 = std::chrono::steady_clock::now();
+  HERALD_TRY(auto rec, w_.store.revocation_state(serial));
+  store_latency_->with({"revocation_state"})
+      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const ca::OcspStatus st = ocsp_status_of(rec, w_.issuing.serial());
+  if (st.kind == ca::OcspStatus::Kind::kUnknown) return std::optional<store::OcspAnswer>{};
+  const std::shared_ptr<const OcspSigner> signer = ocsp_signer();
+  store::OcspAnswer a;
+  a.serial = serial;
+  a.not_after = rec->not_after;
+  a.this_update = now;
+  a.next_update = now + w_.ocsp_validity;
+  // Signed again at half its life, or at half of what its responder's
+  // certificate has left if that is shorter (the App renews the responder
+  // at 2/3 of its life, so answers never outlive the certificate in them).
+  a.refresh_at = now + (std::min(a.next_update, signer->not_after) - now) / 2;
+  a.status = rec->status;
+  if (rec->reason) a.reason = static_cast<int>(*rec->reason);
   std::vector<ca::OcspHash> hashes{ca::OcspHash::kSha1};
   if (sha256) hashes.push_back(ca::OcspHash::kSha256);
   for (auto hash : hashes) {
@@ -122,14 +152,21 @@ Status RevocationPublisher::presign(const Serial& serial, bool sha256) {
       signer_errors_->with({"ocsp"}).inc();
       return tl::unexpected(der.error());
     }
-    ca::CachedOcspResponse c{*der, now, now + w_.ocsp_validity, etag_of(*der), st.kind};
-    ocsp_cache_.put(hash, serial, std::move(c));
+    (hash == ca::OcspHash::kSha1 ? a.sha1_der : a.sha256_der) = std::move(*der);
   }
-  const TimePoint refresh_at = now + w_.ocsp_validity / 2;
-  std::lock_guard lock(ocsp_mu_);
-  presigned_[serial.hex()] = Presigned{refresh_at, sha256};
-  refresh_queue_.emplace_back(refresh_at, serial);
-  return {};
+  return std::optional<store::OcspAnswer>(std::move(a));
+}
+
+void RevocationPublisher::cache_answer(const store::OcspAnswer& a, uint64_t epoch) {
+  if (epoch_.load() != epoch) return;
+  const auto kind = a.status == store::CertStatus::kRevoked ? ca::OcspStatus::Kind::kRevoked
+                                                            : ca::OcspStatus::Kind::kGood;
+  for (auto [hash, der] : {std::pair{ca::OcspHash::kSha1, &a.sha1_der},
+                           std::pair{ca::OcspHash::kSha256, &a.sha256_der}}) {
+    if (der->empty()) continue;
+    ca::CachedOcspResponse c{*der, a.this_update, a.next_update, etag_of(*der), kind};
+    ocsp_cache_.put(hash, a.serial, std::move(c));
+  }
 }
 
 bool RevocationPublisher::take_unknown_signature() {
@@ -146,24 +183,70 @@ bool RevocationPublisher::take_unknown_signature() {
 
 Result<std::shared_ptr<const ca::CachedOcspResponse>> RevocationPublisher::single_answer(
     const ca::OcspCertId& id, TimePoint now) {
-  if (auto cached = ocsp_cache_.get(id.hash, id.serial)) return cached;
-  if (auto cached = unknown_answers_.get(id.hash, id.serial, now)) return cached;
-  HERALD_TRY(auto st, status(id.serial));
-  if (st.kind != ca::OcspStatus::Kind::kUnknown) {
-    // A certificate of ours not pre-signed yet: sign now and keep it fresh.
-    HERALD_TRY_VOID(presign(id.serial, id.hash == ca::OcspHash::kSha256));
-    return ocsp_cache_.get(id.hash, id.serial);
+  auto cached_older = ocsp_cache_.get(id.hash, id.serial);
+  if (cached_older && fresh(cached_older->this_update, cached_older->next_update, now)) {
+    ocsp_lookups_->with({"memory"}).inc();
+    return cached_older;
   }
+  if (auto cached = unknown_answers_.get(id.hash, id.serial, now)) {
+    ocsp_lookups_->with({"memory"}).inc();
+    return cached;
+  }
+  const uint64_t epoch = epoch_.load();
+  const bool sha256 = id.hash == ca::OcspHash::kSha256;
+  // Signed by another node, or by this one before a restart or an eviction.
+  const auto t0 = std::chrono::steady_clock::now();
+  auto stored_or = w_.store.ocsp_answer(id.serial);
+  if (!stored_or) {
+    // The store is unreachable: an older answer still unexpired beats an error.
+    if (cached_older && cached_older->next_update > now) return cached_older;
+    return tl::unexpected(stored_or.error());
+  }
+  auto& stored = *stored_or;
+  store_latency_->with({"ocsp_answer"})
+      .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (stored && fresh(stored->this_update, stored->next_update, now) &&
+      !(sha256 ? stored->sha256_der : stored->sha1_der).empty()) {
+    ocsp_lookups_->with({"store"}).inc();
+    cache_answer(*stored, epoch);
+    const Bytes& der = sha256 ? stored->sha256_der : stored->sha1_der;
+    ca::CachedOcspResponse c{der, stored->this_update, stored->next_update, etag_of(der),
+                             stored->status == store::CertStatus::kRevoked
+                                 ? ca::OcspStatus::Kind::kRevoked
+                                 : ca::OcspStatus::Kind::kGood};
+    return std::make_shared<const ca::CachedOcspResponse>(std::move(c));
+  }
+  HERALD_TRY(auto signed_now,
+             sign_answer(id.serial, sha256 || (stored && !stored->sha256_der.empty()), now));
+  if (signed_now) {
+    // A certificate of ours without a fresh answer: signed now, stored by
+    // the next tick (off the request path).
+    ocsp_lookups_->with({"signed"}).inc();
+    cache_answer(*signed_now, epoch);
+    const Bytes& der = sha256 ? signed_now->sha256_der : signed_now->sha1_der;
+    ca::CachedOcspResponse c{der, signed_now->this_update, signed_now->next_update, etag_of(der),
+                             signed_now->status == store::CertStatus::kRevoked
+                                 ? ca::OcspStatus::Kind::kRevoked
+                                 : ca::OcspStatus::Kind::kGood};
+    if (signed_now->not_after > now) {
+      std::lock_guard lock(ocsp_mu_);
+      if (unstored_.size() < kMaxUnstored) unstored_.push_back(std::move(*signed_now));
+    }
+    return std::make_shared<const ca::CachedOcspResponse>(std::move(c));
+  }
+  ocsp_lookups_->with({"unknown"}).inc();
   if (!take_unknown_signature()) return std::shared_ptr<const ca::CachedOcspResponse>();
   const auto validity = std::min<std::chrono::seconds>(kUnknownValidity, w_.ocsp_validity);
-  auto der = ca::sign_ocsp_response(*ocsp_signer()->responder, {{id, st}}, std::nullopt, now,
-                                    validity);
+  ca::OcspStatus unknown;
+  unknown.kind = ca::OcspStatus::Kind::kUnknown;
+  auto der = ca::sign_ocsp_response(*ocsp_signer()->responder, {{id, unknown}}, std::nullopt,
+                                    now, validity);
   if (!der) {
     signer_errors_->with({"ocsp"}).inc();
     return tl::unexpected(der.error());
   }
   HERALD_TRY(auto c, ca::make_cached_response(std::move(*der), now, now + validity));
-  c.kind = st.kind;
+  c.kind = unknown.kind;
   unknown_answers_.put(id.hash, id.serial, c);
   return std::make_shared<const ca::CachedOcspResponse>(std::move(c));
 }
@@ -193,13 +276,24 @@ void RevocationPublisher::issued(const Serial& serial) {
 }
 
 void RevocationPublisher::changed(const Serial& serial) {
+  ++epoch_;  // answers read or signed before this are not cached
   ocsp_cache_.erase(serial);
   unknown_answers_.erase(serial);
-  if (auto s = presign(serial); !s) {
-    obs::log(obs::LogLevel::kError, "cannot re-sign OCSP",
-             {{"serial", serial.hex()}, {"error", s.error().describe()}});
-  }
   crl_dirty_ = true;
+  const uint64_t epoch = epoch_.load();
+  auto stored = w_.store.ocsp_answer(serial);
+  const bool sha256 = stored && *stored && !(*stored)->sha256_der.empty();
+  auto a = sign_answer(serial, sha256, w_.clock.now());
+  Status st = a ? Status{} : Status(tl::unexpected(a.error()));
+  if (a && *a) {
+    // Stored at once: another node's next miss must not find the old one.
+    st = w_.store.put_ocsp_answers({**a});
+    cache_answer(**a, epoch);
+  }
+  if (!st) {
+    obs::log(obs::LogLevel::kError, "cannot re-sign OCSP",
+             {{"serial", serial.hex()}, {"error", st.error().describe()}});
+  }
 }
 
 // ------------------------------------------------------------------ CRLs
@@ -319,34 +413,123 @@ void RevocationPublisher::tick(TimePoint now, bool singleton) {
       obs::log(obs::LogLevel::kError, "cannot refresh the CRL", {{"error", s.error().describe()}});
     }
   }
-  // OCSP: work through the pre-signing backlog, re-sign what is half stale.
-  std::vector<Serial> todo;
+  // OCSP: store the answers of certificates issued here and those signed on
+  // a miss; the singleton re-signs what is due and fills the gaps.
+  std::vector<Serial> issued;
+  std::vector<store::OcspAnswer> answers;
   {
     std::lock_guard lock(ocsp_mu_);
-    while (!refresh_queue_.empty() && refresh_queue_.front().first <= now) {
-      auto [due, serial] = refresh_queue_.front();
-      refresh_queue_.pop_front();
-      auto it = presigned_.find(serial.hex());
-      if (it != presigned_.end() && it->second.refresh_at == due) todo.push_back(serial);
-    }
-    size_t n = std::min<size_t>(presign_backlog_.size(), 2000);
-    todo.insert(todo.end(), presign_backlog_.end() - static_cast<std::ptrdiff_t>(n),
-                presign_backlog_.end());
+    const size_t n = std::min<size_t>(presign_backlog_.size(), kSignPerTick);
+    issued.assign(presign_backlog_.end() - static_cast<std::ptrdiff_t>(n),
+                  presign_backlog_.end());
     presign_backlog_.resize(presign_backlog_.size() - n);
+    answers.swap(unstored_);
   }
-  if (todo.empty()) return;
+  if (!issued.empty() || !answers.empty()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const uint64_t epoch = epoch_.load();
+    size_t failed = 0;
+    for (const auto& serial : issued) {
+      auto a = sign_answer(serial, false, now);
+      if (!a) {
+        ++failed;
+      } else if (*a) {
+        cache_answer(**a, epoch);
+        answers.push_back(std::move(**a));
+      }
+    }
+    if (auto st = w_.store.put_ocsp_answers(answers); !st) {
+      failed += answers.size();
+      obs::log(obs::LogLevel::kError, "cannot store OCSP answers",
+               {{"error", st.error().describe()}});
+    }
+    // One line per tick with work.
+    obs::log(failed ? obs::LogLevel::kWarn : obs::LogLevel::kInfo, "ocsp presigned",
+             {{"count", static_cast<uint64_t>(answers.size())},
+              {"failed", static_cast<uint64_t>(failed)},
+              {"took_ms", std::chrono::duration<double, std::milli>(
+                              std::chrono::steady_clock::now() - t0)
+                              .count()}});
+  }
+  if (singleton && !was_singleton_) {
+    gap_walk_done_ = false;  // this node now fills the gaps: walk once more
+    gap_cursor_.reset();
+    gap_signed_ = 0;
+  }
+  was_singleton_ = singleton;
+  if (singleton) sign_due(now);
+}
+
+void RevocationPublisher::sign_due(TimePoint now) {
   const auto t0 = std::chrono::steady_clock::now();
+  const uint64_t epoch = epoch_.load();
+  std::vector<store::OcspAnswer> answers;
+  std::vector<Serial> gone;
   size_t failed = 0;
-  for (const auto& s : todo) {
-    if (!presign(s)) ++failed;
+  auto sign = [&](const Serial& serial, bool sha256) {
+    auto a = sign_answer(serial, sha256, now);
+    if (!a) {
+      ++failed;
+    } else if (*a) {
+      cache_answer(**a, epoch);
+      answers.push_back(std::move(**a));
+    } else {
+      gone.push_back(serial);  // no longer in the inventory (pruned)
+    }
+  };
+  // Answers at half their life; those of expired certificates are dropped.
+  auto due = w_.store.ocsp_answers_due(now, kSignPerTick);
+  if (!due) {
+    obs::log(obs::LogLevel::kError, "cannot read the OCSP answers due",
+             {{"error", due.error().describe()}});
+    return;
   }
-  // One line per tick with work (pre-signing after issuance, refreshes).
-  obs::log(
-      failed ? obs::LogLevel::kWarn : obs::LogLevel::kInfo, "ocsp presigned",
-      {{"count", static_cast<uint64_t>(todo.size())},
-       {"failed", static_cast<uint64_t>(failed)},
-       {"took_ms",
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()}});
+  size_t refreshed = 0;
+  for (const auto& a : *due) {
+    if (a.not_after <= now) {
+      gone.push_back(a.serial);
+      ocsp_cache_.erase(a.serial);
+    } else {
+      sign(a.serial, !a.sha256_der.empty());
+      ++refreshed;
+    }
+  }
+  // Certificates without an answer (a crash before their first, a bulk
+  // load, `store migrate`): once through the inventory after start.
+  size_t filled = 0;
+  if (!gap_walk_done_ && due->size() < kSignPerTick) {
+    auto page = w_.store.certificates_without_ocsp_answer(w_.issuing.serial(), now, gap_cursor_,
+                                                          kGapWalkPage);
+    if (!page) {
+      obs::log(obs::LogLevel::kError, "cannot walk the inventory for OCSP",
+               {{"error", page.error().describe()}});
+    } else {
+      for (const auto& serial : page->missing) sign(serial, false);
+      filled = page->missing.size();
+      gap_signed_ += filled;
+      gap_cursor_ = page->next;
+      if (!page->next) {
+        gap_walk_done_ = true;
+        obs::log(obs::LogLevel::kInfo, "ocsp walk done",
+                 {{"signed", static_cast<uint64_t>(gap_signed_)}});
+      }
+    }
+  }
+  Status st = w_.store.put_ocsp_answers(answers);
+  if (st) st = w_.store.delete_ocsp_answers(gone);
+  if (!st) {
+    obs::log(obs::LogLevel::kError, "cannot store OCSP answers", {{"error", st.error().describe()}});
+    return;
+  }
+  if (refreshed + filled + gone.size() == 0) return;
+  obs::log(failed ? obs::LogLevel::kWarn : obs::LogLevel::kInfo, "ocsp refreshed",
+           {{"refreshed", static_cast<uint64_t>(refreshed)},
+            {"filled", static_cast<uint64_t>(filled)},
+            {"dropped", static_cast<uint64_t>(gone.size())},
+            {"failed", static_cast<uint64_t>(failed)},
+            {"took_ms",
+             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                 .count()}});
 }
 
 }  // namespace herald::server

@@ -1,10 +1,17 @@
 #pragma once
 // What relying parties read about revocation, kept current by `herald serve`:
 //
-//   OCSP  an answer pre-signed for every unexpired certificate of the issuing
-//         CA (SHA-1 CertIDs, SHA-256 ones once asked for), refreshed at half
-//         its validity and re-signed at once when the certificate's status
-//         changes; answers for serials this CA never issued are bounded,
+//   OCSP  answers kept in the store (store/ocsp_answers.h) and served
+//         through a bounded in-memory cache (least recently used out), so
+//         memory does not grow with the number of valid certificates, a
+//         restart re-signs nothing still fresh, and the nodes on one store
+//         share one set of answers. An answer is signed when its certificate
+//         is issued (by the next tick), on a miss (a certificate nobody asked
+//         about yet), when its status changes (at once, on every node), and
+//         again at half its life by the node holding the singleton lease,
+//         which also walks the inventory once after start for certificates
+//         without one (after a crash, `store migrate` or a bulk load).
+//         Answers for serials this CA never issued are bounded,
 //         short-lived and signed within a budget per second, so a flood of
 //         random serials costs neither lasting memory nor unbounded signing.
 //   CRLs  the issuing CA's, signed here by the node holding the store's
@@ -57,22 +64,25 @@ class RevocationPublisher {
     std::chrono::seconds ocsp_validity;
     std::chrono::seconds crl_validity;
     obs::Registry& registry;
+    size_t ocsp_cache_entries = 50000;  // certificates whose answers stay in memory
   };
 
   explicit RevocationPublisher(Wiring wiring);
 
   // Start: the first CRL (signed, or adopted when another node holds the
-  // lease and has published one), the offline CRLs, and every unexpired
-  // certificate of the issuing CA queued for its first answers.
+  // lease and has published one) and the offline CRLs. No OCSP answer is
+  // signed here: they are in the store, or signed on demand.
   [[nodiscard]] Status start(bool singleton);
-  // Answers from now on come from `signer`; the ones already given are
-  // re-signed with it.
+  // Answers from now on come from `signer`. Stored answers signed by an
+  // earlier responder are refreshed before that responder's certificate
+  // expires (their refresh_at accounts for it).
   void use_ocsp_signer(std::shared_ptr<const OcspSigner> signer);
   [[nodiscard]] std::shared_ptr<const OcspSigner> ocsp_signer() const;
 
   // --- OCSP
-  // The answer for one CertID without a nonce: pre-signed, or signed now
-  // (unknown serials within the budget); nullptr over the budget.
+  // The answer for one CertID without a nonce: from the cache, from the
+  // store, or signed now (unknown serials within the budget); nullptr over
+  // the budget.
   [[nodiscard]] Result<std::shared_ptr<const ca::CachedOcspResponse>> single_answer(
       const ca::OcspCertId& id, TimePoint now);
   // The status the inventory gives a serial of the issuing CA.
@@ -84,10 +94,11 @@ class RevocationPublisher {
       const std::optional<Bytes>& nonce, TimePoint now);
 
   // --- changes
-  // A certificate just issued: its first answers are signed by the next tick.
+  // A certificate just issued: its first answers are signed (and stored) by
+  // the next tick.
   void issued(const Serial& serial);
   // Its revocation status changed (here or on another node): its answers are
-  // re-signed now and the CRL follows at the next tick.
+  // re-signed and stored now and the CRL follows at the next tick.
   void changed(const Serial& serial);
 
   // --- CRLs: "issuing", "intermediate" or "root"; nullptr if none.
@@ -95,37 +106,56 @@ class RevocationPublisher {
   [[nodiscard]] Status load_offline_crls();
 
   // Every 200 ms (App::tick): the CRL (signed when `singleton`, else the one
-  // published by the holder, adopted), then the pre-signing backlog and the
-  // answers due for refresh. Never throws; failures are logged.
+  // published by the holder, adopted), then the answers of certificates
+  // issued here and those signed on demand go to the store; the singleton
+  // also re-signs the answers due and walks on through the certificates
+  // without one. Never throws; failures are logged.
   void tick(TimePoint now, bool singleton);
   // A node that just became the lease holder signs at once (the previous
   // holder may have died before a change reached the CRL).
   void crl_changed() { crl_dirty_ = true; }
 
  private:
-  struct Presigned {
-    TimePoint refresh_at;
-    bool sha256 = false;  // also keep a SHA-256 CertID answer
-  };
-  [[nodiscard]] Status presign(const Serial& serial, bool sha256 = false);
+  // Signs `serial`'s answers (the SHA-256 CertID's too if `sha256`) from its
+  // state in the store; nullopt if the issuing CA did not issue it.
+  [[nodiscard]] Result<std::optional<store::OcspAnswer>> sign_answer(const Serial& serial,
+                                                                     bool sha256, TimePoint now);
+  // Into the cache, unless a status change happened since `epoch` (the
+  // answer may predate it: served once, not kept).
+  void cache_answer(const store::OcspAnswer& answer, uint64_t epoch);
+  // True while a cached or stored answer signed at `this_update` is served
+  // as it is (up to 3/4 of its life; the singleton refreshes at 1/2).
+  [[nodiscard]] bool fresh(TimePoint this_update, TimePoint next_update, TimePoint now) const;
   [[nodiscard]] Status refresh_crl();
   [[nodiscard]] Status adopt_published_crl();
   [[nodiscard]] bool take_unknown_signature();  // false: over the budget
+  void sign_due(TimePoint now);                // the singleton's refresh and gap walk
 
   Wiring w_;
   obs::Family<obs::Counter>* signer_errors_;
   obs::Family<obs::Histogram>* store_latency_;
+  obs::Family<obs::Counter>* ocsp_lookups_;
 
   mutable std::mutex ocsp_mu_;
   std::shared_ptr<const OcspSigner> ocsp_signer_;
   ca::OcspCache ocsp_cache_;
-  // Under ocsp_mu_: what is pre-signed, the refresh schedule in time order
-  // (entries whose refresh_at no longer matches presigned_ are stale), and
-  // serials waiting for their first answers.
-  std::unordered_map<std::string, Presigned> presigned_;  // by serial hex
-  std::deque<std::pair<TimePoint, Serial>> refresh_queue_;
+  // Bumped by every status change: an answer read or signed before it is
+  // not cached.
+  std::atomic<uint64_t> epoch_{0};
+  // Under ocsp_mu_: serials issued here waiting for their first answers, and
+  // answers signed on a miss waiting to be stored (both bounded per tick).
   std::vector<Serial> presign_backlog_;
+  std::vector<store::OcspAnswer> unstored_;
+  static constexpr size_t kMaxUnstored = 20000;  // beyond: signed again on the next miss
+  // tick() only: the walk through certificates without an answer.
+  bool was_singleton_ = false;
+  bool gap_walk_done_ = false;
+  std::optional<std::pair<TimePoint, Serial>> gap_cursor_;
+  size_t gap_signed_ = 0;
 
+  // Signatures per tick (5 ticks a second) for each kind of background work.
+  static constexpr size_t kSignPerTick = 1000;
+  static constexpr size_t kGapWalkPage = 1000;
   static constexpr size_t kUnknownAnswers = 10000;
   static constexpr std::chrono::seconds kUnknownMaxAge{60};
   static constexpr std::chrono::seconds kUnknownValidity{300};

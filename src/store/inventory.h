@@ -101,6 +101,7 @@ struct RevocationState {
   CertStatus status = CertStatus::kValid;
   std::optional<TimePoint> revoked_at;
   std::optional<x509::RevocationReason> reason;
+  TimePoint not_after{};  // the certificate's
 };
 
 class Inventory {

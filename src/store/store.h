@@ -20,7 +20,9 @@
 #include "store/alerts.h"
 #include "store/deployments.h"
 #include "store/inventory.h"
+#include "store/ocsp_answers.h"
 #include "store/overview.h"
+#include "store/retention.h"
 
 namespace herald::store {
 
@@ -75,7 +77,9 @@ class Store : public Inventory,
               public AuditLog,
               public OverviewStore,
               public DeploymentStore,
-              public AlertStore {
+              public AlertStore,
+              public OcspAnswerStore,
+              public RetentionStore {
  public:
   // The schema version the database is at (each adapter counts its own).
   [[nodiscard]] virtual Result<int> schema_version() = 0;

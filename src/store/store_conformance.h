@@ -655,6 +655,114 @@ TEST_P(StoreConformance, PublishedCrlKeepsTheNewest) {
   EXPECT_EQ((*a->latest_crl("issuing", 5))->number, 6u);
 }
 
+// ---- pre-signed OCSP answers (store/ocsp_answers.h) ------------------------
+TEST_P(StoreConformance, OcspAnswersSharedRefreshedAndNeverBackInTime) {
+  auto a = fresh();
+  auto b = another(*a);
+  using std::chrono::seconds;
+  const TimePoint t{seconds(10000)};
+  ASSERT_TRUE(a->insert(record("0A01", "0B", 50000)));
+  ASSERT_TRUE(a->insert(record("0A02", "0B", 50000)));
+  ASSERT_TRUE(a->insert(record("0A03", "0C", 50000)));  // another issuer
+  ASSERT_TRUE(a->insert(record("0A04", "0B", 9000)));   // expired at t
+  auto answer = [&](const char* serial, TimePoint at, CertStatus st, uint8_t tag) {
+    OcspAnswer x;
+    x.serial = *Serial::parse(serial);
+    x.not_after = TimePoint{seconds(50000)};
+    x.this_update = at;
+    x.next_update = at + seconds(3600);
+    x.refresh_at = at + seconds(1800);
+    x.status = st;
+    if (st == CertStatus::kRevoked) x.reason = 1;
+    x.sha1_der = {0x30, 0x01, tag};
+    return x;
+  };
+  EXPECT_FALSE(*a->ocsp_answer(*Serial::parse("0A01")));
+  // Stored by one node, read by another, with every field.
+  auto first = answer("0A01", t, CertStatus::kValid, 1);
+  first.sha256_der = {0x30, 0x01, 0x99};
+  ASSERT_TRUE(a->put_ocsp_answers({first}));
+  auto seen = b->ocsp_answer(*Serial::parse("0A01"));
+  ASSERT_TRUE(seen && *seen) << (seen ? "absent" : seen.error().describe());
+  EXPECT_EQ((*seen)->sha1_der, first.sha1_der);
+  EXPECT_EQ((*seen)->sha256_der, first.sha256_der);
+  EXPECT_EQ((*seen)->this_update, t);
+  EXPECT_EQ((*seen)->next_update, t + seconds(3600));
+  EXPECT_EQ((*seen)->refresh_at, t + seconds(1800));
+  EXPECT_EQ((*seen)->not_after, TimePoint{seconds(50000)});
+  EXPECT_EQ((*seen)->status, CertStatus::kValid);
+  EXPECT_FALSE((*seen)->reason);
+  // An older answer never replaces a newer one; a newer one does.
+  ASSERT_TRUE(b->put_ocsp_answers({answer("0A01", t - seconds(10), CertStatus::kValid, 2)}));
+  EXPECT_EQ((*a->ocsp_answer(*Serial::parse("0A01")))->sha1_der, first.sha1_der);
+  ASSERT_TRUE(b->put_ocsp_answers({answer("0A01", t + seconds(10), CertStatus::kValid, 3)}));
+  EXPECT_EQ((*a->ocsp_answer(*Serial::parse("0A01")))->sha1_der, (Bytes{0x30, 0x01, 3}));
+  EXPECT_TRUE((*a->ocsp_answer(*Serial::parse("0A01")))->sha256_der.empty());
+  // Revoked: a "good" answer signed before the revocation but written after
+  // it is refused; the "revoked" one is kept.
+  ASSERT_TRUE(a->revoke(*Serial::parse("0A01"), x509::RevocationReason::kKeyCompromise,
+                        t + seconds(20)));
+  ASSERT_TRUE(b->put_ocsp_answers({answer("0A01", t + seconds(30), CertStatus::kValid, 4)}));
+  EXPECT_EQ((*a->ocsp_answer(*Serial::parse("0A01")))->sha1_der, (Bytes{0x30, 0x01, 3}));
+  auto revoked = answer("0A01", t + seconds(25), CertStatus::kRevoked, 5);
+  ASSERT_TRUE(a->put_ocsp_answers({revoked}));
+  auto r = b->ocsp_answer(*Serial::parse("0A01"));
+  ASSERT_TRUE(r && *r);
+  EXPECT_EQ((*r)->status, CertStatus::kRevoked);
+  EXPECT_EQ((*r)->reason, 1);
+  // A different reason than the certificate's (a hold made permanent since) is refused too.
+  auto other_reason = answer("0A01", t + seconds(40), CertStatus::kRevoked, 6);
+  other_reason.reason = 6;
+  ASSERT_TRUE(a->put_ocsp_answers({other_reason}));
+  EXPECT_EQ((*b->ocsp_answer(*Serial::parse("0A01")))->sha1_der, (Bytes{0x30, 0x01, 5}));
+  // An answer for a serial not in the inventory is not stored.
+  ASSERT_TRUE(a->put_ocsp_answers({answer("0FFF", t, CertStatus::kValid, 7)}));
+  EXPECT_FALSE(*b->ocsp_answer(*Serial::parse("0FFF")));
+
+  // The walk over certificates without an answer: unexpired, of the issuer,
+  // paged in (notAfter, serial) order.
+  auto gaps = b->certificates_without_ocsp_answer(*Serial::parse("0B"), t, std::nullopt, 1);
+  ASSERT_TRUE(gaps) << gaps.error().describe();
+  std::vector<std::string> missing;
+  std::optional<std::pair<TimePoint, Serial>> cursor;
+  size_t pages = 0;
+  do {
+    auto page = b->certificates_without_ocsp_answer(*Serial::parse("0B"), t, cursor, 1);
+    ASSERT_TRUE(page) << page.error().describe();
+    for (const auto& s : page->missing) missing.push_back(s.hex());
+    cursor = page->next;
+    ASSERT_LT(++pages, 10u);
+  } while (cursor);
+  EXPECT_EQ(missing, std::vector<std::string>{"0A02"});  // 0A01 answered, 0A03 not ours, 0A04 expired
+  ASSERT_TRUE(a->put_ocsp_answers({answer("0A02", t, CertStatus::kValid, 8)}));
+  auto none = b->certificates_without_ocsp_answer(*Serial::parse("0B"), t, std::nullopt, 100);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->missing.empty());
+  EXPECT_FALSE(none->next);  // fewer than a page: the walk is done
+
+  // Due for refresh: refresh_at <= now, the most overdue first.
+  EXPECT_TRUE(a->ocsp_answers_due(t, 10)->empty());
+  auto due = a->ocsp_answers_due(t + seconds(1800), 10);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 1u);  // 0A02's; 0A01's was signed later
+  EXPECT_EQ((*due)[0].serial.hex(), "0A02");
+  due = a->ocsp_answers_due(t + seconds(3600), 1);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 1u);
+  EXPECT_EQ((*due)[0].serial.hex(), "0A02");
+  EXPECT_EQ(*b->count_ocsp_answers(), 2);
+  auto latest = b->latest_ocsp_answers(1);
+  ASSERT_TRUE(latest);
+  ASSERT_EQ(latest->size(), 1u);
+  EXPECT_EQ((*latest)[0].serial.hex(), "0A01");  // due last
+  EXPECT_EQ((*latest)[0].sha1_der, (Bytes{0x30, 0x01, 5}));
+  EXPECT_EQ(b->latest_ocsp_answers(10)->size(), 2u);
+  ASSERT_TRUE(b->delete_ocsp_answers({*Serial::parse("0A02"), *Serial::parse("0A01")}));
+  EXPECT_EQ(*a->count_ocsp_answers(), 0);
+  EXPECT_FALSE(*a->ocsp_answer(*Serial::parse("0A02")));
+  ASSERT_TRUE(a->delete_ocsp_answers({}));
+}
+
 // ---- dashboard overview (store/overview.h) ------------------------------
 TEST_P(StoreConformance, OverviewCountsInTheDatabase) {
   auto s = fresh();

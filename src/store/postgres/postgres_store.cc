@@ -289,8 +289,8 @@ Result<std::optional<CertStatus>> PostgresStore::status(const Serial& serial) {
 
 Result<std::optional<RevocationState>> PostgresStore::revocation_state(const Serial& serial) {
   HERALD_TRY(auto c, pool_.get());
-  HERALD_TRY(auto r, c->exec("SELECT issuer_serial, status, revoked_at, revocation_reason FROM "
-                             "certificates WHERE serial = $1",
+  HERALD_TRY(auto r, c->exec("SELECT issuer_serial, status, revoked_at, revocation_reason, "
+                             "not_after FROM certificates WHERE serial = $1",
                              {Param(serial.hex())}));
   if (r.size() == 0) return std::optional<RevocationState>{};
   auto issuer = Serial::parse(r.text(0, 0));
@@ -299,6 +299,7 @@ Result<std::optional<RevocationState>> PostgresStore::revocation_state(const Ser
                      std::nullopt, std::nullopt};
   if (!r.is_null(0, 2)) st.revoked_at = at(r.integer(0, 2));
   if (!r.is_null(0, 3)) st.reason = static_cast<x509::RevocationReason>(r.integer(0, 3));
+  st.not_after = at(r.integer(0, 4));
   return std::optional<RevocationState>(std::move(st));
 }
 

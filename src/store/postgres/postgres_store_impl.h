@@ -129,6 +129,17 @@ class PostgresStore final : public Store {
   [[nodiscard]] Result<std::vector<AuditEvent>> revocation_history(const Serial& serial,
                                                                    size_t limit) override;
   [[nodiscard]] Result<std::vector<CertRecord>> ca_certificates() override;
+  // Pre-signed OCSP answers (store/ocsp_answers.h; postgres_ocsp.cc).
+  [[nodiscard]] Status put_ocsp_answers(const std::vector<OcspAnswer>& answers) override;
+  [[nodiscard]] Result<std::optional<OcspAnswer>> ocsp_answer(const Serial& serial) override;
+  [[nodiscard]] Result<std::vector<OcspAnswer>> ocsp_answers_due(TimePoint now,
+                                                                 size_t limit) override;
+  [[nodiscard]] Result<std::vector<OcspAnswer>> latest_ocsp_answers(size_t limit) override;
+  [[nodiscard]] Status delete_ocsp_answers(const std::vector<Serial>& serials) override;
+  [[nodiscard]] Result<OcspGapPage> certificates_without_ocsp_answer(
+      const Serial& issuer, TimePoint now,
+      const std::optional<std::pair<TimePoint, Serial>>& after, size_t limit) override;
+  [[nodiscard]] Result<int64_t> count_ocsp_answers() override;
 
   // The newest schema version this binary knows.
   [[nodiscard]] static int known_schema_version();

@@ -239,6 +239,22 @@ CREATE INDEX certificates_cas ON certificates (not_after)
   WHERE profile IN ('root-ca', 'intermediate-ca', 'issuing-ca');
 CREATE INDEX audit_log_revocation_serial ON audit_log (serial)
   WHERE action IN ('revoke', 'release_hold');
+)sql"},    // Pre-signed OCSP answers (store/ocsp_answers.h, sqlite_ocsp.cc): one row
+    // per answered certificate, by serial; the refresh walk by refresh_at.
+    // (15 is the search tables.)
+    {16, R"sql(
+CREATE TABLE ocsp_answers (
+  serial      TEXT PRIMARY KEY,
+  not_after   INTEGER NOT NULL,
+  this_update INTEGER NOT NULL,
+  next_update INTEGER NOT NULL,
+  refresh_at  INTEGER NOT NULL,
+  status      TEXT NOT NULL CHECK (status IN ('valid', 'revoked')),
+  reason      INTEGER,
+  sha1_der    BLOB NOT NULL,
+  sha256_der  BLOB
+);
+CREATE INDEX ocsp_answers_refresh_at ON ocsp_answers (refresh_at);
 )sql"},
 };
 
@@ -585,8 +601,8 @@ Result<std::optional<RevocationState>> SqliteInventory::revocation_state(const S
   auto lease = reader();
   Connection& c = lease.conn;
   Stmt s(c,
-         "SELECT issuer_serial, status, revoked_at, revocation_reason FROM certificates WHERE "
-         "serial = ?");
+         "SELECT issuer_serial, status, revoked_at, revocation_reason, not_after FROM "
+         "certificates WHERE serial = ?");
   if (!s.ok()) return c.error("cannot prepare status lookup");
   s.bind(1, serial.hex());
   int rc = s.step();
@@ -598,6 +614,7 @@ Result<std::optional<RevocationState>> SqliteInventory::revocation_state(const S
                      std::nullopt, std::nullopt};
   if (!s.is_null(2)) st.revoked_at = at(s.integer(2));
   if (!s.is_null(3)) st.reason = static_cast<x509::RevocationReason>(s.integer(3));
+  st.not_after = at(s.integer(4));
   return std::optional<RevocationState>(std::move(st));
 }
 

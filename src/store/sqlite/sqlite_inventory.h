@@ -133,7 +133,18 @@ class SqliteInventory final : public Store {
   [[nodiscard]] Result<std::vector<AuditEvent>> revocation_history(const Serial& serial,
                                                                    size_t limit) override;
   [[nodiscard]] Result<std::vector<CertRecord>> ca_certificates() override;
-  static constexpr int kSchemaVersion = 14;
+  // Pre-signed OCSP answers (store/ocsp_answers.h; sqlite_ocsp.cc).
+  [[nodiscard]] Status put_ocsp_answers(const std::vector<OcspAnswer>& answers) override;
+  [[nodiscard]] Result<std::optional<OcspAnswer>> ocsp_answer(const Serial& serial) override;
+  [[nodiscard]] Result<std::vector<OcspAnswer>> ocsp_answers_due(TimePoint now,
+                                                                 size_t limit) override;
+  [[nodiscard]] Result<std::vector<OcspAnswer>> latest_ocsp_answers(size_t limit) override;
+  [[nodiscard]] Status delete_ocsp_answers(const std::vector<Serial>& serials) override;
+  [[nodiscard]] Result<OcspGapPage> certificates_without_ocsp_answer(
+      const Serial& issuer, TimePoint now,
+      const std::optional<std::pair<TimePoint, Serial>>& after, size_t limit) override;
+  [[nodiscard]] Result<int64_t> count_ocsp_answers() override;
+  static constexpr int kSchemaVersion = 16;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,
