@@ -302,9 +302,11 @@ void add_serve_commands(CLI::App& app, Context& ctx) {
       "serve",
       "Run the online CA: REST API over HTTPS (its own certificate, issued by the issuing CA\n"
       "and renewed automatically), OCSP responder and CRL distribution over plain HTTP,\n"
-      "health and Prometheus metrics, and ACME (RFC 8555) at /acme/<provisioner>/directory.\n"
-      "Loads only the issuing CA key. Settings: the [server], [acme] and [[provisioners]]\n"
-      "tables of DIR/herald.toml (docs/configuration.md).");
+      "health and Prometheus metrics, ACME (RFC 8555) at /acme/<provisioner>/directory, and\n"
+      "the read-only dashboard at /ui/ (an admin token, or a client certificate whose SAN\n"
+      "is in [dashboard] admin_client_names). Loads only the issuing CA key. Settings: the\n"
+      "[server], [acme], [alerts], [dashboard] and [[provisioners]] tables of\n"
+      "DIR/herald.toml (docs/configuration.md).");
   add_dir_option(*serve, ctx);
   serve->add_option("--config", f->config, "Configuration file (default DIR/herald.toml)");
   serve->add_option("--listen", f->listen,
