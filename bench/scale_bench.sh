@@ -19,6 +19,10 @@
 #   N=1000000 VALID_SHARE=0.1 REVOKED_SHARE=0.01 THREADS=2 BATCH=1000 RUNS=7
 #   STORE=sqlite|pg (pg: a throwaway PostgreSQL from bench/pg_lib.sh)
 #   SERVE_TIMEOUT=900 OCSP=1 OCSP_SECONDS=10
+#   SERVE=0 skips `herald serve`; SERVE_MEM_MB=N starts it under ulimit -v N MiB
+#   (before the OCSP store change, serve pre-signs an answer for every valid
+#   certificate at start: at 1,000,000 valid that is tens of GB)
+#   REV=... the commit the binaries were built from (printed; default HEAD)
 #   HERALD_BIN=... FILL_BIN=...   other binaries (built from one commit: the
 #                                 schema must match)
 #   KEEP=1 keeps the directory (and does not stop PostgreSQL's data dir from
@@ -61,7 +65,7 @@ stats() {
 }
 
 echo "# $(date -u +%FT%TZ) $(uname -m), $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GB", $2/1048576}' /proc/meminfo), $(openssl version | cut -d' ' -f1-2)"
-echo "# herald $bin ($(git rev-parse --short HEAD 2>/dev/null || echo '?')), STORE=$STORE N=$N valid=$VALID_SHARE revoked=$REVOKED_SHARE threads=$THREADS"
+echo "# herald $bin (${REV:-$(git rev-parse --short HEAD 2>/dev/null || echo '?')}), STORE=$STORE N=$N valid=$VALID_SHARE revoked=$REVOKED_SHARE threads=$THREADS"
 if [[ $STORE == pg ]]; then
   command -v psql >/dev/null || { echo "needs psql" >&2; exit 1; }
   source bench/pg_lib.sh
@@ -114,14 +118,23 @@ done
 echo "herald list --expiring 7d: $(($(wc -l <"$T/list.out") - 1)) lines, $(stats "${times[@]}") (process start included)"
 
 # --- herald serve
+[[ ${SERVE:-1} == 1 ]] || exit 0
 TOKEN=$("$bin" token add --dir "$D" --provisioner admin 2>/dev/null)
 vm() { awk -v k="$1:" '$1 == k {printf "%.0f MB", $2/1024}' "/proc/$pid/status"; }
 t0=$(date +%s%N)
-"$bin" serve --dir "$D" --listen "127.0.0.1:$HTTPS" --http-listen "127.0.0.1:$HTTP" >"$T/serve.log" 2>&1 &
+(
+  [[ -n ${SERVE_MEM_MB:-} ]] && ulimit -v $((SERVE_MEM_MB * 1024))
+  exec "$bin" serve --dir "$D" --listen "127.0.0.1:$HTTPS" --http-listen "127.0.0.1:$HTTP" >"$T/serve.log" 2>&1
+) &
 pid=$!
 ready=""
 while (($(date +%s%N) - t0 < SERVE_TIMEOUT * 1000000000)); do
-  kill -0 "$pid" 2>/dev/null || { echo "herald serve exited: $(tail -3 "$T/serve.log")" >&2; exit 1; }
+  if ! kill -0 "$pid" 2>/dev/null; then
+    wait "$pid" && rc=0 || rc=$?
+    echo "herald serve exited (status $rc) after $(ms_since "$t0") ms before /readyz: $(tail -c 300 "$T/serve.log")"
+    pid=""
+    exit 0
+  fi
   if [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$HTTP/readyz") == 200 ]]; then
     ready=$(ms_since "$t0")
     break
