@@ -11,13 +11,17 @@
 # shaped like Herald's: random 128-bit serials, notAfter spread from 30 days
 # ago to 365 days ahead, issued one every 30 s back from now (at most 90
 # days before notAfter), 10 % revoked (each with its 'revoke' audit entry),
-# profiles server/client/spiffe, owner labels team=t0..t49, one DNS SAN each;
-# every row carries the same real DER (the dashboard never parses it).
+# profiles server/client/spiffe, owner labels team=t0..t49, two DNS SANs
+# each (host-N.team-M.internal and host-N.internal, M = N mod 50), and their
+# search rows (migration 15: cert_names, 4 keys a certificate; cert_labels,
+# 2 labels); every row carries the same real DER (the dashboard never
+# parses it).
 #
 # The pages are those the dashboard requests: the inventory's total
-# (count=1) only for status filters (from an index), keyset paging (after=)
-# for the next pages. Not the page's: count=1 with a profile, owner or SAN
-# filter, or a deep offset=, read every record (EXTRA=1 times them too).
+# (count=1) for status filters, keyset paging (after=) for the next pages,
+# the SAN search (exact, prefix, suffix, everything, nothing) and the totals
+# with a profile, owner or SAN filter. A deep offset= re-reads what it skips
+# (EXTRA=1 times it too).
 #
 # Usage: bench/dashboard_bench.sh   (release build; N=1000000 RUNS=7;
 #        HERALD_BIN=path picks another herald binary; KEEP=1 keeps the
@@ -66,7 +70,8 @@ INSERT INTO certificates (serial, issuer_serial, subject, common_name, sans, iss
   key_algorithm, key_bits, signature_algorithm, eku, profile, fingerprint_sha256, owner, status, revoked_at,
   revocation_reason, issued_at, der)
 SELECT serial, '$ISSUER', 'CN=host-' || i || '.internal', 'host-' || i || '.internal',
-  '["dns:host-' || i || '.internal"]', 'CN=Herald Issuing CA,O=Herald', issued, not_after,
+  '["dns:host-' || i || '.team-' || (i % 50) || '.internal","dns:host-' || i || '.internal"]',
+  'CN=Herald Issuing CA,O=Herald', issued, not_after,
   'ec-p256', 256, 'ecdsa-with-SHA256', '["serverAuth"]',
   CASE i % 3 WHEN 0 THEN 'server' WHEN 1 THEN 'client' ELSE 'spiffe' END,
   hex(randomblob(32)), '{"provisioner":"admin","team":"t' || (i % 50) || '"}',
@@ -74,6 +79,18 @@ SELECT serial, '$ISSUER', 'CN=host-' || i || '.internal', 'host-' || i || '.inte
   CASE WHEN revoked THEN $NOW - abs(random()) % (60 * 86400) END, CASE WHEN revoked THEN 1 END,
   issued, x'$DER'
 FROM fill;
+INSERT INTO cert_names (name, serial)
+  SELECT name, serial FROM (
+    SELECT 'host-' || i || '.team-' || (i % 50) || '.internal' AS name, serial FROM fill
+    UNION ALL SELECT 'team-' || (i % 50) || '.internal', serial FROM fill
+    UNION ALL SELECT 'internal', serial FROM fill
+    UNION ALL SELECT 'host-' || i || '.internal', serial FROM fill)
+  ORDER BY name, serial;
+INSERT INTO cert_labels (key, value, serial)
+  SELECT key, value, serial FROM (
+    SELECT 'provisioner' AS key, 'admin' AS value, serial FROM fill
+    UNION ALL SELECT 'team', 't' || (i % 50), serial FROM fill)
+  ORDER BY key, value, serial;
 INSERT INTO audit_log (at, action, serial, detail)
   SELECT issued, 'issue', serial, '{"profile":"server"}' FROM fill;
 INSERT INTO audit_log (at, action, serial, detail)
@@ -110,17 +127,28 @@ pages=(
   "/v1/certs?status=expired&limit=25&count=1"
   "/v1/certs?status=valid&limit=25&after=$MID&count=1"
   "/v1/certs?profile=client&limit=25"
+  "/v1/certs?profile=client&limit=25&count=1"
   "/v1/certs?owner=team%3Dt7&limit=25"
-  "/v1/certs?san=host-42&limit=25"
+  "/v1/certs?owner=team%3Dt7&limit=25&count=1"
+  "/v1/certs?owner=team%3Dt7,provisioner%3Dadmin&limit=25&count=1"
+  "/v1/certs?profile=client&owner=team%3Dt7&limit=25&count=1"
   "/v1/certs?san=host-4242.internal&limit=25"
+  "/v1/certs?san=host-4242.internal&limit=25&count=1"
+  "/v1/certs?san=host-42&limit=25"
+  "/v1/certs?san=host-42&limit=25&count=1"
+  "/v1/certs?san=team-7.internal&limit=25"
+  "/v1/certs?san=team-7.internal&limit=25&count=1"
+  "/v1/certs?san=team-7.internal&limit=25&after=$MID"
+  "/v1/certs?san=internal&limit=25"
+  "/v1/certs?san=nothing.example&limit=25&count=1"
+  "/v1/certs?san=team-7.internal&status=valid&limit=25"
   "/v1/certs/$SERIAL"
   "/ui/"
 )
 if [[ ${EXTRA:-0} == 1 ]]; then
-  pages+=("/v1/certs?profile=client&limit=25&count=1" "/v1/certs?owner=team%3Dt7&limit=25&count=1"
-    "/v1/certs?limit=25&offset=$((N / 2))")
+  pages+=("/v1/certs?san=internal&limit=25&count=1" "/v1/certs?limit=25&offset=$((N / 2))")
 fi
-printf '%-52s %10s %10s\n' page "median ms" "max ms"
+printf '%-72s %10s %10s\n' page "median ms" "max ms"
 for p in "${pages[@]}"; do
   times=()
   for _ in $(seq "$RUNS"); do
@@ -131,6 +159,6 @@ for p in "${pages[@]}"; do
   python3 - "$p" "${times[@]}" <<'PY'
 import statistics, sys
 t = [float(x) * 1000 for x in sys.argv[2:]]
-print(f"{sys.argv[1][:52]:<52} {statistics.median(t):10.1f} {max(t):10.1f}")
+print(f"{sys.argv[1][:72]:<72} {statistics.median(t):10.1f} {max(t):10.1f}")
 PY
 done

@@ -15,6 +15,7 @@ struct ListFlags {
   std::optional<std::string> profile;
   std::optional<std::string> status;
   std::vector<std::string> owner;
+  std::optional<std::string> san;
   bool json = false;
   // Deployments seen by `herald scan` (store/deployments.h).
   bool deployed = false;
@@ -165,6 +166,7 @@ Status run_list(Context& ctx, const ListFlags& f) {
     filter.status = f.status;
   }
   HERALD_TRY(filter.owner, parse_owner_flags(f.owner));
+  filter.san_label_prefix = f.san;
   HERALD_TRY(auto s, open_session(ctx, LoadSigner::kNo, std::nullopt));
   HERALD_TRY(auto records, s->inventory->list(filter));
   if (f.json) {
@@ -219,6 +221,10 @@ void add_inventory_commands(CLI::App& app, Context& ctx) {
   list->add_option("--status", fl->status, "valid | revoked | expired");
   list->add_option("--owner", fl->owner,
                    "Only certificates with these owner labels, e.g. team=payments (repeatable)");
+  list->add_option("--san", fl->san,
+                   "Only certificates with a SAN (or a part of one after a '.', '@', '/' or ':') "
+                   "starting with this, any case: example.com finds every name under example.com, "
+                   "api finds api.example.com and x.api.example.com");
   list->add_flag("--json", fl->json, "Print a JSON array");
   list->add_flag("--deployed", fl->deployed,
                  "Herald's certificates seen deployed by herald scan, with where (endpoint, SNI), "

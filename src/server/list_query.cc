@@ -23,7 +23,7 @@ Result<ListQuery> parse_list_query(const net::Request& req, TimePoint now) {
   if (auto o = req.query_param("owner"); !o.empty()) {
     HERALD_TRY(f.owner, store::parse_labels(o));
   }
-  if (auto s = req.query_param("san"); !s.empty()) f.san_contains = s;
+  if (auto s = req.query_param("san"); !s.empty()) f.san_label_prefix = s;
   if (auto d = req.query_param("deployed"); !d.empty()) {
     if (d != "yes" && d != "no")
       return make_error(ErrorCode::kInvalidArgument, "deployed must be yes or no");

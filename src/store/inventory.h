@@ -57,7 +57,11 @@ struct ListFilter {
   std::optional<std::string> profile;
   std::optional<std::string> status;        // "valid" | "revoked" | "expired"
   Labels owner;                             // every label must match
-  std::optional<std::string> san_contains;  // some SAN value contains this text
+  // Some SAN has a label-boundary part that starts with this term (a
+  // search by name_search_range: "example.com" finds every name under
+  // example.com, "api" api.example.com and x.api.example.com; no match in
+  // the middle of a label). Not a substring search.
+  std::optional<std::string> san_label_prefix;
   std::optional<Serial> issuer;             // signed by this CA certificate
   // Seen presented by an endpoint in a `herald scan` (true) or never (false).
   std::optional<bool> deployed;
@@ -95,6 +99,32 @@ struct TokenRecord {
 // who could set them could pass for another provisioner, fake a history, or
 // hide a certificate from the expiry gauges.
 [[nodiscard]] bool is_reserved_label(std::string_view key, std::string_view value);
+
+// The SAN search (ListFilter::san_label_prefix), decided here for every
+// store: the keys a SAN is found by, and the key range a term matches.
+//
+// The keys of one SAN: its value without the type prefix ("dns:", ...),
+// ASCII lower-cased, and every suffix of it that starts right after a '.',
+// '@', '/' or ':' (empty ones left out). api.eu.example.com ->
+// api.eu.example.com, eu.example.com, example.com, com;
+// ops@example.com -> ops@example.com, example.com, com.
+[[nodiscard]] std::vector<std::string> name_search_keys(const x509::San& san);
+// Every key of a certificate's SANs, sorted, without duplicates (one row
+// each in the stores' names tables).
+[[nodiscard]] std::vector<std::string> name_search_keys(const std::vector<x509::San>& sans);
+// A search term as the keys are written: ASCII lower-cased, a leading type
+// prefix ("dns:", "ip:", "uri:", "email:") dropped.
+[[nodiscard]] std::string normalise_name_term(std::string_view term);
+// The keys a term matches: those that start with the normalised term, that
+// is low <= key < high in byte order (SQLite's BINARY collation,
+// PostgreSQL's "C"). high is the term with its last code point incremented
+// (a valid UTF-8 string, so PostgreSQL takes it as text); none if the term
+// is all U+10FFFF. nullopt if the term is not UTF-8: it matches nothing.
+struct NameRange {
+  std::string low;
+  std::optional<std::string> high;
+};
+[[nodiscard]] std::optional<NameRange> name_search_range(std::string_view term);
 
 struct RevocationState {
   Serial issuer_serial;

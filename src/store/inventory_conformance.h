@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "store/inventory.h"
+#include "store/overview.h"
 
 namespace herald::store::testing {
 
@@ -205,7 +206,7 @@ TEST_P(InventoryConformance, ListBySanAndPages) {
   for (auto s : {"0A", "0B", "0C"}) ASSERT_TRUE(inv_->insert(record(s, "01", 5000)));
   ListFilter f;
   f.now = TimePoint{std::chrono::seconds(2000)};
-  f.san_contains = "0b.internal";
+  f.san_label_prefix = "0b.internal";
   auto r = inv_->list(f);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->size(), 1u);
@@ -218,6 +219,127 @@ TEST_P(InventoryConformance, ListBySanAndPages) {
   ASSERT_TRUE(p);
   ASSERT_EQ(p->size(), 1u);
   EXPECT_EQ((*p)[0].serial.hex(), "0C");
+}
+
+// The SAN search (issue #14): some SAN has a part starting at a label
+// boundary ('.', '@', '/', ':') that begins with the term, lower-cased; not
+// a substring. The count (OverviewStore::count_matching) agrees with the
+// listing, limited or not.
+TEST_P(InventoryConformance, SanSearchByLabelBoundaryPrefix) {
+  auto a = record("0A", "01", 5000);
+  a.sans = {*x509::parse_san("dns:api.eu.example.com")};
+  auto b = record("0B", "01", 5100);
+  b.sans = {*x509::parse_san("dns:x.api.example.com"), *x509::parse_san("dns:www.example.com")};
+  b.owner = {{"team", "payments"}, {"env", "dev"}};
+  auto c = record("0C", "01", 5200);
+  c.sans = {*x509::parse_san("dns:apix.other.net"), *x509::parse_san("ip:192.168.7.3"),
+            *x509::parse_san("uri:spiffe://prod.example.org/ns/web/sa/api")};
+  c.owner = {{"team", "search"}, {"env", "prod"}};
+  auto d = record("0D", "01", 5300);
+  d.sans = {*x509::parse_san("email:Alice@Mail.Example.net")};
+  for (const auto& r : {a, b, c, d}) ASSERT_TRUE(inv_->insert(r));
+  auto* overview = dynamic_cast<OverviewStore*>(inv_.get());
+  ASSERT_NE(overview, nullptr);
+  auto found = [&](std::string term, Labels owner = {}) {
+    ListFilter f;
+    f.now = TimePoint{std::chrono::seconds(2000)};
+    f.san_label_prefix = term;
+    f.owner = owner;
+    std::string serials;
+    auto all = inv_->list(f);
+    EXPECT_TRUE(all) << term;
+    if (!all) return serials;
+    for (const auto& r : *all) serials += (serials.empty() ? "" : " ") + r.serial.hex();
+    EXPECT_EQ(*overview->count_matching(f), static_cast<int64_t>(all->size())) << term;
+    f.limit = 2;
+    auto page = inv_->list(f);
+    EXPECT_TRUE(page) << term;
+    if (page) {
+      EXPECT_EQ(page->size(), std::min<size_t>(all->size(), 2)) << term;
+    }
+    return serials;
+  };
+  // Everything under a domain (its suffix), once per certificate.
+  EXPECT_EQ(found("example.com"), "0A 0B");
+  EXPECT_EQ(found("com"), "0A 0B");
+  // A prefix at any label boundary; the name itself.
+  EXPECT_EQ(found("api."), "0A 0B");
+  EXPECT_EQ(found("api"), "0A 0B 0C");  // apix.other.net, and the URI's .../sa/api
+  EXPECT_EQ(found("eu.exam"), "0A");
+  EXPECT_EQ(found("api.eu.example.com"), "0A");
+  EXPECT_EQ(found("dns:api.eu.example.com"), "0A");
+  EXPECT_EQ(found("API.EU.Example.COM"), "0A");
+  // Not from the middle of a label, not past the name.
+  EXPECT_EQ(found("xample.com"), "");
+  EXPECT_EQ(found("pi.eu"), "");
+  EXPECT_EQ(found("api.eu.example.com.x"), "");
+  EXPECT_EQ(found("\xFF"), "");
+  // IP addresses, URIs and e-mail addresses by their parts.
+  EXPECT_EQ(found("192.168"), "0C");
+  EXPECT_EQ(found("7.3"), "0C");
+  EXPECT_EQ(found("ip:192.168.7.3"), "0C");
+  EXPECT_EQ(found("prod.example.org"), "0C");
+  EXPECT_EQ(found("ns/web"), "0C");
+  EXPECT_EQ(found("spiffe://prod."), "0C");
+  EXPECT_EQ(found("alice@mail.example.net"), "0D");
+  EXPECT_EQ(found("alice@"), "0D");
+  EXPECT_EQ(found("mail.example.net"), "0D");
+  EXPECT_EQ(found("example"), "0A 0B 0C 0D");  // .com, .org, .net
+  // With owner labels: every label must match.
+  EXPECT_EQ(found("example", {{"env", "prod"}}), "0A 0C 0D");
+  EXPECT_EQ(found("example.com", {{"team", "payments"}, {"env", "prod"}}), "0A");
+  EXPECT_EQ(found("example.com", {{"team", "payments"}}), "0A 0B");
+}
+
+TEST_P(InventoryConformance, OwnerAndProfileFiltersCountAsTheyList) {
+  for (auto s : {"0A", "0B", "0C", "0D", "0E"}) ASSERT_TRUE(inv_->insert(record(s, "01", 5000)));
+  auto other = record("0F", "01", 4000);
+  other.owner = {{"team", "payments"}, {"env", "dev"}};
+  other.profile = "client";
+  ASSERT_TRUE(inv_->insert(other));
+  auto* overview = dynamic_cast<OverviewStore*>(inv_.get());
+  ASSERT_NE(overview, nullptr);
+  auto check = [&](ListFilter f, int64_t want) {
+    f.now = TimePoint{std::chrono::seconds(2000)};
+    auto all = inv_->list(f);
+    ASSERT_TRUE(all);
+    EXPECT_EQ(static_cast<int64_t>(all->size()), want);
+    EXPECT_EQ(*overview->count_matching(f), want);
+    for (const auto& r : *all) {
+      for (const auto& [k, v] : f.owner) EXPECT_EQ(r.owner.at(k), v);
+      if (f.profile) {
+        EXPECT_EQ(r.profile, *f.profile);
+      }
+    }
+    f.limit = 2;
+    auto page = inv_->list(f);
+    ASSERT_TRUE(page);
+    EXPECT_EQ(static_cast<int64_t>(page->size()), std::min<int64_t>(want, 2));
+    // Ordered by notAfter, then serial.
+    if (page->size() == 2) {
+      EXPECT_TRUE((*page)[0].not_after < (*page)[1].not_after ||
+                  ((*page)[0].not_after == (*page)[1].not_after &&
+                   (*page)[0].serial.hex() < (*page)[1].serial.hex()));
+    }
+  };
+  ListFilter f;
+  f.owner = {{"team", "payments"}};
+  check(f, 6);
+  f.owner = {{"team", "payments"}, {"env", "prod"}};
+  check(f, 5);
+  f.owner = {{"team", "payments"}, {"env", "dev"}};
+  check(f, 1);
+  f.owner = {{"team", "payments"}, {"env", "test"}};
+  check(f, 0);
+  f.owner = {{"env", "prod"}, {"team", "nobody"}};
+  check(f, 0);
+  f.owner = {};
+  f.profile = "server";
+  check(f, 5);
+  f.profile = "client";
+  check(f, 1);
+  f.owner = {{"env", "prod"}};
+  check(f, 0);
 }
 
 // By issuer, and keyset paging: each page starts after the last record of

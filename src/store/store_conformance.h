@@ -827,7 +827,7 @@ TEST_P(StoreConformance, OverviewCountsInTheDatabase) {
   EXPECT_EQ(*s->count_matching(f), 3);
   ListFilter by_san;
   by_san.now = now;
-  by_san.san_contains = "0c.internal";
+  by_san.san_label_prefix = "0c.internal";
   EXPECT_EQ(*s->count_matching(by_san), 1);
   ListFilter by_owner;
   by_owner.now = now;

@@ -35,7 +35,18 @@ inline FilterSql filter_sql(const ListFilter& f, bool with_cursor) {
       sql += " AND status = 'valid' AND not_after > " + bind(Param(secs(f.now)));
     }
   }
-  if (f.san_contains) sql += " AND strpos(sans, " + bind(Param(*f.san_contains)) + ") > 0";
+  if (f.san_label_prefix) {
+    // A range of search keys (0008_search.sql; store::name_search_range).
+    // The planner picks the set of serials or a probe per certificate from
+    // its statistics.
+    if (auto r = name_search_range(*f.san_label_prefix); !r) {
+      sql += " AND false";  // not UTF-8: no name matches
+    } else {
+      sql += " AND serial IN (SELECT serial FROM cert_names WHERE name >= " + bind(Param(r->low));
+      if (r->high) sql += " AND name < " + bind(Param(*r->high));
+      sql += ")";
+    }
+  }
   if (f.deployed) {
     sql += *f.deployed
                ? " AND serial IN (SELECT serial_hex FROM deployments WHERE NOT is_foreign)"
@@ -53,7 +64,8 @@ inline FilterSql filter_sql(const ListFilter& f, bool with_cursor) {
            " OR serial > " + bind(Param(f.after->second.hex())) + ")";
   }
   for (const auto& [k, v] : f.owner) {
-    sql += " AND (owner::jsonb ->> " + bind(Param(k)) + ") = " + bind(Param(v));
+    sql += " AND EXISTS (SELECT 1 FROM cert_labels WHERE key = " + bind(Param(k)) +
+           " AND value = " + bind(Param(v)) + " AND cert_labels.serial = certificates.serial)";
   }
   return out;
 }

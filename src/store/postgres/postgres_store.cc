@@ -4,6 +4,8 @@
 // several nodes consistent (see postgres_store.h).
 #include "store/postgres/postgres_store.h"
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 #include "store/postgres/migrations.h"
@@ -126,8 +128,14 @@ Status PostgresStore::migrate(Conn& c, OpenMode mode) {
                                                ", newer than this herald understands (" +
                                                std::to_string(known) + "); upgrade herald");
     }
+    // Every migration not recorded yet, not only those past the newest:
+    // numbers are reserved ahead and may land out of order (0009 before
+    // 0008), and a database migrated in between must still get the gap.
+    HERALD_TRY(auto done, c.exec("SELECT version FROM schema_migrations"));
+    std::set<int64_t> applied_versions;
+    for (int i = 0; i < done.size(); ++i) applied_versions.insert(done.integer(i, 0));
     for (const auto& m : postgres::migrations()) {
-      if (m.version <= current) continue;
+      if (applied_versions.count(m.version)) continue;
       auto applied = c.transaction([&](Conn& t) -> Status {
         HERALD_TRY_VOID(t.exec_script(m.sql));
         HERALD_TRY_VOID(
@@ -231,6 +239,22 @@ std::vector<Param> row_params(const CertRecord& r) {
           Param::bytes(r.der)};
 }
 
+// The search rows of 0008_search.sql, as data-modifying CTEs after "cert"
+// (the inserted row's serial), so in the certificate's statement: $21 the
+// search keys (store::name_search_keys) and $22 the owner labels, as JSON.
+const std::string kSearchRows =
+    "names AS (INSERT INTO cert_names (name, serial) "
+    "SELECT n, serial FROM cert, jsonb_array_elements_text($21::jsonb) AS n), "
+    "labels AS (INSERT INTO cert_labels (key, value, serial) "
+    "SELECT l.key, l.value, serial FROM cert, jsonb_each_text($22::jsonb) AS l) ";
+
+void add_search_params(const CertRecord& r, std::vector<Param>& params) {
+  params.emplace_back(json(name_search_keys(r.sans)).dump());
+  json owner = json::object();
+  for (const auto& [k, v] : r.owner) owner[k] = v;
+  params.emplace_back(owner.dump());
+}
+
 Status insert_result(const Result<Rows>& inserted, const CertRecord& r) {
   if (!inserted) {
     if (postgres::sqlstate(inserted.error()) == postgres::kUniqueViolation) {
@@ -249,10 +273,12 @@ Status PostgresStore::insert_one(Conn& c, const CertRecord& r) {
   static const std::string sql =
       std::string("WITH cert AS (INSERT INTO certificates (") + kColumns +
       ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) "
-      "RETURNING serial) "
+      "RETURNING serial), " +
+      kSearchRows +
       "INSERT INTO audit_log (at, action, serial, detail) "
-      "SELECT $21::bigint, 'issue', serial, $22::text FROM cert";
+      "SELECT $23::bigint, 'issue', serial, $24::text FROM cert";
   auto params = row_params(r);
+  add_search_params(r, params);
   params.emplace_back(secs(clock_.now()));
   params.emplace_back(json{{"profile", r.profile},
                            {"subject", r.subject},
@@ -263,9 +289,13 @@ Status PostgresStore::insert_one(Conn& c, const CertRecord& r) {
 
 Status PostgresStore::insert_row(Conn& c, const CertRecord& r) {
   static const std::string sql =
-      std::string("INSERT INTO certificates (") + kColumns +
-      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20)";
-  return insert_result(c.exec(sql, row_params(r)), r);
+      std::string("WITH cert AS (INSERT INTO certificates (") + kColumns +
+      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20) "
+      "RETURNING serial), " +
+      kSearchRows + "SELECT 1";
+  auto params = row_params(r);
+  add_search_params(r, params);
+  return insert_result(c.exec(sql, params), r);
 }
 
 Result<std::optional<CertRecord>> PostgresStore::find(const Serial& serial) {

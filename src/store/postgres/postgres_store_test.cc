@@ -166,6 +166,62 @@ TEST(PostgresStore, TwoNodesSeeEachOthersInserts) {
 // Each connection prepares a SQL text once: the statement outlives a
 // transaction that rolled back, a table changed under it is prepared afresh,
 // and texts beyond the cache's size still run.
+// 0008_search.sql's backfill (SQL) writes the rows insert_one writes (from
+// store::name_search_keys), and a deleted certificate takes its rows along
+// (ON DELETE CASCADE).
+TEST(PostgresStore, SearchRowsBackfillAsInsertDoesAndCascade) {
+  const std::string url = fresh_url();
+  auto a = testing::record("0A", "01", 5000);
+  a.sans = {*x509::parse_san("dns:api.eu.example.com"), *x509::parse_san("dns:*.example.com"),
+            *x509::parse_san("email:Ops.Team@Example.COM")};
+  auto b = testing::record("0B", "01", 5100);
+  b.sans = {*x509::parse_san("ip:2001:db8::1"), *x509::parse_san("ip:10.1.2.3"),
+            *x509::parse_san("uri:spiffe://Example.org/ns/web/"),
+            *x509::parse_san("uri:https://a.example.com:8443/x?y=z")};
+  b.owner = {{"team", "search"}, {"env", "dev"}, {"service", "web"}};
+  std::string want;
+  for (const auto& r : {a, b}) {
+    for (const auto& k : name_search_keys(r.sans)) want += k + "|" + r.serial.hex() + ";";
+  }
+  auto connected = postgres::Conn::connect(url, "");
+  ASSERT_TRUE(connected) << connected.error().message;
+  postgres::Conn& c = **connected;
+  auto dump = [&](const char* sql) {
+    auto r = c.exec(sql);
+    EXPECT_TRUE(r) << r.error().message;
+    std::string out;
+    for (int i = 0; r && i < r->size(); ++i) out += r->text(i, 0) + "|" + r->text(i, 1) + ";";
+    return out;
+  };
+  const char* names = "SELECT name, serial FROM cert_names ORDER BY serial, name";
+  const char* labels =
+      "SELECT key || '=' || value, serial FROM cert_labels ORDER BY serial, key";
+  {
+    auto s = must_open(url, OpenMode::kCreate);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE(s->insert(a));
+    ASSERT_TRUE(s->insert_record_only(b));  // herald store migrate's path
+  }
+  const std::string inserted_names = dump(names);
+  const std::string inserted_labels = dump(labels);
+  EXPECT_EQ(inserted_names, want);
+  EXPECT_EQ(inserted_labels, "env=prod|0A;team=payments|0A;env=dev|0B;service=web|0B;team=search|0B;");
+  // Back to 0007 (and those after 0008 undone), then reopened.
+  for (const char* sql : {"DROP TABLE cert_names", "DROP TABLE cert_labels",
+                          "DROP INDEX certificates_profile", "DROP TABLE IF EXISTS ocsp_answers",
+                          "DELETE FROM schema_migrations WHERE version >= 8"}) {
+    ASSERT_TRUE(c.exec(sql)) << sql;
+  }
+  ASSERT_TRUE(must_open(url, OpenMode::kExisting));
+  EXPECT_EQ(dump(names), inserted_names);
+  EXPECT_EQ(dump(labels), inserted_labels);
+  ASSERT_TRUE(c.exec("DELETE FROM certificates WHERE serial = '0B'"));
+  EXPECT_EQ(dump("SELECT count(*), 0 FROM cert_names WHERE serial = '0B' UNION ALL "
+                 "SELECT count(*), 1 FROM cert_labels WHERE serial = '0B'"),
+            "0|0;0|1;");
+  EXPECT_EQ(dump("SELECT count(DISTINCT serial), 0 FROM cert_names"), "1|0;");
+}
+
 TEST(PostgresConn, PreparedStatementsSurviveRollbackTableChangeAndAFullCache) {
   auto connected = postgres::Conn::connect(fresh_url(), "");
   ASSERT_TRUE(connected) << connected.error().message;

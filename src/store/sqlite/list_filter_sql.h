@@ -2,9 +2,13 @@
 // The WHERE clauses of a ListFilter on the certificates table, in one place
 // for the listing (sqlite_inventory.cc) and its count (sqlite_overview.cc).
 
+#include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
+
+#include <sqlite3.h>
 
 #include "store/inventory.h"
 #include "store/sqlite/connection.h"
@@ -12,8 +16,11 @@
 namespace herald::store::sqlite_sql {
 
 struct FilterSql {
+  // What follows FROM: the certificates table, or a set of serials from an
+  // index (cert_names, cert_labels) joined to it (see plan below).
+  std::string from = "certificates";
   std::string clause;  // " AND ..." clauses, to follow "WHERE 1=1"
-  std::vector<std::variant<std::string, int64_t>> binds;  // in order, from ?1
+  std::vector<std::variant<std::string, int64_t>> binds;  // in order, from ?1 (from's first)
 
   void bind(sqlite::Stmt& s) const {
     for (size_t i = 0; i < binds.size(); ++i) {
@@ -26,12 +33,96 @@ struct FilterSql {
   }
 };
 
+// Which indexed filter, if any, gives the set of serials a query starts
+// from (the rest are checked per row). A listing ordered by notAfter with a
+// limit stops after its page when it walks the notAfter order and probes
+// each certificate (cert_names by serial, cert_labels by key): right for a
+// filter that many certificates match, wrong for a rare one (it walks the
+// whole inventory to find nothing). So a listing starts from the set when
+// it has at most kDriveAtMost members (counted from the index, at most that
+// far: well under a millisecond), a count always does.
+enum class Drive { kNone, kNames, kLabel };
+inline constexpr int64_t kDriveAtMost = 5000;
+
+// The keys of the SAN filter (nullopt: nothing can match).
+inline std::optional<NameRange> san_range(const ListFilter& f) {
+  return f.san_label_prefix ? name_search_range(*f.san_label_prefix) : std::nullopt;
+}
+
+inline std::string names_range_sql(const NameRange& r) {
+  return r.high ? "name >= ? AND name < ?" : "name >= ?";
+}
+
+// Counts index entries of a set, up to kDriveAtMost + 1.
+inline Result<int64_t> bounded_count(sqlite::Connection& c, const std::string& where,
+                                     const std::vector<std::string>& binds, const char* table) {
+  const std::string sql = std::string("SELECT count(*) FROM (SELECT 1 FROM ") + table +
+                          " WHERE " + where + " LIMIT " + std::to_string(kDriveAtMost + 1) + ")";
+  sqlite::Stmt s(c, sql);
+  if (!s.ok()) return c.error("cannot prepare count");
+  for (size_t i = 0; i < binds.size(); ++i) s.bind(static_cast<int>(i + 1), binds[i]);
+  if (s.step() != SQLITE_ROW) return c.error("cannot count index entries");
+  return s.integer(0);
+}
+
+inline Result<Drive> plan(sqlite::Connection& c, const ListFilter& f, bool is_count) {
+  const auto range = san_range(f);
+  if (f.san_label_prefix && range) {
+    if (is_count || f.limit == 0) return Drive::kNames;
+    std::vector<std::string> binds{range->low};
+    if (range->high) binds.push_back(*range->high);
+    HERALD_TRY(int64_t n, bounded_count(c, names_range_sql(*range), binds, "cert_names"));
+    if (n <= kDriveAtMost) return Drive::kNames;
+  }
+  if (!f.owner.empty()) {
+    if (is_count || f.limit == 0) return Drive::kLabel;
+    const auto& [k, v] = *f.owner.begin();
+    HERALD_TRY(int64_t n, bounded_count(c, "key = ? AND value = ?", {k, v}, "cert_labels"));
+    if (n <= kDriveAtMost) return Drive::kLabel;
+  }
+  return Drive::kNone;
+}
+
 // Every filter of `f`; the keyset cursor (f.after) only for a listing, not a count.
-inline FilterSql filter_sql(const ListFilter& f, bool with_cursor) {
+inline FilterSql filter_sql(const ListFilter& f, bool with_cursor, Drive drive = Drive::kNone) {
   FilterSql out;
+  std::vector<std::variant<std::string, int64_t>> from_binds;
   std::string& sql = out.clause;
   auto text = [&](std::string v) { out.binds.emplace_back(std::move(v)); };
   auto num = [&](TimePoint t) { out.binds.emplace_back(int64_t{t.time_since_epoch().count()}); };
+  if (f.san_label_prefix) {
+    const auto range = san_range(f);
+    if (!range) {
+      sql += " AND 0";  // not UTF-8: no name matches
+    } else if (drive == Drive::kNames) {
+      // DISTINCT: two names of a certificate can match one term.
+      out.from = "(SELECT DISTINCT serial AS hit FROM cert_names WHERE " +
+                 names_range_sql(*range) + ") CROSS JOIN certificates ON serial = hit";
+      from_binds.emplace_back(range->low);
+      if (range->high) from_binds.emplace_back(*range->high);
+    } else {
+      sql += " AND EXISTS (SELECT 1 FROM cert_names WHERE cert_names.serial = "
+             "certificates.serial AND " +
+             names_range_sql(*range) + ")";
+      text(range->low);
+      if (range->high) text(*range->high);
+    }
+  }
+  bool first_label = true;
+  for (const auto& [k, v] : f.owner) {
+    if (std::exchange(first_label, false) && drive == Drive::kLabel) {
+      out.from =
+          "(SELECT serial AS hit FROM cert_labels WHERE key = ? AND value = ?) CROSS JOIN "
+          "certificates ON serial = hit";
+      from_binds.emplace_back(k);
+      from_binds.emplace_back(v);
+      continue;
+    }
+    sql += " AND EXISTS (SELECT 1 FROM cert_labels WHERE key = ? AND value = ? AND "
+           "cert_labels.serial = certificates.serial)";
+    text(k);
+    text(v);
+  }
   if (f.profile) {
     sql += " AND profile = ?";
     text(*f.profile);
@@ -46,10 +137,6 @@ inline FilterSql filter_sql(const ListFilter& f, bool with_cursor) {
       sql += " AND status = 'valid' AND not_after > ?";
       num(f.now);
     }
-  }
-  if (f.san_contains) {
-    sql += " AND instr(sans, ?) > 0";
-    text(*f.san_contains);
   }
   if (f.deployed) {
     // The subquery runs once (a set of the deployments' serials), so a
@@ -75,11 +162,7 @@ inline FilterSql filter_sql(const ListFilter& f, bool with_cursor) {
     num(f.after->first);
     text(f.after->second.hex());
   }
-  for (const auto& [k, v] : f.owner) {
-    sql += " AND json_extract(owner, ?) = ?";
-    text("$.\"" + k + "\"");
-    text(v);
-  }
+  out.binds.insert(out.binds.begin(), from_binds.begin(), from_binds.end());
   return out;
 }
 

@@ -5,6 +5,8 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
+#include <set>
+
 #include <nlohmann/json.hpp>
 
 namespace herald::store {
@@ -239,7 +241,59 @@ CREATE INDEX certificates_cas ON certificates (not_after)
   WHERE profile IN ('root-ca', 'intermediate-ca', 'issuing-ca');
 CREATE INDEX audit_log_revocation_serial ON audit_log (serial)
   WHERE action IN ('revoke', 'release_hold');
-)sql"},    // Pre-signed OCSP answers (store/ocsp_answers.h, sqlite_ocsp.cc): one row
+)sql"},
+    // The inventory's searches from indexes (issue #14), written with the
+    // certificate in its transaction (insert_one):
+    // - cert_names: one row per search key of the SANs (store::
+    //   name_search_keys: each name and its suffixes after '.', '@', '/',
+    //   ':'); a SAN search is a range of keys (store::name_search_range).
+    //   Keyed (name, serial); the index on serial serves a listing that
+    //   probes each certificate in notAfter order, and the delete below.
+    // - cert_labels: one row per owner label.
+    // - (profile, not_after, serial): a profile's listing in the listing's
+    //   order, and its count from the index.
+    // A deleted certificate takes its rows along by the trigger (not a
+    // foreign key: that would check the parent on every inserted row).
+    // The backfill follows name_search_keys in SQL (lower() is ASCII-only,
+    // as there); INSERT OR IGNORE drops the duplicates (two names under
+    // one domain).
+    {15, R"sql(
+CREATE TABLE cert_names (
+  name    TEXT NOT NULL,
+  serial  TEXT NOT NULL,
+  PRIMARY KEY (name, serial)
+) WITHOUT ROWID;
+CREATE INDEX cert_names_serial ON cert_names (serial);
+CREATE TABLE cert_labels (
+  key     TEXT NOT NULL,
+  value   TEXT NOT NULL,
+  serial  TEXT NOT NULL,
+  PRIMARY KEY (key, value, serial)
+) WITHOUT ROWID;
+CREATE INDEX certificates_profile ON certificates (profile, not_after, serial);
+CREATE TRIGGER certificates_search_rows_delete AFTER DELETE ON certificates BEGIN
+  DELETE FROM cert_names WHERE serial = old.serial;
+  DELETE FROM cert_labels WHERE (key, value, serial) IN
+    (SELECT j.key, j.value, old.serial FROM json_each(old.owner) AS j);
+END;
+INSERT OR IGNORE INTO cert_names (name, serial)
+WITH RECURSIVE k(serial, s) AS (
+  SELECT c.serial, lower(substr(j.value, instr(j.value, ':') + 1))
+    FROM certificates AS c, json_each(c.sans) AS j WHERE j.type = 'text'
+  UNION ALL
+  SELECT serial, substr(s, min(
+      CASE instr(s, '.') WHEN 0 THEN 1000000 ELSE instr(s, '.') END,
+      CASE instr(s, '@') WHEN 0 THEN 1000000 ELSE instr(s, '@') END,
+      CASE instr(s, '/') WHEN 0 THEN 1000000 ELSE instr(s, '/') END,
+      CASE instr(s, ':') WHEN 0 THEN 1000000 ELSE instr(s, ':') END) + 1)
+    FROM k WHERE s GLOB '*[.@/:]?*'
+)
+SELECT s, serial FROM k WHERE s != '';
+INSERT OR IGNORE INTO cert_labels (key, value, serial)
+  SELECT j.key, j.value, c.serial FROM certificates AS c, json_each(c.owner) AS j
+  WHERE j.type = 'text';
+)sql"},
+    // Pre-signed OCSP answers (store/ocsp_answers.h, sqlite_ocsp.cc): one row
     // per answered certificate, by serial; the refresh walk by refresh_at.
     // (15 is the search tables.)
     {16, R"sql(
@@ -424,8 +478,18 @@ Status SqliteInventory::migrate() {
                                              std::to_string(kSchemaVersion) + "); upgrade herald");
   }
   std::lock_guard lock(c.mutex());
+  // Every migration not recorded yet, not only those past the newest:
+  // numbers are reserved ahead and may land out of order (16 before 15),
+  // and a database migrated in between must still get the gap.
+  std::set<int64_t> applied_versions;
+  {
+    Stmt v(c, "SELECT version FROM schema_migrations");
+    int rc;
+    while ((rc = v.step()) == SQLITE_ROW) applied_versions.insert(v.integer(0));
+    if (rc != SQLITE_DONE) return c.error("cannot read schema migrations");
+  }
   for (const auto& m : kMigrations) {
-    if (m.version <= current) continue;
+    if (applied_versions.count(m.version)) continue;
     HERALD_TRY_VOID(c.exec("BEGIN IMMEDIATE"));
     auto applied = c.exec_script(m.sql);
     if (applied) {
@@ -558,6 +622,20 @@ Status SqliteInventory::insert_one(const CertRecord& r, bool audit) {
                    : c.error("cannot insert certificate");
     return err;
   }
+  // The search rows (migration 15), in the same transaction as the row.
+  for (const auto& key : name_search_keys(r.sans)) {
+    Stmt n(c, "INSERT INTO cert_names (name, serial) VALUES (?, ?)");
+    n.bind(1, key);
+    n.bind(2, r.serial.hex());
+    if (!n.ok() || n.step() != SQLITE_DONE) return c.error("cannot insert certificate names");
+  }
+  for (const auto& [k, v] : r.owner) {
+    Stmt l(c, "INSERT INTO cert_labels (key, value, serial) VALUES (?, ?, ?)");
+    l.bind(1, k);
+    l.bind(2, v);
+    l.bind(3, r.serial.hex());
+    if (!l.ok() || l.step() != SQLITE_DONE) return c.error("cannot insert owner labels");
+  }
   if (!audit) return {};
   Stmt a(c, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'issue', ?, ?)");
   a.bind(1, secs(clock_.now()));
@@ -621,9 +699,10 @@ Result<std::optional<RevocationState>> SqliteInventory::revocation_state(const S
 Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
   auto lease = reader();
   Connection& c = lease.conn;
-  const auto where = sqlite_sql::filter_sql(f, true);
+  HERALD_TRY(auto drive, sqlite_sql::plan(c, f, false));
+  const auto where = sqlite_sql::filter_sql(f, true, drive);
   std::string sql =
-      std::string("SELECT ") + kColumns + " FROM certificates WHERE 1=1" + where.clause;
+      std::string("SELECT ") + kColumns + " FROM " + where.from + " WHERE 1=1" + where.clause;
   sql += " ORDER BY not_after ASC, serial ASC";
   if (f.limit || f.offset)
     sql += " LIMIT " + (f.limit ? std::to_string(f.limit) : std::string("-1"));

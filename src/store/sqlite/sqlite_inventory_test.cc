@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "store/inventory_conformance.h"
+#include "store/sqlite/list_filter_sql.h"
 #include "store/store_conformance.h"
 
 namespace herald::store {
@@ -131,6 +132,170 @@ TEST(SqliteInventory, MigratesOnceAndSurvivesReopen) {
   ASSERT_TRUE(inv);
   EXPECT_EQ(*(*inv)->count(), 1);
   EXPECT_EQ(*(*inv)->schema_version(), SqliteInventory::kSchemaVersion);
+}
+
+// Rows of a query on a raw connection, as "a|b" lines.
+std::string rows(const std::filesystem::path& path, const char* sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* st = nullptr;
+  std::string out;
+  if (sqlite3_prepare_v2(db, sql, -1, &st, nullptr) != SQLITE_OK) {
+    out = std::string("error: ") + sqlite3_errmsg(db);
+  } else {
+    while (sqlite3_step(st) == SQLITE_ROW) {
+      for (int i = 0; i < sqlite3_column_count(st); ++i) {
+        out += (i ? "|" : "") + std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, i)));
+      }
+      out += "\n";
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+void exec_raw(const std::filesystem::path& path, const char* sql) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  char* err = nullptr;
+  EXPECT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, &err), SQLITE_OK) << (err ? err : "");
+  sqlite3_free(err);
+  sqlite3_close(db);
+}
+
+std::vector<CertRecord> search_records() {
+  auto a = testing::record("0A", "01", 5000);
+  a.sans = {*x509::parse_san("dns:api.eu.example.com"), *x509::parse_san("dns:*.example.com"),
+            *x509::parse_san("email:Ops.Team@Example.COM")};
+  auto b = testing::record("0B", "01", 5100);
+  b.sans = {*x509::parse_san("ip:2001:db8::1"), *x509::parse_san("ip:10.1.2.3"),
+            *x509::parse_san("uri:spiffe://Example.org/ns/web/"),
+            *x509::parse_san("uri:https://a.example.com:8443/x?y=z")};
+  b.owner = {{"team", "search"}, {"env", "dev"}, {"service", "web"}};
+  auto c = testing::record("0C", "01", 5200);
+  c.sans = {};
+  c.owner = {};
+  return {a, b, c};
+}
+
+// Migration 15's backfill (SQL) writes the rows insert_one writes (from
+// store::name_search_keys): the same keys, the same labels.
+TEST(SqliteInventory, Migration15BackfillsTheSearchRowsAsInsertDoes) {
+  const auto path = temp_db();
+  std::string want_names;
+  for (const auto& r : search_records()) {
+    for (const auto& k : name_search_keys(r.sans)) want_names += k + "|" + r.serial.hex() + "\n";
+  }
+  {
+    auto inv = std::move(*SqliteInventory::open(path, OpenMode::kCreate, clock()));
+    for (const auto& r : search_records()) ASSERT_TRUE(inv->insert(r));
+  }
+  const char* names = "SELECT name, serial FROM cert_names ORDER BY serial, name";
+  const char* labels = "SELECT key, value, serial FROM cert_labels ORDER BY serial, key";
+  const std::string inserted_names = rows(path, names);
+  const std::string inserted_labels = rows(path, labels);
+  // name_search_keys' order is byte order per certificate, as ORDER BY's.
+  EXPECT_EQ(inserted_names, want_names);
+  EXPECT_EQ(inserted_labels,
+            "env|prod|0A\nteam|payments|0A\nenv|dev|0B\nservice|web|0B\nteam|search|0B\n");
+  // Back to schema 14 (and the ones after 15 undone), then reopened.
+  exec_raw(path,
+           "DROP TRIGGER certificates_search_rows_delete; DROP TABLE cert_names; "
+           "DROP TABLE cert_labels; DROP INDEX certificates_profile; "
+           "DROP TABLE IF EXISTS ocsp_answers; DELETE FROM schema_migrations WHERE version >= 15");
+  EXPECT_EQ(rows(path, "SELECT max(version) FROM schema_migrations"), "14\n");
+  {
+    auto inv = SqliteInventory::open(path, OpenMode::kExisting, clock());
+    ASSERT_TRUE(inv);
+    EXPECT_EQ(*(*inv)->schema_version(), SqliteInventory::kSchemaVersion);
+  }
+  EXPECT_EQ(rows(path, names), inserted_names);
+  EXPECT_EQ(rows(path, labels), inserted_labels);
+  // 16 landed before 15: a database with 16 and not 15 gets 15 on open.
+  exec_raw(path,
+           "DROP TRIGGER certificates_search_rows_delete; DROP TABLE cert_names; "
+           "DROP TABLE cert_labels; DROP INDEX certificates_profile; "
+           "DELETE FROM schema_migrations WHERE version = 15");
+  { ASSERT_TRUE(SqliteInventory::open(path, OpenMode::kExisting, clock())); }
+  EXPECT_EQ(rows(path, names), inserted_names);
+  EXPECT_EQ(rows(path, "SELECT version FROM schema_migrations WHERE version >= 15 ORDER BY 1"),
+            "15\n16\n");
+}
+
+// A certificate deleted (by any path: the trigger of migration 15) takes its
+// names and labels along, and no other certificate's.
+TEST(SqliteInventory, DeletingACertificateDeletesItsSearchRows) {
+  const auto path = temp_db();
+  {
+    auto inv = std::move(*SqliteInventory::open(path, OpenMode::kCreate, clock()));
+    for (const auto& r : search_records()) ASSERT_TRUE(inv->insert(r));
+  }
+  exec_raw(path, "DELETE FROM certificates WHERE serial = '0B'");
+  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_names WHERE serial = '0B'"), "0\n");
+  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_labels WHERE serial = '0B'"), "0\n");
+  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_names WHERE serial = '0A'"),
+            std::to_string(name_search_keys(search_records()[0].sans).size()) + "\n");
+  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_labels WHERE serial = '0A'"), "2\n");
+}
+
+// The three plans of list_filter_sql.h (walk notAfter and probe, or start
+// from the names' or the first label's set of serials) select the same
+// certificates in the same order.
+TEST(SqliteInventory, EverySearchPlanListsTheSame) {
+  const auto path = temp_db();
+  auto inv = std::move(*SqliteInventory::open(path, OpenMode::kCreate, clock()));
+  for (const auto& r : search_records()) ASSERT_TRUE(inv->insert(r));
+  for (int i = 0; i < 20; ++i) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%02X", 0x10 + i);
+    auto r = testing::record(hex, "01", 4000 + (i % 3) * 500);
+    if (i % 2) r.owner = {{"team", "search"}, {"env", "prod"}};
+    if (i % 4 == 1) r.sans.push_back(*x509::parse_san("dns:host.example.com"));
+    ASSERT_TRUE(inv->insert(r));
+  }
+  auto conn = sqlite::Connection::open(path, SQLITE_OPEN_READWRITE);
+  ASSERT_TRUE(conn);
+  auto serials = [&](const ListFilter& f, sqlite_sql::Drive drive) {
+    const auto where = sqlite_sql::filter_sql(f, true, drive);
+    const std::string sql = "SELECT serial FROM " + where.from + " WHERE 1=1" + where.clause +
+                            " ORDER BY not_after, serial";
+    std::lock_guard lock((*conn)->mutex());
+    sqlite::Stmt s(**conn, sql);
+    EXPECT_TRUE(s.ok()) << sql;
+    where.bind(s);
+    std::string out;
+    while (s.step() == SQLITE_ROW) out += s.text(0) + " ";
+    return out;
+  };
+  std::vector<ListFilter> filters(5);
+  filters[0].san_label_prefix = "example.com";
+  filters[1].owner = {{"team", "search"}};
+  filters[2].san_label_prefix = "Example";
+  filters[2].owner = {{"team", "search"}, {"env", "prod"}};
+  filters[3].owner = {{"env", "prod"}, {"team", "search"}};
+  filters[3].after = std::make_pair(TimePoint{std::chrono::seconds(4500)}, *Serial::parse("11"));
+  filters[4].san_label_prefix = "10.0";
+  filters[4].profile = "server";
+  for (auto& f : filters) {
+    f.now = TimePoint{std::chrono::seconds(2000)};
+    const std::string walk = serials(f, sqlite_sql::Drive::kNone);
+    EXPECT_FALSE(walk.empty());
+    if (f.san_label_prefix) {
+      EXPECT_EQ(serials(f, sqlite_sql::Drive::kNames), walk);
+    }
+    if (!f.owner.empty()) {
+      EXPECT_EQ(serials(f, sqlite_sql::Drive::kLabel), walk);
+    }
+    auto listed = inv->list(f);
+    ASSERT_TRUE(listed);
+    std::string got;
+    for (const auto& r : *listed) got += r.serial.hex() + " ";
+    EXPECT_EQ(got, walk);
+  }
+  // A search that matches in notAfter order past a page: the walk is what
+  // a listing with a limit uses when the set is large.
+  EXPECT_EQ(serials(filters[0], sqlite_sql::Drive::kNone), "19 11 1D 0A 15 21 0B ");
 }
 
 TEST(SqliteInventory, RefusesNewerSchema) {

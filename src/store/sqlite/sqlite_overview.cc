@@ -85,11 +85,13 @@ Result<std::vector<int64_t>> SqliteInventory::expiry_histogram(TimePoint from,
 }
 
 Result<int64_t> SqliteInventory::count_matching(const ListFilter& f) {
-  // The listing's filters (not its cursor, limit or offset).
-  const auto where = sqlite_sql::filter_sql(f, false);
-  const std::string sql = "SELECT count(*) FROM certificates WHERE 1=1" + where.clause;
+  // The listing's filters (not its cursor, limit or offset), from the SAN's
+  // or an owner label's set of serials if there is one (list_filter_sql.h).
   auto lease = reader();
   Connection& c = lease.conn;
+  HERALD_TRY(auto drive, sqlite_sql::plan(c, f, true));
+  const auto where = sqlite_sql::filter_sql(f, false, drive);
+  const std::string sql = "SELECT count(*) FROM " + where.from + " WHERE 1=1" + where.clause;
   Stmt s(c, sql);
   if (!s.ok()) return c.error("cannot prepare count");
   where.bind(s);

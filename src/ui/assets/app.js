@@ -160,7 +160,7 @@ async function certs(params) {
     }));
   const profile = el('input', {id: 'filter-profile', value: params.get('profile') || '', placeholder: 'server'});
   const owner = el('input', {id: 'filter-owner', value: params.get('owner') || '', placeholder: 'team=payments'});
-  const san = el('input', {id: 'filter-san', value: params.get('san') || '', placeholder: 'example.internal'});
+  const san = el('input', {id: 'filter-san', value: params.get('san') || '', placeholder: 'api or example.internal'});
   const deployed = el('select', {id: 'filter-deployed'},
     ...[['', 'any'], ['yes', 'seen by a scan'], ['no', 'never seen']].map(([v, label]) => {
       const o = el('option', {value: v, text: label});
@@ -170,7 +170,7 @@ async function certs(params) {
   const apply = el('button', {id: 'filter-apply', type: 'submit', text: 'Filter'});
   const form = el('form', {class: 'filters', id: 'filters'},
     field('profile', 'Profile', profile), field('owner', 'Owner', owner),
-    field('status', 'Status', status), field('san', 'SAN contains', san),
+    field('status', 'Status', status), field('san', 'SAN starts with', san),
     field('deployed', 'Deployed', deployed), apply);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
