@@ -295,7 +295,24 @@ API_TOKEN=$ADMIN
 api GET "/v1/certs/$WEB"
 [[ $(json_get "$T/.api.body" "d['status']") == valid ]] || fail "$WEB changed: $(body)"
 API_TOKEN=""
-ok "listed+clientAuth+this CA reads /ui/ and its API; unlisted 403, serverAuth-only 403, CN-only 403, revoked 401, foreign 401; no sign, no revoke"
+as alice GET /v1/overview -H "Cookie: herald_session=stale"
+expect_status 200 "alice's certificate with a stale session cookie"
+as bob GET /v1/overview -H "Cookie: ${COOKIE%?}x"
+expect_problem 401 unauthenticated "an unlisted certificate with a tampered cookie"
+# Dropping a name from the list (SIGHUP) ends that certificate's access.
+python3 - "$D/herald.toml" <<'PY'
+import sys
+p = sys.argv[1]
+t = open(p).read()
+assert '"DNS:alice.internal", ' in t
+open(p, "w").write(t.replace('"DNS:alice.internal", ', ''))
+PY
+kill -HUP "$SERVE_PID"
+for _ in $(seq 100); do grep -q "SIGHUP: configuration and offline CRLs reloaded" "$SERVE_LOG" && break; sleep 0.1; done
+grep -q "SIGHUP: configuration and offline CRLs reloaded" "$SERVE_LOG" || fail "no reload: $(tail -5 "$SERVE_LOG")"
+as alice GET /v1/overview
+expect_problem 403 forbidden "alice's certificate once her name is dropped (SIGHUP)"
+ok "listed+clientAuth+this CA reads /ui/ and its API; unlisted 403, serverAuth-only 403, CN-only 403, revoked 401, foreign 401; no sign, no revoke; a stale cookie does not hide the certificate; SIGHUP drops a name"
 
 step "login attempts are limited per address"
 n429=0
