@@ -1114,4 +1114,114 @@ TEST_P(StoreConformance, AlertsSilencesAndDeadLetters) {
 }
 // ---- end of expiry alerts and webhooks ----------------------------------
 
+// ---- retention (store/retention.h) ---------------------------------------
+TEST_P(StoreConformance, RetentionPrunesOnlyLongExpiredInBoundedBatches) {
+  auto a = fresh();
+  auto b = another(*a);
+  ASSERT_TRUE(a && b);
+  using std::chrono::seconds;
+  const TimePoint now{seconds(100000)};
+  const TimePoint cutoff{seconds(50000)};
+  auto put = [&](const char* serial, int64_t not_after, const char* profile = "server") {
+    CertRecord r = record(serial, "01", not_after);
+    r.profile = profile;
+    ASSERT_TRUE(a->insert(r)) << serial;
+  };
+  put("0E01", 10000);                     // expired long before the cutoff
+  put("0E02", 20000);                     // the same, revoked
+  put("0E03", 60000);                     // expired, but after the cutoff
+  put("0E04", 200000);                    // unexpired, revoked: on the CRL
+  put("0E05", 5000, "issuing-ca");        // a CA of the hierarchy: never
+  for (int i = 0; i < 5; ++i) put(("0E1" + std::to_string(i)).c_str(), 11000 + i * 1000);
+  ASSERT_TRUE(a->revoke(*Serial::parse("0E02"), x509::RevocationReason::kKeyCompromise,
+                        TimePoint{seconds(15000)}));
+  ASSERT_TRUE(a->revoke(*Serial::parse("0E04"), x509::RevocationReason::kKeyCompromise,
+                        TimePoint{seconds(90000)}));
+  OcspAnswer answer;
+  answer.serial = *Serial::parse("0E01");
+  answer.not_after = TimePoint{seconds(10000)};
+  answer.this_update = TimePoint{seconds(9000)};
+  answer.next_update = answer.refresh_at = TimePoint{seconds(9500)};
+  answer.sha1_der = {0x30, 0x00};
+  ASSERT_TRUE(a->put_ocsp_answers({answer}));
+  ASSERT_TRUE(*a->ocsp_answer(answer.serial));
+  auto audit_before = a->audit_records(0, 1000);
+  ASSERT_TRUE(audit_before);
+
+  // What may go: 0E01, 0E02, 0E10..0E14, oldest first; never the CA's.
+  auto count = b->count_prunable(cutoff, now);
+  ASSERT_TRUE(count) << count.error().describe();
+  EXPECT_EQ(*count, 7);
+  auto first = b->prunable(cutoff, now, 2);
+  ASSERT_TRUE(first) << first.error().describe();
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_EQ((*first)[0].hex(), "0E01");
+  EXPECT_EQ((*first)[1].hex(), "0E10");
+  // The delete checks the rule again: the unexpired and the recent stay.
+  auto kept = b->delete_prunable({*Serial::parse("0E03"), *Serial::parse("0E04"),
+                                  *Serial::parse("0E05"), *Serial::parse("0FFF")},
+                                 cutoff, now);
+  ASSERT_TRUE(kept) << kept.error().describe();
+  EXPECT_TRUE(kept->empty());
+  auto gone = b->delete_prunable({*Serial::parse("0E01")}, cutoff, now);
+  ASSERT_TRUE(gone) << gone.error().describe();
+  ASSERT_EQ(gone->size(), 1u);
+  EXPECT_EQ((*gone)[0].hex(), "0E01");
+
+  // Batches of at most 3 until nothing is left; a second run deletes nothing.
+  std::vector<size_t> batches;
+  for (int round = 0; round < 10; ++round) {
+    auto batch = b->prune_expired(cutoff, now, 3);
+    ASSERT_TRUE(batch) << batch.error().describe();
+    if (batch->empty()) break;
+    batches.push_back(batch->size());
+  }
+  EXPECT_EQ(batches, (std::vector<size_t>{3, 3}));
+  EXPECT_TRUE(a->prune_expired(cutoff, now, 100)->empty());
+  EXPECT_EQ(*a->count_prunable(cutoff, now), 0);
+  EXPECT_EQ(*a->count(), 3);  // 0E03, 0E04, 0E05
+  for (const char* serial : {"0E01", "0E02", "0E10", "0E14"}) {
+    EXPECT_FALSE(*a->find(*Serial::parse(serial))) << serial;
+  }
+  // The pruned certificate's OCSP answer went with it; the audit log stays.
+  EXPECT_FALSE(*a->ocsp_answer(answer.serial));
+  EXPECT_EQ(a->audit_records(0, 1000)->size(), audit_before->size());
+  // Its search rows went too: a new record under a pruned serial is not
+  // found by the old record's name or owner label.
+  CertRecord again = record("0E01", "01", 300000);
+  again.sans = {*x509::parse_san("dns:fresh.internal")};
+  again.owner = {{"team", "search"}};
+  again.fingerprint_sha256 = "FP-again";
+  ASSERT_TRUE(a->insert(again));
+  ListFilter by_name;
+  by_name.now = now;
+  by_name.san_label_prefix = "0e01.internal";
+  EXPECT_TRUE(a->list(by_name)->empty());
+  EXPECT_EQ(*a->count_matching(by_name), 0);
+  ListFilter by_label;
+  by_label.now = now;
+  by_label.owner = {{"team", "payments"}};
+  auto payments = a->list(by_label);
+  ASSERT_TRUE(payments);
+  std::vector<std::string> serials;
+  for (const auto& r : *payments) serials.push_back(r.serial.hex());
+  std::sort(serials.begin(), serials.end());
+  EXPECT_EQ(serials, (std::vector<std::string>{"0E03", "0E04", "0E05"}));
+  EXPECT_EQ(*a->count_matching(by_label), 3);
+
+  // A cutoff past `now` still takes nothing unexpired: 0E03 goes (expired),
+  // the revoked 0E04 stays and is still listed for the CRL.
+  auto late = a->prune_expired(TimePoint{seconds(400000)}, now, 100);
+  ASSERT_TRUE(late);
+  ASSERT_EQ(late->size(), 1u);
+  EXPECT_EQ((*late)[0].hex(), "0E03");
+  auto crl = a->revoked_by(*Serial::parse("01"), now);
+  ASSERT_TRUE(crl);
+  ASSERT_EQ(crl->size(), 1u);
+  EXPECT_EQ((*crl)[0].serial.hex(), "0E04");
+  EXPECT_TRUE(*a->find(*Serial::parse("0E04")));
+  EXPECT_TRUE(*a->find(*Serial::parse("0E05")));
+}
+// ---- end of retention ------------------------------------------------------
+
 }  // namespace herald::store::testing

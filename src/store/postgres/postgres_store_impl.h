@@ -141,6 +141,16 @@ class PostgresStore final : public Store {
       const std::optional<std::pair<TimePoint, Serial>>& after, size_t limit) override;
   [[nodiscard]] Result<int64_t> count_ocsp_answers() override;
 
+
+  // Retention (store/retention.h; postgres_retention.cc).
+  [[nodiscard]] Result<std::vector<Serial>> prunable(TimePoint expired_before, TimePoint now,
+                                                     size_t limit) override;
+  [[nodiscard]] Result<int64_t> count_prunable(TimePoint expired_before, TimePoint now) override;
+  [[nodiscard]] Result<std::vector<Serial>> delete_prunable(const std::vector<Serial>& serials,
+                                                            TimePoint expired_before,
+                                                            TimePoint now) override;
+  [[nodiscard]] Result<std::vector<Serial>> prune_expired(TimePoint expired_before, TimePoint now,
+                                                          size_t batch) override;
   // The newest schema version this binary knows.
   [[nodiscard]] static int known_schema_version();
 

@@ -145,6 +145,15 @@ class SqliteInventory final : public Store {
       const std::optional<std::pair<TimePoint, Serial>>& after, size_t limit) override;
   [[nodiscard]] Result<int64_t> count_ocsp_answers() override;
   static constexpr int kSchemaVersion = 16;
+  // Retention (store/retention.h; sqlite_retention.cc).
+  [[nodiscard]] Result<std::vector<Serial>> prunable(TimePoint expired_before, TimePoint now,
+                                                     size_t limit) override;
+  [[nodiscard]] Result<int64_t> count_prunable(TimePoint expired_before, TimePoint now) override;
+  [[nodiscard]] Result<std::vector<Serial>> delete_prunable(const std::vector<Serial>& serials,
+                                                            TimePoint expired_before,
+                                                            TimePoint now) override;
+  [[nodiscard]] Result<std::vector<Serial>> prune_expired(TimePoint expired_before, TimePoint now,
+                                                          size_t batch) override;
 
  private:
   SqliteInventory(std::filesystem::path path, std::unique_ptr<sqlite::Connection> writer,
