@@ -19,6 +19,7 @@ tl::unexpected<Error> mismatch(const std::string& what, int64_t source, int64_t 
 }
 
 constexpr size_t kAuditPage = 1000;
+constexpr size_t kCertificatePage = 1000;
 
 // Every audit row of `s`, oldest first, page by page.
 Status each_audit_page(Store& s, const std::function<Status(std::vector<AuditRecord>&)>& f) {
@@ -55,14 +56,22 @@ Result<MigrateReport> migrate(Store& from, Store& to, TimePoint now) {
   HERALD_TRY(const int64_t dest_audit_before, audit_count(to));
 
   // Certificates, without new 'issue' entries: the audit log follows as is.
-  ListFilter all;
-  all.now = now;
-  HERALD_TRY(auto records, from.list(all));
-  for (const auto& r : records) {
-    if (auto s = to.insert_record_only(r); !s)
-      return partly(std::move(s.error()).with("serial", r.serial.hex()));
-    ++report.certificates;
-    if (r.status == CertStatus::kRevoked) ++report.revoked;
+  // A page at a time in the listing's order (keyset), one transaction per
+  // page, so memory stays bounded at any inventory size.
+  ListFilter page_filter;
+  page_filter.now = now;
+  page_filter.limit = kCertificatePage;
+  for (;;) {
+    HERALD_TRY(auto page, from.list(page_filter));
+    if (page.empty()) break;
+    if (auto s = to.insert_records_only(page); !s)
+      return partly(std::move(s.error()).with("first_serial", page.front().serial.hex()));
+    for (const auto& r : page) {
+      ++report.certificates;
+      if (r.status == CertStatus::kRevoked) ++report.revoked;
+    }
+    if (page.size() < kCertificatePage) break;
+    page_filter.after = std::pair{page.back().not_after, page.back().serial};
   }
 
   // The audit log, in order (revocation events keep their order, so the
@@ -183,11 +192,10 @@ Result<MigrateReport> migrate(Store& from, Store& to, TimePoint now) {
   ListFilter revoked;
   revoked.now = now;
   revoked.status = "revoked";
-  HERALD_TRY(auto source_revoked, from.list(revoked));
-  HERALD_TRY(auto dest_revoked, to.list(revoked));
-  if (source_revoked.size() != dest_revoked.size())
-    return mismatch("revoked certificates", static_cast<int64_t>(source_revoked.size()),
-                    static_cast<int64_t>(dest_revoked.size()));
+  HERALD_TRY(const int64_t source_revoked, from.count_matching(revoked));
+  HERALD_TRY(const int64_t dest_revoked, to.count_matching(revoked));
+  if (source_revoked != dest_revoked)
+    return mismatch("revoked certificates", source_revoked, dest_revoked);
   HERALD_TRY(const int64_t source_audit, audit_count(from));
   HERALD_TRY(const int64_t dest_audit, audit_count(to));
   if (dest_audit - dest_audit_before != source_audit || report.audit_entries != source_audit)

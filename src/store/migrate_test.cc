@@ -137,6 +137,34 @@ TEST(Migrate, MovesEverythingButOrdersAndChecksTheCounts) {
   EXPECT_EQ(*to->next_crl_number("root"), 1u);  // never used: starts over
 }
 
+// More certificates than a page (1,000), several with the same notAfter
+// across a page boundary: each moved once, none skipped.
+TEST(Migrate, MovesCertificatesPageByPage) {
+  auto from = temp_store("paged-from");
+  auto to = temp_store("paged-to");
+  std::vector<CertRecord> batch;
+  for (int i = 0; i < 2503; ++i) {
+    char serial[16];
+    std::snprintf(serial, sizeof serial, "%06X", 0x100000 + i);
+    // 40 certificates share each notAfter, so page ends fall inside a run.
+    batch.push_back(testing::record(serial, "01", 200000 + i / 40));
+    batch.back().fingerprint_sha256 = std::string("FP-") + serial;
+  }
+  ASSERT_TRUE(from->insert_batch(batch));
+  ASSERT_TRUE(from->revoke(*Serial::parse("100007"), x509::RevocationReason::kKeyCompromise,
+                           clock().now()));
+  auto report = migrate(*from, *to, clock().now());
+  ASSERT_TRUE(report) << report.error().describe();
+  EXPECT_EQ(report->certificates, 2503);
+  EXPECT_EQ(report->revoked, 1);
+  EXPECT_EQ(*to->count(), 2503);
+  for (const char* s : {"100000", "1003E7", "1003E8", "1007CF", "1007D0", "1009C6"}) {
+    auto found = to->find(*Serial::parse(s));
+    ASSERT_TRUE(found && *found) << s;
+  }
+  EXPECT_EQ(*to->status(*Serial::parse("100007")), CertStatus::kRevoked);
+}
+
 TEST(Migrate, RefusesADestinationThatHoldsCertificates) {
   auto from = temp_store("from2");
   auto to = temp_store("to2");

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -124,6 +125,8 @@ class Store : public Inventory,
   // A certificate record alone: insert() without the 'issue' audit entry
   // (migrate copies the source's entries instead). Errors as for insert().
   [[nodiscard]] virtual Status insert_record_only(const CertRecord& record) = 0;
+  // Many of them in one transaction, all or nothing (a page of a migration).
+  [[nodiscard]] virtual Status insert_records_only(std::span<const CertRecord> records) = 0;
   // Every ACME account, oldest first.
   [[nodiscard]] virtual Result<std::vector<AcmeAccountRecord>> acme_accounts() = 0;
   // The one-time-token ids still refused at `now` (not expired), by jti.

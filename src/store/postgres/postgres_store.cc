@@ -555,6 +555,16 @@ Status PostgresStore::insert_record_only(const CertRecord& r) {
   return insert_row(*c, r);
 }
 
+Status PostgresStore::insert_records_only(std::span<const CertRecord> records) {
+  HERALD_TRY(auto c, pool_.get());
+  return c->transaction([&](Conn& t) -> Status {
+    for (const auto& r : records) {
+      HERALD_TRY_VOID(insert_row(t, r));
+    }
+    return {};
+  });
+}
+
 Result<std::vector<AuditRecord>> PostgresStore::audit_records(int64_t after, size_t limit) {
   HERALD_TRY(auto c, pool_.get());
   HERALD_TRY(auto r, c->exec("SELECT id, at, action, serial, detail FROM audit_log WHERE id > $1 "

@@ -94,6 +94,7 @@ class PostgresStore final : public Store {
                                                                size_t limit) override;
   [[nodiscard]] Status append_audit_records(const std::vector<AuditRecord>& rows) override;
   [[nodiscard]] Status insert_record_only(const CertRecord& record) override;
+  [[nodiscard]] Status insert_records_only(std::span<const CertRecord> records) override;
   [[nodiscard]] Result<std::vector<AcmeAccountRecord>> acme_accounts() override;
   [[nodiscard]] Result<std::vector<UsedTokenId>> used_token_ids(TimePoint now) override;
 

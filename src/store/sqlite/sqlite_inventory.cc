@@ -1051,6 +1051,15 @@ Status SqliteInventory::insert_record_only(const CertRecord& r) {
   return write([&](Connection&) { return insert_one(r, false); });
 }
 
+Status SqliteInventory::insert_records_only(std::span<const CertRecord> records) {
+  return write([&](Connection&) -> Status {
+    for (const auto& r : records) {
+      HERALD_TRY_VOID(insert_one(r, false));
+    }
+    return {};
+  });
+}
+
 Result<std::vector<AuditRecord>> SqliteInventory::audit_records(int64_t after, size_t limit) {
   auto lease = reader();
   Stmt q(lease.conn,
