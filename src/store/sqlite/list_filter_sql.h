@@ -2,6 +2,7 @@
 // The WHERE clauses of a ListFilter on the certificates table, in one place
 // for the listing (sqlite_inventory.cc) and its count (sqlite_overview.cc).
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -38,11 +39,21 @@ struct FilterSql {
 // limit stops after its page when it walks the notAfter order and probes
 // each certificate (cert_names by serial, cert_labels by key): right for a
 // filter that many certificates match, wrong for a rare one (it walks the
-// whole inventory to find nothing). So a listing starts from the set when
-// it has at most kDriveAtMost members (counted from the index, at most that
-// far: well under a millisecond), a count always does.
+// whole inventory to find nothing). So a listing starts from the smallest
+// set (the SAN's or an owner label's, each counted from its index, at most
+// that far: well under a millisecond) when it has at most kDriveAtMost
+// members; a count always starts from the smallest (counted up to
+// kCountCap), and reads only the index tables when no other filter needs a
+// certificate's row.
 enum class Drive { kNone, kNames, kLabel };
 inline constexpr int64_t kDriveAtMost = 5000;
+inline constexpr int64_t kCountCap = 100000;
+
+struct Plan {
+  Drive drive = Drive::kNone;
+  std::string label;        // the owner label's key, for kLabel
+  bool index_only = false;  // a count of the index tables alone
+};
 
 // The keys of the SAN filter (nullopt: nothing can match).
 inline std::optional<NameRange> san_range(const ListFilter& f) {
@@ -53,11 +64,12 @@ inline std::string names_range_sql(const NameRange& r) {
   return r.high ? "name >= ? AND name < ?" : "name >= ?";
 }
 
-// Counts index entries of a set, up to kDriveAtMost + 1.
+// Counts index entries of a set, up to `cap`.
 inline Result<int64_t> bounded_count(sqlite::Connection& c, const std::string& where,
-                                     const std::vector<std::string>& binds, const char* table) {
+                                     const std::vector<std::string>& binds, const char* table,
+                                     int64_t cap) {
   const std::string sql = std::string("SELECT count(*) FROM (SELECT 1 FROM ") + table +
-                          " WHERE " + where + " LIMIT " + std::to_string(kDriveAtMost + 1) + ")";
+                          " WHERE " + where + " LIMIT " + std::to_string(cap) + ")";
   sqlite::Stmt s(c, sql);
   if (!s.ok()) return c.error("cannot prepare count");
   for (size_t i = 0; i < binds.size(); ++i) s.bind(static_cast<int>(i + 1), binds[i]);
@@ -65,61 +77,68 @@ inline Result<int64_t> bounded_count(sqlite::Connection& c, const std::string& w
   return s.integer(0);
 }
 
-inline Result<Drive> plan(sqlite::Connection& c, const ListFilter& f, bool is_count) {
-  const auto range = san_range(f);
-  if (f.san_label_prefix && range) {
-    if (is_count || f.limit == 0) return Drive::kNames;
+inline Result<Plan> plan(sqlite::Connection& c, const ListFilter& f, bool is_count) {
+  const int64_t cap = is_count ? kCountCap : kDriveAtMost + 1;
+  Plan best;
+  int64_t best_n = INT64_MAX;
+  if (const auto range = san_range(f); f.san_label_prefix && range) {
     std::vector<std::string> binds{range->low};
     if (range->high) binds.push_back(*range->high);
-    HERALD_TRY(int64_t n, bounded_count(c, names_range_sql(*range), binds, "cert_names"));
-    if (n <= kDriveAtMost) return Drive::kNames;
+    HERALD_TRY(int64_t n, bounded_count(c, names_range_sql(*range), binds, "cert_names", cap));
+    best = Plan{Drive::kNames, "", false};
+    best_n = n;
   }
-  if (!f.owner.empty()) {
-    if (is_count || f.limit == 0) return Drive::kLabel;
-    const auto& [k, v] = *f.owner.begin();
-    HERALD_TRY(int64_t n, bounded_count(c, "key = ? AND value = ?", {k, v}, "cert_labels"));
-    if (n <= kDriveAtMost) return Drive::kLabel;
+  for (const auto& [k, v] : f.owner) {
+    HERALD_TRY(int64_t n, bounded_count(c, "key = ? AND value = ?", {k, v}, "cert_labels", cap));
+    if (n < best_n) {
+      best = Plan{Drive::kLabel, k, false};
+      best_n = n;
+    }
   }
-  return Drive::kNone;
+  if (best.drive == Drive::kNone) return best;
+  if (!is_count && f.limit != 0 && best_n > kDriveAtMost) return Plan{};
+  best.index_only = is_count && !f.profile && !f.status && !f.deployed && !f.expiring_before &&
+                    !f.issuer;
+  return best;
 }
 
 // Every filter of `f`; the keyset cursor (f.after) only for a listing, not a count.
-inline FilterSql filter_sql(const ListFilter& f, bool with_cursor, Drive drive = Drive::kNone) {
+inline FilterSql filter_sql(const ListFilter& f, bool with_cursor, const Plan& plan = {}) {
   FilterSql out;
   std::vector<std::variant<std::string, int64_t>> from_binds;
   std::string& sql = out.clause;
   auto text = [&](std::string v) { out.binds.emplace_back(std::move(v)); };
   auto num = [&](TimePoint t) { out.binds.emplace_back(int64_t{t.time_since_epoch().count()}); };
+  // The driving set joined to the certificates, or alone (a count of it).
+  const std::string join = plan.index_only ? "" : " CROSS JOIN certificates ON serial = hit";
+  const std::string serial = plan.index_only ? "hit" : "certificates.serial";
   if (f.san_label_prefix) {
     const auto range = san_range(f);
     if (!range) {
       sql += " AND 0";  // not UTF-8: no name matches
-    } else if (drive == Drive::kNames) {
+    } else if (plan.drive == Drive::kNames) {
       // DISTINCT: two names of a certificate can match one term.
       out.from = "(SELECT DISTINCT serial AS hit FROM cert_names WHERE " +
-                 names_range_sql(*range) + ") CROSS JOIN certificates ON serial = hit";
+                 names_range_sql(*range) + ")" + join;
       from_binds.emplace_back(range->low);
       if (range->high) from_binds.emplace_back(*range->high);
     } else {
-      sql += " AND EXISTS (SELECT 1 FROM cert_names WHERE cert_names.serial = "
-             "certificates.serial AND " +
-             names_range_sql(*range) + ")";
+      sql += " AND EXISTS (SELECT 1 FROM cert_names WHERE cert_names.serial = " + serial +
+             " AND " + names_range_sql(*range) + ")";
       text(range->low);
       if (range->high) text(*range->high);
     }
   }
-  bool first_label = true;
   for (const auto& [k, v] : f.owner) {
-    if (std::exchange(first_label, false) && drive == Drive::kLabel) {
-      out.from =
-          "(SELECT serial AS hit FROM cert_labels WHERE key = ? AND value = ?) CROSS JOIN "
-          "certificates ON serial = hit";
+    if (plan.drive == Drive::kLabel && k == plan.label) {
+      out.from = "(SELECT serial AS hit FROM cert_labels WHERE key = ? AND value = ?)" + join;
       from_binds.emplace_back(k);
       from_binds.emplace_back(v);
       continue;
     }
     sql += " AND EXISTS (SELECT 1 FROM cert_labels WHERE key = ? AND value = ? AND "
-           "cert_labels.serial = certificates.serial)";
+           "cert_labels.serial = " +
+           serial + ")";
     text(k);
     text(v);
   }

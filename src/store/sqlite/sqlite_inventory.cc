@@ -699,8 +699,8 @@ Result<std::optional<RevocationState>> SqliteInventory::revocation_state(const S
 Result<std::vector<CertRecord>> SqliteInventory::list(const ListFilter& f) {
   auto lease = reader();
   Connection& c = lease.conn;
-  HERALD_TRY(auto drive, sqlite_sql::plan(c, f, false));
-  const auto where = sqlite_sql::filter_sql(f, true, drive);
+  HERALD_TRY(auto search_plan, sqlite_sql::plan(c, f, false));
+  const auto where = sqlite_sql::filter_sql(f, true, search_plan);
   std::string sql =
       std::string("SELECT ") + kColumns + " FROM " + where.from + " WHERE 1=1" + where.clause;
   sql += " ORDER BY not_after ASC, serial ASC";

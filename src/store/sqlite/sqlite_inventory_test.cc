@@ -256,8 +256,8 @@ TEST(SqliteInventory, EverySearchPlanListsTheSame) {
   }
   auto conn = sqlite::Connection::open(path, SQLITE_OPEN_READWRITE);
   ASSERT_TRUE(conn);
-  auto serials = [&](const ListFilter& f, sqlite_sql::Drive drive) {
-    const auto where = sqlite_sql::filter_sql(f, true, drive);
+  auto serials = [&](const ListFilter& f, const sqlite_sql::Plan& plan) {
+    const auto where = sqlite_sql::filter_sql(f, true, plan);
     const std::string sql = "SELECT serial FROM " + where.from + " WHERE 1=1" + where.clause +
                             " ORDER BY not_after, serial";
     std::lock_guard lock((*conn)->mutex());
@@ -268,7 +268,18 @@ TEST(SqliteInventory, EverySearchPlanListsTheSame) {
     while (s.step() == SQLITE_ROW) out += s.text(0) + " ";
     return out;
   };
-  std::vector<ListFilter> filters(5);
+  auto count = [&](const ListFilter& f, const sqlite_sql::Plan& plan) {
+    const auto where = sqlite_sql::filter_sql(f, false, plan);
+    const std::string sql = "SELECT count(*) FROM " + where.from + " WHERE 1=1" + where.clause;
+    std::lock_guard lock((*conn)->mutex());
+    sqlite::Stmt s(**conn, sql);
+    EXPECT_TRUE(s.ok()) << sql;
+    where.bind(s);
+    EXPECT_EQ(s.step(), SQLITE_ROW);
+    return s.integer(0);
+  };
+  using sqlite_sql::Drive;
+  std::vector<ListFilter> filters(6);
   filters[0].san_label_prefix = "example.com";
   filters[1].owner = {{"team", "search"}};
   filters[2].san_label_prefix = "Example";
@@ -277,25 +288,33 @@ TEST(SqliteInventory, EverySearchPlanListsTheSame) {
   filters[3].after = std::make_pair(TimePoint{std::chrono::seconds(4500)}, *Serial::parse("11"));
   filters[4].san_label_prefix = "10.0";
   filters[4].profile = "server";
+  filters[5].owner = {{"env", "prod"}, {"team", "search"}};
   for (auto& f : filters) {
     f.now = TimePoint{std::chrono::seconds(2000)};
-    const std::string walk = serials(f, sqlite_sql::Drive::kNone);
+    const std::string walk = serials(f, {});
+    const int64_t total = count(f, {});
     EXPECT_FALSE(walk.empty());
-    if (f.san_label_prefix) {
-      EXPECT_EQ(serials(f, sqlite_sql::Drive::kNames), walk);
-    }
-    if (!f.owner.empty()) {
-      EXPECT_EQ(serials(f, sqlite_sql::Drive::kLabel), walk);
+    std::vector<sqlite_sql::Plan> plans;
+    if (f.san_label_prefix) plans.push_back({Drive::kNames, "", false});
+    for (const auto& [k, v] : f.owner) plans.push_back({Drive::kLabel, k, false});
+    for (auto p : plans) {
+      EXPECT_EQ(serials(f, p), walk);
+      EXPECT_EQ(count(f, p), total);
+      if (!f.profile) {
+        p.index_only = true;
+        EXPECT_EQ(count(f, p), total);
+      }
     }
     auto listed = inv->list(f);
     ASSERT_TRUE(listed);
     std::string got;
     for (const auto& r : *listed) got += r.serial.hex() + " ";
     EXPECT_EQ(got, walk);
+    EXPECT_EQ(*inv->count_matching(f), total);
   }
   // A search that matches in notAfter order past a page: the walk is what
   // a listing with a limit uses when the set is large.
-  EXPECT_EQ(serials(filters[0], sqlite_sql::Drive::kNone), "19 11 1D 0A 15 21 0B ");
+  EXPECT_EQ(serials(filters[0], {}), "19 11 1D 0A 15 21 0B ");
 }
 
 TEST(SqliteInventory, RefusesNewerSchema) {

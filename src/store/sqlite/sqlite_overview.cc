@@ -89,8 +89,8 @@ Result<int64_t> SqliteInventory::count_matching(const ListFilter& f) {
   // or an owner label's set of serials if there is one (list_filter_sql.h).
   auto lease = reader();
   Connection& c = lease.conn;
-  HERALD_TRY(auto drive, sqlite_sql::plan(c, f, true));
-  const auto where = sqlite_sql::filter_sql(f, false, drive);
+  HERALD_TRY(auto search_plan, sqlite_sql::plan(c, f, true));
+  const auto where = sqlite_sql::filter_sql(f, false, search_plan);
   const std::string sql = "SELECT count(*) FROM " + where.from + " WHERE 1=1" + where.clause;
   Stmt s(c, sql);
   if (!s.ok()) return c.error("cannot prepare count");
