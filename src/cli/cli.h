@@ -25,6 +25,7 @@ void add_ca_commands(CLI::App& app, Context& ctx);
 void add_issue_commands(CLI::App& app, Context& ctx);      // issue, sign
 void add_revoke_commands(CLI::App& app, Context& ctx);     // revoke, crl
 void add_inventory_commands(CLI::App& app, Context& ctx);  // list, show
+void add_retention_commands(CLI::App& app, Context& ctx);  // inventory prune
 void add_serve_commands(CLI::App& app, Context& ctx);      // serve, token
 void add_renew_commands(CLI::App& app, Context& ctx);      // renew (client of serve)
 void add_agent_commands(CLI::App& app, Context& ctx);      // agent (renewal daemon)

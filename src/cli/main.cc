@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   herald::cli::add_issue_commands(app, ctx);
   herald::cli::add_revoke_commands(app, ctx);
   herald::cli::add_inventory_commands(app, ctx);
+  herald::cli::add_retention_commands(app, ctx);
   herald::cli::add_report_commands(app, ctx);
   herald::cli::add_scan_commands(app, ctx);
   herald::cli::add_serve_commands(app, ctx);
