@@ -439,6 +439,8 @@ void App::tick() {
   }
   // ACME: expired orders and authorizations (every few seconds, in batches).
   if (singleton_) acme_->housekeeping();
+  // Retention: records long expired, a batch at a time (retention.cc).
+  if (singleton_) run_retention(now);
   // Expiry alerts: evaluated on the lease holder, every [alerts] interval
   // (on the alerter's thread: this never waits).
   if (auto alerts = alerter()) alerts->tick(singleton_);

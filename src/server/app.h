@@ -230,6 +230,10 @@ class App {
   // Takes or renews the lease (every 2 s at most); false if another node holds it.
   bool hold_singleton(TimePoint now);
   int64_t last_revocation_id_ = 0;
+  // Retention ([server] retention; retention.cc): one batch on the lease
+  // holder, every few seconds at most; when the next may run.
+  void run_retention(TimePoint now);
+  TimePoint retention_next_{};
 
   std::mutex rate_mu_;
   struct Bucket {

@@ -320,7 +320,8 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
                    {"listen", "http_listen", "threads", "worker_threads", "max_body_bytes",
                     "max_header_bytes", "read_timeout", "idle_timeout", "max_connections",
                     "issuance_rate_per_second", "ocsp_validity", "crl_validity", "tls_names",
-                    "feed_max_waiters", "feed_max_waiters_per_client", "ocsp_cache_entries"}));
+                    "feed_max_waiters", "feed_max_waiters_per_client", "ocsp_cache_entries",
+                    "retention"}));
     for (auto [key, ep] :
          {std::pair{"listen", &cfg.listen}, std::pair{"http_listen", &cfg.http_listen}}) {
       if (const toml::node* v = t->get(key)) {
@@ -365,6 +366,14 @@ Result<ServerConfig> parse_server_config(std::string_view text, std::string_view
     if (const toml::node* v = t->get("ocsp_cache_entries")) {
       HERALD_TRY(auto n, get_int(c, *v, "server.ocsp_cache_entries", 0, 10'000'000));
       cfg.ocsp_cache_entries = static_cast<size_t>(n);
+    }
+    if (const toml::node* v = t->get("retention")) {
+      HERALD_TRY(auto d, get_duration(c, *v, "server.retention"));
+      if (d < std::chrono::minutes(1)) {
+        return c.at(*v, "server.retention must be at least 1m (how long after expiry a "
+                        "certificate's record is kept, e.g. \"365d\")");
+      }
+      cfg.retention = d;
     }
     if (const toml::node* v = t->get("ocsp_validity")) {
       HERALD_TRY(cfg.ocsp_validity, get_duration(c, *v, "server.ocsp_validity"));

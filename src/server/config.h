@@ -107,6 +107,10 @@ struct ServerConfig {
   // the rest are read from the store): about 1.2 kB each.
   size_t ocsp_cache_entries = 50000;
   std::chrono::seconds crl_validity{24 * 3600};
+  // Retention (store/retention.h): prune the records of certificates that
+  // expired more than this long ago, a batch at a time on the lease holder
+  // (server/retention.cc). Off (nullopt) by default. [server] retention = "365d".
+  std::optional<std::chrono::seconds> retention;
   std::vector<std::string> tls_names{"localhost",
                                      "127.0.0.1"};  // SANs of the server's own certificate
   std::vector<ProvisionerConfig> provisioners;

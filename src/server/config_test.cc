@@ -188,6 +188,25 @@ admin_client_names = ["URI:spiffe://corp/admin/alice", "dns:Ops-Admin.internal",
   }
 }
 
+// Issue 15: [server] retention, off by default, at least a minute.
+TEST(ServerConfig, Retention) {
+  auto defaults = parse_server_config("", "herald.toml");
+  ASSERT_TRUE(defaults);
+  EXPECT_FALSE(defaults->retention);
+  auto year = parse_server_config("[server]\nretention = \"365d\"\n", "herald.toml");
+  ASSERT_TRUE(year) << year.error().describe();
+  ASSERT_TRUE(year->retention);
+  EXPECT_EQ(*year->retention, std::chrono::hours(365 * 24));
+  for (auto [text, expect] :
+       {std::pair{"[server]\nretention = \"30s\"\n", "herald.toml:2: server.retention must be at least 1m"},
+        std::pair{"[server]\nretention = \"forever\"\n", "herald.toml:2: server.retention"},
+        std::pair{"[server]\nretention = 365\n", "herald.toml:2: server.retention"}}) {
+    auto cfg = parse_server_config(text, "herald.toml");
+    ASSERT_FALSE(cfg) << text;
+    EXPECT_NE(cfg.error().message.find(expect), std::string::npos) << cfg.error().message;
+  }
+}
+
 TEST(Endpoint, Parses) {
   EXPECT_EQ(parse_endpoint("[::1]:8443")->host, "::1");
   EXPECT_EQ(parse_endpoint("localhost:80")->host, "127.0.0.1");
