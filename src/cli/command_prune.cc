@@ -20,7 +20,7 @@ namespace {
 
 struct PruneFlags {
   std::string expired_before;
-  size_t batch = 500;
+  size_t batch = 200;
   std::optional<std::string> archive;
   bool dry_run = false;
   bool json = false;
@@ -233,7 +233,7 @@ void add_retention_commands(CLI::App& app, Context& ctx) {
                    "A duration (90d: certificates that expired more than 90 days ago) or a UTC "
                    "date (2026-01-31, 2026-01-31T12:00:00Z), not in the future")
       ->required();
-  prune->add_option("--batch", f->batch, "Records per transaction (1-10000, default 500)");
+  prune->add_option("--batch", f->batch, "Records per transaction (1-10000, default 200)");
   prune->add_option("--archive", f->archive,
                     "Append every record to FILE as a JSON line (the `list --json` fields and "
                     "the certificate as \"pem\"), fsynced before its batch is deleted");

@@ -9,13 +9,32 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$IT_DIR/serve_lib.sh"
-need_tool openssl python3 sqlite3 curl
+# The store: sqlite (default) or postgres (a throwaway PostgreSQL, pg_lib.sh).
+STORE=${1:-sqlite}
+case $STORE in
+  sqlite) need_tool openssl python3 sqlite3 curl ;;
+  postgres)
+    source "$IT_DIR/pg_lib.sh"
+    need_tool openssl python3 curl runuser
+    ;;
+  *) fail "usage: prune.sh [sqlite|postgres]" ;;
+esac
+# sql QUERY: one query on the CA's store, rows as "a|b" lines.
+sql() {
+  if [[ $STORE == postgres ]]; then pg_sql "$1" herald; else sqlite3 "$D/herald.db" "$1"; fi
+}
 
 D="$T/pki"
 list_serials() { "$HERALD" list --dir "$D" --json | python3 -c 'import json,sys; print("\n".join(sorted(r["serial"].lstrip("0") for r in json.load(sys.stdin))))'; }
 
 step "ca init; three one-minute certificates (one revoked), two 30-day ones (one revoked), two 2-minute ones"
-serve_init "$D"
+if [[ $STORE == postgres ]]; then
+  pg_start
+  pg_create_db herald "pg-$(openssl rand -hex 12)"
+  serve_init "$D" --store "$PG_URL" --store-password-file "$T/herald.pass"
+else
+  serve_init "$D"
+fi
 E1=$(herald_issue "$T/e1.json" --dir "$D" --profile server --cn e1.internal --ttl 1m --owner team=old --out-dir "$T/e1")
 E2=$(herald_issue "$T/e2.json" --dir "$D" --profile client --cn e2 --ttl 1m --out-dir "$T/e2")
 E3=$(herald_issue "$T/e3.json" --dir "$D" --profile server --cn e3.internal --ttl 1m --out-dir "$T/e3")
@@ -112,7 +131,7 @@ grep -qix "$(norm_serial "$E3")" <(sed 's/^0*//' "$T/crl.serials") && fail "the 
 ok "L1 listed; E3 (expired before the prune) not"
 
 step "the prune is audited; a second run prunes nothing"
-sqlite3 "$D/herald.db" "select detail from audit_log where action = 'prune'" >"$T/audit.txt"
+sql "select detail from audit_log where action = 'prune'" >"$T/audit.txt"
 [[ $(grep -c '' "$T/audit.txt") == 1 ]] || fail "expected one prune audit entry: $(cat "$T/audit.txt")"
 python3 - "$T/audit.txt" "$T/archive.jsonl" <<'PY' || fail "audit entry is wrong"
 import json, sys
@@ -120,7 +139,7 @@ d = json.loads(open(sys.argv[1]).read())
 assert d["count"] == 3 and d["archive"] == sys.argv[2] and d["expired_before"], d
 print("   audit:", d)
 PY
-[[ $(sqlite3 "$D/herald.db" "select count(*) from audit_log where action = 'issue'") == 10 ]] ||
+[[ $(sql "select count(*) from audit_log where action = 'issue'") == 10 ]] ||
   fail "issue audit entries were touched"
 "$HERALD" inventory prune --dir "$D" --expired-before "$NOW" --json >"$T/again.json"
 [[ $(json_get "$T/again.json" 'd["pruned"]') == 0 ]] || fail "second run: $(cat "$T/again.json")"
@@ -144,7 +163,7 @@ done
 for s in "$L1" "$L2"; do
   grep -qx "$(norm_serial "$s")" <<<"$SERVED" || fail "serve pruned unexpired $s"
 done
-sqlite3 "$D/herald.db" "select detail from audit_log where action = 'prune' and detail like '%\"by\":\"serve\"%'" >"$T/audit2.txt"
+sql "select detail from audit_log where action = 'prune' and detail like '%\"by\":\"serve\"%'" >"$T/audit2.txt"
 [[ $(grep -c '' "$T/audit2.txt") == 1 ]] || fail "expected one prune audit entry by serve: $(cat "$T/audit2.txt")"
 grep -q '"count":2' "$T/audit2.txt" || fail "serve's audit entry: $(cat "$T/audit2.txt")"
 curl -sS --fail -o "$T/served.crl" "$PUB/crl/issuing.crl" || fail "cannot fetch serve's CRL"
@@ -155,4 +174,4 @@ serve_stop
 [[ $SERVE_RC == 0 ]] || fail "herald serve exited with $SERVE_RC"
 ok "serve pruned S1 and S2 (log line, audit entry by serve); L1 and L2 stay"
 
-echo "PASS prune"
+echo "PASS prune ($STORE)"
