@@ -417,6 +417,13 @@ TEST_P(InventoryConformance, InsertBatchRoundTrips) {
   f.now = TimePoint{std::chrono::seconds(3000)};
   f.owner = {{"team", "payments"}};
   EXPECT_EQ(inv_->list(f)->size(), 2u);
+  // The batch path writes the SAN search keys as insert() does.
+  f.owner = {};
+  f.san_label_prefix = "0c.internal";
+  auto by_name = inv_->list(f);
+  ASSERT_TRUE(by_name);
+  ASSERT_EQ(by_name->size(), 1u);
+  EXPECT_EQ((*by_name)[0].serial.hex(), "0C");
   EXPECT_TRUE(inv_->insert_batch({}));
   EXPECT_EQ(*inv_->count(), 3);
 }
