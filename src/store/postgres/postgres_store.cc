@@ -334,9 +334,7 @@ Result<std::optional<RevocationState>> PostgresStore::revocation_state(const Ser
 }
 
 Result<std::vector<CertRecord>> PostgresStore::list(const ListFilter& f) {
-  HERALD_TRY(auto c, pool_.get());
-  HERALD_TRY(bool walk, postgres_sql::should_walk(*c, f));
-  auto where = postgres_sql::filter_sql(f, true, walk);
+  auto where = postgres_sql::filter_sql(f, true);
   std::string sql = std::string("SELECT ") + kColumns + " FROM certificates WHERE true" + where.clause;
   std::vector<Param>& params = where.params;
   auto bind = [&](Param p) {
@@ -346,6 +344,7 @@ Result<std::vector<CertRecord>> PostgresStore::list(const ListFilter& f) {
   sql += " ORDER BY not_after ASC, serial ASC";
   if (f.limit) sql += " LIMIT " + bind(Param(static_cast<int64_t>(f.limit)));
   if (f.offset) sql += " OFFSET " + bind(Param(static_cast<int64_t>(f.offset)));
+  HERALD_TRY(auto c, pool_.get());
   HERALD_TRY(auto r, c->exec(sql, params));
   std::vector<CertRecord> out;
   out.reserve(static_cast<size_t>(r.size()));

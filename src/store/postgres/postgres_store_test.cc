@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "store/inventory_conformance.h"
-#include "store/postgres/list_filter_sql.h"
 #include "store/postgres/postgres_store_impl.h"
 #include "store/postgres/test_server.h"
 #include "store/store_conformance.h"
@@ -221,55 +220,6 @@ TEST(PostgresStore, SearchRowsBackfillAsInsertDoesAndCascade) {
                  "SELECT count(*), 1 FROM cert_labels WHERE serial = '0B'"),
             "0|0;0|1;");
   EXPECT_EQ(dump("SELECT count(DISTINCT serial), 0 FROM cert_names"), "1|0;");
-}
-
-// The walk (per-row probes, list_filter_sql.h should_walk) and the plain
-// plan select the same certificates in the same order.
-TEST(PostgresStore, SearchWalkListsAsThePlainPlan) {
-  const std::string url = fresh_url();
-  {
-    auto s = must_open(url, OpenMode::kCreate);
-    ASSERT_TRUE(s);
-    for (int i = 0; i < 12; ++i) {
-      char hex[8];
-      std::snprintf(hex, sizeof hex, "%02X", 0x10 + i);
-      auto r = testing::record(hex, "01", 4000 + (i % 3) * 500);
-      if (i % 2) r.owner = {{"team", "search"}, {"env", "prod"}};
-      if (i % 4 == 1) r.sans.push_back(*x509::parse_san("dns:host.example.com"));
-      ASSERT_TRUE(s->insert(r));
-    }
-  }
-  auto connected = postgres::Conn::connect(url, "");
-  ASSERT_TRUE(connected) << connected.error().message;
-  postgres::Conn& c = **connected;
-  auto serials = [&](const ListFilter& f, bool walk) {
-    auto where = postgres_sql::filter_sql(f, true, walk);
-    auto r = c.exec("SELECT serial FROM certificates WHERE true" + where.clause +
-                        " ORDER BY not_after, serial LIMIT 100",
-                    where.params);
-    EXPECT_TRUE(r) << r.error().message;
-    std::string out;
-    for (int i = 0; r && i < r->size(); ++i) out += r->text(i, 0) + " ";
-    return out;
-  };
-  std::vector<ListFilter> filters(4);
-  filters[0].san_label_prefix = "Example.com";
-  filters[1].owner = {{"team", "search"}, {"env", "prod"}};
-  filters[2].san_label_prefix = "host.";
-  filters[2].owner = {{"env", "prod"}};
-  filters[3].san_label_prefix = "10.0";
-  filters[3].after = std::make_pair(TimePoint{std::chrono::seconds(4500)}, *Serial::parse("11"));
-  for (auto& f : filters) {
-    f.now = TimePoint{std::chrono::seconds(2000)};
-    f.limit = 100;
-    const std::string plain = serials(f, false);
-    EXPECT_FALSE(plain.empty());
-    EXPECT_EQ(serials(f, true), plain);
-    auto walk = postgres_sql::should_walk(c, f);
-    ASSERT_TRUE(walk);
-    EXPECT_FALSE(*walk);  // a dozen certificates: the planner's plan
-  }
-  EXPECT_EQ(serials(filters[0], true), "19 11 15 ");
 }
 
 TEST(PostgresConn, PreparedStatementsSurviveRollbackTableChangeAndAFullCache) {
