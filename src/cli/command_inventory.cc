@@ -1,4 +1,5 @@
 // herald list | show
+#include <limits>
 #include <ctime>
 #include <iostream>
 
@@ -16,6 +17,7 @@ struct ListFlags {
   std::optional<std::string> status;
   std::vector<std::string> owner;
   std::optional<std::string> san;
+  std::optional<size_t> limit;
   bool json = false;
   // Deployments seen by `herald scan` (store/deployments.h).
   bool deployed = false;
@@ -167,23 +169,50 @@ Status run_list(Context& ctx, const ListFlags& f) {
   }
   HERALD_TRY(filter.owner, parse_owner_flags(f.owner));
   filter.san_label_prefix = f.san;
+  if (f.limit && *f.limit == 0) return make_error(ErrorCode::kInvalidArgument, "--limit must be at least 1");
   HERALD_TRY(auto s, open_session(ctx, LoadSigner::kNo, std::nullopt));
-  HERALD_TRY(auto records, s->inventory->list(filter));
+  // A page at a time (keyset, in the listing's order), printed as it
+  // comes: memory stays bounded however large the inventory.
+  constexpr size_t kPage = 1000;
+  const size_t want = f.limit ? *f.limit : std::numeric_limits<size_t>::max();
+  size_t printed = 0;
   if (f.json) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& r : records) arr.push_back(record_json(r, filter.now));
-    std::cout << arr.dump(2) << "\n";
+    std::cout << "[";
+  } else {
+    std::cout << pad("SERIAL", 34) << pad("PROFILE", 17) << pad("STATUS", 9)
+              << pad("NOT AFTER", 22) << "SUBJECT / SANS\n";
+  }
+  for (;;) {
+    filter.limit = std::min(kPage, want - printed);
+    HERALD_TRY(auto page, s->inventory->list(filter));
+    for (const auto& r : page) {
+      if (f.json) {
+        // The element pretty-printed as a whole array's would be.
+        std::string text = record_json(r, filter.now).dump(2);
+        std::string indented = "\n  ";
+        for (char ch : text) {
+          indented += ch;
+          if (ch == '\n') indented += "  ";
+        }
+        std::cout << (printed ? "," : "") << indented;
+      } else {
+        std::string who = r.subject.empty() ? join_sans(r.sans) : r.subject;
+        if (!r.subject.empty() && !r.sans.empty()) who += "  " + join_sans(r.sans);
+        std::cout << pad(r.serial.hex(), 34) << pad(r.profile, 17)
+                  << pad(r.status_at(filter.now), 9) << pad(format_time(r.not_after), 22) << who
+                  << "\n";
+      }
+      ++printed;
+    }
+    if (page.size() < filter.limit || printed >= want) break;
+    filter.after = std::pair{page.back().not_after, page.back().serial};
+  }
+  if (f.json) {
+    std::cout << (printed ? "\n]\n" : "]\n");
     return {};
   }
-  std::cout << pad("SERIAL", 34) << pad("PROFILE", 17) << pad("STATUS", 9) << pad("NOT AFTER", 22)
-            << "SUBJECT / SANS\n";
-  for (const auto& r : records) {
-    std::string who = r.subject.empty() ? join_sans(r.sans) : r.subject;
-    if (!r.subject.empty() && !r.sans.empty()) who += "  " + join_sans(r.sans);
-    std::cout << pad(r.serial.hex(), 34) << pad(r.profile, 17) << pad(r.status_at(filter.now), 9)
-              << pad(format_time(r.not_after), 22) << who << "\n";
-  }
-  std::cout << records.size() << " certificate" << (records.size() == 1 ? "" : "s") << "\n";
+  std::cout << printed << " certificate" << (printed == 1 ? "" : "s")
+            << (f.limit && printed == want ? " (--limit reached)" : "") << "\n";
   return {};
 }
 
@@ -225,6 +254,8 @@ void add_inventory_commands(CLI::App& app, Context& ctx) {
                    "Only certificates with a SAN (or a part of one after a '.', '@', '/' or ':') "
                    "starting with this, any case: example.com finds every name under example.com, "
                    "api finds api.example.com and x.api.example.com");
+  list->add_option("--limit", fl->limit,
+                   "Print at most this many (the soonest to expire first)");
   list->add_flag("--json", fl->json, "Print a JSON array");
   list->add_flag("--deployed", fl->deployed,
                  "Herald's certificates seen deployed by herald scan, with where (endpoint, SNI), "

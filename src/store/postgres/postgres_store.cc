@@ -447,9 +447,13 @@ Result<int64_t> PostgresStore::count() {
 
 Result<int64_t> PostgresStore::count_expiring(TimePoint now, TimePoint before) {
   HERALD_TRY(auto c, pool_.get());
-  HERALD_TRY(auto r, c->exec("SELECT count(*) FROM certificates WHERE not_after > $1 AND "
-                             "not_after <= $2 AND status = 'valid' AND profile != 'ocsp-signer' "
-                             "AND coalesce(owner::jsonb ->> 'service', '') != 'herald-serve'",
+  // Both counts from indexes (0007, 0010): a row-by-row filter took 0.7 s
+  // at 1M certificates.
+  HERALD_TRY(auto r, c->exec("SELECT (SELECT count(*) FROM certificates WHERE status = 'valid' "
+                             "AND not_after > $1 AND not_after <= $2) - (SELECT count(*) FROM "
+                             "certificates WHERE (profile = 'ocsp-signer' OR (owner::jsonb ->> "
+                             "'service') = 'herald-serve') AND status = 'valid' AND not_after > "
+                             "$1 AND not_after <= $2)",
                              {Param(secs(now)), Param(secs(before))}));
   return r.integer(0, 0);
 }
