@@ -53,3 +53,9 @@ q "profile count" "SELECT count(*) FROM certificates WHERE true AND profile = 'c
 q "owner list" "SELECT $COLS FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_labels WHERE key = 'team' AND value = 't7' AND cert_labels.serial = certificates.serial) $L"
 q "owner count" "SELECT count(*) FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_labels WHERE key = 'team' AND value = 't7' AND cert_labels.serial = certificates.serial)"
 q "owner 2 labels count" "SELECT count(*) FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_labels WHERE key = 'provisioner' AND value = 'admin' AND cert_labels.serial = certificates.serial) AND EXISTS (SELECT 1 FROM cert_labels WHERE key = 'team' AND value = 't7' AND cert_labels.serial = certificates.serial)"
+# The walk tried in a3455dc and reverted (f0c8a45): the probes as per-row subplans
+# (EXISTS ... OFFSET 0), to see whether a page stops early: it does not.
+q "walk: san prefix host-42" "SELECT $COLS FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_names WHERE cert_names.serial = certificates.serial AND name >= 'host-42' AND name < 'host-43' OFFSET 0) $L"
+q "walk: san suffix team-7" "SELECT $COLS FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_names WHERE cert_names.serial = certificates.serial AND name >= 'team-7.internal' AND name < 'team-7.internam' OFFSET 0) $L"
+q "walk: san internal (all)" "SELECT $COLS FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_names WHERE cert_names.serial = certificates.serial AND name >= 'internal' AND name < 'internam' OFFSET 0) $L"
+q "walk: owner list" "SELECT $COLS FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_labels WHERE key = 'team' AND value = 't7' AND cert_labels.serial = certificates.serial OFFSET 0) $L"
