@@ -854,10 +854,12 @@ Result<int64_t> SqliteInventory::count_expiring(TimePoint now, TimePoint before)
   auto lease = reader();
   Connection& c = lease.conn;
   // Both counts read an index only (migrations 14 and 17): a row-by-row
-  // filter took a second at 1M certificates.
+  // filter took a second at 1M certificates. The planner prefers the
+  // status index for the second (345 ms at 1M against 0.5 ms): named here.
   Stmt s(c,
          "SELECT (SELECT count(*) FROM certificates WHERE status = 'valid' AND not_after > ?1 "
-         "AND not_after <= ?2) - (SELECT count(*) FROM certificates WHERE (profile = "
+         "AND not_after <= ?2) - (SELECT count(*) FROM certificates INDEXED BY "
+         "certificates_own WHERE (profile = "
          "'ocsp-signer' OR json_extract(owner, '$.service') = 'herald-serve') AND status = "
          "'valid' AND not_after > ?1 AND not_after <= ?2)");
   if (!s.ok()) return c.error("cannot prepare expiry count");
