@@ -28,9 +28,13 @@ RevocationPublisher::RevocationPublisher(Wiring wiring)
       store_latency_(&w_.registry.histogram("herald_store_duration_seconds",
                                             "Inventory operation latency", {"op"},
                                             obs::latency_buckets())),
-      ocsp_lookups_(&w_.registry.counter(
-          "herald_ocsp_lookups", "Where answers to OCSP requests came from", {"source"})),
       ocsp_cache_(w_.ocsp_cache_entries) {
+  auto& lookups = w_.registry.counter("herald_ocsp_lookups",
+                                      "Where answers to OCSP requests came from", {"source"});
+  from_memory_ = &lookups.with({"memory"});
+  from_store_ = &lookups.with({"store"});
+  signed_on_miss_ = &lookups.with({"signed"});
+  unknown_serial_ = &lookups.with({"unknown"});
   w_.registry.gauge_callback(
       "herald_ocsp_cached_answers", "Signed OCSP answers held in memory", {"kind"}, [this] {
         return std::vector<obs::CallbackSample>{
@@ -185,11 +189,11 @@ Result<std::shared_ptr<const ca::CachedOcspResponse>> RevocationPublisher::singl
     const ca::OcspCertId& id, TimePoint now) {
   auto cached_older = ocsp_cache_.get(id.hash, id.serial);
   if (cached_older && fresh(cached_older->this_update, cached_older->next_update, now)) {
-    ocsp_lookups_->with({"memory"}).inc();
+    from_memory_->inc();
     return cached_older;
   }
   if (auto cached = unknown_answers_.get(id.hash, id.serial, now)) {
-    ocsp_lookups_->with({"memory"}).inc();
+    from_memory_->inc();
     return cached;
   }
   const uint64_t epoch = epoch_.load();
@@ -207,7 +211,7 @@ Result<std::shared_ptr<const ca::CachedOcspResponse>> RevocationPublisher::singl
       .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   if (stored && fresh(stored->this_update, stored->next_update, now) &&
       !(sha256 ? stored->sha256_der : stored->sha1_der).empty()) {
-    ocsp_lookups_->with({"store"}).inc();
+    from_store_->inc();
     cache_answer(*stored, epoch);
     const Bytes& der = sha256 ? stored->sha256_der : stored->sha1_der;
     ca::CachedOcspResponse c{der, stored->this_update, stored->next_update, etag_of(der),
@@ -221,7 +225,7 @@ Result<std::shared_ptr<const ca::CachedOcspResponse>> RevocationPublisher::singl
   if (signed_now) {
     // A certificate of ours without a fresh answer: signed now, stored by
     // the next tick (off the request path).
-    ocsp_lookups_->with({"signed"}).inc();
+    signed_on_miss_->inc();
     cache_answer(*signed_now, epoch);
     const Bytes& der = sha256 ? signed_now->sha256_der : signed_now->sha1_der;
     ca::CachedOcspResponse c{der, signed_now->this_update, signed_now->next_update, etag_of(der),
@@ -234,7 +238,7 @@ Result<std::shared_ptr<const ca::CachedOcspResponse>> RevocationPublisher::singl
     }
     return std::make_shared<const ca::CachedOcspResponse>(std::move(c));
   }
-  ocsp_lookups_->with({"unknown"}).inc();
+  unknown_serial_->inc();
   if (!take_unknown_signature()) return std::shared_ptr<const ca::CachedOcspResponse>();
   const auto validity = std::min<std::chrono::seconds>(kUnknownValidity, w_.ocsp_validity);
   ca::OcspStatus unknown;

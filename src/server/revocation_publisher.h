@@ -134,7 +134,9 @@ class RevocationPublisher {
   Wiring w_;
   obs::Family<obs::Counter>* signer_errors_;
   obs::Family<obs::Histogram>* store_latency_;
-  obs::Family<obs::Counter>* ocsp_lookups_;
+  // herald_ocsp_lookups_total by source, resolved once (a with() per
+  // request would take the family's lock on the hot path).
+  obs::Counter *from_memory_, *from_store_, *signed_on_miss_, *unknown_serial_;
 
   mutable std::mutex ocsp_mu_;
   std::shared_ptr<const OcspSigner> ocsp_signer_;
