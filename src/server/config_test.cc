@@ -53,6 +53,22 @@ TEST(ServerConfig, ErrorsNameTheLine) {
 }
 
 // Issue 9: the [acme] abuse limits, their defaults and their checks.
+TEST(ServerConfig, OcspCacheEntries) {
+  auto defaults = parse_server_config("", "herald.toml");
+  ASSERT_TRUE(defaults);
+  EXPECT_EQ(defaults->ocsp_cache_entries, 50000u);
+  auto cfg = parse_server_config("[server]\nocsp_cache_entries = 0\n", "herald.toml");
+  ASSERT_TRUE(cfg) << cfg.error().describe();
+  EXPECT_EQ(cfg->ocsp_cache_entries, 0u);
+  for (const char* bad : {"[server]\nocsp_cache_entries = -1\n",
+                          "[server]\nocsp_cache_entries = 10000001\n",
+                          "[server]\nocsp_cache_entries = \"big\"\n"}) {
+    auto r = parse_server_config(bad, "herald.toml");
+    ASSERT_FALSE(r) << bad;
+    EXPECT_NE(r.error().message.find("ocsp_cache_entries"), std::string::npos) << r.error().message;
+  }
+}
+
 TEST(ServerConfig, AcmeAbuseLimits) {
   auto defaults = parse_server_config("", "herald.toml");
   ASSERT_TRUE(defaults);

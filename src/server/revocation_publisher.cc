@@ -161,15 +161,23 @@ Result<std::optional<store::OcspAnswer>> RevocationPublisher::sign_answer(const 
   return std::optional<store::OcspAnswer>(std::move(a));
 }
 
+namespace {
+
+// The response an answer holds for one CertID hash, as served.
+ca::CachedOcspResponse response_of(const store::OcspAnswer& a, ca::OcspHash hash) {
+  const Bytes& der = hash == ca::OcspHash::kSha256 ? a.sha256_der : a.sha1_der;
+  return {der, a.this_update, a.next_update, etag_of(der),
+          a.status == store::CertStatus::kRevoked ? ca::OcspStatus::Kind::kRevoked
+                                                  : ca::OcspStatus::Kind::kGood};
+}
+
+}  // namespace
+
 void RevocationPublisher::cache_answer(const store::OcspAnswer& a, uint64_t epoch) {
   if (epoch_.load() != epoch) return;
-  const auto kind = a.status == store::CertStatus::kRevoked ? ca::OcspStatus::Kind::kRevoked
-                                                            : ca::OcspStatus::Kind::kGood;
-  for (auto [hash, der] : {std::pair{ca::OcspHash::kSha1, &a.sha1_der},
-                           std::pair{ca::OcspHash::kSha256, &a.sha256_der}}) {
-    if (der->empty()) continue;
-    ca::CachedOcspResponse c{*der, a.this_update, a.next_update, etag_of(*der), kind};
-    ocsp_cache_.put(hash, a.serial, std::move(c));
+  for (auto hash : {ca::OcspHash::kSha1, ca::OcspHash::kSha256}) {
+    if ((hash == ca::OcspHash::kSha256 ? a.sha256_der : a.sha1_der).empty()) continue;
+    ocsp_cache_.put(hash, a.serial, response_of(a, hash));
   }
 }
 
@@ -213,12 +221,7 @@ Result<std::shared_ptr<const ca::CachedOcspResponse>> RevocationPublisher::singl
       !(sha256 ? stored->sha256_der : stored->sha1_der).empty()) {
     from_store_->inc();
     cache_answer(*stored, epoch);
-    const Bytes& der = sha256 ? stored->sha256_der : stored->sha1_der;
-    ca::CachedOcspResponse c{der, stored->this_update, stored->next_update, etag_of(der),
-                             stored->status == store::CertStatus::kRevoked
-                                 ? ca::OcspStatus::Kind::kRevoked
-                                 : ca::OcspStatus::Kind::kGood};
-    return std::make_shared<const ca::CachedOcspResponse>(std::move(c));
+    return std::make_shared<const ca::CachedOcspResponse>(response_of(*stored, id.hash));
   }
   HERALD_TRY(auto signed_now,
              sign_answer(id.serial, sha256 || (stored && !stored->sha256_der.empty()), now));
@@ -227,11 +230,7 @@ Result<std::shared_ptr<const ca::CachedOcspResponse>> RevocationPublisher::singl
     // the next tick (off the request path).
     signed_on_miss_->inc();
     cache_answer(*signed_now, epoch);
-    const Bytes& der = sha256 ? signed_now->sha256_der : signed_now->sha1_der;
-    ca::CachedOcspResponse c{der, signed_now->this_update, signed_now->next_update, etag_of(der),
-                             signed_now->status == store::CertStatus::kRevoked
-                                 ? ca::OcspStatus::Kind::kRevoked
-                                 : ca::OcspStatus::Kind::kGood};
+    auto c = response_of(*signed_now, id.hash);
     if (signed_now->not_after > now) {
       std::lock_guard lock(ocsp_mu_);
       if (unstored_.size() < kMaxUnstored) unstored_.push_back(std::move(*signed_now));

@@ -244,6 +244,13 @@ err_mentions "give targets" "no target"
 expect_fail "$HERALD" scan --dir "$T/nowhere" "127.0.0.1:$PORT_nginx"
 expect_fail "$HERALD" list --dir "$D" --deployed --foreign
 expect_fail "$HERALD" list --dir "$D" --not-seen-since yesterday
+expect_fail "$HERALD" list --dir "$D" --limit 0
+err_mentions "at least 1" "a zero --limit"
+"$HERALD" list --dir "$D" --limit 2 >"$T/limited.txt" || fail "list --limit 2 failed"
+grep -q "^2 certificates (--limit reached)$" "$T/limited.txt" && (($(wc -l <"$T/limited.txt") == 4)) ||
+  fail "list --limit 2 did not stop at 2: $(cat "$T/limited.txt")"
+"$HERALD" list --dir "$D" --json --limit 1 | python3 -c 'import json,sys; assert len(json.load(sys.stdin)) == 1' ||
+  fail "list --json --limit 1 is not a one-element JSON array"
 after=$(sqlite3 "$D/herald.db" 'select count(*) from deployments' 2>/dev/null || echo skip)
 [[ $before == "$after" ]] || fail "bad input changed the deployments ($before -> $after)"
 
