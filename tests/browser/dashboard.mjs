@@ -7,6 +7,11 @@
 //   HERALD_PROFILE    a profile to filter by, HERALD_PROFILE_COUNT its count
 //   HERALD_SERIAL     a revoked certificate to open
 //   HERALD_SHOT       where to save the screenshot
+//   HERALD_ADMIN_CERT, HERALD_ADMIN_KEY  a clientAuth certificate of this CA
+//                     whose SAN is in [dashboard] admin_client_names (PEM), and
+//   HERALD_ADMIN_NAME its "cert:<san>" as /v1/session names it
+//   HERALD_OTHER_CERT, HERALD_OTHER_KEY  a valid clientAuth certificate of
+//                     this CA whose SAN is not listed
 // Exits non-zero with a reason on the first failed check; console errors
 // and page errors fail the run.
 import {chromium} from 'playwright-core';
@@ -23,6 +28,11 @@ const profile = env('HERALD_PROFILE');
 const profileCount = Number(env('HERALD_PROFILE_COUNT'));
 const serial = env('HERALD_SERIAL');
 const shot = env('HERALD_SHOT');
+const adminCert = env('HERALD_ADMIN_CERT');
+const adminKey = env('HERALD_ADMIN_KEY');
+const adminName = env('HERALD_ADMIN_NAME');
+const otherCert = env('HERALD_OTHER_CERT');
+const otherKey = env('HERALD_OTHER_KEY');
 
 function check(cond, what) {
   if (!cond) throw new Error('check failed: ' + what);
@@ -163,6 +173,86 @@ try {
   const after = await page.goto(base + '/ui/');
   check(new URL(page.url()).pathname === '/ui/login' && after.status() === 200,
         'after logout /ui/ leads to the login page again');
+
+  // 11. An admin client certificate instead of a login: a fresh context
+  // (no cookie, no token anywhere) that presents a listed certificate reads
+  // the dashboard at once; one with an unlisted certificate is refused.
+  // Playwright (>= 1.46) presents the certificate to the server itself,
+  // from a local proxy between chromium and the origin.
+  const certContext = async (certPath, keyPath) => {
+    const ctx = await browser.newContext({
+      ignoreHTTPSErrors: true, viewport: {width: 1280, height: 900},
+      clientCertificates: [{origin: new URL(base).origin, certPath, keyPath}],
+    });
+    const p = await ctx.newPage();
+    p.setDefaultTimeout(30000);
+    const log = [];
+    // With the resource a "Failed to load resource" message is about.
+    p.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      const at = m.location() && m.location().url;
+      log.push(`console: ${m.text()}` + (at ? ` [${new URL(at).pathname}]` : ''));
+    });
+    p.on('pageerror', (e) => log.push('page error: ' + e.message));
+    // Every request the page sends, to show none carries a credential of its own.
+    const credentials = [];
+    p.on('request', (r) => {
+      const h = r.headers();
+      if (h['authorization'] || h['cookie']) credentials.push(`${r.method()} ${new URL(r.url()).pathname}`);
+    });
+    const failed = [];  // answers >= 400: "GET /path 403"
+    p.on('response', (r) => {
+      if (r.status() >= 400) failed.push(`${r.request().method()} ${new URL(r.url()).pathname} ${r.status()}`);
+    });
+    return {ctx, p, log, credentials, failed};
+  };
+
+  const admin = await certContext(adminCert, adminKey);
+  const overview = await admin.p.goto(base + '/ui/');
+  check(overview.status() === 200 && new URL(admin.p.url()).pathname === '/ui/',
+        `with the admin certificate /ui/ answers ${overview.status()} at ${admin.p.url()}, no login page`);
+  await admin.p.waitForSelector('body[data-ready="overview"]');
+  for (const k of ['valid', 'revoked', 'expired', 'total']) {
+    const got = Number((await admin.p.textContent('#count-' + k)).trim());
+    check(got === expect[k], `certificate: overview ${k} = ${got} (herald list: ${expect[k]})`);
+  }
+  check(await admin.p.locator('#ca-health tbody tr').count() === 3,
+        'certificate: three CA certificates in the health table');
+  const who = (await admin.p.textContent('#who')).trim();
+  check(who === adminName, `the page names the caller ${who}`);
+  check(admin.credentials.length === 0 && (await admin.ctx.cookies(base)).length === 0,
+        'no cookie and no Authorization header was sent' +
+        (admin.credentials.length ? ': ' + admin.credentials.join(', ') : ''));
+  check(admin.log.length === 0, 'no console errors with the admin certificate' +
+        (admin.log.length ? ': ' + admin.log.join(' | ') : ''));
+  await admin.ctx.close();
+
+  const other = await certContext(otherCert, otherKey);
+  const refused = await other.p.goto(base + '/ui/');
+  const text = await other.p.textContent('body');
+  check(refused.status() === 403 && new URL(other.p.url()).pathname === '/ui/' &&
+        text.includes('urn:herald:problem:forbidden') && text.includes('admin_client_names'),
+        `an unlisted certificate gets ${refused.status()} at ${other.p.url()}: ${text.slice(0, 160)}`);
+  const api = await other.p.evaluate(async () => (await fetch('/v1/overview')).status);
+  check(api === 403, `an unlisted certificate: /v1/overview from the page answers ${api}`);
+  check(!(await other.p.content()).includes('count-total'), 'no overview is shown to it');
+  // Chromium logs a console error for each refused answer: the page itself
+  // (403), its fetch of /v1/overview (403) and its own /favicon.ico for the
+  // JSON problem page (404, when it has asked for it yet; Playwright reports
+  // no response event for a favicon). Those and nothing else.
+  const refusedAnswers = other.failed.sort().join(', ');
+  check(refusedAnswers === 'GET /ui/ 403, GET /v1/overview 403',
+        `the refused answers are the page and its fetch: ${refusedAnswers}`);
+  const expected = new Set([
+    'console: Failed to load resource: the server responded with a status of 403 (Forbidden) [/ui/]',
+    'console: Failed to load resource: the server responded with a status of 403 (Forbidden) [/v1/overview]',
+    'console: Failed to load resource: the server responded with a status of 404 (Not Found) [/favicon.ico]',
+  ]);
+  const unexpected = other.log.filter((l) => !expected.has(l));
+  check(unexpected.length === 0, 'no other console errors with the unlisted certificate' +
+        ` (${other.log.length} for the refused answers)` +
+        (unexpected.length ? ': ' + unexpected.join(' | ') : ''));
+  await other.ctx.close();
 
   check(errors.length === 0, 'no console errors' + (errors.length ? ': ' + errors.join(' | ') : ''));
 } finally {

@@ -9,7 +9,9 @@
 # headers and ETags, and then the pages in a real browser (Debian's chromium
 # driven by playwright-core, tests/browser/dashboard.mjs): login, the
 # overview's numbers against `herald list`, the expiry chart, the filtered
-# table, a certificate's detail, no console errors, and a screenshot.
+# table, a certificate's detail, no console errors, and a screenshot; then a
+# browser context presenting a listed admin client certificate reads the
+# overview without a login, and one with an unlisted certificate gets 403.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$IT_DIR/serve_lib.sh"
@@ -225,13 +227,15 @@ step "the pages in chromium (playwright-core)"
 SHOT="$T/dashboard.png"
 HERALD_URL=$API HERALD_TOKEN=$ADMIN HERALD_EXPECT=$EXPECT HERALD_PROFILE=client \
   HERALD_PROFILE_COUNT=2 HERALD_SERIAL=$GONE HERALD_SHOT=$SHOT \
+  HERALD_ADMIN_CERT=$T/alice.pem HERALD_ADMIN_KEY=$T/alice.key HERALD_ADMIN_NAME=cert:dns:alice.internal \
+  HERALD_OTHER_CERT=$T/bob.pem HERALD_OTHER_KEY=$T/bob.key \
   node "$BROWSER_DIR/dashboard.mjs" 2>&1 | tee "$T/browser.log" || fail "the browser test failed"
 [[ ${PIPESTATUS[0]} == 0 ]] || fail "the browser test failed"
 [[ -s $SHOT ]] || fail "no screenshot"
 ARTIFACT_DIR=${HERALD_ARTIFACT_DIR:-$IT_DIR/../../build/test-artifacts}
 mkdir -p "$ARTIFACT_DIR" 2>/dev/null && cp "$SHOT" "$ARTIFACT_DIR/dashboard.png" 2>/dev/null &&
   echo "   screenshot kept as $ARTIFACT_DIR/dashboard.png"
-ok "login, overview = herald list, chart, filters, detail, hierarchy, logout; screenshot $SHOT"
+ok "login, overview = herald list, chart, filters, detail, hierarchy, logout; with alice's certificate the overview without a login, bob's refused 403; screenshot $SHOT"
 
 step "admin client certificates (mutual TLS): listed SAN, clientAuth, this CA, not revoked"
 API_TOKEN=$ADMIN
