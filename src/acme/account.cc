@@ -11,6 +11,7 @@
 #include "acme/eab.h"
 #include "acme/service_internal.h"
 #include "base/encoding.h"
+#include "obs/log.h"
 
 namespace herald::acme {
 
@@ -104,6 +105,7 @@ void Service::new_account(Ctx& c) {
   auto existing = store_.acme_account_by_key(c.prov->name, *thumb);
   if (!existing) return fail(c, problem_of(existing.error()));
   if (*existing) {
+    obs::note_request("account", (*existing)->id);  // herald serve's request log
     json doc = json::parse((*existing)->data, nullptr, false);
     auto status = status_of<AccountStatus>(doc);
     if (!status) return fail(c, problem_of(status.error()));
@@ -165,6 +167,7 @@ void Service::new_account(Ctx& c) {
              !s) {
     return fail(c, problem_of(s.error()));
   }
+  obs::note_request("account", id);  // the account did not exist before this request
   c.res.set_header("Location", c.account_url(id));
   send_json(c, 201, account_json(c, id, doc));
 }

@@ -30,6 +30,10 @@ struct Request {
   // (chain and validity; any EKU).
   std::vector<Bytes> peer_chain;
   bool peer_verified = false;
+  // The id the server answers with in X-Request-Id (every answer carries
+  // one, a deferred one too): the client's own X-Request-Id if
+  // obs::valid_request_id accepts it, else a fresh obs::new_request_id().
+  std::string request_id;
 
   [[nodiscard]] std::string_view header(std::string_view lowercase_name) const;
   // A query parameter, percent-decoded; "" if absent.

@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "net/tls_internal.h"
+#include "obs/log.h"
 #include "obs/metrics.h"
 
 namespace herald::net {
@@ -408,6 +409,20 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       const char* detail = status == 413   ? "the request body exceeds the server's limit"
                            : status == 431 ? "the request header exceeds the server's limit"
                                            : "the request is not valid HTTP/1.1";
+      // A 413 (and some 400s) come after the header was read: the client's
+      // own id is known then. Beast refuses a Content-Length over the limit
+      // once every field is parsed but before it calls the header done.
+      const bool header_read = status == 413 || parser_->is_header_done();
+      std::string_view given;
+      std::string method, path;
+      if (header_read) {
+        given = parser_->get()["X-Request-Id"];
+        method = std::string(parser_->get().method_string());
+        const std::string_view target = parser_->get().target();
+        path = std::string(target.substr(0, target.find('?')));
+      }
+      request_id_ = id_for(given);
+      log_refusal(status, type, method, path);
       Response r;
       r.status = status;
       r.body = problem_body(status, type, detail);
@@ -418,7 +433,9 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     }
     in_flight_ = true;
     auto& msg = parser_->get();
+    request_id_ = id_for(msg["X-Request-Id"]);
     Request req;
+    req.request_id = request_id_;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
     auto q = req.target.find('?');
@@ -454,6 +471,30 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
       return;
     }
     respond(call_handler(req), keep_alive, head, version);
+  }
+
+  static std::string id_for(std::string_view given) {
+    return obs::valid_request_id(given) ? std::string(given) : obs::new_request_id();
+  }
+
+  // The server's own answers (the handler never saw the request) get a line
+  // of their own; the handler's caller logs the rest. Method and path only
+  // when the header was read; never a header value but the id, never a body.
+  void log_refusal(int status, std::string_view type, std::string_view method,
+                   std::string_view path) {
+    if (!obs::log_enabled(obs::LogLevel::kInfo)) return;
+    std::string remote;
+    beast::error_code ep_ec;
+    auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ep_ec);
+    if (!ep_ec) remote = ep.address().to_string();
+    std::vector<obs::LogField> f{{"request_id", request_id_},
+                                 {"status", status},
+                                 {"error", type},
+                                 {"listener", kTls ? "https" : "http"},
+                                 {"remote", remote}};
+    if (!method.empty()) f.emplace_back("method", method);
+    if (!path.empty()) f.emplace_back("path", path);
+    obs::log(obs::LogLevel::kInfo, "request refused", f);
   }
 
   void respond(Response res, bool keep_alive, bool head, unsigned version) {
@@ -535,6 +576,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   void stop_waiting() {
     if (!waiting_) return;
     if (deferred_) deferred_->cancel();
+    log_refusal(503, "unavailable", {}, {});  // request_id_ is still the waiting request's
     Response r;
     r.status = 503;
     r.body = problem_body(503, "unavailable", "the server is stopping");
@@ -593,6 +635,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     res_.result(static_cast<http::status>(r.status));
     res_.set(http::field::server, "herald");
     for (auto& [k, v] : r.headers) res_.set(k, v);
+    // Every answer names its request: the handler's own X-Request-Id if it
+    // set one, else this request's (a deferred answer, a refusal, a 500).
+    if (res_.find("X-Request-Id") == res_.end() && !request_id_.empty())
+      res_.set("X-Request-Id", request_id_);
     res_.body() = std::move(r.body);
     res_.keep_alive(keep_alive && !r.close && !listener_->server.stopping);
     res_.prepare_payload();
@@ -652,6 +698,10 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
   bool in_flight_ = false;
   bool writing_ = false;
   bool linger_ = false;
+  // The id of the request being answered (one at a time per connection: a
+  // pipelined request is not parsed before the answer is written), for
+  // answers the handler did not give one and the refusals' log lines.
+  std::string request_id_;
   // A deferred request (wait_for()).
   struct Pending {
     bool keep_alive = true;

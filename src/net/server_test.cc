@@ -13,10 +13,15 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
+#include <regex>
+#include <sstream>
 #include <thread>
 #include <vector>
 
+#include "obs/log.h"
 #include "obs/metrics.h"
 
 namespace herald::net {
@@ -103,6 +108,46 @@ double process_cpu_seconds() {
 }
 
 const std::string kGet = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+
+// The X-Request-Id header of a response, "" if none.
+std::string request_id_of(const std::string& response) {
+  std::smatch m;
+  static const std::regex re("\r\nX-Request-Id: ([^\r]*)\r\n", std::regex::icase);
+  return std::regex_search(response, m, re) ? m[1].str() : "";
+}
+bool fresh_id(const std::string& id) { return std::regex_match(id, std::regex("[0-9a-f]{16}")); }
+
+// Sends the process's log to a file for a test's lifetime, back to stderr after.
+class LogToFile {
+ public:
+  LogToFile()
+      : path_(std::filesystem::temp_directory_path() /
+              ("herald-server-test-" + std::to_string(::getpid()) + ".log")) {
+    std::filesystem::remove(path_);
+    EXPECT_TRUE(
+        obs::configure_logging({obs::LogFormat::kJson, obs::LogLevel::kInfo, path_.string()}));
+  }
+  ~LogToFile() {
+    EXPECT_TRUE(obs::configure_logging({std::nullopt, obs::LogLevel::kInfo, ""}));
+    std::filesystem::remove(path_);
+  }
+  std::string text() const {
+    std::ifstream in(path_);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  // The line holding `needle`, "" if none.
+  std::string line_with(const std::string& needle) const {
+    std::istringstream in(text());
+    for (std::string l; std::getline(in, l);)
+      if (l.find(needle) != std::string::npos) return l;
+    return "";
+  }
+
+ private:
+  std::filesystem::path path_;
+};
 
 class ServerTest : public ::testing::Test {
  protected:
@@ -216,6 +261,88 @@ TEST_F(ServerTest, OversizedHeaderIs431AndGarbageIs400) {
   auto garbage = roundtrip(port_, "\x01\x02 not http\r\n\r\n");
   EXPECT_EQ(garbage.rfind("HTTP/1.1 400", 0), 0u) << garbage;
   EXPECT_EQ(handled_, 0);
+}
+
+TEST_F(ServerTest, EveryAnswerCarriesARequestId) {
+  start();
+  auto fresh = roundtrip(port_, "GET /a HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(fresh_id(request_id_of(fresh))) << fresh;
+  auto own = roundtrip(port_,
+                       "GET /a HTTP/1.1\r\nHost: h\r\nX-Request-Id: client-1.x_Y\r\n"
+                       "Connection: close\r\n\r\n");
+  EXPECT_EQ(request_id_of(own), "client-1.x_Y") << own;
+  auto invalid = roundtrip(port_,
+                           "GET /a HTTP/1.1\r\nHost: h\r\nX-Request-Id: no spaces\r\n"
+                           "Connection: close\r\n\r\n");
+  EXPECT_TRUE(fresh_id(request_id_of(invalid))) << invalid;
+}
+
+TEST(ServerRequestId, TheHandlerSeesTheIdAndMayAnswerWithItsOwn) {
+  Server server(1);
+  std::string seen;
+  auto port = server.listen("127.0.0.1", 0, nullptr,
+                            [&seen](const Request& req, Response& res) {
+                              seen = req.request_id;
+                              if (req.path == "/own")
+                                res.set_header("X-Request-Id", "from-handler");
+                            },
+                            {});
+  ASSERT_TRUE(port);
+  std::thread t([&server] { server.run(); });
+  auto out = roundtrip(*port,
+                       "GET /a HTTP/1.1\r\nHost: h\r\nX-Request-Id: abc\r\n"
+                       "Connection: close\r\n\r\n");
+  EXPECT_EQ(seen, "abc");
+  EXPECT_EQ(request_id_of(out), "abc") << out;
+  out = roundtrip(*port, "GET /own HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+  EXPECT_TRUE(fresh_id(seen)) << seen;
+  EXPECT_EQ(request_id_of(out), "from-handler") << out;
+  server.stop();
+  t.join();
+}
+
+TEST_F(ServerTest, RefusalsCarryARequestIdAndAreLogged) {
+  LogToFile log;
+  Limits l;
+  l.max_body_bytes = 100;
+  l.max_header_bytes = 256;
+  start(l);
+  // 413: the header was read, so the client's own id comes back.
+  auto big_body = roundtrip(port_,
+                            "POST /up?secret=1 HTTP/1.1\r\nHost: h\r\nX-Request-Id: r-413\r\n"
+                            "Authorization: Bearer hrld_sekrit\r\nContent-Length: 1000\r\n\r\n" +
+                                std::string(1000, 'x'));
+  EXPECT_EQ(big_body.rfind("HTTP/1.1 413", 0), 0u) << big_body;
+  EXPECT_EQ(request_id_of(big_body), "r-413") << big_body;
+  // 431 and 400: no header to take an id from, a fresh one.
+  auto big_header = roundtrip(port_, "GET / HTTP/1.1\r\nHost: h\r\nX-Request-Id: r-431\r\nX-Big: " +
+                                         std::string(1000, 'a') + "\r\n\r\n");
+  EXPECT_EQ(big_header.rfind("HTTP/1.1 431", 0), 0u) << big_header;
+  const std::string id431 = request_id_of(big_header);
+  EXPECT_TRUE(fresh_id(id431)) << big_header;
+  auto garbage = roundtrip(port_, "\x01\x02 not http\r\n\r\n");
+  EXPECT_EQ(garbage.rfind("HTTP/1.1 400", 0), 0u) << garbage;
+  const std::string id400 = request_id_of(garbage);
+  EXPECT_TRUE(fresh_id(id400)) << garbage;
+  EXPECT_EQ(handled_, 0);
+
+  const std::string l413 = log.line_with("\"request_id\":\"r-413\"");
+  EXPECT_NE(l413.find("\"msg\":\"request refused\""), std::string::npos) << l413;
+  EXPECT_NE(l413.find("\"status\":413"), std::string::npos) << l413;
+  EXPECT_NE(l413.find("\"error\":\"request-too-large\""), std::string::npos) << l413;
+  EXPECT_NE(l413.find("\"method\":\"POST\""), std::string::npos) << l413;
+  EXPECT_NE(l413.find("\"path\":\"/up\""), std::string::npos) << l413;  // no query
+  EXPECT_NE(l413.find("\"remote\":\"127.0.0.1\""), std::string::npos) << l413;
+  const std::string l431 = log.line_with(id431);
+  EXPECT_NE(l431.find("\"status\":431"), std::string::npos) << l431;
+  EXPECT_EQ(l431.find("\"path\""), std::string::npos) << l431;  // the header was not read
+  EXPECT_NE(log.line_with(id400).find("\"status\":400"), std::string::npos) << log.text();
+  // Never a header value but the id, never a body.
+  const std::string all = log.text();
+  EXPECT_EQ(all.find("sekrit"), std::string::npos) << all;
+  EXPECT_EQ(all.find("xxxx"), std::string::npos) << all;
+  EXPECT_EQ(all.find("aaaa"), std::string::npos) << all;
+  EXPECT_EQ(all.find("secret"), std::string::npos) << all;
 }
 
 TEST_F(ServerTest, SlowClientIsCutOff) {
@@ -549,6 +676,28 @@ TEST_F(DeferredTest, CompletedFromAnotherThreadOutlivingTheReadAndIdleTimeouts) 
   EXPECT_EQ(cancelled_, 0);
 }
 
+TEST_F(DeferredTest, TheAnswerCarriesTheIdGivenAtRequestTime) {
+  start({}, 2);
+  int fd = connect_to(port_);
+  ASSERT_GE(fd, 0);
+  const std::string wait = "GET /wait HTTP/1.1\r\nHost: h\r\nX-Request-Id: poll-7\r\n\r\n";
+  ::send(fd, wait.data(), wait.size(), MSG_NOSIGNAL);
+  auto d = next_waiting();
+  ASSERT_NE(d, nullptr);
+  EXPECT_TRUE(d->complete(text("later")));  // a Response made later, with no id of its own
+  auto out = read_response(fd, std::chrono::seconds(2));
+  EXPECT_NE(out.find("later"), std::string::npos) << out;
+  EXPECT_EQ(request_id_of(out), "poll-7") << out;
+  // The next request on the connection has its own.
+  ::send(fd, kWait.data(), kWait.size(), MSG_NOSIGNAL);
+  auto d2 = next_waiting();
+  ASSERT_NE(d2, nullptr);
+  EXPECT_TRUE(d2->complete(text("second")));
+  out = read_response(fd, std::chrono::seconds(2));
+  EXPECT_TRUE(fresh_id(request_id_of(out))) << out;
+  ::close(fd);
+}
+
 TEST_F(DeferredTest, PipelinedRequestWaitsForTheDeferredAnswer) {
   start();
   int fd = connect_to(port_);
@@ -592,12 +741,16 @@ TEST_F(DeferredTest, PeerDisconnectCancelsAndCompletionBecomesANoOp) {
 }
 
 TEST_F(DeferredTest, StopAnswersWaitingRequests503AndReturns) {
+  LogToFile log;
   start({}, 2);  // on the worker pool: the handler returns before anyone answers
   int fds[2];
-  for (int& fd : fds) {
+  for (int i = 0; i < 2; ++i) {
+    int& fd = fds[i];
     fd = connect_to(port_);
     ASSERT_GE(fd, 0);
-    ::send(fd, kWait.data(), kWait.size(), MSG_NOSIGNAL);
+    const std::string wait =
+        "GET /wait HTTP/1.1\r\nHost: h\r\nX-Request-Id: stop-" + std::to_string(i) + "\r\n\r\n";
+    ::send(fd, wait.data(), wait.size(), MSG_NOSIGNAL);
   }
   auto d1 = next_waiting();
   auto d2 = next_waiting();
@@ -605,10 +758,16 @@ TEST_F(DeferredTest, StopAnswersWaitingRequests503AndReturns) {
   ASSERT_NE(d2, nullptr);
   const auto t0 = std::chrono::steady_clock::now();
   server_->stop();
-  for (int fd : fds) {
+  for (int i = 0; i < 2; ++i) {
+    const int fd = fds[i];
     auto out = read_response(fd, std::chrono::seconds(3));
     EXPECT_EQ(out.rfind("HTTP/1.1 503", 0), 0u) << out;
     EXPECT_NE(out.find("Connection: close"), std::string::npos) << out;
+    // The waiting request's own id, on the answer and on its log line.
+    const std::string id = "stop-" + std::to_string(i);
+    EXPECT_EQ(request_id_of(out), id) << out;
+    const std::string line = log.line_with("\"request_id\":\"" + id + "\"");
+    EXPECT_NE(line.find("\"status\":503"), std::string::npos) << line;
     EXPECT_LT(time_to_close(fd, std::chrono::seconds(3)), std::chrono::seconds(3));
     ::close(fd);
   }

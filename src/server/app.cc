@@ -497,8 +497,12 @@ class RequestLine {
  public:
   RequestLine(const net::Request& req, net::Response& res)
       : req_(req), res_(res), start_(std::chrono::steady_clock::now()) {
+    // net::Server chose it (and puts it on a deferred answer too); a request
+    // built elsewhere (tests) gets one here by the same rule.
     const auto given = req.header("x-request-id");
-    id_ = obs::valid_request_id(given) ? std::string(given) : obs::new_request_id();
+    id_ = !req.request_id.empty()        ? req.request_id
+          : obs::valid_request_id(given) ? std::string(given)
+                                         : obs::new_request_id();
   }
   ~RequestLine() {
     res_.set_header("X-Request-Id", id_);

@@ -9,7 +9,12 @@
 #    with its status;
 #  - no line holds the API token, the issuing passphrase, "PRIVATE KEY" or
 #    the Authorization header;
-#  - an ACME account's requests name it; an http-01 validation against a
+#  - a request refused by the HTTP layer before any handler (a 413 body over
+#    max_body_bytes) carries X-Request-Id too (the client's own, else a fresh
+#    one) and is one "request refused" line with that id, its status and
+#    method and path, and no header value or body;
+#  - an ACME account's requests name it, newAccount included (the account
+#    created, and the one found for a key that has one); an http-01 validation against a
 #    closed port is one line (identifier, type, address dialled, invalid and
 #    the problem);
 #  - after the file is renamed, SIGHUP opens a new one and the next request's
@@ -62,6 +67,19 @@ http_req GET "$PUB/healthz" -D "$T/health.h"
 [[ -n $(hdr_id "$T/health.h") ]] || fail "no X-Request-Id on /healthz"
 ok "revoke, 404, 401 and an ACME directory request made"
 
+step "a body over max_body_bytes is refused 413 by the HTTP layer, with a request id"
+head -c $((80 * 1024)) /dev/zero | tr '\0' 'z' >"$T/big.body"  # the default limit: 64 KiB
+API_TOKEN=$TOKEN
+api POST "/v1/sign?big=1" -H 'Content-Type: application/json' -H 'X-Request-Id: too-big.1' \
+  --data-binary @"$T/big.body" -D "$T/big.h"
+expect_status 413 "an 80 KiB body"
+[[ $(hdr_id "$T/big.h") == too-big.1 ]] || fail "the 413 does not carry the client's X-Request-Id: $(cat "$T/big.h")"
+api POST /v1/sign -H 'Content-Type: application/json' --data-binary @"$T/big.body" -D "$T/big2.h"
+expect_status 413 "an 80 KiB body without a request id"
+BIG_ID=$(hdr_id "$T/big2.h")
+[[ $BIG_ID =~ ^[0-9a-f]{16}$ ]] || fail "the 413 without a client id has X-Request-Id '$BIG_ID': $(cat "$T/big2.h")"
+ok "413 with X-Request-Id too-big.1 (the client's) and $BIG_ID (fresh)"
+
 step "ACME: an account, an order for 127.0.0.1, its http-01 challenge (port $CLOSED_PORT closed)"
 cat >"$T/acme_min.py" <<'PYEOF'
 # Minimal ACME client for serve_logs.sh: account, order for 127.0.0.1, http-01 started.
@@ -104,8 +122,11 @@ def post(url, payload, kid=None):
     return st, h, body
 
 st, h, body = post(d["newAccount"], {"termsOfServiceAgreed": True})
-assert st in (200, 201), (st, body)
+assert st == 201, (st, body)
 kid = h["Location"]
+# The same key again: the existing account (200), as a client that lost its kid would.
+st, h, body = post(d["newAccount"], {"onlyReturnExisting": True})
+assert st == 200 and h["Location"] == kid, (st, h, body)
 st, h, body = post(d["newOrder"], {"identifiers": [{"type": "ip", "value": "127.0.0.1"}]}, kid)
 assert st == 201, (st, body)
 order = json.loads(body)
@@ -129,9 +150,9 @@ step "every line is JSON; the request lines say what happened; no secret anywher
 # Lines are written when the handler returns (the response may arrive first);
 # the CRL after a revocation by the next tick (200 ms).
 for _ in $(seq 50); do grep -q '"crl signed".*"entries":[1-9]' "$LOG" && break; sleep 0.1; done
-python3 - "$LOG" "$SIGN_ID" "$SERIAL" "$MISSING_ID" "$BAD_ID" "$ACME_ID" "$T/acme.json" "$CLOSED_PORT" <<'PYEOF' || fail "log check failed:$(printf '\n%s' "$(tail -20 "$LOG")")"
+python3 - "$LOG" "$SIGN_ID" "$SERIAL" "$MISSING_ID" "$BAD_ID" "$ACME_ID" "$T/acme.json" "$CLOSED_PORT" "$BIG_ID" <<'PYEOF' || fail "log check failed:$(printf '\n%s' "$(tail -20 "$LOG")")"
 import json, sys
-path, sign_id, serial, missing_id, bad_id, acme_id, acme_json, closed_port = sys.argv[1:]
+path, sign_id, serial, missing_id, bad_id, acme_id, acme_json, closed_port, big_id = sys.argv[1:]
 lines = open(path, encoding="utf-8").read().splitlines()
 assert lines, "empty log"
 objs = []
@@ -166,6 +187,18 @@ assert not any(o.get("route") == "health" for o in reqs), "a health request at i
 acme = json.load(open(acme_json))
 assert any(o.get("account") == acme["account"] and o["route"] == "acme" for o in reqs), \
     "no ACME request line names the account"
+# newAccount: the created account (201), then the one found for the key (200).
+na = [o for o in reqs if o["path"].endswith("/new-account") and o["method"] == "POST"]
+assert [(o["status"], o.get("account")) for o in na] == \
+    [(201, acme["account"]), (200, acme["account"])], na
+# The HTTP layer's own refusals: one line each, the id the response carried.
+refused = {o["request_id"]: o for o in objs if o["msg"] == "request refused"}
+for rid in ("too-big.1", big_id):
+    o = refused.get(rid)
+    assert o, f"no 'request refused' line for {rid}: {list(refused)}"
+    assert o["status"] == 413 and o["error"] == "request-too-large" and o["method"] == "POST", o
+    assert o["path"] == "/v1/sign" and o["listener"] == "https" and o["remote"].startswith("127.0.0.1"), o
+    assert o["level"] == "info" and rid not in by_id, o
 v = [o for o in objs if o["msg"] == "acme validation"]
 assert len(v) == 1, v
 v = v[0]
@@ -185,7 +218,8 @@ for s in "${SECRETS[@]}"; do
   if grep -qF -- "$s" "$LOG"; then fail "the log holds a secret (${s:0:12}...)"; fi
 done
 grep -qi 'bearer' "$LOG" && fail "the log holds an Authorization header value"
-ok "no token, passphrase, private key or Authorization header in the log"
+grep -q 'zzzzzzzz' "$LOG" && fail "the log holds the refused body"
+ok "no token, passphrase, private key, Authorization header or refused body in the log"
 
 step "logrotate: rename the file, SIGHUP, the next line lands in a new file"
 mv "$LOG" "$LOG.1"
