@@ -13,8 +13,8 @@
 # days before notAfter), 10 % revoked (each with its 'revoke' audit entry),
 # profiles server/client/spiffe, owner labels team=t0..t49, two DNS SANs
 # each (host-N.team-M.internal and host-N.internal, M = N mod 50), and their
-# search rows (migration 15: cert_names, 4 keys a certificate; cert_labels,
-# 2 labels); every row carries the same real DER (the dashboard never
+# search rows (migrations 15 and 18: cert_names, 4 keys a certificate;
+# cert_labels, 2 labels); every row carries the same real DER (the dashboard never
 # parses it).
 #
 # The pages are those the dashboard requests: the inventory's total
@@ -79,18 +79,18 @@ SELECT serial, '$ISSUER', 'CN=host-' || i || '.internal', 'host-' || i || '.inte
   CASE WHEN revoked THEN $NOW - abs(random()) % (60 * 86400) END, CASE WHEN revoked THEN 1 END,
   issued, x'$DER'
 FROM fill;
-INSERT INTO cert_names (name, serial)
-  SELECT name, serial FROM (
-    SELECT 'host-' || i || '.team-' || (i % 50) || '.internal' AS name, serial FROM fill
-    UNION ALL SELECT 'team-' || (i % 50) || '.internal', serial FROM fill
-    UNION ALL SELECT 'internal', serial FROM fill
-    UNION ALL SELECT 'host-' || i || '.internal', serial FROM fill)
-  ORDER BY name, serial;
-INSERT INTO cert_labels (key, value, serial)
-  SELECT key, value, serial FROM (
-    SELECT 'provisioner' AS key, 'admin' AS value, serial FROM fill
-    UNION ALL SELECT 'team', 't' || (i % 50), serial FROM fill)
-  ORDER BY key, value, serial;
+INSERT INTO cert_names (name, issued_at, serial)
+  SELECT name, issued, serial FROM (
+    SELECT 'host-' || i || '.team-' || (i % 50) || '.internal' AS name, issued, serial FROM fill
+    UNION ALL SELECT 'team-' || (i % 50) || '.internal', issued, serial FROM fill
+    UNION ALL SELECT 'internal', issued, serial FROM fill
+    UNION ALL SELECT 'host-' || i || '.internal', issued, serial FROM fill)
+  ORDER BY name, issued, serial;
+INSERT INTO cert_labels (key, value, issued_at, serial)
+  SELECT key, value, issued, serial FROM (
+    SELECT 'provisioner' AS key, 'admin' AS value, issued, serial FROM fill
+    UNION ALL SELECT 'team', 't' || (i % 50), issued, serial FROM fill)
+  ORDER BY key, value, issued, serial;
 INSERT INTO audit_log (at, action, serial, detail)
   SELECT issued, 'issue', serial, '{"profile":"server"}' FROM fill;
 INSERT INTO audit_log (at, action, serial, detail)

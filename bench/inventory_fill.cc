@@ -14,16 +14,22 @@
 // - Leaf public keys come from a pool of 256 P-256 keys generated at start
 //   (generating 10 million keys is not what is measured); each key is
 //   shared by many certificates.
-// - Time: each worker issues through its own FakeClock, set per record so
-//   the shares hold at "now" (the tool's start):
-//     valid    (--valid-share)   notAfter uniform in (now, now + the profile's
-//                                 default lifetime]: server 90 d, client
-//                                 30 d, spiffe 24 h (short-lived certificates)
-//     revoked  (--revoked-share) the same validity, revoked at a uniform time
-//                                 between notBefore and now (keyCompromise,
-//                                 superseded, cessationOfOperation or
-//                                 unspecified), so every one is on the CRL
-//     expired  (the rest)        notAfter uniform over the past 365 days
+// - Time: records are issued in time order, as a CA's inventory grows (so
+//   the indexes by issuing time, notAfter within a profile, and the search
+//   rows' runs grow at their ends, as in production). Record i is issued at
+//   T_i = now - span + (i + u) * span / N (u uniform in [0, 1), "now" the
+//   tool's start), through the worker's own FakeClock, with its profile's
+//   default lifetime: server 90 d, client 30 d, spiffe 24 h. span is the
+//   profile mix's mean lifetime (51.2 d) / (valid share + revoked share), so
+//   that share of the records is still current at now:
+//     current  notAfter > now; each is revoked with probability
+//              revoked / (valid + revoked), at a uniform time between its
+//              notBefore and now (keyCompromise, superseded,
+//              cessationOfOperation or unspecified), so every revoked one
+//              is on the CRL; the others are valid
+//     expired  the rest (notAfter up to span ago)
+//   The shares are exact in expectation while span is at least the longest
+//   lifetime (valid + revoked <= 0.57); the tool prints the counts written.
 //   Expired certificates' validity can begin before the CA's own (the CA was
 //   made by `ca init` minutes ago); nothing checks that.
 // - Profiles: server 45 %, client 35 %, spiffe 20 %. Owner labels
@@ -39,9 +45,7 @@
 //   revoked by `herald revoke`. The two are separate transactions: a fill
 //   interrupted between them leaves revoked records without their entry.
 //
-// Which record is valid, revoked or expired is a fixed permutation of the
-// record index (so the categories are interleaved in insertion order), and
-// everything chosen per record comes from a generator seeded with --seed
+// Everything chosen per record comes from a generator seeded with --seed
 // and the index; serials and signatures are random as in production.
 // Prints progress to stderr every 5 s and, at the end, one line:
 //   filled N records in S s: R records/s (valid V, revoked X, expired E)
@@ -55,7 +59,6 @@
 #include <deque>
 #include <iostream>
 #include <mutex>
-#include <numeric>
 #include <optional>
 #include <random>
 #include <string>
@@ -234,19 +237,13 @@ int run(const Options& o) {
   }
 
   const auto n = static_cast<uint64_t>(o.count);
-  const auto n_valid = static_cast<uint64_t>(std::llround(o.valid_share * static_cast<double>(n)));
-  const auto n_revoked = std::min(
-      n - n_valid, static_cast<uint64_t>(std::llround(o.revoked_share * static_cast<double>(n))));
-  // i -> (i * stride + offset) mod n is a permutation when gcd(stride, n) = 1.
-  uint64_t stride = 2654435761ull % n;
-  while (n > 1 && (stride == 0 || std::gcd(stride, n) != 1)) stride = (stride + 1) % n;
-  if (n == 1) stride = 1;
-  auto kind_of = [&](uint64_t i) {
-    uint64_t p = static_cast<uint64_t>((static_cast<unsigned __int128>(i) * stride + 7) % n);
-    if (p < n_valid) return Kind::kValid;
-    if (p < n_valid + n_revoked) return Kind::kRevoked;
-    return Kind::kExpired;
-  };
+  // The issuing times' span (see the top): the mean lifetime over the
+  // profile mix (below) / the current share; all expired when it is 0.
+  const double current_share = o.valid_share + o.revoked_share;
+  constexpr double kMeanLifetime = (0.45 * 90 + 0.35 * 30 + 0.20 * 1) * 86400.0;
+  const double span = current_share > 0 ? kMeanLifetime / current_share : 365 * 86400.0;
+  const double revoked_odds = current_share > 0 ? o.revoked_share / current_share : 0;
+  std::atomic<uint64_t> n_valid{0}, n_revoked{0}, n_expired{0};
 
   const Serial intermediate_serial = ca->intermediate.serial();
   const std::string trust_domain = config->policy.spiffe_trust_domain;
@@ -289,7 +286,6 @@ int run(const Options& o) {
         auto uniform = [&](int64_t lo, int64_t hi) {  // [lo, hi]
           return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
         };
-        const Kind kind = kind_of(i);
         int64_t pick = uniform(0, 99);
         policy::Profile profile = pick < 45   ? policy::Profile::kServer
                                   : pick < 80 ? policy::Profile::kClient
@@ -325,12 +321,20 @@ int run(const Options& o) {
               req.sans.push_back(std::move(*san));
           }
         }
-        // notAfter, then the issuing time the pipeline derives it from.
+        // The issuing time in the record's slot of the span; the kind from it.
         const int64_t now_s = now.time_since_epoch().count();
-        const int64_t not_after = kind == Kind::kExpired
-                                      ? uniform(now_s - 365 * 86400, now_s - 1)
-                                      : uniform(now_s + 1, now_s + ttl.count());
-        clock.set(TimePoint{seconds(not_after - ttl.count())});
+        const double u = std::uniform_real_distribution<double>(0, 1)(rng);
+        int64_t issue_at = now_s - static_cast<int64_t>(
+                                     span - (static_cast<double>(i) + u) * span /
+                                                static_cast<double>(n));
+        if (current_share <= 0) issue_at -= ttl.count();  // all expired
+        const bool current = issue_at + ttl.count() > now_s;
+        const Kind kind = !current ? Kind::kExpired
+                          : std::uniform_real_distribution<double>(0, 1)(rng) < revoked_odds
+                              ? Kind::kRevoked
+                              : Kind::kValid;
+        (kind == Kind::kValid ? n_valid : kind == Kind::kRevoked ? n_revoked : n_expired)++;
+        clock.set(TimePoint{seconds(issue_at)});
         store::Labels owner = {{"service", "s" + std::to_string(service)},
                                {"team", "t" + std::to_string(team)}};
         const keys::PublicKey& key = pool[static_cast<size_t>(uniform(0, 255))];
@@ -415,8 +419,9 @@ int run(const Options& o) {
   }
   std::printf("filled %llu records in %.1f s: %.0f records/s (valid %llu, revoked %llu, expired %llu)\n",
               static_cast<unsigned long long>(n), elapsed, static_cast<double>(n) / elapsed,
-              static_cast<unsigned long long>(n_valid), static_cast<unsigned long long>(n_revoked),
-              static_cast<unsigned long long>(n - n_valid - n_revoked));
+              static_cast<unsigned long long>(n_valid.load()),
+              static_cast<unsigned long long>(n_revoked.load()),
+              static_cast<unsigned long long>(n_expired.load()));
   return 0;
 }
 

@@ -27,6 +27,8 @@
 #                                 schema must match)
 #   KEEP=1 keeps the directory (and does not stop PostgreSQL's data dir from
 #   being deleted: PostgreSQL runs are always thrown away)
+#   DIR=path  works in that directory and keeps it; a SQLite inventory left
+#   there by an earlier run is measured again without a new fill
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${HERALD_BIN:-$PWD/build/release/src/cli/herald}
@@ -46,13 +48,18 @@ STORE=${STORE:-sqlite}
 SERVE_TIMEOUT=${SERVE_TIMEOUT:-900}
 OCSP=${OCSP:-1}
 OCSP_SECONDS=${OCSP_SECONDS:-10}
-T=$(mktemp -d /tmp/herald-scale.XXXXXX)
+T=${DIR:-$(mktemp -d /tmp/herald-scale.XXXXXX)}
+mkdir -p "$T"
 D=$T/pki
+# DIR=a directory a KEEP=1 SQLite run left: its inventory is measured again
+# (no init, no fill; N etc. are what that run filled).
+REUSE=0
+[[ -n ${DIR:-} && -e $D/herald.db && $STORE == sqlite ]] && REUSE=1
 pid=""
 cleanup() {
   [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   [[ $STORE == pg ]] && pg_stop
-  [[ ${KEEP:-0} == 1 ]] || rm -rf "$T"
+  [[ ${KEEP:-0} == 1 || -n ${DIR:-} ]] || rm -rf "$T"
 }
 trap cleanup EXIT
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -76,15 +83,21 @@ if [[ $STORE == pg ]]; then
   echo "# PostgreSQL $(pg_version) (shared_buffers=512MB, max_wal_size=4GB, fsync and synchronous_commit on)"
   "$bin" ca init --dir "$D" --base-url "http://127.0.0.1:$HTTP" \
     --store "postgresql://herald@127.0.0.1:$PGPORT/herald" --store-password-file "$T/pg.pass" >"$T/init.log" 2>&1
-else
+elif [[ $REUSE == 0 ]]; then
   "$bin" ca init --dir "$D" --base-url "http://127.0.0.1:$HTTP" >"$T/init.log" 2>&1
 fi
 DB=$D/herald.db
 
 # --- fill
-"$fill" --dir "$D" --count "$N" --valid-share "$VALID_SHARE" --revoked-share "$REVOKED_SHARE" \
-  --threads "$THREADS" --batch "$BATCH" 2>"$T/fill.log" | tee "$T/fill.out"
-grep -q '^filled' "$T/fill.out" || { cat "$T/fill.log" >&2; exit 1; }
+if [[ $REUSE == 1 ]]; then
+  echo "reusing $D: $(cat "$T/fill.out" 2>/dev/null || echo 'fill output missing')"
+  # Its ports are those of its ca init (the base URL in its config).
+  HTTP=$(sed -n 's|.*http://127.0.0.1:\([0-9]*\).*|\1|p' "$D/herald.toml" | head -1)
+else
+  "$fill" --dir "$D" --count "$N" --valid-share "$VALID_SHARE" --revoked-share "$REVOKED_SHARE" \
+    --threads "$THREADS" --batch "$BATCH" 2>"$T/fill.log" | tee "$T/fill.out"
+  grep -q '^filled' "$T/fill.out" || { cat "$T/fill.log" >&2; exit 1; }
+fi
 
 # --- size
 sql() {

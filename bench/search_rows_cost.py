@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The insert cost of migration 15's search rows, at the size of a given
+"""The insert cost of the search rows (migrations 15 and 18: keyed by name
+or label, then issued_at, so a new certificate's rows append), at the size of a given
 inventory: the statements SqliteInventory::insert_one runs for one
 certificate (the row, its audit entry) without (A) and with (B) its
 cert_names and cert_labels rows, A and B alternated in one run.
@@ -39,9 +40,11 @@ def one(search):
                     "valid", None, None, now, der))
     if search:
         for k in (sorted({k for x in names for k in keys(x)}) if mode != "labels" else []):
-            c.execute("INSERT INTO cert_names (name, serial) VALUES (?, ?)", (k, serial))
+            c.execute("INSERT INTO cert_names (name, issued_at, serial) VALUES (?, ?, ?)",
+                      (k, now, serial))
         for k, v in (owner.items() if mode != "names" else []):
-            c.execute("INSERT INTO cert_labels (key, value, serial) VALUES (?, ?, ?)", (k, v, serial))
+            c.execute("INSERT INTO cert_labels (key, value, issued_at, serial) VALUES (?, ?, ?, ?)",
+                      (k, v, now, serial))
     c.execute("INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'issue', ?, ?)",
               (now, serial, '{"profile":"server"}'))
 

@@ -34,10 +34,15 @@ struct FilterSql {
   }
 };
 
+// Registers the SQL functions the clauses below use (herald_san_match) on a
+// connection; every connection that runs them needs it (sqlite_inventory.cc).
+Status register_search_functions(sqlite::Connection& c);
+
 // Which indexed filter, if any, gives the set of serials a query starts
 // from (the rest are checked per row). A listing ordered by notAfter with a
-// limit stops after its page when it walks the notAfter order and probes
-// each certificate (cert_names by serial, cert_labels by key): right for a
+// limit stops after its page when it walks the notAfter order and checks
+// each certificate (its names by herald_san_match over its sans, its labels
+// in cert_labels by the full key): right for a
 // filter that many certificates match, wrong for a rare one (it walks the
 // whole inventory to find nothing). So a listing starts from the smallest
 // set (the SAN's or an owner label's, each counted from its index, at most
@@ -97,8 +102,11 @@ inline Result<Plan> plan(sqlite::Connection& c, const ListFilter& f, bool is_cou
   }
   if (best.drive == Drive::kNone) return best;
   if (!is_count && f.limit != 0 && best_n > kDriveAtMost) return Plan{};
-  best.index_only = is_count && !f.profile && !f.status && !f.deployed && !f.expiring_before &&
-                    !f.issuer;
+  // A count of the index table alone when it is the only filter (a SAN
+  // checked per row needs the certificate's sans).
+  const size_t index_filters = (f.san_label_prefix ? 1 : 0) + f.owner.size();
+  best.index_only = is_count && index_filters == 1 && !f.profile && !f.status && !f.deployed &&
+                    !f.expiring_before && !f.issuer;
   return best;
 }
 
@@ -111,7 +119,6 @@ inline FilterSql filter_sql(const ListFilter& f, bool with_cursor, const Plan& p
   auto num = [&](TimePoint t) { out.binds.emplace_back(int64_t{t.time_since_epoch().count()}); };
   // The driving set joined to the certificates, or alone (a count of it).
   const std::string join = plan.index_only ? "" : " CROSS JOIN certificates ON serial = hit";
-  const std::string serial = plan.index_only ? "hit" : "certificates.serial";
   if (f.san_label_prefix) {
     const auto range = san_range(f);
     if (!range) {
@@ -123,8 +130,9 @@ inline FilterSql filter_sql(const ListFilter& f, bool with_cursor, const Plan& p
       from_binds.emplace_back(range->low);
       if (range->high) from_binds.emplace_back(*range->high);
     } else {
-      sql += " AND EXISTS (SELECT 1 FROM cert_names WHERE cert_names.serial = " + serial +
-             " AND " + names_range_sql(*range) + ")";
+      // Checked from the row's own sans (migration 18: no index by serial).
+      sql += range->high ? " AND herald_san_match(certificates.sans, ?, ?)"
+                         : " AND herald_san_match(certificates.sans, ?, NULL)";
       text(range->low);
       if (range->high) text(*range->high);
     }
@@ -136,9 +144,10 @@ inline FilterSql filter_sql(const ListFilter& f, bool with_cursor, const Plan& p
       from_binds.emplace_back(v);
       continue;
     }
+    // The full key of the certificate's row (migration 18).
     sql += " AND EXISTS (SELECT 1 FROM cert_labels WHERE key = ? AND value = ? AND "
-           "cert_labels.serial = " +
-           serial + ")";
+           "cert_labels.issued_at = certificates.issued_at AND "
+           "cert_labels.serial = certificates.serial)";
     text(k);
     text(v);
   }

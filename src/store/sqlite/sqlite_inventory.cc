@@ -317,6 +317,58 @@ CREATE INDEX ocsp_answers_refresh_at ON ocsp_answers (refresh_at);
 CREATE INDEX certificates_own ON certificates (not_after)
   WHERE profile = 'ocsp-signer' OR json_extract(owner, '$.service') = 'herald-serve';
 )sql"},
+    // The search rows keyed to append (issue #14's insert cost at 1M): a
+    // name's or a label's rows ordered by issued_at, so a new certificate's
+    // rows land at the end of each key's run (a page in cache) instead of at
+    // a random serial inside it, and no index on serial (a random place in
+    // a tree of millions for every row). A listing that walks notAfter order
+    // checks a certificate's names from its own sans (herald_san_match) and
+    // its labels by the full key. The trigger finds a deleted certificate's
+    // rows from its sans, owner and issued_at by the keys migration 15's
+    // backfill computes (the same as store::name_search_keys).
+    {18, R"sql(
+CREATE TABLE cert_names_v18 (
+  name       TEXT NOT NULL,
+  issued_at  INTEGER NOT NULL,
+  serial     TEXT NOT NULL,
+  PRIMARY KEY (name, issued_at, serial)
+) WITHOUT ROWID;
+INSERT INTO cert_names_v18 (name, issued_at, serial)
+  SELECT n.name, c.issued_at, n.serial FROM cert_names AS n JOIN certificates AS c
+    ON c.serial = n.serial ORDER BY 1, 2, 3;
+CREATE TABLE cert_labels_v18 (
+  key        TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  issued_at  INTEGER NOT NULL,
+  serial     TEXT NOT NULL,
+  PRIMARY KEY (key, value, issued_at, serial)
+) WITHOUT ROWID;
+INSERT INTO cert_labels_v18 (key, value, issued_at, serial)
+  SELECT l.key, l.value, c.issued_at, l.serial FROM cert_labels AS l JOIN certificates AS c
+    ON c.serial = l.serial ORDER BY 1, 2, 3, 4;
+DROP TRIGGER certificates_search_rows_delete;
+DROP TABLE cert_names;
+DROP TABLE cert_labels;
+ALTER TABLE cert_names_v18 RENAME TO cert_names;
+ALTER TABLE cert_labels_v18 RENAME TO cert_labels;
+CREATE TRIGGER certificates_search_rows_delete AFTER DELETE ON certificates BEGIN
+  DELETE FROM cert_names WHERE issued_at = old.issued_at AND serial = old.serial AND name IN (
+    WITH RECURSIVE k(s) AS (
+      SELECT lower(substr(j.value, instr(j.value, ':') + 1))
+        FROM json_each(old.sans) AS j WHERE j.type = 'text'
+      UNION ALL
+      SELECT substr(s, min(
+          CASE instr(s, '.') WHEN 0 THEN 1000000 ELSE instr(s, '.') END,
+          CASE instr(s, '@') WHEN 0 THEN 1000000 ELSE instr(s, '@') END,
+          CASE instr(s, '/') WHEN 0 THEN 1000000 ELSE instr(s, '/') END,
+          CASE instr(s, ':') WHEN 0 THEN 1000000 ELSE instr(s, ':') END) + 1)
+        FROM k WHERE s GLOB '*[.@/:]?*'
+    )
+    SELECT s FROM k);
+  DELETE FROM cert_labels WHERE (key, value, issued_at, serial) IN
+    (SELECT j.key, j.value, old.issued_at, old.serial FROM json_each(old.owner) AS j);
+END;
+)sql"},
 };
 
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }
@@ -368,7 +420,48 @@ Result<CertRecord> read_row(Stmt& s) {
   return r;
 }
 
+// herald_san_match(sans, low, high): whether a search key of a certificate's
+// SANs (its sans column; store::name_search_keys) is in [low, high), high
+// NULL for no upper bound. A listing that walks notAfter order checks each
+// certificate with it from the row it already read (the names table has no
+// index by serial: migration 18).
+void san_match(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+  const auto* sans = sqlite3_value_text(argv[0]);
+  const auto* low = sqlite3_value_text(argv[1]);
+  const auto* high = sqlite3_value_type(argv[2]) == SQLITE_NULL ? nullptr
+                                                                 : sqlite3_value_text(argv[2]);
+  if (sans == nullptr || low == nullptr) {
+    sqlite3_result_int(ctx, 0);
+    return;
+  }
+  const std::string_view lo(reinterpret_cast<const char*>(low));
+  const std::string_view hi(high ? reinterpret_cast<const char*>(high) : "");
+  for (const auto& v : json::parse(reinterpret_cast<const char*>(sans), nullptr, false)) {
+    if (!v.is_string()) continue;
+    const auto san = x509::parse_san(v.get<std::string>());
+    if (!san) continue;
+    for (const auto& key : name_search_keys(*san)) {
+      if (key >= lo && (high == nullptr || key < hi)) {
+        sqlite3_result_int(ctx, 1);
+        return;
+      }
+    }
+  }
+  sqlite3_result_int(ctx, 0);
+}
+
 }  // namespace
+
+namespace sqlite_sql {
+Status register_search_functions(sqlite::Connection& c) {
+  if (sqlite3_create_function(c.db(), "herald_san_match", 3,
+                              SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
+                              san_match, nullptr, nullptr) != SQLITE_OK) {
+    return c.error("cannot register herald_san_match");
+  }
+  return {};
+}
+}  // namespace sqlite_sql
 
 Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::filesystem::path& path,
                                                                OpenMode mode, const Clock& clock) {
@@ -389,6 +482,7 @@ Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::filesy
   }
   std::unique_ptr<SqliteInventory> inv(new SqliteInventory(path, std::move(writer), clock));
   Connection& c = *inv->writer_;
+  HERALD_TRY_VOID(sqlite_sql::register_search_functions(c));
   HERALD_TRY_VOID(c.exec("PRAGMA journal_mode = WAL"));
   HERALD_TRY_VOID(c.exec("PRAGMA synchronous = FULL"));
   HERALD_TRY_VOID(c.exec("PRAGMA foreign_keys = ON"));
@@ -415,10 +509,12 @@ SqliteInventory::ReadLease SqliteInventory::reader() {
     if (lk.owns_lock()) return ReadLease{std::move(lk), *r};
   }
   if (readers_.size() < kMaxReaders) {
-    if (auto c = Connection::open(path_, SQLITE_OPEN_READWRITE)) {
+    // A reader without the search function would fail listings: without
+    // one, reads go through the writer or an existing reader (below).
+    if (auto c = Connection::open(path_, SQLITE_OPEN_READWRITE); c && sqlite_sql::register_search_functions(**c)) {
       Connection& conn = **c;
       (void)conn.exec("PRAGMA query_only = 1");
-          readers_.push_back(std::move(*c));
+      readers_.push_back(std::move(*c));
       return ReadLease{std::unique_lock(conn.mutex()), conn};
     }
   }
@@ -631,16 +727,18 @@ Status SqliteInventory::insert_one(const CertRecord& r, bool audit) {
   }
   // The search rows (migration 15), in the same transaction as the row.
   for (const auto& key : name_search_keys(r.sans)) {
-    Stmt n(c, "INSERT INTO cert_names (name, serial) VALUES (?, ?)");
+    Stmt n(c, "INSERT INTO cert_names (name, issued_at, serial) VALUES (?, ?, ?)");
     n.bind(1, key);
-    n.bind(2, r.serial.hex());
+    n.bind(2, secs(r.issued_at));
+    n.bind(3, r.serial.hex());
     if (!n.ok() || n.step() != SQLITE_DONE) return c.error("cannot insert certificate names");
   }
   for (const auto& [k, v] : r.owner) {
-    Stmt l(c, "INSERT INTO cert_labels (key, value, serial) VALUES (?, ?, ?)");
+    Stmt l(c, "INSERT INTO cert_labels (key, value, issued_at, serial) VALUES (?, ?, ?, ?)");
     l.bind(1, k);
     l.bind(2, v);
-    l.bind(3, r.serial.hex());
+    l.bind(3, secs(r.issued_at));
+    l.bind(4, r.serial.hex());
     if (!l.ok() || l.step() != SQLITE_DONE) return c.error("cannot insert owner labels");
   }
   if (!audit) return {};
