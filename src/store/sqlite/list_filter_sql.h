@@ -102,10 +102,11 @@ inline Result<Plan> plan(sqlite::Connection& c, const ListFilter& f, bool is_cou
   }
   if (best.drive == Drive::kNone) return best;
   if (!is_count && f.limit != 0 && best_n > kDriveAtMost) return Plan{};
-  // A count of the index table alone when it is the only filter (a SAN
-  // checked per row needs the certificate's sans).
-  const size_t index_filters = (f.san_label_prefix ? 1 : 0) + f.owner.size();
-  best.index_only = is_count && index_filters == 1 && !f.profile && !f.status && !f.deployed &&
+  // A count of the index tables alone when no filter needs a certificate's
+  // row: other labels are checked by their full key (the driving set's
+  // serial and issued_at), but a SAN not driving needs the row's sans.
+  const bool san_per_row = f.san_label_prefix && best.drive != Drive::kNames;
+  best.index_only = is_count && !san_per_row && !f.profile && !f.status && !f.deployed &&
                     !f.expiring_before && !f.issuer;
   return best;
 }
@@ -119,13 +120,18 @@ inline FilterSql filter_sql(const ListFilter& f, bool with_cursor, const Plan& p
   auto num = [&](TimePoint t) { out.binds.emplace_back(int64_t{t.time_since_epoch().count()}); };
   // The driving set joined to the certificates, or alone (a count of it).
   const std::string join = plan.index_only ? "" : " CROSS JOIN certificates ON serial = hit";
+  // A label's full key: the driving set's (hit, hit_at) or the certificate's.
+  const std::string label_key =
+      plan.index_only ? "cert_labels.issued_at = hit_at AND cert_labels.serial = hit"
+                      : "cert_labels.issued_at = certificates.issued_at AND "
+                        "cert_labels.serial = certificates.serial";
   if (f.san_label_prefix) {
     const auto range = san_range(f);
     if (!range) {
       sql += " AND 0";  // not UTF-8: no name matches
     } else if (plan.drive == Drive::kNames) {
       // DISTINCT: two names of a certificate can match one term.
-      out.from = "(SELECT DISTINCT serial AS hit FROM cert_names WHERE " +
+      out.from = "(SELECT DISTINCT serial AS hit, issued_at AS hit_at FROM cert_names WHERE " +
                  names_range_sql(*range) + ")" + join;
       from_binds.emplace_back(range->low);
       if (range->high) from_binds.emplace_back(*range->high);
@@ -139,15 +145,16 @@ inline FilterSql filter_sql(const ListFilter& f, bool with_cursor, const Plan& p
   }
   for (const auto& [k, v] : f.owner) {
     if (plan.drive == Drive::kLabel && k == plan.label) {
-      out.from = "(SELECT serial AS hit FROM cert_labels WHERE key = ? AND value = ?)" + join;
+      out.from = "(SELECT serial AS hit, issued_at AS hit_at FROM cert_labels "
+                 "WHERE key = ? AND value = ?)" +
+                 join;
       from_binds.emplace_back(k);
       from_binds.emplace_back(v);
       continue;
     }
-    // The full key of the certificate's row (migration 18).
-    sql += " AND EXISTS (SELECT 1 FROM cert_labels WHERE key = ? AND value = ? AND "
-           "cert_labels.issued_at = certificates.issued_at AND "
-           "cert_labels.serial = certificates.serial)";
+    // By the full key (migration 18).
+    sql += " AND EXISTS (SELECT 1 FROM cert_labels WHERE key = ? AND value = ? AND " +
+           label_key + ")";
     text(k);
     text(v);
   }
