@@ -4,6 +4,10 @@
 //
 //   inventory_fill --dir PKI_DIR [--store URL] --count N [--valid-share 0.1]
 //                  [--revoked-share 0.01] [--threads T] [--batch B] [--seed S]
+//                  [--start K --now UNIX_SECONDS]
+//
+// --start and --now resume a fill that stopped (records K.. of the same N,
+// time slots from the same "now", which the first run prints).
 //
 // Every record is a real certificate, issued by Herald's own pipeline
 // (ca::Authority::issue: policy, profile, build, lint, sign with the issuing
@@ -89,12 +93,15 @@ struct Options {
   int threads = 0;
   size_t batch = 1000;
   uint64_t seed = 1;
+  int64_t start = 0;                 // first record index (resuming a fill)
+  std::optional<int64_t> now;        // the fill's "now", Unix seconds (resuming)
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "inventory_fill: " << why
             << "\nusage: inventory_fill --dir PKI_DIR [--store URL] --count N [--valid-share 0.1]"
-               " [--revoked-share 0.01] [--threads T] [--batch B] [--seed S]\n";
+               " [--revoked-share 0.01] [--threads T] [--batch B] [--seed S]"
+               " [--start K --now UNIX_SECONDS]\n";
   std::exit(2);
 }
 
@@ -123,6 +130,10 @@ Options parse(int argc, char** argv) {
         o.batch = std::stoul(value());
       } else if (a == "--seed") {
         o.seed = std::stoull(value());
+      } else if (a == "--start") {
+        o.start = std::stoll(value());
+      } else if (a == "--now") {
+        o.now = std::stoll(value());
       } else {
         usage("unknown argument " + a);
       }
@@ -132,6 +143,7 @@ Options parse(int argc, char** argv) {
   }
   if (o.dir.empty()) usage("--dir is required");
   if (o.count <= 0) usage("--count must be positive");
+  if (o.start < 0 || o.start >= o.count) usage("--start must be in [0, --count)");
   if (o.valid_share < 0 || o.revoked_share < 0 || o.valid_share + o.revoked_share > 1)
     usage("the shares must be >= 0 and add up to at most 1");
   if (o.batch == 0) usage("--batch must be positive");
@@ -193,7 +205,7 @@ class Queue {
 
 int run(const Options& o) {
   SystemClock system_clock;
-  const TimePoint now = system_clock.now();
+  const TimePoint now = o.now ? TimePoint{seconds(*o.now)} : system_clock.now();
   auto dir = datadir::DataDir(o.dir);
   auto config = dir.load_config();
   if (!config) {
@@ -222,7 +234,8 @@ int run(const Options& o) {
     }
     store = std::move(*opened);
   }
-  std::cerr << "inventory_fill: " << o.count << " records into " << store->describe() << ", "
+  std::cerr << "inventory_fill: records " << o.start << ".." << o.count << " into "
+            << store->describe() << ", now " << now.time_since_epoch().count() << ", "
             << o.threads << " signing threads, batches of " << o.batch << "\n";
 
   std::vector<keys::PublicKey> pool;
@@ -250,7 +263,7 @@ int run(const Options& o) {
   ca::SignOptions sign_options;
   sign_options.provisioner = "admin";
 
-  std::atomic<uint64_t> next{0};
+  std::atomic<uint64_t> next{static_cast<uint64_t>(o.start)};
   std::atomic<uint64_t> written{0};
   std::atomic<bool> failed{false};
   Queue queue(static_cast<size_t>(o.threads) * 2 + 2);
@@ -403,7 +416,8 @@ int run(const Options& o) {
       double el = std::chrono::duration<double>(t - t0).count();
       std::fprintf(stderr, "  %llu / %llu records, %.0f s, %.0f records/s\n",
                    static_cast<unsigned long long>(written.load()),
-                   static_cast<unsigned long long>(n), el, static_cast<double>(written) / el);
+                   static_cast<unsigned long long>(n - static_cast<uint64_t>(o.start)), el,
+                   static_cast<double>(written) / el);
     }
   });
   for (auto& t : threads) t.join();
@@ -418,7 +432,8 @@ int run(const Options& o) {
     return 1;
   }
   std::printf("filled %llu records in %.1f s: %.0f records/s (valid %llu, revoked %llu, expired %llu)\n",
-              static_cast<unsigned long long>(n), elapsed, static_cast<double>(n) / elapsed,
+              static_cast<unsigned long long>(written.load()), elapsed,
+              static_cast<double>(written.load()) / elapsed,
               static_cast<unsigned long long>(n_valid.load()),
               static_cast<unsigned long long>(n_revoked.load()),
               static_cast<unsigned long long>(n_expired.load()));
