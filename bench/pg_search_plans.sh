@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# PostgreSQL: the store adapter's search queries (list_filter_sql.h, as of issue #14) at N
-# certificates, by EXPLAIN ANALYZE (server-side execution time, 3 runs each).
-# Usage: N=1000000 bench/pg_search_plans.sh (needs the PostgreSQL server binaries).
+# PostgreSQL: the dashboard's listing and count statements at N certificates,
+# as the store adapter builds and plans them (list_filter_sql.h, issue #14),
+# run by the test binary (store_postgres_test's disabled SearchPlansBench:
+# the same C++ the adapter calls, so this cannot drift from it; unprepared,
+# as the adapter runs them). The last 3 of 8 runs each and their median:
+# the time through the connection (client side: the plan's bounded counts,
+# then the statement) and the server's EXPLAIN ANALYZE (TIMING OFF)
+# execution time of both. SQL=1 prints each statement. BEFORE=1 also times
+# the statements the adapter sent before (as of f0c8a45, hard-coded below;
+# EXPLAIN ANALYZE, 3 runs) on the same fill.
+# Usage: N=1000000 bench/pg_search_plans.sh (needs the PostgreSQL server
+# binaries and a built build/dev, or HERALD_PG_TEST=path/to/store_postgres_test).
 set -euo pipefail
 cd /work/main
 source bench/pg_lib.sh
@@ -10,7 +19,9 @@ trap 'pg_stop' EXIT
 pg_start -c shared_buffers=512MB
 _pg_psql -c "CREATE DATABASE h"
 P() { _pg_as "$PG_BIN/psql" -h "$PGD" -p "$PGPORT" -U postgres -v ON_ERROR_STOP=1 -q -d h "$@"; }
-for f in src/store/postgres/migrations/000[1-8]_*.sql; do cp "$f" "$PGD/m.sql"; chmod a+r "$PGD/m.sql"; P -f "$PGD/m.sql"; done
+TEST_BIN=${HERALD_PG_TEST:-build/dev/src/store/postgres/store_postgres_test}
+[[ -x $TEST_BIN ]] || { echo "no $TEST_BIN (build store_postgres_test)" >&2; exit 1; }
+for f in src/store/postgres/migrations/*.sql; do cp "$f" "$PGD/m.sql"; chmod a+r "$PGD/m.sql"; P -f "$PGD/m.sql"; done
 NOW=$(date +%s)
 start=$(date +%s)
 P <<SQL
@@ -29,8 +40,8 @@ INSERT INTO cert_names SELECT name, serial FROM (
   UNION ALL SELECT 'host-' || i || '.internal', serial FROM fill) x;
 INSERT INTO cert_labels SELECT 'provisioner', 'admin', serial FROM fill
   UNION ALL SELECT 'team', 't' || (i % 50), serial FROM fill;
-ANALYZE;
 SQL
+P -c "VACUUM ANALYZE"
 echo "filled $N in $(( $(date +%s) - start )) s"
 q() {
   local label=$1 sql=$2 best=""
@@ -40,6 +51,12 @@ q() {
   done
   echo "$label:$best ms"
 }
+echo "machine: $(uptime)"
+HERALD_PG_BENCH_SQL=${SQL:-} HERALD_PG_BENCH_NOW=$NOW HERALD_PG_BENCH_CONNINFO="host=$PGD port=$PGPORT user=postgres dbname=h" \
+  "$TEST_BIN" --gtest_also_run_disabled_tests --gtest_filter='PostgresStore.DISABLED_SearchPlansBench' |
+  grep -v '^\[\|^Running main\|^Note: Google Test filter'
+[[ -n ${BEFORE:-} ]] || exit 0
+echo "before (f0c8a45's statements, server ms):"
 COLS="serial, issuer_serial, subject, common_name, sans, issuer, not_before, not_after, key_algorithm, key_bits, signature_algorithm, eku, profile, fingerprint_sha256, owner, status, revoked_at, revocation_reason, issued_at, der"
 L="ORDER BY not_after ASC, serial ASC LIMIT 26"
 q "san exact" "SELECT $COLS FROM certificates WHERE true AND serial IN (SELECT serial FROM cert_names WHERE name >= 'host-4242.internal' AND name < 'host-4242.internam') $L"
@@ -53,6 +70,16 @@ q "profile count" "SELECT count(*) FROM certificates WHERE true AND profile = 'c
 q "owner list" "SELECT $COLS FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_labels WHERE key = 'team' AND value = 't7' AND cert_labels.serial = certificates.serial) $L"
 q "owner count" "SELECT count(*) FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_labels WHERE key = 'team' AND value = 't7' AND cert_labels.serial = certificates.serial)"
 q "owner 2 labels count" "SELECT count(*) FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_labels WHERE key = 'provisioner' AND value = 'admin' AND cert_labels.serial = certificates.serial) AND EXISTS (SELECT 1 FROM cert_labels WHERE key = 'team' AND value = 't7' AND cert_labels.serial = certificates.serial)"
+T7="EXISTS (SELECT 1 FROM cert_labels WHERE key = 'team' AND value = 't7' AND cert_labels.serial = certificates.serial)"
+ADMIN="EXISTS (SELECT 1 FROM cert_labels WHERE key = 'provisioner' AND value = 'admin' AND cert_labels.serial = certificates.serial)"
+q "page, no filter" "SELECT $COLS FROM certificates WHERE true $L"
+q "count, no filter" "SELECT count(*) FROM certificates WHERE true"
+q "san exact count" "SELECT count(*) FROM certificates WHERE true AND serial IN (SELECT serial FROM cert_names WHERE name >= 'host-4242.internal' AND name < 'host-4242.internam')"
+q "san prefix host-42 count" "SELECT count(*) FROM certificates WHERE true AND serial IN (SELECT serial FROM cert_names WHERE name >= 'host-42' AND name < 'host-43')"
+q "san internal (all) count" "SELECT count(*) FROM certificates WHERE true AND serial IN (SELECT serial FROM cert_names WHERE name >= 'internal' AND name < 'internam')"
+q "owner 2 labels list" "SELECT $COLS FROM certificates WHERE true AND $ADMIN AND $T7 $L"
+q "owner + profile list" "SELECT $COLS FROM certificates WHERE true AND profile = 'client' AND $T7 $L"
+q "owner + profile count" "SELECT count(*) FROM certificates WHERE true AND profile = 'client' AND $T7"
 # The walk tried in a3455dc and reverted (f0c8a45): the probes as per-row subplans
 # (EXISTS ... OFFSET 0), to see whether a page stops early: it does not.
 q "walk: san prefix host-42" "SELECT $COLS FROM certificates WHERE true AND EXISTS (SELECT 1 FROM cert_names WHERE cert_names.serial = certificates.serial AND name >= 'host-42' AND name < 'host-43' OFFSET 0) $L"

@@ -150,6 +150,14 @@ Result<std::optional<std::string>> Conn::prepared(const std::string& sql, int np
 }
 
 Result<Rows> Conn::exec(std::string_view sql, const std::vector<Param>& params) {
+  return run(sql, params, true);
+}
+
+Result<Rows> Conn::exec_unprepared(std::string_view sql, const std::vector<Param>& params) {
+  return run(sql, params, false);
+}
+
+Result<Rows> Conn::run(std::string_view sql, const std::vector<Param>& params, bool prepare) {
   std::vector<const char*> values;
   std::vector<int> lengths, formats;
   values.reserve(params.size());
@@ -162,7 +170,10 @@ Result<Rows> Conn::exec(std::string_view sql, const std::vector<Param>& params) 
   }
   std::string text(sql);
   const int n = static_cast<int>(params.size());
-  HERALD_TRY(auto name, prepared(text, n));
+  std::optional<std::string> name;
+  if (prepare) {
+    HERALD_TRY(name, prepared(text, n));
+  }
   PGresult* r = name ? PQexecPrepared(c_, name->c_str(), n, values.data(), lengths.data(),
                                       formats.data(), 0)
                      : PQexecParams(c_, text.c_str(), n, nullptr, values.data(), lengths.data(),

@@ -89,6 +89,11 @@ class Conn {
   // context "sqlstate". Prepared on this connection the first time its text
   // is seen (up to kMaxPrepared texts; any beyond run unprepared).
   [[nodiscard]] Result<Rows> exec(std::string_view sql, const std::vector<Param>& params = {});
+  // The same, never prepared: planned for its parameters every time (the
+  // inventory searches, list_filter_sql.h, whose best plan depends on them;
+  // a prepared statement may get one generic plan from its 6th run).
+  [[nodiscard]] Result<Rows> exec_unprepared(std::string_view sql,
+                                             const std::vector<Param>& params = {});
   // Several statements without parameters (migrations).
   [[nodiscard]] Status exec_script(const char* sql);
   // BEGIN; body; COMMIT, or ROLLBACK if body (or COMMIT) fails.
@@ -104,6 +109,8 @@ class Conn {
   // The name `sql` is prepared under on this connection, preparing it first;
   // nullopt if the cache is full (the caller runs it unprepared).
   [[nodiscard]] Result<std::optional<std::string>> prepared(const std::string& sql, int nparams);
+  [[nodiscard]] Result<Rows> run(std::string_view sql, const std::vector<Param>& params,
+                                 bool prepare);
   static constexpr size_t kMaxPrepared = 256;
   pg_conn* c_;
   std::string password_;

@@ -67,12 +67,12 @@ Result<std::vector<int64_t>> PostgresStore::expiry_histogram(TimePoint from,
 }
 
 Result<int64_t> PostgresStore::count_matching(const ListFilter& f) {
-  // The listing's filters (not its cursor, limit or offset).
-  const auto where = postgres_sql::filter_sql(f, false);
-  const std::string sql = "SELECT count(*) FROM certificates WHERE true" + where.clause;
-  const std::vector<Param>& params = where.params;
+  // The listing's filters (not its cursor, limit or offset), from the SAN's
+  // or an owner label's set of serials if there is one (list_filter_sql.h).
   HERALD_TRY(auto c, pool_.get());
-  HERALD_TRY(auto r, c->exec(sql, params));
+  HERALD_TRY(auto search_plan, postgres_sql::plan(*c, f, true));
+  const auto q = postgres_sql::count_sql(f, search_plan);
+  HERALD_TRY(auto r, c->exec_unprepared(q.sql, q.params));
   return r.integer(0, 0);
 }
 

@@ -24,10 +24,7 @@ using postgres::Rows;
 int64_t secs(TimePoint t) { return t.time_since_epoch().count(); }
 TimePoint at(int64_t s) { return TimePoint{std::chrono::seconds(s)}; }
 
-constexpr const char* kColumns =
-    "serial, issuer_serial, subject, common_name, sans, issuer, not_before, not_after, "
-    "key_algorithm, key_bits, signature_algorithm, eku, profile, fingerprint_sha256, owner, "
-    "status, revoked_at, revocation_reason, issued_at, der";
+constexpr const char* kColumns = postgres_sql::kCertColumns;
 
 Result<CertRecord> read_row(const Rows& s, int i) {
   CertRecord r;
@@ -334,18 +331,12 @@ Result<std::optional<RevocationState>> PostgresStore::revocation_state(const Ser
 }
 
 Result<std::vector<CertRecord>> PostgresStore::list(const ListFilter& f) {
-  auto where = postgres_sql::filter_sql(f, true);
-  std::string sql = std::string("SELECT ") + kColumns + " FROM certificates WHERE true" + where.clause;
-  std::vector<Param>& params = where.params;
-  auto bind = [&](Param p) {
-    params.push_back(std::move(p));
-    return "$" + std::to_string(params.size());
-  };
-  sql += " ORDER BY not_after ASC, serial ASC";
-  if (f.limit) sql += " LIMIT " + bind(Param(static_cast<int64_t>(f.limit)));
-  if (f.offset) sql += " OFFSET " + bind(Param(static_cast<int64_t>(f.offset)));
+  // From the SAN's or an owner label's set of serials, or a walk of the
+  // notAfter order (list_filter_sql.h).
   HERALD_TRY(auto c, pool_.get());
-  HERALD_TRY(auto r, c->exec(sql, params));
+  HERALD_TRY(auto search_plan, postgres_sql::plan(*c, f, false));
+  const auto q = postgres_sql::list_sql(f, search_plan, kColumns);
+  HERALD_TRY(auto r, c->exec_unprepared(q.sql, q.params));
   std::vector<CertRecord> out;
   out.reserve(static_cast<size_t>(r.size()));
   for (int i = 0; i < r.size(); ++i) {

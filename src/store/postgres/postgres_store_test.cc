@@ -1,15 +1,21 @@
 #include "store/postgres/postgres_store.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <string>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "store/inventory_conformance.h"
+#include "store/postgres/list_filter_sql.h"
 #include "store/postgres/postgres_store_impl.h"
 #include "store/postgres/test_server.h"
 #include "store/store_conformance.h"
@@ -220,6 +226,335 @@ TEST(PostgresStore, SearchRowsBackfillAsInsertDoesAndCascade) {
                  "SELECT count(*), 1 FROM cert_labels WHERE serial = '0B'"),
             "0|0;0|1;");
   EXPECT_EQ(dump("SELECT count(DISTINCT serial), 0 FROM cert_names"), "1|0;");
+}
+
+// herald_san_match (0011_san_match.sql), the per-row check of a listing
+// that walks notAfter order, finds exactly the certificates cert_names
+// finds for a term (store::name_search_range), with and without its quick
+// test of the JSON text.
+TEST(PostgresStore, SanMatchFindsWhatTheNamesTableFinds) {
+  const std::string url = fresh_url();
+  auto s = must_open(url, OpenMode::kCreate);
+  ASSERT_TRUE(s);
+  const std::vector<std::vector<std::string>> sans = {
+      {"dns:api.eu.example.com", "dns:*.example.com", "email:Ops.Team@Example.COM"},
+      {"ip:2001:db8::1", "ip:10.1.2.3", "uri:spiffe://Example.org/ns/web/",
+       "uri:https://a.example.com:8443/x?y=z"},
+      {"dns:Host-1.Team-7.internal", "dns:host-1.internal"},
+      {"dns:team-70.internal", "email:a\"b@x.example"},
+      {"dns:xn--bcher-kva.example", "email:\xc3\xa9t\xc3\xa9@b\xc3\xbc.example"},
+      {}};
+  for (size_t i = 0; i < sans.size(); ++i) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%02zX", 0x20 + i);
+    auto r = testing::record(hex, "01", 5000 + static_cast<int64_t>(i));
+    r.sans.clear();
+    for (const auto& v : sans[i]) {
+      // As parsed, or as stored by a record that came in another way (a
+      // certificate's SANs decoded from DER are not validated as --san is).
+      auto san = x509::parse_san(v);
+      if (!san && v.starts_with("email:")) {
+        r.sans.push_back(x509::San{x509::SanType::kEmail, v.substr(6)});
+        continue;
+      }
+      ASSERT_TRUE(san) << v;
+      r.sans.push_back(*san);
+    }
+    ASSERT_TRUE(s->insert(r));
+  }
+  auto connected = postgres::Conn::connect(url, "");
+  ASSERT_TRUE(connected) << connected.error().message;
+  postgres::Conn& c = **connected;
+  auto serials = [&](const std::string& sql, const std::vector<postgres::Param>& p) {
+    auto r = c.exec(sql, p);
+    EXPECT_TRUE(r) << sql << ": " << r.error().message;
+    std::string out;
+    for (int i = 0; r && i < r->size(); ++i) out += r->text(i, 0) + " ";
+    return out;
+  };
+  int found = 0;
+  for (const char* term :
+       {"api.eu.example.com", "example.com", "EXAMPLE", "com", "*.example", "ops.team@", "team@ex",
+        "10.1", "10", "2001:db8", "db8::1", ":1", "spiffe://example.org", "example.org/ns",
+        "ns/web/", "web", "8443/x?y=z", "team-7.internal", "team-7", "team-70", "internal",
+        "host-1", "nternal", "a\"b@", "b@x", "xn--", "b\xc3\xbc.example", "\xc3\xa9t\xc3\xa9",
+        "\xc3\xa9", "dns:host", "dns", ".", "@", "/", ":", "", "-", "\xf4\x8f\xbf\xbf",
+        "z\xf4\x8f\xbf\xbf", "nothing.example"}) {
+    const auto range = name_search_range(term);
+    ASSERT_TRUE(range) << term;
+    std::vector<postgres::Param> p{range->low};
+    if (range->high) p.emplace_back(*range->high);
+    const std::string high = range->high ? "$2" : "NULL";
+    const std::string want = serials(
+        "SELECT DISTINCT serial FROM cert_names WHERE name >= $1" +
+            std::string(range->high ? " AND name < $2" : "") + " ORDER BY serial",
+        p);
+    EXPECT_EQ(serials("SELECT serial FROM certificates WHERE herald_san_match(sans, $1, " +
+                          high + ") ORDER BY serial",
+                      p),
+              want)
+        << term;
+    EXPECT_EQ(serials("SELECT serial FROM certificates WHERE herald_san_keys_match(sans, $1, " +
+                          high + ") ORDER BY serial",
+                      p),
+              want)
+        << term;
+    if (!want.empty()) ++found;
+  }
+  EXPECT_GE(found, 30);
+}
+
+// Every plan of list_filter_sql.h (a walk of notAfter order checking each
+// row, the SAN's set, each owner label's set; a count of the index table
+// alone) lists the same certificates in the same order, and counts them
+// the same, as the statements before the plans (the sets as IN and EXISTS
+// subqueries, left to the planner).
+TEST(PostgresStore, EverySearchPlanListsTheSame) {
+  const std::string url = fresh_url();
+  auto s = must_open(url, OpenMode::kCreate);
+  ASSERT_TRUE(s);
+  for (int i = 0; i < 24; ++i) {
+    char hex[8];
+    std::snprintf(hex, sizeof hex, "%02X", 0x10 + i);
+    auto r = testing::record(hex, "01", 4000 + (i % 3) * 500);
+    if (i % 2) r.owner = {{"team", "search"}, {"env", "prod"}};
+    if (i % 5 == 0) r.owner = {{"team", "search"}, {"env", "prod\"x"}, {"n", "7"}};
+    if (i % 4 == 1) r.sans.push_back(*x509::parse_san("dns:host.Example.com"));
+    if (i % 3 == 2) r.profile = "client";
+    if (i % 7 == 3) r.status = CertStatus::kRevoked;
+    ASSERT_TRUE(s->insert(r));
+  }
+  auto connected = postgres::Conn::connect(url, "");
+  ASSERT_TRUE(connected) << connected.error().message;
+  postgres::Conn& c = **connected;
+  using postgres::Param;
+  auto serials = [&](const postgres_sql::Statement& q) {
+    auto r = c.exec(q.sql, q.params);
+    EXPECT_TRUE(r) << q.sql << ": " << r.error().message;
+    std::string out;
+    for (int i = 0; r && i < r->size(); ++i) out += r->text(i, 0) + " ";
+    return out;
+  };
+  auto count = [&](const postgres_sql::Statement& q) {
+    auto r = c.exec(q.sql, q.params);
+    EXPECT_TRUE(r) << q.sql << ": " << r.error().message;
+    return r ? r->integer(0, 0) : -1;
+  };
+  // The statements before the plans (as of f0c8a45), the reference.
+  auto before = [&](const ListFilter& f, bool is_count) {
+    postgres_sql::Statement q;
+    auto bind = [&](Param p) {
+      q.params.push_back(std::move(p));
+      return "$" + std::to_string(q.params.size());
+    };
+    std::string w;
+    if (f.san_label_prefix) {
+      const auto r = name_search_range(*f.san_label_prefix);
+      w += " AND serial IN (SELECT serial FROM cert_names WHERE name >= " + bind(Param(r->low));
+      if (r->high) w += " AND name < " + bind(Param(*r->high));
+      w += ")";
+    }
+    if (f.profile) w += " AND profile = " + bind(Param(*f.profile));
+    if (f.status) w += " AND status = 'valid' AND not_after > " + bind(Param(int64_t{2000}));
+    if (!is_count && f.after) {
+      const std::string at = bind(Param(f.after->first.time_since_epoch().count()));
+      w += " AND not_after >= " + at + " AND (not_after > " + at +
+           " OR serial > " + bind(Param(f.after->second.hex())) + ")";
+    }
+    for (const auto& [k, v] : f.owner) {
+      w += " AND EXISTS (SELECT 1 FROM cert_labels WHERE key = " + bind(Param(k)) +
+           " AND value = " + bind(Param(v)) + " AND cert_labels.serial = certificates.serial)";
+    }
+    q.sql = is_count ? "SELECT count(*) FROM certificates WHERE true" + w
+                     : "SELECT serial FROM certificates WHERE true" + w +
+                           " ORDER BY not_after ASC, serial ASC";
+    if (!is_count && f.limit) q.sql += " LIMIT " + bind(Param(static_cast<int64_t>(f.limit)));
+    return q;
+  };
+  using postgres_sql::Drive;
+  using postgres_sql::Plan;
+  std::vector<ListFilter> filters(10);
+  filters[0].san_label_prefix = "example.com";
+  filters[1].owner = {{"team", "search"}};
+  filters[2].san_label_prefix = "Example";
+  filters[2].owner = {{"team", "search"}, {"env", "prod"}};
+  filters[3].owner = {{"env", "prod"}, {"team", "search"}};
+  filters[3].after = std::make_pair(TimePoint{std::chrono::seconds(4500)}, *Serial::parse("11"));
+  filters[4].san_label_prefix = "10.0";
+  filters[4].profile = "server";
+  filters[5].owner = {{"env", "prod\"x"}, {"n", "7"}};
+  filters[6].san_label_prefix = "internal";
+  filters[6].owner = {{"team", "search"}};
+  filters[6].profile = "client";
+  filters[6].limit = 3;
+  filters[7].san_label_prefix = "host.example.com";
+  filters[7].status = "valid";
+  filters[7].after = std::make_pair(TimePoint{std::chrono::seconds(4000)}, *Serial::parse("19"));
+  filters[8].san_label_prefix = "1";
+  filters[8].limit = 5;
+  filters[8].after = std::make_pair(TimePoint{std::chrono::seconds(4500)}, *Serial::parse("13"));
+  filters[9].owner = {{"team", "payments"}};
+  filters[9].limit = 4;
+  for (auto& f : filters) {
+    f.now = TimePoint{std::chrono::seconds(2000)};
+    const std::string want = serials(before(f, false));
+    const int64_t total = count(before(f, true));
+    EXPECT_FALSE(want.empty());
+    std::vector<Plan> plans{Plan{}};
+    if (f.san_label_prefix) plans.push_back({Drive::kNames, "", false});
+    for (const auto& [k, v] : f.owner) plans.push_back({Drive::kLabel, k, false});
+    for (auto p : plans) {
+      EXPECT_EQ(serials(postgres_sql::list_sql(f, p, "serial")), want) << static_cast<int>(p.drive);
+      EXPECT_EQ(count(postgres_sql::count_sql(f, p)), total);
+      if (p.drive != Drive::kNone && !f.profile && !f.status) {
+        p.index_only = true;  // as plan() chooses it
+        EXPECT_EQ(count(postgres_sql::count_sql(f, p)), total);
+      }
+    }
+    auto listed = s->list(f);
+    ASSERT_TRUE(listed);
+    std::string got;
+    for (const auto& r : *listed) got += r.serial.hex() + " ";
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(*s->count_matching(f), total);
+  }
+  // A count of a range that holds one key (example.com) needs no DISTINCT;
+  // of one that holds several ("1": 10.0.0.1 and the 1X.internal names), it does.
+  auto one = postgres_sql::plan(c, filters[0], true);
+  ASSERT_TRUE(one);
+  EXPECT_TRUE(one->one_name && one->index_only && one->drive == Drive::kNames);
+  auto several = postgres_sql::plan(c, filters[8], true);
+  ASSERT_TRUE(several);
+  EXPECT_FALSE(several->one_name);
+  // A search that matches in notAfter order past a page.
+  EXPECT_EQ(serials(postgres_sql::list_sql(filters[0], {}, "serial")),
+            "19 25 11 1D 15 21 ");
+}
+
+// bench/pg_search_plans.sh: the dashboard's listing and count statements
+// at scale, built and planned as the adapter does (list_filter_sql.h), on
+// the database HERALD_PG_BENCH_CONNINFO names (filled by the script).
+// Prints each one's time through the connection (plan counts and
+// statement, client side) and the server's EXPLAIN ANALYZE (TIMING OFF)
+// execution time of the plan counts plus the statement, 3 runs each (and
+// their median). Disabled: the script runs it.
+TEST(PostgresStore, DISABLED_SearchPlansBench) {
+  const char* conninfo = std::getenv("HERALD_PG_BENCH_CONNINFO");
+  ASSERT_NE(conninfo, nullptr) << "set HERALD_PG_BENCH_CONNINFO (bench/pg_search_plans.sh)";
+  const char* now_env = std::getenv("HERALD_PG_BENCH_NOW");
+  auto connected = postgres::Conn::connect(conninfo, "");
+  ASSERT_TRUE(connected) << connected.error().message;
+  postgres::Conn& c = **connected;
+  const TimePoint now{std::chrono::seconds(now_env ? std::atoll(now_env) : 0)};
+  auto server_ms = [&](const postgres_sql::Statement& q) {
+    auto r = c.exec_unprepared("EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) " + q.sql, q.params);
+    EXPECT_TRUE(r) << q.sql << ": " << r.error().message;
+    if (!r) return -1.0;
+    const auto plan = nlohmann::json::parse(r->text(0, 0));
+    return plan[0]["Execution Time"].get<double>();
+  };
+  struct Case {
+    std::string label;
+    ListFilter f;
+    bool is_count = false;
+    bool next_page = false;  // the page after the first (keyset, f.after)
+  };
+  auto san = [](const char* t) {
+    ListFilter f;
+    f.san_label_prefix = t;
+    return f;
+  };
+  auto owner = [](std::map<std::string, std::string> o) {
+    ListFilter f;
+    f.owner = std::move(o);
+    return f;
+  };
+  ListFilter profile;
+  profile.profile = "client";
+  ListFilter owner_profile = owner({{"team", "t7"}});
+  owner_profile.profile = "client";
+  const std::vector<Case> cases = {
+      {"page, no filter", {}},
+      {"next page, no filter", {}, false, true},
+      {"page, SAN exact host-4242.internal", san("host-4242.internal")},
+      {"page, SAN prefix host-42", san("host-42")},
+      {"page, SAN suffix team-7.internal", san("team-7.internal")},
+      {"next page, SAN suffix team-7.internal", san("team-7.internal"), false, true},
+      {"page, SAN internal (everything)", san("internal")},
+      {"next page, SAN internal (everything)", san("internal"), false, true},
+      {"page, SAN nothing.example", san("nothing.example")},
+      {"page, owner team=t7", owner({{"team", "t7"}})},
+      {"next page, owner team=t7", owner({{"team", "t7"}}), false, true},
+      {"page, owner team=t7,provisioner=admin", owner({{"team", "t7"}, {"provisioner", "admin"}})},
+      {"page, profile client", profile},
+      {"next page, profile client", profile, false, true},
+      {"page, owner team=t7 + profile client", owner_profile},
+      {"count, no filter", {}, true},
+      {"count, SAN exact host-4242.internal", san("host-4242.internal"), true},
+      {"count, SAN prefix host-42", san("host-42"), true},
+      {"count, SAN suffix team-7.internal", san("team-7.internal"), true},
+      {"count, SAN internal (everything)", san("internal"), true},
+      {"count, SAN nothing.example", san("nothing.example"), true},
+      {"count, owner team=t7", owner({{"team", "t7"}}), true},
+      {"count, owner team=t7,provisioner=admin", owner({{"team", "t7"}, {"provisioner", "admin"}}),
+       true},
+      {"count, profile client", profile, true},
+      {"count, owner team=t7 + profile client", owner_profile, true},
+  };
+  for (Case k : cases) {
+    ListFilter& f = k.f;
+    f.now = now;
+    if (!k.is_count) f.limit = 26;
+    if (k.next_page) {
+      auto p = postgres_sql::plan(c, f, false);
+      ASSERT_TRUE(p);
+      const auto first = postgres_sql::list_sql(f, *p, "not_after, serial");
+      auto r = c.exec(first.sql, first.params);
+      ASSERT_TRUE(r && r->size() > 0) << k.label;
+      f.after = std::make_pair(TimePoint{std::chrono::seconds(r->integer(r->size() - 1, 0))},
+                               *Serial::parse(r->text(r->size() - 1, 1)));
+    }
+    // 8 runs, the last 3 timed (the first ones warm the cache).
+    std::vector<double> client, server;
+    int64_t rows = 0;
+    for (int run = 0; run < 8; ++run) {
+      const auto t0 = std::chrono::steady_clock::now();
+      auto p = postgres_sql::plan(c, f, k.is_count);
+      ASSERT_TRUE(p) << p.error().message;
+      const auto q = k.is_count ? postgres_sql::count_sql(f, *p)
+                                : postgres_sql::list_sql(f, *p, postgres_sql::kCertColumns);
+      auto r = c.exec_unprepared(q.sql, q.params);  // as the adapter runs it
+      ASSERT_TRUE(r) << q.sql << ": " << r.error().message;
+      const double ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      rows = k.is_count ? r->integer(0, 0) : r->size();
+      if (run < 5) continue;
+      double srv = server_ms(q);
+      if (auto pq = postgres_sql::plan_sql(f, k.is_count)) srv += server_ms(*pq);
+      client.push_back(ms);
+      server.push_back(srv);
+      if (run == 7 && std::getenv("HERALD_PG_BENCH_SQL")) {
+        std::printf("-- %s%s\n%s;\n", k.label.c_str(),
+                    p->drive == postgres_sql::Drive::kNone   ? " (walk)"
+                    : p->drive == postgres_sql::Drive::kNames ? " (from the SAN's set)"
+                                                              : " (from a label's set)",
+                    q.sql.c_str());
+      }
+    }
+    auto show = [](std::vector<double> v) {
+      std::string out;
+      char buf[32];
+      for (double x : v) {
+        std::snprintf(buf, sizeof buf, " %.1f", x);
+        out += buf;
+      }
+      std::sort(v.begin(), v.end());
+      std::snprintf(buf, sizeof buf, " (median %.1f)", v[1]);
+      return out + buf;
+    };
+    std::printf("%-44s | %8lld | client ms%s | server ms%s\n", k.label.c_str(),
+                static_cast<long long>(rows), show(client).c_str(), show(server).c_str());
+  }
 }
 
 TEST(PostgresConn, PreparedStatementsSurviveRollbackTableChangeAndAFullCache) {
