@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "store/inventory.h"
+#include "store/search_plan.h"
 #include "store/postgres/connection.h"
 
 namespace herald::store::postgres_sql {
@@ -33,24 +34,18 @@ struct FilterSql {
 // Which indexed filter, if any, gives the set of serials a query starts
 // from; the rest are checked per row from the certificate's own columns
 // (its names by herald_san_match over sans, 0011_san_match.sql; its labels
-// by owner::jsonb @> {key: value, ...}), with no subplan per row. A listing
-// ordered by notAfter with a limit that walks the notAfter index and checks
-// each certificate stops after its page: right for a filter that many
-// certificates match, wrong for a rare one (it walks the whole inventory to
-// find nothing). So a listing starts from the smallest set (the SAN's or an
-// owner label's, each counted from its index, at most that far: well under
-// a millisecond) when it has at most kDriveAtMost members; a count always
-// starts from the smallest (counted up to kCountCap), and reads only the
-// index tables (the other labels and the SAN looked up there by serial)
-// when no other filter needs a certificate's row. The same rule as
-// SQLite's (sqlite/list_filter_sql.h). Left to the planner, PostgreSQL
+// by owner::jsonb @> {key: value, ...}), with no subplan per row. The rule
+// that chooses is store/search_plan.h's, as SQLite's; an index-only count
+// looks the other labels and the SAN up in their tables by serial. Left to
+// the planner, PostgreSQL
 // joined the whole set of a common term first, or ran a per-row subplan
 // over far more rows than a page (0.2-2.6 s at 1M, docs/benchmarks.md).
 // The adapter runs these statements unprepared (Conn::exec_unprepared), so
 // each is planned for its parameters.
-enum class Drive { kNone, kNames, kLabel };
-inline constexpr int64_t kDriveAtMost = 5000;
-inline constexpr int64_t kCountCap = 100000;
+using store::Drive;
+using store::kCountCap;
+using store::kDriveAtMost;
+using store::san_range;
 
 struct Plan {
   Drive drive = Drive::kNone;
@@ -58,11 +53,6 @@ struct Plan {
   bool index_only = false;  // a count of the index tables alone
   bool one_name = false;    // kNames: the range holds one key (no DISTINCT needed)
 };
-
-// The keys of the SAN filter (nullopt: nothing can match).
-inline std::optional<NameRange> san_range(const ListFilter& f) {
-  return f.san_label_prefix ? name_search_range(*f.san_label_prefix) : std::nullopt;
-}
 
 struct Statement {
   std::string sql;

@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 
 #include "store/inventory.h"
+#include "store/search_plan.h"
 #include "store/sqlite/connection.h"
 
 namespace herald::store::sqlite_sql {
@@ -39,31 +40,19 @@ struct FilterSql {
 Status register_search_functions(sqlite::Connection& c);
 
 // Which indexed filter, if any, gives the set of serials a query starts
-// from (the rest are checked per row). A listing ordered by notAfter with a
-// limit stops after its page when it walks the notAfter order and checks
-// each certificate (its names by herald_san_match over its sans, its labels
-// in cert_labels by the full key): right for a
-// filter that many certificates match, wrong for a rare one (it walks the
-// whole inventory to find nothing). So a listing starts from the smallest
-// set (the SAN's or an owner label's, each counted from its index, at most
-// that far: well under a millisecond) when it has at most kDriveAtMost
-// members; a count always starts from the smallest (counted up to
-// kCountCap), and reads only the index tables when no other filter needs a
-// certificate's row.
-enum class Drive { kNone, kNames, kLabel };
-inline constexpr int64_t kDriveAtMost = 5000;
-inline constexpr int64_t kCountCap = 100000;
+// from, by store/search_plan.h's rule; the rest are checked per row (its
+// names by herald_san_match over its sans, its labels in cert_labels by the
+// full key).
+using store::Drive;
+using store::kCountCap;
+using store::kDriveAtMost;
+using store::san_range;
 
 struct Plan {
   Drive drive = Drive::kNone;
   std::string label;        // the owner label's key, for kLabel
   bool index_only = false;  // a count of the index tables alone
 };
-
-// The keys of the SAN filter (nullopt: nothing can match).
-inline std::optional<NameRange> san_range(const ListFilter& f) {
-  return f.san_label_prefix ? name_search_range(*f.san_label_prefix) : std::nullopt;
-}
 
 inline std::string names_range_sql(const NameRange& r) {
   return r.high ? "name >= ? AND name < ?" : "name >= ?";
