@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "store/inventory.h"
 
@@ -25,6 +26,14 @@ namespace herald::store {
 enum class Drive { kNone, kNames, kLabel };
 inline constexpr int64_t kDriveAtMost = 5000;
 inline constexpr int64_t kCountCap = 100000;
+
+// The choice for one query.
+struct Plan {
+  Drive drive = Drive::kNone;
+  std::string label;        // the owner label's key, for kLabel
+  bool index_only = false;  // a count of the index tables alone
+  bool one_name = false;    // kNames: the range holds one key (PostgreSQL: no DISTINCT)
+};
 
 // The keys of a filter's SAN term (nullopt: none, or nothing can match).
 inline std::optional<NameRange> san_range(const ListFilter& f) {

@@ -45,14 +45,9 @@ struct FilterSql {
 using store::Drive;
 using store::kCountCap;
 using store::kDriveAtMost;
+using store::Plan;
 using store::san_range;
 
-struct Plan {
-  Drive drive = Drive::kNone;
-  std::string label;        // the owner label's key, for kLabel
-  bool index_only = false;  // a count of the index tables alone
-  bool one_name = false;    // kNames: the range holds one key (no DISTINCT needed)
-};
 
 struct Statement {
   std::string sql;

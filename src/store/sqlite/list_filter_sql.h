@@ -46,13 +46,9 @@ Status register_search_functions(sqlite::Connection& c);
 using store::Drive;
 using store::kCountCap;
 using store::kDriveAtMost;
+using store::Plan;
 using store::san_range;
 
-struct Plan {
-  Drive drive = Drive::kNone;
-  std::string label;        // the owner label's key, for kLabel
-  bool index_only = false;  // a count of the index tables alone
-};
 
 inline std::string names_range_sql(const NameRange& r) {
   return r.high ? "name >= ? AND name < ?" : "name >= ?";
