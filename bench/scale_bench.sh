@@ -6,7 +6,7 @@
 # then, on that store:
 #   fill rate (records/s), database bytes per record (SQLite: the database
 #   file after a WAL checkpoint / rows; PostgreSQL: pg_database_size / rows),
-#   `herald list --expiring 7d` wall time,
+#   `herald list --expiring 7d` wall time (every line, and --limit 100),
 #   `herald serve`: time from start until /readyz answers 200 (at most
 #   SERVE_TIMEOUT s), VmRSS / VmHWM after start, /metrics, /v1/certs?limit=25
 #   (HTTPS, admin token) and /crl/issuing.crl times (curl time_total, median
@@ -19,6 +19,8 @@
 #   N=1000000 VALID_SHARE=0.1 REVOKED_SHARE=0.01 THREADS=2 BATCH=1000 RUNS=7
 #   STORE=sqlite|pg (pg: a throwaway PostgreSQL from bench/pg_lib.sh)
 #   SERVE_TIMEOUT=900 OCSP=1 OCSP_SECONDS=10
+#   OCSP_WAIT=s: before the OCSP loads, wait up to s seconds until serve has
+#   stored an OCSP answer for every valid certificate (default 0: no wait)
 #   SERVE=0 skips `herald serve`; SERVE_MEM_MB=N starts it under ulimit -v N MiB
 #   (before the OCSP store change, serve pre-signs an answer for every valid
 #   certificate at start: at 1,000,000 valid that is tens of GB)
@@ -129,12 +131,21 @@ for _ in $(seq "$RUNS"); do
   times+=("$(python3 -c "print(($(date +%s%N) - $t0) / 1e9)")")
 done
 echo "herald list --expiring 7d: $(($(wc -l <"$T/list.out") - 1)) lines, $(stats "${times[@]}") (process start included)"
+# --- herald list --expiring 7d --limit 100 (a page)
+times=()
+for _ in $(seq "$RUNS"); do
+  t0=$(date +%s%N)
+  "$bin" list --dir "$D" --expiring 7d --limit 100 >"$T/list100.out"
+  times+=("$(python3 -c "print(($(date +%s%N) - $t0) / 1e9)")")
+done
+echo "herald list --expiring 7d --limit 100: $(($(wc -l <"$T/list100.out") - 1)) lines, $(stats "${times[@]}") (process start included)"
 
 # --- herald serve
 [[ ${SERVE:-1} == 1 ]] || exit 0
 TOKEN=$("$bin" token add --dir "$D" --provisioner admin 2>/dev/null)
 vm() { awk -v k="$1:" '$1 == k {printf "%.0f MB", $2/1024}' "/proc/$pid/status"; }
 t0=$(date +%s%N)
+serve_t0=$t0
 (
   [[ -n ${SERVE_MEM_MB:-} ]] && ulimit -v $((SERVE_MEM_MB * 1024))
   exec "$bin" serve --dir "$D" --listen "127.0.0.1:$HTTPS" --http-listen "127.0.0.1:$HTTP" >"$T/serve.log" 2>&1
@@ -183,6 +194,25 @@ if [[ $OCSP == 1 ]] && command -v wrk >/dev/null; then
   now=$(date +%s)
   sql "SELECT serial FROM certificates WHERE status = 'valid' AND not_after > $now AND profile IN ('server', 'client', 'spiffe') ORDER BY serial" >"$T/valid.txt"
   head -1000 "$T/valid.txt" >"$T/hot.txt"
+  # OCSP_WAIT=s: before the loads, wait (at most s seconds, polling every
+  # 5 s) until serve's gap walk has stored an answer for every valid
+  # certificate (its `ocsp walk done` log line, or as many stored answers
+  # of status valid and not expired as valid serials listed above).
+  if ((${OCSP_WAIT:-0} > 0)); then
+    want=$(wc -l <"$T/valid.txt")
+    w0=$(date +%s%N)
+    while :; do
+      have=$(sql "SELECT count(*) FROM ocsp_answers WHERE status = 'valid' AND not_after > $now" 2>/dev/null || echo 0)
+      done_=$(grep -c 'ocsp walk done' "$T/serve.log" || true)
+      ((have >= want || done_ > 0)) && break
+      (($(date +%s%N) - w0 >= OCSP_WAIT * 1000000000)) && break
+      kill -0 "$pid" 2>/dev/null || { echo "herald serve exited during the OCSP wait: $(tail -c 300 "$T/serve.log")"; pid=""; exit 0; }
+      sleep 5
+    done
+    total=$(sql "SELECT count(*) FROM ocsp_answers")
+    echo "OCSP wait: $have of $want valid serials' answers stored ($total answers in all, the revoked included) after $(ms_since "$w0") ms of waiting, $(ms_since "$serve_t0") ms after serve's start; walk done logged: $( ((done_ > 0)) && echo yes || echo no); $( ((have >= want || done_ > 0)) && echo complete || echo "NOT complete (OCSP_WAIT=$OCSP_WAIT s reached)")"
+    grep -m1 'ocsp walk done' "$T/serve.log" | sed 's/^/  serve: /' || true
+  fi
   # The ceiling on this machine: the same server and client answering the
   # cheapest request it has (GET /healthz), with wrk on the same two cores.
   wrk -t2 -c64 -d"${OCSP_SECONDS}s" "http://127.0.0.1:$HTTP/healthz" >"$T/wrk-healthz.out" 2>&1 || true
