@@ -4,11 +4,17 @@
 #include <cctype>
 #include <cstdint>
 
+#include <nlohmann/json.hpp>
+
 namespace herald::store {
 
 std::string CertRecord::status_at(TimePoint now) const {
   if (status == CertStatus::kRevoked) return "revoked";
   return now >= not_after ? "expired" : "valid";
+}
+
+std::string issue_audit_detail(const CertRecord& r) {
+  return nlohmann::json{{"profile", r.profile}, {"subject", r.subject}}.dump();
 }
 
 Status check_label(std::string_view key, std::string_view value) {

@@ -277,10 +277,7 @@ Status PostgresStore::insert_one(Conn& c, const CertRecord& r) {
   auto params = row_params(r);
   add_search_params(r, params);
   params.emplace_back(secs(clock_.now()));
-  params.emplace_back(json{{"profile", r.profile},
-                           {"subject", r.subject},
-                           {"fingerprint_sha256", r.fingerprint_sha256}}
-                          .dump());
+  params.emplace_back(issue_audit_detail(r));
   return insert_result(c.exec(sql, params), r);
 }
 

@@ -103,6 +103,7 @@ std::string Stmt::text(int i) {
 }
 int64_t Stmt::integer(int i) { return sqlite3_column_int64(s_, i); }
 bool Stmt::is_null(int i) { return sqlite3_column_type(s_, i) == SQLITE_NULL; }
+bool Stmt::is_blob(int i) { return sqlite3_column_type(s_, i) == SQLITE_BLOB; }
 Bytes Stmt::blob(int i) {
   const auto* p = static_cast<const uint8_t*>(sqlite3_column_blob(s_, i));
   return p ? Bytes(p, p + sqlite3_column_bytes(s_, i)) : Bytes{};

@@ -66,6 +66,7 @@ class Stmt {
   std::string text(int i);
   int64_t integer(int i);
   bool is_null(int i);
+  bool is_blob(int i);
   Bytes blob(int i);
 
  private:

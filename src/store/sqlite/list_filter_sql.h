@@ -104,12 +104,15 @@ inline FilterSql filter_sql(const ListFilter& f, bool with_cursor, const Plan& p
   auto text = [&](std::string v) { out.binds.emplace_back(std::move(v)); };
   auto num = [&](TimePoint t) { out.binds.emplace_back(int64_t{t.time_since_epoch().count()}); };
   // The driving set joined to the certificates, or alone (a count of it).
-  const std::string join = plan.index_only ? "" : " CROSS JOIN certificates ON serial = hit";
+  // The index tables hold a serial's bytes, the certificates its hex
+  // (migration 19).
+  const std::string join =
+      plan.index_only ? "" : " CROSS JOIN certificates ON certificates.serial = hex(hit)";
   // A label's full key: the driving set's (hit, hit_at) or the certificate's.
   const std::string label_key =
       plan.index_only ? "cert_labels.issued_at = hit_at AND cert_labels.serial = hit"
                       : "cert_labels.issued_at = certificates.issued_at AND "
-                        "cert_labels.serial = certificates.serial";
+                        "hex(cert_labels.serial) = certificates.serial";
   if (f.san_label_prefix) {
     const auto range = san_range(f);
     if (!range) {

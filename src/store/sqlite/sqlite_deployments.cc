@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include "store/deployment_codec.h"
+#include "store/sqlite/fingerprint_column.h"
 #include "store/sqlite/sqlite_inventory.h"
 
 namespace herald::store {
@@ -57,8 +58,10 @@ Result<SightingResult> SqliteInventory::record_sighting(const Sighting& s) {
   auto st = write([&](Connection& c) -> Status {
     result = {};
     {
-      Stmt q(c, "SELECT 1 FROM certificates WHERE fingerprint_sha256 = ?");
-      q.bind(1, s.leaf.fingerprint_sha256);
+      // As stored, or as text (rows written before fingerprint_column.h).
+      Stmt q(c, "SELECT 1 FROM certificates WHERE fingerprint_sha256 IN (?, ?)");
+      sqlite::bind_fingerprint(q, 1, s.leaf.fingerprint_sha256);
+      q.bind(2, s.leaf.fingerprint_sha256);
       int rc = q.step();
       if (!q.ok() || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
         return c.error("cannot look up the inventory");
@@ -125,11 +128,21 @@ Result<SightingResult> SqliteInventory::record_sighting(const Sighting& s) {
 
 Result<std::vector<DeploymentRecord>> SqliteInventory::deployments_of_serial(const Serial& serial) {
   auto lease = reader();
+  std::string fingerprint;
+  {
+    Stmt f(lease.conn, "SELECT fingerprint_sha256 FROM certificates WHERE serial = ?");
+    f.bind(1, serial.hex());
+    int rc = f.step();
+    if (!f.ok() || (rc != SQLITE_ROW && rc != SQLITE_DONE)) {
+      return lease.conn.error("cannot look up the inventory");
+    }
+    if (rc == SQLITE_DONE) return std::vector<DeploymentRecord>{};
+    fingerprint = sqlite::read_fingerprint(f, 0);
+  }
   Stmt q(lease.conn, std::string("SELECT ") + kDeploymentColumns +
-                         " FROM deployments WHERE fingerprint_sha256 = (SELECT "
-                         "fingerprint_sha256 FROM certificates WHERE serial = ?) "
+                         " FROM deployments WHERE fingerprint_sha256 = ? "
                          "ORDER BY last_seen DESC, endpoint, sni");
-  q.bind(1, serial.hex());
+  q.bind(1, fingerprint);
   return read_deployments(lease.conn, q);
 }
 

@@ -1,4 +1,6 @@
 #include "store/sqlite/sqlite_inventory.h"
+
+#include "store/sqlite/fingerprint_column.h"
 #include "store/sqlite/list_filter_sql.h"
 
 #include <openssl/crypto.h>
@@ -368,6 +370,54 @@ CREATE TRIGGER certificates_search_rows_delete AFTER DELETE ON certificates BEGI
   DELETE FROM cert_labels WHERE (key, value, issued_at, serial) IN
     (SELECT j.key, j.value, old.issued_at, old.serial FROM json_each(old.owner) AS j);
 END;
+)sql"},    // The search rows name their certificate by its serial's bytes (a BLOB,
+    // 17 bytes) instead of its hex (33): about 130 bytes a certificate over
+    // its 7-8 rows (issue #15's 2 kB a record, docs/benchmarks.md). Joins to
+    // the certificates table go through hex(serial), which is the serial
+    // column's text (Serial::hex: upper case, whole bytes). The rows are
+    // copied in their key order (no sort); herald_unhex is registered on
+    // every connection Herald opens. The trigger seeks (name, issued_at) and
+    // (key, value, issued_at) and checks hex(serial): no function needed.
+    {19, R"sql(
+CREATE TABLE cert_names_v19 (
+  name       TEXT NOT NULL,
+  issued_at  INTEGER NOT NULL,
+  serial     BLOB NOT NULL,
+  PRIMARY KEY (name, issued_at, serial)
+) WITHOUT ROWID;
+INSERT INTO cert_names_v19 (name, issued_at, serial)
+  SELECT name, issued_at, herald_unhex(serial) FROM cert_names;
+CREATE TABLE cert_labels_v19 (
+  key        TEXT NOT NULL,
+  value      TEXT NOT NULL,
+  issued_at  INTEGER NOT NULL,
+  serial     BLOB NOT NULL,
+  PRIMARY KEY (key, value, issued_at, serial)
+) WITHOUT ROWID;
+INSERT INTO cert_labels_v19 (key, value, issued_at, serial)
+  SELECT key, value, issued_at, herald_unhex(serial) FROM cert_labels;
+DROP TRIGGER certificates_search_rows_delete;
+DROP TABLE cert_names;
+DROP TABLE cert_labels;
+ALTER TABLE cert_names_v19 RENAME TO cert_names;
+ALTER TABLE cert_labels_v19 RENAME TO cert_labels;
+CREATE TRIGGER certificates_search_rows_delete AFTER DELETE ON certificates BEGIN
+  DELETE FROM cert_names WHERE issued_at = old.issued_at AND hex(serial) = old.serial AND name IN (
+    WITH RECURSIVE k(s) AS (
+      SELECT lower(substr(j.value, instr(j.value, ':') + 1))
+        FROM json_each(old.sans) AS j WHERE j.type = 'text'
+      UNION ALL
+      SELECT substr(s, min(
+          CASE instr(s, '.') WHEN 0 THEN 1000000 ELSE instr(s, '.') END,
+          CASE instr(s, '@') WHEN 0 THEN 1000000 ELSE instr(s, '@') END,
+          CASE instr(s, '/') WHEN 0 THEN 1000000 ELSE instr(s, '/') END,
+          CASE instr(s, ':') WHEN 0 THEN 1000000 ELSE instr(s, ':') END) + 1)
+        FROM k WHERE s GLOB '*[.@/:]?*'
+    )
+    SELECT s FROM k);
+  DELETE FROM cert_labels WHERE hex(serial) = old.serial AND (key, value, issued_at) IN
+    (SELECT j.key, j.value, old.issued_at FROM json_each(old.owner) AS j);
+END;
 )sql"},
 };
 
@@ -405,7 +455,7 @@ Result<CertRecord> read_row(Stmt& s) {
     if (v.is_string()) r.ext_key_usage.push_back(v.get<std::string>());
   }
   r.profile = s.text(12);
-  r.fingerprint_sha256 = s.text(13);
+  r.fingerprint_sha256 = sqlite::read_fingerprint(s, 13);
   auto owner = json::parse(s.text(14), nullptr, false);
   if (owner.is_object()) {
     for (auto& [k, v] : owner.items()) {
@@ -450,6 +500,22 @@ void san_match(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
   sqlite3_result_int(ctx, 0);
 }
 
+// herald_unhex(text): the bytes of a hex string (migration 19: the search
+// rows' serials); NULL for anything that is not hex.
+void unhex(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+  const auto* text = sqlite3_value_text(argv[0]);
+  if (text == nullptr) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  auto bytes = from_hex(reinterpret_cast<const char*>(text));
+  if (!bytes) {
+    sqlite3_result_null(ctx);
+    return;
+  }
+  sqlite3_result_blob(ctx, bytes->data(), static_cast<int>(bytes->size()), SQLITE_TRANSIENT);
+}
+
 }  // namespace
 
 namespace sqlite_sql {
@@ -458,6 +524,11 @@ Status register_search_functions(sqlite::Connection& c) {
                               SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr,
                               san_match, nullptr, nullptr) != SQLITE_OK) {
     return c.error("cannot register herald_san_match");
+  }
+  if (sqlite3_create_function(c.db(), "herald_unhex", 1,
+                              SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, nullptr, unhex,
+                              nullptr, nullptr) != SQLITE_OK) {
+    return c.error("cannot register herald_unhex");
   }
   return {};
 }
@@ -483,6 +554,11 @@ Result<std::unique_ptr<SqliteInventory>> SqliteInventory::open(const std::filesy
   std::unique_ptr<SqliteInventory> inv(new SqliteInventory(path, std::move(writer), clock));
   Connection& c = *inv->writer_;
   HERALD_TRY_VOID(sqlite_sql::register_search_functions(c));
+  // 16 KiB pages (SQLite's default is 4 KiB): a certificate's row is about
+  // 1.1 kB, so a 4 KiB page holds 3 of them and leaves a quarter empty
+  // (issue #15: 2.5 kB a record at 10M, docs/benchmarks.md). Takes effect
+  // only on a new, empty database; an existing one keeps its page size.
+  HERALD_TRY_VOID(c.exec("PRAGMA page_size = 16384"));
   HERALD_TRY_VOID(c.exec("PRAGMA journal_mode = WAL"));
   HERALD_TRY_VOID(c.exec("PRAGMA synchronous = FULL"));
   HERALD_TRY_VOID(c.exec("PRAGMA foreign_keys = ON"));
@@ -703,7 +779,7 @@ Status SqliteInventory::insert_one(const CertRecord& r, bool audit) {
   s.bind(11, r.signature_algorithm);
   s.bind(12, json(r.ext_key_usage).dump());
   s.bind(13, r.profile);
-  s.bind(14, r.fingerprint_sha256);
+  sqlite::bind_fingerprint(s, 14, r.fingerprint_sha256);
   s.bind(15, owner.dump());
   s.bind(16, r.status == CertStatus::kRevoked ? "revoked" : "valid");
   if (r.revoked_at)
@@ -730,7 +806,7 @@ Status SqliteInventory::insert_one(const CertRecord& r, bool audit) {
     Stmt n(c, "INSERT INTO cert_names (name, issued_at, serial) VALUES (?, ?, ?)");
     n.bind(1, key);
     n.bind(2, secs(r.issued_at));
-    n.bind(3, r.serial.hex());
+    n.bind_blob(3, r.serial.bytes());
     if (!n.ok() || n.step() != SQLITE_DONE) return c.error("cannot insert certificate names");
   }
   for (const auto& [k, v] : r.owner) {
@@ -738,17 +814,14 @@ Status SqliteInventory::insert_one(const CertRecord& r, bool audit) {
     l.bind(1, k);
     l.bind(2, v);
     l.bind(3, secs(r.issued_at));
-    l.bind(4, r.serial.hex());
+    l.bind_blob(4, r.serial.bytes());
     if (!l.ok() || l.step() != SQLITE_DONE) return c.error("cannot insert owner labels");
   }
   if (!audit) return {};
   Stmt a(c, "INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'issue', ?, ?)");
   a.bind(1, secs(clock_.now()));
   a.bind(2, r.serial.hex());
-  a.bind(3, json{{"profile", r.profile},
-                 {"subject", r.subject},
-                 {"fingerprint_sha256", r.fingerprint_sha256}}
-                .dump());
+  a.bind(3, issue_audit_detail(r));
   if (!a.ok() || a.step() != SQLITE_DONE) return c.error("cannot write audit log");
   return {};
 }

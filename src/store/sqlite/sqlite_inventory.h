@@ -145,7 +145,7 @@ class SqliteInventory final : public Store {
       const Serial& issuer, TimePoint now,
       const std::optional<std::pair<TimePoint, Serial>>& after, size_t limit) override;
   [[nodiscard]] Result<int64_t> count_ocsp_answers() override;
-  static constexpr int kSchemaVersion = 18;
+  static constexpr int kSchemaVersion = 19;
   // Retention (store/retention.h; sqlite_retention.cc).
   [[nodiscard]] Result<std::vector<Serial>> prunable(TimePoint expired_before, TimePoint now,
                                                      size_t limit) override;

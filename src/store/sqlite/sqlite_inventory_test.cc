@@ -192,22 +192,25 @@ TEST(SqliteInventory, Migration15BackfillsTheSearchRowsAsInsertDoes) {
     auto inv = std::move(*SqliteInventory::open(path, OpenMode::kCreate, clock()));
     for (const auto& r : search_records()) ASSERT_TRUE(inv->insert(r));
   }
-  const char* names = "SELECT name, serial FROM cert_names ORDER BY serial, name";
-  const char* labels = "SELECT key, value, serial FROM cert_labels ORDER BY serial, key";
+  // The rows hold the serial's bytes (migration 19); hex() is its text.
+  const char* names = "SELECT name, hex(serial) FROM cert_names ORDER BY serial, name";
+  const char* labels = "SELECT key, value, hex(serial) FROM cert_labels ORDER BY serial, key";
   const std::string inserted_names = rows(path, names);
   const std::string inserted_labels = rows(path, labels);
   // name_search_keys' order is byte order per certificate, as ORDER BY's.
   EXPECT_EQ(inserted_names, want_names);
   EXPECT_EQ(inserted_labels,
             "env|prod|0A\nteam|payments|0A\nenv|dev|0B\nservice|web|0B\nteam|search|0B\n");
-  // Migrations 15 and 18 undone (the others kept: only a missing migration
-  // runs; 16 landed before 15), then reopened: 15 backfills its (name,
-  // serial) rows and 18 re-keys them with issued_at.
+  // Migrations 15, 18 and 19 undone (the others kept: only a missing
+  // migration runs; 16 landed before 15), then reopened: 15 backfills its
+  // (name, serial) rows, 18 re-keys them with issued_at and 19 turns their
+  // serials into bytes.
   exec_raw(path,
            "DROP TRIGGER certificates_search_rows_delete; DROP TABLE cert_names; "
            "DROP TABLE cert_labels; DROP INDEX certificates_profile; "
-           "DELETE FROM schema_migrations WHERE version IN (15, 18)");
-  EXPECT_EQ(rows(path, "SELECT count(*) FROM schema_migrations WHERE version IN (15, 18)"), "0\n");
+           "DELETE FROM schema_migrations WHERE version IN (15, 18, 19)");
+  EXPECT_EQ(rows(path, "SELECT count(*) FROM schema_migrations WHERE version IN (15, 18, 19)"),
+            "0\n");
   {
     auto inv = SqliteInventory::open(path, OpenMode::kExisting, clock());
     ASSERT_TRUE(inv);
@@ -215,15 +218,75 @@ TEST(SqliteInventory, Migration15BackfillsTheSearchRowsAsInsertDoes) {
   }
   EXPECT_EQ(rows(path, names), inserted_names);
   EXPECT_EQ(rows(path, labels), inserted_labels);
-  EXPECT_EQ(rows(path, "SELECT version FROM schema_migrations WHERE version IN (15, 16, 18) ORDER BY 1"),
-            "15\n16\n18\n");
+  EXPECT_EQ(rows(path, "SELECT version FROM schema_migrations WHERE version IN (15, 16, 18, 19) "
+                       "ORDER BY 1"),
+            "15\n16\n18\n19\n");
+  EXPECT_EQ(rows(path, "SELECT DISTINCT typeof(serial) FROM cert_names UNION "
+                       "SELECT DISTINCT typeof(serial) FROM cert_labels"),
+            "blob\n");
   // Each row carries its certificate's issued_at (the key's middle part).
   EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_names JOIN certificates AS c "
-                       "ON c.serial = cert_names.serial AND c.issued_at = cert_names.issued_at"),
+                       "ON c.serial = hex(cert_names.serial) AND c.issued_at = cert_names.issued_at"),
             std::to_string(std::count(want_names.begin(), want_names.end(), '\n')) + "\n");
   EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_labels JOIN certificates AS c "
-                       "ON c.serial = cert_labels.serial AND c.issued_at = cert_labels.issued_at"),
+                       "ON c.serial = hex(cert_labels.serial) AND "
+                       "c.issued_at = cert_labels.issued_at"),
             "5\n");
+}
+
+// A canonical fingerprint is stored as its 32 bytes (fingerprint_column.h),
+// any other text as given. Both read back as written; a sighting and a
+// deployment lookup find a certificate by either form (rows written before
+// the change hold text); a taken fingerprint is still refused. A new
+// database has 16 KiB pages.
+TEST(SqliteInventory, FingerprintsAreStoredAsBytesAndFoundInEitherForm) {
+  const auto path = temp_db();
+  auto a = testing::record("0A", "01", 5000);
+  Bytes fa(32);
+  for (size_t i = 0; i < fa.size(); ++i) fa[i] = static_cast<uint8_t>(i * 7 + 1);
+  a.fingerprint_sha256 = to_hex_colons(fa);
+  auto b = testing::record("0B", "01", 5000);  // "FP-0B": not canonical
+  auto c = testing::record("0C", "01", 5000);
+  c.fingerprint_sha256 = to_hex_colons(Bytes(32, 0xC3));
+  {
+    auto inv = std::move(*SqliteInventory::open(path, OpenMode::kCreate, clock()));
+    for (const auto& r : {a, b, c}) ASSERT_TRUE(inv->insert(r));
+    auto dup = testing::record("0D", "01", 5000);
+    dup.fingerprint_sha256 = a.fingerprint_sha256;
+    auto st = inv->insert(dup);
+    ASSERT_FALSE(st);
+    EXPECT_EQ(st.error().code, ErrorCode::kAlreadyExists);
+  }
+  EXPECT_EQ(rows(path, "PRAGMA page_size"), "16384\n");
+  EXPECT_EQ(rows(path, "SELECT serial, typeof(fingerprint_sha256), length(fingerprint_sha256) "
+                       "FROM certificates ORDER BY serial"),
+            "0A|blob|32\n0B|text|5\n0C|blob|32\n");
+  // c as a row written before the change: its fingerprint as text.
+  exec_raw(path, ("UPDATE certificates SET fingerprint_sha256 = '" + c.fingerprint_sha256 +
+                  "' WHERE serial = '0C'")
+                     .c_str());
+  EXPECT_EQ(rows(path, "SELECT typeof(fingerprint_sha256) FROM certificates WHERE serial = '0C'"),
+            "text\n");
+  auto inv = std::move(*SqliteInventory::open(path, OpenMode::kExisting, clock()));
+  for (const auto& r : {a, b, c}) {
+    auto found = inv->find(r.serial);
+    ASSERT_TRUE(found && *found);
+    EXPECT_EQ((**found).fingerprint_sha256, r.fingerprint_sha256);
+    auto seen = inv->record_sighting(testing::sighting("10.0.0.1:443", "", r.fingerprint_sha256, 6000));
+    ASSERT_TRUE(seen);
+    EXPECT_FALSE(seen->foreign) << r.serial.hex();
+    auto deployed = inv->deployments_of_serial(r.serial);
+    ASSERT_TRUE(deployed);
+    ASSERT_EQ(deployed->size(), 1u) << r.serial.hex();
+    EXPECT_EQ((*deployed)[0].fingerprint_sha256, r.fingerprint_sha256);
+  }
+  auto other = inv->record_sighting(
+      testing::sighting("10.0.0.2:443", "", to_hex_colons(Bytes(32, 0x11)), 6000));
+  ASSERT_TRUE(other);
+  EXPECT_TRUE(other->foreign);
+  auto none = inv->deployments_of_serial(*Serial::parse("0E"));
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
 }
 
 // A certificate deleted (by any path: the trigger of migration 15) takes its
@@ -235,11 +298,11 @@ TEST(SqliteInventory, DeletingACertificateDeletesItsSearchRows) {
     for (const auto& r : search_records()) ASSERT_TRUE(inv->insert(r));
   }
   exec_raw(path, "DELETE FROM certificates WHERE serial = '0B'");
-  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_names WHERE serial = '0B'"), "0\n");
-  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_labels WHERE serial = '0B'"), "0\n");
-  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_names WHERE serial = '0A'"),
+  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_names WHERE serial = x'0B'"), "0\n");
+  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_labels WHERE serial = x'0B'"), "0\n");
+  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_names WHERE serial = x'0A'"),
             std::to_string(name_search_keys(search_records()[0].sans).size()) + "\n");
-  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_labels WHERE serial = '0A'"), "2\n");
+  EXPECT_EQ(rows(path, "SELECT count(*) FROM cert_labels WHERE serial = x'0A'"), "2\n");
   // The trigger finds the rows from the sans (migration 18): upper case,
   // an e-mail address, every key.
   exec_raw(path, "DELETE FROM certificates WHERE serial = '0A'");
