@@ -37,7 +37,9 @@ Result<store::Labels> parse_owner_flags(const std::vector<std::string>& flags, b
         return make_error(ErrorCode::kInvalidArgument,
                           "owner label '" + k + "=" + v + "' is reserved: Herald sets it itself");
       }
-      out[k] = v;
+      if (!out.emplace(k, v).second) {
+        return make_error(ErrorCode::kInvalidArgument, "owner label '" + k + "' given twice");
+      }
     }
   }
   return out;

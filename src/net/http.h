@@ -36,8 +36,10 @@ struct Request {
   std::string request_id;
 
   [[nodiscard]] std::string_view header(std::string_view lowercase_name) const;
-  // A query parameter, percent-decoded; "" if absent.
+  // A query parameter, percent-decoded; "" if absent (the first if repeated).
   [[nodiscard]] std::string query_param(std::string_view name) const;
+  // Every value of a query parameter, percent-decoded, in order.
+  [[nodiscard]] std::vector<std::string> query_params(std::string_view name) const;
 };
 
 class Deferred;

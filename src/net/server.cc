@@ -77,6 +77,21 @@ std::string Request::query_param(std::string_view name) const {
   return "";
 }
 
+std::vector<std::string> Request::query_params(std::string_view name) const {
+  std::vector<std::string> out;
+  std::string_view q = query;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    std::string_view pair = q.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name)
+      out.push_back(eq == pair.npos ? "" : percent_decode(pair.substr(eq + 1)));
+    if (amp == q.npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return out;
+}
+
 void Response::set_header(std::string name, std::string value) {
   for (auto& [k, v] : headers) {
     if (beast::iequals(k, name)) {

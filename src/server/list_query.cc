@@ -10,6 +10,15 @@ Result<ListQuery> parse_list_query(const net::Request& req, TimePoint now) {
   ListQuery q;
   store::ListFilter& f = q.filter;
   f.now = now;
+  // A filter given twice would otherwise count once, the first (silently
+  // widening the listing); owner= may repeat: its labels add up.
+  for (const char* key : {"expiring", "profile", "status", "san", "deployed", "limit", "offset",
+                          "after", "count"}) {
+    if (req.query_params(key).size() > 1) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        std::string(key) + " given more than once (owner= may repeat)");
+    }
+  }
   if (auto e = req.query_param("expiring"); !e.empty()) {
     HERALD_TRY(auto d, parse_duration(e));
     f.expiring_before = now + d;
@@ -20,8 +29,10 @@ Result<ListQuery> parse_list_query(const net::Request& req, TimePoint now) {
       return make_error(ErrorCode::kInvalidArgument, "status must be valid, revoked or expired");
     f.status = s;
   }
-  if (auto o = req.query_param("owner"); !o.empty()) {
-    HERALD_TRY(f.owner, store::parse_labels(o));
+  std::string owners;  // owner=a=1&owner=b=2 as owner=a=1,b=2
+  for (const auto& o : req.query_params("owner")) owners += (owners.empty() ? "" : ",") + o;
+  if (!owners.empty()) {
+    HERALD_TRY(f.owner, store::parse_labels(owners));
   }
   if (auto s = req.query_param("san"); !s.empty()) f.san_label_prefix = s;
   if (auto d = req.query_param("deployed"); !d.empty()) {

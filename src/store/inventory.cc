@@ -54,7 +54,12 @@ Result<Labels> parse_labels(std::string_view text) {
                         "invalid owner label '" + std::string(item) + "' (expected key=value)");
     }
     HERALD_TRY_VOID(check_label(item.substr(0, eq), item.substr(eq + 1)));
-    out[std::string(item.substr(0, eq))] = std::string(item.substr(eq + 1));
+    // A certificate has one value per key: a second would silently replace
+    // the first (as a filter, match what was not asked for).
+    if (!out.emplace(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1))).second) {
+      return make_error(ErrorCode::kInvalidArgument,
+                        "owner label '" + std::string(item.substr(0, eq)) + "' given twice");
+    }
   }
   return out;
 }
