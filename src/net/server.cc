@@ -64,17 +64,8 @@ std::string percent_decode(std::string_view s) {
 }
 
 std::string Request::query_param(std::string_view name) const {
-  std::string_view q = query;
-  while (!q.empty()) {
-    auto amp = q.find('&');
-    std::string_view pair = q.substr(0, amp);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name)
-      return eq == pair.npos ? "" : percent_decode(pair.substr(eq + 1));
-    if (amp == q.npos) break;
-    q.remove_prefix(amp + 1);
-  }
-  return "";
+  auto values = query_params(name);
+  return values.empty() ? "" : std::move(values.front());
 }
 
 std::vector<std::string> Request::query_params(std::string_view name) const {
