@@ -13,7 +13,7 @@
 # days before notAfter), 10 % revoked (each with its 'revoke' audit entry),
 # profiles server/client/spiffe, owner labels team=t0..t49, two DNS SANs
 # each (host-N.team-M.internal and host-N.internal, M = N mod 50), and their
-# search rows (migrations 15 and 18: cert_names, 4 keys a certificate;
+# search rows (migrations 15, 18 and 19: cert_names, 4 keys a certificate, the serial as bytes;
 # cert_labels, 2 labels); every row carries the same real DER (the dashboard never
 # parses it).
 #
@@ -63,8 +63,8 @@ PRAGMA cache_size = -262144;
 BEGIN;
 CREATE TEMP TABLE fill AS
   WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $N)
-  SELECT i, serial, not_after, min(not_after - 90 * 86400, $NOW - i * 30) AS issued, revoked FROM (
-    SELECT i, hex(randomblob(16)) AS serial, $NOW - 30 * 86400 + abs(random()) % (395 * 86400) AS not_after,
+  SELECT i, hex(sb) AS serial, sb, not_after, min(not_after - 90 * 86400, $NOW - i * 30) AS issued, revoked FROM (
+    SELECT i, randomblob(16) AS sb, $NOW - 30 * 86400 + abs(random()) % (395 * 86400) AS not_after,
            (i % 10 = 0) AS revoked FROM n);
 INSERT INTO certificates (serial, issuer_serial, subject, common_name, sans, issuer, not_before, not_after,
   key_algorithm, key_bits, signature_algorithm, eku, profile, fingerprint_sha256, owner, status, revoked_at,
@@ -74,23 +74,23 @@ SELECT serial, '$ISSUER', 'CN=host-' || i || '.internal', 'host-' || i || '.inte
   'CN=Herald Issuing CA,O=Herald', issued, not_after,
   'ec-p256', 256, 'ecdsa-with-SHA256', '["serverAuth"]',
   CASE i % 3 WHEN 0 THEN 'server' WHEN 1 THEN 'client' ELSE 'spiffe' END,
-  hex(randomblob(32)), '{"provisioner":"admin","team":"t' || (i % 50) || '"}',
+  randomblob(32), '{"provisioner":"admin","team":"t' || (i % 50) || '"}',
   CASE WHEN revoked THEN 'revoked' ELSE 'valid' END,
   CASE WHEN revoked THEN $NOW - abs(random()) % (60 * 86400) END, CASE WHEN revoked THEN 1 END,
   issued, x'$DER'
 FROM fill;
 INSERT INTO cert_names (name, issued_at, serial)
-  SELECT name, issued, serial FROM (
-    SELECT 'host-' || i || '.team-' || (i % 50) || '.internal' AS name, issued, serial FROM fill
-    UNION ALL SELECT 'team-' || (i % 50) || '.internal', issued, serial FROM fill
-    UNION ALL SELECT 'internal', issued, serial FROM fill
-    UNION ALL SELECT 'host-' || i || '.internal', issued, serial FROM fill)
-  ORDER BY name, issued, serial;
+  SELECT name, issued, sb FROM (
+    SELECT 'host-' || i || '.team-' || (i % 50) || '.internal' AS name, issued, sb FROM fill
+    UNION ALL SELECT 'team-' || (i % 50) || '.internal', issued, sb FROM fill
+    UNION ALL SELECT 'internal', issued, sb FROM fill
+    UNION ALL SELECT 'host-' || i || '.internal', issued, sb FROM fill)
+  ORDER BY name, issued, sb;
 INSERT INTO cert_labels (key, value, issued_at, serial)
-  SELECT key, value, issued, serial FROM (
-    SELECT 'provisioner' AS key, 'admin' AS value, issued, serial FROM fill
-    UNION ALL SELECT 'team', 't' || (i % 50), issued, serial FROM fill)
-  ORDER BY key, value, issued, serial;
+  SELECT key, value, issued, sb FROM (
+    SELECT 'provisioner' AS key, 'admin' AS value, issued, sb FROM fill
+    UNION ALL SELECT 'team', 't' || (i % 50), issued, sb FROM fill)
+  ORDER BY key, value, issued, sb;
 INSERT INTO audit_log (at, action, serial, detail)
   SELECT issued, 'issue', serial, '{"profile":"server"}' FROM fill;
 INSERT INTO audit_log (at, action, serial, detail)
@@ -110,7 +110,7 @@ for _ in $(seq 600); do
   sleep 0.2
 done
 H=https://127.0.0.1:$HTTPS
-SERIAL=$(sqlite3 "$DB" "SELECT serial FROM certificates WHERE status = 'revoked' LIMIT 1 OFFSET 5000")
+SERIAL=$(sqlite3 "$DB" "SELECT serial FROM certificates WHERE status = 'revoked' LIMIT 1 OFFSET $((N / 200))")
 # A page halfway through the listing, by keyset (what the page's "next" sends).
 MID=$(sqlite3 "$DB" "SELECT not_after || ':' || serial FROM certificates ORDER BY not_after, serial LIMIT 1 OFFSET $((N / 2))")
 count=$(sqlite3 "$DB" "SELECT count(*) FROM certificates")

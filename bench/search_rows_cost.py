@@ -29,22 +29,23 @@ def keys(name):
 def one(search):
     mode = os.environ.get("ONLY", "")
     i = random.randrange(10**9)
-    serial = os.urandom(16).hex().upper()
+    serial_bytes = os.urandom(16)  # the search rows' form (migration 19)
+    serial = serial_bytes.hex().upper()
     names = [f"bench-{i}.team-{i % 50}.internal", f"bench-{i}.internal"]
     sans = '["' + '","'.join("dns:" + x for x in names) + '"]'
     owner = {"provisioner": "admin", "team": f"t{i % 50}"}
     na = now + random.randrange(365 * 86400)
     c.execute(ins, (serial, "01", "CN=" + names[0], names[0], sans, "CN=Issuing", now, na,
                     "ec-p256", 256, "ecdsa-with-SHA256", '["serverAuth"]', "server",
-                    os.urandom(32).hex(), '{"provisioner":"admin","team":"t%d"}' % (i % 50),
+                    os.urandom(32), '{"provisioner":"admin","team":"t%d"}' % (i % 50),
                     "valid", None, None, now, der))
     if search:
         for k in (sorted({k for x in names for k in keys(x)}) if mode != "labels" else []):
             c.execute("INSERT INTO cert_names (name, issued_at, serial) VALUES (?, ?, ?)",
-                      (k, now, serial))
+                      (k, now, serial_bytes))
         for k, v in (owner.items() if mode != "names" else []):
             c.execute("INSERT INTO cert_labels (key, value, issued_at, serial) VALUES (?, ?, ?, ?)",
-                      (k, v, now, serial))
+                      (k, v, now, serial_bytes))
     c.execute("INSERT INTO audit_log (at, action, serial, detail) VALUES (?, 'issue', ?, ?)",
               (now, serial, '{"profile":"server"}'))
 

@@ -154,10 +154,14 @@ step "every certificate received is in the inventory, byte for byte; nothing rep
 sqlite3 "$D/herald.db" 'PRAGMA integrity_check' >"$T/integrity" 2>&1 || fail "integrity_check failed: $(cat "$T/integrity")"
 [[ $(cat "$T/integrity") == ok ]] || fail "PRAGMA integrity_check: $(cat "$T/integrity")"
 python3 - "$D/herald.db" "$T" "$T/revoker/acknowledged" "$FIRST_VICTIM" <<'EOF' || fail "the inventory lost or garbled what clients received"
-import base64, glob, json, os, sqlite3, sys
+import base64, glob, hashlib, json, os, sqlite3, sys
 db, tdir, acked_file, first_victim = sys.argv[1:]
 con = sqlite3.connect(db)
-rows = {s: (bytes(der), fp, status) for s, der, fp, status in con.execute("select serial, der, fingerprint_sha256, status from certificates")}
+# A fingerprint is stored as its 32 bytes (store/sqlite/fingerprint_column.h), or as
+# text in rows written before that: compared as the colon-separated hex clients get.
+def fp_text(fp):
+    return ":".join(f"{b:02X}" for b in fp) if isinstance(fp, bytes) else fp
+rows = {s: (bytes(der), fp_text(fp), status) for s, der, fp, status in con.execute("select serial, der, fingerprint_sha256, status from certificates")}
 def der_of(pem):
     body = "".join(l for l in pem.strip().splitlines() if not l.startswith("-----"))
     return base64.b64decode(body)
@@ -173,6 +177,7 @@ for f in sorted(glob.glob(os.path.join(tdir, "client*", "resp.*.json"))):
     der, fp, status = rows[s]
     assert der == der_of(d["certificate"]), f"{s}: the inventory's DER differs from what the client got"
     assert fp == d["fingerprint_sha256"], f"{s}: fingerprint differs"
+    assert fp == fp_text(hashlib.sha256(der).digest()), f"{s}: fingerprint is not the DER's SHA-256"
     assert status == "valid", f"{s}: status {status}"
 dups = con.execute("select serial, count(*) from certificates group by serial having count(*) > 1").fetchall()
 assert not dups, f"repeated serials: {dups}"
