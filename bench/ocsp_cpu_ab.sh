@@ -11,6 +11,7 @@ set -u
 for v in OLD_BIN OLD_FILL NEW_BIN NEW_FILL; do
   [[ -x ${!v:-} ]] || { echo "set $v to an executable" >&2; exit 1; }
 done
+LUA=$(cd "$(dirname "$0")" && pwd)/ocsp_requests.lua
 W=$(mktemp -d /tmp/herald-ocsp-ab.XXXXXX)
 cd "$W"
 port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
@@ -30,30 +31,13 @@ sqlite3 d-new/pki/herald.db "SELECT serial FROM certificates WHERE status='valid
 sqlite3 d-old/pki/herald.db "SELECT serial FROM certificates WHERE status='valid' AND not_after > $now AND profile IN ('server','client','spiffe') ORDER BY serial LIMIT 1000" > hot-old.txt
 for v in old new; do
   openssl ocsp -issuer d-$v/pki/ca/issuing.pem -serial 0x0102030405060708090a0b0c0d0e0f10 -no_nonce -reqout tmpl-$v.der >/dev/null 2>&1
-  cat > hot-$v.lua <<LUA
-local f = io.open("$W/tmpl-$v.der", "rb"); local tmpl = f:read("*a"); f:close()
-local at = string.find(tmpl, string.char(1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16), 1, true)
-local head, tail = string.sub(tmpl, 1, at - 1), string.sub(tmpl, at + 16)
-local bodies = {}
-for line in io.lines("$W/hot-$v.txt") do
-  if #line == 32 then
-    bodies[#bodies + 1] = head .. (line:gsub("..", function(h) return string.char(tonumber(h, 16)) end)) .. tail
-  end
-end
-local n = 0
-function setup(thread) n = n + 1; thread:set("seed", n) end
-function init(args) math.randomseed(os.time() * 100 + seed) end
-function request()
-  return wrk.format("POST", "/ocsp", {["Content-Type"] = "application/ocsp-request"}, bodies[math.random(1, #bodies)])
-end
-LUA
   # warm: every hot answer into the cache
-  wrk -t2 -c16 -d3s -s hot-$v.lua http://127.0.0.1:${HP[$v]}/ocsp >/dev/null 2>&1
+  wrk -t2 -c16 -d3s -s "$LUA" http://127.0.0.1:${HP[$v]}/ocsp -- tmpl-$v.der hot-$v.txt >/dev/null 2>&1
 done
 for round in 1 2 3; do
   for v in old new; do
     for what in healthz ocsp; do
-      if [[ $what == ocsp ]]; then args="-s hot-$v.lua http://127.0.0.1:${HP[$v]}/ocsp"; else args="http://127.0.0.1:${HP[$v]}/healthz"; fi
+      if [[ $what == ocsp ]]; then args="-s $LUA http://127.0.0.1:${HP[$v]}/ocsp -- tmpl-$v.der hot-$v.txt"; else args="http://127.0.0.1:${HP[$v]}/healthz"; fi
       perf stat -e task-clock -x, -o perf-$v-$what.txt -p ${PID[$v]} -- sleep 8 &
       ps_=$!
       wrk -t2 -c64 -d8s $args > wrk-$v-$what.txt 2>&1

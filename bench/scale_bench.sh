@@ -219,25 +219,8 @@ if [[ $OCSP == 1 ]] && command -v wrk >/dev/null; then
   echo "GET /healthz (reference): $(awk '/^Requests\/sec/ {print $2}' "$T/wrk-healthz.out") responses/s (wrk -t2 -c64 ${OCSP_SECONDS}s)"
   cp "$T/valid.txt" "$T/valid-again.txt"
   for set in hot valid valid-again; do
-    cat >"$T/$set.lua" <<LUA
-local f = io.open("$T/tmpl.der", "rb"); local tmpl = f:read("*a"); f:close()
-local at = string.find(tmpl, string.char(1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16), 1, true)
-local head, tail = string.sub(tmpl, 1, at - 1), string.sub(tmpl, at + 16)
-local bodies = {}
-for line in io.lines("$T/$set.txt") do
-  if #line == 32 then
-    bodies[#bodies + 1] = head .. (line:gsub("..", function(h) return string.char(tonumber(h, 16)) end)) .. tail
-  end
-end
-local n = 0
-function setup(thread) n = n + 1; thread:set("seed", n) end
-function init(args) math.randomseed(os.time() * 100 + seed) end
-function request()
-  return wrk.format("POST", "/ocsp", {["Content-Type"] = "application/ocsp-request"},
-                    bodies[math.random(1, #bodies)])
-end
-LUA
-    wrk -t2 -c64 -d"${OCSP_SECONDS}s" -s "$T/$set.lua" "http://127.0.0.1:$HTTP/ocsp" >"$T/wrk-$set.out" 2>&1 || true
+    wrk -t2 -c64 -d"${OCSP_SECONDS}s" -s bench/ocsp_requests.lua "http://127.0.0.1:$HTTP/ocsp" \
+      -- "$T/tmpl.der" "$T/$set.txt" >"$T/wrk-$set.out" 2>&1 || true
     echo "OCSP $set ($(wc -l <"$T/$set.txt") serials): $(awk '/^Requests\/sec/ {print $2}' "$T/wrk-$set.out") responses/s (wrk -t2 -c64 ${OCSP_SECONDS}s; non-2xx: $(awk '/Non-2xx/ {print $NF}' "$T/wrk-$set.out"))"
   done
   # One hot serial asked with openssl ocsp: it must say good.
