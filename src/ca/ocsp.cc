@@ -559,14 +559,7 @@ Result<CachedOcspResponse> make_cached_response(Bytes der, TimePoint this_update
                                                 TimePoint next_update) {
   HERALD_TRY(Bytes hash, ossl::sha256(der));
   std::string etag = "\"" + to_hex(std::span(hash).first(16), false) + "\"";
-  return with_http_dates(
-      CachedOcspResponse{std::move(der), this_update, next_update, std::move(etag)});
-}
-
-CachedOcspResponse with_http_dates(CachedOcspResponse r) {
-  r.last_modified = format_http_date(r.this_update);
-  r.expires = format_http_date(r.next_update);
-  return r;
+  return CachedOcspResponse{std::move(der), this_update, next_update, std::move(etag)};
 }
 
 size_t OcspCache::SerialHash::operator()(const Serial& s) const noexcept {

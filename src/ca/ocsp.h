@@ -159,14 +159,7 @@ struct CachedOcspResponse {
   TimePoint next_update;
   std::string etag;  // quoted lowercase hex of the first 16 bytes of SHA-256(der)
   OcspStatus::Kind kind = OcspStatus::Kind::kUnknown;  // what it says (for metrics)
-  // this_update and next_update as HTTP dates (Last-Modified, Expires),
-  // formatted once for every time the response is served; with_http_dates().
-  std::string last_modified;
-  std::string expires;
 };
-
-// `r` with its HTTP dates formatted.
-[[nodiscard]] CachedOcspResponse with_http_dates(CachedOcspResponse r);
 
 // A CachedOcspResponse with its ETag computed.
 [[nodiscard]] Result<CachedOcspResponse> make_cached_response(Bytes der, TimePoint this_update,

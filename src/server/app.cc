@@ -587,14 +587,7 @@ bool App::route_public(const net::Request& req, net::Response& res) {
   };
   if (p == "/ocsp" || p.starts_with("/ocsp/")) {
     ocsp(req, res);
-    if (res.status != 200) return done("ocsp");
-    obs::Counter* ok = ocsp_http_ok_.load(std::memory_order_acquire);
-    if (ok == nullptr) {
-      ok = &http_requests_->with({"ocsp", "200"});
-      ocsp_http_ok_.store(ok, std::memory_order_release);
-    }
-    ok->inc();
-    return true;
+    return done("ocsp");
   }
   if (get && p.starts_with("/crl/") && p.ends_with(".crl")) {
     get_crl(req, res, std::string_view(p).substr(5, p.size() - 9));

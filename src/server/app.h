@@ -16,7 +16,6 @@
 // any process sharing the inventory are followed through its revocation feed
 // and reach OCSP answers and the CRL within a second.
 
-#include <array>
 #include <atomic>
 #include <map>
 #include <deque>
@@ -247,13 +246,6 @@ class App {
   obs::Family<obs::Counter>* api_errors_ = nullptr;
   obs::Family<obs::Counter>* ocsp_requests_ = nullptr;
   obs::Family<obs::Histogram>* ocsp_latency_ = nullptr;
-  // OCSP's series per outcome (revocation_endpoints.cc), each looked up on
-  // first use and kept: with() builds a key and takes the family's lock,
-  // three times an answer on the hottest path.
-  static constexpr size_t kOcspOutcomes = 8;
-  std::array<std::atomic<obs::Counter*>, kOcspOutcomes> ocsp_counted_{};
-  std::array<std::atomic<obs::Histogram*>, kOcspOutcomes> ocsp_timed_{};
-  std::atomic<obs::Counter*> ocsp_http_ok_{nullptr};  // herald_http_requests{ocsp, 200}
   obs::Family<obs::Counter>* revocations_ = nullptr;
   obs::Family<obs::Counter>* http_requests_ = nullptr;
   obs::Family<obs::Counter>* feed_responses_ = nullptr;

@@ -3,8 +3,6 @@
 #include <dirent.h>
 
 #include <algorithm>
-#include <array>
-#include <atomic>
 #include <cstring>
 
 #include "base/fs.h"
@@ -44,65 +42,17 @@ void cache_headers(net::Response& res, const std::string& etag, TimePoint this_u
                  "public, max-age=" + std::to_string(max_age) + ", no-transform, must-revalidate");
 }
 
-// cache_headers for a pre-signed OCSP response: its dates formatted once.
-void cache_headers(net::Response& res, const ca::CachedOcspResponse& c, TimePoint now) {
-  auto max_age = std::max<int64_t>(0, (c.next_update - now).count());
-  res.set_header("ETag", c.etag);
-  res.set_header("Last-Modified", c.last_modified);
-  res.set_header("Expires", c.expires);
-  res.set_header("Cache-Control",
-                 "public, max-age=" + std::to_string(max_age) + ", no-transform, must-revalidate");
-}
-
-// What an OCSP request came to: its label in herald_ocsp_requests and
-// herald_ocsp_duration_seconds, and its slot in App's series.
-enum Outcome : size_t {
-  kMalformed,
-  kUnauthorized,
-  kError,
-  kTryLater,
-  kGood,
-  kRevoked,
-  kUnknown,
-  kPresignedNoNonce,
-  kOutcomeCount
-};
-constexpr std::array<std::string_view, kOutcomeCount> kOutcomeLabels = {
-    "malformed", "unauthorized", "error",   "try_later",
-    "good",      "revoked",      "unknown", "presigned_no_nonce"};
-
-Outcome outcome_of(ca::OcspStatus::Kind kind) {
-  return kind == ca::OcspStatus::Kind::kRevoked   ? kRevoked
-         : kind == ca::OcspStatus::Kind::kUnknown ? kUnknown
-                                                  : kGood;
-}
-
-// The series of `family` for `label`, from `slot` once it has been looked up.
-template <typename Series>
-Series& kept(std::atomic<Series*>& slot, obs::Family<Series>& family, std::string_view label) {
-  Series* s = slot.load(std::memory_order_acquire);
-  if (s == nullptr) {
-    s = &family.with({label});
-    slot.store(s, std::memory_order_release);
-  }
-  return *s;
-}
-
 }  // namespace
 
 void App::ocsp(const net::Request& req, net::Response& res) {
-  static_assert(kOutcomeCount == kOcspOutcomes);
   const auto t0 = std::chrono::steady_clock::now();
-  Outcome outcome = kMalformed;
-  auto count = [&] {
-    kept(ocsp_counted_[outcome], *ocsp_requests_, kOutcomeLabels[outcome]).inc();
-  };
-  auto finish = [&](const Bytes& der) {
+  std::string status_label = "malformed";
+  auto finish = [&](Bytes der) {
     res.status = 200;
     res.body.assign(der.begin(), der.end());
     res.set_header("Content-Type", "application/ocsp-response");
-    count();
-    kept(ocsp_timed_[outcome], *ocsp_latency_, kOutcomeLabels[outcome])
+    ocsp_requests_->with({status_label}).inc();
+    ocsp_latency_->with({status_label})
         .observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   };
   Bytes der;
@@ -123,7 +73,7 @@ void App::ocsp(const net::Request& req, net::Response& res) {
   bool ours = std::any_of(request->ids.begin(), request->ids.end(),
                           [&](const ca::OcspCertId& id) { return issuer_matcher_->matches(id); });
   if (!ours) {
-    outcome = kUnauthorized;
+    status_label = "unauthorized";
     return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_UNAUTHORIZED));
   }
   const TimePoint now = clock_.now();
@@ -131,23 +81,25 @@ void App::ocsp(const net::Request& req, net::Response& res) {
   if (request->ids.size() == 1 && !request->nonce) {
     auto answer = publisher_->single_answer(request->ids.front(), now);
     if (!answer) {
-      outcome = kError;
+      status_label = "error";
       return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_INTERNALERROR));
     }
     const auto& cached = *answer;
     if (!cached) {
-      outcome = kTryLater;
+      status_label = "try_later";
       return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_TRYLATER));
     }
     if (cached->next_update > now) {
-      outcome = outcome_of(cached->kind);
+      status_label = cached->kind == ca::OcspStatus::Kind::kRevoked   ? "revoked"
+                     : cached->kind == ca::OcspStatus::Kind::kUnknown ? "unknown"
+                                                                      : "good";
       if (req.header("if-none-match") == cached->etag) {
         res.status = 304;
-        cache_headers(res, *cached, now);
-        count();
+        cache_headers(res, cached->etag, cached->this_update, cached->next_update, now);
+        ocsp_requests_->with({status_label}).inc();
         return;
       }
-      cache_headers(res, *cached, now);
+      cache_headers(res, cached->etag, cached->this_update, cached->next_update, now);
       return finish(cached->der);
     }
   }
@@ -164,12 +116,12 @@ void App::ocsp(const net::Request& req, net::Response& res) {
           auto answer = publisher_->single_answer(id, now);
           if (answer && *answer && (*answer)->next_update > now) {
             const auto& cached = **answer;
-            outcome = kPresignedNoNonce;
-            cache_headers(res, cached, now);
+            status_label = "presigned_no_nonce";
+            cache_headers(res, cached.etag, cached.this_update, cached.next_update, now);
             return finish(cached.der);
           }
         }
-        outcome = kError;
+        status_label = "error";
         return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_INTERNALERROR));
       }
       st = *s;
@@ -178,16 +130,19 @@ void App::ocsp(const net::Request& req, net::Response& res) {
   }
   auto signed_der = publisher_->sign_now(entries, request->nonce, now);
   if (!signed_der) {
-    outcome = kError;
+    status_label = "error";
     return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_INTERNALERROR));
   }
   if (!*signed_der) {  // an unknown serial, over the budget for signing those
-    outcome = kTryLater;
+    status_label = "try_later";
     return finish(ca::ocsp_error_response(OCSP_RESPONSE_STATUS_TRYLATER));
   }
-  outcome = outcome_of(entries.front().second.kind);
+  const auto& first = entries.front().second;
+  status_label = first.kind == ca::OcspStatus::Kind::kRevoked   ? "revoked"
+                 : first.kind == ca::OcspStatus::Kind::kUnknown ? "unknown"
+                                                                : "good";
   res.set_header("Cache-Control", "no-store");
-  finish(**signed_der);
+  finish(std::move(**signed_der));
 }
 
 void App::get_crl(const net::Request& req, net::Response& res, std::string_view name) {

@@ -166,10 +166,9 @@ namespace {
 // The response an answer holds for one CertID hash, as served.
 ca::CachedOcspResponse response_of(const store::OcspAnswer& a, ca::OcspHash hash) {
   const Bytes& der = hash == ca::OcspHash::kSha256 ? a.sha256_der : a.sha1_der;
-  return ca::with_http_dates({der, a.this_update, a.next_update, etag_of(der),
-                              a.status == store::CertStatus::kRevoked
-                                  ? ca::OcspStatus::Kind::kRevoked
-                                  : ca::OcspStatus::Kind::kGood});
+  return {der, a.this_update, a.next_update, etag_of(der),
+          a.status == store::CertStatus::kRevoked ? ca::OcspStatus::Kind::kRevoked
+                                                  : ca::OcspStatus::Kind::kGood};
 }
 
 }  // namespace
